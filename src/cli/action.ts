@@ -1,0 +1,43 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { CliContext, type GlobalOptions } from './context.js';
+
+/** Holds the exit code the running action chose. */
+export const outcome = { exitCode: 0, json: false, verbose: false };
+
+type Handler<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<number | void>;
+
+/**
+ * Wraps a command handler: builds the context from the global options, runs the handler, records its
+ * exit code and always closes the store. Errors propagate to the one reporter in program.ts.
+ */
+export function action<A extends unknown[]>(handler: Handler<A>): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    outcome.json = !!globals.json;
+    outcome.verbose = !!globals.verbose;
+    const ctx = new CliContext(globals);
+    try {
+      await ctx.init();
+      const code = await handler(ctx, ...(args.slice(0, -1) as A));
+      outcome.exitCode = code ?? 0;
+    } finally {
+      await ctx.close();
+    }
+  };
+}
+
+/** Commander collects repeatable options through this. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Parses a positive integer option, refusing anything else with a usage error (64). */
+export function intOption(name: string, min = 0): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) < min) {
+      throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min} (got '${value}')`);
+    }
+    return Number(value);
+  };
+}

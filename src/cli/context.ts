@@ -1,0 +1,100 @@
+/**
+ * What every command needs, loaded once and only when asked for: global options, the output, the user
+ * config, the store and the effective settings.
+ */
+import os from 'node:os';
+import { Settings } from '../core/precedence.js';
+import { SysemailError } from '../core/errors.js';
+import type { ParamValue } from '../core/params.js';
+import { dataDir, resolveDbPath } from '../config/paths.js';
+import type { LoadedUserConfig } from '../config/user.js';
+import type { Store } from '../store/index.js';
+import { Output } from './output.js';
+
+export interface GlobalOptions {
+  db?: string;
+  config?: string;
+  json?: boolean;
+  color?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export class CliContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  output!: Output;
+  private user?: LoadedUserConfig;
+  private opened?: Store;
+
+  constructor(readonly globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
+    this.env = env;
+    this.cwd = cwd;
+  }
+
+  /** Loads the user layer (it decides colour and the database path) and sets up the output. */
+  async init(): Promise<this> {
+    const { loadUserConfig } = await import('../config/user.js');
+    try {
+      this.user = await loadUserConfig({ file: this.globals.config, cwd: this.cwd, home: this.env.HOME || os.homedir() });
+    } finally {
+      this.output = new Output({
+        json: !!this.globals.json,
+        color: this.globals.color !== false && !this.env.NO_COLOR && this.user?.config.color !== false,
+        quiet: !!this.globals.quiet,
+        verbose: !!this.globals.verbose,
+      });
+    }
+    for (const w of this.user.warnings) await this.output.warn(w);
+    return this;
+  }
+
+  get userConfig(): LoadedUserConfig {
+    if (!this.user) throw new Error('internal: CliContext.init() was not called');
+    return this.user;
+  }
+
+  get dataDir(): string {
+    return dataDir(this.env);
+  }
+
+  get dbPath(): string {
+    return resolveDbPath(this.globals.db, this.env, this.userConfig.config.db).file;
+  }
+
+  /** Opens (creating on first use) the database. */
+  async store(): Promise<Store> {
+    if (!this.opened) {
+      const { Store } = await import('../store/index.js');
+      const store = await Store.open(this.dbPath);
+      if (!store) throw new SysemailError('internal', 'DB_NOT_OPENED', 'database could not be opened');
+      this.opened = store;
+    }
+    return this.opened;
+  }
+
+  /** Effective parameter values. `flags` are only the options the user really gave. */
+  async settings(flags?: ReadonlyMap<string, ParamValue>): Promise<Settings> {
+    const store = await this.store();
+    const { userParamLayer } = await import('../config/user.js');
+    const { settings, errors } = Settings.from({
+      params: await store.params.all(),
+      user: userParamLayer(this.userConfig.config),
+      userFile: this.userConfig.file,
+      env: this.env,
+      flags,
+      dataDir: this.dataDir,
+    });
+    if (errors.length > 0) {
+      throw new SysemailError('config', 'ENV_INVALID', errors.map((e) => e.message).join('; '), {
+        fix: `Correct or unset ${errors.map((e) => e.origin).join(', ')}`,
+      });
+    }
+    return settings;
+  }
+
+  async close(): Promise<void> {
+    await this.opened?.close();
+    this.opened = undefined;
+  }
+}

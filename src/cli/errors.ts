@@ -1,0 +1,39 @@
+/** The single place where an error becomes a message and an exit code. */
+import { SysemailError, isSysemailError } from '../core/errors.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
+
+export interface ReportOptions {
+  json: boolean;
+  verbose: boolean;
+  write?: (text: string) => void;
+}
+
+export function reportError(err: unknown, options: ReportOptions): number {
+  const write = options.write ?? ((t: string) => process.stderr.write(t));
+  const e: SysemailError = isSysemailError(err)
+    ? err
+    : new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
+        fix: 'This is a bug in sysemail; run again with -v and report the output',
+        cause: err,
+      });
+  const exitCode = exitCodeOf(e.kind);
+  if (options.json) {
+    const payload: Record<string, unknown> = { code: e.code, message: e.line, exitCode };
+    if (e.data) payload.data = e.data;
+    write(JSON.stringify({ error: payload }) + '\n');
+  } else {
+    write(`sysemail: ${e.line}\n`);
+  }
+  if (options.verbose) {
+    const cause = isSysemailError(err) ? err.cause : err;
+    if (cause instanceof Error && cause.stack) write(`\n${cause.stack}\n`);
+  }
+  return exitCode;
+}
+
+/** Commander's parse errors (unknown command/option, missing argument) are usage errors: 64. */
+export function usageError(message: string, fix?: string): SysemailError {
+  return new SysemailError('usage', 'USAGE', message, { fix: fix ?? 'See `sysemail --help`' });
+}
+
+export { EXIT };

@@ -1,0 +1,32 @@
+import type { ErrorKind } from '../core/errors.js';
+
+/** sysexits.h codes, as msmtp and sendmail use them. The only kind → exit code table. */
+export const EXIT = {
+  OK: 0,
+  CHECK_FAILED: 1,
+  USAGE: 64,
+  DATAERR: 65,
+  NOINPUT: 66,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  IOERR: 74,
+  TEMPFAIL: 75,
+  NOPERM: 77,
+  CONFIG: 78,
+} as const;
+
+const BY_KIND: Record<ErrorKind, number> = {
+  usage: EXIT.USAGE,
+  data: EXIT.DATAERR,
+  noinput: EXIT.NOINPUT,
+  unavailable: EXIT.UNAVAILABLE,
+  internal: EXIT.SOFTWARE,
+  ioerr: EXIT.IOERR,
+  tempfail: EXIT.TEMPFAIL,
+  noperm: EXIT.NOPERM,
+  config: EXIT.CONFIG,
+};
+
+export function exitCodeOf(kind: ErrorKind): number {
+  return BY_KIND[kind];
+}

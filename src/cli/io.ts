@@ -1,0 +1,21 @@
+import fs from 'node:fs';
+import { SysemailError } from '../core/errors.js';
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads a file the user named; a missing or unreadable one is EX_NOINPUT (66). */
+export function readInputFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new SysemailError('noinput', 'INPUT_UNREADABLE', `${what} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`, {
+      fix: 'Check the path and its permissions',
+      cause: err,
+    });
+  }
+}

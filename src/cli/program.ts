@@ -1,0 +1,72 @@
+/**
+ * The commander program: global options, the command groups, and the one place where errors become
+ * exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { outcome } from './action.js';
+import { reportError, usageError } from './errors.js';
+import { version } from './main.js';
+import { registerParams } from './commands/params.js';
+
+export const GROUPS: ((program: Command) => void)[] = [registerParams];
+
+export function buildProgram(onError: (text: string) => void): Command {
+  const program = new Command();
+  program
+    .name('sysemail')
+    .description("Configure and run an application's outbound email: parameters, a send queue, throttling, history and diagnosis.")
+    .option('--db <path>', 'database file (default: $SYSEMAIL_DB, user config db, or ~/.local/share/sysemail/sysemail.db)')
+    .option('--config <file>', 'user config file (default: .emailrc etc. searched from the current folder up, then ~)')
+    .option('--json', 'machine-readable output: one JSON document (JSON Lines for streams); errors as JSON on stderr')
+    .option('--no-color', 'no colour (also NO_COLOR or a non-TTY output)')
+    .option('-q, --quiet', 'print only results and errors')
+    .option('-v, --verbose', 'more detail, including the cause of errors')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (str) => onError(str) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sysemail params set smtp.host smtp.office365.com smtp.port 587
+  $ printf %s "$PW" | sysemail params set smtp.password --stdin
+  $ sysemail params list
+  $ sysemail params get smtp.host --json
+
+Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input, 69 permanent send failure,
+74 I/O, 75 temporary failure, 77 permission refused, 78 configuration.`,
+    );
+  for (const register of GROUPS) register(program);
+  return program;
+}
+
+/** Cleans commander's message ("error: unknown option '--x'\n(Did you mean --y?)") into one line. */
+function commanderLine(text: string): string {
+  return text
+    .replace(/^error:\s*/i, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  const verbose = argv.includes('-v') || argv.includes('--verbose');
+  let commanderMessage = '';
+  const program = buildProgram((text) => {
+    commanderMessage += text;
+  });
+  try {
+    await program.parseAsync(argv);
+    return outcome.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 64;
+      const line = commanderLine(commanderMessage || err.message);
+      return reportError(usageError(line, 'See `sysemail --help` or `sysemail <command> --help`'), { json: wantsJson, verbose: false });
+    }
+    return reportError(err, { json: outcome.json || wantsJson, verbose: outcome.verbose || verbose });
+  }
+}

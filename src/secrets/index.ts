@@ -1,0 +1,176 @@
+/**
+ * Where sysemail's secrets come from. Per secret, the first source that is configured wins:
+ * its SYSEMAIL_* environment variable, then (SMTP password only) smtp.passwordCommand, then
+ * smtp.passwordFile, then the OS keychain entry of this database (service `sysemail`, account
+ * `<dbId>:<name>`). A configured source that fails is an error, not a reason to try the next one.
+ * No secret value ever goes into an error's message, fix or data.
+ */
+import { SysemailError, isSysemailError } from '../core/errors.js';
+import type { SecretName } from '../core/params.js';
+import { KEYCHAIN_SERVICE, keychainUnavailable, systemKeychain, type Keychain } from './keychain.js';
+import { readPasswordFile, runPasswordCommand } from './sources.js';
+
+export type { SecretName } from '../core/params.js';
+export { KEYCHAIN_SERVICE, openKeychain, systemKeychain, type Keychain } from './keychain.js';
+export { PASSWORD_COMMAND_TIMEOUT_MS } from './sources.js';
+
+export type SecretSource = 'env' | 'command' | 'file' | 'keychain';
+
+export interface ResolvedSecret {
+  value: string;
+  source: SecretSource;
+}
+
+export interface SecretContext {
+  /** The database's own random id: part of the keychain account. */
+  dbId: string;
+  env: NodeJS.ProcessEnv;
+  /** smtp.passwordCommand; used for smtp.password only. */
+  passwordCommand?: string;
+  /** smtp.passwordFile; used for smtp.password only. */
+  passwordFile?: string;
+  /** Defaults to the OS keychain. */
+  keychain?: Keychain;
+}
+
+/** The environment variable that overrides each secret. */
+export const SECRET_ENV: Readonly<Record<SecretName, string>> = {
+  'smtp.password': 'SYSEMAIL_SMTP_PASSWORD',
+  'smtp.oauth.clientSecret': 'SYSEMAIL_SMTP_CLIENT_SECRET',
+  'exchange.clientSecret': 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
+};
+
+/** Keychain account of a secret: `<dbId>:<name>`. */
+export function keychainAccount(name: SecretName, dbId: string): string {
+  if (dbId === '') throw new SysemailError('internal', 'NO_DB_ID', 'The database id is empty, so no keychain account can be named');
+  return `${dbId}:${name}`;
+}
+
+function usesPasswordSources(name: SecretName): boolean {
+  return name === 'smtp.password';
+}
+
+/** "SYSEMAIL_SMTP_PASSWORD, smtp.passwordCommand or smtp.passwordFile" — the non-keychain ways in. */
+function otherSources(name: SecretName): string {
+  return usesPasswordSources(name)
+    ? `${SECRET_ENV[name]}, smtp.passwordCommand or smtp.passwordFile`
+    : SECRET_ENV[name];
+}
+
+function storeCommand(name: SecretName): string {
+  const variable = usesPasswordSources(name) ? 'PW' : 'SECRET';
+  return `printf %s "$${variable}" | sysemail params set ${name} --stdin`;
+}
+
+function notFound(name: SecretName, dbId: string): SysemailError {
+  return new SysemailError(
+    'config',
+    'SECRET_UNAVAILABLE',
+    `No ${name} found: this database (id ${dbId}) has no keychain entry for it, `
+      + 'as happens when the secret was never set here or the database was copied from another machine',
+    {
+      fix: `Store it with: ${storeCommand(name)}; or set ${otherSources(name)}`,
+      data: { secret: name, source: 'keychain', dbId, service: KEYCHAIN_SERVICE, account: keychainAccount(name, dbId) },
+    },
+  );
+}
+
+/** Runs a keychain operation; any failure becomes KEYCHAIN_UNAVAILABLE naming this secret's other sources. */
+async function viaKeychain<T>(name: SecretName, dbId: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (isSysemailError(err) && err.code !== 'KEYCHAIN_UNAVAILABLE') throw err;
+    const original = isSysemailError(err) ? err.cause : err;
+    throw keychainUnavailable(original, `Give ${name} another way: ${otherSources(name)}`, { secret: name, dbId });
+  }
+}
+
+function keychainOf(keychain: Keychain | undefined): Keychain {
+  return keychain ?? systemKeychain();
+}
+
+function envValue(name: SecretName, env: NodeJS.ProcessEnv): string | undefined {
+  const value = env[SECRET_ENV[name]];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function configured(value: string | undefined): value is string {
+  return value !== undefined && value.trim() !== '';
+}
+
+/**
+ * The secret and where it came from. Throws SysemailError kind `config`: SECRET_UNAVAILABLE (failing
+ * command, unusable file, no keychain entry) or KEYCHAIN_UNAVAILABLE.
+ */
+export async function resolveSecret(name: SecretName, ctx: SecretContext): Promise<ResolvedSecret> {
+  const fromEnv = envValue(name, ctx.env);
+  if (fromEnv !== undefined) return { value: fromEnv, source: 'env' };
+  if (usesPasswordSources(name) && configured(ctx.passwordCommand)) {
+    return { value: await runPasswordCommand(ctx.passwordCommand, ctx.env), source: 'command' };
+  }
+  if (usesPasswordSources(name) && configured(ctx.passwordFile)) {
+    return { value: await readPasswordFile(ctx.passwordFile, ctx.env), source: 'file' };
+  }
+  const account = keychainAccount(name, ctx.dbId);
+  const keychain = keychainOf(ctx.keychain);
+  const stored = await viaKeychain(name, ctx.dbId, () => keychain.get(account));
+  if (stored !== null && stored !== '') return { value: stored, source: 'keychain' };
+  throw notFound(name, ctx.dbId);
+}
+
+/** Saves a secret in the keychain entry of this database. */
+export async function storeSecret(name: SecretName, value: string, dbId: string, keychain?: Keychain): Promise<void> {
+  if (value === '') {
+    throw new SysemailError('data', 'SECRET_EMPTY', `${name} must not be empty`, {
+      fix: `To remove it: sysemail params unset ${name}`,
+      data: { secret: name },
+    });
+  }
+  const account = keychainAccount(name, dbId);
+  const kc = keychainOf(keychain);
+  await viaKeychain(name, dbId, () => kc.set(account, value));
+}
+
+/** Removes the keychain entry; false when there was none. */
+export async function deleteSecret(name: SecretName, dbId: string, keychain?: Keychain): Promise<boolean> {
+  const account = keychainAccount(name, dbId);
+  const kc = keychainOf(keychain);
+  return viaKeychain(name, dbId, () => kc.delete(account));
+}
+
+/** True when this database has a keychain entry for the secret (other sources are not looked at). */
+export async function hasSecret(name: SecretName, dbId: string, keychain?: Keychain): Promise<boolean> {
+  const account = keychainAccount(name, dbId);
+  const kc = keychainOf(keychain);
+  const stored = await viaKeychain(name, dbId, () => kc.get(account));
+  return stored !== null && stored !== '';
+}
+
+export type SecretSourceDescription =
+  | { source: SecretSource; detail: string }
+  /** Nothing usable: `error` is what resolveSecret would throw. */
+  | { source: 'none'; detail: string; error: SysemailError };
+
+/**
+ * Which source resolveSecret would use, without running the password command or reading the file
+ * (their failures only show when the secret is resolved). For `diagnose` and `params list`.
+ */
+export async function describeSecretSource(name: SecretName, ctx: SecretContext): Promise<SecretSourceDescription> {
+  if (envValue(name, ctx.env) !== undefined) return { source: 'env', detail: `environment variable ${SECRET_ENV[name]}` };
+  if (usesPasswordSources(name) && configured(ctx.passwordCommand)) return { source: 'command', detail: 'smtp.passwordCommand' };
+  if (usesPasswordSources(name) && configured(ctx.passwordFile)) {
+    return { source: 'file', detail: `smtp.passwordFile ${ctx.passwordFile}` };
+  }
+  const account = keychainAccount(name, ctx.dbId);
+  try {
+    if (await hasSecret(name, ctx.dbId, ctx.keychain)) {
+      return { source: 'keychain', detail: `OS keychain, service ${KEYCHAIN_SERVICE}, account ${account}` };
+    }
+  } catch (err) {
+    if (isSysemailError(err) && err.code === 'KEYCHAIN_UNAVAILABLE') return { source: 'none', detail: err.message, error: err };
+    throw err;
+  }
+  const error = notFound(name, ctx.dbId);
+  return { source: 'none', detail: error.message, error };
+}

@@ -1,0 +1,41 @@
+/**
+ * The store: one SQLite database behind an async interface, so a server database could stand behind
+ * it later without changing callers. Each area of the model has its own repository.
+ */
+import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
+import { ParamsRepo } from './params.js';
+
+export class Store {
+  readonly params: ParamsRepo;
+
+  private constructor(private readonly opened: OpenedDatabase) {
+    this.params = new ParamsRepo(opened.db);
+  }
+
+  static async open(file: string, options: OpenOptions = {}): Promise<Store | undefined> {
+    const opened = await openDatabase(file, options);
+    return opened ? new Store(opened) : undefined;
+  }
+
+  /** The database's own random id. */
+  get id(): string {
+    return this.opened.id;
+  }
+
+  get file(): string {
+    return this.opened.file;
+  }
+
+  get created(): boolean {
+    return this.opened.created;
+  }
+
+  /** For repositories added by other modules; not for use cases. */
+  get sqlite(): SqliteDatabase {
+    return this.opened.db;
+  }
+
+  async close(): Promise<void> {
+    if (this.opened.db.open) this.opened.db.close();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Forward-only schema migrations. The database's `user_version` is the number of migrations applied.
+ * Append new steps at the end; never edit a step that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the whole model: parameters, the queue and its attempts, distributor runs, throttle window,
+  // templates and users.
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE params (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,            -- JSON of the typed value
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE messages (
+    id               INTEGER PRIMARY KEY,
+    status           TEXT NOT NULL CHECK (status IN ('pending','sending','deferred','held','sent','failed')),
+    provider         TEXT,               -- provider asked for (null = batch.provider at send time)
+    sent_provider    TEXT,               -- provider that took it
+    from_addr        TEXT NOT NULL,
+    to_addrs         TEXT NOT NULL,      -- JSON array
+    cc_addrs         TEXT NOT NULL DEFAULT '[]',
+    bcc_addrs        TEXT NOT NULL DEFAULT '[]',
+    reply_to         TEXT,
+    subject          TEXT NOT NULL DEFAULT '',
+    text_body        TEXT,
+    html_body        TEXT,
+    attachments      TEXT NOT NULL DEFAULT '[]',  -- JSON [{filename, path, contentType, size}]
+    headers          TEXT,               -- JSON object
+    message_id       TEXT,               -- RFC 5322 Message-ID, kept across retries
+    user_id          TEXT,
+    template_id      TEXT,
+    org              TEXT,
+    size_bytes       INTEGER,
+    created_at       INTEGER NOT NULL,   -- epoch ms
+    due_at           INTEGER NOT NULL,
+    sent_at          INTEGER,
+    updated_at       INTEGER NOT NULL,
+    first_attempt_at INTEGER,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    deferrals        INTEGER NOT NULL DEFAULT 0,   -- throttle deferrals
+    forced           INTEGER NOT NULL DEFAULT 0,   -- sent over the limit after ten deferrals
+    deferral_reason  TEXT,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    last_error       TEXT,               -- JSON FailureInfo of the last failure
+    diagnosis        TEXT                -- catalogue id of the last failure
+  ) STRICT;
+  CREATE INDEX messages_status_due ON messages (status, due_at);
+  CREATE INDEX messages_status_created ON messages (status, created_at);
+  CREATE INDEX messages_created ON messages (created_at);
+
+  CREATE TABLE attempts (
+    id             INTEGER PRIMARY KEY,
+    message_id     INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    started_at     INTEGER NOT NULL,
+    ended_at       INTEGER,
+    provider       TEXT,
+    outcome        TEXT,                 -- sent | deferred | failed | throttled | released
+    response       TEXT,                 -- the server's words
+    error_code     TEXT,
+    response_code  INTEGER,
+    enhanced_code  TEXT,
+    failure        TEXT,                 -- JSON FailureInfo
+    diagnosis      TEXT,
+    lease_owner    TEXT
+  ) STRICT;
+  CREATE INDEX attempts_message ON attempts (message_id);
+
+  CREATE TABLE throttle_sends (
+    provider TEXT NOT NULL,
+    sent_at  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX throttle_sends_window ON throttle_sends (provider, sent_at);
+
+  CREATE TABLE distributor_runs (
+    id            INTEGER PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    sent          INTEGER NOT NULL DEFAULT 0,
+    deferred      INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    forced        INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT
+  ) STRICT;
+  CREATE INDEX distributor_runs_started ON distributor_runs (started_at);
+
+  CREATE TABLE templates (
+    id          TEXT NOT NULL,
+    org         TEXT NOT NULL DEFAULT '',  -- '' = system template
+    subject     TEXT NOT NULL,
+    html_body   TEXT,
+    text_body   TEXT,
+    sender      TEXT,
+    description TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (id, org)
+  ) STRICT;
+
+  CREATE TABLE users (
+    id           TEXT PRIMARY KEY,
+    email        TEXT NOT NULL,
+    sender_email TEXT,
+    provider     TEXT,
+    notify_email INTEGER NOT NULL DEFAULT 1,
+    name         TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+  ) STRICT;
+  `,
+];

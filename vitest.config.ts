@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // end-to-end tests spawn the built binary; two cores, so keep the fan-out modest
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
