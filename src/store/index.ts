@@ -3,13 +3,16 @@
  * it later without changing callers. Each area of the model has its own repository.
  */
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
+import { MessagesRepo } from './messages.js';
 import { ParamsRepo } from './params.js';
 
 export class Store {
   readonly params: ParamsRepo;
+  readonly messages: MessagesRepo;
 
   private constructor(private readonly opened: OpenedDatabase) {
     this.params = new ParamsRepo(opened.db);
+    this.messages = new MessagesRepo(opened.db);
   }
 
   static async open(file: string, options: OpenOptions = {}): Promise<Store | undefined> {

@@ -1,0 +1,325 @@
+/**
+ * Messages and their attempts: what was sent or queued, and every try with the server's words.
+ * The distributor's claiming and leasing live in ./queue.ts; history queries in ./history.ts.
+ */
+import type { FailureInfo, ProviderName } from '../core/failure.js';
+import type { SqliteDatabase } from './db.js';
+
+export type MessageStatus = 'pending' | 'sending' | 'deferred' | 'held' | 'sent' | 'failed';
+
+export interface StoredAttachment {
+  filename: string;
+  path?: string;
+  contentType?: string;
+  size: number;
+}
+
+export interface NewMessage {
+  status: MessageStatus;
+  /** Provider asked for; null = the batch provider at send time. */
+  provider: ProviderName | null;
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo?: string;
+  subject: string;
+  text?: string;
+  html?: string;
+  attachments: StoredAttachment[];
+  headers?: Record<string, string>;
+  messageId?: string;
+  userId?: string;
+  templateId?: string;
+  org?: string;
+  sizeBytes?: number;
+  /** When it may be sent; defaults to now. */
+  dueAt?: number;
+  /** For a message sent right away: the lease owner holding it while it is sent. */
+  leaseOwner?: string;
+  leaseExpiresAt?: number;
+}
+
+export interface MessageRow {
+  id: number;
+  status: MessageStatus;
+  provider: ProviderName | null;
+  sentProvider: ProviderName | null;
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo: string | null;
+  subject: string;
+  text: string | null;
+  html: string | null;
+  attachments: StoredAttachment[];
+  headers: Record<string, string> | null;
+  messageId: string | null;
+  userId: string | null;
+  templateId: string | null;
+  org: string | null;
+  sizeBytes: number | null;
+  createdAt: number;
+  dueAt: number;
+  sentAt: number | null;
+  updatedAt: number;
+  firstAttemptAt: number | null;
+  attempts: number;
+  deferrals: number;
+  forced: boolean;
+  deferralReason: string | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  lastError: FailureInfo | null;
+  diagnosis: string | null;
+}
+
+export interface NewAttempt {
+  messageId: number;
+  startedAt: number;
+  endedAt?: number;
+  provider: ProviderName | null;
+  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released';
+  response?: string;
+  failure?: FailureInfo;
+  diagnosis?: string | null;
+  leaseOwner?: string;
+}
+
+export interface AttemptRow {
+  id: number;
+  messageId: number;
+  startedAt: number;
+  endedAt: number | null;
+  provider: ProviderName | null;
+  outcome: string | null;
+  response: string | null;
+  errorCode: string | null;
+  responseCode: number | null;
+  enhancedCode: string | null;
+  failure: FailureInfo | null;
+  diagnosis: string | null;
+  leaseOwner: string | null;
+}
+
+/** Raw column names as stored, for the repositories that build their own queries. */
+export interface MessageDbRow {
+  id: number;
+  status: MessageStatus;
+  provider: string | null;
+  sent_provider: string | null;
+  from_addr: string;
+  to_addrs: string;
+  cc_addrs: string;
+  bcc_addrs: string;
+  reply_to: string | null;
+  subject: string;
+  text_body: string | null;
+  html_body: string | null;
+  attachments: string;
+  headers: string | null;
+  message_id: string | null;
+  user_id: string | null;
+  template_id: string | null;
+  org: string | null;
+  size_bytes: number | null;
+  created_at: number;
+  due_at: number;
+  sent_at: number | null;
+  updated_at: number;
+  first_attempt_at: number | null;
+  attempts: number;
+  deferrals: number;
+  forced: number;
+  deferral_reason: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error: string | null;
+  diagnosis: string | null;
+}
+
+export function toMessageRow(r: MessageDbRow): MessageRow {
+  return {
+    id: r.id,
+    status: r.status,
+    provider: r.provider as ProviderName | null,
+    sentProvider: r.sent_provider as ProviderName | null,
+    from: r.from_addr,
+    to: JSON.parse(r.to_addrs) as string[],
+    cc: JSON.parse(r.cc_addrs) as string[],
+    bcc: JSON.parse(r.bcc_addrs) as string[],
+    replyTo: r.reply_to,
+    subject: r.subject,
+    text: r.text_body,
+    html: r.html_body,
+    attachments: JSON.parse(r.attachments) as StoredAttachment[],
+    headers: r.headers ? (JSON.parse(r.headers) as Record<string, string>) : null,
+    messageId: r.message_id,
+    userId: r.user_id,
+    templateId: r.template_id,
+    org: r.org,
+    sizeBytes: r.size_bytes,
+    createdAt: r.created_at,
+    dueAt: r.due_at,
+    sentAt: r.sent_at,
+    updatedAt: r.updated_at,
+    firstAttemptAt: r.first_attempt_at,
+    attempts: r.attempts,
+    deferrals: r.deferrals,
+    forced: r.forced === 1,
+    deferralReason: r.deferral_reason,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    lastError: r.last_error ? (JSON.parse(r.last_error) as FailureInfo) : null,
+    diagnosis: r.diagnosis,
+  };
+}
+
+interface AttemptDbRow {
+  id: number;
+  message_id: number;
+  started_at: number;
+  ended_at: number | null;
+  provider: string | null;
+  outcome: string | null;
+  response: string | null;
+  error_code: string | null;
+  response_code: number | null;
+  enhanced_code: string | null;
+  failure: string | null;
+  diagnosis: string | null;
+  lease_owner: string | null;
+}
+
+export class MessagesRepo {
+  private readonly insertStmt;
+  private readonly insertAttemptStmt;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.insertStmt = db.prepare(`
+      INSERT INTO messages (status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
+        text_body, html_body, attachments, headers, message_id, user_id, template_id, org, size_bytes,
+        created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at)
+      VALUES (@status, @provider, @from, @to, @cc, @bcc, @replyTo, @subject, @text, @html, @attachments,
+        @headers, @messageId, @userId, @templateId, @org, @sizeBytes, @now, @dueAt, @now, @leaseOwner,
+        @leaseExpiresAt, @attempts, @firstAttemptAt)`);
+    this.insertAttemptStmt = db.prepare(`
+      INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
+        response_code, enhanced_code, failure, diagnosis, lease_owner)
+      VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
+        @enhancedCode, @failure, @diagnosis, @leaseOwner)`);
+  }
+
+  private params(m: NewMessage, now: number) {
+    const sending = m.status === 'sending';
+    return {
+      status: m.status,
+      provider: m.provider,
+      from: m.from,
+      to: JSON.stringify(m.to),
+      cc: JSON.stringify(m.cc),
+      bcc: JSON.stringify(m.bcc),
+      replyTo: m.replyTo ?? null,
+      subject: m.subject,
+      text: m.text ?? null,
+      html: m.html ?? null,
+      attachments: JSON.stringify(m.attachments),
+      headers: m.headers ? JSON.stringify(m.headers) : null,
+      messageId: m.messageId ?? null,
+      userId: m.userId ?? null,
+      templateId: m.templateId ?? null,
+      org: m.org ?? null,
+      sizeBytes: m.sizeBytes ?? null,
+      now,
+      dueAt: m.dueAt ?? now,
+      leaseOwner: m.leaseOwner ?? null,
+      leaseExpiresAt: m.leaseExpiresAt ?? null,
+      // a message sent right away is claimed at insertion: that claim is its first attempt
+      attempts: sending ? 1 : 0,
+      firstAttemptAt: sending ? now : null,
+    };
+  }
+
+  async insert(m: NewMessage, now: number): Promise<number> {
+    return Number(this.insertStmt.run(this.params(m, now)).lastInsertRowid);
+  }
+
+  /** Stores many messages in one transaction: all or none. */
+  async insertMany(messages: readonly NewMessage[], now: number): Promise<number[]> {
+    const ids: number[] = [];
+    this.db
+      .transaction(() => {
+        for (const m of messages) ids.push(Number(this.insertStmt.run(this.params(m, now)).lastInsertRowid));
+      })
+      .immediate();
+    return ids;
+  }
+
+  async get(id: number): Promise<MessageRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageDbRow | undefined;
+    return r ? toMessageRow(r) : undefined;
+  }
+
+  async recordAttempt(a: NewAttempt): Promise<number> {
+    const f = a.failure;
+    return Number(
+      this.insertAttemptStmt.run({
+        messageId: a.messageId,
+        startedAt: a.startedAt,
+        endedAt: a.endedAt ?? null,
+        provider: a.provider,
+        outcome: a.outcome,
+        response: a.response ?? f?.response ?? null,
+        errorCode: f?.code ?? f?.graphCode ?? null,
+        responseCode: f?.responseCode ?? f?.httpStatus ?? null,
+        enhancedCode: f?.enhancedCode ?? null,
+        failure: f ? JSON.stringify(f) : null,
+        diagnosis: a.diagnosis ?? null,
+        leaseOwner: a.leaseOwner ?? null,
+      }).lastInsertRowid,
+    );
+  }
+
+  async attempts(messageId: number): Promise<AttemptRow[]> {
+    const rows = this.db.prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY id').all(messageId) as AttemptDbRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      messageId: r.message_id,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      provider: r.provider as ProviderName | null,
+      outcome: r.outcome,
+      response: r.response,
+      errorCode: r.error_code,
+      responseCode: r.response_code,
+      enhancedCode: r.enhanced_code,
+      failure: r.failure ? (JSON.parse(r.failure) as FailureInfo) : null,
+      diagnosis: r.diagnosis,
+      leaseOwner: r.lease_owner,
+    }));
+  }
+
+  /** Completes a message the caller holds the lease of (or that nobody holds). Returns false if the lease was lost. */
+  async markSent(id: number, leaseOwner: string | null, at: number, provider: ProviderName, messageId?: string): Promise<boolean> {
+    const r = this.db
+      .prepare(
+        `UPDATE messages SET status = 'sent', sent_at = @at, updated_at = @at, sent_provider = @provider,
+           message_id = coalesce(@messageId, message_id), lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = @id AND (lease_owner IS @leaseOwner)`,
+      )
+      .run({ id, at, provider, messageId: messageId ?? null, leaseOwner });
+    return r.changes === 1;
+  }
+
+  async markFailed(id: number, leaseOwner: string | null, at: number, failure: FailureInfo | null, diagnosis: string | null): Promise<boolean> {
+    const r = this.db
+      .prepare(
+        `UPDATE messages SET status = 'failed', updated_at = @at, last_error = @failure, diagnosis = @diagnosis,
+           lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = @id AND (lease_owner IS @leaseOwner)`,
+      )
+      .run({ id, at, failure: failure ? JSON.stringify(failure) : null, diagnosis, leaseOwner });
+    return r.changes === 1;
+  }
+}
