@@ -86,8 +86,17 @@ export function isSecretKey(key: string): key is SecretName {
   return BY_KEY.get(key)?.type.kind === 'secret';
 }
 
+/** The contract's names for the secrets' environment variables. */
+const SECRET_ENV_NAMES: Readonly<Record<string, string>> = {
+  'smtp.password': 'SYSEMAIL_SMTP_PASSWORD',
+  'smtp.oauth.clientSecret': 'SYSEMAIL_SMTP_CLIENT_SECRET',
+  'exchange.clientSecret': 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
+};
+
 /** `smtp.perMinuteLimit` → `SYSEMAIL_SMTP_PER_MINUTE_LIMIT`. */
 export function envNameOf(key: string): string {
+  const secret = SECRET_ENV_NAMES[key];
+  if (secret) return secret;
   return 'SYSEMAIL_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
 }
 
@@ -191,9 +200,10 @@ export function closestKey(key: string): string {
   let bestScore = Infinity;
   for (const p of PARAMS) {
     const k = p.key.toLowerCase();
-    const tail = k.split('.').pop() ?? k;
-    let score = Math.min(editDistance(lower, k), editDistance(lower, tail) + 1);
-    if (k.includes(lower) || lower.includes(tail)) score -= 1;
+    const segments = k.split('.');
+    let score = Math.min(editDistance(lower, k), ...segments.map((s) => editDistance(lower, s) + 1));
+    if (segments.includes(lower)) score = 0.5;
+    else if (lower.length >= 3 && segments.some((s) => s.startsWith(lower) || k.startsWith(lower))) score -= 1.5;
     if (score < bestScore) {
       bestScore = score;
       best = p.key;

@@ -63,6 +63,9 @@ export function keychainProblem(err: unknown): string {
   if (/org\.freedesktop\.secrets|not provided by any \.service files|ServiceUnknown|NameHasNoOwner/i.test(text)) {
     return 'no Secret Service (e.g. GNOME Keyring or KeePassXC) is running on the D-Bus session bus';
   }
+  if (/Object does not exist at path|collection\/login|No such (secret )?collection/i.test(text)) {
+    return 'the keyring has no default (login) collection and cannot create one without a prompt';
+  }
   if (/locked|prompt|dismissed|cancel|interaction is not allowed/i.test(text)) {
     return 'the keyring is locked and cannot be unlocked without a prompt';
   }

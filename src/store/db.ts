@@ -30,7 +30,7 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
     fd = fs.openSync(file, 'r');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') return 'missing';
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return 'missing';
     if (e.code === 'EISDIR') throw ioError('DB_NOT_A_FILE', `database path ${file} is a folder`, 'Give --db the path of a file, e.g. --db ./sysemail.db', err);
     throw ioError('DB_UNREADABLE', `cannot read database ${file} (${e.code ?? e.message})`, 'Check the file permissions or choose another --db path', err);
   }

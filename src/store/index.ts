@@ -5,14 +5,20 @@
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
 import { MessagesRepo } from './messages.js';
 import { ParamsRepo } from './params.js';
+import { TemplatesRepo } from './templates.js';
+import { UsersRepo } from './users.js';
 
 export class Store {
   readonly params: ParamsRepo;
   readonly messages: MessagesRepo;
+  readonly templates: TemplatesRepo;
+  readonly users: UsersRepo;
 
   private constructor(private readonly opened: OpenedDatabase) {
     this.params = new ParamsRepo(opened.db);
     this.messages = new MessagesRepo(opened.db);
+    this.templates = new TemplatesRepo(opened.db);
+    this.users = new UsersRepo(opened.db);
   }
 
   static async open(file: string, options: OpenOptions = {}): Promise<Store | undefined> {

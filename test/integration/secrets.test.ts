@@ -311,6 +311,7 @@ describe('keychain unavailable', () => {
     ['Cannot autolaunch D-Bus without X11 $DISPLAY', /D-Bus session bus/],
     ['The name org.freedesktop.secrets was not provided by any .service files', /no Secret Service/],
     ['Cannot create an item in a locked collection', /locked/],
+    ['Object does not exist at path “/org/freedesktop/secrets/collection/login”', /no default \(login\) collection/],
   ];
 
   it.each(cases)('turns "%s" into one KEYCHAIN_UNAVAILABLE line naming the other sources', async (libraryMessage, problem) => {

@@ -1,0 +1,251 @@
+/**
+ * Use cases of `template`: system templates (no organisation) and organisation templates, where an
+ * organisation's own template wins over the system one of the same id.
+ */
+import { isValidAddress } from '../core/address.js';
+import { SysemailError } from '../core/errors.js';
+import { checkParts, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
+import type { Store } from '../store/index.js';
+import { SYSTEM_ORG, type TemplateRow } from '../store/templates.js';
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface TemplateView {
+  id: string;
+  /** null = system template. */
+  org: string | null;
+  scope: 'system' | 'organisation';
+  subject: string;
+  sender: string | null;
+  description: string | null;
+  text: string | null;
+  html: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function templateView(t: TemplateRow): TemplateView {
+  return {
+    id: t.id,
+    org: t.org === SYSTEM_ORG ? null : t.org,
+    scope: t.org === SYSTEM_ORG ? 'system' : 'organisation',
+    subject: t.subject,
+    sender: t.sender,
+    description: t.description,
+    text: t.text,
+    html: t.html,
+    createdAt: new Date(t.createdAt).toISOString(),
+    updatedAt: new Date(t.updatedAt).toISOString(),
+  };
+}
+
+function scopeLabel(org: string): string {
+  return org === SYSTEM_ORG ? 'system template' : `template of organisation ${org}`;
+}
+
+function orgFlag(org: string): string {
+  return org === SYSTEM_ORG ? '' : ` --org ${org}`;
+}
+
+export function checkTemplateId(id: string): void {
+  if (!ID.test(id)) {
+    throw new SysemailError('data', 'TEMPLATE_ID_INVALID', `'${id}' is not a usable template id`, {
+      fix: 'Use letters, digits, dot, dash and underscore, starting with a letter or digit, e.g. approval-waiting',
+    });
+  }
+}
+
+/** The stored org of an --org value: undefined or '' means the system scope. */
+export function orgOf(org: string | undefined): string {
+  if (org === undefined || org === '') return SYSTEM_ORG;
+  if (!ID.test(org)) {
+    throw new SysemailError('data', 'ORG_INVALID', `'${org}' is not a usable organisation id`, {
+      fix: 'Use letters, digits, dot, dash and underscore, e.g. --org usmf',
+    });
+  }
+  return org;
+}
+
+function describeIssues(issues: readonly PartIssue[]): string {
+  return issues.map((i) => `${i.part}: ${i.message}`).join('; ');
+}
+
+export interface AddTemplateInput {
+  id: string;
+  org?: string;
+  subject: string;
+  text?: string;
+  html?: string;
+  sender?: string;
+  description?: string;
+  /** Replace an existing template of the same id and scope. */
+  replace?: boolean;
+}
+
+export async function addTemplate(store: Store, input: AddTemplateInput, now: number): Promise<{ template: TemplateView; replaced: boolean }> {
+  checkTemplateId(input.id);
+  const org = orgOf(input.org);
+  if (input.text === undefined && input.html === undefined) {
+    throw new SysemailError('usage', 'TEMPLATE_NO_BODY', `template ${input.id} needs a body`, {
+      fix: 'Give --body-file F (plain text) or --html-file F, optionally with --text-file F',
+    });
+  }
+  if (input.subject.trim() === '') {
+    throw new SysemailError('data', 'TEMPLATE_SUBJECT_EMPTY', `template ${input.id} has an empty subject`, { fix: 'Give --subject "..."' });
+  }
+  if (input.sender !== undefined && !isValidAddress(input.sender)) {
+    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `sender '${input.sender}' is not a valid email address`, {
+      fix: 'Give --sender as a bare address, e.g. --sender workflow@example.com',
+    });
+  }
+  const issues = checkParts({ subject: input.subject, text: input.text, html: input.html });
+  if (issues.length > 0) {
+    throw new SysemailError('data', 'TEMPLATE_SYNTAX', `template ${input.id} does not parse: ${describeIssues(issues)}`, {
+      fix: 'Write placeholders as %name% and a literal percent sign as %%; nothing was saved',
+      data: { problems: issues },
+    });
+  }
+  const existing = await store.templates.get(input.id, org);
+  if (existing && !input.replace) {
+    throw new SysemailError('data', 'TEMPLATE_EXISTS', `${scopeLabel(org)} ${input.id} already exists`, {
+      fix: `Add --replace to overwrite it, or see it with \`sysemail template show ${input.id}${orgFlag(org)}\``,
+    });
+  }
+  const row = await store.templates.put(
+    input.id,
+    org,
+    { subject: input.subject, text: input.text ?? null, html: input.html ?? null, sender: input.sender ?? null, description: input.description ?? null },
+    now,
+  );
+  return { template: templateView(row), replaced: !!existing };
+}
+
+export async function listTemplates(store: Store, org?: string): Promise<TemplateView[]> {
+  if (org === undefined) return (await store.templates.list()).map(templateView);
+  const o = orgOf(org);
+  if (o === SYSTEM_ORG) return (await store.templates.list(SYSTEM_ORG)).map(templateView);
+  // what the organisation uses: its own templates and the system ones it does not override
+  const own = await store.templates.list(o);
+  const ids = new Set(own.map((t) => t.id));
+  const inherited = (await store.templates.list(SYSTEM_ORG)).filter((t) => !ids.has(t.id));
+  return [...own, ...inherited].sort((a, b) => a.id.localeCompare(b.id)).map(templateView);
+}
+
+function notFound(id: string, org: string): SysemailError {
+  const where = org === SYSTEM_ORG ? 'no system template' : `no template for organisation ${org} and no system template`;
+  return new SysemailError('data', 'TEMPLATE_NOT_FOUND', `${where} has the id ${id}`, {
+    fix: `See the templates with \`sysemail template list${orgFlag(org)}\``,
+  });
+}
+
+/** The template an organisation uses (its own, else the system one); 65 when neither exists. */
+export async function resolveTemplate(store: Store, id: string, org?: string): Promise<TemplateRow> {
+  const o = orgOf(org);
+  const t = await store.templates.resolve(id, o);
+  if (!t) throw notFound(id, o);
+  return t;
+}
+
+export async function showTemplate(store: Store, id: string, org?: string): Promise<TemplateView & { placeholders: string[] }> {
+  const { placeholdersOf } = await import('../core/template.js');
+  const t = await resolveTemplate(store, id, org);
+  const names = new Set([...placeholdersOf(t.subject), ...placeholdersOf(t.text ?? ''), ...placeholdersOf(t.html ?? '')]);
+  return { ...templateView(t), placeholders: [...names] };
+}
+
+export async function removeTemplate(store: Store, id: string, org?: string): Promise<{ id: string; org: string | null }> {
+  const o = orgOf(org);
+  if (!(await store.templates.remove(id, o))) {
+    throw new SysemailError('data', 'TEMPLATE_NOT_FOUND', `there is no ${scopeLabel(o)} with the id ${id}`, {
+      fix: `See the templates with \`sysemail template list${orgFlag(o)}\``,
+    });
+  }
+  return { id, org: o === SYSTEM_ORG ? null : o };
+}
+
+export interface TemplateProblem {
+  code: 'SENDER_MISSING' | 'SENDER_INVALID' | 'NO_BODY' | 'SUBJECT_EMPTY' | PartIssue['code'];
+  part?: 'sender' | 'subject' | 'text' | 'html';
+  message: string;
+}
+
+export interface TemplateCheck {
+  id: string;
+  org: string | null;
+  ok: boolean;
+  problems: TemplateProblem[];
+}
+
+/** What can stop a template from producing a deliverable email, without any data. */
+export function checkTemplate(t: TemplateRow): TemplateCheck {
+  const problems: TemplateProblem[] = [];
+  if (t.sender === null || t.sender.trim() === '') {
+    problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set' });
+  } else if (!isValidAddress(t.sender)) {
+    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender '${t.sender}' is not a valid email address` });
+  }
+  if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty' });
+  if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body' });
+  for (const i of checkParts(t)) problems.push({ code: i.code, part: i.part, message: i.message });
+  return { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org, ok: problems.length === 0, problems };
+}
+
+/** Checks one id (in every scope that has it) or every template. */
+export async function verifyTemplates(store: Store, id?: string): Promise<{ ok: boolean; templates: TemplateCheck[] }> {
+  let rows = await store.templates.list();
+  if (id !== undefined) {
+    rows = rows.filter((t) => t.id === id);
+    if (rows.length === 0) throw notFound(id, SYSTEM_ORG);
+  }
+  const templates = rows.map(checkTemplate);
+  return { ok: templates.every((t) => t.ok), templates };
+}
+
+export interface RenderForSendInput {
+  store: Store;
+  templateId: string;
+  /** The organisation whose template wins over the system one; undefined = system. */
+  org?: string;
+  data: TemplateData;
+}
+
+export interface RenderedTemplate {
+  /** The template's sender; undefined when it has none (the caller falls back to sender.default). */
+  from?: string;
+  subject: string;
+  text?: string;
+  html?: string;
+  /** Which template was used: org null = the system one. */
+  template: { id: string; org: string | null };
+}
+
+/**
+ * Picks the template (the organisation's, else the system one) and renders it with the data.
+ * 65 when the template is unknown, does not parse, or a placeholder has no value (naming every one).
+ */
+export async function renderTemplateForSend({ store, templateId, org, data }: RenderForSendInput): Promise<RenderedTemplate> {
+  const t = await resolveTemplate(store, templateId, org);
+  const orgFlagText = orgFlag(t.org);
+  const syntax = checkParts(t);
+  if (syntax.length > 0) {
+    throw new SysemailError('data', 'TEMPLATE_SYNTAX', `template ${t.id} does not parse: ${describeIssues(syntax)}`, {
+      fix: `Correct it with \`sysemail template add ${t.id}${orgFlagText} --replace ...\`; \`sysemail template verify ${t.id}\` lists the problems`,
+      data: { problems: syntax },
+    });
+  }
+  const { value, errors, missing } = renderParts(t, data);
+  if (missing.length > 0) {
+    throw new SysemailError('data', 'PLACEHOLDER_MISSING', `no value for ${missing.map((n) => `%${n}%`).join(', ')} in template ${t.id}`, {
+      fix: `Add ${missing.map((n) => `"${n}"`).join(', ')} to the data file`,
+      data: { missing },
+    });
+  }
+  if (errors.length > 0) {
+    throw new SysemailError('data', 'PLACEHOLDER_VALUE_INVALID', `template ${t.id}: ${describeIssues(errors)}`, {
+      fix: 'Give each placeholder a single-line text or number value in the data file',
+      data: { problems: errors },
+    });
+  }
+  const from = t.sender?.trim() ? t.sender : undefined;
+  return { ...(from ? { from } : {}), ...value, template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org } };
+}

@@ -1,0 +1,199 @@
+import type { Command } from 'commander';
+import type { TemplateCheck, TemplateView } from '../../app/templates.js';
+import { SysemailError } from '../../core/errors.js';
+import { action } from '../action.js';
+import type { CliContext } from '../context.js';
+
+interface AddOptions {
+  subject: string;
+  bodyFile?: string;
+  htmlFile?: string;
+  textFile?: string;
+  sender?: string;
+  org?: string;
+  description?: string;
+  replace?: boolean;
+}
+
+function scope(t: { org: string | null }): string {
+  return t.org === null ? 'system' : `org ${t.org}`;
+}
+
+async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<number> {
+  if (opts.bodyFile !== undefined && opts.textFile !== undefined) {
+    throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', {
+      fix: 'Use --body-file F alone, or --html-file F with --text-file F',
+    });
+  }
+  if (opts.bodyFile !== undefined && opts.htmlFile !== undefined) {
+    throw new SysemailError('usage', 'TEMPLATE_BODY_AND_HTML', '--body-file and --html-file cannot be combined', {
+      fix: 'For an HTML template with a plain-text part, use --html-file F --text-file F',
+    });
+  }
+  const { readInputFile } = await import('../io.js');
+  const textFile = opts.bodyFile ?? opts.textFile;
+  const text = textFile === undefined ? undefined : readInputFile(textFile, 'body file');
+  const html = opts.htmlFile === undefined ? undefined : readInputFile(opts.htmlFile, 'HTML body file');
+  const { addTemplate } = await import('../../app/templates.js');
+  const { template, replaced } = await addTemplate(
+    await ctx.store(),
+    { id, org: opts.org, subject: opts.subject, text, html, sender: opts.sender, description: opts.description, replace: opts.replace },
+    Date.now(),
+  );
+  if (ctx.output.json) ctx.output.jsonDoc({ ...template, replaced });
+  else ctx.output.note(`${replaced ? 'replaced' : 'added'} ${scope(template)} template ${template.id}`);
+  return 0;
+}
+
+async function list(ctx: CliContext, opts: { org?: string }): Promise<number> {
+  const { listTemplates } = await import('../../app/templates.js');
+  const rows = await listTemplates(await ctx.store(), opts.org);
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({ templates: rows.map(({ text: _t, html: _h, ...rest }) => rest) });
+    return 0;
+  }
+  if (rows.length === 0) {
+    ctx.output.note('no templates yet; add one with `sysemail template add ID --subject S --body-file F --sender ADDR`');
+    return 0;
+  }
+  await ctx.output.table(
+    ['id', 'scope', 'subject', 'sender', 'description'],
+    rows.map((t) => [t.id, scope(t), t.subject, t.sender ?? '', t.description ?? '']),
+  );
+  return 0;
+}
+
+async function show(ctx: CliContext, id: string, opts: { org?: string }): Promise<number> {
+  const { showTemplate } = await import('../../app/templates.js');
+  const t = await showTemplate(await ctx.store(), id, opts.org);
+  if (ctx.output.json) {
+    ctx.output.jsonDoc(t);
+    return 0;
+  }
+  const c = await ctx.output.chalk();
+  const field = (name: string, value: string | null) => ctx.output.line(`${c.bold(name.padEnd(13))}${value ?? c.dim('(none)')}`);
+  field('id', t.id);
+  field('scope', opts.org && t.org === null ? `system (organisation ${opts.org} has no own template ${t.id})` : scope(t));
+  field('sender', t.sender);
+  field('subject', t.subject);
+  field('description', t.description);
+  field('placeholders', t.placeholders.length ? t.placeholders.map((n) => `%${n}%`).join(' ') : '');
+  field('updated', t.updatedAt);
+  for (const [name, body] of [
+    ['text body', t.text],
+    ['HTML body', t.html],
+  ] as const) {
+    if (body === null) continue;
+    ctx.output.line();
+    ctx.output.line(c.bold(`${name}:`));
+    ctx.output.line(body.trimEnd());
+  }
+  return 0;
+}
+
+async function remove(ctx: CliContext, id: string, opts: { org?: string }): Promise<number> {
+  const { removeTemplate } = await import('../../app/templates.js');
+  const removed = await removeTemplate(await ctx.store(), id, opts.org);
+  if (ctx.output.json) ctx.output.jsonDoc({ removed });
+  else ctx.output.note(`removed ${scope(removed)} template ${id}`);
+  return 0;
+}
+
+async function verify(ctx: CliContext, id: string | undefined): Promise<number> {
+  const { verifyTemplates } = await import('../../app/templates.js');
+  const result = await verifyTemplates(await ctx.store(), id);
+  if (ctx.output.json) {
+    ctx.output.jsonDoc(result);
+    return result.ok ? 0 : 1;
+  }
+  if (result.templates.length === 0) {
+    ctx.output.note('no templates to verify');
+    return 0;
+  }
+  const c = await ctx.output.chalk();
+  const label = (t: TemplateCheck) => `${t.id} (${scope(t)})`;
+  for (const t of result.templates) {
+    if (t.ok) {
+      ctx.output.line(`${c.green('ok')}    ${label(t)}`);
+      continue;
+    }
+    for (const p of t.problems) ctx.output.line(`${c.red('FAIL')}  ${label(t)}: ${p.part && p.part !== 'sender' ? `${p.part}: ` : ''}${p.message}`);
+  }
+  if (!result.ok) {
+    const senderFix = result.templates.some((t) => t.problems.some((p) => p.part === 'sender'));
+    ctx.output.note(
+      senderFix
+        ? 'Set a valid sender with `sysemail template add ID [--org ORG] --replace --sender ADDR ...` (the other fields as before)'
+        : 'Correct the template with `sysemail template add ID [--org ORG] --replace ...`; write a literal percent sign as %%',
+    );
+  }
+  return result.ok ? 0 : 1;
+}
+
+export function registerTemplate(program: Command): void {
+  const template = program
+    .command('template')
+    .description('email templates with %name% placeholders: system-wide, or per organisation (which wins)')
+    .addHelpText(
+      'after',
+      `
+Placeholders are written %name% (dotted names reach nested data: %approver.name%); %% is a literal
+percent sign. An organisation's template wins over the system template of the same id.
+
+Examples:
+  $ sysemail template add approval-waiting --subject "Approval waiting: %document%" \\
+      --html-file approval.html --text-file approval.txt --sender workflow@example.com
+  $ sysemail template add approval-waiting --org usmf --subject "[USMF] %document% awaits you" \\
+      --body-file approval-usmf.txt --sender workflow-usmf@example.com
+  $ sysemail template list --org usmf
+  $ sysemail template verify`,
+    );
+
+  template
+    .command('add')
+    .description('add a template (system-wide, or for one organisation with --org)')
+    .argument('<id>', 'template id, e.g. approval-waiting')
+    .requiredOption('--subject <subject>', 'subject line; may hold placeholders')
+    .option('--body-file <file>', 'plain-text body')
+    .option('--html-file <file>', 'HTML body (values are HTML-escaped when rendered)')
+    .option('--text-file <file>', 'plain-text alternative to go with --html-file')
+    .option('--sender <addr>', 'From address of emails made from this template (else sender.default)')
+    .option('--org <org>', 'organisation the template belongs to (default: system template)')
+    .option('--description <text>', 'what the template is for')
+    .option('--replace', 'overwrite an existing template of the same id and scope')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sysemail template add statement-ready --subject "Your statement for %month% is ready" \\\n      --body-file statement.txt --sender billing@example.com --description "monthly statement"',
+    )
+    .action(action((ctx, id: string, opts: AddOptions) => add(ctx, id, opts)));
+
+  template
+    .command('list')
+    .description('the templates; with --org, the ones that organisation uses (its own and the system ones)')
+    .option('--org <org>', 'organisation')
+    .addHelpText('after', "\nExample:\n  $ sysemail template list --org usmf --json | jq -r '.templates[].id'")
+    .action(action((ctx, opts: { org?: string }) => list(ctx, opts)));
+
+  template
+    .command('show')
+    .description('one template with its placeholders; with --org, the one that organisation uses')
+    .argument('<id>', 'template id')
+    .option('--org <org>', 'organisation')
+    .addHelpText('after', '\nExample:\n  $ sysemail template show approval-waiting --org usmf')
+    .action(action((ctx, id: string, opts: { org?: string }) => show(ctx, id, opts)));
+
+  template
+    .command('remove')
+    .description('remove a template of one scope (system-wide, or --org)')
+    .argument('<id>', 'template id')
+    .option('--org <org>', 'organisation')
+    .addHelpText('after', '\nExample:\n  $ sysemail template remove approval-waiting --org usmf')
+    .action(action((ctx, id: string, opts: { org?: string }) => remove(ctx, id, opts)));
+
+  template
+    .command('verify')
+    .description('check that each template has a valid sender and parses; exit 1 naming any problem')
+    .argument('[id]', 'template id (default: every template)')
+    .addHelpText('after', '\nExamples:\n  $ sysemail template verify\n  $ sysemail template verify approval-waiting --json')
+    .action(action((ctx, id: string | undefined) => verify(ctx, id)));
+}
