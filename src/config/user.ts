@@ -2,6 +2,7 @@
  * The user layer: the operator's own options, found by cosmiconfig (module name `email`) from the
  * current folder up, then in the home folder; or the file named by --config.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isValidAddress } from '../core/address.js';
@@ -67,28 +68,96 @@ export function userParamLayer(config: UserConfig): Map<string, ParamValue> {
   return layer;
 }
 
-export async function loadUserConfig(options: { file?: string; cwd: string; home: string }): Promise<LoadedUserConfig> {
-  const { cosmiconfig } = await import('cosmiconfig');
+/** cosmiconfig's search places for the module name `email`, in its order. */
+export const SEARCH_PLACES = [
+  'package.json',
+  '.emailrc',
+  '.emailrc.json',
+  '.emailrc.yaml',
+  '.emailrc.yml',
+  '.emailrc.js',
+  '.emailrc.ts',
+  '.emailrc.mjs',
+  '.emailrc.cjs',
+  '.config/emailrc',
+  '.config/emailrc.json',
+  '.config/emailrc.yaml',
+  '.config/emailrc.yml',
+  '.config/emailrc.js',
+  '.config/emailrc.ts',
+  '.config/emailrc.mjs',
+  '.config/emailrc.cjs',
+  'email.config.js',
+  'email.config.ts',
+  'email.config.mjs',
+  'email.config.cjs',
+];
+
+function hasEmailKey(pkgFile: string): boolean {
   try {
-    if (options.file) {
-      const file = path.resolve(options.cwd, options.file);
-      const result = await cosmiconfig('email').load(file);
-      return validateUserConfig(result?.config, file);
+    const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as Record<string, unknown>;
+    return pkg !== null && typeof pkg === 'object' && 'email' in pkg;
+  } catch {
+    return false;
+  }
+}
+
+function firstPlaceIn(dir: string): string | undefined {
+  let names: Set<string>;
+  try {
+    names = new Set(fs.readdirSync(dir));
+  } catch {
+    return undefined;
+  }
+  const hasConfigDir = names.has('.config');
+  for (const place of SEARCH_PLACES) {
+    const [head] = place.split('/');
+    if (!names.has(head) || (place.startsWith('.config/') && !hasConfigDir)) continue;
+    const file = path.join(dir, place);
+    if (place === 'package.json') {
+      if (hasEmailKey(file)) return file;
+      continue;
     }
-    const up = await cosmiconfig('email', { searchStrategy: 'global', stopDir: path.parse(options.cwd).root }).search(options.cwd);
-    const found = up ?? (await cosmiconfig('email', { searchStrategy: 'none' }).search(options.home));
-    if (!found) return { config: {}, warnings: [] };
-    return validateUserConfig(found.config, found.filepath);
+    if (place.startsWith('.config/') && !fs.existsSync(file)) continue;
+    return file;
+  }
+  return undefined;
+}
+
+/**
+ * Finds the user config file the way cosmiconfig searches (current folder up to the root, then the home
+ * folder), with one directory listing per folder, so the common case — no file at all — costs no
+ * loading of cosmiconfig and its parsers.
+ */
+export function findUserConfigFile(cwd: string, home: string): string | undefined {
+  let dir = path.resolve(cwd);
+  for (;;) {
+    const found = firstPlaceIn(dir);
+    if (found) return found;
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return firstPlaceIn(home);
+}
+
+export async function loadUserConfig(options: { file?: string; cwd: string; home: string }): Promise<LoadedUserConfig> {
+  const file = options.file ? path.resolve(options.cwd, options.file) : findUserConfigFile(options.cwd, options.home);
+  if (!file) return { config: {}, warnings: [] };
+  try {
+    const { cosmiconfig } = await import('cosmiconfig');
+    const result = await cosmiconfig('email').load(file);
+    return validateUserConfig(result?.config, file);
   } catch (err) {
     if (err instanceof SysemailError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
-      throw new SysemailError('noinput', 'USER_CONFIG_UNREADABLE', `cannot read user config ${options.file ?? ''} (${e.code})`.replace('  ', ' '), {
+      throw new SysemailError('noinput', 'USER_CONFIG_UNREADABLE', `cannot read user config ${file} (${e.code})`, {
         fix: 'Check the path given to --config',
         cause: err,
       });
     }
-    throw new SysemailError('config', 'USER_CONFIG_INVALID', `cannot parse user config: ${e.message.split('\n')[0]}`, {
+    throw new SysemailError('config', 'USER_CONFIG_INVALID', `cannot parse user config ${file}: ${e.message.split('\n')[0]}`, {
       fix: 'Correct the syntax of the file (see .emailrc.example)',
       cause: err,
     });

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { SysemailError } from '../core/errors.js';
@@ -63,6 +64,20 @@ function createPrivateFile(file: string): void {
   }
 }
 
+/**
+ * The compiled addon's path, handed to the driver so it skips the `bindings` package's probing of many
+ * candidate paths on every start.
+ */
+function nativeBindingPath(): string | undefined {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
+    const file = path.join(path.dirname(pkg), 'build', 'Release', 'better_sqlite3.node');
+    return fs.existsSync(file) ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadDriver(): Promise<typeof BetterSqlite3> {
   try {
     return (await import('better-sqlite3')).default;
@@ -89,7 +104,7 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   const Driver = await loadDriver();
   let db: SqliteDatabase;
   try {
-    db = new Driver(file, { fileMustExist: true, readonly: false, timeout: BUSY_TIMEOUT_MS });
+    db = new Driver(file, { fileMustExist: true, readonly: false, timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBindingPath() });
   } catch (err) {
     throw ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
   }
