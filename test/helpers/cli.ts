@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa, type Options, type Result } from 'execa';
+import { execa } from 'execa';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'sysemail.js');
@@ -16,8 +16,16 @@ export interface Sandbox {
   db: string;
   env: Record<string, string>;
   /** Runs `sysemail ARGS` with --db pointing into the sandbox unless `noDb`. */
-  run(args: string[], options?: RunOptions): Promise<Result>;
+  run(args: string[], options?: RunOptions): Promise<CliResult>;
   cleanup(): void;
+}
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Set when the process was killed (timeout or signal). */
+  signal?: string;
 }
 
 export interface RunOptions {
@@ -43,19 +51,18 @@ export function sandbox(prefix = 'sysemail-e2e-'): Sandbox {
     home,
     db,
     env,
-    run(args, options = {}) {
+    async run(args, options = {}) {
       const finalArgs = options.noDb ? args : ['--db', db, ...args];
       const childEnv: Record<string, string | undefined> = { ...cleanEnv(), ...env, ...options.env };
-      const execOptions: Options = {
+      const r = await execa(process.execPath, [BIN, ...finalArgs], {
         cwd: options.cwd ?? dir,
         env: childEnv,
         extendEnv: false,
         reject: false,
         timeout: options.timeout ?? 30_000,
-        input: options.input,
-        stdin: options.input === undefined ? 'ignore' : undefined,
-      };
-      return execa(process.execPath, [BIN, ...finalArgs], execOptions) as unknown as Promise<Result>;
+        ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), signal: r.signal ?? undefined };
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });

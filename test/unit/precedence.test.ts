@@ -50,7 +50,7 @@ describe('precedence of one value', () => {
     expect(m365.number('smtp.perMinuteLimit')).toBe(30);
     expect(m365.number('exchange.perMinuteLimit')).toBe(30);
     expect(m365.string('smtp.oauth.tokenUrl')).toBe('https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token');
-    const other = Settings.from(base({ params: new Map([['smtp.host', 'mail.example.com'], ['smtp.perMinuteLimit', 5]]) })).settings;
+    const other = Settings.from(base({ params: new Map<string, string | number>([['smtp.host', 'mail.example.com'], ['smtp.perMinuteLimit', 5]]) })).settings;
     expect(other.number('smtp.perMinuteLimit')).toBe(5);
     expect(Settings.from(base({ params: new Map([['smtp.host', 'mail.example.com']]) })).settings.number('smtp.perMinuteLimit')).toBe(0);
     expect(other.string('eml.outputDir')).toBe('/data/sysemail/outbox');
