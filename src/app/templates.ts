@@ -4,7 +4,7 @@
  */
 import { isValidAddress } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
-import { checkParts, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
+import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/index.js';
 import { SYSTEM_ORG, type TemplateRow } from '../store/templates.js';
 
@@ -82,42 +82,79 @@ export interface AddTemplateInput {
   replace?: boolean;
 }
 
-export async function addTemplate(store: Store, input: AddTemplateInput, now: number): Promise<{ template: TemplateView; replaced: boolean }> {
-  checkTemplateId(input.id);
-  const org = orgOf(input.org);
-  if (input.text === undefined && input.html === undefined) {
-    throw new SysemailError('usage', 'TEMPLATE_NO_BODY', `template ${input.id} needs a body`, {
+/** Checks a whole template before it is stored: nothing is saved when any part is wrong. */
+function checkFields(id: string, fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null }): void {
+  if (fields.text == null && fields.html == null) {
+    throw new SysemailError('usage', 'TEMPLATE_NO_BODY', `template ${id} needs a body`, {
       fix: 'Give --body-file F (plain text) or --html-file F, optionally with --text-file F',
     });
   }
-  if (input.subject.trim() === '') {
-    throw new SysemailError('data', 'TEMPLATE_SUBJECT_EMPTY', `template ${input.id} has an empty subject`, { fix: 'Give --subject "..."' });
+  if (fields.subject.trim() === '') {
+    throw new SysemailError('data', 'TEMPLATE_SUBJECT_EMPTY', `template ${id} has an empty subject`, { fix: 'Give --subject "..."' });
   }
-  if (input.sender !== undefined && !isValidAddress(input.sender)) {
-    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `sender '${input.sender}' is not a valid email address`, {
+  if (fields.sender != null && !isValidAddress(fields.sender)) {
+    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `sender '${fields.sender}' is not a valid email address`, {
       fix: 'Give --sender as a bare address, e.g. --sender workflow@example.com',
     });
   }
-  const issues = checkParts({ subject: input.subject, text: input.text, html: input.html });
+  const issues = checkParts(fields);
   if (issues.length > 0) {
-    throw new SysemailError('data', 'TEMPLATE_SYNTAX', `template ${input.id} does not parse: ${describeIssues(issues)}`, {
+    throw new SysemailError('data', 'TEMPLATE_SYNTAX', `template ${id} does not parse: ${describeIssues(issues)}`, {
       fix: 'Write placeholders as %name% and a literal percent sign as %%; nothing was saved',
       data: { problems: issues },
     });
   }
+}
+
+export async function addTemplate(store: Store, input: AddTemplateInput, now: number): Promise<{ template: TemplateView; replaced: boolean }> {
+  checkTemplateId(input.id);
+  const org = orgOf(input.org);
+  const fields = {
+    subject: input.subject,
+    text: input.text ?? null,
+    html: input.html ?? null,
+    sender: input.sender ?? null,
+    description: input.description ?? null,
+  };
+  checkFields(input.id, fields);
   const existing = await store.templates.get(input.id, org);
   if (existing && !input.replace) {
     throw new SysemailError('data', 'TEMPLATE_EXISTS', `${scopeLabel(org)} ${input.id} already exists`, {
-      fix: `Add --replace to overwrite it, or see it with \`sysemail template show ${input.id}${orgFlag(org)}\``,
+      fix: `Change it with \`sysemail template set ${input.id}${orgFlag(org)} ...\` or add --replace to overwrite it`,
     });
   }
-  const row = await store.templates.put(
-    input.id,
-    org,
-    { subject: input.subject, text: input.text ?? null, html: input.html ?? null, sender: input.sender ?? null, description: input.description ?? null },
-    now,
-  );
+  const row = await store.templates.put(input.id, org, fields, now);
   return { template: templateView(row), replaced: !!existing };
+}
+
+/** Changes to one template; undefined = keep, '' = clear (sender, description, text, html). */
+export interface TemplateChanges {
+  subject?: string;
+  text?: string;
+  html?: string;
+  sender?: string;
+  description?: string;
+}
+
+/** Changes the given fields of an existing template of one scope; the result is checked whole before it is saved. */
+export async function setTemplate(store: Store, id: string, org: string | undefined, changes: TemplateChanges, now: number): Promise<TemplateView> {
+  const o = orgOf(org);
+  const existing = await store.templates.get(id, o);
+  if (!existing) {
+    throw new SysemailError('data', 'TEMPLATE_NOT_FOUND', `there is no ${scopeLabel(o)} with the id ${id}`, {
+      fix: `Add it with \`sysemail template add ${id}${orgFlag(o)} ...\`, or see the templates with \`sysemail template list\``,
+    });
+  }
+  const pick = (v: string | undefined, keep: string | null) => (v === undefined ? keep : v === '' ? null : v);
+  const fields = {
+    subject: changes.subject ?? existing.subject,
+    text: pick(changes.text, existing.text),
+    html: pick(changes.html, existing.html),
+    sender: pick(changes.sender?.trim(), existing.sender),
+    description: pick(changes.description, existing.description),
+  };
+  checkFields(id, fields);
+  return templateView(await store.templates.put(id, o, fields, now));
 }
 
 export async function listTemplates(store: Store, org?: string): Promise<TemplateView[]> {
@@ -147,7 +184,6 @@ export async function resolveTemplate(store: Store, id: string, org?: string): P
 }
 
 export async function showTemplate(store: Store, id: string, org?: string): Promise<TemplateView & { placeholders: string[] }> {
-  const { placeholdersOf } = await import('../core/template.js');
   const t = await resolveTemplate(store, id, org);
   const names = new Set([...placeholdersOf(t.subject), ...placeholdersOf(t.text ?? ''), ...placeholdersOf(t.html ?? '')]);
   return { ...templateView(t), placeholders: [...names] };
@@ -167,6 +203,8 @@ export interface TemplateProblem {
   code: 'SENDER_MISSING' | 'SENDER_INVALID' | 'NO_BODY' | 'SUBJECT_EMPTY' | PartIssue['code'];
   part?: 'sender' | 'subject' | 'text' | 'html';
   message: string;
+  /** The command that mends it. */
+  fix: string;
 }
 
 export interface TemplateCheck {
@@ -179,14 +217,18 @@ export interface TemplateCheck {
 /** What can stop a template from producing a deliverable email, without any data. */
 export function checkTemplate(t: TemplateRow): TemplateCheck {
   const problems: TemplateProblem[] = [];
+  const set = `sysemail template set ${t.id}${orgFlag(t.org)}`;
   if (t.sender === null || t.sender.trim() === '') {
-    problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set' });
+    problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set', fix: `${set} --sender ADDR` });
   } else if (!isValidAddress(t.sender)) {
-    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender '${t.sender}' is not a valid email address` });
+    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender '${t.sender}' is not a valid email address`, fix: `${set} --sender ADDR` });
   }
-  if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty' });
-  if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body' });
-  for (const i of checkParts(t)) problems.push({ code: i.code, part: i.part, message: i.message });
+  if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
+  if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body', fix: `${set} --body-file F` });
+  for (const i of checkParts(t)) {
+    const flag = i.part === 'subject' ? '--subject TEXT' : i.part === 'html' ? '--html-file F' : '--body-file F';
+    problems.push({ code: i.code, part: i.part, message: i.message, fix: `${set} ${flag} (write a literal percent sign as %%)` });
+  }
   return { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org, ok: problems.length === 0, problems };
 }
 
@@ -229,7 +271,7 @@ export async function renderTemplateForSend({ store, templateId, org, data }: Re
   const syntax = checkParts(t);
   if (syntax.length > 0) {
     throw new SysemailError('data', 'TEMPLATE_SYNTAX', `template ${t.id} does not parse: ${describeIssues(syntax)}`, {
-      fix: `Correct it with \`sysemail template add ${t.id}${orgFlagText} --replace ...\`; \`sysemail template verify ${t.id}\` lists the problems`,
+      fix: `Correct it with \`sysemail template set ${t.id}${orgFlagText} --subject ... | --body-file F | --html-file F\`; write a literal percent sign as %%`,
       data: { problems: syntax },
     });
   }

@@ -75,7 +75,8 @@ function yesNo(value: string): boolean {
   throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got '${value}')`, { fix: 'Use --notify-email yes or --notify-email no' });
 }
 
-function provider(value: string): ProviderName {
+/** A --provider value: smtp, exchange or eml (65 otherwise). */
+export function parseProviderName(value: string): ProviderName {
   const v = value.trim().toLowerCase() as ProviderName;
   if (!PROVIDERS.includes(v)) {
     throw new SysemailError('data', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDERS.join(', ')} (got '${value}')`, {
@@ -96,7 +97,7 @@ function merge(base: UserFields | undefined, input: UserInput): UserFields {
   return {
     email,
     senderEmail: clearOr(input.senderEmail, base?.senderEmail, (s) => address(s, '--sender-email')),
-    provider: clearOr(input.provider, base?.provider, provider),
+    provider: clearOr(input.provider, base?.provider, parseProviderName),
     notifyEmail: input.notifyEmail === undefined ? (base?.notifyEmail ?? true) : yesNo(input.notifyEmail),
     name: clearOr(input.name, base?.name, (s) => s.trim()),
   };

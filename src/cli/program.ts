@@ -7,8 +7,16 @@ import { outcome } from './action.js';
 import { reportError, usageError } from './errors.js';
 import { version } from './main.js';
 import { registerParams } from './commands/params.js';
+import { registerSend } from './commands/send.js';
+import { registerTestEmail } from './commands/test-email.js';
+import { registerTemplate } from './commands/template.js';
+import { registerUsers } from './commands/users.js';
+import { registerNotify } from './commands/notify.js';
+import { registerQueue } from './commands/queue.js';
+import { registerHistory } from './commands/history.js';
+import { registerDiagnose } from './commands/diagnose.js';
 
-export const GROUPS: ((program: Command) => void)[] = [registerParams];
+export const GROUPS: ((program: Command) => void)[] = [registerParams, registerTemplate, registerUsers, registerNotify, registerQueue, registerHistory, registerSend, registerTestEmail, registerDiagnose];
 
 export function buildProgram(onError: (text: string) => void): Command {
   const program = new Command();

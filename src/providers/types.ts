@@ -46,6 +46,30 @@ export interface PhaseResult {
   ok: boolean;
   ms: number;
   detail: string;
+  /** What the phase learnt, for `diagnose` to judge (the detail is for people). */
+  info?: PhaseInfo;
+}
+
+export interface TlsInfo {
+  protocol: string;
+  cipher?: string;
+  subject: string;
+  issuer: string;
+  /** ISO date the certificate expires. */
+  validTo?: string;
+}
+
+export interface PhaseInfo {
+  tls?: TlsInfo;
+  /** EHLO keywords of the session that signs in (after STARTTLS when there is one). */
+  capabilities?: string[];
+  /** EHLO keywords offered before STARTTLS. */
+  capabilitiesBeforeTls?: string[];
+  /** Application permissions (roles) in an OAuth2 access token, when the token says. */
+  roles?: string[];
+  /** An HTTP refusal a phase tolerated (e.g. 403 reading the mailbox profile). */
+  httpStatus?: number;
+  graphCode?: string;
 }
 
 export interface ConnectionTestOptions {
@@ -65,4 +89,9 @@ export interface Provider {
   test(options: ConnectionTestOptions): Promise<{ ok: boolean; phases: PhaseResult[]; failure?: import('../core/failure.js').FailureInfo; error?: import('../core/errors.js').SysemailError }>;
   /** Releases pooled connections. */
   close(): Promise<void>;
+  /**
+   * Checks the settings and reads the secrets without any network traffic, so a configuration problem
+   * (78) is reported before a message is stored or sent. Optional: a provider without one has nothing to check.
+   */
+  prepare?(): Promise<void>;
 }

@@ -5,18 +5,24 @@
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
 import { MessagesRepo } from './messages.js';
 import { ParamsRepo } from './params.js';
+import { HistoryRepo } from './history.js';
+import { QueueRepo } from './queue.js';
 import { TemplatesRepo } from './templates.js';
 import { UsersRepo } from './users.js';
 
 export class Store {
   readonly params: ParamsRepo;
   readonly messages: MessagesRepo;
+  readonly queue: QueueRepo;
+  readonly history: HistoryRepo;
   readonly templates: TemplatesRepo;
   readonly users: UsersRepo;
 
   private constructor(private readonly opened: OpenedDatabase) {
     this.params = new ParamsRepo(opened.db);
     this.messages = new MessagesRepo(opened.db);
+    this.queue = new QueueRepo(opened.db);
+    this.history = new HistoryRepo(opened.db);
     this.templates = new TemplatesRepo(opened.db);
     this.users = new UsersRepo(opened.db);
   }

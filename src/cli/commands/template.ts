@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { TemplateCheck, TemplateView } from '../../app/templates.js';
+import type { TemplateCheck } from '../../app/templates.js';
 import { SysemailError } from '../../core/errors.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -42,6 +42,35 @@ async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<numbe
   );
   if (ctx.output.json) ctx.output.jsonDoc({ ...template, replaced });
   else ctx.output.note(`${replaced ? 'replaced' : 'added'} ${scope(template)} template ${template.id}`);
+  return 0;
+}
+
+type SetOptions = Omit<Partial<AddOptions>, 'replace'>;
+
+async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<number> {
+  if (opts.bodyFile !== undefined && opts.textFile !== undefined) {
+    throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', { fix: 'Give one of them' });
+  }
+  const { readInputFile } = await import('../io.js');
+  const textFile = opts.bodyFile ?? opts.textFile;
+  // '' clears a body, as it clears the sender and the description
+  const read = (file: string | undefined, what: string) => (file === undefined || file === '' ? file : readInputFile(file, what));
+  const { setTemplate } = await import('../../app/templates.js');
+  const template = await setTemplate(
+    await ctx.store(),
+    id,
+    opts.org,
+    {
+      subject: opts.subject,
+      text: read(textFile, 'body file'),
+      html: read(opts.htmlFile, 'HTML body file'),
+      sender: opts.sender,
+      description: opts.description,
+    },
+    Date.now(),
+  );
+  if (ctx.output.json) ctx.output.jsonDoc(template);
+  else ctx.output.note(`updated ${scope(template)} template ${template.id}`);
   return 0;
 }
 
@@ -117,15 +146,10 @@ async function verify(ctx: CliContext, id: string | undefined): Promise<number> 
       ctx.output.line(`${c.green('ok')}    ${label(t)}`);
       continue;
     }
-    for (const p of t.problems) ctx.output.line(`${c.red('FAIL')}  ${label(t)}: ${p.part && p.part !== 'sender' ? `${p.part}: ` : ''}${p.message}`);
-  }
-  if (!result.ok) {
-    const senderFix = result.templates.some((t) => t.problems.some((p) => p.part === 'sender'));
-    ctx.output.note(
-      senderFix
-        ? 'Set a valid sender with `sysemail template add ID [--org ORG] --replace --sender ADDR ...` (the other fields as before)'
-        : 'Correct the template with `sysemail template add ID [--org ORG] --replace ...`; write a literal percent sign as %%',
-    );
+    for (const p of t.problems) {
+      const part = p.part && p.part !== 'sender' ? `${p.part}: ` : '';
+      ctx.output.line(`${c.red('FAIL')}  ${label(t)}: ${part}${p.message}. Fix: ${p.fix}`);
+    }
   }
   return result.ok ? 0 : 1;
 }
@@ -166,6 +190,20 @@ Examples:
       '\nExample:\n  $ sysemail template add statement-ready --subject "Your statement for %month% is ready" \\\n      --body-file statement.txt --sender billing@example.com --description "monthly statement"',
     )
     .action(action((ctx, id: string, opts: AddOptions) => add(ctx, id, opts)));
+
+  template
+    .command('set')
+    .description('change the given fields of an existing template of one scope')
+    .argument('<id>', 'template id')
+    .option('--subject <subject>', 'subject line')
+    .option('--body-file <file>', "plain-text body ('' removes it)")
+    .option('--html-file <file>', "HTML body ('' removes it)")
+    .option('--text-file <file>', 'same as --body-file')
+    .option('--sender <addr>', "From address ('' clears it: sender.default is used)")
+    .option('--org <org>', 'organisation the template belongs to (default: system template)')
+    .option('--description <text>', 'what the template is for')
+    .addHelpText('after', '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html')
+    .action(action((ctx, id: string, opts: SetOptions) => set(ctx, id, opts)));
 
   template
     .command('list')

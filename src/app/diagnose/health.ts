@@ -1,0 +1,90 @@
+/**
+ * Is the distributor doing its job, and what has been failing lately? Both read the database only.
+ */
+import { catalogueEntry, DIAGNOSIS_IDS, type DiagnosisId } from '../../core/diagnosis/index.js';
+import type { Store } from '../../store/index.js';
+import { DiagnosisRepo } from '../../store/diagnosis.js';
+import { fail, pass, warn, type Check } from './types.js';
+
+/** Due messages older than this with no distributor run since mean nobody runs `queue run`. */
+export const STALE_QUEUE_MS = 10 * 60_000;
+export const RECENT_FAILURES_MS = 24 * 3_600_000;
+export const CRON_LINE = '* * * * * sysemail queue run --quiet';
+
+export interface HealthOptions {
+  store: Store;
+  now: number;
+  host: string;
+  /** Is this process alive? Tells a running `queue run --watch` from a dead one on this host. */
+  isPidAlive: (pid: number) => boolean;
+}
+
+const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
+
+function isDiagnosisId(id: string | null): id is DiagnosisId {
+  return id !== null && (DIAGNOSIS_IDS as readonly string[]).includes(id);
+}
+
+export function distributorCheck(o: HealthOptions): Check {
+  const ageSec = o.store.queue.oldestDueAgeSec(o.now);
+  const due = o.store.queue.dueCount(o.now);
+  const last = o.store.queue.lastRun();
+  const lastSeen = last ? Math.max(last.startedAt, last.endedAt ?? 0) : null;
+  const lastText = last
+    ? `last run ${new Date(last.startedAt).toISOString()} on ${last.host} (pid ${last.pid})${last.endedAt === null ? ', still running' : ''}`
+    : 'no distributor run recorded';
+  if (ageSec === null || ageSec * 1000 <= STALE_QUEUE_MS) {
+    return pass('distributor', `${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}; ${lastText}`);
+  }
+  const stuckSince = `${due} message(s) have been due for up to ${minutes(ageSec * 1000)}`;
+  const watching = last !== null && last.endedAt === null && last.host === o.host && o.isPidAlive(last.pid);
+  if (watching) {
+    return warn(
+      'distributor',
+      `${stuckSince}, and the distributor started ${new Date(last.startedAt).toISOString()} (pid ${last.pid}) is still running`,
+      'It may be stuck or stopped by an account-wide failure: see `sysemail queue status` and `sysemail history --failed --since 1h`; restart it if it hangs',
+    );
+  }
+  if (lastSeen === null || o.now - lastSeen > STALE_QUEUE_MS) {
+    return fail(
+      'distributor',
+      `${stuckSince} with no distributor run in that time; ${lastText}. Is the distributor scheduled?`,
+      `Schedule it, e.g. with \`crontab -e\` and the line: ${CRON_LINE} (or run \`sysemail queue run --watch\` as a service)`,
+    );
+  }
+  return warn(
+    'distributor',
+    `${stuckSince} although the distributor ran recently (${lastText})`,
+    'The runs are not getting through: see `sysemail queue status` and `sysemail history --failed --since 1h`',
+  );
+}
+
+export function leaseCheck(o: HealthOptions): Check {
+  const leases = new DiagnosisRepo(o.store.sqlite).expiredLeases(o.now);
+  if (leases.count === 0) return pass('distributor.leases', 'no message is stuck in sending');
+  const since = leases.oldestExpiredAt !== null ? ` (the oldest lease expired ${minutes(o.now - leases.oldestExpiredAt)} ago)` : '';
+  return warn(
+    'distributor.leases',
+    `${leases.count} message(s) in sending with an expired lease${since}, held by ${leases.owners.join(', ') || 'nobody'}: a distributor died mid-send`,
+    'The next `sysemail queue run` takes them back and retries them; if none is scheduled, schedule it (' + CRON_LINE + ')',
+  );
+}
+
+/** One check per diagnosis seen in the last 24 hours, biggest first; a single pass when there were none. */
+export function recentFailureChecks(o: HealthOptions): Check[] {
+  const groups = new DiagnosisRepo(o.store.sqlite).failuresSince(o.now - RECENT_FAILURES_MS);
+  if (groups.length === 0) return [pass('failures', 'no failed attempt in the last 24 hours')];
+  return groups.map((g) => {
+    const words = g.lastFailure?.response?.replace(/\s+/g, ' ').slice(0, 200);
+    const counted = `${g.count} failed attempt(s) for ${g.messages} message(s) in the last 24 hours, the last ${new Date(g.lastAt).toISOString()}${words ? `: ${words}` : ''}`;
+    if (isDiagnosisId(g.diagnosis)) {
+      const entry = catalogueEntry(g.diagnosis);
+      return warn(`failures.${g.diagnosis}`, `${entry.title}: ${counted}`, entry.fix, g.diagnosis);
+    }
+    return warn('failures.unknown', `not matched by any known cause: ${counted}`, 'Run `sysemail history --failed --since 24h` and `sysemail diagnose --history ID` for the details');
+  });
+}
+
+export function healthChecks(o: HealthOptions): Check[] {
+  return [distributorCheck(o), leaseCheck(o), ...recentFailureChecks(o)];
+}

@@ -1,0 +1,382 @@
+/**
+ * The distributor batch: takes due messages from the queue under a lease and sends them, honouring
+ * the throttle window, retrying temporary refusals with backoff and giving up on permanent ones.
+ * A failure of the whole account (sign-in refused, Send As denied, secret or configuration missing)
+ * stops the run and gives every claimed message back untouched: a wrong password must not burn the
+ * queue.
+ */
+import { retryDecision, type BackoffPolicy } from '../core/backoff.js';
+import { classifyFailure } from '../core/classify.js';
+import { SysemailError, isSysemailError, type ErrorKind } from '../core/errors.js';
+import type { FailureInfo, ProviderName } from '../core/failure.js';
+import type { Settings } from '../core/precedence.js';
+import { perMinuteLimit } from '../core/throttle.js';
+import type { OutgoingMessage, Provider } from '../providers/types.js';
+import type { Store } from '../store/index.js';
+import type { MessageRow } from '../store/messages.js';
+import type { ClaimedMessage, RunCounts } from '../store/queue.js';
+import { applyRetention } from './history.js';
+
+export interface Clock {
+  now(): number;
+  /** Waits, returning early when the signal fires. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+/** How a failure affects the queue: retry this message, fail it, or stop the whole run. */
+export interface FailureClass {
+  kind: ErrorKind;
+  scope: 'message' | 'account';
+}
+
+export type ProviderFactory = (name: ProviderName) => Promise<Provider>;
+
+export interface CycleResult extends RunCounts {
+  remaining: number;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+export interface RunQueueOptions {
+  store: Store;
+  settings: Settings;
+  providerFactory: ProviderFactory;
+  clock?: Clock;
+  /** Unique lease owner of this distributor: see newOwner(). */
+  owner: string;
+  host: string;
+  pid: number;
+  /** At most this many messages tried per cycle (undefined = all due). */
+  max?: number;
+  /** Messages sent in parallel (pooled connections). */
+  concurrency: number;
+  /** Loop until the signal fires instead of one pass. */
+  watch?: boolean;
+  intervalSec?: number;
+  /** How long a claim is valid without renewal. */
+  leaseSec?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  onCycle?: (c: CycleResult) => void;
+  /** Maps a failed attempt to how it affects the queue; defaults to classifyAttempt. */
+  classify?: (failure: FailureInfo, err: unknown) => FailureClass;
+  /** Catalogue id of the best-matching known cause, or null. */
+  diagnose?: (failure: FailureInfo) => string | null;
+  /** Is this process (on this host) alive? Used to take back the leases of dead local distributors at once. */
+  isPidAlive?: (pid: number) => boolean;
+  /** Where queued attachments are copied; their folders go when retention deletes a message. */
+  spoolDir?: string;
+  random?: () => number;
+}
+
+export interface RunQueueResult {
+  runId: number;
+  cycles: number;
+  totals: RunCounts;
+  remaining: number;
+}
+
+export const DEFAULT_LEASE_SEC = 600;
+export const DEFAULT_INTERVAL_SEC = 10;
+/** Retention runs after every one-pass run, and at most this often in --watch. */
+const WATCH_RETENTION_EVERY_MS = 10 * 60_000;
+
+/** host:pid:random — unique per process, and tells a later run on the same host whether it died. */
+export function newOwner(host: string, pid: number, random: string): string {
+  return `${host}:${pid}:${random}`;
+}
+
+/** Lease owners that are distributors of this host whose process is gone. */
+export function deadLocalOwners(owners: readonly string[], host: string, isPidAlive: (pid: number) => boolean): string[] {
+  return owners.filter((o) => {
+    const m = /^(.*):(\d+):[^:]+$/.exec(o);
+    return !!m && m[1] === host && !isPidAlive(Number(m[2]));
+  });
+}
+
+/**
+ * The provider already classified its own errors (kind, and scope in data); anything else goes through
+ * the shared classifier.
+ */
+export function classifyAttempt(failure: FailureInfo, err: unknown): FailureClass {
+  if (isSysemailError(err)) {
+    const scope = (err.data as { scope?: unknown } | undefined)?.scope;
+    if (scope === 'account' || scope === 'message') return { kind: err.kind, scope };
+  }
+  const c = classifyFailure(failure);
+  return { kind: c.kind, scope: c.scope };
+}
+
+export function failureOf(err: unknown, provider: ProviderName): FailureInfo {
+  if (isSysemailError(err) && err.data && typeof err.data === 'object') {
+    const { scope: _scope, ...info } = err.data as FailureInfo & { scope?: unknown };
+    return { provider, ...info, response: info.response ?? err.message };
+  }
+  const e = err as { code?: unknown; responseCode?: unknown; response?: unknown; message?: unknown };
+  return {
+    provider,
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    responseCode: typeof e?.responseCode === 'number' ? e.responseCode : undefined,
+    response: typeof e?.response === 'string' ? e.response : typeof e?.message === 'string' ? e.message : String(err),
+  };
+}
+
+/** Deterministic, so that every retry of a message carries the same Message-ID. */
+export function queuedMessageId(m: Pick<MessageRow, 'id' | 'createdAt' | 'from'>, dbId: string): string {
+  const domain = m.from.slice(m.from.lastIndexOf('@') + 1).replace(/[>\s]/g, '') || 'localhost';
+  return `<${m.createdAt.toString(36)}.${m.id}.${dbId.slice(0, 12)}@${domain}>`;
+}
+
+export function toOutgoing(m: MessageRow, dbId: string): OutgoingMessage {
+  return {
+    from: m.from,
+    to: m.to,
+    cc: m.cc,
+    bcc: m.bcc,
+    replyTo: m.replyTo ?? undefined,
+    subject: m.subject,
+    text: m.text ?? undefined,
+    html: m.html ?? undefined,
+    attachments: m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size })),
+    messageId: m.messageId ?? queuedMessageId(m, dbId),
+    headers: m.headers ?? undefined,
+  };
+}
+
+function backoffPolicy(settings: Settings): BackoffPolicy {
+  return {
+    minBackoffSec: settings.number('queue.minBackoffSec'),
+    maxBackoffSec: settings.number('queue.maxBackoffSec'),
+    maxLifetimeHours: settings.number('queue.maxLifetimeHours'),
+  };
+}
+
+const zero = (): RunCounts => ({ sent: 0, deferred: 0, failed: 0, forced: 0 });
+
+/**
+ * Runs the distributor: one pass (cron), or cycles until `signal` fires (--watch). Throws the
+ * account-wide error that stopped it, after recording the run and giving the messages back.
+ */
+export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
+  const clock = o.clock ?? systemClock;
+  const { store, settings } = o;
+  const queue = store.queue;
+  const classify = o.classify ?? classifyAttempt;
+  const random = o.random ?? Math.random;
+  const leaseMs = (o.leaseSec ?? DEFAULT_LEASE_SEC) * 1000;
+  const concurrency = Math.max(1, o.concurrency);
+  const batchProvider = (settings.string('batch.provider') ?? 'smtp') as ProviderName;
+  const policy = backoffPolicy(settings);
+  const providers = new Map<ProviderName, Promise<Provider>>();
+  const totals = zero();
+  const runId = queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now() });
+  let cycles = 0;
+  let accountError: SysemailError | undefined;
+  let lastRetention = 0;
+
+  const providerOf = (m: MessageRow): ProviderName =>
+    m.provider === 'smtp' || m.provider === 'exchange' || m.provider === 'eml' ? m.provider : batchProvider;
+  const limitOf = (p: ProviderName) => perMinuteLimit(settings, p);
+  const getProvider = (name: ProviderName): Promise<Provider> => {
+    let p = providers.get(name);
+    if (!p) {
+      p = o.providerFactory(name);
+      providers.set(name, p);
+    }
+    return p;
+  };
+
+  async function cycle(): Promise<CycleResult> {
+    const counts = zero();
+    const owners = queue.leaseOwners().filter((x) => x !== o.owner);
+    const dead = o.isPidAlive ? deadLocalOwners(owners, o.host, o.isPidAlive) : [];
+    const startNow = clock.now();
+    const due = queue.dueCount(startNow);
+    const total = o.max === undefined ? due : Math.min(due, o.max);
+    let budget = o.max ?? Number.POSITIVE_INFINITY;
+    let done = 0;
+    let exhausted = false;
+    let deadToTake = dead;
+    const buffer: ClaimedMessage[] = [];
+    const inFlight = new Set<number>();
+    const stopped = () => !!accountError || !!o.signal?.aborted;
+
+    const refill = (): void => {
+      while (buffer.length === 0 && !exhausted && !stopped() && budget > 0) {
+        const r = queue.claim({
+          owner: o.owner,
+          now: clock.now(),
+          leaseMs,
+          max: Math.min(concurrency, budget),
+          deadOwners: deadToTake,
+          providerOf,
+          limitOf,
+        });
+        deadToTake = [];
+        budget -= r.claimed.length;
+        counts.deferred += r.throttled.length;
+        done += r.throttled.length;
+        buffer.push(...r.claimed);
+        if (r.claimed.length === 0 && r.throttled.length === 0) exhausted = true;
+        if (r.throttled.length > 0) o.onProgress?.({ done, total });
+      }
+    };
+
+    const renewTimer = setInterval(() => {
+      const ids = [...inFlight, ...buffer.map((m) => m.id)];
+      if (ids.length > 0) queue.renew(o.owner, ids, clock.now() + leaseMs);
+    }, Math.max(1000, leaseMs / 3));
+    renewTimer.unref();
+
+    const sendOne = async (m: ClaimedMessage): Promise<void> => {
+      const startedAt = clock.now();
+      let failure: FailureInfo;
+      let err: unknown;
+      try {
+        const provider = await getProvider(m.via);
+        const result = await provider.send(toOutgoing(m, store.id));
+        queue.markSent(m.id, o.owner, {
+          now: clock.now(),
+          startedAt,
+          provider: m.via,
+          messageId: result.messageId ?? toOutgoing(m, store.id).messageId,
+          response: result.response,
+        });
+        counts.sent++;
+        if (m.forcedSend) counts.forced++;
+        return;
+      } catch (e) {
+        err = e;
+        failure = failureOf(e, m.via);
+      }
+      const now = clock.now();
+      const cls = classify(failure, err);
+      const diagnosis = o.diagnose?.(failure) ?? null;
+      const outcome = { now, startedAt, provider: m.via, failure, diagnosis };
+      const accountWide = cls.scope === 'account';
+      if (accountWide && !accountError) {
+        accountError = isSysemailError(err)
+          ? err
+          : new SysemailError(cls.kind, 'ACCOUNT_REFUSED', failure.response ?? 'the provider refused the account', { cause: err });
+      }
+      if (accountWide && cls.kind !== 'tempfail') {
+        // not this message's fault: it goes back as it was, and the run stops
+        queue.giveBack(o.owner, [m.id], { now, uncount: true, reason: `run stopped: ${accountError?.message}`, attempt: { id: m.id, ...outcome } });
+        return;
+      }
+      // A temporary refusal is retried later; when it concerns the whole account (421, network down,
+      // rate limit) the run also stops, so the rest of the queue is not thrown at a server saying "later".
+      if (cls.kind === 'tempfail' || cls.kind === 'internal' || cls.kind === 'ioerr') {
+        const d = retryDecision(
+          { attempts: m.attempts, firstAttemptAt: m.firstAttemptAt, createdAt: m.createdAt, now, retryAfterSec: failure.retryAfterSec },
+          policy,
+          random,
+        );
+        if (d.action === 'retry') {
+          queue.markDeferred(m.id, o.owner, { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` });
+          counts.deferred++;
+          return;
+        }
+        // past queue.maxLifetimeHours: the server's last words stay as they were
+        queue.markFailed(m.id, o.owner, outcome);
+        counts.failed++;
+        return;
+      }
+      queue.markFailed(m.id, o.owner, outcome);
+      counts.failed++;
+    };
+
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (stopped()) return;
+        refill();
+        const m = buffer.shift();
+        if (!m) return;
+        inFlight.add(m.id);
+        try {
+          await sendOne(m);
+        } finally {
+          inFlight.delete(m.id);
+          done++;
+          o.onProgress?.({ done, total: Math.max(total, done) });
+        }
+      }
+    };
+
+    try {
+      await Promise.all(Array.from({ length: concurrency }, () => worker()));
+    } finally {
+      clearInterval(renewTimer);
+      // claims not sent (shutdown, account failure, or an unexpected error) go back uncounted
+      const left = buffer.splice(0).map((m) => m.id);
+      if (left.length > 0) {
+        const reason = accountError ? `run stopped: ${accountError.message}` : 'distributor stopped before sending';
+        queue.giveBack(o.owner, left, { now: clock.now(), uncount: true, reason });
+      }
+    }
+    return { ...counts, remaining: queue.remaining() };
+  }
+
+  let runError: unknown;
+  try {
+    for (;;) {
+      const c = await cycle();
+      cycles++;
+      for (const k of ['sent', 'deferred', 'failed', 'forced'] as const) totals[k] += c[k];
+      queue.addRunCounts(runId, c);
+      o.onCycle?.(c);
+      // --watch outlives a server that says "later" (421, network down): the next cycle tries again
+      const pause = o.watch && accountError?.kind === 'tempfail';
+      if (pause) accountError = undefined;
+      if (accountError) break;
+      const now = clock.now();
+      if (!o.watch || now - lastRetention >= WATCH_RETENTION_EVERY_MS) {
+        await applyRetention({ store, settings, now, spoolDir: o.spoolDir, signal: o.signal });
+        lastRetention = now;
+      }
+      if (!o.watch || o.signal?.aborted) break;
+      const next = queue.nextDueAt();
+      const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
+      const wait = next === null || pause ? intervalMs : Math.min(intervalMs, Math.max(0, next - clock.now()));
+      if (wait > 0) await clock.sleep(wait, o.signal);
+      if (o.signal?.aborted) break;
+    }
+  } catch (err) {
+    runError = err;
+  } finally {
+    queue.giveBackAll(o.owner, clock.now(), 'distributor stopped');
+    for (const p of providers.values()) {
+      try {
+        await (await p).close();
+      } catch {
+        // a provider that failed to open has nothing to close
+      }
+    }
+  }
+  const failure = accountError ?? runError;
+  if (failure) {
+    const e = isSysemailError(failure) ? failure : undefined;
+    queue.finishRun(runId, clock.now(), { code: e?.code ?? 'INTERNAL', message: e?.message ?? String((failure as Error)?.message ?? failure) });
+    throw failure;
+  }
+  queue.finishRun(runId, clock.now());
+  return { runId, cycles, totals, remaining: queue.remaining() };
+}

@@ -1,0 +1,250 @@
+/**
+ * The `send` use case: work out the sender, check everything (addresses, header values, attachments,
+ * size, provider settings and secrets) before anything is stored or sent, then either send now (one
+ * message row, one attempt row) or queue it for the distributor with its attachments spooled.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SysemailError, isSysemailError } from '../core/errors.js';
+import type { ProviderName } from '../core/failure.js';
+import { composeMessage, parseMailbox, type RawAttachment } from '../core/message.js';
+import type { Settings } from '../core/precedence.js';
+import type { TemplateData } from '../core/template.js';
+import type { ProviderOptions, SecretAccess } from '../providers/common.js';
+import type { Provider, SendResult } from '../providers/types.js';
+import type { Store } from '../store/index.js';
+import type { StoredAttachment } from '../store/messages.js';
+import { senderOf } from '../store/users.js';
+
+/** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
+export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
+
+export interface SendRequest {
+  to: readonly string[];
+  cc?: readonly string[];
+  bcc?: readonly string[];
+  from?: string;
+  replyTo?: string;
+  subject?: string;
+  text?: string;
+  html?: string;
+  /** Files to attach, as the user named them. */
+  attachments?: readonly string[];
+  /** Send as this user (their sender address). */
+  userId?: string;
+  /** Render this template (with `templateData`) for the subject and bodies the flags did not give. */
+  templateId?: string;
+  templateData?: TemplateData;
+  org?: string;
+  /** Recorded with the message only (e.g. a notification rendered elsewhere); nothing is rendered. */
+  meta?: { templateId?: string; org?: string };
+  /** Provider to send through; null = the batch provider at send time (queued messages only). */
+  provider: ProviderName | null;
+  /** Store for the distributor instead of sending now. */
+  queue?: boolean;
+}
+
+export interface SendDeps {
+  store: Store;
+  settings: Settings;
+  secrets: SecretAccess;
+  /** The data folder: queued attachments are copied under <dataDir>/spool. */
+  dataDir: string;
+  clock?: () => number;
+  createProvider?: (name: ProviderName, options: ProviderOptions) => Promise<Provider>;
+}
+
+export interface SendOutcome {
+  id: number;
+  status: 'sent' | 'queued';
+  provider: ProviderName | null;
+  messageId?: string;
+  file?: string;
+  response?: string;
+  /** Not errors: e.g. a single-label recipient domain, a recipient the server refused among others. */
+  warnings: string[];
+}
+
+/**
+ * From: --from > the user's sender (sender_email, else email) > the template's sender > user config
+ * `from` > params sender.default (the last two arrive merged in settings 'sender.default').
+ */
+export async function resolveSender(store: Store, settings: Settings, input: { from?: string; userId?: string; templateSender?: string }): Promise<string> {
+  if (input.from !== undefined) return input.from;
+  if (input.userId !== undefined) {
+    const { requireUser } = await import('./users.js');
+    return senderOf(await requireUser(store, input.userId));
+  }
+  if (input.templateSender) return input.templateSender;
+  const fallback = settings.string('sender.default');
+  if (fallback) return fallback;
+  throw new SysemailError('config', 'SENDER_MISSING', 'no sender address: --from was not given and no default sender is set', {
+    fix: 'Give --from ADDR, put "from" in your .emailrc.json, or set one for everybody: `sysemail params set sender.default noreply@example.com`',
+  });
+}
+
+/** Each named attachment must be a readable file: 66 otherwise, before anything else happens. */
+export function measureAttachments(paths: readonly string[]): RawAttachment[] {
+  return paths.map((p) => {
+    const bad = (why: string, cause?: unknown) =>
+      new SysemailError('noinput', 'ATTACHMENT_UNREADABLE', `attachment ${p} cannot be read (${why})`, { fix: 'Check the path and its permissions', cause });
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+      fs.accessSync(p, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw bad(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err)), err);
+    }
+    if (!st.isFile()) throw bad('not a regular file');
+    return { path: path.resolve(p), filename: path.basename(p), size: st.size };
+  });
+}
+
+function newMessageId(from: string): string {
+  const domain = parseMailbox(from)?.address.split('@').pop()?.replace(/[^\w.-]/g, '') || 'localhost';
+  return `<${randomUUID()}@${domain}>`;
+}
+
+/** Copies the attachments of a queued message where the distributor will find them later (0700/0600). */
+function spool(dataDir: string, key: string, attachments: readonly RawAttachment[]): { dir: string; stored: StoredAttachment[] } {
+  const root = path.join(dataDir, 'spool');
+  const dir = path.join(root, key);
+  try {
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const stored = attachments.map((a, i) => {
+      const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);
+      fs.copyFileSync(a.path, target, fs.constants.COPYFILE_EXCL);
+      fs.chmodSync(target, 0o600);
+      return { filename: a.filename ?? path.basename(a.path), path: target, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) };
+    });
+    return { dir, stored };
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new SysemailError('ioerr', 'SPOOL_FAILED', `cannot copy the attachments into ${root} (${code})`, { fix: 'Check free space and the permissions of the data folder', cause: err });
+  }
+}
+
+function describeProblems(errors: ReturnType<typeof composeMessage>['errors']): SysemailError {
+  const [first, ...rest] = errors;
+  const more = rest.length > 0 ? `; also ${rest.map((e) => e.message).join('; ')}` : '';
+  return new SysemailError('data', first.code, first.message + more, { fix: first.fix, data: { problems: errors } });
+}
+
+export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<SendOutcome> {
+  const clock = deps.clock ?? Date.now;
+  const { store, settings } = deps;
+
+  let subject = req.subject;
+  let text = req.text;
+  let html = req.html;
+  let templateSender: string | undefined;
+  if (req.templateId !== undefined) {
+    const { renderTemplateForSend } = await import('./templates.js');
+    const t = await renderTemplateForSend({ store, templateId: req.templateId, org: req.org, data: req.templateData ?? {} });
+    subject ??= t.subject;
+    if (text === undefined && html === undefined) {
+      text = t.text;
+      html = t.html;
+    }
+    templateSender = t.from;
+  }
+
+  const attachments = measureAttachments(req.attachments ?? []);
+  const from = await resolveSender(store, settings, { from: req.from, userId: req.userId, templateSender });
+  const composed = composeMessage(
+    { from, to: req.to, cc: req.cc, bcc: req.bcc, replyTo: req.replyTo, subject, text, html, attachments },
+    { maxMessageMb: settings.number('limits.maxMessageMb') },
+  );
+  if (!composed.value) throw describeProblems(composed.errors);
+  const { message, sizeBytes } = composed.value;
+  const warnings = composed.value.warnings.map((w) => w.message);
+  const key = randomUUID();
+  message.messageId = newMessageId(message.from);
+  const base = {
+    from: message.from,
+    to: message.to,
+    cc: message.cc,
+    bcc: message.bcc,
+    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+    subject: message.subject,
+    ...(message.text !== undefined ? { text: message.text } : {}),
+    ...(message.html !== undefined ? { html: message.html } : {}),
+    messageId: message.messageId,
+    sizeBytes,
+    ...(req.userId !== undefined ? { userId: req.userId } : {}),
+    ...((req.templateId ?? req.meta?.templateId) !== undefined ? { templateId: req.templateId ?? req.meta?.templateId } : {}),
+    ...((req.org ?? req.meta?.org) !== undefined ? { org: req.org ?? req.meta?.org } : {}),
+  };
+
+  if (req.queue) {
+    const { dir, stored } = spool(deps.dataDir, key, attachments);
+    try {
+      const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock());
+      return { id, status: 'queued', provider: req.provider, messageId: message.messageId, warnings };
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  if (!req.provider) throw new SysemailError('internal', 'NO_PROVIDER', 'internal: a message sent now needs a provider');
+  const providerName = req.provider;
+  const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;
+  const provider = await create(providerName, { settings, secrets: deps.secrets });
+  try {
+    // settings and secrets first: a message is recorded only once it is really about to go out
+    await provider.prepare?.();
+    const lease = `send:${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    const startedAt = clock();
+    const id = await store.messages.insert(
+      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: startedAt + DIRECT_SEND_LEASE_MS },
+      startedAt,
+    );
+    let result: SendResult;
+    try {
+      result = await provider.send(message);
+    } catch (err) {
+      await recordFailure(store, id, lease, providerName, startedAt, clock(), err);
+      throw withMessageId(err, id);
+    }
+    const endedAt = clock();
+    await store.messages.recordAttempt({ messageId: id, startedAt, endedAt, provider: providerName, outcome: 'sent', response: result.response ?? result.file, leaseOwner: lease });
+    await store.messages.markSent(id, lease, endedAt, providerName, result.messageId ?? message.messageId);
+    if (result.rejected.length > 0) warnings.push(`the server refused ${result.rejected.join(', ')}; the others were accepted`);
+    return {
+      id,
+      status: 'sent',
+      provider: providerName,
+      messageId: result.messageId ?? message.messageId,
+      ...(result.file ? { file: result.file } : {}),
+      ...(result.response ? { response: result.response } : {}),
+      warnings,
+    };
+  } finally {
+    await provider.close();
+  }
+}
+
+async function recordFailure(store: Store, id: number, lease: string, provider: ProviderName, startedAt: number, endedAt: number, err: unknown): Promise<void> {
+  const { failureOf } = await import('./distributor.js');
+  const { diagnose } = await import('../core/diagnosis/index.js');
+  const failure = failureOf(err, provider);
+  const diagnosis = diagnose(failure)[0]?.id ?? null;
+  await store.messages.recordAttempt({ messageId: id, startedAt, endedAt, provider, outcome: 'failed', failure, diagnosis, leaseOwner: lease });
+  await store.messages.markFailed(id, lease, endedAt, failure, diagnosis);
+}
+
+/** The same error, now naming the history entry that recorded it. */
+function withMessageId(err: unknown, id: number): unknown {
+  if (!isSysemailError(err)) return err;
+  return new SysemailError(err.kind, err.code, err.message, {
+    fix: err.fix ? `${err.fix} (recorded as message ${id}: \`sysemail history show ${id}\`)` : `See \`sysemail history show ${id}\``,
+    cause: err.cause ?? err,
+    data: { ...(err.data ?? {}), id },
+  });
+}

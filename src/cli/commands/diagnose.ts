@@ -1,0 +1,165 @@
+import type { Command } from 'commander';
+import type { ChecklistResult, Check } from '../../app/diagnose/index.js';
+import type { CauseView } from '../../app/diagnose/error.js';
+import type { ProviderName } from '../../core/failure.js';
+import { action } from '../action.js';
+import type { CliContext } from '../context.js';
+import { usageError } from '../errors.js';
+
+interface DiagnoseFlags {
+  error?: string;
+  history?: string;
+  offline?: boolean;
+  to?: string;
+  provider?: string;
+}
+
+/** Exit status of `diagnose` when a check failed or nothing known matched (CONTRACT: 1). */
+const EXIT_PROBLEM = 1;
+
+const SYMBOL: Record<Check['status'], string> = { pass: '✔', warn: '!', fail: '✖', skip: '-' };
+
+type Chalk = Awaited<ReturnType<CliContext['output']['chalk']>>;
+
+function printChecks(ctx: CliContext, c: Chalk, checks: Check[]): void {
+  const paint = { pass: c.green, warn: c.yellow, fail: c.red, skip: c.dim };
+  for (const check of checks) {
+    if (ctx.output.quiet && (check.status === 'pass' || check.status === 'skip')) continue;
+    ctx.output.line(`${paint[check.status](SYMBOL[check.status])} ${c.bold(check.id)}  ${check.detail}${check.diagnosis ? c.dim(` [${check.diagnosis}]`) : ''}`);
+    if (check.fix && (check.status === 'fail' || check.status === 'warn')) ctx.output.line(`    ${c.cyan('fix:')} ${check.fix}`);
+  }
+}
+
+function checkJson(check: Check): Record<string, unknown> {
+  return { id: check.id, status: check.status, detail: check.detail, fix: check.fix, ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}) };
+}
+
+async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number> {
+  const [{ runChecklist }, { isProviderName }] = await Promise.all([import('../../app/diagnose/index.js'), import('../../providers/index.js')]);
+  if (flags.provider !== undefined && !isProviderName(flags.provider)) {
+    throw usageError(`unknown provider '${flags.provider}'`, 'Use --provider smtp, exchange or eml');
+  }
+  const store = await ctx.store();
+  const settings = await ctx.settings();
+  const c = await ctx.output.chalk();
+  const result: ChecklistResult = await runChecklist({
+    store,
+    settings,
+    secrets: { dbId: store.id, env: ctx.env },
+    ...(flags.provider ? { provider: flags.provider as ProviderName } : {}),
+    offline: !!flags.offline,
+    ...(flags.to !== undefined ? { to: flags.to } : {}),
+    // live on a terminal: each group as soon as it is known
+    ...(ctx.output.json ? {} : { onChecks: (group: Check[]) => printChecks(ctx, c, group) }),
+  });
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({ provider: result.provider, ok: result.ok, checks: result.checks.map(checkJson) });
+  } else {
+    const failed = result.checks.filter((x) => x.status === 'fail').length;
+    const warned = result.checks.filter((x) => x.status === 'warn').length;
+    ctx.output.note(failed === 0 && warned === 0 ? 'all checks passed' : `${failed} problem(s), ${warned} warning(s)`);
+  }
+  return result.ok ? 0 : EXIT_PROBLEM;
+}
+
+async function printCauses(ctx: CliContext, matches: CauseView[]): Promise<void> {
+  const c = await ctx.output.chalk();
+  let excerpt: string | undefined;
+  for (const m of matches) {
+    if (m.excerpt !== undefined && m.excerpt !== excerpt) {
+      excerpt = m.excerpt;
+      ctx.output.line(c.dim(`── ${m.excerpt.split('\n')[0]}`));
+    }
+    ctx.output.line(`${c.bold(m.id)}  ${m.title}`);
+    ctx.output.line(`  ${m.explanation}`);
+    ctx.output.line(`  ${c.cyan('fix:')} ${m.fix}`);
+    ctx.output.line(`  ${m.retryable ? 'retrying later may work' : 'retrying will not help until this is fixed'}`);
+  }
+}
+
+function causeJson(m: CauseView): Record<string, unknown> {
+  return { id: m.id, title: m.title, explanation: m.explanation, fix: m.fix, retryable: m.retryable, ...(m.excerpt !== undefined ? { excerpt: m.excerpt } : {}) };
+}
+
+async function nothingMatched(ctx: CliContext, what: string): Promise<number> {
+  const { COLLECT_NEXT } = await import('../../app/diagnose/error.js');
+  if (ctx.output.json) ctx.output.jsonDoc({ matches: [], next: COLLECT_NEXT });
+  else ctx.output.note(`${what} matches no known cause. To see the whole conversation with the server, run: ${COLLECT_NEXT}`);
+  return EXIT_PROBLEM;
+}
+
+async function fromError(ctx: CliContext, text: string): Promise<number> {
+  const [{ diagnoseErrorText }, { readStdin }] = await Promise.all([import('../../app/diagnose/error.js'), import('../io.js')]);
+  const input = text === '-' ? await readStdin() : text;
+  if (input.trim() === '') throw usageError('--error needs the error text (or - to read it from stdin)', 'e.g. sysemail diagnose --error "535 5.7.8 Authentication credentials invalid"');
+  const d = diagnoseErrorText(input);
+  if (d.matches.length === 0) return nothingMatched(ctx, 'this error');
+  if (ctx.output.json) ctx.output.jsonDoc({ matches: d.matches.map(causeJson) });
+  else {
+    await printCauses(ctx, d.matches);
+    if (d.findings.length > 1) ctx.output.note(`${d.findings.length} distinct errors found`);
+  }
+  return 0;
+}
+
+async function fromHistory(ctx: CliContext, idText: string): Promise<number> {
+  const [{ diagnoseHistory }, { parseIds }] = await Promise.all([import('../../app/diagnose/error.js'), import('../../app/queue.js')]);
+  const [id] = parseIds([idText]);
+  const d = await diagnoseHistory(await ctx.store(), id);
+  if (ctx.output.json) {
+    if (d.matches.length === 0) {
+      const { COLLECT_NEXT } = await import('../../app/diagnose/error.js');
+      ctx.output.jsonDoc({ id: d.id, status: d.status, matches: [], attempts: d.attempts, next: COLLECT_NEXT });
+      return EXIT_PROBLEM;
+    }
+    ctx.output.jsonDoc({ id: d.id, status: d.status, matches: d.matches.map(causeJson), attempts: d.attempts });
+    return 0;
+  }
+  const c = await ctx.output.chalk();
+  ctx.output.line(`${c.bold(`message ${d.id}`)}  ${d.status}, ${d.attempts.length} failed attempt(s)`);
+  for (const a of d.attempts) {
+    ctx.output.line(`  - ${a.at} ${a.provider ?? ''} ${a.outcome ?? ''}${a.ids.length ? ` [${a.ids.join(', ')}]` : ''}`);
+    if (a.response) ctx.output.line(`      ${a.response.replace(/\n/g, '\n      ')}`);
+  }
+  if (d.matches.length === 0) return nothingMatched(ctx, d.attempts.length === 0 ? `message ${d.id} has no failed attempt; it` : `the failure of message ${d.id}`);
+  ctx.output.line();
+  await printCauses(ctx, d.matches);
+  return 0;
+}
+
+export function registerDiagnose(program: Command): void {
+  program
+    .command('diagnose')
+    .description('check the whole sending path (configuration, secret, DNS, TLS, sign-in, sender, distributor) or explain an error')
+    .option('--error <text>', 'explain this error text; - reads it (or a whole log excerpt) from stdin')
+    .option('--history <id>', 'explain the failed attempts of this message')
+    .option('--offline', 'no network: configuration, secret, distributor and recent failures only')
+    .option('--to <addr>', 'also check this recipient (RCPT TO, then RSET: nothing is sent)')
+    .option('--provider <name>', 'check smtp, exchange or eml (default: batch.provider)')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 all checks passed (or the error matched a known cause), 1 a check failed (or nothing
+known matched), 78 sysemail's own configuration cannot be read.
+
+Examples:
+  $ sysemail diagnose
+  $ sysemail diagnose --offline --json | jq '.checks[] | select(.status=="fail")'
+  $ sysemail diagnose --to ann@example.com
+  $ sysemail diagnose --error "535 5.7.139 Authentication unsuccessful, basic authentication is disabled"
+  $ journalctl -u myapp --since today | sysemail diagnose --error -
+  $ sysemail diagnose --history 42`,
+    )
+    .action(
+      action(async (ctx, flags: DiagnoseFlags) => {
+        const modes = [flags.error !== undefined, flags.history !== undefined].filter(Boolean).length;
+        if (modes > 1) throw usageError('--error and --history cannot be combined', 'Give one of them');
+        if (modes === 1 && (flags.offline || flags.to !== undefined || flags.provider !== undefined)) {
+          throw usageError('--offline, --to and --provider belong to the checklist, not to --error or --history', 'Drop them, or run `sysemail diagnose` alone');
+        }
+        if (flags.error !== undefined) return fromError(ctx, flags.error);
+        if (flags.history !== undefined) return fromHistory(ctx, flags.history);
+        return checklist(ctx, flags);
+      }),
+    );
+}

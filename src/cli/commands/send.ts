@@ -1,0 +1,199 @@
+import type { Command } from 'commander';
+import type { ProviderName } from '../../core/failure.js';
+import { SysemailError } from '../../core/errors.js';
+import { action, collect } from '../action.js';
+import type { CliContext } from '../context.js';
+
+interface SendFlags {
+  to?: string[];
+  cc?: string[];
+  bcc?: string[];
+  from?: string;
+  replyTo?: string;
+  subject?: string;
+  body?: string;
+  bodyFile?: string;
+  htmlFile?: string;
+  attach?: string[];
+  provider?: string;
+  queue?: boolean;
+  template?: string;
+  data?: string;
+  org?: string;
+  user?: string;
+}
+
+const PROVIDER_CHOICES = ['smtp', 'exchange', 'eml', 'prompt'];
+
+interface Draft {
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject?: string;
+  text?: string;
+  html?: string;
+  attachments: string[];
+}
+
+/** On a TTY with something missing: the compose form, pre-filled from the flags. */
+async function compose(draft: Draft, needsBody: boolean): Promise<Draft> {
+  const { input } = await import('@inquirer/prompts');
+  const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const to = await input({ message: 'To:', default: draft.to.join(', '), required: true });
+  const cc = await input({ message: 'Cc:', default: draft.cc.join(', ') });
+  const bcc = await input({ message: 'Bcc:', default: draft.bcc.join(', ') });
+  const subject = await input({ message: 'Subject:', default: draft.subject ?? '' });
+  let text = draft.text;
+  if (needsBody) text = (await input({ message: 'Body (one line; use --body-file for more):', default: draft.text ?? '' })).replace(/\\n/g, '\n');
+  const attachments = await input({ message: 'Attachments (paths, comma separated):', default: draft.attachments.join(', ') });
+  return { ...draft, to: [to], cc: cc ? [cc] : [], bcc: bcc ? [bcc] : [], subject, ...(text !== undefined ? { text } : {}), attachments: list(attachments) };
+}
+
+/** "How would you like to send email?" with the option to remember the answer in the user config. */
+async function askProvider(ctx: CliContext): Promise<ProviderName> {
+  const { select, confirm } = await import('@inquirer/prompts');
+  const choice = await select<ProviderName>({
+    message: 'How would you like to send email?',
+    choices: [
+      { name: 'Use an email app, such as Outlook (writes an .eml file to open and send)', value: 'eml' },
+      { name: 'Use Exchange Online (Microsoft Graph)', value: 'exchange' },
+      { name: 'Use the SMTP server (smtp.host)', value: 'smtp' },
+    ],
+  });
+  if (await confirm({ message: 'Remember my choice (do not ask again)?', default: false })) {
+    const { rememberProvider } = await import('../../config/remember.js');
+    const saved = rememberProvider(ctx.userConfig.file, ctx.env.HOME || (await import('node:os')).homedir(), choice);
+    ctx.output.note(`saved "provider": "${choice}" in ${saved.file} (change it there, or set it to "prompt" to be asked again)`);
+  }
+  return choice;
+}
+
+async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
+  if (flags.provider !== undefined && !PROVIDER_CHOICES.includes(flags.provider)) {
+    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got '${flags.provider}')`, { fix: 'Example: --provider smtp' });
+  }
+  if (flags.body !== undefined && flags.bodyFile !== undefined) {
+    throw new SysemailError('usage', 'BODY_TWICE', '--body and --body-file both give the text body', { fix: 'Use one of them (--html-file may go with either)' });
+  }
+  if (flags.data !== undefined && flags.template === undefined) {
+    throw new SysemailError('usage', 'DATA_WITHOUT_TEMPLATE', '--data gives placeholder values for a template, but no --template was given', { fix: 'Add --template ID' });
+  }
+  const { readInputFile, readStdin } = await import('../io.js');
+  let text = flags.body;
+  if (flags.bodyFile !== undefined) text = flags.bodyFile === '-' ? await readStdin() : readInputFile(flags.bodyFile, 'body file');
+  const html = flags.htmlFile !== undefined ? readInputFile(flags.htmlFile, 'HTML file') : undefined;
+  let templateData: Record<string, unknown> | undefined;
+  if (flags.template !== undefined) {
+    const { readTemplateData } = await import('./notify.js');
+    templateData = await readTemplateData(flags.data);
+  }
+
+  let draft: Draft = { to: flags.to ?? [], cc: flags.cc ?? [], bcc: flags.bcc ?? [], subject: flags.subject, text, html, attachments: flags.attach ?? [] };
+  const noRecipient = draft.to.length + draft.cc.length + draft.bcc.length === 0;
+  const noBody = text === undefined && html === undefined && flags.template === undefined;
+  const noSubject = flags.subject === undefined && flags.template === undefined;
+  if ((noRecipient || noBody || noSubject) && ctx.output.interactive) draft = await compose(draft, noBody);
+  else if (noRecipient) {
+    throw new SysemailError('usage', 'NO_RECIPIENT', 'no recipient was given', { fix: 'Give --to ADDR (repeatable, comma lists allowed)' });
+  }
+
+  const store = await ctx.store();
+  const settings = await ctx.settings();
+  let provider: ProviderName | null;
+  let defaulted = false;
+  if (flags.queue) {
+    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : null;
+  } else {
+    const wanted = flags.provider ?? settings.string('interactive.provider') ?? 'prompt';
+    if (wanted !== 'prompt') provider = wanted as ProviderName;
+    else if (ctx.output.interactive) provider = await askProvider(ctx);
+    else {
+      // no one to ask: the email app needs no server, so it is the safe default
+      provider = 'eml';
+      defaulted = true;
+    }
+  }
+
+  const { sendMessage } = await import('../../app/send.js');
+  if (ctx.output.isTTY && !flags.queue && provider !== 'eml') ctx.output.note(`sending via ${provider}…`);
+  const outcome = await sendMessage(
+    {
+      to: draft.to,
+      cc: draft.cc,
+      bcc: draft.bcc,
+      ...(flags.from !== undefined ? { from: flags.from } : {}),
+      ...(flags.replyTo !== undefined ? { replyTo: flags.replyTo } : {}),
+      ...(draft.subject !== undefined ? { subject: draft.subject } : {}),
+      ...(draft.text !== undefined ? { text: draft.text } : {}),
+      ...(draft.html !== undefined ? { html: draft.html } : {}),
+      attachments: draft.attachments,
+      ...(flags.user !== undefined ? { userId: flags.user } : {}),
+      ...(flags.template !== undefined ? { templateId: flags.template, templateData } : {}),
+      ...(flags.org !== undefined ? { org: flags.org } : {}),
+      provider,
+      queue: !!flags.queue,
+    },
+    { store, settings, secrets: { dbId: store.id, env: ctx.env }, dataDir: ctx.dataDir },
+  );
+  for (const w of outcome.warnings) await ctx.output.warn(w);
+  if (defaulted) ctx.output.note('no provider chosen (interactive.provider is prompt and there is no terminal to ask): wrote an .eml file; use --provider smtp|exchange|eml or set "provider" in your .emailrc.json');
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({
+      id: outcome.id,
+      status: outcome.status,
+      provider: outcome.provider,
+      messageId: outcome.messageId ?? null,
+      file: outcome.file ?? null,
+      ...(outcome.response ? { response: outcome.response } : {}),
+      ...(outcome.warnings.length ? { warnings: outcome.warnings } : {}),
+    });
+    return 0;
+  }
+  if (outcome.status === 'queued') {
+    ctx.output.note(`queued as message ${outcome.id}; \`sysemail queue run\` sends it through ${outcome.provider ?? 'batch.provider'}`);
+    ctx.output.line(String(outcome.id));
+  } else if (outcome.file) {
+    ctx.output.note(`message ${outcome.id} written for your email app; open the file to review and send it:`);
+    ctx.output.line(outcome.file);
+  } else {
+    ctx.output.note(`message ${outcome.id} sent via ${outcome.provider}${outcome.response ? `: ${outcome.response}` : ''}`);
+    ctx.output.line(outcome.messageId ?? String(outcome.id));
+  }
+  return 0;
+}
+
+export function registerSend(program: Command): void {
+  program
+    .command('send')
+    .description('send an email now (SMTP, Exchange Online or an .eml file for your email app), or queue it for the distributor')
+    .option('--to <addr>', 'recipient (repeatable; comma lists and "Name <addr>" allowed)', collect)
+    .option('--cc <addr>', 'copy recipient (repeatable)', collect)
+    .option('--bcc <addr>', 'blind copy recipient (repeatable)', collect)
+    .option('--from <addr>', 'sender (default: --user\'s sender, user config "from", then sender.default)')
+    .option('--reply-to <addr>', 'Reply-To address')
+    .option('--subject <text>', 'subject')
+    .option('--body <text>', 'plain-text body')
+    .option('--body-file <file>', 'plain-text body from a file (- = standard input)')
+    .option('--html-file <file>', 'HTML body from a file (may go with --body or --body-file as the text alternative)')
+    .option('--attach <file>', 'attachment (repeatable)', collect)
+    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: user config "provider", then interactive.provider)')
+    .option('--queue', 'store for the distributor batch (`sysemail queue run`) instead of sending now')
+    .option('--template <id>', 'render this template for the subject and body')
+    .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')
+    .option('--org <org>', 'organisation whose template wins over the system one')
+    .option('--user <id>', 'send as this user (their sender address; see `sysemail users list`)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sysemail send --to ann@example.com --subject "Invoice 42" --body-file invoice.txt --attach invoice.pdf --provider smtp
+  $ sysemail send --to "Ann Lee <ann@example.com>, bob@example.com" --subject Hello --body Hi --provider eml
+  $ sysemail send --to ops@example.com --subject "Nightly report" --body-file report.txt --queue
+  $ sysemail send --to ann@example.com --template welcome --data ann.json --json
+
+With --json it prints {"id","status","provider","messageId","file"}. Exit codes: 65 bad address or
+header, 66 unreadable attachment, 69 refused for good, 75 try later, 77 sign-in or Send As refused,
+78 configuration.`,
+    )
+    .action(action((ctx, flags: SendFlags) => run(ctx, flags)));
+}

@@ -1,0 +1,263 @@
+/**
+ * Composing one outgoing message from what the user typed: address lists ("Name <a@b>, c@d"), header
+ * values, bodies and attachments (whose sizes the caller measured). Pure: returns the message or every
+ * problem found, plus warnings that do not stop the send.
+ */
+import { isSingleLabelDomain, isValidAddress } from './address.js';
+import type { OutgoingAttachment, OutgoingMessage } from '../providers/types.js';
+
+export const BYTES_PER_MB = 1024 * 1024;
+/** Room for the headers and MIME boundaries around the parts. */
+const HEADER_ALLOWANCE_BYTES = 4 * 1024;
+
+export interface RawAttachment {
+  path: string;
+  /** Defaults to the file's base name. */
+  filename?: string;
+  /** Bytes on disk, measured by the caller. */
+  size: number;
+  contentType?: string;
+}
+
+export interface RawMessage {
+  from?: string;
+  /** Each entry may be a comma list; display names allowed. */
+  to?: readonly string[];
+  cc?: readonly string[];
+  bcc?: readonly string[];
+  replyTo?: string;
+  subject?: string;
+  text?: string;
+  html?: string;
+  attachments?: readonly RawAttachment[];
+  headers?: Readonly<Record<string, string>>;
+  messageId?: string;
+}
+
+export interface MessageLimits {
+  maxMessageMb: number;
+}
+
+export interface MessageProblem {
+  /** to, cc, bcc, from, replyTo, subject, headers, attachments, size */
+  field: string;
+  code: 'ADDRESS_INVALID' | 'HEADER_CRLF' | 'NO_RECIPIENT' | 'NO_SENDER' | 'MESSAGE_TOO_LARGE' | 'HEADER_INVALID';
+  message: string;
+  fix: string;
+}
+
+export interface MessageWarning {
+  code: 'SINGLE_LABEL_DOMAIN';
+  address: string;
+  message: string;
+}
+
+export interface ComposedMessage {
+  message: OutgoingMessage;
+  /** Estimated size on the wire (attachments and bodies base64-encoded), bytes. */
+  sizeBytes: number;
+  warnings: MessageWarning[];
+}
+
+/** A mailbox split into its parts: `"Ann Lee" <ann@example.com>` → {name: 'Ann Lee', address: 'ann@example.com'}. */
+export interface Mailbox {
+  name?: string;
+  address: string;
+}
+
+const CRLF = /[\r\n\0]/;
+
+/** Splits a comma list, leaving commas inside quotes or angle brackets alone. */
+export function splitAddressList(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let angle = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted && ch === '\\' && i + 1 < text.length) {
+      cur += ch + text[++i];
+      continue;
+    }
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === '<') angle = true;
+    else if (!quoted && ch === '>') angle = false;
+    if ((ch === ',' || ch === ';') && !quoted && !angle) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+/** Parses one mailbox: `a@b`, `<a@b>`, `Name <a@b>`, `"Last, First" <a@b>`. undefined when malformed. */
+export function parseMailbox(text: string): Mailbox | undefined {
+  const s = text.trim();
+  const angled = /^(.*?)\s*<([^<>]*)>$/s.exec(s);
+  if (!angled) return isValidAddress(s) ? { address: s } : undefined;
+  let name = angled[1].trim();
+  const address = angled[2].trim();
+  if (!isValidAddress(address)) return undefined;
+  if (/^".*"$/s.test(name)) name = name.slice(1, -1).replace(/\\(.)/g, '$1');
+  else if (/["<>]/.test(name)) return undefined;
+  return name ? { name, address } : { address };
+}
+
+/** The header form of a mailbox, quoting the name when it holds specials. */
+export function formatMailbox(m: Mailbox): string {
+  if (!m.name) return m.address;
+  const name = /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(m.name) && !/^\.|\.$/.test(m.name)
+    ? m.name
+    : `"${m.name.replace(/(["\\])/g, '\\$1')}"`;
+  return `${name} <${m.address}>`;
+}
+
+/** Bytes of `n` bytes after base64 with 76-character lines. */
+export function base64Size(n: number): number {
+  const encoded = Math.ceil(n / 3) * 4;
+  return encoded + Math.ceil(encoded / 76) * 2;
+}
+
+export function estimateMessageSize(parts: { text?: string; html?: string; attachmentSizes: readonly number[] }): number {
+  let total = HEADER_ALLOWANCE_BYTES;
+  for (const body of [parts.text, parts.html]) if (body) total += base64Size(Buffer.byteLength(body, 'utf8'));
+  for (const size of parts.attachmentSizes) total += base64Size(size) + 256;
+  return total;
+}
+
+export function formatMb(bytes: number): string {
+  const mb = bytes / BYTES_PER_MB;
+  return `${mb >= 10 ? mb.toFixed(1) : mb.toFixed(2)} MB`;
+}
+
+function basename(p: string): string {
+  const parts = p.split(/[\\/]/);
+  return parts[parts.length - 1] || p;
+}
+
+/**
+ * Checks and normalises everything before anything is sent or stored. Address lists may hold comma
+ * lists; each address must be an RFC 5322 addr-spec (internationalised domains allowed).
+ */
+export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?: ComposedMessage; errors: MessageProblem[] } {
+  const errors: MessageProblem[] = [];
+  const warnings: MessageWarning[] = [];
+  const crlf = (field: string, what: string) =>
+    errors.push({ field, code: 'HEADER_CRLF', message: `${what} contains a line break (CR/LF), which could inject headers`, fix: `Give ${what} on one line` });
+
+  const list = (field: 'to' | 'cc' | 'bcc', entries: readonly string[] | undefined): string[] => {
+    const out: string[] = [];
+    for (const entry of entries ?? []) {
+      if (CRLF.test(entry)) {
+        crlf(field, `--${field} ${JSON.stringify(entry)}`);
+        continue;
+      }
+      for (const item of splitAddressList(entry)) {
+        const m = parseMailbox(item);
+        if (!m) {
+          errors.push({ field, code: 'ADDRESS_INVALID', message: `--${field} '${item}' is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+          continue;
+        }
+        if (isSingleLabelDomain(m.address)) {
+          warnings.push({
+            code: 'SINGLE_LABEL_DOMAIN',
+            address: m.address,
+            message: `${m.address}: the domain has no dot; Microsoft 365 refuses single-label domains, so this recipient will likely bounce`,
+          });
+        }
+        out.push(formatMailbox(m));
+      }
+    }
+    return out;
+  };
+
+  const to = list('to', raw.to);
+  const cc = list('cc', raw.cc);
+  const bcc = list('bcc', raw.bcc);
+  if (to.length + cc.length + bcc.length === 0 && !errors.some((e) => ['to', 'cc', 'bcc'].includes(e.field))) {
+    errors.push({ field: 'to', code: 'NO_RECIPIENT', message: 'the message has no recipient', fix: 'Give at least one --to ADDR' });
+  }
+
+  const single = (field: 'from' | 'replyTo', value: string | undefined, label: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (CRLF.test(value)) {
+      crlf(field, label);
+      return undefined;
+    }
+    const m = parseMailbox(value);
+    if (!m) {
+      errors.push({ field, code: 'ADDRESS_INVALID', message: `${label} '${value}' is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+      return undefined;
+    }
+    return formatMailbox(m);
+  };
+  const from = single('from', raw.from, 'the sender (From)');
+  if (raw.from === undefined) {
+    errors.push({ field: 'from', code: 'NO_SENDER', message: 'the message has no sender', fix: 'Give --from ADDR or set one with `sysemail params set sender.default ADDR`' });
+  }
+  const replyTo = single('replyTo', raw.replyTo, 'the Reply-To address');
+
+  const subject = raw.subject ?? '';
+  if (CRLF.test(subject)) crlf('subject', 'the subject');
+
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw.headers ?? {})) {
+    if (!/^[!-9;-~]+$/.test(name)) {
+      errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `header name '${name}' is not valid`, fix: 'Use letters, digits and dashes, e.g. X-Campaign' });
+    } else if (CRLF.test(value)) {
+      crlf('headers', `header ${name}`);
+    } else headers[name] = value;
+  }
+  if (raw.messageId !== undefined && (CRLF.test(raw.messageId) || !/^<[^<>\s]+@[^<>\s]+>$/.test(raw.messageId))) {
+    errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `Message-ID '${raw.messageId.replace(CRLF, ' ')}' is not of the form <id@domain>`, fix: 'Leave the Message-ID out; sysemail makes one' });
+  }
+
+  const attachments: OutgoingAttachment[] = [];
+  for (const a of raw.attachments ?? []) {
+    const filename = a.filename ?? basename(a.path);
+    if (CRLF.test(filename)) {
+      crlf('attachments', `the attachment name ${JSON.stringify(filename)}`);
+      continue;
+    }
+    attachments.push({ filename, path: a.path, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) });
+  }
+
+  const sizeBytes = estimateMessageSize({ text: raw.text, html: raw.html, attachmentSizes: attachments.map((a) => a.size) });
+  const limitBytes = limits.maxMessageMb * BYTES_PER_MB;
+  if (sizeBytes > limitBytes) {
+    errors.push({
+      field: 'size',
+      code: 'MESSAGE_TOO_LARGE',
+      message: `the message would be about ${formatMb(sizeBytes)} once encoded, over limits.maxMessageMb (${limits.maxMessageMb} MB)`,
+      fix: 'Send fewer or smaller attachments (a link to a shared file, for instance), or raise the limit with `sysemail params set limits.maxMessageMb N` if the server accepts more',
+    });
+  }
+
+  if (errors.length > 0 || !from) return { errors };
+  const message: OutgoingMessage = {
+    from,
+    to,
+    cc,
+    bcc,
+    subject,
+    attachments,
+    ...(replyTo ? { replyTo } : {}),
+    ...(raw.text !== undefined ? { text: raw.text } : {}),
+    ...(raw.html !== undefined ? { html: raw.html } : {}),
+    ...(raw.messageId ? { messageId: raw.messageId } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  };
+  return { value: { message, sizeBytes, warnings }, errors: [] };
+}
+
+/** Bare addresses of every recipient, for the SMTP envelope and history. */
+export function recipientsOf(m: Pick<OutgoingMessage, 'to' | 'cc' | 'bcc'>): string[] {
+  return [...m.to, ...m.cc, ...m.bcc].map((s) => parseMailbox(s)?.address ?? s);
+}
+
+export function addressOf(mailbox: string): string {
+  return parseMailbox(mailbox)?.address ?? mailbox;
+}

@@ -1,0 +1,38 @@
+/**
+ * The provider factory. Each provider module is loaded only when asked for, so a command that sends
+ * through the email app never loads nodemailer's SMTP client, and `--version` loads none.
+ */
+import { SysemailError } from '../core/errors.js';
+import type { ProviderName } from '../core/failure.js';
+import type { Provider } from './types.js';
+import type { ProviderOptions, SecretAccess } from './common.js';
+
+export type { ProviderOptions, SecretAccess } from './common.js';
+export const PROVIDER_NAMES: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];
+
+export function isProviderName(name: string): name is ProviderName {
+  return (PROVIDER_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * `pool` keeps SMTP connections open between messages (the distributor); the other providers ignore it.
+ * Creating a provider does no I/O; call `prepare()` to check settings and secrets up front.
+ */
+export async function createProvider(name: ProviderName, options: ProviderOptions): Promise<Provider> {
+  switch (name) {
+    case 'smtp': {
+      const { SmtpProvider } = await import('./smtp.js');
+      return new SmtpProvider(options);
+    }
+    case 'exchange': {
+      const { ExchangeProvider } = await import('./exchange.js');
+      return new ExchangeProvider(options);
+    }
+    case 'eml': {
+      const { EmlProvider } = await import('./eml.js');
+      return new EmlProvider(options);
+    }
+    default:
+      throw new SysemailError('usage', 'UNKNOWN_PROVIDER', `unknown provider '${String(name)}'`, { fix: `Use one of ${PROVIDER_NAMES.join(', ')}` });
+  }
+}

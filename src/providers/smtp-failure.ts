@@ -1,0 +1,141 @@
+/**
+ * From a nodemailer error to a FailureInfo (which step, which code, the server's words) and to the one
+ * line a user reads, with the fix. Kept apart from the transport so `test-email` and `send` say the
+ * same thing about the same failure.
+ */
+import type { NodemailerError } from 'nodemailer';
+import { classifyFailure } from '../core/classify.js';
+import type { SysemailError } from '../core/errors.js';
+import { enhancedCodeOf, type FailureInfo, type FailurePhase } from '../core/failure.js';
+import { failureError } from './common.js';
+
+export type SmtpSecurity = 'starttls' | 'tls' | 'none';
+
+export interface SmtpEndpoint {
+  host: string;
+  port: number;
+  security: SmtpSecurity;
+  username?: string;
+  authMethod: 'password' | 'oauth2';
+}
+
+/** Node's own code is more telling than nodemailer's wrapper (ECONNREFUSED beats ESOCKET). */
+const SPECIFIC_CODE = /^(E[A-Z_]+|ERR_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|HOSTNAME_MISMATCH)$/;
+const CERT_TEXT = /certificate|self[- ]signed|unable to (get|verify)|altnames/i;
+
+function phaseOf(err: NodemailerError): FailurePhase | undefined {
+  const command = err.command ?? '';
+  if (/^AUTH\b/.test(command) || err.code === 'EAUTH' || err.code === 'ENOAUTH' || err.code === 'EOAUTH2') return 'auth';
+  if (command === 'MAIL FROM') return 'mail';
+  if (command === 'RCPT TO') return 'rcpt';
+  if (command === 'DATA') return 'data';
+  if (command === 'STARTTLS') return 'tls';
+  if (command === 'EHLO' || command === 'HELO' || command === 'LHLO') return 'ehlo';
+  if (err.code === 'ETLS') return 'tls';
+  if (err.code === 'EDNS') return 'dns';
+  if (err.timeoutType === 'GREETING_TIMEOUT') return 'greeting';
+  if (err.code === 'EPROTOCOL' && command === 'CONN') return 'greeting';
+  const orig = err.originalCode ?? '';
+  if (/^(ERR_SSL|ERR_TLS|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|HOSTNAME_MISMATCH)/.test(orig) || CERT_TEXT.test(err.message)) return 'tls';
+  if (err.code === 'EMESSAGE' || err.code === 'ESTREAM') return 'data';
+  if (err.code === 'EENVELOPE') return 'rcpt';
+  if (command === 'CONN' || err.code === 'ESOCKET' || err.code === 'ECONNECTION' || err.code === 'ETIMEDOUT') return 'connect';
+  return undefined;
+}
+
+export function smtpFailureOf(err: NodemailerError, phaseHint?: FailurePhase): FailureInfo {
+  const orig = err.originalCode;
+  const code = orig && SPECIFIC_CODE.test(orig) ? orig : (err.code ?? undefined);
+  const response = (err.response ?? err.message).trim();
+  const enhancedCode = enhancedCodeOf(err.response);
+  return {
+    provider: 'smtp',
+    ...(phaseOf(err) ?? phaseHint ? { phase: phaseOf(err) ?? phaseHint } : {}),
+    ...(code ? { code } : {}),
+    ...(err.responseCode ? { responseCode: err.responseCode } : {}),
+    ...(enhancedCode ? { enhancedCode } : {}),
+    response,
+  };
+}
+
+export function mismatchMessage(ep: SmtpEndpoint): string {
+  if (ep.security === 'tls') {
+    const plainPort = ep.port === 465 ? 587 : ep.port;
+    return `port ${ep.port} speaks plain SMTP but smtp.security is tls: use starttls for ${plainPort}, tls for 465`;
+  }
+  const tlsPort = ep.port === 587 ? 465 : ep.port;
+  return `port ${ep.port} expects implicit TLS but smtp.security is ${ep.security}: use tls for ${tlsPort}, starttls for 587`;
+}
+
+/** The SysemailError for a failed SMTP step, with a message naming the server and what to do. */
+export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknown, extra?: { from?: string; mismatch?: boolean }): SysemailError {
+  const server = `${ep.host}:${ep.port}`;
+  const words = failure.response ?? failure.code ?? 'no details';
+  const { rule } = classifyFailure(failure);
+  const user = ep.username ? `'${ep.username}'` : 'the account';
+  const secretHint =
+    ep.authMethod === 'oauth2'
+      ? 'check smtp.oauth.clientId, the client secret and that the application may send as this mailbox (SMTP.SendAsApp, service principal, mailbox permission)'
+      : 'check smtp.username and the password (printf %s "$PW" | sysemail params set smtp.password --stdin)';
+  const diagnose = `; \`sysemail diagnose --error '${words.replace(/'/g, '').slice(0, 120)}'\` explains the reply`;
+  const fail = (code: string, message: string, fix: string) => failureError(failure, code, message, fix, cause);
+
+  if (extra?.mismatch || rule === 'tls-mode') {
+    return fail('TLS_MODE_MISMATCH', `${server}: ${mismatchMessage(ep)}`, `Fix it with \`sysemail params set smtp.security ${ep.security === 'tls' ? 'starttls' : 'tls'}\` or change smtp.port`);
+  }
+  switch (rule) {
+    case 'tls-cert':
+      return fail('TLS_CERT_UNTRUSTED', `the TLS certificate of ${server} is not trusted (${words})`, 'If a private CA or a TLS-inspecting proxy signs it, add that CA with `sysemail params set smtp.caFile /path/ca.pem`; make sure smtp.host is the name on the certificate');
+    case 'tls':
+      if (failure.responseCode !== undefined && ep.security === 'starttls') {
+        return fail(
+          'STARTTLS_UNAVAILABLE',
+          `smtp.security is starttls but ${server} does not offer STARTTLS (it answered: ${words}); nothing was sent and no password crossed the connection`,
+          'Use the server\'s submission port that offers STARTTLS (587), or port 465 with `sysemail params set smtp.security tls`; smtp.security none is only for a local relay',
+        );
+      }
+      return fail('TLS_FAILED', `TLS with ${server} failed (${words})`, 'Check smtp.port and smtp.security (starttls for 587, tls for 465)' + diagnose);
+    case 'tls-temporary':
+    case 'tls-network':
+      return fail('TLS_FAILED', `TLS with ${server} failed for now (${words})`, 'Try again later' + diagnose);
+    case 'starttls-required':
+      return fail('STARTTLS_REQUIRED', `${server} requires STARTTLS first (${words})`, 'Use `sysemail params set smtp.security starttls`');
+    case 'send-as':
+      return fail('SEND_AS_DENIED', `${server} refused to let ${user} send as ${extra?.from ?? 'this sender'} (${words})`, `Grant ${user} Send As permission on that address, or send from the account's own address (--from or sender.default)`);
+    case 'auth-refused':
+      return fail('AUTH_REFUSED', `${server} refused the sign-in of ${user} (${words})`, secretHint.charAt(0).toUpperCase() + secretHint.slice(1) + diagnose);
+    case 'auth-temporary':
+    case 'auth-network':
+      return fail('AUTH_TEMPFAIL', `${server} could not sign in ${user} for now (${words})`, 'Try again later' + diagnose);
+    case 'auth-mechanism':
+    case 'auth-setup':
+      return fail('AUTH_NOT_POSSIBLE', `cannot sign in to ${server} (${words})`, ep.security === 'none'
+        ? 'The server may offer AUTH only after STARTTLS: use smtp.security starttls'
+        : 'Check smtp.authMethod and that the server offers AUTH (`sysemail test-email --quit-after ehlo` lists what it offers); set smtp.authRequired false for a relay without sign-in');
+    case 'dns-not-found':
+      return fail('HOST_NOT_FOUND', `smtp.host '${ep.host}' does not resolve (${words})`, 'Check the spelling of smtp.host and the DNS settings of this machine');
+    case 'smtp-421':
+    case 'smtp-throttled':
+      return fail('SERVER_BUSY', `${server} is not taking mail right now (${words})`, 'The server is busy or limiting the sending rate; try again later' + diagnose);
+    case 'network':
+      if (failure.code === 'ECONNREFUSED') {
+        return fail('CONNECTION_REFUSED', `cannot connect to ${server}: connection refused`, `Check smtp.host and smtp.port and that the server is up; a firewall may block outbound port ${ep.port}`);
+      }
+      if (failure.code === 'ETIMEDOUT') {
+        return fail('CONNECTION_TIMEOUT', `no answer from ${server} in time (${words})`, `Check that outbound port ${ep.port} is open from this machine (firewalls often block 25 and 587); try again later`);
+      }
+      return fail('CONNECTION_FAILED', `the connection to ${server} failed (${words})`, 'Try again later' + diagnose);
+    case 'smtp-5xx':
+    case 'message-refused-locally':
+      if (failure.phase === 'rcpt') return fail('RECIPIENT_REFUSED', `${server} refused the recipient (${words})`, 'Check the recipient address' + diagnose);
+      if (failure.phase === 'mail') return fail('SENDER_REFUSED', `${server} refused the sender ${extra?.from ?? ''} (${words})`.replace('  ', ' '), 'Check the From address and that the account may use it' + diagnose);
+      return fail('MESSAGE_REFUSED', `${server} refused the message (${words})`, failure.responseCode === 552 || /size/i.test(words) ? 'The message is over the server\'s size limit: send smaller attachments' : 'See the server\'s reply' + diagnose);
+    case 'smtp-4xx':
+    case 'smtp-4xx-session':
+      return fail('SEND_DEFERRED', `${server} deferred the message (${words})`, 'Try again later (`sysemail send --queue` lets the distributor retry)' + diagnose);
+    case 'smtp-5xx-session':
+      return fail('SERVER_REFUSED', `${server} refused the session (${words})`, 'The server does not accept mail from this machine' + diagnose);
+    default:
+      return fail('SEND_FAILED', `sending through ${server} failed${failure.phase ? ` at ${failure.phase}` : ''} (${words})`, 'Run `sysemail test-email --to ADDR` to see which step fails' + diagnose);
+  }
+}

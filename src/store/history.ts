@@ -1,0 +1,121 @@
+/**
+ * What happened to messages: newest first, filterable, with the server's words of the last failure;
+ * and retention, deleting old sent/failed messages in small transactions so that a distributor or a
+ * `send` waiting for the write lock is never held up for long.
+ */
+import type { FailureInfo } from '../core/failure.js';
+import type { SqliteDatabase } from './db.js';
+import type { MessageStatus } from './messages.js';
+
+export interface HistoryQuery {
+  failed?: boolean;
+  status?: MessageStatus;
+  /** Epoch ms: only messages created at or after. */
+  since?: number;
+  /** A recipient (To, Cc or Bcc), compared case-insensitively. */
+  to?: string;
+  limit: number;
+}
+
+export interface HistoryRow {
+  id: number;
+  status: MessageStatus;
+  provider: string | null;
+  from: string;
+  to: string[];
+  subject: string;
+  attempts: number;
+  createdAt: number;
+  sentAt: number | null;
+  dueAt: number;
+  lastError: FailureInfo | null;
+  diagnosis: string | null;
+  deferralReason: string | null;
+}
+
+interface HistoryDbRow {
+  id: number;
+  status: MessageStatus;
+  provider: string | null;
+  sent_provider: string | null;
+  from_addr: string;
+  to_addrs: string;
+  subject: string;
+  attempts: number;
+  created_at: number;
+  sent_at: number | null;
+  due_at: number;
+  last_error: string | null;
+  diagnosis: string | null;
+  deferral_reason: string | null;
+}
+
+const COLUMNS =
+  'id, status, provider, sent_provider, from_addr, to_addrs, subject, attempts, created_at, sent_at, due_at, last_error, diagnosis, deferral_reason';
+
+/** Rows deleted per retention transaction: small enough that the write lock is held for milliseconds. */
+export const PURGE_BATCH = 500;
+
+export class HistoryRepo {
+  private readonly purgeStmt;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.purgeStmt = db.prepare(`
+      DELETE FROM messages WHERE id IN (
+        SELECT id FROM messages WHERE status = 'sent' AND created_at < @cutoff
+        UNION ALL
+        SELECT id FROM messages WHERE status = 'failed' AND created_at < @cutoff
+        LIMIT @batch)
+      RETURNING id, attachments`);
+  }
+
+  list(q: HistoryQuery): HistoryRow[] {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { limit: q.limit };
+    const status = q.failed ? 'failed' : q.status;
+    if (status) {
+      where.push('status = @status');
+      args.status = status;
+    }
+    if (q.since !== undefined) {
+      where.push('created_at >= @since');
+      args.since = q.since;
+    }
+    if (q.to) {
+      where.push(
+        `EXISTS (SELECT 1 FROM json_each(to_addrs) WHERE lower(value) = @to
+           UNION ALL SELECT 1 FROM json_each(cc_addrs) WHERE lower(value) = @to
+           UNION ALL SELECT 1 FROM json_each(bcc_addrs) WHERE lower(value) = @to)`,
+      );
+      args.to = q.to.toLowerCase();
+    }
+    // (status, created_at, rowid) index order serves "newest first" without sorting
+    const sql = `SELECT ${COLUMNS} FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY created_at DESC, id DESC ${q.limit > 0 ? 'LIMIT @limit' : ''}`;
+    if (q.limit <= 0) delete args.limit;
+    return (this.db.prepare(sql).all(args) as HistoryDbRow[]).map((r) => ({
+      id: r.id,
+      status: r.status,
+      provider: r.sent_provider ?? r.provider,
+      from: r.from_addr,
+      to: JSON.parse(r.to_addrs) as string[],
+      subject: r.subject,
+      attempts: r.attempts,
+      createdAt: r.created_at,
+      sentAt: r.sent_at,
+      dueAt: r.due_at,
+      lastError: r.last_error ? (JSON.parse(r.last_error) as FailureInfo) : null,
+      diagnosis: r.diagnosis,
+      deferralReason: r.deferral_reason,
+    }));
+  }
+
+  /**
+   * Deletes up to `batch` sent/failed messages created before `cutoff` in one short transaction.
+   * Returns the ids deleted and those that had attachments (their spool folders go too).
+   */
+  purgeBatch(cutoff: number, batch = PURGE_BATCH): { deleted: number; withAttachments: number[] } {
+    const rows = this.db.transaction(() => this.purgeStmt.all({ cutoff, batch }) as { id: number; attachments: string }[]).immediate();
+    return { deleted: rows.length, withAttachments: rows.filter((r) => r.attachments !== '[]').map((r) => r.id) };
+  }
+}

@@ -1,0 +1,507 @@
+/**
+ * The distributor's side of the messages table: claiming due messages under a lease, completing or
+ * rescheduling them (only the lease owner may), the shared throttle window, distributor runs, and the
+ * operator's hold/release/retry/delete.
+ *
+ * Every write that decides who owns a message runs inside BEGIN IMMEDIATE, so two distributors (two
+ * cron runs, two hosts on one file) serialise on SQLite's write lock instead of racing.
+ */
+import type { FailureInfo, ProviderName } from '../core/failure.js';
+import { THROTTLE_WINDOW_MS, planThrottle } from '../core/throttle.js';
+import type { SqliteDatabase } from './db.js';
+import { toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
+
+export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
+
+export interface ClaimRequest {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  /** How many messages to claim at most. */
+  max: number;
+  /** Lease owners known to be dead (a distributor on this host whose process is gone): their leases are taken now. */
+  deadOwners?: readonly string[];
+  /** The provider a message goes through. */
+  providerOf(message: MessageRow): ProviderName;
+  /** Per-minute limit of a provider; 0 = none. */
+  limitOf(provider: ProviderName): number;
+}
+
+export interface ClaimedMessage extends MessageRow {
+  via: ProviderName;
+  /** Sent over the throttle limit after ten deferrals. */
+  forcedSend: boolean;
+}
+
+export interface ClaimResult {
+  claimed: ClaimedMessage[];
+  throttled: { id: number; until: number; deferrals: number }[];
+  /** Ids whose expired (or dead) lease was taken back before claiming. */
+  reclaimed: number[];
+}
+
+export interface Outcome {
+  now: number;
+  startedAt: number;
+  provider: ProviderName;
+  failure?: FailureInfo | null;
+  diagnosis?: string | null;
+}
+
+export interface RunRow {
+  id: number;
+  owner: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  endedAt: number | null;
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+export interface RunCounts {
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+}
+
+export type StatusCounts = Record<MessageStatus, number>;
+
+/** Result of an operator action on listed ids: what changed, and the ids refused with the reason. */
+export interface BulkResult {
+  changed: number[];
+  missing: number[];
+  refused: { id: number; status: MessageStatus }[];
+}
+
+interface RunDbRow {
+  id: number;
+  owner: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  ended_at: number | null;
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+function toRunRow(r: RunDbRow): RunRow {
+  return {
+    id: r.id,
+    owner: r.owner,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    sent: r.sent,
+    deferred: r.deferred,
+    failed: r.failed,
+    forced: r.forced,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+  };
+}
+
+/** Keeps SQLite's bound-parameter count small for long id lists. */
+function chunks<T>(items: readonly T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export class QueueRepo {
+  private readonly claimStmt;
+  private readonly reclaimExpiredStmt;
+  private readonly windowStmt;
+  private readonly recordSendStmt;
+  private readonly pruneWindowStmt;
+  private readonly throttleDeferStmt;
+  private readonly markForcedStmt;
+  private readonly sentStmt;
+  private readonly deferStmt;
+  private readonly failStmt;
+  private readonly giveBackStmt;
+  private readonly attemptStmt;
+
+  constructor(private readonly db: SqliteDatabase) {
+    // One statement decides ownership: the subquery picks the due messages, the UPDATE takes them and
+    // counts the attempt. The UNION keeps each branch on the (status, due_at) index.
+    this.claimStmt = db.prepare(`
+      UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = @owner,
+        lease_expires_at = @leaseExpiresAt, first_attempt_at = coalesce(first_attempt_at, @now), updated_at = @now
+      WHERE id IN (
+        SELECT id FROM (
+          SELECT id, due_at FROM messages WHERE status = 'pending' AND due_at <= @now
+          UNION ALL
+          SELECT id, due_at FROM messages WHERE status = 'deferred' AND due_at <= @now
+        ) ORDER BY due_at, id LIMIT @max)
+      RETURNING *`);
+    this.reclaimExpiredStmt = db.prepare(`
+      UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = @now,
+        deferral_reason = 'lease of ' || lease_owner || ' expired'
+      WHERE status = 'sending' AND lease_expires_at <= @now
+      RETURNING id, lease_owner`);
+    this.windowStmt = db.prepare('SELECT sent_at FROM throttle_sends WHERE provider = ? AND sent_at > ?').pluck();
+    this.recordSendStmt = db.prepare('INSERT INTO throttle_sends (provider, sent_at) VALUES (?, ?)');
+    this.pruneWindowStmt = db.prepare('DELETE FROM throttle_sends WHERE sent_at <= ?');
+    // A throttle deferral is not a delivery attempt: the claim's count is taken back.
+    this.throttleDeferStmt = db.prepare(`
+      UPDATE messages SET status = 'deferred', due_at = @until, deferrals = @deferrals, attempts = attempts - 1,
+        first_attempt_at = CASE WHEN attempts - 1 = 0 THEN NULL ELSE first_attempt_at END,
+        deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE id = @id AND lease_owner = @owner`);
+    this.markForcedStmt = db.prepare('UPDATE messages SET forced = 1 WHERE id = ? AND lease_owner = ?');
+    this.sentStmt = db.prepare(`
+      UPDATE messages SET status = 'sent', sent_at = @now, updated_at = @now, sent_provider = @provider,
+        message_id = coalesce(@messageId, message_id), lease_owner = NULL, lease_expires_at = NULL,
+        deferral_reason = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+    this.deferStmt = db.prepare(`
+      UPDATE messages SET status = 'deferred', due_at = @dueAt, updated_at = @now, last_error = @failure,
+        diagnosis = @diagnosis, deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+    this.failStmt = db.prepare(`
+      UPDATE messages SET status = 'failed', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
+        deferral_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+    this.giveBackStmt = db.prepare(`
+      UPDATE messages SET status = 'pending', updated_at = @now, lease_owner = NULL, lease_expires_at = NULL,
+        attempts = CASE WHEN @uncount = 1 THEN max(attempts - 1, 0) ELSE attempts END,
+        first_attempt_at = CASE WHEN @uncount = 1 AND attempts - 1 <= 0 THEN NULL ELSE first_attempt_at END,
+        deferral_reason = @reason
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+    this.attemptStmt = db.prepare(`
+      INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
+        response_code, enhanced_code, failure, diagnosis, lease_owner)
+      VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
+        @enhancedCode, @failure, @diagnosis, @owner)`);
+  }
+
+  private recordAttempt(
+    messageId: number,
+    owner: string,
+    outcome: 'sent' | 'deferred' | 'failed' | 'released',
+    o: Outcome,
+    response?: string | null,
+  ): void {
+    const f = o.failure ?? undefined;
+    this.attemptStmt.run({
+      messageId,
+      startedAt: o.startedAt,
+      endedAt: o.now,
+      provider: o.provider,
+      outcome,
+      response: response ?? f?.response ?? null,
+      errorCode: f?.code ?? f?.graphCode ?? null,
+      responseCode: f?.responseCode ?? f?.httpStatus ?? null,
+      enhancedCode: f?.enhancedCode ?? null,
+      failure: f ? JSON.stringify(f) : null,
+      diagnosis: o.diagnosis ?? null,
+      owner,
+    });
+  }
+
+  /**
+   * Takes back expired leases, claims up to `max` due messages and reserves their throttle slots, all
+   * in one write transaction: parallel distributors see each other's sends in the shared window.
+   */
+  claim(req: ClaimRequest): ClaimResult {
+    const run = this.db.transaction((): ClaimResult => {
+      const { now } = req;
+      const reclaimed: number[] = [];
+      for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
+      if (req.deadOwners && req.deadOwners.length > 0) {
+        for (const owners of chunks(req.deadOwners, 200)) {
+          const marks = owners.map(() => '?').join(',');
+          const rows = this.db
+            .prepare(
+              `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?,
+                 deferral_reason = 'distributor ' || lease_owner || ' died'
+               WHERE status = 'sending' AND lease_owner IN (${marks}) RETURNING id`,
+            )
+            .all(now, ...owners) as { id: number }[];
+          for (const r of rows) reclaimed.push(r.id);
+        }
+      }
+      if (req.max <= 0) return { claimed: [], throttled: [], reclaimed };
+      const rows = (this.claimStmt.all({ owner: req.owner, now, leaseExpiresAt: now + req.leaseMs, max: req.max }) as MessageDbRow[])
+        .map(toMessageRow)
+        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      const byProvider = new Map<ProviderName, MessageRow[]>();
+      for (const m of rows) {
+        const p = req.providerOf(m);
+        const list = byProvider.get(p) ?? [];
+        list.push(m);
+        byProvider.set(p, list);
+      }
+      const claimed: ClaimedMessage[] = [];
+      const throttled: ClaimResult['throttled'] = [];
+      let windowUsed = false;
+      for (const [provider, messages] of byProvider) {
+        const limit = req.limitOf(provider);
+        if (limit <= 0) {
+          for (const m of messages) claimed.push({ ...m, via: provider, forcedSend: false });
+          continue;
+        }
+        windowUsed = true;
+        const window = this.windowStmt.all(provider, now - THROTTLE_WINDOW_MS) as number[];
+        const decisions = planThrottle(limit, window, now, messages);
+        messages.forEach((m, i) => {
+          const d = decisions[i];
+          if (d.action === 'send') {
+            this.recordSendStmt.run(provider, now);
+            if (d.forced) this.markForcedStmt.run(m.id, req.owner);
+            claimed.push({ ...m, via: provider, forcedSend: d.forced, forced: d.forced || m.forced });
+          } else {
+            this.throttleDeferStmt.run({
+              id: m.id,
+              owner: req.owner,
+              until: d.until,
+              deferrals: d.deferrals,
+              now,
+              reason: `throttled: ${provider}.perMinuteLimit ${limit} reached (deferral ${d.deferrals})`,
+            });
+            throttled.push({ id: m.id, until: d.until, deferrals: d.deferrals });
+          }
+        });
+      }
+      if (windowUsed) this.pruneWindowStmt.run(now - THROTTLE_WINDOW_MS);
+      return { claimed, throttled, reclaimed };
+    });
+    return run.immediate();
+  }
+
+  /** Owners holding leases right now (to spot dead local distributors). */
+  leaseOwners(): string[] {
+    return this.db.prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL").pluck().all() as string[];
+  }
+
+  /** Extends the lease of messages still being sent. */
+  renew(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
+    let n = 0;
+    const tx = this.db.transaction(() => {
+      for (const part of chunks(ids)) {
+        n += this.db
+          .prepare(`UPDATE messages SET lease_expires_at = ? WHERE status = 'sending' AND lease_owner = ? AND id IN (${part.map(() => '?').join(',')})`)
+          .run(leaseExpiresAt, owner, ...part).changes;
+      }
+    });
+    tx.immediate();
+    return n;
+  }
+
+  /** Completes a sent message. False when this owner no longer holds the lease (nothing is written then). */
+  markSent(id: number, owner: string, o: Outcome & { messageId?: string; response?: string }): boolean {
+    return this.db
+      .transaction(() => {
+        const ok = this.sentStmt.run({ id, owner, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
+        if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
+        return ok;
+      })
+      .immediate();
+  }
+
+  /** Reschedules after a temporary failure. */
+  markDeferred(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
+    return this.db
+      .transaction(() => {
+        const ok =
+          this.deferStmt.run({
+            id,
+            owner,
+            now: o.now,
+            dueAt: o.dueAt,
+            reason: o.reason,
+            failure: o.failure ? JSON.stringify(o.failure) : null,
+            diagnosis: o.diagnosis ?? null,
+          }).changes === 1;
+        if (ok) this.recordAttempt(id, owner, 'deferred', o);
+        return ok;
+      })
+      .immediate();
+  }
+
+  markFailed(id: number, owner: string, o: Outcome): boolean {
+    return this.db
+      .transaction(() => {
+        const ok =
+          this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null })
+            .changes === 1;
+        if (ok) this.recordAttempt(id, owner, 'failed', o);
+        return ok;
+      })
+      .immediate();
+  }
+
+  /**
+   * Gives claimed messages back to the queue. `uncount` takes back the attempt the claim counted (the
+   * message was never tried, or the run stopped for a reason that is not the message's fault).
+   * `attempt` records what happened to the one message that met the failure.
+   */
+  giveBack(owner: string, ids: readonly number[], opts: { now: number; uncount: boolean; reason: string; attempt?: { id: number } & Outcome }): number {
+    let n = 0;
+    this.db
+      .transaction(() => {
+        for (const id of ids) {
+          n += this.giveBackStmt.run({ id, owner, now: opts.now, uncount: opts.uncount ? 1 : 0, reason: opts.reason }).changes;
+        }
+        if (opts.attempt) this.recordAttempt(opts.attempt.id, owner, 'released', opts.attempt);
+      })
+      .immediate();
+    return n;
+  }
+
+  /** Everything an owner still holds goes back, uncounted (shutdown, or a crash caught in time). */
+  giveBackAll(owner: string, now: number, reason: string): number {
+    const ids = this.db.prepare("SELECT id FROM messages WHERE status = 'sending' AND lease_owner = ?").pluck().all(owner) as number[];
+    return ids.length === 0 ? 0 : this.giveBack(owner, ids, { now, uncount: true, reason });
+  }
+
+  // ---- distributor runs -------------------------------------------------------------------------
+
+  startRun(r: { owner: string; host: string; pid: number; now: number }): number {
+    return Number(
+      this.db.prepare('INSERT INTO distributor_runs (owner, host, pid, started_at) VALUES (?, ?, ?, ?)').run(r.owner, r.host, r.pid, r.now)
+        .lastInsertRowid,
+    );
+  }
+
+  /** Adds a cycle's counts to the run (watch mode updates as it goes). */
+  addRunCounts(runId: number, c: RunCounts): void {
+    this.db
+      .prepare('UPDATE distributor_runs SET sent = sent + ?, deferred = deferred + ?, failed = failed + ?, forced = forced + ? WHERE id = ?')
+      .run(c.sent, c.deferred, c.failed, c.forced, runId);
+  }
+
+  finishRun(runId: number, now: number, error?: { code: string; message: string }): void {
+    this.db
+      .prepare('UPDATE distributor_runs SET ended_at = ?, error_code = ?, error_message = ? WHERE id = ?')
+      .run(now, error?.code ?? null, error?.message ?? null, runId);
+  }
+
+  lastRun(): RunRow | null {
+    const r = this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as RunDbRow | undefined;
+    return r ? toRunRow(r) : null;
+  }
+
+  runs(limit = 20): RunRow[] {
+    return (this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT ?').all(limit) as RunDbRow[]).map(toRunRow);
+  }
+
+  // ---- status -----------------------------------------------------------------------------------
+
+  counts(): StatusCounts {
+    const out = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
+    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: MessageStatus; n: number }[]) {
+      out[r.status] = r.n;
+    }
+    return out;
+  }
+
+  /** Messages still to go: due or waiting or in flight (held ones wait for the operator). */
+  remaining(): number {
+    return this.db.prepare("SELECT count(*) FROM messages WHERE status IN ('pending','deferred','sending')").pluck().get() as number;
+  }
+
+  /** Due now (what a one-pass run would still find). */
+  dueCount(now: number): number {
+    return this.db.prepare("SELECT count(*) FROM messages WHERE status IN ('pending','deferred') AND due_at <= ?").pluck().get(now) as number;
+  }
+
+  /** Seconds the longest-waiting due message has been due; null when nothing is due. */
+  oldestDueAgeSec(now: number): number | null {
+    const oldest = this.db
+      .prepare(
+        `SELECT min(d) FROM (
+           SELECT min(due_at) AS d FROM messages WHERE status = 'pending' AND due_at <= @now
+           UNION ALL SELECT min(due_at) FROM messages WHERE status = 'deferred' AND due_at <= @now)`,
+      )
+      .pluck()
+      .get({ now }) as number | null;
+    return oldest === null ? null : Math.max(0, Math.floor((now - oldest) / 1000));
+  }
+
+  /** When the next waiting message becomes due (for --watch to sleep just long enough). */
+  nextDueAt(): number | null {
+    return this.db
+      .prepare(
+        `SELECT min(d) FROM (
+           SELECT min(due_at) AS d FROM messages WHERE status = 'pending'
+           UNION ALL SELECT min(due_at) FROM messages WHERE status = 'deferred')`,
+      )
+      .pluck()
+      .get() as number | null;
+  }
+
+  list(opts: { status?: MessageStatus; limit: number }): MessageRow[] {
+    const rows = opts.status
+      ? this.db.prepare('SELECT * FROM messages WHERE status = ? ORDER BY due_at, id LIMIT ?').all(opts.status, opts.limit)
+      : this.db
+          .prepare("SELECT * FROM messages WHERE status IN ('pending','sending','deferred','held') ORDER BY due_at, id LIMIT ?")
+          .all(opts.limit);
+    return (rows as MessageDbRow[]).map(toMessageRow);
+  }
+
+  // ---- operator actions: all listed ids are checked first, then changed together ----------------
+
+  private bulk(ids: readonly number[], allowed: readonly MessageStatus[], apply: (id: number) => void): BulkResult {
+    return this.db
+      .transaction((): BulkResult => {
+        const missing: number[] = [];
+        const refused: BulkResult['refused'] = [];
+        const get = this.db.prepare('SELECT status FROM messages WHERE id = ?').pluck();
+        for (const id of ids) {
+          const status = get.get(id) as MessageStatus | undefined;
+          if (status === undefined) missing.push(id);
+          else if (!allowed.includes(status)) refused.push({ id, status });
+        }
+        if (missing.length > 0 || refused.length > 0) return { changed: [], missing, refused };
+        for (const id of ids) apply(id);
+        return { changed: [...ids], missing, refused };
+      })
+      .immediate();
+  }
+
+  hold(ids: readonly number[], now: number): BulkResult {
+    const stmt = this.db.prepare("UPDATE messages SET status = 'held', updated_at = ? WHERE id = ?");
+    return this.bulk(ids, ['pending', 'deferred', 'held'], (id) => stmt.run(now, id));
+  }
+
+  release(ids: readonly number[], now: number): BulkResult {
+    const stmt = this.db.prepare("UPDATE messages SET status = 'pending', due_at = min(due_at, ?), updated_at = ? WHERE id = ?");
+    return this.bulk(ids, ['held', 'pending'], (id) => stmt.run(now, now, id));
+  }
+
+  /** A fresh start: due now, attempts, deferrals and lifetime reset; the last error stays for reference. */
+  retry(ids: readonly number[], now: number): BulkResult {
+    const stmt = this.db.prepare(
+      `UPDATE messages SET status = 'pending', due_at = ?, updated_at = ?, attempts = 0, deferrals = 0, forced = 0,
+         first_attempt_at = NULL, deferral_reason = NULL WHERE id = ?`,
+    );
+    return this.bulk(ids, ['failed', 'deferred', 'pending'], (id) => stmt.run(now, now, id));
+  }
+
+  failedIds(): number[] {
+    return this.db.prepare("SELECT id FROM messages WHERE status = 'failed' ORDER BY id").pluck().all() as number[];
+  }
+
+  /** Deletes messages (and their attempts); a message being sent cannot be deleted. Returns the rows' attachment lists. */
+  delete(ids: readonly number[]): BulkResult & { withAttachments: number[] } {
+    const withAttachments: number[] = [];
+    const stmt = this.db.prepare('DELETE FROM messages WHERE id = ? RETURNING attachments').pluck();
+    const r = this.bulk(ids, ['pending', 'deferred', 'held', 'sent', 'failed'], (id) => {
+      const att = stmt.get(id) as string | undefined;
+      if (att && att !== '[]') withAttachments.push(id);
+    });
+    return { ...r, withAttachments };
+  }
+}

@@ -1,0 +1,206 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runQueue, type RunQueueOptions } from '../../src/app/distributor.js';
+import { SysemailError } from '../../src/core/errors.js';
+import { diagnose } from '../../src/core/diagnosis/index.js';
+import { createProvider } from '../../src/providers/index.js';
+import { Store } from '../../src/store/index.js';
+import type { NewMessage } from '../../src/store/messages.js';
+import { settingsOf } from '../helpers/settings.js';
+import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
+import { testPki } from '../helpers/tls.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-distributor-'));
+const servers: TestSmtpServer[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+let dbs = 0;
+async function freshStore(): Promise<Store> {
+  return (await Store.open(path.join(dir, `d${++dbs}.db`)))!;
+}
+
+function msg(to: string, extra: Partial<NewMessage> = {}): NewMessage {
+  return { status: 'pending', provider: null, from: 'app@example.com', to: [to], cc: [], bcc: [], subject: `to ${to}`, text: 'hello', attachments: [], ...extra };
+}
+
+function options(store: Store, srv: TestSmtpServer, password = 'pw', extra: Partial<RunQueueOptions> = {}): RunQueueOptions {
+  const settings = settingsOf({
+    'smtp.host': '127.0.0.1',
+    'smtp.port': srv.port,
+    'smtp.security': 'starttls',
+    'smtp.caFile': testPki().caFile,
+    'smtp.username': 'app',
+    'queue.minBackoffSec': 300,
+  });
+  return {
+    store,
+    settings,
+    providerFactory: (name) =>
+      createProvider(name, {
+        settings,
+        secrets: { dbId: store.id, env: { SYSEMAIL_SMTP_PASSWORD: password } },
+        pool: { maxConnections: 2 },
+        timeouts: { connectionMs: 5000, greetingMs: 5000, socketMs: 5000 },
+      }),
+    owner: `test:${process.pid}:${dbs}`,
+    host: 'test',
+    pid: process.pid,
+    concurrency: 1,
+    diagnose: (f) => diagnose(f)[0]?.id ?? null,
+    ...extra,
+  };
+}
+
+async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined> {
+  try {
+    await runQueue(o);
+    return undefined;
+  } catch (err) {
+    if (err instanceof SysemailError) return err;
+    throw err;
+  }
+}
+
+describe('distributor against a real SMTP server', () => {
+  let scripted: TestSmtpServer;
+  beforeAll(async () => {
+    scripted = await startSmtpServer({
+      users: { app: 'pw' },
+      size: 20_000,
+      refuse: {
+        rcpt: {
+          't451@example.com': '451 4.3.0 Temporary local problem, please try again',
+          't452@example.com': '452 4.2.2 Mailbox full, try later',
+          'p550@example.com': '550 5.1.1 <p550@example.com>: Recipient address rejected: User unknown in local recipient table',
+          't421@example.com': '421 4.7.0 Too many concurrent connections, closing transmission channel',
+        },
+      },
+    });
+    servers.push(scripted);
+  });
+
+  it('ends each message in the right status, keeping the server\'s words; a 421 stops the run without burning the rest', async () => {
+    const store = await freshStore();
+    const big = 'x'.repeat(60_000);
+    const ids = await store.messages.insertMany(
+      [msg('ok1@example.com'), msg('t451@example.com'), msg('t452@example.com'), msg('p550@example.com'), msg('big@example.com', { text: big }), msg('t421@example.com'), msg('ok2@example.com')],
+      Date.now() - 1000,
+    );
+    const [ok1, t451, t452, p550, big552, t421, ok2] = ids;
+
+    const first = await runCaught(options(store, scripted));
+    expect(first?.kind).toBe('tempfail');
+    // the run stopped at the 421: the message after it was not tried and not counted
+    const untouched = (await store.messages.get(ok2))!;
+    expect([untouched.status, untouched.attempts]).toEqual(['pending', 0]);
+    const run1 = store.queue.lastRun()!;
+    expect(run1.errorCode).not.toBeNull();
+
+    expect(await runCaught(options(store, scripted))).toBeUndefined();
+
+    const get = async (id: number) => (await store.messages.get(id))!;
+    expect((await get(ok1)).status).toBe('sent');
+    expect((await get(ok2)).status).toBe('sent');
+    for (const [id, code, words] of [
+      [t451, 451, 'Temporary local problem'],
+      [t452, 452, 'Mailbox full'],
+      [t421, 421, 'Too many concurrent connections'],
+    ] as const) {
+      const m = await get(id);
+      expect(m.status).toBe('deferred');
+      expect(m.lastError?.responseCode).toBe(code);
+      expect(m.lastError?.response).toContain(words);
+      expect(m.dueAt).toBeGreaterThan(Date.now() + 200_000);
+      const attempts = await store.messages.attempts(id);
+      expect(attempts.at(-1)).toMatchObject({ outcome: 'deferred', responseCode: code });
+    }
+    const unknown = await get(p550);
+    expect(unknown.status).toBe('failed');
+    expect(unknown.lastError).toMatchObject({ responseCode: 550, enhancedCode: '5.1.1' });
+    expect(unknown.lastError?.response).toContain('User unknown');
+    expect(unknown.diagnosis).toBe('RECIPIENT_UNKNOWN');
+    const tooBig = await get(big552);
+    expect(tooBig.status).toBe('failed');
+    expect(tooBig.lastError?.responseCode).toBe(552);
+    expect(tooBig.diagnosis).toBe('MESSAGE_TOO_LARGE');
+
+    // each sent message arrived once, with the Message-ID the store kept
+    const arrived = await Promise.all(scripted.messages.map((b) => simpleParser(b)));
+    const sentIds = [(await get(ok1)).messageId, (await get(ok2)).messageId];
+    expect(arrived.map((p) => p.messageId).sort()).toEqual(sentIds.sort());
+  });
+
+  it('a connection dropped during DATA defers the message with the error kept', async () => {
+    const drop = await startSmtpServer({ users: { app: 'pw' }, refuse: { dropDuringData: true } });
+    servers.push(drop);
+    const store = await freshStore();
+    const [id] = await store.messages.insertMany([msg('ann@example.com', { text: 'y'.repeat(5000) })], Date.now());
+    const err = await runCaught(options(store, drop));
+    expect(err?.kind).toBe('tempfail');
+    const m = (await store.messages.get(id))!;
+    expect(m.status).toBe('deferred');
+    expect(m.attempts).toBe(1);
+    expect(m.lastError?.code).toBeTruthy();
+    expect(m.lastError?.response).toBeTruthy();
+    expect(drop.messages).toHaveLength(0);
+  });
+
+  it('535 stops the run, keeps every message queued with no attempt counted, and records the run\'s error', async () => {
+    const auth = await startSmtpServer({ users: { app: 'right' } });
+    servers.push(auth);
+    const store = await freshStore();
+    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`u${i}@example.com`)), Date.now());
+    const err = await runCaught(options(store, auth, 'wrong', { concurrency: 3 }));
+    expect(err?.kind).toBe('noperm');
+    for (const id of ids) {
+      const m = (await store.messages.get(id))!;
+      expect([m.status, m.attempts, m.firstAttemptAt]).toEqual(['pending', 0, null]);
+    }
+    const run = store.queue.lastRun()!;
+    expect(run.errorCode).toBe(err?.code);
+    expect(run.sent).toBe(0);
+    expect(auth.messages).toHaveLength(0);
+
+    // the administrator fixes the password: everything goes, once
+    const ok = await runQueue(options(store, auth, 'right', { concurrency: 3 }));
+    expect(ok.totals.sent).toBe(6);
+    expect(auth.messages).toHaveLength(6);
+    expect(store.queue.counts()).toMatchObject({ sent: 6, pending: 0, sending: 0 });
+  });
+
+  it('--max bounds a pass and the abort signal gives back what was not sent', async () => {
+    const plain = await startSmtpServer({ users: { app: 'pw' } });
+    servers.push(plain);
+    const store = await freshStore();
+    await store.messages.insertMany(Array.from({ length: 10 }, (_, i) => msg(`v${i}@example.com`)), Date.now());
+    const r = await runQueue(options(store, plain, 'pw', { max: 4, concurrency: 2 }));
+    expect(r.totals.sent).toBe(4);
+    expect(store.queue.counts()).toMatchObject({ sent: 4, pending: 6 });
+
+    const ac = new AbortController();
+    const r2 = await runQueue(
+      options(store, plain, 'pw', {
+        concurrency: 2,
+        watch: true,
+        intervalSec: 1,
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.done >= 2) ac.abort();
+        },
+      }),
+    );
+    expect(r2.totals.sent).toBeGreaterThanOrEqual(2);
+    const counts = store.queue.counts();
+    expect(counts.sending).toBe(0);
+    expect(counts.sent + counts.pending).toBe(10);
+    const pending = store.queue.list({ status: 'pending', limit: 100 });
+    expect(pending.every((m) => m.attempts === 0)).toBe(true);
+    expect(plain.messages).toHaveLength(counts.sent);
+  });
+});

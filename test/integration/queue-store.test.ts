@@ -1,0 +1,176 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { Store } from '../../src/store/index.js';
+import type { NewMessage } from '../../src/store/messages.js';
+import type { ClaimRequest } from '../../src/store/queue.js';
+import { THROTTLE_WINDOW_MS } from '../../src/core/throttle.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-queue-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+async function open(file?: string): Promise<{ a: Store; b: Store; file: string }> {
+  const f = file ?? path.join(dir, `q${++n}.db`);
+  const a = (await Store.open(f))!;
+  const b = (await Store.open(f))!;
+  return { a, b, file: f };
+}
+
+function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
+  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
+}
+
+const req = (owner: string, now: number, max: number, limit = 0): ClaimRequest => ({
+  owner,
+  now,
+  leaseMs: 60_000,
+  max,
+  providerOf: () => 'smtp',
+  limitOf: () => limit,
+});
+
+describe('queue store', () => {
+  let stores: Store[] = [];
+  beforeEach(async () => {
+    for (const s of stores) await s.close();
+    stores = [];
+  });
+
+  it('claims atomically: two stores on one file never get the same message', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    await a.messages.insertMany(Array.from({ length: 100 }, (_, i) => msg(i)), 1000);
+    const seen = new Map<number, string>();
+    for (let round = 0; round < 20; round++) {
+      for (const [s, owner] of [[a, 'A'], [b, 'B']] as const) {
+        for (const m of s.queue.claim(req(owner, 2000, 7)).claimed) {
+          expect(seen.has(m.id)).toBe(false);
+          seen.set(m.id, owner);
+          expect(m.status).toBe('sending');
+          expect(m.attempts).toBe(1);
+          expect(m.leaseOwner).toBe(owner);
+          expect(m.firstAttemptAt).toBe(2000);
+        }
+      }
+    }
+    expect(seen.size).toBe(100);
+    expect(a.queue.counts().sending).toBe(100);
+  });
+
+  it('lets only the lease owner complete, and takes back expired leases as a new attempt', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    const [id] = await a.messages.insertMany([msg(1)], 0);
+    const [claimed] = a.queue.claim(req('A', 10, 1)).claimed;
+    expect(claimed.id).toBe(id);
+    const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
+    expect(b.queue.markSent(id, 'B', o)).toBe(false);
+    expect(b.queue.markFailed(id, 'B', o)).toBe(false);
+    // before expiry nobody else gets it; after, B takes it and A's completion is refused
+    expect(b.queue.claim(req('B', 30_000, 5)).claimed).toHaveLength(0);
+    const r = b.queue.claim(req('B', 60_011, 5));
+    expect(r.reclaimed).toEqual([id]);
+    expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
+    expect(a.queue.markSent(id, 'A', o)).toBe(false);
+    expect(b.queue.markSent(id, 'B', { ...o, response: '250 ok' })).toBe(true);
+    const m = (await a.messages.get(id))!;
+    expect(m.status).toBe('sent');
+    expect(m.leaseOwner).toBeNull();
+    expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.response, x.leaseOwner])).toEqual([['sent', '250 ok', 'B']]);
+  });
+
+  it('takes the leases of dead owners at once, and gives back unsent claims without counting them', async () => {
+    const { a } = await open();
+    stores.push(a);
+    await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
+    const first = a.queue.claim(req('host:1:dead', 10, 3)).claimed;
+    expect(first).toHaveLength(3);
+    const r = a.queue.claim({ ...req('host:2:live', 20, 1), deadOwners: ['host:1:dead'] });
+    expect(r.reclaimed).toHaveLength(3);
+    expect(r.claimed).toHaveLength(1);
+    expect(r.claimed[0].attempts).toBe(2);
+    expect(a.queue.giveBackAll('host:2:live', 30, 'stopping')).toBe(1);
+    const back = (await a.messages.get(r.claimed[0].id))!;
+    expect(back.status).toBe('pending');
+    expect(back.attempts).toBe(1);
+    // a message claimed for the first time and given back uncounted has no first attempt
+    const [fresh] = await a.messages.insertMany([msg(4)], 40);
+    a.queue.claim({ ...req('X', 50, 10) });
+    a.queue.giveBack('X', [fresh], { now: 60, uncount: true, reason: 'run stopped' });
+    const f = (await a.messages.get(fresh))!;
+    expect([f.status, f.attempts, f.firstAttemptAt]).toEqual(['pending', 0, null]);
+  });
+
+  it('two distributors on one file share the throttle window', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    await a.messages.insertMany(Array.from({ length: 100 }, (_, i) => msg(i)), 0);
+    let now = 1000;
+    const sendTimes: number[] = [];
+    const forcedTimes: number[] = [];
+    // both claim alternately every 5 s for 5 minutes, limit 10/min
+    for (let step = 0; step < 60; step++, now += 5000) {
+      for (const [s, owner] of [[a, 'A'], [b, 'B']] as const) {
+        const r = s.queue.claim(req(owner, now, 4, 10));
+        for (const m of r.claimed) {
+          (m.forcedSend ? forcedTimes : sendTimes).push(now);
+          expect(s.queue.markSent(m.id, owner, { now, startedAt: now, provider: 'smtp' })).toBe(true);
+        }
+        for (const t of r.throttled) {
+          expect(t.until).toBeGreaterThan(now);
+          expect(t.until - now).toBeLessThanOrEqual(THROTTLE_WINDOW_MS);
+        }
+      }
+    }
+    sendTimes.sort((x, y) => x - y);
+    for (let i = 0; i < sendTimes.length; i++) {
+      const inWindow = sendTimes.filter((t) => t >= sendTimes[i] && t < sendTimes[i] + THROTTLE_WINDOW_MS).length;
+      expect(inWindow).toBeLessThanOrEqual(10);
+    }
+    // 5 minutes at 10/min: about 50 unforced; each store alone would have allowed twice that
+    expect(sendTimes.length).toBeGreaterThanOrEqual(40);
+    expect(sendTimes.length).toBeLessThanOrEqual(60);
+    const throttled = a.sqlite.prepare('SELECT max(deferrals) FROM messages').pluck().get() as number;
+    expect(throttled).toBeGreaterThan(0);
+    expect(throttled).toBeLessThanOrEqual(10);
+  });
+
+  it('hold, release, retry and delete check every id first', async () => {
+    const { a } = await open();
+    stores.push(a);
+    const ids = await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
+    expect(a.queue.hold([ids[0], 999], 5)).toMatchObject({ changed: [], missing: [999] });
+    expect((await a.messages.get(ids[0]))!.status).toBe('pending');
+    expect(a.queue.hold([ids[0], ids[1]], 5).changed).toEqual([ids[0], ids[1]]);
+    expect(a.queue.claim(req('A', 10, 10)).claimed.map((m) => m.id)).toEqual([ids[2]]);
+    expect(a.queue.delete([ids[2]]).refused).toEqual([{ id: ids[2], status: 'sending' }]);
+    expect(a.queue.markFailed(ids[2], 'A', { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } })).toBe(true);
+    expect(a.queue.retry([ids[2]], 20).changed).toEqual([ids[2]]);
+    const retried = (await a.messages.get(ids[2]))!;
+    expect([retried.status, retried.attempts, retried.dueAt]).toEqual(['pending', 0, 20]);
+    expect(a.queue.release([ids[0]], 30).changed).toEqual([ids[0]]);
+    expect(a.queue.delete([ids[1]]).changed).toEqual([ids[1]]);
+    expect(await a.messages.get(ids[1])).toBeUndefined();
+    expect(a.queue.counts()).toMatchObject({ pending: 2, held: 0 });
+  });
+
+  it('history: newest first, failed filter, recipient filter; retention deletes in batches', async () => {
+    const { a } = await open();
+    stores.push(a);
+    const ids = await a.messages.insertMany(Array.from({ length: 1200 }, (_, i) => msg(i)), 1000);
+    a.sqlite.prepare("UPDATE messages SET status = 'sent', created_at = id WHERE id <= 1100").run();
+    a.sqlite.prepare("UPDATE messages SET status = 'failed', created_at = id, last_error = '{\"responseCode\":550}' WHERE id > 1100 AND id <= 1150").run();
+    const failed = a.history.list({ failed: true, limit: 5 });
+    expect(failed.map((r) => r.id)).toEqual([1150, 1149, 1148, 1147, 1146]);
+    expect(failed[0].lastError).toEqual({ responseCode: 550 });
+    expect(a.history.list({ to: 'U7@EXAMPLE.com', limit: 10 }).map((r) => r.id)).toEqual([ids[7]]);
+    const r = a.history.purgeBatch(1101, 500);
+    expect(r.deleted).toBe(500);
+    expect(a.history.purgeBatch(1101, 500).deleted).toBe(500);
+    expect(a.history.purgeBatch(1101, 500).deleted).toBe(100);
+    expect(a.history.purgeBatch(1101, 500).deleted).toBe(0);
+    expect(a.queue.counts()).toMatchObject({ sent: 0, failed: 50, pending: 50 });
+  });
+});

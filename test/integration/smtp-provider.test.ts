@@ -1,0 +1,352 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exitCodeOf } from '../../src/cli/exit-codes.js';
+import { SysemailError } from '../../src/core/errors.js';
+import type { FailureInfo } from '../../src/core/failure.js';
+import { SmtpProvider } from '../../src/providers/smtp.js';
+import type { OutgoingMessage, PhaseResult } from '../../src/providers/types.js';
+import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
+import { settingsOf } from '../helpers/settings.js';
+import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
+import { testPki } from '../helpers/tls.js';
+
+const USER = 'app@example.com';
+const PASSWORD = 'correct horse battery staple';
+const FAST = { connectionMs: 3_000, greetingMs: 1_500, socketMs: 10_000, probeMs: 2_000 };
+
+const servers: TestSmtpServer[] = [];
+let tmp: string;
+let attachmentFile: string;
+
+async function server(options: TestSmtpServerOptions = {}): Promise<TestSmtpServer> {
+  const s = await startSmtpServer({ users: { [USER]: PASSWORD }, ...options });
+  servers.push(s);
+  return s;
+}
+
+function provider(srv: { port: number }, extra: Record<string, string | number | boolean> = {}, env: Record<string, string> = { SYSEMAIL_SMTP_PASSWORD: PASSWORD }, pool?: { maxConnections: number }) {
+  const settings = settingsOf({
+    'smtp.host': '127.0.0.1',
+    'smtp.port': srv.port,
+    'smtp.username': USER,
+    'smtp.caFile': testPki().caFile,
+    ...extra,
+  });
+  return new SmtpProvider({ settings, secrets: { dbId: 'test-db', env }, timeouts: FAST, ...(pool ? { pool } : {}) });
+}
+
+function message(overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
+  return { from: USER, to: ['Zoë Ünicode <zoe@example.com>'], cc: [], bcc: [], subject: 'Grüße — 件名 ✓', text: 'Héllo wörld, 你好 🌍\n', attachments: [], ...overrides };
+}
+
+async function sendError(p: SmtpProvider, m: OutgoingMessage = message()): Promise<SysemailError> {
+  try {
+    await p.send(m);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SysemailError);
+    return err as SysemailError;
+  } finally {
+    await p.close();
+  }
+  throw new Error('expected the send to fail');
+}
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-smtp-'));
+  attachmentFile = path.join(tmp, 'rapport-été-報告.txt');
+  fs.writeFileSync(attachmentFile, 'pièce jointe ✓\n');
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('SMTP provider: sending', () => {
+  it('sends over STARTTLS with AUTH PLAIN, trusting the test CA, and UTF-8 survives the trip', async () => {
+    const srv = await server();
+    const p = provider(srv);
+    const result = await p.send(message({ attachments: [{ filename: path.basename(attachmentFile), path: attachmentFile, size: fs.statSync(attachmentFile).size }] }));
+    await p.close();
+    expect(result.response).toMatch(/^250 .*queued as TEST1/);
+    expect(result.accepted).toEqual(['zoe@example.com']);
+    expect(srv.auths).toEqual([{ method: 'PLAIN', username: USER }]);
+    expect(srv.sessions[0].secure).toBe(true);
+    const parsed = await simpleParser(srv.messages[0]);
+    expect(parsed.subject).toBe('Grüße — 件名 ✓');
+    expect(parsed.text).toBe('Héllo wörld, 你好 🌍\n');
+    expect(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value[0] : undefined).toEqual({ address: 'zoe@example.com', name: 'Zoë Ünicode' });
+    expect(parsed.attachments.map((a) => a.filename)).toEqual(['rapport-été-報告.txt']);
+    expect(parsed.attachments[0].content.toString('utf8')).toBe('pièce jointe ✓\n');
+  });
+
+  it('signs in with AUTH LOGIN when that is all the server offers', async () => {
+    const srv = await server({ authMethods: ['LOGIN'] });
+    const p = provider(srv);
+    await p.send(message());
+    await p.close();
+    expect(srv.auths).toEqual([{ method: 'LOGIN', username: USER }]);
+    expect(srv.messages).toHaveLength(1);
+  });
+
+  it('signs in with XOAUTH2 using a client-credentials token from the token endpoint', async () => {
+    const graph: TestGraphServer = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'app-secret', accessToken: 'tok-123' });
+    try {
+      const srv = await server({ authMethods: ['XOAUTH2'], tokens: { [USER]: 'tok-123' } });
+      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' }, { SYSEMAIL_SMTP_CLIENT_SECRET: 'app-secret' });
+      await p.send(message());
+      await p.close();
+      expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
+      const tokenRequest = new URLSearchParams(graph.requests[0].body);
+      expect(Object.fromEntries(tokenRequest)).toEqual({ grant_type: 'client_credentials', client_id: 'smtp-app', client_secret: 'app-secret', scope: 'https://outlook.office365.com/.default' });
+    } finally {
+      await graph.close();
+    }
+  });
+
+  it('a refused token request is 77 and never shows the secret', async () => {
+    const graph = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'right-secret' });
+    try {
+      const srv = await server({ authMethods: ['XOAUTH2'] });
+      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' }, { SYSEMAIL_SMTP_CLIENT_SECRET: 'wrong-secret' });
+      const err = await sendError(p);
+      expect(exitCodeOf(err.kind)).toBe(77);
+      expect(err.data).toMatchObject({ phase: 'token', httpStatus: 401, code: 'invalid_client' });
+      expect(JSON.stringify({ m: err.message, f: err.fix, d: err.data })).not.toContain('wrong-secret');
+    } finally {
+      await graph.close();
+    }
+  });
+
+  it('keeps one pooled connection for several messages', async () => {
+    const srv = await server();
+    const p = provider(srv, {}, undefined, { maxConnections: 1 });
+    for (let i = 0; i < 3; i++) await p.send(message({ subject: `n${i}` }));
+    await p.close();
+    expect(srv.messages).toHaveLength(3);
+    expect(srv.sessions).toHaveLength(1);
+  });
+
+  it('relays without AUTH when smtp.authRequired is false', async () => {
+    const srv = await server({ authOptional: true });
+    const p = provider(srv, { 'smtp.authRequired': false });
+    await p.send(message());
+    await p.close();
+    expect(srv.auths).toEqual([]);
+    expect(srv.messages).toHaveLength(1);
+  });
+});
+
+describe('SMTP provider: refusals map to the contract exit codes', () => {
+  const cases: { name: string; refuse: TestSmtpServerOptions['refuse']; exit: number; scope: string; phase: string; responseCode: number }[] = [
+    { name: '535 bad credentials → 77', refuse: { auth: '535 5.7.3 Authentication unsuccessful' }, exit: 77, scope: 'account', phase: 'auth', responseCode: 535 },
+    { name: '550 5.7.60 Send As denied → 77', refuse: { mail: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' }, exit: 77, scope: 'account', phase: 'mail', responseCode: 550 },
+    { name: '552 message too large → 69', refuse: { data: '552 5.3.4 Message size exceeds fixed maximum message size' }, exit: 69, scope: 'message', phase: 'data', responseCode: 552 },
+    { name: '421 on connect → 75', refuse: { onConnect: '421 4.7.0 Too many connections, try again later' }, exit: 75, scope: 'account', phase: 'greeting', responseCode: 421 },
+    { name: '550 5.1.1 unknown recipient → 69', refuse: { rcpt: '550 5.1.1 <zoe@example.com>: Recipient address rejected: User unknown' }, exit: 69, scope: 'message', phase: 'rcpt', responseCode: 550 },
+    { name: '451 temporary local problem → 75', refuse: { data: '451 4.3.0 Temporary local problem' }, exit: 75, scope: 'message', phase: 'data', responseCode: 451 },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const srv = await server({ refuse: c.refuse });
+      const err = await sendError(provider(srv));
+      expect(exitCodeOf(err.kind)).toBe(c.exit);
+      const data = err.data as unknown as FailureInfo & { scope: string };
+      expect(data).toMatchObject({ provider: 'smtp', phase: c.phase, responseCode: c.responseCode, scope: c.scope });
+      expect(data.response).toContain(String(c.responseCode));
+      expect(JSON.stringify(err.data)).not.toContain(PASSWORD);
+      expect(srv.messages).toHaveLength(0);
+    });
+  }
+
+  it('a wrong password is 77 and the message names the account, not the password', async () => {
+    const srv = await server();
+    const err = await sendError(provider(srv, {}, { SYSEMAIL_SMTP_PASSWORD: 'not-it' }));
+    expect(exitCodeOf(err.kind)).toBe(77);
+    expect(err.code).toBe('AUTH_REFUSED');
+    expect(err.message).toContain(USER);
+    expect(`${err.message} ${err.fix} ${JSON.stringify(err.data)}`).not.toContain('not-it');
+  });
+
+  it('a connection dropped during DATA is 75', async () => {
+    const srv = await server({ refuse: { dropDuringData: true } });
+    const big = Buffer.alloc(512 * 1024, 'x');
+    const err = await sendError(provider(srv), message({ attachments: [{ filename: 'big.txt', content: big, size: big.length }] }));
+    expect(exitCodeOf(err.kind)).toBe(75);
+    expect(srv.messages).toHaveLength(0);
+  });
+
+  it('nothing listening is 75 (connection refused)', async () => {
+    const srv = await server();
+    const port = srv.port;
+    await srv.close();
+    servers.splice(servers.indexOf(srv), 1);
+    const err = await sendError(provider({ port }));
+    expect(exitCodeOf(err.kind)).toBe(75);
+    expect(err.code).toBe('CONNECTION_REFUSED');
+    expect((err.data as FailureInfo).code).toBe('ECONNREFUSED');
+  });
+});
+
+describe('SMTP provider: TLS is never optional', () => {
+  it('a server that offers no STARTTLS gets no AUTH and no message: 78 with a clear message', async () => {
+    const srv = await server({ starttls: 'off', authOnlyAfterStartTls: false });
+    const err = await sendError(provider(srv));
+    expect([75, 78]).toContain(exitCodeOf(err.kind));
+    expect(err.code).toBe('STARTTLS_UNAVAILABLE');
+    expect(err.message).toMatch(/does not offer STARTTLS/);
+    expect(srv.commands).toContain('STARTTLS');
+    expect(srv.commands).not.toContain('AUTH');
+    expect(srv.commands).not.toContain('MAIL');
+    expect(srv.auths).toEqual([]);
+  });
+
+  it('a server that accepts STARTTLS without announcing it still gets an encrypted session', async () => {
+    const srv = await server({ starttls: 'hidden' });
+    const p = provider(srv);
+    await p.send(message());
+    await p.close();
+    expect(srv.sessions[0].secure).toBe(true);
+  });
+
+  it('implicit TLS against a plain port says the port and smtp.security disagree', async () => {
+    const srv = await server({ tls: 'starttls' });
+    const err = await sendError(provider(srv, { 'smtp.security': 'tls' }));
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.code).toBe('TLS_MODE_MISMATCH');
+    expect(err.message).toContain(`port ${srv.port} speaks plain SMTP but smtp.security is tls`);
+  });
+
+  it('STARTTLS against an implicit-TLS port says the port and smtp.security disagree', async () => {
+    const srv = await server({ tls: 'implicit' });
+    const err = await sendError(provider(srv, { 'smtp.security': 'starttls' }));
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.code).toBe('TLS_MODE_MISMATCH');
+    expect(err.message).toContain(`port ${srv.port} expects implicit TLS but smtp.security is starttls`);
+    expect(srv.auths).toEqual([]);
+  });
+
+  it('implicit TLS works against an implicit-TLS port', async () => {
+    const srv = await server({ tls: 'implicit' });
+    const p = provider(srv, { 'smtp.security': 'tls' });
+    await p.send(message());
+    await p.close();
+    expect(srv.messages).toHaveLength(1);
+  });
+
+  it('a certificate from an unknown CA is refused (78) unless smtp.caFile names the CA', async () => {
+    const srv = await server();
+    const settings = settingsOf({ 'smtp.host': '127.0.0.1', 'smtp.port': srv.port, 'smtp.username': USER });
+    const err = await sendError(new SmtpProvider({ settings, secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } }, timeouts: FAST }));
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.code).toBe('TLS_CERT_UNTRUSTED');
+    expect(srv.auths).toEqual([]);
+  });
+
+  it('an expired certificate is refused even from the trusted CA', async () => {
+    const srv = await server({ cert: testPki().expired });
+    const err = await sendError(provider(srv));
+    expect(err.code).toBe('TLS_CERT_UNTRUSTED');
+    expect(srv.auths).toEqual([]);
+  });
+
+  it('smtp.security none refuses to send a password to another machine, before connecting', async () => {
+    const p = new SmtpProvider({ settings: settingsOf({ 'smtp.host': 'smtp.example.com', 'smtp.security': 'none', 'smtp.username': USER }), secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } } });
+    const err = await sendError(p);
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.code).toBe('INSECURE_AUTH_REFUSED');
+  });
+
+  it('smtp.security none is fine for a loopback relay', async () => {
+    const srv = await server({ tls: 'none', authOptional: true });
+    const p = provider(srv, { 'smtp.security': 'none', 'smtp.authRequired': false });
+    await p.send(message());
+    await p.close();
+    expect(srv.messages).toHaveLength(1);
+    expect(srv.commands).not.toContain('STARTTLS');
+  });
+});
+
+describe('SMTP provider: test() phase by phase', () => {
+  it('--quit-after auth: connect, tls, ehlo and auth with the server words, no MAIL, no password', async () => {
+    const srv = await server();
+    const live: string[] = [];
+    const r = await provider(srv).test({ from: USER, quitAfter: 'auth', onPhase: (p) => live.push(p.phase) });
+    expect(r.ok).toBe(true);
+    expect(live).toEqual(['connect', 'tls', 'ehlo', 'auth']);
+    const by = Object.fromEntries(r.phases.map((p) => [p.phase, p])) as Record<string, PhaseResult>;
+    expect(by.connect.detail).toContain('220');
+    expect(by.tls.detail).toMatch(/TLSv1\.[23]/);
+    expect(by.tls.detail).toContain('CN=localhost');
+    expect(by.tls.detail).toMatch(/expires \d{4}-\d{2}-\d{2}/);
+    expect(by.ehlo.detail).toContain('AUTH PLAIN LOGIN');
+    expect(by.auth.detail).toMatch(/^PLAIN as app@example\.com: 235/);
+    expect(JSON.stringify(r.phases)).not.toContain(PASSWORD);
+    expect(srv.commands).toContain('AUTH');
+    expect(srv.commands).not.toContain('MAIL');
+  });
+
+  it('--quit-after rcpt runs MAIL and RCPT but sends no DATA', async () => {
+    const srv = await server();
+    const r = await provider(srv).test({ from: USER, to: 'zoe@example.com', quitAfter: 'rcpt' });
+    expect(r.ok).toBe(true);
+    expect(r.phases.map((p) => p.phase)).toEqual(['connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt']);
+    expect(r.phases.find((p) => p.phase === 'rcpt')?.detail).toMatch(/^250/);
+    expect(srv.commands).toContain('RCPT');
+    expect(srv.commands).not.toContain('DATA');
+    expect(srv.messages).toHaveLength(0);
+  });
+
+  it('without --quit-after it sends a short test message', async () => {
+    const srv = await server();
+    const r = await provider(srv).test({ from: USER, to: 'zoe@example.com' });
+    expect(r.ok).toBe(true);
+    expect(r.phases.at(-1)).toMatchObject({ phase: 'data', ok: true });
+    expect(srv.messages).toHaveLength(1);
+    expect(srv.envelopes[0]).toEqual({ from: USER, to: ['zoe@example.com'] });
+  });
+
+  it('--quit-after connect stops after the greeting', async () => {
+    const srv = await server();
+    const r = await provider(srv).test({ from: USER, quitAfter: 'connect' });
+    expect(r.ok).toBe(true);
+    expect(r.phases.map((p) => p.phase)).toEqual(['connect']);
+  });
+
+  it('a wrong password fails the auth phase, classified 77', async () => {
+    const srv = await server();
+    const r = await provider(srv, {}, { SYSEMAIL_SMTP_PASSWORD: 'nope' }).test({ from: USER, quitAfter: 'auth' });
+    expect(r.ok).toBe(false);
+    expect(r.phases.at(-1)).toMatchObject({ phase: 'auth', ok: false });
+    expect(r.error && exitCodeOf(r.error.kind)).toBe(77);
+    expect(r.failure).toMatchObject({ phase: 'auth', responseCode: 535 });
+  });
+
+  it('a refused recipient fails the rcpt phase with the server words', async () => {
+    const srv = await server({ refuse: { rcpt: { 'nobody@example.com': '550 5.1.1 User unknown' } } });
+    const r = await provider(srv).test({ from: USER, to: 'nobody@example.com', quitAfter: 'rcpt' });
+    expect(r.ok).toBe(false);
+    expect(r.phases.at(-1)).toMatchObject({ phase: 'rcpt', ok: false });
+    expect(r.phases.at(-1)?.detail).toContain('550 5.1.1 User unknown');
+    expect(r.error && exitCodeOf(r.error.kind)).toBe(69);
+  });
+
+  it('no STARTTLS on offer fails the tls phase; AUTH is never tried', async () => {
+    const srv = await server({ starttls: 'off', authOnlyAfterStartTls: false });
+    const r = await provider(srv).test({ from: USER, quitAfter: 'auth' });
+    expect(r.ok).toBe(false);
+    expect(r.phases.map((p) => [p.phase, p.ok])).toEqual([['connect', true], ['tls', false]]);
+    expect(srv.commands).not.toContain('AUTH');
+  });
+
+  it('a TLS mode mismatch fails with the port/security message', async () => {
+    const srv = await server({ tls: 'starttls' });
+    const r = await provider(srv, { 'smtp.security': 'tls' }).test({ from: USER, quitAfter: 'auth' });
+    expect(r.ok).toBe(false);
+    expect(r.phases.at(-1)?.phase).toBe('tls');
+    expect(r.phases.at(-1)?.detail).toContain('speaks plain SMTP but smtp.security is tls');
+  });
+});
