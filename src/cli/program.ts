@@ -6,19 +6,38 @@ import { Command, CommanderError } from 'commander';
 import { outcome } from './action.js';
 import { reportError, usageError } from './errors.js';
 import { version } from './main.js';
-import { registerParams } from './commands/params.js';
-import { registerSend } from './commands/send.js';
-import { registerTestEmail } from './commands/test-email.js';
-import { registerTemplate } from './commands/template.js';
-import { registerUsers } from './commands/users.js';
-import { registerNotify } from './commands/notify.js';
-import { registerQueue } from './commands/queue.js';
-import { registerHistory } from './commands/history.js';
-import { registerDiagnose } from './commands/diagnose.js';
+type Register = (program: Command) => void;
 
-export const GROUPS: ((program: Command) => void)[] = [registerParams, registerTemplate, registerUsers, registerNotify, registerQueue, registerHistory, registerSend, registerTestEmail, registerDiagnose];
+/**
+ * Command groups by top-level name. Only the group the command line names is loaded, so a command does
+ * not pay for the definitions of all the others; help and unknown commands load them all.
+ */
+export const GROUPS: Record<string, () => Promise<Register>> = {
+  params: async () => (await import('./commands/params.js')).registerParams,
+  send: async () => (await import('./commands/send.js')).registerSend,
+  'test-email': async () => (await import('./commands/test-email.js')).registerTestEmail,
+  queue: async () => (await import('./commands/queue.js')).registerQueue,
+  history: async () => (await import('./commands/history.js')).registerHistory,
+  diagnose: async () => (await import('./commands/diagnose.js')).registerDiagnose,
+  template: async () => (await import('./commands/template.js')).registerTemplate,
+  users: async () => (await import('./commands/users.js')).registerUsers,
+  notify: async () => (await import('./commands/notify.js')).registerNotify,
+};
 
-export function buildProgram(onError: (text: string) => void): Command {
+/** Global options that take a value: the word after them is not the command. */
+const VALUE_OPTIONS = new Set(['--db', '--config']);
+
+/** The top-level command named on the command line, if any. */
+export function commandName(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(onError: (text: string) => void, args: readonly string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('sysemail')
@@ -46,7 +65,9 @@ Examples:
 Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input, 69 permanent send failure,
 74 I/O, 75 temporary failure, 77 permission refused, 78 configuration.`,
     );
-  for (const register of GROUPS) register(program);
+  const named = commandName(args);
+  const wanted = named !== undefined && named in GROUPS && !args.includes('--help') && !args.includes('-h') ? [named] : Object.keys(GROUPS);
+  for (const register of await Promise.all(wanted.map((name) => GROUPS[name]()))) register(program);
   return program;
 }
 
@@ -62,9 +83,9 @@ export async function run(argv: string[]): Promise<number> {
   const wantsJson = argv.includes('--json');
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let commanderMessage = '';
-  const program = buildProgram((text) => {
+  const program = await buildProgram((text) => {
     commanderMessage += text;
-  });
+  }, argv.slice(2));
   try {
     await program.parseAsync(argv);
     return outcome.exitCode;

@@ -11,20 +11,39 @@ import { TemplatesRepo } from './templates.js';
 import { UsersRepo } from './users.js';
 
 export class Store {
-  readonly params: ParamsRepo;
-  readonly messages: MessagesRepo;
-  readonly queue: QueueRepo;
-  readonly history: HistoryRepo;
-  readonly templates: TemplatesRepo;
-  readonly users: UsersRepo;
+  // Repositories prepare their statements when built; build each on first use, so a command that
+  // reads one parameter does not prepare the queue's thirty statements.
+  private paramsRepo?: ParamsRepo;
+  private messagesRepo?: MessagesRepo;
+  private queueRepo?: QueueRepo;
+  private historyRepo?: HistoryRepo;
+  private templatesRepo?: TemplatesRepo;
+  private usersRepo?: UsersRepo;
 
-  private constructor(private readonly opened: OpenedDatabase) {
-    this.params = new ParamsRepo(opened.db);
-    this.messages = new MessagesRepo(opened.db);
-    this.queue = new QueueRepo(opened.db);
-    this.history = new HistoryRepo(opened.db);
-    this.templates = new TemplatesRepo(opened.db);
-    this.users = new UsersRepo(opened.db);
+  private constructor(private readonly opened: OpenedDatabase) {}
+
+  get params(): ParamsRepo {
+    return (this.paramsRepo ??= new ParamsRepo(this.opened.db));
+  }
+
+  get messages(): MessagesRepo {
+    return (this.messagesRepo ??= new MessagesRepo(this.opened.db));
+  }
+
+  get queue(): QueueRepo {
+    return (this.queueRepo ??= new QueueRepo(this.opened.db));
+  }
+
+  get history(): HistoryRepo {
+    return (this.historyRepo ??= new HistoryRepo(this.opened.db));
+  }
+
+  get templates(): TemplatesRepo {
+    return (this.templatesRepo ??= new TemplatesRepo(this.opened.db));
+  }
+
+  get users(): UsersRepo {
+    return (this.usersRepo ??= new UsersRepo(this.opened.db));
   }
 
   static async open(file: string, options: OpenOptions = {}): Promise<Store | undefined> {
