@@ -165,16 +165,9 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   const warnings = composed.value.warnings.map((w) => w.message);
   const key = randomUUID();
   message.messageId = newMessageId(message.from);
+  const { attachments: _outgoing, ...fields } = message;
   const base = {
-    from: message.from,
-    to: message.to,
-    cc: message.cc,
-    bcc: message.bcc,
-    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
-    subject: message.subject,
-    ...(message.text !== undefined ? { text: message.text } : {}),
-    ...(message.html !== undefined ? { html: message.html } : {}),
-    messageId: message.messageId,
+    ...fields,
     sizeBytes,
     ...(req.userId !== undefined ? { userId: req.userId } : {}),
     ...((req.templateId ?? req.meta?.templateId) !== undefined ? { templateId: req.templateId ?? req.meta?.templateId } : {}),

@@ -8,6 +8,8 @@ import type { FailureInfo, FailurePhase, ProviderName } from '../core/failure.js
 import type { SecretName } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
 import type { Keychain } from '../secrets/index.js';
+import type { SendMailOptions } from 'nodemailer';
+import type { OutgoingMessage, PhaseInfo, PhaseResult, TestPhase } from './types.js';
 
 export interface SecretAccess {
   /** The database's own random id (keychain account). */
@@ -162,4 +164,42 @@ export function safeHost(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** Collects the phases of a connection test, timing each from the end of the one before, and reports each at once. */
+export function phaseRecorder(onPhase?: (p: PhaseResult) => void): { phases: PhaseResult[]; emit: (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => PhaseResult } {
+  const phases: PhaseResult[] = [];
+  let mark = Date.now();
+  const emit = (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => {
+    const now = Date.now();
+    const p: PhaseResult = { phase, ok, ms: now - mark, detail, ...(info ? { info } : {}) };
+    mark = now;
+    phases.push(p);
+    onPhase?.(p);
+    return p;
+  };
+  return { phases, emit };
+}
+
+/** A message in nodemailer's shape (transport and MailComposer alike); attachments stream from disk. */
+export function nodemailerMessage(m: OutgoingMessage): SendMailOptions {
+  return {
+    from: m.from,
+    to: m.to,
+    cc: m.cc,
+    bcc: m.bcc,
+    ...(m.replyTo ? { replyTo: m.replyTo } : {}),
+    subject: m.subject,
+    ...(m.text !== undefined ? { text: m.text } : {}),
+    ...(m.html !== undefined ? { html: m.html } : {}),
+    attachments: m.attachments.map((a) => ({
+      filename: a.filename,
+      ...(a.path ? { path: a.path } : { content: a.content }),
+      ...(a.contentType ? { contentType: a.contentType } : {}),
+    })),
+    ...(m.messageId ? { messageId: m.messageId } : {}),
+    ...(m.headers ? { headers: m.headers } : {}),
+    // attachments are local files the user named; never fetch URLs
+    disableUrlAccess: true,
+  };
 }

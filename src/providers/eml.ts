@@ -11,7 +11,8 @@ import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import { recipientsOf } from '../core/message.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult } from './types.js';
-import { configError, failureError, type ProviderOptions } from './common.js';
+import { configError, failureError, nodemailerMessage, type ProviderOptions } from './common.js';
+import type { MailComposerOptions } from 'nodemailer/lib/mail-composer';
 
 function slug(subject: string): string {
   const s = subject
@@ -68,24 +69,8 @@ export class EmlProvider implements Provider {
     const dir = this.outputDir();
     this.ensureDir(dir);
     const { default: MailComposer } = await import('nodemailer/lib/mail-composer');
-    const node = new MailComposer({
-      from: message.from,
-      to: message.to,
-      cc: message.cc,
-      bcc: message.bcc,
-      ...(message.replyTo ? { replyTo: message.replyTo } : {}),
-      subject: message.subject,
-      ...(message.text !== undefined ? { text: message.text } : {}),
-      ...(message.html !== undefined ? { html: message.html } : {}),
-      attachments: message.attachments.map((a) => ({
-        filename: a.filename,
-        ...(a.path ? { path: a.path } : { content: a.content }),
-        ...(a.contentType ? { contentType: a.contentType } : {}),
-      })),
-      ...(message.messageId ? { messageId: message.messageId } : {}),
-      headers: { ...(message.headers ?? {}), 'X-Unsent': '1' },
-      disableUrlAccess: true,
-    }).compile();
+    const options = nodemailerMessage(message);
+    const node = new MailComposer({ ...options, headers: { ...(message.headers ?? {}), 'X-Unsent': '1' } } as MailComposerOptions).compile();
     // a draft for a mail client keeps its Bcc; the client removes it when it sends
     node.keepBcc = true;
     const messageId = node.messageId();

@@ -10,7 +10,7 @@ import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo, FailurePhase } from '../core/failure.js';
 import { parseMailbox } from '../core/message.js';
 import { GRAPH_SCOPE } from '../core/params.js';
-import type { ConnectionTestOptions, OutgoingAttachment, OutgoingMessage, PhaseInfo, PhaseResult, Provider, SendResult, TestPhase } from './types.js';
+import type { ConnectionTestOptions, OutgoingAttachment, OutgoingMessage, PhaseResult, Provider, SendResult, TestPhase } from './types.js';
 import {
   HTTP_TIMEOUT_MS,
   configError,
@@ -18,6 +18,7 @@ import {
   failureError,
   fetchClientCredentialsToken,
   networkCodeOf,
+  phaseRecorder,
   readSecret,
   retryAfterSeconds,
   safeHost,
@@ -260,15 +261,7 @@ export class ExchangeProvider implements Provider {
 
   /** token → mailbox → send, each reported as it ends. */
   async test(opts: ConnectionTestOptions): Promise<{ ok: boolean; phases: PhaseResult[]; failure?: FailureInfo; error?: SysemailError }> {
-    const phases: PhaseResult[] = [];
-    let mark = Date.now();
-    const emit = (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => {
-      const now = Date.now();
-      const p: PhaseResult = { phase, ok, ms: now - mark, detail, ...(info ? { info } : {}) };
-      mark = now;
-      phases.push(p);
-      opts.onPhase?.(p);
-    };
+    const { phases, emit } = phaseRecorder(opts.onPhase);
     const failed = (phase: TestPhase, err: unknown) => {
       if (!isSysemailError(err)) throw err;
       emit(phase, false, err.message);

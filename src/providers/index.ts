@@ -5,7 +5,7 @@
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Provider } from './types.js';
-import type { ProviderOptions, SecretAccess } from './common.js';
+import type { ProviderOptions } from './common.js';
 
 export type { ProviderOptions, SecretAccess } from './common.js';
 export const PROVIDER_NAMES: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];

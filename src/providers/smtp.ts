@@ -8,15 +8,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import util from 'node:util';
-import type { NodemailerError, SendMailOptions, Transporter } from 'nodemailer';
+import type { NodemailerError, Transporter } from 'nodemailer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import { addressOf } from '../core/message.js';
 import { SMTP_OAUTH_SCOPE } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
-import type { ConnectionTestOptions, OutgoingMessage, PhaseInfo, PhaseResult, Provider, SendResult, TestPhase, TlsInfo } from './types.js';
-import { configError, fetchClientCredentialsToken, readSecret, safeHost, type AccessToken, type ProviderOptions } from './common.js';
+import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult, TestPhase, TlsInfo } from './types.js';
+import { configError, fetchClientCredentialsToken, nodemailerMessage, phaseRecorder, readSecret, safeHost, type AccessToken, type ProviderOptions } from './common.js';
 import { smtpError, smtpFailureOf, type SmtpEndpoint, type SmtpSecurity } from './smtp-failure.js';
 
 /** Time to open the TCP (and, for implicit TLS, the TLS) connection. */
@@ -129,28 +129,6 @@ export function probeImplicitTls(cfg: SmtpConfig, timeoutMs: number): Promise<bo
       finish(/CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|HOSTNAME/.test(err.code ?? ''));
     });
   });
-}
-
-function mailOf(m: OutgoingMessage): SendMailOptions {
-  return {
-    from: m.from,
-    to: m.to,
-    cc: m.cc,
-    bcc: m.bcc,
-    ...(m.replyTo ? { replyTo: m.replyTo } : {}),
-    subject: m.subject,
-    ...(m.text !== undefined ? { text: m.text } : {}),
-    ...(m.html !== undefined ? { html: m.html } : {}),
-    attachments: m.attachments.map((a) => ({
-      filename: a.filename,
-      ...(a.path ? { path: a.path } : { content: a.content }),
-      ...(a.contentType ? { contentType: a.contentType } : {}),
-    })),
-    ...(m.messageId ? { messageId: m.messageId } : {}),
-    ...(m.headers ? { headers: m.headers } : {}),
-    // attachments are local files the user named; never fetch URLs
-    disableUrlAccess: true,
-  };
 }
 
 function isNodemailerError(err: unknown): err is NodemailerError {
@@ -275,7 +253,7 @@ export class SmtpProvider implements Provider {
     const cfg = this.config();
     const transporter = await this.transport(cfg);
     try {
-      const info = await transporter.sendMail(mailOf(message));
+      const info = await transporter.sendMail(nodemailerMessage(message));
       return {
         provider: 'smtp',
         messageId: info.messageId,
@@ -299,17 +277,8 @@ export class SmtpProvider implements Provider {
    * without quitAfter the DATA of a short test message.
    */
   async test(opts: ConnectionTestOptions): Promise<{ ok: boolean; phases: PhaseResult[]; failure?: FailureInfo; error?: SysemailError }> {
-    const phases: PhaseResult[] = [];
     const stopIndex = opts.quitAfter ? TEST_ORDER.indexOf(opts.quitAfter) : Infinity;
-    let mark = Date.now();
-    const emit = (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => {
-      const now = Date.now();
-      const p: PhaseResult = { phase, ok, ms: now - mark, detail, ...(info ? { info } : {}) };
-      mark = now;
-      phases.push(p);
-      opts.onPhase?.(p);
-      return p;
-    };
+    const { phases, emit } = phaseRecorder(opts.onPhase);
     const reached = (phase: TestPhase) => TEST_ORDER.indexOf(phase) >= stopIndex;
     const fail = (phase: TestPhase, error: SysemailError) => {
       emit(phase, false, error.message);

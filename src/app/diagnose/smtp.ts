@@ -42,9 +42,18 @@ export interface SmtpCheckOptions {
   now?: number;
 }
 
+/**
+ * Provider verdicts that name a catalogue cause under another code: the server's own words ("500 command
+ * not recognized" to STARTTLS) do not say it, the provider's knowledge of the session does.
+ */
+const PROVIDER_VERDICTS: Readonly<Record<string, DiagnosisId>> = {
+  STARTTLS_UNAVAILABLE: 'TLS_MODE_MISMATCH',
+};
+
 /** A failure's catalogue id: the provider's own verdict when it is one, else the best match. */
 export function diagnosisOf(error: SysemailError | undefined, failure: FailureInfo | undefined): DiagnosisId | undefined {
   if (error && (DIAGNOSIS_IDS as readonly string[]).includes(error.code)) return error.code as DiagnosisId;
+  if (error && PROVIDER_VERDICTS[error.code]) return PROVIDER_VERDICTS[error.code];
   return failure ? diagnose(failure)[0]?.id : undefined;
 }
 
