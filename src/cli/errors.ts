@@ -10,6 +10,11 @@ export interface ReportOptions {
 
 export function reportError(err: unknown, options: ReportOptions): number {
   const write = options.write ?? ((t: string) => process.stderr.write(t));
+  // Ctrl-C at a prompt is the operator changing their mind, not a bug: say so and exit as a shell would
+  if (err instanceof Error && err.name === 'ExitPromptError') {
+    write(options.json ? JSON.stringify({ error: { code: 'CANCELLED', message: 'cancelled at the prompt', exitCode: EXIT.INTERRUPTED } }) + '\n' : 'sysemail: cancelled at the prompt\n');
+    return EXIT.INTERRUPTED;
+  }
   const e: SysemailError = isSysemailError(err)
     ? err
     : new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {

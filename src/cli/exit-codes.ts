@@ -13,6 +13,8 @@ export const EXIT = {
   TEMPFAIL: 75,
   NOPERM: 77,
   CONFIG: 78,
+  /** 128 + SIGINT, as a shell reports a command stopped with Ctrl-C. */
+  INTERRUPTED: 130,
 } as const;
 
 const BY_KIND: Record<ErrorKind, number> = {

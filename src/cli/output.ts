@@ -33,6 +33,11 @@ export class Output {
     this.colorOn = options.color && !options.json && this.isTTY;
   }
 
+  /** Colour is on: a TTY, no NO_COLOR, --no-color, `"color": false` or --json. */
+  get color(): boolean {
+    return this.colorOn;
+  }
+
   /** Interactive prompts and progress are allowed only on a TTY without --json. */
   get interactive(): boolean {
     return this.isTTY && !!process.stdin.isTTY;

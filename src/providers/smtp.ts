@@ -212,7 +212,15 @@ export class SmtpProvider implements Provider {
     return { user: cfg.username, pass: await readSecret('smtp.password', 'smtp', this.options.settings, this.options.secrets) };
   }
 
-  private async transport(cfg: SmtpConfig): Promise<Transporter> {
+  private creating?: Promise<Transporter>;
+
+  /** Parallel first sends (the distributor's pool) share one transport instead of each opening, and leaking, its own. */
+  private transport(cfg: SmtpConfig): Promise<Transporter> {
+    if (!this.creating) this.creating = this.openTransport(cfg).finally(() => (this.creating = undefined));
+    return this.creating;
+  }
+
+  private async openTransport(cfg: SmtpConfig): Promise<Transporter> {
     // an OAuth2 token lives about an hour: a pooled transport is rebuilt with a fresh one
     if (this.transporter && (!this.transportToken || this.transportToken.expiresAt > Date.now())) return this.transporter;
     if (this.transporter) this.transporter.close();

@@ -134,15 +134,16 @@ export class QueueRepo {
 
   constructor(private readonly db: SqliteDatabase) {
     // One statement decides ownership: the subquery picks the due messages, the UPDATE takes them and
-    // counts the attempt. The UNION keeps each branch on the (status, due_at) index.
+    // counts the attempt. Each branch reads the (status, due_at, rowid) index in order and stops at
+    // @max, so a claim costs the same with ten or a million messages waiting.
     this.claimStmt = db.prepare(`
       UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = @owner,
         lease_expires_at = @leaseExpiresAt, first_attempt_at = coalesce(first_attempt_at, @now), updated_at = @now
       WHERE id IN (
         SELECT id FROM (
-          SELECT id, due_at FROM messages WHERE status = 'pending' AND due_at <= @now
+          SELECT * FROM (SELECT id, due_at FROM messages WHERE status = 'pending' AND due_at <= @now ORDER BY due_at, id LIMIT @max)
           UNION ALL
-          SELECT id, due_at FROM messages WHERE status = 'deferred' AND due_at <= @now
+          SELECT * FROM (SELECT id, due_at FROM messages WHERE status = 'deferred' AND due_at <= @now ORDER BY due_at, id LIMIT @max)
         ) ORDER BY due_at, id LIMIT @max)
       RETURNING *`);
     this.reclaimExpiredStmt = db.prepare(`
@@ -278,6 +279,11 @@ export class QueueRepo {
       return { claimed, throttled, reclaimed };
     });
     return run.immediate();
+  }
+
+  /** Runs several completions in one write transaction (each keeps its own lease check). */
+  together(work: () => void): void {
+    this.db.transaction(work).immediate();
   }
 
   /** Owners holding leases right now (to spot dead local distributors). */

@@ -160,6 +160,14 @@ describe('diagnose against a real SMTP server', () => {
     expect(check(r.checks, 'sender').status).toBe('skip');
   });
 
+  it('basic authentication switched off: BASIC_AUTH_DISABLED with the catalogue fix (OAuth2)', async () => {
+    const srv = await smtp({ refuse: { auth: '535 5.7.139 Authentication unsuccessful, basic authentication is disabled.' } });
+    const r = await checklist(smtpSettings(srv.port));
+    const auth = check(r.checks, 'auth');
+    expect(auth).toMatchObject({ status: 'fail', diagnosis: 'BASIC_AUTH_DISABLED' });
+    expect(auth.fix).toContain('smtp.authMethod oauth2');
+  });
+
   it('Send As refused at MAIL FROM: SEND_AS_DENIED', async () => {
     const srv = await smtp({ refuse: { mail: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' } });
     const r = await checklist(smtpSettings(srv.port));

@@ -6,7 +6,7 @@ import { catalogueEntry } from '../../core/diagnosis/index.js';
 import type { Settings } from '../../core/precedence.js';
 import type { SecretAccess } from '../../providers/common.js';
 import type { PhaseResult } from '../../providers/types.js';
-import { diagnosisOf } from './smtp.js';
+import { failedStep } from './smtp.js';
 import { fail, pass, skip, warn, type Check } from './types.js';
 
 // Each Graph request (token, mailbox) is bounded by the provider's own HTTP_TIMEOUT_MS.
@@ -43,7 +43,7 @@ export async function exchangeNetworkChecks(o: { settings: Settings; secrets: Se
   }
   const token = result.phases.find((p) => p.phase === 'token');
   const mailbox = result.phases.find((p) => p.phase === 'mailbox');
-  const failedWith = (id: string) => fail(id, result.error?.message ?? 'failed', result.error?.fix ?? '', diagnosisOf(result.error, result.failure));
+  const failedWith = (id: string) => failedStep(id, result.error, result.failure, 'failed');
   if (!token?.ok) {
     return [failedWith('exchange.token'), skip('exchange.permission', 'not checked: no token'), skip('exchange.mailbox', 'not checked: no token')];
   }

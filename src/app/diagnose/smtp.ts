@@ -57,8 +57,18 @@ export function diagnosisOf(error: SysemailError | undefined, failure: FailureIn
   return failure ? diagnose(failure)[0]?.id : undefined;
 }
 
-function failedCheck(id: string, detail: string, fix: string | undefined, diagnosis: DiagnosisId | undefined): Check {
-  return fail(id, detail, fix || (diagnosis ? catalogueEntry(diagnosis).fix : 'Run `sysemail test-email --to ADDR --quit-after auth -v` for the whole conversation'), diagnosis);
+/**
+ * The check for a failed step. The fix comes from the provider when it named the cause itself (it knows
+ * the port and the setting to change); when the cause was recognised from the server's words, the
+ * catalogue's fix for that cause says more than the provider's generic one.
+ */
+export function failedStep(id: string, error: SysemailError | undefined, failure: FailureInfo | undefined, fallbackDetail: string): Check {
+  const diagnosis = diagnosisOf(error, failure);
+  const providerNamedIt = error !== undefined && (error.code === diagnosis || PROVIDER_VERDICTS[error.code] === diagnosis);
+  const fix =
+    (providerNamedIt || !diagnosis ? error?.fix : catalogueEntry(diagnosis).fix) ||
+    'Run `sysemail test-email --to ADDR --quit-after auth -v` for the whole conversation';
+  return fail(id, error?.message ?? fallbackDetail, fix, diagnosis);
 }
 
 function timeout<T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
@@ -246,7 +256,7 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
     const id = PHASE_CHECKS.find((c) => c.phase === p.phase)?.id ?? p.phase;
     done.add(id);
     if (p.ok) checks.push(phaseCheck(p, o, now));
-    else checks.push(failedCheck(id, result.error?.message ?? p.detail, result.error?.fix, diagnosisOf(result.error, result.failure)));
+    else checks.push(failedStep(id, result.error, result.failure, p.detail));
   }
   if (!result.ok) {
     const failed = checks[checks.length - 1]!.id;

@@ -38,7 +38,7 @@ async function list(ctx: CliContext, flags: ListFlags): Promise<number> {
 }
 
 async function show(ctx: CliContext, idText: string): Promise<number> {
-  const [{ showHistory }, { parseIds }] = await Promise.all([import('../../app/history.js'), import('../../app/queue.js')]);
+  const [{ showHistory }, { parseIds }, { catalogue }] = await Promise.all([import('../../app/history.js'), import('../../app/queue.js'), import('../../core/diagnosis/index.js')]);
   const [id] = parseIds([idText]);
   const d = await showHistory(await ctx.store(), id);
   if (ctx.output.json) {
@@ -60,6 +60,11 @@ async function show(ctx: CliContext, idText: string): Promise<number> {
     ctx.output.line(`  - ${a.at} ${a.provider ?? ''} ${a.outcome ?? ''}${code ? ` [${code}]` : ''}`);
     if (a.response) ctx.output.line(`      ${a.response.replace(/\n/g, '\n      ')}`);
     if (a.diagnosis) ctx.output.line(`      diagnosis: ${a.diagnosis} (see \`sysemail diagnose --history ${d.id}\`)`);
+  }
+  const cause = d.diagnosis ? catalogue.find((e) => e.id === d.diagnosis) : undefined;
+  if (cause) {
+    ctx.output.line(`  ${c.bold('diagnosis:')} ${cause.id}  ${cause.title}`);
+    ctx.output.line(`  ${c.bold('fix:')} ${cause.fix}`);
   }
   return 0;
 }

@@ -72,7 +72,11 @@ async function setSecret(ctx: CliContext, key: SecretName, fromStdin: boolean): 
   if (fromStdin) {
     value = (await readStdin()).replace(/\r?\n$/, '');
   } else if (ctx.output.interactive) {
-    const { password } = await import('@inquirer/prompts');
+    // ask the keychain first: an operator should not type a secret only to learn it cannot be kept
+    const { hasSecret } = await import('../../secrets/index.js');
+    await hasSecret(key, (await ctx.store()).id);
+    const { loadPrompts } = await import('../prompts.js');
+    const { password } = await loadPrompts(ctx.output);
     value = await password({ message: `${key}:`, mask: '*' });
   } else {
     throw new SysemailError('usage', 'SECRET_NEEDS_STDIN', `${key} is a secret and is read from standard input or a masked prompt`, {

@@ -26,6 +26,7 @@ interface SendFlags {
 const PROVIDER_CHOICES = ['smtp', 'exchange', 'eml', 'prompt'];
 
 interface Draft {
+  from?: string;
   to: string[];
   cc: string[];
   bcc: string[];
@@ -35,23 +36,67 @@ interface Draft {
   attachments: string[];
 }
 
-/** On a TTY with something missing: the compose form, pre-filled from the flags. */
-async function compose(draft: Draft, needsBody: boolean): Promise<Draft> {
-  const { input } = await import('@inquirer/prompts');
+/** Which questions the compose form asks besides To, Cc, Bcc, Subject and Attachments. */
+interface ComposeAsks {
+  /** Nothing else supplies a sender (no --from, --user, template, user config `from` or sender.default). */
+  from: boolean;
+  /** No body yet, or one from --body (shown with \n for its line breaks, to keep or change). */
+  body: boolean;
+}
+
+/**
+ * On a TTY with something missing: the compose form, each field pre-filled from the flags (Enter keeps
+ * it, Tab edits it, Backspace clears it). Every answer is checked as it is given, so a typo is corrected
+ * there instead of throwing away the whole form with an error after the last question.
+ */
+async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promise<Draft> {
+  const { loadPrompts } = await import('../prompts.js');
+  const { input } = await loadPrompts(ctx.output);
+  const { parseMailbox, splitAddressList } = await import('../../core/message.js');
+  const { measureAttachments } = await import('../../app/send.js');
   const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-  const to = await input({ message: 'To:', default: draft.to.join(', '), required: true });
-  const cc = await input({ message: 'Cc:', default: draft.cc.join(', ') });
-  const bcc = await input({ message: 'Bcc:', default: draft.bcc.join(', ') });
-  const subject = await input({ message: 'Subject:', default: draft.subject ?? '' });
+  const ask = (message: string, prefill: string, validate?: (value: string) => string | true) =>
+    input({ message, default: prefill, ...(validate ? { validate } : {}) });
+  const addresses = (value: string): string | true => {
+    const bad = splitAddressList(value).find((a) => !parseMailbox(a));
+    return bad === undefined ? true : `'${bad}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+  };
+  const mailbox = (value: string): string | true =>
+    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `'${value.trim()}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+  // with --cc or --bcc given, To may stay empty (undisclosed recipients)
+  const hasOtherRecipients = draft.cc.length + draft.bcc.length > 0;
+
+  const from = asks.from ? (await ask('From:', draft.from ?? '', mailbox)).trim() : draft.from;
+  const to = await ask('To:', draft.to.join(', '), (v) => (v.trim() === '' && !hasOtherRecipients ? 'At least one recipient is needed' : addresses(v)));
+  const cc = await ask('Cc:', draft.cc.join(', '), addresses);
+  const bcc = await ask('Bcc:', draft.bcc.join(', '), addresses);
+  const subject = await ask('Subject:', draft.subject ?? '');
   let text = draft.text;
-  if (needsBody) text = (await input({ message: 'Body (one line; use --body-file for more):', default: draft.text ?? '' })).replace(/\\n/g, '\n');
-  const attachments = await input({ message: 'Attachments (paths, comma separated):', default: draft.attachments.join(', ') });
-  return { ...draft, to: [to], cc: cc ? [cc] : [], bcc: bcc ? [bcc] : [], subject, ...(text !== undefined ? { text } : {}), attachments: list(attachments) };
+  if (asks.body) text = (await ask('Body (\\n starts a new line; --body-file for longer text):', (draft.text ?? '').replace(/\n/g, '\\n'))).replace(/\\n/g, '\n');
+  const attachments = await ask('Attachments (paths, comma separated):', draft.attachments.join(', '), (v) => {
+    try {
+      measureAttachments(list(v));
+      return true;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  });
+  return {
+    ...draft,
+    ...(from !== undefined ? { from } : {}),
+    to: to.trim() ? [to] : [],
+    cc: cc.trim() ? [cc] : [],
+    bcc: bcc.trim() ? [bcc] : [],
+    subject,
+    ...(text !== undefined ? { text } : {}),
+    attachments: list(attachments),
+  };
 }
 
 /** "How would you like to send email?" with the option to remember the answer in the user config. */
 async function askProvider(ctx: CliContext): Promise<ProviderName> {
-  const { select, confirm } = await import('@inquirer/prompts');
+  const { loadPrompts } = await import('../prompts.js');
+  const { select, confirm } = await loadPrompts(ctx.output);
   const choice = await select<ProviderName>({
     message: 'How would you like to send email?',
     choices: [
@@ -88,17 +133,22 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     templateData = await readTemplateData(flags.data);
   }
 
-  let draft: Draft = { to: flags.to ?? [], cc: flags.cc ?? [], bcc: flags.bcc ?? [], subject: flags.subject, text, html, attachments: flags.attach ?? [] };
+  let draft: Draft = { from: flags.from, to: flags.to ?? [], cc: flags.cc ?? [], bcc: flags.bcc ?? [], subject: flags.subject, text, html, attachments: flags.attach ?? [] };
   const noRecipient = draft.to.length + draft.cc.length + draft.bcc.length === 0;
   const noBody = text === undefined && html === undefined && flags.template === undefined;
   const noSubject = flags.subject === undefined && flags.template === undefined;
-  if ((noRecipient || noBody || noSubject) && ctx.output.interactive) draft = await compose(draft, noBody);
-  else if (noRecipient) {
+  const composing = (noRecipient || noBody || noSubject) && ctx.output.interactive;
+  if (noRecipient && !composing) {
     throw new SysemailError('usage', 'NO_RECIPIENT', 'no recipient was given', { fix: 'Give --to ADDR (repeatable, comma lists allowed)' });
   }
 
   const store = await ctx.store();
   const settings = await ctx.settings();
+  if (composing) {
+    const senderKnown = flags.from !== undefined || flags.user !== undefined || flags.template !== undefined || !!settings.string('sender.default');
+    const bodyFromFlag = flags.body !== undefined && flags.htmlFile === undefined;
+    draft = await compose(ctx, draft, { from: !senderKnown, body: noBody || bodyFromFlag });
+  }
   let provider: ProviderName | null;
   let defaulted = false;
   if (flags.queue) {
@@ -121,7 +171,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
       to: draft.to,
       cc: draft.cc,
       bcc: draft.bcc,
-      ...(flags.from !== undefined ? { from: flags.from } : {}),
+      ...(draft.from !== undefined ? { from: draft.from } : {}),
       ...(flags.replyTo !== undefined ? { replyTo: flags.replyTo } : {}),
       ...(draft.subject !== undefined ? { subject: draft.subject } : {}),
       ...(draft.text !== undefined ? { text: draft.text } : {}),

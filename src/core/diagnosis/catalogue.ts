@@ -301,6 +301,8 @@ export const catalogue: readonly CatalogueEntry[] = [
       'mode 0600. `sysemail diagnose --offline` shows which source failed.',
     retryable: false,
     rules: {
+      // sysemail's own codes (src/secrets): a secret error is never anything else
+      errorCodes: ['SECRET_UNAVAILABLE', 'KEYCHAIN_UNAVAILABLE'],
       phases: ['secret'],
       text: [
         /keychain|keyring|keytar|libsecret|Secret Service/i,

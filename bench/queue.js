@@ -1,0 +1,211 @@
+// The distributor, import and history benchmarks (run after `npm run build`; `node bench/queue.js`
+// runs them alone). Exports run() → [{name, value, unit, target, ok}] for bench/run.js.
+//
+// 1. drain 10,000 queued 2 KB messages with `sysemail queue run --concurrency N` into a loopback sink
+//    (Postfix's smtp-sink when installed, else a Node sink in its own process), compared with plain
+//    pooled nodemailer sending the same messages to the same sink in the same run (target ≥ 0.8);
+// 2. `queue import` of 100,000 short notification lines (target ≥ 50,000 messages/second);
+// 3. `history --failed --limit 50` over 1,000,000 stored messages against `params get` (≤ 1.5×, medians).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'sysemail.js');
+const DRAIN_MESSAGES = 10_000;
+const CONCURRENCY = 4;
+const IMPORT_LINES = 100_000;
+const HISTORY_ROWS = 1_000_000;
+const REPEATS = 5;
+const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(36).slice(0, 2000);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForPort(port, ms = 10_000) {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > end) reject(new Error(`sink on port ${port} did not start`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+const NODE_SINK = `
+const { SMTPServer } = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'smtp-server'))});
+const server = new SMTPServer({ disabledCommands: ['STARTTLS', 'AUTH'], authOptional: true, disableReverseLookup: true, logger: false,
+  onData(stream, _s, cb) { stream.on('data', () => {}); stream.on('end', () => cb(null, 'discarded')); } });
+server.listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+/** The sink runs in its own process either way, so neither sender shares an event loop with it. */
+async function startSink() {
+  const port = await freePort();
+  const haveSmtpSink = spawnSync('sh', ['-c', 'command -v smtp-sink'], { encoding: 'utf8' }).status === 0;
+  const child = haveSmtpSink
+    ? spawn('smtp-sink', ['-c', `127.0.0.1:${port}`, '1000'], { stdio: 'ignore' })
+    : spawn(process.execPath, ['-e', NODE_SINK, String(port)], { stdio: 'ignore' });
+  await waitForPort(port);
+  return {
+    port,
+    kind: haveSmtpSink ? 'smtp-sink' : 'node sink',
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function cli(args, env, input) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (r.status !== 0) throw new Error(`sysemail ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { ms, stdout: r.stdout };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function message(i) {
+  return { from: 'bench@example.com', to: `rcpt${i}@example.com`, subject: `Benchmark message ${i}`, text: BODY };
+}
+
+async function plainNodemailer(port, count) {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true, maxConnections: CONCURRENCY });
+  const started = process.hrtime.bigint();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) {
+        const i = next++;
+        const m = message(i);
+        await transport.sendMail({ ...m, messageId: `<plain.${i}@example.com>` });
+      }
+    }),
+  );
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  transport.close();
+  return ms;
+}
+
+function jsonl(count) {
+  let out = '';
+  for (let i = 0; i < count; i++) out += JSON.stringify(message(i)) + '\n';
+  return out;
+}
+
+async function drain(tmp, env) {
+  const sink = await startSink();
+  try {
+    const db = path.join(tmp, 'drain.db');
+    cli(['--db', db, 'params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(sink.port), 'smtp.security', 'none', 'smtp.authRequired', 'false'], env);
+    const file = path.join(tmp, 'drain.jsonl');
+    fs.writeFileSync(file, jsonl(DRAIN_MESSAGES));
+    cli(['--db', db, 'queue', 'import', file], env);
+    const plainMs = await plainNodemailer(sink.port, DRAIN_MESSAGES);
+    const run = cli(['--db', db, 'queue', 'run', '--concurrency', String(CONCURRENCY), '--json'], env);
+    const last = JSON.parse(run.stdout.trim().split('\n').pop());
+    if (last.sent !== DRAIN_MESSAGES) throw new Error(`queue run sent ${last.sent} of ${DRAIN_MESSAGES}`);
+    const queueRate = DRAIN_MESSAGES / (run.ms / 1000);
+    const plainRate = DRAIN_MESSAGES / (plainMs / 1000);
+    const ratio = queueRate / plainRate;
+    return [
+      { name: `queue run drain, ${DRAIN_MESSAGES} × 2 KB, --concurrency ${CONCURRENCY} (${sink.kind})`, value: Math.round(queueRate), unit: 'messages/s', target: undefined, ok: true },
+      { name: 'plain pooled nodemailer, same messages and sink', value: Math.round(plainRate), unit: 'messages/s', target: undefined, ok: true },
+      { name: 'queue run / plain nodemailer', value: Number(ratio.toFixed(2)), unit: '×', target: '≥ 0.8', ok: ratio >= 0.8 },
+    ];
+  } finally {
+    await sink.close();
+  }
+}
+
+/** A batch job's typical line: a notification of a hundred bytes or so. */
+function importLines(count) {
+  let out = '';
+  for (let i = 0; i < count; i++) {
+    out += JSON.stringify({ from: 'shop@example.com', to: `customer${i}@example.com`, subject: `Your order ${i} has shipped`, text: `Hello, order ${i} is on its way: https://example.com/t/${i}` }) + '\n';
+  }
+  return out;
+}
+
+function importBench(tmp, env) {
+  const db = path.join(tmp, 'import.db');
+  cli(['--db', db, 'params', 'get', 'smtp.host'], env);
+  const file = path.join(tmp, 'import.jsonl');
+  fs.writeFileSync(file, importLines(IMPORT_LINES));
+  const r = cli(['--db', db, 'queue', 'import', file, '--json'], env);
+  const rate = IMPORT_LINES / (r.ms / 1000);
+  return [{ name: `queue import, ${IMPORT_LINES} lines`, value: Math.round(rate), unit: 'messages/s', target: '≥ 50000', ok: rate >= 50_000 }];
+}
+
+function historyBench(tmp, env) {
+  const db = path.join(tmp, 'history.db');
+  cli(['--db', db, 'params', 'get', 'smtp.host'], env); // creates the schema
+  const sqlite = new Database(db);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = OFF');
+  const insert = sqlite.prepare(`INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at, sent_at, attempts, last_error, diagnosis)
+    VALUES (?, 'bench@example.com', ?, ?, 'hello', ?, ?, ?, ?, 1, ?, ?)`);
+  const now = Date.now();
+  const failure = JSON.stringify({ provider: 'smtp', code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.1.1', response: '550 5.1.1 <x@example.com>: Recipient address rejected: User unknown' });
+  sqlite.transaction(() => {
+    for (let i = 0; i < HISTORY_ROWS; i++) {
+      const t = now - (HISTORY_ROWS - i) * 2000;
+      const failed = i % 50 === 0;
+      insert.run(failed ? 'failed' : 'sent', `["rcpt${i}@example.com"]`, `Message ${i}`, t, t, t, failed ? null : t, failed ? failure : null, failed ? 'RECIPIENT_UNKNOWN' : null);
+    }
+  })();
+  sqlite.close();
+  const history = [];
+  const params = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const h = cli(['--db', db, 'history', '--failed', '--limit', '50', '--json'], env);
+    if (JSON.parse(h.stdout).length !== 50) throw new Error('history --failed --limit 50 did not return 50 rows');
+    history.push(h.ms);
+    params.push(cli(['--db', db, 'params', 'get', 'smtp.port'], env).ms);
+  }
+  const ratio = median(history) / median(params);
+  return [
+    { name: `history --failed --limit 50 over ${HISTORY_ROWS} messages`, value: Math.round(median(history)), unit: 'ms (median)', target: undefined, ok: true },
+    { name: 'params get, same database', value: Math.round(median(params)), unit: 'ms (median)', target: undefined, ok: true },
+    { name: 'history / params get', value: Number(ratio.toFixed(2)), unit: '×', target: '≤ 1.5', ok: ratio <= 1.5 },
+  ];
+}
+
+export async function run() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-bench-queue-'));
+  const env = { PATH: process.env.PATH, HOME: tmp, XDG_DATA_HOME: path.join(tmp, 'data'), NO_COLOR: '1' };
+  try {
+    return [...(await drain(tmp, env)), ...importBench(tmp, env), ...historyBench(tmp, env)];
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  for (const r of await run()) console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
+}
