@@ -19,7 +19,9 @@ let skipped = 0;
 try {
   const r = JSON.parse(fs.readFileSync(out, 'utf8'));
   passed = r.numPassedTests ?? 0;
-  failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0 > 0 && r.numFailedTests === 0 ? r.numFailedTestSuites : 0);
+  failed = r.numFailedTests ?? 0;
+  // a suite that fails to load runs no test: count it, so a broken file never reads as green
+  if (failed === 0 && (r.numFailedTestSuites ?? 0) > 0) failed = r.numFailedTestSuites;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 } catch {
   failed = Math.max(failed, 1);
