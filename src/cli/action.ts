@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CliContext, type GlobalOptions } from './context.js';
 
 /** Holds the exit code the running action chose. */
@@ -36,8 +36,17 @@ export function collect(value: string, previous: string[] | undefined): string[]
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value: string) => {
     if (!/^\d+$/.test(value) || Number(value) < min) {
-      throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min} (got '${value}')`);
+      throw new InvalidOptionValue(`${name} must be a whole number ≥ ${min} (got '${value}')`);
     }
     return Number(value);
   };
+}
+
+/**
+ * What commander's InvalidArgumentError is, by its code: commander turns it into a usage error. Defined
+ * here so that loading this file does not load commander (the `params get` fast path runs without it).
+ */
+class InvalidOptionValue extends Error {
+  readonly code = 'commander.invalidArgument';
+  readonly exitCode = 1;
 }

@@ -26,6 +26,8 @@ export class CliContext {
   output!: Output;
   private user?: LoadedUserConfig;
   private opened?: Store;
+  /** Set by commands that only read parameters, so the store loads nothing else. */
+  paramsOnly = false;
 
   constructor(readonly globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
     this.env = env;
@@ -66,7 +68,7 @@ export class CliContext {
   async store(): Promise<Store> {
     if (!this.opened) {
       const { Store } = await import('../store/index.js');
-      const store = await Store.open(this.dbPath);
+      const store = await Store.open(this.dbPath, { paramsOnly: this.paramsOnly });
       if (!store) throw new SysemailError('internal', 'DB_NOT_OPENED', 'database could not be opened');
       this.opened = store;
     }

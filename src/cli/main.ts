@@ -15,6 +15,59 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + '\n');
     return 0;
   }
+  const fast = paramsGetArgs(args);
+  if (fast) return runParamsGet(fast.key, fast.globals);
   const { run } = await import('./program.js');
   return run(argv);
+}
+
+interface FastGlobals {
+  db?: string;
+  config?: string;
+  json?: boolean;
+  color?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * `params get KEY` is what scripts call in loops, so it skips building the commander program. Only the
+ * plain form qualifies: the global options and exactly `params get KEY`; anything else (help, unknown
+ * flags, `--db=x`) takes the normal path, which gives the same result and the usual errors.
+ */
+export function paramsGetArgs(args: readonly string[]): { key: string; globals: FastGlobals } | undefined {
+  const globals: FastGlobals = {};
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--db' || a === '--config') {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('-')) return undefined;
+      globals[a === '--db' ? 'db' : 'config'] = v;
+    } else if (a === '--json') globals.json = true;
+    else if (a === '--no-color') globals.color = false;
+    else if (a === '-q' || a === '--quiet') globals.quiet = true;
+    else if (a === '-v' || a === '--verbose') globals.verbose = true;
+    else if (a.startsWith('-')) return undefined;
+    else words.push(a);
+  }
+  if (words.length !== 3 || words[0] !== 'params' || words[1] !== 'get') return undefined;
+  return { key: words[2], globals };
+}
+
+async function runParamsGet(key: string, globals: FastGlobals): Promise<number> {
+  // the store and its SQLite driver are needed in any case: start loading them alongside the rest
+  void import('../store/index.js').catch(() => undefined);
+  const [{ CliContext }, { get }] = await Promise.all([import('./context.js'), import('./commands/params.js')]);
+  const ctx = new CliContext(globals);
+  ctx.paramsOnly = true;
+  try {
+    await ctx.init();
+    return await get(ctx, key);
+  } catch (err) {
+    const { reportError } = await import('./errors.js');
+    return reportError(err, { json: !!globals.json, verbose: !!globals.verbose });
+  } finally {
+    await ctx.close();
+  }
 }

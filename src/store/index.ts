@@ -5,10 +5,36 @@
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
 import { MessagesRepo } from './messages.js';
 import { ParamsRepo } from './params.js';
-import { HistoryRepo } from './history.js';
-import { QueueRepo } from './queue.js';
-import { TemplatesRepo } from './templates.js';
-import { UsersRepo } from './users.js';
+import type { HistoryRepo } from './history.js';
+import type { QueueRepo } from './queue.js';
+import type { TemplatesRepo } from './templates.js';
+import type { UsersRepo } from './users.js';
+
+export interface StoreOptions extends OpenOptions {
+  /**
+   * Load only the parameters repository: for `params get`, which scripts call in loops, so it does not
+   * pay for loading the queue, history, template and user code.
+   */
+  paramsOnly?: boolean;
+}
+
+/** The repository classes that are loaded when the store opens (unless paramsOnly). */
+interface RepoClasses {
+  QueueRepo: typeof QueueRepo;
+  HistoryRepo: typeof HistoryRepo;
+  TemplatesRepo: typeof TemplatesRepo;
+  UsersRepo: typeof UsersRepo;
+}
+
+async function loadRepoClasses(): Promise<RepoClasses> {
+  const [queue, history, templates, users] = await Promise.all([
+    import('./queue.js'),
+    import('./history.js'),
+    import('./templates.js'),
+    import('./users.js'),
+  ]);
+  return { QueueRepo: queue.QueueRepo, HistoryRepo: history.HistoryRepo, TemplatesRepo: templates.TemplatesRepo, UsersRepo: users.UsersRepo };
+}
 
 export class Store {
   // Repositories prepare their statements when built; build each on first use, so a command that
@@ -20,7 +46,15 @@ export class Store {
   private templatesRepo?: TemplatesRepo;
   private usersRepo?: UsersRepo;
 
-  private constructor(private readonly opened: OpenedDatabase) {}
+  private constructor(
+    private readonly opened: OpenedDatabase,
+    private readonly classes: RepoClasses | undefined,
+  ) {}
+
+  private repoClasses(): RepoClasses {
+    if (!this.classes) throw new Error('internal: this store was opened with paramsOnly');
+    return this.classes;
+  }
 
   get params(): ParamsRepo {
     return (this.paramsRepo ??= new ParamsRepo(this.opened.db));
@@ -31,24 +65,24 @@ export class Store {
   }
 
   get queue(): QueueRepo {
-    return (this.queueRepo ??= new QueueRepo(this.opened.db));
+    return (this.queueRepo ??= new (this.repoClasses().QueueRepo)(this.opened.db));
   }
 
   get history(): HistoryRepo {
-    return (this.historyRepo ??= new HistoryRepo(this.opened.db));
+    return (this.historyRepo ??= new (this.repoClasses().HistoryRepo)(this.opened.db));
   }
 
   get templates(): TemplatesRepo {
-    return (this.templatesRepo ??= new TemplatesRepo(this.opened.db));
+    return (this.templatesRepo ??= new (this.repoClasses().TemplatesRepo)(this.opened.db));
   }
 
   get users(): UsersRepo {
-    return (this.usersRepo ??= new UsersRepo(this.opened.db));
+    return (this.usersRepo ??= new (this.repoClasses().UsersRepo)(this.opened.db));
   }
 
-  static async open(file: string, options: OpenOptions = {}): Promise<Store | undefined> {
-    const opened = await openDatabase(file, options);
-    return opened ? new Store(opened) : undefined;
+  static async open(file: string, options: StoreOptions = {}): Promise<Store | undefined> {
+    const [opened, classes] = await Promise.all([openDatabase(file, options), options.paramsOnly ? undefined : loadRepoClasses()]);
+    return opened ? new Store(opened, classes) : undefined;
   }
 
   /** The database's own random id. */

@@ -19,6 +19,7 @@ async function secretContext(ctx: CliContext, settings: Settings) {
 }
 
 async function secretPresence(ctx: CliContext, settings: Settings, keys: readonly string[]): Promise<Map<string, SecretPresence>> {
+  if (keys.length === 0) return new Map();
   const { describeSecretSource } = await import('../../secrets/index.js');
   const sctx = await secretContext(ctx, settings);
   const out = new Map<string, SecretPresence>();
@@ -58,7 +59,7 @@ async function list(ctx: CliContext): Promise<number> {
   return 0;
 }
 
-async function get(ctx: CliContext, key: string): Promise<number> {
+export async function get(ctx: CliContext, key: string): Promise<number> {
   const { requireKnownKey } = await import('../../app/params.js');
   requireKnownKey(key);
   const [row] = await rows(ctx, [key]);
