@@ -5,7 +5,7 @@
  */
 import type { FailureInfo } from '../core/failure.js';
 import type { SqliteDatabase } from './db.js';
-import type { MessageStatus } from './messages.js';
+import type { MessageDbRow, MessageStatus } from './messages.js';
 
 export interface HistoryQuery {
   failed?: boolean;
@@ -33,22 +33,10 @@ export interface HistoryRow {
   deferralReason: string | null;
 }
 
-interface HistoryDbRow {
-  id: number;
-  status: MessageStatus;
-  provider: string | null;
-  sent_provider: string | null;
-  from_addr: string;
-  to_addrs: string;
-  subject: string;
-  attempts: number;
-  created_at: number;
-  sent_at: number | null;
-  due_at: number;
-  last_error: string | null;
-  diagnosis: string | null;
-  deferral_reason: string | null;
-}
+type HistoryDbRow = Pick<
+  MessageDbRow,
+  'id' | 'status' | 'provider' | 'sent_provider' | 'from_addr' | 'to_addrs' | 'subject' | 'attempts' | 'created_at' | 'sent_at' | 'due_at' | 'last_error' | 'diagnosis' | 'deferral_reason'
+>;
 
 const COLUMNS =
   'id, status, provider, sent_provider, from_addr, to_addrs, subject, attempts, created_at, sent_at, due_at, last_error, diagnosis, deferral_reason';
