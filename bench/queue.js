@@ -66,7 +66,8 @@ async function startSink() {
   const port = await freePort();
   const haveSmtpSink = spawnSync('sh', ['-c', 'command -v smtp-sink'], { encoding: 'utf8' }).status === 0;
   const child = haveSmtpSink
-    ? spawn('smtp-sink', ['-c', `127.0.0.1:${port}`, '1000'], { stdio: 'ignore' })
+    ? // smtp-sink refuses to run as root without a user to drop to
+      spawn('smtp-sink', [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), '-c', `127.0.0.1:${port}`, '1000'], { stdio: 'ignore' })
     : spawn(process.execPath, ['-e', NODE_SINK, String(port)], { stdio: 'ignore' });
   await waitForPort(port);
   return {
@@ -82,7 +83,7 @@ async function startSink() {
 
 function cli(args, env, input) {
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [...(process.env.BENCH_PROF && args.includes("run") ? ["--cpu-prof", "--cpu-prof-dir=/tmp/qprof"] : []), BIN, ...args], { env, encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (r.status !== 0) throw new Error(`sysemail ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { ms, stdout: r.stdout };
