@@ -3,6 +3,7 @@
  * commander program, whose actions load their modules lazily. All errors end up in reportError.
  */
 import fs from 'node:fs';
+import type { GlobalOptions } from './context.js';
 
 export function version(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,14 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   return run(argv);
 }
 
-interface FastGlobals {
-  db?: string;
-  config?: string;
-  json?: boolean;
-  color?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-}
+type FastGlobals = GlobalOptions;
 
 /**
  * `params get KEY` is what scripts call in loops, so it skips building the commander program. Only the
