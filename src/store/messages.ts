@@ -192,6 +192,32 @@ interface AttemptDbRow {
   lease_owner: string | null;
 }
 
+/** One attempt row; shared by the send path (here) and the distributor (./queue.ts). */
+export const INSERT_ATTEMPT_SQL = `
+  INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
+    response_code, enhanced_code, failure, diagnosis, lease_owner)
+  VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
+    @enhancedCode, @failure, @diagnosis, @leaseOwner)`;
+
+/** The statement parameters of an attempt: the failure's codes are spread into their own columns. */
+export function attemptParams(a: NewAttempt) {
+  const f = a.failure;
+  return {
+    messageId: a.messageId,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt ?? null,
+    provider: a.provider,
+    outcome: a.outcome,
+    response: a.response ?? f?.response ?? null,
+    errorCode: f?.code ?? f?.graphCode ?? null,
+    responseCode: f?.responseCode ?? f?.httpStatus ?? null,
+    enhancedCode: f?.enhancedCode ?? null,
+    failure: f ? JSON.stringify(f) : null,
+    diagnosis: a.diagnosis ?? null,
+    leaseOwner: a.leaseOwner ?? null,
+  };
+}
+
 export class MessagesRepo {
   private readonly insertStmt;
   private readonly insertAttemptStmt;
@@ -204,11 +230,7 @@ export class MessagesRepo {
       VALUES (@status, @provider, @from, @to, @cc, @bcc, @replyTo, @subject, @text, @html, @attachments,
         @headers, @messageId, @userId, @templateId, @org, @sizeBytes, @now, @dueAt, @now, @leaseOwner,
         @leaseExpiresAt, @attempts, @firstAttemptAt)`);
-    this.insertAttemptStmt = db.prepare(`
-      INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
-        response_code, enhanced_code, failure, diagnosis, lease_owner)
-      VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
-        @enhancedCode, @failure, @diagnosis, @leaseOwner)`);
+    this.insertAttemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
   }
 
   private params(m: NewMessage, now: number) {
@@ -262,23 +284,7 @@ export class MessagesRepo {
   }
 
   async recordAttempt(a: NewAttempt): Promise<number> {
-    const f = a.failure;
-    return Number(
-      this.insertAttemptStmt.run({
-        messageId: a.messageId,
-        startedAt: a.startedAt,
-        endedAt: a.endedAt ?? null,
-        provider: a.provider,
-        outcome: a.outcome,
-        response: a.response ?? f?.response ?? null,
-        errorCode: f?.code ?? f?.graphCode ?? null,
-        responseCode: f?.responseCode ?? f?.httpStatus ?? null,
-        enhancedCode: f?.enhancedCode ?? null,
-        failure: f ? JSON.stringify(f) : null,
-        diagnosis: a.diagnosis ?? null,
-        leaseOwner: a.leaseOwner ?? null,
-      }).lastInsertRowid,
-    );
+    return Number(this.insertAttemptStmt.run(attemptParams(a)).lastInsertRowid);
   }
 
   async attempts(messageId: number): Promise<AttemptRow[]> {

@@ -9,7 +9,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../core/throttle.js';
 import type { SqliteDatabase } from './db.js';
-import { toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
+import { INSERT_ATTEMPT_SQL, attemptParams, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
 
@@ -180,11 +180,7 @@ export class QueueRepo {
         first_attempt_at = CASE WHEN @uncount = 1 AND attempts - 1 <= 0 THEN NULL ELSE first_attempt_at END,
         deferral_reason = @reason
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
-    this.attemptStmt = db.prepare(`
-      INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
-        response_code, enhanced_code, failure, diagnosis, lease_owner)
-      VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
-        @enhancedCode, @failure, @diagnosis, @owner)`);
+    this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
   }
 
   private recordAttempt(
@@ -194,21 +190,19 @@ export class QueueRepo {
     o: Outcome,
     response?: string | null,
   ): void {
-    const f = o.failure ?? undefined;
-    this.attemptStmt.run({
-      messageId,
-      startedAt: o.startedAt,
-      endedAt: o.now,
-      provider: o.provider,
-      outcome,
-      response: response ?? f?.response ?? null,
-      errorCode: f?.code ?? f?.graphCode ?? null,
-      responseCode: f?.responseCode ?? f?.httpStatus ?? null,
-      enhancedCode: f?.enhancedCode ?? null,
-      failure: f ? JSON.stringify(f) : null,
-      diagnosis: o.diagnosis ?? null,
-      owner,
-    });
+    this.attemptStmt.run(
+      attemptParams({
+        messageId,
+        startedAt: o.startedAt,
+        endedAt: o.now,
+        provider: o.provider,
+        outcome,
+        response: response ?? undefined,
+        failure: o.failure ?? undefined,
+        diagnosis: o.diagnosis ?? null,
+        leaseOwner: owner,
+      }),
+    );
   }
 
   /**
