@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import { SysemailError } from '../core/errors.js';
+import { fs } from '../core/builtins.js';
 
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

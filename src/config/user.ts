@@ -2,12 +2,12 @@
  * The user layer: the operator's own options, found by cosmiconfig (module name `email`) from the
  * current folder up, then in the home folder; or the file named by --config.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isValidAddress } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
+import { fs } from '../core/builtins.js';
 
 export interface UserConfig {
   from?: string;

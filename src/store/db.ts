@@ -2,11 +2,9 @@
  * Opening the SQLite database safely: refuse files that are not sysemail databases or that a newer
  * sysemail wrote, leaving them untouched; create new ones private (folder 0700, file 0600).
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { crypto, fs, nodeModule } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -70,7 +68,7 @@ function createPrivateFile(file: string): void {
  */
 function nativeBindingPath(): string | undefined {
   try {
-    const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
+    const pkg = nodeModule.createRequire(import.meta.url).resolve('better-sqlite3/package.json');
     const file = path.join(path.dirname(pkg), 'build', 'Release', 'better_sqlite3.node');
     return fs.existsSync(file) ? file : undefined;
   } catch {
@@ -80,7 +78,9 @@ function nativeBindingPath(): string | undefined {
 
 async function loadDriver(): Promise<typeof BetterSqlite3> {
   try {
-    return (await import('better-sqlite3')).default;
+    // through require: the driver is CommonJS, and importing it as an ES module costs a parse of its
+    // source for named exports on every start
+    return nodeModule.createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
   } catch (err) {
     throw new SysemailError('internal', 'SQLITE_DRIVER_MISSING', 'the SQLite driver (better-sqlite3) could not be loaded', {
       fix: 'Reinstall sysemail with `npm ci` so the native module is built for this Node.js',
@@ -152,7 +152,7 @@ function migrate(db: SqliteDatabase, from: number): boolean {
     if (current === 0) {
       const now = Date.now();
       const ins = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-      ins.run('db_id', randomBytes(16).toString('hex'));
+      ins.run('db_id', crypto().randomBytes(16).toString('hex'));
       ins.run('created_at', String(now));
     }
     db.pragma(`user_version = ${MIGRATIONS.length}`);

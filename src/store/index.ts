@@ -3,9 +3,9 @@
  * it later without changing callers. Each area of the model has its own repository.
  */
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from './db.js';
-import { MessagesRepo } from './messages.js';
 import { ParamsRepo } from './params.js';
 import type { HistoryRepo } from './history.js';
+import type { MessagesRepo } from './messages.js';
 import type { QueueRepo } from './queue.js';
 import type { TemplatesRepo } from './templates.js';
 import type { UsersRepo } from './users.js';
@@ -20,6 +20,7 @@ export interface StoreOptions extends OpenOptions {
 
 /** The repository classes that are loaded when the store opens (unless paramsOnly). */
 interface RepoClasses {
+  MessagesRepo: typeof MessagesRepo;
   QueueRepo: typeof QueueRepo;
   HistoryRepo: typeof HistoryRepo;
   TemplatesRepo: typeof TemplatesRepo;
@@ -27,13 +28,20 @@ interface RepoClasses {
 }
 
 async function loadRepoClasses(): Promise<RepoClasses> {
-  const [queue, history, templates, users] = await Promise.all([
+  const [messages, queue, history, templates, users] = await Promise.all([
+    import('./messages.js'),
     import('./queue.js'),
     import('./history.js'),
     import('./templates.js'),
     import('./users.js'),
   ]);
-  return { QueueRepo: queue.QueueRepo, HistoryRepo: history.HistoryRepo, TemplatesRepo: templates.TemplatesRepo, UsersRepo: users.UsersRepo };
+  return {
+    MessagesRepo: messages.MessagesRepo,
+    QueueRepo: queue.QueueRepo,
+    HistoryRepo: history.HistoryRepo,
+    TemplatesRepo: templates.TemplatesRepo,
+    UsersRepo: users.UsersRepo,
+  };
 }
 
 export class Store {
@@ -61,7 +69,7 @@ export class Store {
   }
 
   get messages(): MessagesRepo {
-    return (this.messagesRepo ??= new MessagesRepo(this.opened.db));
+    return (this.messagesRepo ??= new (this.repoClasses().MessagesRepo)(this.opened.db));
   }
 
   get queue(): QueueRepo {

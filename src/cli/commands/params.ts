@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { ParamRow, SecretPresence } from '../../app/params.js';
 import { SysemailError } from '../../core/errors.js';
@@ -7,6 +6,7 @@ import type { Settings } from '../../core/precedence.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 import { readStdin } from '../io.js';
+import { fs } from '../../core/builtins.js';
 
 async function secretContext(ctx: CliContext, settings: Settings) {
   const store = await ctx.store();
