@@ -15,6 +15,7 @@ import type { OutgoingMessage, Provider } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import type { MessageRow } from '../store/messages.js';
 import type { ClaimedMessage, RunCounts } from '../store/queue.js';
+import { InlineLane, ThreadLane, type QueueLane } from '../store/queue-lane.js';
 import { applyRetention } from './history.js';
 
 export interface Clock {
@@ -82,6 +83,14 @@ export interface RunQueueOptions {
   diagnose?: (failure: FailureInfo) => string | null;
   /** Is this process (on this host) alive? Used to take back the leases of dead local distributors at once. */
   isPidAlive?: (pid: number) => boolean;
+  /**
+   * Writes of a cycle with at least `minDue` messages go through a worker thread with its own
+   * connection (`script`: the compiled queue-worker.js; found next to the store's code by default).
+   * false: always on this thread.
+   */
+  thread?: { minDue?: number; script?: URL } | false;
+  /** Told when the worker thread could not start and the run goes on without it. */
+  onLaneFallback?: (err: unknown) => void;
   /** Where queued attachments are copied; their folders go when retention deletes a message. */
   spoolDir?: string;
   random?: () => number;
@@ -92,12 +101,14 @@ export interface RunQueueResult {
   cycles: number;
   totals: RunCounts;
   remaining: number;
+  /** Where the queue's writes ran: this thread, or a worker thread (long queues). */
+  lane: 'inline' | 'thread';
 }
 
 export const DEFAULT_LEASE_SEC = 600;
 export const DEFAULT_INTERVAL_SEC = 10;
-/** Longest wait before a successful send is written down. */
-const FLUSH_MS = 5;
+/** Queues at least this long are drained through a worker thread (RunQueueOptions.thread). */
+export const DEFAULT_THREAD_MIN_DUE = 200;
 /** Retention runs after every one-pass run, and at most this often in --watch. */
 const WATCH_RETENTION_EVERY_MS = 10 * 60_000;
 
@@ -186,8 +197,13 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const leaseMs = (o.leaseSec ?? DEFAULT_LEASE_SEC) * 1000;
   const concurrency = Math.max(1, o.concurrency);
   // a few messages per connection per claim: fewer write transactions, and a short buffer to give back on stop
-  const claimBatch = Math.min(concurrency * 4, 256);
+  const claimBatch = Math.min(concurrency * 8, 256);
+  // the next claim is asked for while a whole claim's worth is still waiting, so that connections do
+  // not wait for it even when the database is busy for a moment (a checkpoint)
+  const lowWater = claimBatch;
   const batchProvider = (settings.string('batch.provider') ?? 'smtp') as ProviderName;
+  const limits: Partial<Record<ProviderName, number>> = {};
+  for (const p of ['smtp', 'exchange', 'eml'] as const) limits[p] = perMinuteLimit(settings, p);
   const policy = backoffPolicy(settings);
   const providers = new Map<ProviderName, Promise<Provider>>();
   const totals = zero();
@@ -195,10 +211,8 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   let cycles = 0;
   let accountError: SysemailError | undefined;
   let lastRetention = 0;
+  let lane: QueueLane | undefined;
 
-  const providerOf = (m: MessageRow): ProviderName =>
-    m.provider === 'smtp' || m.provider === 'exchange' || m.provider === 'eml' ? m.provider : batchProvider;
-  const limitOf = (p: ProviderName) => perMinuteLimit(settings, p);
   const getProvider = (name: ProviderName): Promise<Provider> => {
     let p = providers.get(name);
     if (!p) {
@@ -208,6 +222,23 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     return p;
   };
 
+  /** The lane for a cycle with `due` messages: a worker thread once the queue is long enough to repay starting one. */
+  async function laneFor(due: number): Promise<QueueLane> {
+    if (lane) return lane;
+    const t = o.thread === undefined ? { minDue: DEFAULT_THREAD_MIN_DUE } : o.thread;
+    const script = t && (t.script ?? ThreadLane.defaultScript());
+    if (t && script && due >= (t.minDue ?? DEFAULT_THREAD_MIN_DUE)) {
+      try {
+        lane = await ThreadLane.open(store.file, script);
+        return lane;
+      } catch (err) {
+        // the inline lane does the same work on this thread
+        o.onLaneFallback?.(err);
+      }
+    }
+    return new InlineLane(queue, concurrency);
+  }
+
   async function cycle(): Promise<CycleResult> {
     const counts = zero();
     const owners = queue.leaseOwners().filter((x) => x !== o.owner);
@@ -215,78 +246,79 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     const startNow = clock.now();
     const due = queue.dueCount(startNow);
     const total = o.max === undefined ? due : Math.min(due, o.max);
+    // the provider (for SMTP: loading nodemailer) gets ready while the worker thread starts
+    if (total > 0) getProvider(batchProvider).catch(() => undefined);
+    const writes = await laneFor(total);
     let budget = o.max ?? Number.POSITIVE_INFINITY;
     let done = 0;
     let exhausted = false;
     let deadToTake = dead;
+    let cycleError: unknown;
     const buffer: ClaimedMessage[] = [];
     const inFlight = new Set<number>();
-    const stopped = () => !!accountError || !!o.signal?.aborted;
+    const stopped = () => !!accountError || !!o.signal?.aborted || cycleError !== undefined;
 
-    const refill = (): void => {
-      while (buffer.length === 0 && !exhausted && !stopped() && budget > 0) {
-        const r = queue.claim({
-          owner: o.owner,
-          now: clock.now(),
-          leaseMs,
-          max: Math.min(claimBatch, budget),
-          deadOwners: deadToTake,
-          providerOf,
-          limitOf,
-        });
-        deadToTake = [];
-        budget -= r.claimed.length;
-        counts.deferred += r.throttled.length;
-        done += r.throttled.length;
-        buffer.push(...r.claimed);
-        if (r.claimed.length === 0 && r.throttled.length === 0) exhausted = true;
-        if (r.throttled.length > 0) o.onProgress?.({ done, total });
-      }
-    };
+    // one claim at a time, asked for before the buffer runs dry
+    let claiming: Promise<void> | undefined;
+    const requestClaim = (): Promise<void> =>
+      (claiming ??= (async () => {
+        try {
+          const r = await writes.claim({
+            owner: o.owner,
+            now: clock.now(),
+            leaseMs,
+            max: Math.min(claimBatch, budget),
+            deadOwners: deadToTake,
+            batchProvider,
+            limits,
+          });
+          deadToTake = [];
+          budget -= r.claimed.length;
+          counts.deferred += r.throttled.length;
+          done += r.throttled.length;
+          buffer.push(...r.claimed);
+          if (r.claimed.length === 0 && r.throttled.length === 0) exhausted = true;
+          if (r.throttled.length > 0) o.onProgress?.({ done, total });
+        } catch (err) {
+          cycleError ??= err;
+        } finally {
+          claiming = undefined;
+        }
+      })());
+    const canClaim = () => !exhausted && !stopped() && budget > 0;
 
     const renewTimer = setInterval(() => {
       const ids = [...inFlight, ...buffer.map((m) => m.id)];
-      if (ids.length > 0) queue.renew(o.owner, ids, clock.now() + leaseMs);
+      if (ids.length === 0) return;
+      try {
+        writes.write({ op: 'renew', owner: o.owner, ids, leaseExpiresAt: clock.now() + leaseMs });
+      } catch (err) {
+        cycleError ??= err;
+      }
     }, Math.max(1000, leaseMs / 3));
     renewTimer.unref();
-
-    // Successful sends are recorded a few at a time, in one transaction: one commit per message was
-    // the distributor's main cost. A record waits at most FLUSH_MS; until then the message is still
-    // `sending` under our lease, i.e. in flight.
-    const sentRecords: (() => void)[] = [];
-    let flushTimer: NodeJS.Timeout | undefined;
-    const flushSent = (): void => {
-      if (flushTimer) clearTimeout(flushTimer);
-      flushTimer = undefined;
-      if (sentRecords.length === 0) return;
-      const work = sentRecords.splice(0);
-      queue.together(() => {
-        for (const w of work) w();
-      });
-    };
-    const recordSent = (w: () => void): void => {
-      sentRecords.push(w);
-      if (sentRecords.length >= concurrency) flushSent();
-      else flushTimer ??= setTimeout(flushSent, FLUSH_MS);
-    };
 
     const sendOne = async (m: ClaimedMessage): Promise<void> => {
       const startedAt = clock.now();
       let failure: FailureInfo;
       let err: unknown;
+      let sent: { messageId?: string; response?: string } | undefined;
       try {
         const provider = await getProvider(m.via);
         const outgoing = toOutgoing(m, store.id);
         const result = await provider.send(outgoing);
-        const sent = { now: clock.now(), startedAt, provider: m.via, messageId: result.messageId ?? outgoing.messageId, response: result.response };
-        recordSent(() => queue.markSent(m.id, o.owner, sent));
+        sent = { messageId: result.messageId ?? outgoing.messageId, response: result.response };
+      } catch (e) {
+        err = e;
+      }
+      if (sent) {
+        // outside the try: a failed write is the run's error, not this message's
+        writes.write({ op: 'sent', id: m.id, owner: o.owner, outcome: { now: clock.now(), startedAt, provider: m.via, ...sent } });
         counts.sent++;
         if (m.forcedSend) counts.forced++;
         return;
-      } catch (e) {
-        err = e;
-        failure = failureOf(e, m.via);
       }
+      failure = failureOf(err, m.via);
       const now = clock.now();
       const cls = classify(failure, err);
       const diagnosis = o.diagnose?.(failure) ?? null;
@@ -299,7 +331,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       }
       if (accountWide && cls.kind !== 'tempfail') {
         // not this message's fault: it goes back as it was, and the run stops
-        queue.giveBack(o.owner, [m.id], { now, uncount: true, reason: `run stopped: ${accountError?.message}`, attempt: { id: m.id, ...outcome } });
+        writes.write({ op: 'giveBack', owner: o.owner, ids: [m.id], opts: { now, uncount: true, reason: `run stopped: ${accountError?.message}`, attempt: { id: m.id, ...outcome } } });
         return;
       }
       // A temporary refusal is retried later; when it concerns the whole account (421, network down,
@@ -311,28 +343,37 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
           random,
         );
         if (d.action === 'retry') {
-          queue.markDeferred(m.id, o.owner, { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` });
+          writes.write({ op: 'deferred', id: m.id, owner: o.owner, outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` } });
           counts.deferred++;
           return;
         }
         // past queue.maxLifetimeHours: the server's last words stay as they were
-        queue.markFailed(m.id, o.owner, outcome);
+        writes.write({ op: 'failed', id: m.id, owner: o.owner, outcome });
         counts.failed++;
         return;
       }
-      queue.markFailed(m.id, o.owner, outcome);
+      writes.write({ op: 'failed', id: m.id, owner: o.owner, outcome });
       counts.failed++;
     };
 
     const worker = async (): Promise<void> => {
       for (;;) {
         if (stopped()) return;
-        refill();
+        if (buffer.length <= lowWater && canClaim()) {
+          const next = requestClaim();
+          if (buffer.length === 0) await next;
+        }
+        if (stopped()) return;
         const m = buffer.shift();
-        if (!m) return;
+        if (!m) {
+          if (!canClaim()) return;
+          continue;
+        }
         inFlight.add(m.id);
         try {
           await sendOne(m);
+        } catch (err) {
+          cycleError ??= err;
         } finally {
           inFlight.delete(m.id);
           done++;
@@ -344,15 +385,22 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     try {
       await Promise.all(Array.from({ length: concurrency }, () => worker()));
     } finally {
-      flushSent();
       clearInterval(renewTimer);
+      // a claim still under way lands in the buffer first, so that it is given back with the rest
+      await claiming;
       // claims not sent (shutdown, account failure, or an unexpected error) go back uncounted
       const left = buffer.splice(0).map((m) => m.id);
-      if (left.length > 0) {
-        const reason = accountError ? `run stopped: ${accountError.message}` : 'distributor stopped before sending';
-        queue.giveBack(o.owner, left, { now: clock.now(), uncount: true, reason });
+      try {
+        if (left.length > 0) {
+          const reason = accountError ? `run stopped: ${accountError.message}` : 'distributor stopped before sending';
+          writes.write({ op: 'giveBack', owner: o.owner, ids: left, opts: { now: clock.now(), uncount: true, reason } });
+        }
+        await writes.settle();
+      } catch (err) {
+        cycleError ??= err;
       }
     }
+    if (cycleError !== undefined) throw cycleError;
     return { ...counts, remaining: queue.remaining() };
   }
 
@@ -383,6 +431,13 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   } catch (err) {
     runError = err;
   } finally {
+    if (lane) {
+      try {
+        await lane.close();
+      } catch (err) {
+        runError ??= err;
+      }
+    }
     queue.giveBackAll(o.owner, clock.now(), 'distributor stopped');
     for (const p of providers.values()) {
       try {
@@ -399,5 +454,5 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     throw failure;
   }
   queue.finishRun(runId, clock.now());
-  return { runId, cycles, totals, remaining: queue.remaining() };
+  return { runId, cycles, totals, remaining: queue.remaining(), lane: lane?.kind ?? 'inline' };
 }

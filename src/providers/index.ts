@@ -21,7 +21,8 @@ export function isProviderName(name: string): name is ProviderName {
 export async function createProvider(name: ProviderName, options: ProviderOptions): Promise<Provider> {
   switch (name) {
     case 'smtp': {
-      const { SmtpProvider } = await import('./smtp.js');
+      // nodemailer loads alongside: the first send needs it
+      const [{ SmtpProvider }] = await Promise.all([import('./smtp.js'), import('nodemailer')]);
       return new SmtpProvider(options);
     }
     case 'exchange': {

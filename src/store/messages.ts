@@ -137,6 +137,36 @@ export interface MessageDbRow {
   lease_expires_at: number | null;
   last_error: string | null;
   diagnosis: string | null;
+  body_apart: number;
+}
+
+/**
+ * Bodies longer than this (text and html together, in UTF-16 units) are stored apart from the message
+ * row, so that the distributor's status changes rewrite a small row. Short notifications stay inline,
+ * where inserting them costs one row.
+ */
+export const BODY_APART_CHARS = 1024;
+
+/**
+ * Fills in the bodies kept apart (body_apart = 1) of rows read from the messages table: one query for
+ * the whole list. Call it inside the transaction that read the rows.
+ */
+export function fillBodies(db: SqliteDatabase, rows: MessageDbRow[]): MessageDbRow[] {
+  const apart = rows.filter((r) => r.body_apart === 1);
+  if (apart.length === 0) return rows;
+  const byId = new Map(apart.map((r) => [r.id, r]));
+  for (let i = 0; i < apart.length; i += 500) {
+    const ids = apart.slice(i, i + 500).map((r) => r.id);
+    const found = db
+      .prepare(`SELECT message_id, text_body, html_body FROM message_bodies WHERE message_id IN (${ids.map(() => '?').join(',')})`)
+      .all(...ids) as { message_id: number; text_body: string | null; html_body: string | null }[];
+    for (const b of found) {
+      const r = byId.get(b.message_id)!;
+      r.text_body = b.text_body;
+      r.html_body = b.html_body;
+    }
+  }
+  return rows;
 }
 
 export function toMessageRow(r: MessageDbRow): MessageRow {
@@ -222,15 +252,29 @@ export class MessagesRepo {
   private readonly insertStmt;
   private readonly insertAttemptStmt;
 
+  private readonly insertBodyStmt;
+
   constructor(private readonly db: SqliteDatabase) {
     this.insertStmt = db.prepare(`
       INSERT INTO messages (status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
         text_body, html_body, attachments, headers, message_id, user_id, template_id, org, size_bytes,
-        created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at)
+        created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at, body_apart)
       VALUES (@status, @provider, @from, @to, @cc, @bcc, @replyTo, @subject, @text, @html, @attachments,
         @headers, @messageId, @userId, @templateId, @org, @sizeBytes, @now, @dueAt, @now, @leaseOwner,
-        @leaseExpiresAt, @attempts, @firstAttemptAt)`);
+        @leaseExpiresAt, @attempts, @firstAttemptAt, @bodyApart)`);
+    this.insertBodyStmt = db.prepare('INSERT INTO message_bodies (message_id, text_body, html_body) VALUES (?, ?, ?)');
     this.insertAttemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
+  }
+
+  /** Inserts one message (and its body apart when it is long); call inside a transaction. */
+  private insertOne(m: NewMessage, now: number): number {
+    const text = m.text ?? null;
+    const html = m.html ?? null;
+    const apart = (text?.length ?? 0) + (html?.length ?? 0) > BODY_APART_CHARS;
+    const p = this.params(m, now);
+    const id = Number(this.insertStmt.run(apart ? { ...p, text: null, html: null, bodyApart: 1 } : p).lastInsertRowid);
+    if (apart) this.insertBodyStmt.run(id, text, html);
+    return id;
   }
 
   private params(m: NewMessage, now: number) {
@@ -260,11 +304,12 @@ export class MessagesRepo {
       // a message sent right away is claimed at insertion: that claim is its first attempt
       attempts: sending ? 1 : 0,
       firstAttemptAt: sending ? now : null,
+      bodyApart: 0,
     };
   }
 
   async insert(m: NewMessage, now: number): Promise<number> {
-    return Number(this.insertStmt.run(this.params(m, now)).lastInsertRowid);
+    return this.db.transaction(() => this.insertOne(m, now)).immediate();
   }
 
   /** Stores many messages in one transaction: all or none. */
@@ -272,7 +317,7 @@ export class MessagesRepo {
     const ids: number[] = [];
     this.db
       .transaction(() => {
-        for (const m of messages) ids.push(Number(this.insertStmt.run(this.params(m, now)).lastInsertRowid));
+        for (const m of messages) ids.push(this.insertOne(m, now));
       })
       .immediate();
     return ids;
@@ -280,7 +325,7 @@ export class MessagesRepo {
 
   async get(id: number): Promise<MessageRow | undefined> {
     const r = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageDbRow | undefined;
-    return r ? toMessageRow(r) : undefined;
+    return r ? toMessageRow(fillBodies(this.db, [r])[0]) : undefined;
   }
 
   async recordAttempt(a: NewAttempt): Promise<number> {

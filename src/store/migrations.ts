@@ -118,4 +118,15 @@ export const MIGRATIONS: readonly string[] = [
     updated_at   INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: large bodies apart from the message row. The distributor rewrites a message's row at every
+  // step (claimed, sent, deferred); with a body of a few kilobytes inside, each step rewrote whole
+  // pages. Rows written before stay as they are.
+  `
+  ALTER TABLE messages ADD COLUMN body_apart INTEGER NOT NULL DEFAULT 0;  -- 1: text/html in message_bodies
+  CREATE TABLE message_bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    text_body  TEXT,
+    html_body  TEXT
+  ) STRICT;
+  `,
 ];

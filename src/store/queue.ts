@@ -9,7 +9,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../core/throttle.js';
 import type { SqliteDatabase } from './db.js';
-import { INSERT_ATTEMPT_SQL, attemptParams, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
+import { INSERT_ATTEMPT_SQL, attemptParams, fillBodies, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
 
@@ -47,6 +47,23 @@ export interface Outcome {
   failure?: FailureInfo | null;
   diagnosis?: string | null;
 }
+
+export interface GiveBackOptions {
+  now: number;
+  /** Take back the attempt the claim counted. */
+  uncount: boolean;
+  reason: string;
+  /** What happened to the one message that met the failure. */
+  attempt?: { id: number } & Outcome;
+}
+
+/** The distributor's writes while it sends, as plain data: they may be applied by another thread. */
+export type QueueWrite =
+  | { op: 'sent'; id: number; owner: string; outcome: Outcome & { messageId?: string; response?: string } }
+  | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
+  | { op: 'failed'; id: number; owner: string; outcome: Outcome }
+  | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions }
+  | { op: 'renew'; owner: string; ids: number[]; leaseExpiresAt: number };
 
 export interface RunRow {
   id: number;
@@ -209,8 +226,10 @@ export class QueueRepo {
    * Takes back expired leases, claims up to `max` due messages and reserves their throttle slots, all
    * in one write transaction: parallel distributors see each other's sends in the shared window.
    */
-  claim(req: ClaimRequest): ClaimResult {
+  /** Claims due messages; `before`: writes applied first, in the same transaction. */
+  claim(req: ClaimRequest, before: readonly QueueWrite[] = []): ClaimResult {
     const run = this.db.transaction((): ClaimResult => {
+      for (const w of before) this.applyIn(w);
       const { now } = req;
       const reclaimed: number[] = [];
       for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
@@ -228,7 +247,7 @@ export class QueueRepo {
         }
       }
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed };
-      const rows = (this.claimStmt.all({ owner: req.owner, now, leaseExpiresAt: now + req.leaseMs, max: req.max }) as MessageDbRow[])
+      const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseExpiresAt: now + req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
       const byProvider = new Map<ProviderName, MessageRow[]>();
@@ -275,11 +294,6 @@ export class QueueRepo {
     return run.immediate();
   }
 
-  /** Runs several completions in one write transaction (each keeps its own lease check). */
-  together(work: () => void): void {
-    this.db.transaction(work).immediate();
-  }
-
   /** Owners holding leases right now (to spot dead local distributors). */
   leaseOwners(): string[] {
     return this.db.prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL").pluck().all() as string[];
@@ -287,59 +301,94 @@ export class QueueRepo {
 
   /** Extends the lease of messages still being sent. */
   renew(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
+    return this.db.transaction(() => this.renewIn(owner, ids, leaseExpiresAt)).immediate();
+  }
+
+  private renewIn(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
     let n = 0;
-    const tx = this.db.transaction(() => {
-      for (const part of chunks(ids)) {
-        n += this.db
-          .prepare(`UPDATE messages SET lease_expires_at = ? WHERE status = 'sending' AND lease_owner = ? AND id IN (${part.map(() => '?').join(',')})`)
-          .run(leaseExpiresAt, owner, ...part).changes;
-      }
-    });
-    tx.immediate();
+    for (const part of chunks(ids)) {
+      n += this.db
+        .prepare(`UPDATE messages SET lease_expires_at = ? WHERE status = 'sending' AND lease_owner = ? AND id IN (${part.map(() => '?').join(',')})`)
+        .run(leaseExpiresAt, owner, ...part).changes;
+    }
     return n;
+  }
+
+  /** One write of the distributor, as plain data (see applyWrites). */
+  private applyIn(w: QueueWrite): void {
+    switch (w.op) {
+      case 'sent':
+        this.sentIn(w.id, w.owner, w.outcome);
+        return;
+      case 'deferred':
+        this.deferredIn(w.id, w.owner, w.outcome);
+        return;
+      case 'failed':
+        this.failedIn(w.id, w.owner, w.outcome);
+        return;
+      case 'giveBack':
+        this.giveBackIn(w.owner, w.ids, w.opts);
+        return;
+      case 'renew':
+        this.renewIn(w.owner, w.ids, w.leaseExpiresAt);
+        return;
+    }
+  }
+
+  /**
+   * Applies the writes in order in one transaction, each keeping its own lease check. No savepoint per
+   * write: SQLite copies every page a savepoint touches, which cost more than the writes themselves.
+   */
+  applyWrites(writes: readonly QueueWrite[]): void {
+    if (writes.length === 0) return;
+    this.db
+      .transaction(() => {
+        for (const w of writes) this.applyIn(w);
+      })
+      .immediate();
   }
 
   /** Completes a sent message. False when this owner no longer holds the lease (nothing is written then). */
   markSent(id: number, owner: string, o: Outcome & { messageId?: string; response?: string }): boolean {
-    return this.db
-      .transaction(() => {
-        const ok = this.sentStmt.run({ id, owner, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
-        if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
-        return ok;
-      })
-      .immediate();
+    return this.db.transaction(() => this.sentIn(id, owner, o)).immediate();
+  }
+
+  private sentIn(id: number, owner: string, o: Outcome & { messageId?: string; response?: string }): boolean {
+    const ok = this.sentStmt.run({ id, owner, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
+    if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
+    return ok;
   }
 
   /** Reschedules after a temporary failure. */
   markDeferred(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
-    return this.db
-      .transaction(() => {
-        const ok =
-          this.deferStmt.run({
-            id,
-            owner,
-            now: o.now,
-            dueAt: o.dueAt,
-            reason: o.reason,
-            failure: o.failure ? JSON.stringify(o.failure) : null,
-            diagnosis: o.diagnosis ?? null,
-          }).changes === 1;
-        if (ok) this.recordAttempt(id, owner, 'deferred', o);
-        return ok;
-      })
-      .immediate();
+    return this.db.transaction(() => this.deferredIn(id, owner, o)).immediate();
+  }
+
+  private deferredIn(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
+    const ok =
+      this.deferStmt.run({
+        id,
+        owner,
+        now: o.now,
+        dueAt: o.dueAt,
+        reason: o.reason,
+        failure: o.failure ? JSON.stringify(o.failure) : null,
+        diagnosis: o.diagnosis ?? null,
+      }).changes === 1;
+    if (ok) this.recordAttempt(id, owner, 'deferred', o);
+    return ok;
   }
 
   markFailed(id: number, owner: string, o: Outcome): boolean {
-    return this.db
-      .transaction(() => {
-        const ok =
-          this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null })
-            .changes === 1;
-        if (ok) this.recordAttempt(id, owner, 'failed', o);
-        return ok;
-      })
-      .immediate();
+    return this.db.transaction(() => this.failedIn(id, owner, o)).immediate();
+  }
+
+  private failedIn(id: number, owner: string, o: Outcome): boolean {
+    const ok =
+      this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null }).changes ===
+      1;
+    if (ok) this.recordAttempt(id, owner, 'failed', o);
+    return ok;
   }
 
   /**
@@ -347,16 +396,16 @@ export class QueueRepo {
    * message was never tried, or the run stopped for a reason that is not the message's fault).
    * `attempt` records what happened to the one message that met the failure.
    */
-  giveBack(owner: string, ids: readonly number[], opts: { now: number; uncount: boolean; reason: string; attempt?: { id: number } & Outcome }): number {
+  giveBack(owner: string, ids: readonly number[], opts: GiveBackOptions): number {
+    return this.db.transaction(() => this.giveBackIn(owner, ids, opts)).immediate();
+  }
+
+  private giveBackIn(owner: string, ids: readonly number[], opts: GiveBackOptions): number {
     let n = 0;
-    this.db
-      .transaction(() => {
-        for (const id of ids) {
-          n += this.giveBackStmt.run({ id, owner, now: opts.now, uncount: opts.uncount ? 1 : 0, reason: opts.reason }).changes;
-        }
-        if (opts.attempt) this.recordAttempt(opts.attempt.id, owner, 'released', opts.attempt);
-      })
-      .immediate();
+    for (const id of ids) {
+      n += this.giveBackStmt.run({ id, owner, now: opts.now, uncount: opts.uncount ? 1 : 0, reason: opts.reason }).changes;
+    }
+    if (opts.attempt) this.recordAttempt(opts.attempt.id, owner, 'released', opts.attempt);
     return n;
   }
 
@@ -448,7 +497,7 @@ export class QueueRepo {
       : this.db
           .prepare("SELECT * FROM messages WHERE status IN ('pending','sending','deferred','held') ORDER BY due_at, id LIMIT ?")
           .all(opts.limit);
-    return (rows as MessageDbRow[]).map(toMessageRow);
+    return fillBodies(this.db, rows as MessageDbRow[]).map(toMessageRow);
   }
 
   // ---- operator actions: all listed ids are checked first, then changed together ----------------

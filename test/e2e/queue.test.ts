@@ -94,9 +94,11 @@ describe('queue run end to end', () => {
   it('two runs started together on one database deliver each of 2,000 messages exactly once', { timeout: 60_000 }, async () => {
     const sb = await queued(2000);
     server.reset();
-    const [a, b] = await Promise.all([start(sb, ['queue', 'run', '--concurrency', '4', '--json']), start(sb, ['queue', 'run', '--concurrency', '4', '--json'])]);
+    const [a, b] = await Promise.all([start(sb, ['queue', 'run', '--concurrency', '4', '--json', '-v']), start(sb, ['queue', 'run', '--concurrency', '4', '--json'])]);
     expect(a.exitCode, stderr(a)).toBe(0);
     expect(b.exitCode, stderr(b)).toBe(0);
+    // a queue this long has its writes done by the worker thread
+    expect(stderr(a)).toContain('queue writes ran on a worker thread');
     const sentBy = [a, b].map((r) => JSON.parse(stdout(r).trim().split('\n').at(-1)!) as { sent: number });
     // both really worked: the overlap is what is under test
     expect(sentBy[0].sent).toBeGreaterThan(0);

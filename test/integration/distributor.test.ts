@@ -29,7 +29,7 @@ function msg(to: string, extra: Partial<NewMessage> = {}): NewMessage {
   return { status: 'pending', provider: null, from: 'app@example.com', to: [to], cc: [], bcc: [], subject: `to ${to}`, text: 'hello', attachments: [], ...extra };
 }
 
-function options(store: Store, srv: TestSmtpServer, password = 'pw', extra: Partial<RunQueueOptions> = {}): RunQueueOptions {
+function baseOptions(store: Store, srv: TestSmtpServer, password = 'pw', extra: Partial<RunQueueOptions> = {}): RunQueueOptions {
   const settings = settingsOf({
     'smtp.host': '127.0.0.1',
     'smtp.port': srv.port,
@@ -67,7 +67,25 @@ async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined>
   }
 }
 
-describe('distributor against a real SMTP server', () => {
+// Both lanes run every case: the queue's writes on this thread, and in the worker thread that long
+// queues use (the compiled worker script: `npm test` builds first).
+const WORKER_SCRIPT = new URL('../../dist/store/queue-worker.js', import.meta.url);
+const LANES: [string, RunQueueOptions['thread']][] = [
+  ['inline', false],
+  ['worker thread', { minDue: 0, script: WORKER_SCRIPT }],
+];
+
+describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneName, thread) => {
+  const options: typeof baseOptions = (store, srv, password, extra = {}) =>
+    baseOptions(store, srv, password, {
+      thread,
+      onLaneFallback: (err) => {
+        throw err;
+      },
+      ...extra,
+    });
+  const lane = laneName === 'inline' ? 'inline' : 'thread';
+
   let scripted: TestSmtpServer;
   beforeAll(async () => {
     scripted = await startSmtpServer({
@@ -169,6 +187,7 @@ describe('distributor against a real SMTP server', () => {
 
     // the administrator fixes the password: everything goes, once
     const ok = await runQueue(options(store, auth, 'right', { concurrency: 3 }));
+    expect(ok.lane).toBe(lane);
     expect(ok.totals.sent).toBe(6);
     expect(auth.messages).toHaveLength(6);
     expect(store.queue.counts()).toMatchObject({ sent: 6, pending: 0, sending: 0 });
@@ -180,6 +199,7 @@ describe('distributor against a real SMTP server', () => {
     const store = await freshStore();
     await store.messages.insertMany(Array.from({ length: 10 }, (_, i) => msg(`v${i}@example.com`)), Date.now());
     const r = await runQueue(options(store, plain, 'pw', { max: 4, concurrency: 2 }));
+    expect(r.lane).toBe(lane);
     expect(r.totals.sent).toBe(4);
     expect(store.queue.counts()).toMatchObject({ sent: 4, pending: 6 });
 

@@ -78,6 +78,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       isPidAlive,
       spoolDir: spoolDir(ctx),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
+      onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
       onProgress: (p) => bar.update(p.done, p.total),
       onCycle: (c) => {
         bar.done();
@@ -90,6 +91,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       },
     });
     if (flags.watch && !ctx.output.json) ctx.output.note(`stopped after ${result.cycles} cycle(s): sent ${result.totals.sent}, ${result.remaining} still queued`);
+    ctx.output.debug(`queue writes ran ${result.lane === 'thread' ? 'on a worker thread (a long queue)' : 'on the main thread'}`);
     return 0;
   } finally {
     bar.done();

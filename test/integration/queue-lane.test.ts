@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SysemailError } from '../../src/core/errors.js';
+import { Store } from '../../src/store/index.js';
+import { BODY_APART_CHARS, type NewMessage } from '../../src/store/messages.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+import { InlineLane, ThreadLane, laneError, type ClaimSpec, type QueueLane } from '../../src/store/queue-lane.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-lane-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+// the compiled worker script: `npm test` builds first
+const WORKER_SCRIPT = new URL('../../dist/store/queue-worker.js', import.meta.url);
+
+let n = 0;
+const fresh = async () => (await Store.open(path.join(dir, `l${++n}.db`)))!;
+
+function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
+  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
+}
+
+const spec = (now: number, max: number): ClaimSpec => ({ owner: 'host:1:a', now, leaseMs: 60_000, max, batchProvider: 'smtp', limits: {} });
+
+describe('bodies kept apart from the message row', () => {
+  const long = 'L'.repeat(BODY_APART_CHARS + 1);
+
+  it('stores a long body apart and a short one inline, and every read gives the body back', async () => {
+    const s = await fresh();
+    const [shortId, longId] = await s.messages.insertMany([msg(1), msg(2, { text: long, html: `<p>${long}</p>` })], 1000);
+    const raw = s.sqlite.prepare('SELECT id, body_apart, text_body, html_body FROM messages ORDER BY id').all();
+    expect(raw).toEqual([
+      { id: shortId, body_apart: 0, text_body: 'hi', html_body: null },
+      { id: longId, body_apart: 1, text_body: null, html_body: null },
+    ]);
+    expect(s.sqlite.prepare('SELECT message_id, length(text_body) AS t FROM message_bodies').all()).toEqual([{ message_id: longId, t: long.length }]);
+
+    expect((await s.messages.get(longId))!.html).toBe(`<p>${long}</p>`);
+    expect(s.queue.list({ limit: 10 }).map((m) => m.text)).toEqual(['hi', long]);
+    const claimed = s.queue.claim({ owner: 'o', now: 2000, leaseMs: 60_000, max: 10, providerOf: () => 'smtp', limitOf: () => 0 }).claimed;
+    expect(claimed.map((m) => [m.id, m.text])).toEqual([
+      [shortId, 'hi'],
+      [longId, long],
+    ]);
+    await s.close();
+  });
+
+  it('deleting a message deletes its body', async () => {
+    const s = await fresh();
+    const [id] = await s.messages.insertMany([msg(1, { text: long })], 1000);
+    s.queue.hold([id], 1500);
+    expect(s.queue.delete([id]).changed).toEqual([id]);
+    expect(s.sqlite.prepare('SELECT count(*) FROM message_bodies').pluck().get()).toBe(0);
+    await s.close();
+  });
+
+  it('a database of the first schema is migrated in place and its messages read as before', async () => {
+    const file = path.join(dir, 'v1.db');
+    const raw = new Database(file);
+    raw.pragma('journal_mode = WAL');
+    raw.exec(MIGRATIONS[0]);
+    raw.prepare("INSERT INTO meta (key, value) VALUES ('db_id', 'abc'), ('created_at', '1')").run();
+    raw
+      .prepare(`INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at) VALUES ('pending', 'a@example.com', '["b@example.com"]', 's', ?, 1, 1, 1)`)
+      .run(long);
+    raw.pragma('user_version = 1');
+    raw.close();
+    const s = (await Store.open(file))!;
+    expect(s.sqlite.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect((await s.messages.get(1))!.text).toBe(long);
+    await s.close();
+  });
+});
+
+describe.each([
+  ['inline', (s: Store) => Promise.resolve(new InlineLane(s.queue, 4))],
+  ['worker thread', (s: Store) => ThreadLane.open(s.file, WORKER_SCRIPT)],
+] as const)('%s lane', (_name, openLane) => {
+  it('applies writes in order before the next claim, and settle makes them visible', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2, { text: 'x'.repeat(5000) }), msg(3)], 1000);
+    const lane: QueueLane = await openLane(s);
+    try {
+      const first = await lane.claim(spec(2000, 2));
+      expect(first.claimed.map((m) => m.subject)).toEqual(['m1', 'm2']);
+      expect(first.claimed[1].text).toHaveLength(5000);
+      const [a, b] = first.claimed;
+      lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', outcome: { now: 2100, startedAt: 2000, provider: 'smtp', response: '250 ok' } });
+      lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [b.id], opts: { now: 2100, uncount: true, reason: 'stopped' } });
+      // the give-back is applied before this claim, so b is due again and taken with m3
+      const second = await lane.claim(spec(2200, 5));
+      expect(second.claimed.map((m) => m.subject).sort()).toEqual(['m2', 'm3']);
+      lane.write({ op: 'failed', id: b.id, owner: 'host:1:a', outcome: { now: 2300, startedAt: 2200, provider: 'smtp', failure: { provider: 'smtp', responseCode: 550, response: '550 no' } } });
+      await lane.settle();
+      expect(s.queue.counts()).toMatchObject({ sent: 1, failed: 1, sending: 1 });
+      const attempts = await s.messages.attempts(a.id);
+      expect(attempts.map((x) => [x.outcome, x.response])).toEqual([['sent', '250 ok']]);
+    } finally {
+      await lane.close();
+      await s.close();
+    }
+  });
+
+  it('a write the database refuses is reported by the next call, as a database error', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1)], 1000);
+    const lane = await openLane(s);
+    try {
+      const [m] = (await lane.claim(spec(2000, 1))).claimed;
+      // an attempt for a message that does not exist breaks the foreign key
+      const bad = () =>
+        lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2100, uncount: true, reason: 'r', attempt: { id: 999_999, now: 2100, startedAt: 2000, provider: 'smtp' } } });
+      let err: unknown;
+      try {
+        bad();
+        await lane.settle();
+      } catch (e) {
+        err = e;
+      }
+      if (_name === 'worker thread') {
+        expect(err).toBeInstanceOf(SysemailError);
+        expect((err as SysemailError).code).toBe('DB_WRITE_FAILED');
+        expect((err as SysemailError).kind).toBe('ioerr');
+        // and the lane stays failed
+        expect(() => lane.write({ op: 'renew', owner: 'host:1:a', ids: [m.id], leaseExpiresAt: 1 })).toThrow(/cannot write the queue/);
+      } else {
+        // on this thread the refusal comes straight from SQLite
+        expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
+      }
+      // nothing of the refused transaction was kept
+      expect(s.queue.counts()).toMatchObject({ sending: 1, pending: 0 });
+    } finally {
+      await lane.close().catch(() => undefined);
+      await s.close();
+    }
+  });
+});
+
+describe('worker thread lane errors', () => {
+  it('maps SQLite codes to the contract kinds', () => {
+    expect(laneError({ message: 'database is locked', code: 'SQLITE_BUSY' })).toMatchObject({ kind: 'tempfail', code: 'DB_BUSY' });
+    expect(laneError({ message: 'disk full', code: 'SQLITE_FULL' })).toMatchObject({ kind: 'ioerr', code: 'DB_WRITE_FAILED' });
+    expect(laneError({ message: 'boom' })).toMatchObject({ kind: 'internal', code: 'QUEUE_THREAD_FAILED' });
+  });
+
+  it('a database that cannot be opened fails the start, naming the problem', async () => {
+    const file = path.join(dir, 'not-a-db.db');
+    fs.writeFileSync(file, 'this is not sqlite, just text that is long enough');
+    await expect(ThreadLane.open(file, WORKER_SCRIPT)).rejects.toMatchObject({ code: 'DB_NOT_SQLITE' });
+  });
+});
