@@ -15,7 +15,7 @@ import type { OutgoingMessage, Provider } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import type { MessageRow } from '../store/messages.js';
 import type { ClaimedMessage, RunCounts } from '../store/queue.js';
-import { InlineLane, ThreadLane, type QueueLane } from '../store/queue-lane.js';
+import { InlineLane, ThreadLane, type QueueLane } from './queue-lane.js';
 import { applyRetention } from './history.js';
 
 export interface Clock {
@@ -85,7 +85,7 @@ export interface RunQueueOptions {
   isPidAlive?: (pid: number) => boolean;
   /**
    * Writes of a cycle with at least `minDue` messages go through a worker thread with its own
-   * connection (`script`: the compiled queue-worker.js; found next to the store's code by default).
+   * connection (`script`: the compiled queue-worker.js; found next to this module by default).
    * false: always on this thread.
    */
   thread?: { minDue?: number; script?: URL } | false;
@@ -103,6 +103,8 @@ export interface RunQueueResult {
   remaining: number;
   /** Where the queue's writes ran: this thread, or a worker thread (long queues). */
   lane: 'inline' | 'thread';
+  /** Messages sent as the worker thread rendered them (the rest were composed at sending). */
+  renderedAhead: number;
 }
 
 export const DEFAULT_LEASE_SEC = 600;
@@ -212,6 +214,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   let accountError: SysemailError | undefined;
   let lastRetention = 0;
   let lane: QueueLane | undefined;
+  let renderedAhead = 0;
 
   const getProvider = (name: ProviderName): Promise<Provider> => {
     let p = providers.get(name);
@@ -306,6 +309,11 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       try {
         const provider = await getProvider(m.via);
         const outgoing = toOutgoing(m, store.id);
+        const rendered = writes.takeRendered(m.id);
+        if (rendered) {
+          outgoing.rendered = rendered;
+          renderedAhead++;
+        }
         const result = await provider.send(outgoing);
         sent = { messageId: result.messageId ?? outgoing.messageId, response: result.response };
       } catch (e) {
@@ -454,5 +462,5 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     throw failure;
   }
   queue.finishRun(runId, clock.now());
-  return { runId, cycles, totals, remaining: queue.remaining(), lane: lane?.kind ?? 'inline' };
+  return { runId, cycles, totals, remaining: queue.remaining(), lane: lane?.kind ?? 'inline', renderedAhead };
 }

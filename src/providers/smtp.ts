@@ -15,7 +15,7 @@ import type { FailureInfo } from '../core/failure.js';
 import { addressOf } from '../core/message.js';
 import { SMTP_OAUTH_SCOPE } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
-import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult, TestPhase, TlsInfo } from './types.js';
+import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, RenderedMime, SendResult, TestPhase, TlsInfo } from './types.js';
 import { configError, fetchClientCredentialsToken, nodemailerMessage, phaseRecorder, readSecret, safeHost, type AccessToken, type ProviderOptions } from './common.js';
 import { smtpError, smtpFailureOf, type SmtpEndpoint, type SmtpSecurity } from './smtp-failure.js';
 
@@ -260,11 +260,15 @@ export class SmtpProvider implements Provider {
   async send(message: OutgoingMessage): Promise<SendResult> {
     const cfg = this.config();
     const transporter = await this.transport(cfg);
+    const r = message.rendered;
     try {
-      const info = await transporter.sendMail(nodemailerMessage(message));
+      const info = await transporter.sendMail(
+        r ? { envelope: r.envelope, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength) } : nodemailerMessage(message),
+      );
       return {
         provider: 'smtp',
-        messageId: info.messageId,
+        // nodemailer does not read a raw message's headers: the id is the one rendered into it
+        messageId: r ? message.messageId : info.messageId,
         response: info.response,
         accepted: (info.accepted ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a))),
         rejected: (info.rejected ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a))),
@@ -514,3 +518,39 @@ export async function buildTestMessage(from: string, to: string): Promise<Buffer
     .build();
 }
 
+/**
+ * Renders messages to their MIME bytes exactly as the SMTP transport would (the same nodemailer
+ * pipeline, into a buffer), for sending later with `rendered`. Messages with attachments are not
+ * rendered ahead: their bytes could be large.
+ */
+/** What nodemailer hands a transport: the compiled message. */
+interface RenderableMessage {
+  build(cb: (err: Error | null, raw: Buffer) => void): void;
+  getEnvelope(): { from: string | false; to: string[] };
+}
+
+export class MimeRenderer {
+  private transporter?: Transporter;
+
+  static wants(message: OutgoingMessage): boolean {
+    return message.attachments.length === 0;
+  }
+
+  async render(message: OutgoingMessage): Promise<RenderedMime> {
+    if (!this.transporter) {
+      const { default: nodemailer } = await import('nodemailer');
+      // a transport of our own that keeps the built bytes: nodemailer's stream transport would keep the
+      // Bcc header, which the SMTP transport leaves out
+      const keep = {
+        name: 'sysemail-render',
+        version: '1',
+        send(mail: { message: RenderableMessage }, done: (err: Error | null, info?: unknown) => void) {
+          mail.message.build((err, raw) => (err ? done(err) : done(null, { envelope: mail.message.getEnvelope(), raw })));
+        },
+      };
+      this.transporter = nodemailer.createTransport(keep as unknown as Parameters<typeof nodemailer.createTransport>[0]);
+    }
+    const info = (await this.transporter.sendMail(nodemailerMessage(message))) as unknown as { envelope: { from: string | false; to: string[] }; raw: Buffer };
+    return { raw: info.raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
+  }
+}

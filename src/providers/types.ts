@@ -26,6 +26,17 @@ export interface OutgoingMessage {
   /** Message-ID to use (so a retried message keeps one id). */
   messageId?: string;
   headers?: Record<string, string>;
+  /**
+   * The same message already rendered to its MIME bytes (see renderMime): SMTP sends these as they
+   * are. The distributor's worker thread renders ahead, so the main thread only talks SMTP.
+   */
+  rendered?: RenderedMime;
+}
+
+/** A message's final bytes and its SMTP envelope (every recipient, Bcc included; Bcc is not in the bytes). */
+export interface RenderedMime {
+  raw: Uint8Array;
+  envelope: { from: string; to: string[] };
 }
 
 export interface SendResult {

@@ -99,6 +99,8 @@ describe('queue run end to end', () => {
     expect(b.exitCode, stderr(b)).toBe(0);
     // a queue this long has its writes done by the worker thread
     expect(stderr(a)).toContain('queue writes ran on a worker thread');
+    // and it rendered messages ahead: the Message-IDs checked below show they went out as stored
+    expect(Number(/(\d+) message\(s\) were rendered there ahead/.exec(stderr(a))?.[1])).toBeGreaterThan(0);
     const sentBy = [a, b].map((r) => JSON.parse(stdout(r).trim().split('\n').at(-1)!) as { sent: number });
     // both really worked: the overlap is what is under test
     expect(sentBy[0].sent).toBeGreaterThan(0);

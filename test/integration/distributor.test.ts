@@ -69,7 +69,7 @@ async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined>
 
 // Both lanes run every case: the queue's writes on this thread, and in the worker thread that long
 // queues use (the compiled worker script: `npm test` builds first).
-const WORKER_SCRIPT = new URL('../../dist/store/queue-worker.js', import.meta.url);
+const WORKER_SCRIPT = new URL('../../dist/app/queue-worker.js', import.meta.url);
 const LANES: [string, RunQueueOptions['thread']][] = [
   ['inline', false],
   ['worker thread', { minDue: 0, script: WORKER_SCRIPT }],

@@ -350,3 +350,39 @@ describe('SMTP provider: test() phase by phase', () => {
     expect(r.phases.at(-1)?.detail).toContain('speaks plain SMTP but smtp.security is tls');
   });
 });
+
+describe('messages rendered ahead (the distributor worker thread)', () => {
+  it('sends the rendered bytes as they are: same content, Bcc only in the envelope, our Message-ID kept', async () => {
+    const srv = await server();
+    const m = message({
+      cc: ['cc@example.com'],
+      bcc: ['hidden@example.com'],
+      html: '<p>Héllo <b>wörld</b></p>',
+      headers: { 'X-Campaign': 'november' },
+      messageId: '<rendered.1@example.com>',
+    });
+    const { MimeRenderer } = await import('../../src/providers/smtp.js');
+    expect(MimeRenderer.wants(m)).toBe(true);
+    expect(MimeRenderer.wants({ ...m, attachments: [{ filename: 'a.txt', path: attachmentFile }] })).toBe(false);
+    const rendered = await new MimeRenderer().render(m);
+    expect(rendered.envelope).toEqual({ from: USER, to: ['zoe@example.com', 'cc@example.com', 'hidden@example.com'] });
+    // as the worker thread hands it over: a plain Uint8Array
+    const p = provider(srv);
+    let result;
+    try {
+      result = await p.send({ ...m, rendered: { raw: new Uint8Array(rendered.raw), envelope: rendered.envelope } });
+    } finally {
+      await p.close();
+    }
+    expect(result.messageId).toBe('<rendered.1@example.com>');
+    expect(srv.envelopes.at(-1)).toEqual({ from: USER, to: ['zoe@example.com', 'cc@example.com', 'hidden@example.com'] });
+    const got = await simpleParser(srv.messages.at(-1)!);
+    expect(got.messageId).toBe('<rendered.1@example.com>');
+    expect(got.subject).toBe('Grüße — 件名 ✓');
+    expect(got.text).toBe('Héllo wörld, 你好 🌍\n');
+    expect(got.html).toContain('<b>wörld</b>');
+    expect(got.headers.get('x-campaign')).toBe('november');
+    expect(got.headers.has('bcc')).toBe(false);
+    expect(srv.messages.at(-1)!.toString('latin1')).not.toContain('hidden@example.com');
+  });
+});

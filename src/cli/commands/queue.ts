@@ -91,7 +91,11 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       },
     });
     if (flags.watch && !ctx.output.json) ctx.output.note(`stopped after ${result.cycles} cycle(s): sent ${result.totals.sent}, ${result.remaining} still queued`);
-    ctx.output.debug(`queue writes ran ${result.lane === 'thread' ? 'on a worker thread (a long queue)' : 'on the main thread'}`);
+    ctx.output.debug(
+      result.lane === 'thread'
+        ? `queue writes ran on a worker thread (a long queue); ${result.renderedAhead} message(s) were rendered there ahead of sending`
+        : 'queue writes ran on the main thread',
+    );
     return 0;
   } finally {
     bar.done();

@@ -3,7 +3,8 @@
  * interface. The inline lane writes through the distributor's own connection. The thread lane hands
  * the same writes, in order, to a worker thread with its own connection, so SQLite's work (row
  * rewrites, index updates, WAL writes: about half of what a large run costs besides SMTP itself) runs
- * on another core while the main thread keeps the connections busy.
+ * on another core while the main thread keeps the connections busy. That thread also renders claimed
+ * SMTP messages to their bytes ahead (see queue-worker.ts); takeRendered hands them over.
  *
  * Writes are queued and applied in the order given; a claim runs after every write queued before it.
  * A sent message's record may wait a few milliseconds to share a transaction with others; until then
@@ -14,8 +15,9 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
-import type { MessageRow } from './messages.js';
-import type { ClaimRequest, ClaimResult, QueueRepo, QueueWrite } from './queue.js';
+import type { MessageRow } from '../store/messages.js';
+import type { RenderedMime } from '../providers/types.js';
+import type { ClaimRequest, ClaimResult, QueueRepo, QueueWrite } from '../store/queue.js';
 
 /** A claim in plain data, so it can cross to a worker thread. */
 export interface ClaimSpec {
@@ -28,6 +30,8 @@ export interface ClaimSpec {
   batchProvider: ProviderName;
   /** Per-minute limit of each provider; missing or 0 = none. */
   limits: Partial<Record<ProviderName, number>>;
+  /** Render the claimed SMTP messages to their bytes ahead (the thread lane only). */
+  render?: boolean;
 }
 
 export type LaneWrite = QueueWrite;
@@ -37,6 +41,11 @@ export interface QueueLane {
   /** Queues a write; a failure of an earlier write is thrown here, or by the next claim or settle. */
   write(w: LaneWrite): void;
   claim(spec: ClaimSpec): Promise<ClaimResult>;
+  /**
+   * The message's MIME bytes if they were rendered ahead (thread lane), taken out of the lane; else
+   * undefined and the provider composes the message itself.
+   */
+  takeRendered(id: number): RenderedMime | undefined;
   /** Resolves when every queued write is in the database. */
   settle(): Promise<void>;
   close(): Promise<void>;
@@ -99,6 +108,10 @@ export class InlineLane implements QueueLane {
     return this.queue.claim(claimRequest(spec), this.sent.splice(0));
   }
 
+  takeRendered(): undefined {
+    return undefined;
+  }
+
   async settle(): Promise<void> {
     this.flush();
   }
@@ -128,7 +141,9 @@ export interface LaneErrorData {
 }
 
 /** Worker → main thread. */
-export type LaneReply = { seq: number; result?: ClaimResult; error?: LaneErrorData } | { ready: true } | { ready: false; error: LaneErrorData };
+export type LaneReply =
+  | { seq: number; result?: ClaimResult; error?: LaneErrorData }
+  | { rendered: [number, RenderedMime][] } | { ready: true } | { ready: false; error: LaneErrorData };
 
 export function errorData(err: unknown): LaneErrorData {
   if (err instanceof SysemailError) return { message: err.message, code: err.code, kind: err.kind, fix: err.fix };
@@ -162,6 +177,7 @@ export class ThreadLane implements QueueLane {
   readonly kind = 'thread';
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (r: ClaimResult | undefined) => void; reject: (e: Error) => void }>();
+  private readonly renderings = new Map<number, RenderedMime>();
   private outbox: LaneWrite[] = [];
   private timer?: NodeJS.Timeout;
   private failed?: Error;
@@ -169,6 +185,10 @@ export class ThreadLane implements QueueLane {
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: LaneReply) => {
+      if ('rendered' in m) {
+        for (const [id, r] of m.rendered) this.renderings.set(id, r);
+        return;
+      }
       if (!('seq' in m)) return;
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
@@ -263,11 +283,19 @@ export class ThreadLane implements QueueLane {
   }
 
   async claim(spec: ClaimSpec): Promise<ClaimResult> {
-    return (await this.request(spec))!;
+    return (await this.request({ ...spec, render: true }))!;
   }
 
+  takeRendered(id: number): RenderedMime | undefined {
+    const r = this.renderings.get(id);
+    if (r) this.renderings.delete(id);
+    return r;
+  }
+
+  /** Also drops the renderings not taken: the messages they belong to were sent or given back. */
   async settle(): Promise<void> {
     await this.request();
+    this.renderings.clear();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,83 @@
+/**
+ * The thread lane's worker (see queue-lane.ts): its own connection to the database, applying the
+ * distributor's writes in the order they come, each request's writes and the claim it carries in one
+ * transaction.
+ *
+ * Between requests it renders claimed SMTP messages to their MIME bytes, newest claim first and each
+ * claim from its last message back, while the main thread sends from the oldest: the two meet in the
+ * middle, so neither waits for the other and a message is rarely composed twice.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { MimeRenderer } from '../providers/smtp.js';
+import type { RenderedMime } from '../providers/types.js';
+import { openDatabase } from '../store/db.js';
+import { QueueRepo, type ClaimedMessage } from '../store/queue.js';
+import { toOutgoing } from './distributor.js';
+import { claimRequest, errorData, type LaneReply, type LaneRequest } from './queue-lane.js';
+
+const port = parentPort!;
+const reply = (r: LaneReply) => port.postMessage(r);
+/** Renderings travel in small groups: each message to the main thread wakes it up. */
+const RENDERED_GROUP = 4;
+
+try {
+  const opened = await openDatabase((workerData as { file: string }).file);
+  if (!opened) throw new Error('the database does not exist');
+  const { db, id: dbId } = opened;
+  const queue = new QueueRepo(db);
+  const renderer = new MimeRenderer();
+
+  let toRender: ClaimedMessage[] = [];
+  let rendering = false;
+  const renderAhead = async (): Promise<void> => {
+    if (rendering) return;
+    rendering = true;
+    let done: [number, RenderedMime][] = [];
+    try {
+      for (let m = toRender.pop(); m; m = toRender.pop()) {
+        const outgoing = toOutgoing(m, dbId);
+        if (m.via !== 'smtp' || !MimeRenderer.wants(outgoing)) continue;
+        try {
+          done.push([m.id, await renderer.render(outgoing)]);
+        } catch {
+          // composed again, and refused, where it is sent
+        }
+        if (done.length >= RENDERED_GROUP) {
+          reply({ rendered: done });
+          done = [];
+        }
+      }
+    } finally {
+      if (done.length > 0) reply({ rendered: done });
+      rendering = false;
+    }
+  };
+
+  port.on('message', (m: LaneRequest | { close: true }) => {
+    if ('close' in m) {
+      toRender = [];
+      db.close();
+      port.close();
+      return;
+    }
+    try {
+      if (m.claim) {
+        const result = queue.claim(claimRequest(m.claim), m.writes);
+        reply({ seq: m.seq, result });
+        if (m.claim.render && result.claimed.length > 0) {
+          // what is left of the previous claim is being sent by now
+          toRender = result.claimed.slice();
+          void renderAhead();
+        }
+      } else {
+        queue.applyWrites(m.writes);
+        if (m.ack) reply({ seq: m.seq });
+      }
+    } catch (err) {
+      reply({ seq: m.seq, error: errorData(err) });
+    }
+  });
+  reply({ ready: true });
+} catch (err) {
+  reply({ ready: false, error: errorData(err) });
+}
