@@ -255,13 +255,12 @@ export class MessagesRepo {
   private readonly insertBodyStmt;
 
   constructor(private readonly db: SqliteDatabase) {
+    // positional parameters: binding 25 named ones from an object cost a quarter of an import
     this.insertStmt = db.prepare(`
       INSERT INTO messages (status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
         text_body, html_body, attachments, headers, message_id, user_id, template_id, org, size_bytes,
         created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at, body_apart)
-      VALUES (@status, @provider, @from, @to, @cc, @bcc, @replyTo, @subject, @text, @html, @attachments,
-        @headers, @messageId, @userId, @templateId, @org, @sizeBytes, @now, @dueAt, @now, @leaseOwner,
-        @leaseExpiresAt, @attempts, @firstAttemptAt, @bodyApart)`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertBodyStmt = db.prepare('INSERT INTO message_bodies (message_id, text_body, html_body) VALUES (?, ?, ?)');
     this.insertAttemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
   }
@@ -271,41 +270,39 @@ export class MessagesRepo {
     const text = m.text ?? null;
     const html = m.html ?? null;
     const apart = (text?.length ?? 0) + (html?.length ?? 0) > BODY_APART_CHARS;
-    const p = this.params(m, now);
-    const id = Number(this.insertStmt.run(apart ? { ...p, text: null, html: null, bodyApart: 1 } : p).lastInsertRowid);
+    // a message sent right away is claimed at insertion: that claim is its first attempt
+    const sending = m.status === 'sending';
+    const id = Number(
+      this.insertStmt.run(
+        m.status,
+        m.provider,
+        m.from,
+        JSON.stringify(m.to),
+        JSON.stringify(m.cc),
+        JSON.stringify(m.bcc),
+        m.replyTo ?? null,
+        m.subject,
+        apart ? null : text,
+        apart ? null : html,
+        JSON.stringify(m.attachments),
+        m.headers ? JSON.stringify(m.headers) : null,
+        m.messageId ?? null,
+        m.userId ?? null,
+        m.templateId ?? null,
+        m.org ?? null,
+        m.sizeBytes ?? null,
+        now,
+        m.dueAt ?? now,
+        now,
+        m.leaseOwner ?? null,
+        m.leaseExpiresAt ?? null,
+        sending ? 1 : 0,
+        sending ? now : null,
+        apart ? 1 : 0,
+      ).lastInsertRowid,
+    );
     if (apart) this.insertBodyStmt.run(id, text, html);
     return id;
-  }
-
-  private params(m: NewMessage, now: number) {
-    const sending = m.status === 'sending';
-    return {
-      status: m.status,
-      provider: m.provider,
-      from: m.from,
-      to: JSON.stringify(m.to),
-      cc: JSON.stringify(m.cc),
-      bcc: JSON.stringify(m.bcc),
-      replyTo: m.replyTo ?? null,
-      subject: m.subject,
-      text: m.text ?? null,
-      html: m.html ?? null,
-      attachments: JSON.stringify(m.attachments),
-      headers: m.headers ? JSON.stringify(m.headers) : null,
-      messageId: m.messageId ?? null,
-      userId: m.userId ?? null,
-      templateId: m.templateId ?? null,
-      org: m.org ?? null,
-      sizeBytes: m.sizeBytes ?? null,
-      now,
-      dueAt: m.dueAt ?? now,
-      leaseOwner: m.leaseOwner ?? null,
-      leaseExpiresAt: m.leaseExpiresAt ?? null,
-      // a message sent right away is claimed at insertion: that claim is its first attempt
-      attempts: sending ? 1 : 0,
-      firstAttemptAt: sending ? now : null,
-      bodyApart: 0,
-    };
   }
 
   async insert(m: NewMessage, now: number): Promise<number> {
