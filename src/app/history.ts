@@ -151,15 +151,17 @@ export async function showHistory(store: Store, id: number): Promise<HistoryDeta
   };
 }
 
-/** The spool folder of a queued message's attachments. */
-export function spoolFolder(spoolDir: string, id: number): string {
-  return path.join(spoolDir, String(id));
-}
-
-/** Removes the spool folders of deleted messages; a folder already gone is fine. */
-export function removeSpoolFolders(spoolDir: string | undefined, ids: readonly number[]): void {
+/**
+ * Removes the spool folders holding the given attachment paths (deleted messages' copies). Only
+ * folders directly inside the spool folder are touched: an attachment stored with its own path
+ * outside it is the user's file and stays. A folder already gone is fine.
+ */
+export function removeSpoolFolders(spoolDir: string | undefined, attachmentPaths: readonly string[]): void {
   if (!spoolDir) return;
-  for (const id of ids) fs.rmSync(spoolFolder(spoolDir, id), { recursive: true, force: true });
+  const root = path.resolve(spoolDir);
+  for (const dir of new Set(attachmentPaths.map((p) => path.dirname(path.resolve(p))))) {
+    if (path.dirname(dir) === root) fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function retentionDays(settings: Settings): number {
@@ -176,7 +178,7 @@ export async function purgeHistory(o: { store: Store; cutoff: number; spoolDir?:
   for (;;) {
     const r = o.store.history.purgeBatch(o.cutoff);
     deleted += r.deleted;
-    removeSpoolFolders(o.spoolDir, r.withAttachments);
+    removeSpoolFolders(o.spoolDir, r.attachmentPaths);
     if (r.deleted === 0 || o.signal?.aborted) break;
     await yieldToLoop();
   }

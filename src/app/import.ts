@@ -11,6 +11,7 @@ import type { Settings } from '../core/precedence.js';
 import type { Store } from '../store/index.js';
 import type { NewMessage } from '../store/messages.js';
 import { senderOf } from '../store/users.js';
+import { spoolAttachments } from './spool.js';
 
 const FIELDS = new Set(['to', 'cc', 'bcc', 'from', 'replyTo', 'subject', 'text', 'html', 'attachments', 'user', 'headers']);
 
@@ -35,6 +36,11 @@ export interface ImportOptions {
   now: number;
   /** Relative attachment paths are taken from here. */
   cwd: string;
+  /**
+   * Attachments are copied here (one folder per message), so that the distributor finds them however
+   * long the messages wait. Without it the stored paths are the originals.
+   */
+  spoolDir?: string;
   onProgress?: (p: { done: number; total: number }) => void;
 }
 
@@ -200,8 +206,26 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
       fix: 'Give one JSON object per line, e.g. {"to":"a@example.com","subject":"Hi","text":"Hello"}',
     });
   }
-  const ids = await o.store.messages.insertMany(messages, o.now);
-  return { imported: ids.length, ids };
+  // copies last, once every line is known good; all of them go again if the insert fails
+  const spooled: string[] = [];
+  try {
+    if (o.spoolDir) {
+      for (const m of messages) {
+        if (m.attachments.length === 0) continue;
+        const { dir, stored } = spoolAttachments(
+          o.spoolDir,
+          m.attachments.map((a) => ({ ...a, path: a.path! })), // every imported attachment was read from a path
+        );
+        spooled.push(dir);
+        m.attachments = stored;
+      }
+    }
+    const ids = await o.store.messages.insertMany(messages, o.now);
+    return { imported: ids.length, ids };
+  } catch (err) {
+    for (const dir of spooled) fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 function importError(problems: readonly ImportProblem[], source: string): SysemailError {

@@ -143,7 +143,7 @@ export async function changeMessages(
     case 'delete': {
       const r = store.queue.delete(list);
       const changed = check(action, r);
-      removeSpoolFolders(o.spoolDir, r.withAttachments);
+      removeSpoolFolders(o.spoolDir, r.attachmentPaths);
       return { action, ids: changed };
     }
   }

@@ -17,6 +17,7 @@ import type { Provider, SendResult } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import type { StoredAttachment } from '../store/messages.js';
 import { senderOf } from '../store/users.js';
+import { spoolAttachments } from './spool.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
 export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
@@ -108,27 +109,6 @@ function newMessageId(from: string): string {
   return `<${randomUUID()}@${domain}>`;
 }
 
-/** Copies the attachments of a queued message where the distributor will find them later (0700/0600). */
-function spool(dataDir: string, key: string, attachments: readonly RawAttachment[]): { dir: string; stored: StoredAttachment[] } {
-  const root = path.join(dataDir, 'spool');
-  const dir = path.join(root, key);
-  try {
-    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-    fs.mkdirSync(dir, { mode: 0o700 });
-    const stored = attachments.map((a, i) => {
-      const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);
-      fs.copyFileSync(a.path, target, fs.constants.COPYFILE_EXCL);
-      fs.chmodSync(target, 0o600);
-      return { filename: a.filename ?? path.basename(a.path), path: target, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) };
-    });
-    return { dir, stored };
-  } catch (err) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new SysemailError('ioerr', 'SPOOL_FAILED', `cannot copy the attachments into ${root} (${code})`, { fix: 'Check free space and the permissions of the data folder', cause: err });
-  }
-}
-
 function describeProblems(errors: ReturnType<typeof composeMessage>['errors']): SysemailError {
   const [first, ...rest] = errors;
   const more = rest.length > 0 ? `; also ${rest.map((e) => e.message).join('; ')}` : '';
@@ -163,7 +143,6 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   if (!composed.value) throw describeProblems(composed.errors);
   const { message, sizeBytes } = composed.value;
   const warnings = composed.value.warnings.map((w) => w.message);
-  const key = randomUUID();
   message.messageId = newMessageId(message.from);
   const { attachments: _outgoing, ...fields } = message;
   const base = {
@@ -175,7 +154,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   };
 
   if (req.queue) {
-    const { dir, stored } = spool(deps.dataDir, key, attachments);
+    const { dir, stored } = spoolAttachments(path.join(deps.dataDir, 'spool'), attachments);
     try {
       const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock());
       return { id, status: 'queued', provider: req.provider, messageId: message.messageId, warnings };

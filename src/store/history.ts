@@ -5,7 +5,7 @@
  */
 import type { FailureInfo } from '../core/failure.js';
 import type { SqliteDatabase } from './db.js';
-import type { MessageDbRow, MessageStatus } from './messages.js';
+import { attachmentPathsOf, type MessageDbRow, type MessageStatus } from './messages.js';
 
 export interface HistoryQuery {
   failed?: boolean;
@@ -100,10 +100,10 @@ export class HistoryRepo {
 
   /**
    * Deletes up to `batch` sent/failed messages created before `cutoff` in one short transaction.
-   * Returns the ids deleted and those that had attachments (their spool folders go too).
+   * Returns how many went and their attachments' paths (their spooled copies go too).
    */
-  purgeBatch(cutoff: number, batch = PURGE_BATCH): { deleted: number; withAttachments: number[] } {
+  purgeBatch(cutoff: number, batch = PURGE_BATCH): { deleted: number; attachmentPaths: string[] } {
     const rows = this.db.transaction(() => this.purgeStmt.all({ cutoff, batch }) as { id: number; attachments: string }[]).immediate();
-    return { deleted: rows.length, withAttachments: rows.filter((r) => r.attachments !== '[]').map((r) => r.id) };
+    return { deleted: rows.length, attachmentPaths: rows.filter((r) => r.attachments !== '[]').flatMap((r) => attachmentPathsOf(r.attachments)) };
   }
 }

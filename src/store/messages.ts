@@ -169,6 +169,11 @@ export function fillBodies(db: SqliteDatabase, rows: MessageDbRow[]): MessageDbR
   return rows;
 }
 
+/** The file paths in a stored attachments column (JSON). */
+export function attachmentPathsOf(json: string): string[] {
+  return (JSON.parse(json) as { path?: unknown }[]).map((a) => a.path).filter((p): p is string => typeof p === 'string');
+}
+
 export function toMessageRow(r: MessageDbRow): MessageRow {
   return {
     id: r.id,

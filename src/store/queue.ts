@@ -9,7 +9,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../core/throttle.js';
 import type { SqliteDatabase } from './db.js';
-import { INSERT_ATTEMPT_SQL, attemptParams, fillBodies, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
+import { INSERT_ATTEMPT_SQL, attachmentPathsOf, attemptParams, fillBodies, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
 
@@ -543,14 +543,17 @@ export class QueueRepo {
     return this.db.prepare("SELECT id FROM messages WHERE status = 'failed' ORDER BY id").pluck().all() as number[];
   }
 
-  /** Deletes messages (and their attempts); a message being sent cannot be deleted. Returns the rows' attachment lists. */
-  delete(ids: readonly number[]): BulkResult & { withAttachments: number[] } {
-    const withAttachments: number[] = [];
+  /**
+   * Deletes messages (and their attempts and bodies); a message being sent cannot be deleted. Returns
+   * the paths of the deleted messages' attachments (their spooled copies go too).
+   */
+  delete(ids: readonly number[]): BulkResult & { attachmentPaths: string[] } {
+    const attachmentPaths: string[] = [];
     const stmt = this.db.prepare('DELETE FROM messages WHERE id = ? RETURNING attachments').pluck();
     const r = this.bulk(ids, ['pending', 'deferred', 'held', 'sent', 'failed'], (id) => {
       const att = stmt.get(id) as string | undefined;
-      if (att && att !== '[]') withAttachments.push(id);
+      if (att && att !== '[]') attachmentPaths.push(...attachmentPathsOf(att));
     });
-    return { ...r, withAttachments };
+    return { ...r, attachmentPaths };
   }
 }

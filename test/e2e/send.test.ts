@@ -144,6 +144,46 @@ describe('send (built binary)', () => {
     expect(fs.statSync(path.dirname(stored.path)).mode & 0o777).toBe(0o700);
     fs.rmSync(attachment);
     expect(fs.existsSync(stored.path)).toBe(true);
+    // deleting the message deletes its spooled copy, and nothing else in the spool
+    const del = await box.run(['queue', 'delete', String(doc.id)]);
+    expect(del.exitCode, err(del)).toBe(0);
+    expect(fs.existsSync(path.dirname(stored.path))).toBe(false);
+    expect(fs.existsSync(path.join(box.env.XDG_DATA_HOME, 'sysemail', 'spool'))).toBe(true);
+  });
+
+  it('queue import spools each line\'s attachments too; a refused import leaves no copy behind', async () => {
+    const spoolRoot = path.join(box.env.XDG_DATA_HOME, 'sysemail', 'spool');
+    const before = fs.existsSync(spoolRoot) ? fs.readdirSync(spoolRoot).length : 0;
+    const report = path.join(box.dir, 'report.csv');
+    fs.writeFileSync(report, 'a,b\n1,2\n');
+    const lines = path.join(box.dir, 'with-attachments.jsonl');
+    fs.writeFileSync(
+      lines,
+      [
+        JSON.stringify({ to: 'ann@example.com', from: USER, subject: 'Report 1', text: 't', attachments: [report] }),
+        JSON.stringify({ to: 'bob@example.com', from: USER, subject: 'Report 2', text: 't', attachments: [{ path: report, filename: 'renamed.csv' }] }),
+      ].join('\n') + '\n',
+    );
+    const r = await box.run(['queue', 'import', lines, '--json']);
+    expect(r.exitCode, err(r)).toBe(0);
+    const { firstId, lastId } = json<{ firstId: number; lastId: number }>(out(r));
+    const stored = rows<{ attachments: string }>(`SELECT attachments FROM messages WHERE id BETWEEN ${firstId} AND ${lastId} ORDER BY id`).map(
+      (m) => (JSON.parse(m.attachments) as { filename: string; path: string }[])[0],
+    );
+    expect(stored.map((a) => a.filename)).toEqual(['report.csv', 'renamed.csv']);
+    for (const a of stored) {
+      expect(path.dirname(path.dirname(a.path))).toBe(spoolRoot);
+      expect(fs.readFileSync(a.path, 'utf8')).toBe('a,b\n1,2\n');
+      expect(fs.statSync(a.path).mode & 0o777).toBe(0o600);
+    }
+    expect(new Set(stored.map((a) => path.dirname(a.path))).size).toBe(2);
+    expect(fs.readdirSync(spoolRoot)).toHaveLength(before + 2);
+
+    // one bad line: nothing stored, nothing copied
+    fs.appendFileSync(lines, JSON.stringify({ to: 'not an address', from: USER, subject: 's', text: 't', attachments: [report] }) + '\n');
+    const bad = await box.run(['queue', 'import', lines]);
+    expect(bad.exitCode).toBe(65);
+    expect(fs.readdirSync(spoolRoot)).toHaveLength(before + 2);
   });
 
   it('a wrong password → 77, recorded as failed with the server words, the password nowhere', async () => {

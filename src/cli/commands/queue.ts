@@ -176,6 +176,7 @@ async function importCmd(ctx: CliContext, file: string): Promise<number> {
       source: file === '-' ? 'standard input' : file,
       now: Date.now(),
       cwd: ctx.cwd,
+      spoolDir: spoolDir(ctx),
       onProgress: (p) => bar.update(p.done, p.total),
     });
     bar.done();

@@ -1,0 +1,31 @@
+/**
+ * The spool: private copies of a queued message's attachments, so that the distributor still finds
+ * them when it sends, whatever happened to the originals meanwhile. One folder per message (0700,
+ * files 0600) directly inside the spool folder; deleting the message removes it
+ * (history.removeSpoolFolders).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SysemailError } from '../core/errors.js';
+import type { RawAttachment } from '../core/message.js';
+import type { StoredAttachment } from '../store/messages.js';
+
+export function spoolAttachments(spoolDir: string, attachments: readonly RawAttachment[]): { dir: string; stored: StoredAttachment[] } {
+  const dir = path.join(spoolDir, randomUUID());
+  try {
+    fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const stored = attachments.map((a, i) => {
+      const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);
+      fs.copyFileSync(a.path, target, fs.constants.COPYFILE_EXCL);
+      fs.chmodSync(target, 0o600);
+      return { filename: a.filename ?? path.basename(a.path), path: target, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) };
+    });
+    return { dir, stored };
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new SysemailError('ioerr', 'SPOOL_FAILED', `cannot copy the attachments into ${spoolDir} (${code})`, { fix: 'Check free space and the permissions of the data folder', cause: err });
+  }
+}
