@@ -8,7 +8,8 @@
 //    on a fresh copy of one imported database, run the two back to back in alternating order (plain
 //    first in even rounds); the ratio is the median of the per-round ratios;
 // 2. `queue import` of 100,000 short notification lines (target ≥ 50,000 messages/second);
-// 3. `history --failed --limit 50` over 1,000,000 stored messages against `params get` (≤ 1.5×, medians).
+// 3. `history --failed --limit 50` over 1,000,000 stored messages against `params get`, run side by side
+//    (≤ 1.5×, the median of the per-round ratios).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -26,7 +27,8 @@ const ROUNDS = drainRounds(process.env.BENCH_DRAIN_ROUNDS);
 const CHILD_TIMEOUT_MS = 120_000;
 const IMPORT_LINES = 100_000;
 const HISTORY_ROWS = 1_000_000;
-const REPEATS = 5;
+/** Side-by-side rounds of `history` and `params get`: the ratio is the median of the per-round ratios. */
+const REPEATS = 11;
 const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(36).slice(0, 2000);
 
 function drainRounds(value) {
@@ -269,17 +271,19 @@ function historyBench(tmp, env) {
   sqlite.close();
   const history = [];
   const params = [];
+  cli(['--db', db, 'history', '--failed', '--limit', '50', '--json'], env); // warm the file cache
   for (let i = 0; i < REPEATS; i++) {
     const h = cli(['--db', db, 'history', '--failed', '--limit', '50', '--json'], env);
     if (JSON.parse(h.stdout).length !== 50) throw new Error('history --failed --limit 50 did not return 50 rows');
     history.push(h.ms);
     params.push(cli(['--db', db, 'params', 'get', 'smtp.port'], env).ms);
   }
-  const ratio = median(history) / median(params);
+  // each round's ratio, then the median: drift in the machine's load between rounds cancels out
+  const ratio = median(history.map((ms, i) => ms / params[i]));
   return [
     { name: `history --failed --limit 50 over ${HISTORY_ROWS} messages`, value: Math.round(median(history)), unit: 'ms (median)', target: undefined, ok: true },
     { name: 'params get, same database', value: Math.round(median(params)), unit: 'ms (median)', target: undefined, ok: true },
-    { name: 'history / params get', value: Number(ratio.toFixed(2)), unit: '×', target: '≤ 1.5', ok: ratio <= 1.5 },
+    { name: `history / params get, median of ${REPEATS} side-by-side ratios`, value: Number(ratio.toFixed(2)), unit: '×', target: '≤ 1.5', ok: ratio <= 1.5 },
   ];
 }
 
