@@ -384,5 +384,9 @@ describe('messages rendered ahead (the distributor worker thread)', () => {
     expect(got.headers.get('x-campaign')).toBe('november');
     expect(got.headers.has('bcc')).toBe(false);
     expect(srv.messages.at(-1)!.toString('latin1')).not.toContain('hidden@example.com');
+    // the bytes went out as rendered (SMTP's CRLF line ends aside): one Message-ID, nothing added
+    const wire = srv.messages.at(-1)!.toString('latin1');
+    expect(wire.match(/^Message-ID:/gim)).toHaveLength(1);
+    expect(wire).toBe(Buffer.from(rendered.raw).toString('latin1').replace(/\r?\n/g, '\r\n'));
   });
 });
