@@ -2,9 +2,9 @@
  * Email history: what was sent and what failed, with the server's own words; and retention, which
  * keeps history.retentionDays of sent and failed messages (0 = the default, 30).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { fs } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';

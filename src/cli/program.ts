@@ -2,10 +2,15 @@
  * The commander program: global options, the command groups, and the one place where errors become
  * exit codes.
  */
-import { Command, CommanderError } from 'commander';
+import type * as CommanderModule from 'commander';
+import { nodeModule } from '../core/builtins.js';
 import { outcome } from './action.js';
 import { reportError, usageError } from './errors.js';
 import { version } from './main.js';
+// through require: commander is CommonJS, and importing it as an ES module costs a scan of its
+// source for named exports on every start
+const { Command, CommanderError } = nodeModule.createRequire(import.meta.url)('commander') as typeof CommanderModule;
+type Command = CommanderModule.Command;
 type Register = (program: Command) => void;
 
 /**
