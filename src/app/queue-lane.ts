@@ -34,12 +34,10 @@ export interface ClaimSpec {
   render?: boolean;
 }
 
-export type LaneWrite = QueueWrite;
-
 export interface QueueLane {
   readonly kind: 'inline' | 'thread';
   /** Queues a write; a failure of an earlier write is thrown here, or by the next claim or settle. */
-  write(w: LaneWrite): void;
+  write(w: QueueWrite): void;
   claim(spec: ClaimSpec): Promise<ClaimResult>;
   /**
    * The message's MIME bytes if they were rendered ahead (thread lane), taken out of the lane; else
@@ -76,7 +74,7 @@ export const FLUSH_MS = 5;
  */
 export class InlineLane implements QueueLane {
   readonly kind = 'inline';
-  private readonly sent: LaneWrite[] = [];
+  private readonly sent: QueueWrite[] = [];
   private timer?: NodeJS.Timeout;
 
   /** `groupOf`: sent records written together at most. */
@@ -85,7 +83,7 @@ export class InlineLane implements QueueLane {
     private readonly groupOf: number,
   ) {}
 
-  write(w: LaneWrite): void {
+  write(w: QueueWrite): void {
     if (w.op !== 'sent') {
       this.queue.applyWrites([w]);
       return;
@@ -95,17 +93,18 @@ export class InlineLane implements QueueLane {
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
-  private flush(): void {
+  private takeSent(): QueueWrite[] {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.sent.length === 0) return;
-    this.queue.applyWrites(this.sent.splice(0));
+    return this.sent.splice(0);
+  }
+
+  private flush(): void {
+    this.queue.applyWrites(this.takeSent());
   }
 
   async claim(spec: ClaimSpec): Promise<ClaimResult> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    return this.queue.claim(claimRequest(spec), this.sent.splice(0));
+    return this.queue.claim(claimRequest(spec), this.takeSent());
   }
 
   takeRendered(): undefined {
@@ -126,7 +125,7 @@ export class InlineLane implements QueueLane {
 /** Main thread → worker. */
 export interface LaneRequest {
   seq: number;
-  writes: LaneWrite[];
+  writes: QueueWrite[];
   claim?: ClaimSpec;
   /** Answer even when there is no claim (and no error): the caller waits for these writes. */
   ack?: boolean;
@@ -143,7 +142,9 @@ export interface LaneErrorData {
 /** Worker → main thread. */
 export type LaneReply =
   | { seq: number; result?: ClaimResult; error?: LaneErrorData }
-  | { rendered: [number, RenderedMime][] } | { ready: true } | { ready: false; error: LaneErrorData };
+  | { rendered: [number, RenderedMime][] }
+  | { ready: true }
+  | { ready: false; error: LaneErrorData };
 
 export function errorData(err: unknown): LaneErrorData {
   if (err instanceof SysemailError) return { message: err.message, code: err.code, kind: err.kind, fix: err.fix };
@@ -178,7 +179,7 @@ export class ThreadLane implements QueueLane {
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (r: ClaimResult | undefined) => void; reject: (e: Error) => void }>();
   private readonly renderings = new Map<number, RenderedMime>();
-  private outbox: LaneWrite[] = [];
+  private outbox: QueueWrite[] = [];
   private timer?: NodeJS.Timeout;
   private failed?: Error;
   private exited = false;
@@ -250,7 +251,7 @@ export class ThreadLane implements QueueLane {
     return new ThreadLane(worker);
   }
 
-  private take(): LaneWrite[] {
+  private take(): QueueWrite[] {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const writes = this.outbox;
@@ -275,7 +276,7 @@ export class ThreadLane implements QueueLane {
     this.worker.postMessage({ seq: ++this.seq, writes: this.take() } satisfies LaneRequest);
   }
 
-  write(w: LaneWrite): void {
+  write(w: QueueWrite): void {
     if (this.failed) throw this.failed;
     this.outbox.push(w);
     if (this.outbox.length >= POST_AT) this.post();

@@ -526,17 +526,17 @@ export async function buildTestMessage(from: string, to: string): Promise<Buffer
     .build();
 }
 
-/**
- * Renders messages to their MIME bytes exactly as the SMTP transport would (the same nodemailer
- * pipeline, into a buffer), for sending later with `rendered`. Messages with attachments are not
- * rendered ahead: their bytes could be large.
- */
 /** What nodemailer hands a transport: the compiled message. */
 interface RenderableMessage {
   build(cb: (err: Error | null, raw: Buffer) => void): void;
   getEnvelope(): { from: string | false; to: string[] };
 }
 
+/**
+ * Renders messages to their MIME bytes exactly as the SMTP transport would (the same nodemailer
+ * pipeline, into a buffer), for sending later with `rendered`. Messages with attachments are not
+ * rendered ahead: their bytes could be large.
+ */
 export class MimeRenderer {
   private transporter?: Transporter;
 

@@ -27,7 +27,7 @@ export interface OutgoingMessage {
   messageId?: string;
   headers?: Record<string, string>;
   /**
-   * The same message already rendered to its MIME bytes (see renderMime): SMTP sends these as they
+   * The same message already rendered to its MIME bytes (see MimeRenderer): SMTP sends these as they
    * are. The distributor's worker thread renders ahead, so the main thread only talks SMTP.
    */
   rendered?: RenderedMime;

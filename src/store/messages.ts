@@ -147,6 +147,8 @@ export interface MessageDbRow {
  */
 export const BODY_APART_CHARS = 1024;
 
+const bodiesStmts = new WeakMap<SqliteDatabase, ReturnType<SqliteDatabase['prepare']>>();
+
 /**
  * Fills in the bodies kept apart (body_apart = 1) of rows read from the messages table: one query for
  * the whole list. Call it inside the transaction that read the rows.
@@ -155,16 +157,16 @@ export function fillBodies(db: SqliteDatabase, rows: MessageDbRow[]): MessageDbR
   const apart = rows.filter((r) => r.body_apart === 1);
   if (apart.length === 0) return rows;
   const byId = new Map(apart.map((r) => [r.id, r]));
-  for (let i = 0; i < apart.length; i += 500) {
-    const ids = apart.slice(i, i + 500).map((r) => r.id);
-    const found = db
-      .prepare(`SELECT message_id, text_body, html_body FROM message_bodies WHERE message_id IN (${ids.map(() => '?').join(',')})`)
-      .all(...ids) as { message_id: number; text_body: string | null; html_body: string | null }[];
-    for (const b of found) {
-      const r = byId.get(b.message_id)!;
-      r.text_body = b.text_body;
-      r.html_body = b.html_body;
-    }
+  let stmt = bodiesStmts.get(db);
+  if (!stmt) {
+    // the ids travel as one JSON array: one statement, prepared once per connection, for any count
+    stmt = db.prepare('SELECT message_id, text_body, html_body FROM message_bodies WHERE message_id IN (SELECT value FROM json_each(?))');
+    bodiesStmts.set(db, stmt);
+  }
+  for (const b of stmt.all(JSON.stringify([...byId.keys()])) as { message_id: number; text_body: string | null; html_body: string | null }[]) {
+    const r = byId.get(b.message_id)!;
+    r.text_body = b.text_body;
+    r.html_body = b.html_body;
   }
   return rows;
 }
@@ -255,9 +257,8 @@ export function attemptParams(a: NewAttempt) {
 
 export class MessagesRepo {
   private readonly insertStmt;
-  private readonly insertAttemptStmt;
-
   private readonly insertBodyStmt;
+  private readonly insertAttemptStmt;
 
   constructor(private readonly db: SqliteDatabase) {
     // positional parameters: binding 25 named ones from an object cost a quarter of an import

@@ -225,8 +225,8 @@ export class QueueRepo {
   /**
    * Takes back expired leases, claims up to `max` due messages and reserves their throttle slots, all
    * in one write transaction: parallel distributors see each other's sends in the shared window.
+   * `before`: writes applied first, in the same transaction.
    */
-  /** Claims due messages; `before`: writes applied first, in the same transaction. */
   claim(req: ClaimRequest, before: readonly QueueWrite[] = []): ClaimResult {
     const run = this.db.transaction((): ClaimResult => {
       for (const w of before) this.applyIn(w);
@@ -300,10 +300,6 @@ export class QueueRepo {
   }
 
   /** Extends the lease of messages still being sent. */
-  renew(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
-    return this.db.transaction(() => this.renewIn(owner, ids, leaseExpiresAt)).immediate();
-  }
-
   private renewIn(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
     let n = 0;
     for (const part of chunks(ids)) {
@@ -360,10 +356,6 @@ export class QueueRepo {
   }
 
   /** Reschedules after a temporary failure. */
-  markDeferred(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
-    return this.db.transaction(() => this.deferredIn(id, owner, o)).immediate();
-  }
-
   private deferredIn(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
     const ok =
       this.deferStmt.run({
