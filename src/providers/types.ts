@@ -94,6 +94,11 @@ export interface ConnectionTestOptions {
 
 export interface Provider {
   readonly name: ProviderName;
+  /**
+   * The longest one send may take, start to end (the overall deadline of an SMTP session or a Graph
+   * request): the distributor renews a lease that would not outlast it before handing a message over.
+   */
+  readonly deadlineMs?: number;
   /** Sends one message. Throws SysemailError (kind per contract) with data = FailureInfo on failure. */
   send(message: OutgoingMessage): Promise<SendResult>;
   /** Runs a real transaction phase by phase. Never throws for a failed phase: the failure is in the results. */
