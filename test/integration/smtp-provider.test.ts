@@ -363,7 +363,7 @@ describe('messages rendered ahead (the distributor worker thread)', () => {
     });
     const { MimeRenderer } = await import('../../src/providers/smtp.js');
     expect(MimeRenderer.wants(m)).toBe(true);
-    expect(MimeRenderer.wants({ ...m, attachments: [{ filename: 'a.txt', path: attachmentFile }] })).toBe(false);
+    expect(MimeRenderer.wants({ ...m, attachments: [{ filename: 'a.txt', path: attachmentFile, size: 5 }] })).toBe(false);
     const rendered = await new MimeRenderer().render(m);
     expect(rendered.envelope).toEqual({ from: USER, to: ['zoe@example.com', 'cc@example.com', 'hidden@example.com'] });
     // as the worker thread hands it over: a plain Uint8Array
