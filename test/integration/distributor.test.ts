@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runQueue, type RunQueueOptions } from '../../src/app/distributor.js';
+import { runQueue, systemClock, type Clock, type RunQueueOptions } from '../../src/app/distributor.js';
 import { SysemailError } from '../../src/core/errors.js';
 import { diagnose } from '../../src/core/diagnosis/index.js';
 import { createProvider } from '../../src/providers/index.js';
@@ -55,6 +55,23 @@ function baseOptions(store: Store, srv: TestSmtpServer, password = 'pw', extra: 
     diagnose: (f) => diagnose(f)[0]?.id ?? null,
     ...extra,
   };
+}
+
+function tally(srv: TestSmtpServer): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const b of srv.messages) {
+    const id = /^Message-ID:\s*(<[^>]+>)/im.exec(b.subarray(0, 4096).toString('latin1'))?.[1] ?? '?';
+    m.set(id, (m.get(id) ?? 0) + 1);
+  }
+  return m;
+}
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined> {
@@ -222,5 +239,30 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const pending = store.queue.list({ status: 'pending', limit: 100 });
     expect(pending.every((m) => m.attempts === 0)).toBe(true);
     expect(plain.messages).toHaveLength(counts.sent);
+  });
+
+  it('a second distributor whose clock runs 15 minutes ahead takes none of the first one\'s valid leases', async () => {
+    const slow = await startSmtpServer({ users: { app: 'pw' }, delayMs: 40 });
+    servers.push(slow);
+    const file = path.join(dir, `ahead-${lane}.db`);
+    const a = (await Store.open(file))!;
+    const b = (await Store.open(file))!;
+    const total = 40;
+    await a.messages.insertMany(Array.from({ length: total }, (_, i) => msg(`w${i}@example.com`)), Date.now() - 1000);
+    const ahead: Clock = { now: () => Date.now() + 15 * 60_000, sleep: systemClock.sleep };
+    const first = runQueue(options(a, slow, 'pw', { owner: 'host-a:1:first', concurrency: 2 }));
+    await until(() => slow.messages.length >= 2, 'the first distributor to be sending');
+    const second = await runQueue(options(b, slow, 'pw', { owner: 'host-b:2:second', concurrency: 2, clock: ahead }));
+    const r1 = await first;
+    const arrived = tally(slow);
+    expect(arrived.size).toBe(total);
+    expect([...arrived.values()].filter((n) => n > 1)).toHaveLength(0);
+    // nobody's lease was taken: every message was claimed once
+    const attempts = a.sqlite.prepare("SELECT attempts, count(*) AS n FROM messages WHERE status = 'sent' GROUP BY attempts").all();
+    expect(attempts).toEqual([{ attempts: 1, n: total }]);
+    expect(a.sqlite.prepare("SELECT count(*) FROM messages WHERE deferral_reason LIKE 'lease of%'").pluck().get()).toBe(0);
+    expect(r1.totals.sent + second.totals.sent).toBe(total);
+    await b.close();
+    await a.close();
   });
 });

@@ -123,7 +123,7 @@ describe.each([
         expect((err as SysemailError).code).toBe('DB_WRITE_FAILED');
         expect((err as SysemailError).kind).toBe('ioerr');
         // and the lane stays failed
-        expect(() => lane.write({ op: 'renew', owner: 'host:1:a', ids: [m.id], leaseExpiresAt: 1 })).toThrow(/cannot write the queue/);
+        expect(() => lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2200, uncount: true, reason: 'r' } })).toThrow(/cannot write the queue/);
       } else {
         // on this thread the refusal comes straight from SQLite
         expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
