@@ -10,12 +10,13 @@ export const DEFAULT_SEND_DEADLINE_MS = 300_000;
 export const FENCE_MARGIN_MS = 5_000;
 
 /**
- * Lease time a message needs ahead of it before it is handed over. A lease shorter than the send's
- * deadline cannot cover a whole send; the run then asks for half of it, which the periodic renewal
- * (every third of the lease) keeps while the process runs.
+ * Lease time a message needs ahead of it before it is handed over. A lease too short to cover a whole
+ * send cannot promise that; the run then asks for three fifths of it: the periodic renewal (every third
+ * of the lease) keeps about two thirds ahead while the process runs, so a live run still sends without
+ * renewing first, and one that was paused renews (or loses the message) before sending.
  */
 export function leaseNeededMs(deadlineMs: number | undefined, leaseMs: number): number {
-  return Math.min((deadlineMs ?? DEFAULT_SEND_DEADLINE_MS) + FENCE_MARGIN_MS, leaseMs / 2);
+  return Math.min((deadlineMs ?? DEFAULT_SEND_DEADLINE_MS) + FENCE_MARGIN_MS, (leaseMs * 3) / 5);
 }
 
 /**
