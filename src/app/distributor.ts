@@ -207,8 +207,6 @@ function backoffPolicy(settings: Settings): BackoffPolicy {
   };
 }
 
-const zero = zeroCounts;
-
 /**
  * Runs the distributor: one pass (cron), or cycles until `signal` fires (--watch). Throws the
  * account-wide error that stopped it, after recording the run and giving the messages back.
@@ -232,7 +230,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const policy = backoffPolicy(settings);
   const providers = new Map<ProviderName, Promise<Provider>>();
   const elapsed = o.elapsed ?? elapsedClock();
-  const totals = zero();
+  const totals = zeroCounts();
   const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
   const runId = queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
   let cycles = 0;
@@ -268,7 +266,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   }
 
   async function cycle(): Promise<CycleResult> {
-    const counts = zero();
+    const counts = zeroCounts();
     const owners = queue.leaseOwners().filter((x) => x !== o.owner);
     const dead = o.isPidAlive ? deadLocalOwners(owners, o.host, o.isPidAlive) : [];
     const startNow = clock.now();

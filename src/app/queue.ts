@@ -48,7 +48,9 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** A run as `queue status` and `diagnose` show it: its counts, and whether it is alive, done or dead. */
 export function runView(store: Store, r: RunRow | null, who: RunObserver): RunView | null {
   if (!r) return null;
-  const live = { ...r, silenceLimitMs: r.leaseMs === null ? null : Math.max(r.leaseMs, r.intervalMs ?? 0) };
+  // a live run is heard from at every claim and renewal (a third of its lease); in --watch it also
+  // sleeps up to its interval between cycles
+  const live = { ...r, silenceLimitMs: r.leaseMs === null ? null : r.leaseMs + (r.intervalMs ?? 0) };
   const observer = { ...who, dbNow: store.queue.dbNow() };
   const held = store.queue.heldBy(r.owner);
   return {

@@ -54,7 +54,7 @@ export interface RunLiveness {
   errorCode: string | null;
   /** Last sign of life (claim, renewal, write), on the database's clock; null for runs recorded before it was kept. */
   heartbeatAt: number | null;
-  /** Longest silence of a live run: its lease, or its --watch interval when longer. */
+  /** Longest silence of a live run: its lease (and, in --watch, its interval on top). */
   silenceLimitMs: number | null;
 }
 

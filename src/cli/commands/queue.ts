@@ -132,7 +132,9 @@ async function status(ctx: CliContext): Promise<number> {
       ctx.output.line(
         r.state === 'running'
           ? `  ${r.leasedMessages} message(s) in sending under its leases`
-          : `  ${r.leasedMessages} message(s) still leased by it, until ${r.leasesExpireAt}: the next \`sysemail queue run\` takes them back${r.diedBecause === 'process gone' ? ' (on this host: at once)' : ' after that'}`,
+          : r.diedBecause === 'process gone'
+            ? `  ${r.leasedMessages} message(s) still leased by it: the next \`sysemail queue run\` on this host takes them back at once, one elsewhere once the leases run out at ${r.leasesExpireAt}`
+            : `  ${r.leasedMessages} message(s) still leased by it until ${r.leasesExpireAt}: the next \`sysemail queue run\` after that takes them back`,
       );
     }
   }
