@@ -4,17 +4,23 @@
  * A failure of the whole account (sign-in refused, Send As denied, secret or configuration missing)
  * stops the run and gives every claimed message back untouched: a wrong password must not burn the
  * queue.
+ *
+ * Sending cannot be undone, so every message passes a fence just before it is handed to the provider:
+ * the run's lease on it must outlast the provider's deadline, or be renewed first; a message whose
+ * lease the database no longer grants this run (it was paused past the lease and another run took the
+ * message) is dropped unsent. The counts it reports are the writes the database accepted.
  */
 import { retryDecision, type BackoffPolicy } from '../core/backoff.js';
 import { classifyFailure } from '../core/classify.js';
 import { SysemailError, isSysemailError, type ErrorKind } from '../core/errors.js';
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';
+import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from '../core/lease.js';
 import { perMinuteLimit } from '../core/throttle.js';
 import type { OutgoingMessage, Provider } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import type { MessageRow } from '../store/messages.js';
-import type { ClaimedMessage, RunCounts } from '../store/queue.js';
+import { addCounts, zeroCounts, type ClaimedMessage, type RunCounts } from '../store/queue.js';
 import { InlineLane, ThreadLane, type QueueLane } from './queue-lane.js';
 import { applyRetention } from './history.js';
 
@@ -38,6 +44,21 @@ export const systemClock: Clock = {
       signal?.addEventListener('abort', done, { once: true });
     }),
 };
+
+/**
+ * Milliseconds since it was made, for lease bookkeeping: the larger of a monotonic clock (blind to the
+ * wall clock being set) and the wall clock (the monotonic one stops while the machine is suspended), so
+ * a frozen process and a suspended machine both count the time as gone. Never goes back.
+ */
+export function elapsedClock(monotonic: () => number = () => performance.now(), wall: () => number = () => Date.now()): () => number {
+  const m0 = monotonic();
+  const w0 = wall();
+  let last = 0;
+  return () => {
+    last = Math.max(last, monotonic() - m0, wall() - w0);
+    return last;
+  };
+}
 
 /** How a failure affects the queue: retry this message, fail it, or stop the whole run. */
 export interface FailureClass {
@@ -74,6 +95,8 @@ export interface RunQueueOptions {
   intervalSec?: number;
   /** How long a claim is valid without renewal. */
   leaseSec?: number;
+  /** Lease bookkeeping's clock (see elapsedClock); the injected `clock` serves due times only. */
+  elapsed?: () => number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   onCycle?: (c: CycleResult) => void;
@@ -184,8 +207,6 @@ function backoffPolicy(settings: Settings): BackoffPolicy {
   };
 }
 
-const zero = (): RunCounts => ({ sent: 0, deferred: 0, failed: 0, forced: 0 });
-
 /**
  * Runs the distributor: one pass (cron), or cycles until `signal` fires (--watch). Throws the
  * account-wide error that stopped it, after recording the run and giving the messages back.
@@ -208,8 +229,10 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   for (const p of ['smtp', 'exchange', 'eml'] as const) limits[p] = perMinuteLimit(settings, p);
   const policy = backoffPolicy(settings);
   const providers = new Map<ProviderName, Promise<Provider>>();
-  const totals = zero();
-  const runId = queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now() });
+  const elapsed = o.elapsed ?? elapsedClock();
+  const totals = zeroCounts();
+  const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
+  const runId = queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
   let cycles = 0;
   let accountError: SysemailError | undefined;
   let lastRetention = 0;
@@ -243,7 +266,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   }
 
   async function cycle(): Promise<CycleResult> {
-    const counts = zero();
+    const counts = zeroCounts();
     const owners = queue.leaseOwners().filter((x) => x !== o.owner);
     const dead = o.isPidAlive ? deadLocalOwners(owners, o.host, o.isPidAlive) : [];
     const startNow = clock.now();
@@ -258,7 +281,9 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     let deadToTake = dead;
     let cycleError: unknown;
     const buffer: ClaimedMessage[] = [];
-    const inFlight = new Set<number>();
+    // every lease this cycle holds (buffered and in flight), with when it runs out on `elapsed`: taken
+    // from the moment the claim was asked for, which is never later than the database's own start
+    const leases = new Map<number, HeldLease>();
     const stopped = () => !!accountError || !!o.signal?.aborted || cycleError !== undefined;
 
     // one claim at a time, asked for before the buffer runs dry
@@ -266,6 +291,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     const requestClaim = (): Promise<void> =>
       (claiming ??= (async () => {
         try {
+          const askedAt = elapsed();
           const r = await writes.claim({
             owner: o.owner,
             now: clock.now(),
@@ -277,6 +303,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
           });
           deadToTake = [];
           budget -= r.claimed.length;
+          for (const m of r.claimed) leases.set(m.id, { expiresAt: askedAt + leaseMs });
           counts.deferred += r.throttled.length;
           done += r.throttled.length;
           buffer.push(...r.claimed);
@@ -290,40 +317,76 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       })());
     const canClaim = () => !exhausted && !stopped() && budget > 0;
 
-    const renewTimer = setInterval(() => {
-      const ids = [...inFlight, ...buffer.map((m) => m.id)];
-      if (ids.length === 0) return;
-      try {
-        writes.write({ op: 'renew', owner: o.owner, ids, leaseExpiresAt: clock.now() + leaseMs });
-      } catch (err) {
-        cycleError ??= err;
-      }
-    }, Math.max(1000, leaseMs / 3));
+    // one renewal at a time, for every lease held; the database refuses those no longer this run's,
+    // and their messages are dropped: whoever holds them now sends them
+    let renewing: Promise<void> | undefined;
+    const renewHeld = (): Promise<void> =>
+      (renewing ??= (async () => {
+        try {
+          const ids = [...leases.keys()];
+          if (ids.length === 0) return;
+          const askedAt = elapsed();
+          const kept = new Set(await writes.renew(o.owner, ids, leaseMs));
+          for (const id of ids) {
+            if (!leases.has(id)) continue; // finished meanwhile
+            if (kept.has(id)) leases.set(id, { expiresAt: askedAt + leaseMs });
+            else leases.delete(id);
+          }
+          for (let i = buffer.length - 1; i >= 0; i--) if (!leases.has(buffer[i].id)) buffer.splice(i, 1);
+        } catch (err) {
+          cycleError ??= err;
+        } finally {
+          renewing = undefined;
+        }
+      })());
+    const renewTimer = setInterval(() => void renewHeld(), Math.max(1000, leaseMs / 3));
     renewTimer.unref();
+
+    /** The fence: may `m` go to a provider whose sends take up to `deadlineMs`? Renews first when needed. */
+    const fence = async (m: ClaimedMessage, deadlineMs: number | undefined): Promise<FenceDecision> => {
+      const needed = leaseNeededMs(deadlineMs, leaseMs);
+      let d = fenceDecision(leases.get(m.id), elapsed(), needed, false);
+      if (d === 'renew') {
+        await renewHeld();
+        d = fenceDecision(leases.get(m.id), elapsed(), needed, true);
+      }
+      if (d === 'giveBack') {
+        leases.delete(m.id);
+        writes.write({ op: 'giveBack', owner: o.owner, ids: [m.id], opts: { now: clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' } });
+      }
+      return d;
+    };
 
     const sendOne = async (m: ClaimedMessage): Promise<void> => {
       const startedAt = clock.now();
       let failure: FailureInfo;
       let err: unknown;
       let sent: { messageId?: string; response?: string } | undefined;
+      let provider: Provider | undefined;
       try {
-        const provider = await getProvider(m.via);
-        const outgoing = toOutgoing(m, store.id);
-        const rendered = writes.takeRendered(m.id);
-        if (rendered) {
-          outgoing.rendered = rendered;
-          renderedAhead++;
-        }
-        const result = await provider.send(outgoing);
-        sent = { messageId: result.messageId ?? outgoing.messageId, response: result.response };
+        provider = await getProvider(m.via);
       } catch (e) {
         err = e;
       }
+      // outside the try: a failed renewal or give-back is the run's error, not this message's
+      if (provider && (await fence(m, provider.deadlineMs)) !== 'send') return;
+      if (provider) {
+        try {
+          const outgoing = toOutgoing(m, store.id);
+          const rendered = writes.takeRendered(m.id);
+          if (rendered) {
+            outgoing.rendered = rendered;
+            renderedAhead++;
+          }
+          const result = await provider.send(outgoing);
+          sent = { messageId: result.messageId ?? outgoing.messageId, response: result.response };
+        } catch (e) {
+          err = e;
+        }
+      }
       if (sent) {
         // outside the try: a failed write is the run's error, not this message's
-        writes.write({ op: 'sent', id: m.id, owner: o.owner, outcome: { now: clock.now(), startedAt, provider: m.via, ...sent } });
-        counts.sent++;
-        if (m.forcedSend) counts.forced++;
+        writes.write({ op: 'sent', id: m.id, owner: o.owner, forced: m.forcedSend, outcome: { now: clock.now(), startedAt, provider: m.via, ...sent } });
         return;
       }
       failure = failureOf(err, m.via);
@@ -352,16 +415,13 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
         );
         if (d.action === 'retry') {
           writes.write({ op: 'deferred', id: m.id, owner: o.owner, outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` } });
-          counts.deferred++;
           return;
         }
         // past queue.maxLifetimeHours: the server's last words stay as they were
         writes.write({ op: 'failed', id: m.id, owner: o.owner, outcome });
-        counts.failed++;
         return;
       }
       writes.write({ op: 'failed', id: m.id, owner: o.owner, outcome });
-      counts.failed++;
     };
 
     const worker = async (): Promise<void> => {
@@ -377,13 +437,12 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
           if (!canClaim()) return;
           continue;
         }
-        inFlight.add(m.id);
         try {
           await sendOne(m);
         } catch (err) {
           cycleError ??= err;
         } finally {
-          inFlight.delete(m.id);
+          leases.delete(m.id);
           done++;
           o.onProgress?.({ done, total: Math.max(total, done) });
         }
@@ -396,8 +455,10 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       clearInterval(renewTimer);
       // a claim still under way lands in the buffer first, so that it is given back with the rest
       await claiming;
+      await renewing;
       // claims not sent (shutdown, account failure, or an unexpected error) go back uncounted
       const left = buffer.splice(0).map((m) => m.id);
+      leases.clear();
       try {
         if (left.length > 0) {
           const reason = accountError ? `run stopped: ${accountError.message}` : 'distributor stopped before sending';
@@ -407,6 +468,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       } catch (err) {
         cycleError ??= err;
       }
+      addCounts(counts, writes.takeCounts());
     }
     if (cycleError !== undefined) throw cycleError;
     return { ...counts, remaining: queue.remaining() };
@@ -417,8 +479,8 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     for (;;) {
       const c = await cycle();
       cycles++;
-      for (const k of ['sent', 'deferred', 'failed', 'forced'] as const) totals[k] += c[k];
-      queue.addRunCounts(runId, c);
+      // the run's row already has these: they were added as the database accepted them
+      addCounts(totals, c);
       o.onCycle?.(c);
       // --watch outlives a server that says "later" (421, network down): the next cycle tries again
       const pause = o.watch && accountError?.kind === 'tempfail';
@@ -431,7 +493,6 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       }
       if (!o.watch || o.signal?.aborted) break;
       const next = queue.nextDueAt();
-      const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
       const wait = next === null || pause ? intervalMs : Math.min(intervalMs, Math.max(0, next - clock.now()));
       if (wait > 0) await clock.sleep(wait, o.signal);
       if (o.signal?.aborted) break;

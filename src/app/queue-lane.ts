@@ -6,9 +6,11 @@
  * on another core while the main thread keeps the connections busy. That thread also renders claimed
  * SMTP messages to their bytes ahead (see queue-worker.ts); takeRendered hands them over.
  *
- * Writes are queued and applied in the order given; a claim runs after every write queued before it.
- * A sent message's record may wait a few milliseconds to share a transaction with others; until then
- * the message is still `sending` under the run's lease, i.e. in flight.
+ * Writes are queued and applied in the order given; a claim or a renewal runs after every write queued
+ * before it. A sent message's record may wait a few milliseconds to share a transaction with others;
+ * until then the message is still `sending` under the run's lease, i.e. in flight. Each lane counts the
+ * writes the database accepted (takeCounts): a write for a lease that passed to another run changes
+ * nothing and counts for nothing.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,7 @@ import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { MessageRow } from '../store/messages.js';
 import type { RenderedMime } from '../providers/types.js';
-import type { ClaimRequest, ClaimResult, QueueRepo, QueueWrite } from '../store/queue.js';
+import { addCounts, tallyOf, zeroCounts, type ClaimRequest, type ClaimResult, type QueueRepo, type QueueWrite, type RunCounts } from '../store/queue.js';
 
 /** A claim in plain data, so it can cross to a worker thread. */
 export interface ClaimSpec {
@@ -39,6 +41,8 @@ export interface QueueLane {
   /** Queues a write; a failure of an earlier write is thrown here, or by the next claim or settle. */
   write(w: QueueWrite): void;
   claim(spec: ClaimSpec): Promise<ClaimResult>;
+  /** Renews `owner`'s leases on `ids` (see QueueRepo.renew); resolves with the ids the database renewed. */
+  renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]>;
   /**
    * The message's MIME bytes if they were rendered ahead (thread lane), taken out of the lane; else
    * undefined and the provider composes the message itself.
@@ -46,6 +50,8 @@ export interface QueueLane {
   takeRendered(id: number): RenderedMime | undefined;
   /** Resolves when every queued write is in the database. */
   settle(): Promise<void>;
+  /** The writes the database accepted since the last call, counted; complete once settle() resolved. */
+  takeCounts(): RunCounts;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,7 @@ export class InlineLane implements QueueLane {
   readonly kind = 'inline';
   private readonly sent: QueueWrite[] = [];
   private timer?: NodeJS.Timeout;
+  private counts = zeroCounts();
 
   /** `groupOf`: sent records written together at most. */
   constructor(
@@ -83,9 +90,13 @@ export class InlineLane implements QueueLane {
     private readonly groupOf: number,
   ) {}
 
+  private apply(writes: QueueWrite[]): void {
+    tallyOf(writes, this.queue.applyWrites(writes), this.counts);
+  }
+
   write(w: QueueWrite): void {
     if (w.op !== 'sent') {
-      this.queue.applyWrites([w]);
+      this.apply([w]);
       return;
     }
     this.sent.push(w);
@@ -100,11 +111,27 @@ export class InlineLane implements QueueLane {
   }
 
   private flush(): void {
-    this.queue.applyWrites(this.takeSent());
+    this.apply(this.takeSent());
   }
 
   async claim(spec: ClaimSpec): Promise<ClaimResult> {
-    return this.queue.claim(claimRequest(spec), this.takeSent());
+    const before = this.takeSent();
+    const r = this.queue.claim(claimRequest(spec), before);
+    tallyOf(before, r.beforeAccepted, this.counts);
+    return r;
+  }
+
+  async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
+    const before = this.takeSent();
+    const r = this.queue.renew(owner, ids, leaseMs, before);
+    tallyOf(before, r.beforeAccepted, this.counts);
+    return r.renewed;
+  }
+
+  takeCounts(): RunCounts {
+    const c = this.counts;
+    this.counts = zeroCounts();
+    return c;
   }
 
   takeRendered(): undefined {
@@ -127,6 +154,7 @@ export interface LaneRequest {
   seq: number;
   writes: QueueWrite[];
   claim?: ClaimSpec;
+  renew?: { owner: string; ids: readonly number[]; leaseMs: number };
   /** Answer even when there is no claim (and no error): the caller waits for these writes. */
   ack?: boolean;
 }
@@ -139,9 +167,12 @@ export interface LaneErrorData {
   fix?: string;
 }
 
-/** Worker → main thread. */
+/**
+ * Worker → main thread. `counts`: the writes accepted since the worker's previous answer (writes posted
+ * without waiting are counted in the next answer, so settle()'s carries the last of them).
+ */
 export type LaneReply =
-  | { seq: number; result?: ClaimResult; error?: LaneErrorData }
+  | { seq: number; result?: ClaimResult; renewed?: number[]; counts?: RunCounts; error?: LaneErrorData }
   | { rendered: [number, RenderedMime][] }
   | { ready: true }
   | { ready: false; error: LaneErrorData };
@@ -177,12 +208,13 @@ const THREAD_FLUSH_MS = 20;
 export class ThreadLane implements QueueLane {
   readonly kind = 'thread';
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (r: ClaimResult | undefined) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (r: Extract<LaneReply, { seq: number }>) => void; reject: (e: Error) => void }>();
   private readonly renderings = new Map<number, RenderedMime>();
   private outbox: QueueWrite[] = [];
   private timer?: NodeJS.Timeout;
   private failed?: Error;
   private exited = false;
+  private counts = zeroCounts();
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: LaneReply) => {
@@ -191,6 +223,7 @@ export class ThreadLane implements QueueLane {
         return;
       }
       if (!('seq' in m)) return;
+      if (m.counts) addCounts(this.counts, m.counts);
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
       if (m.error) {
@@ -198,7 +231,7 @@ export class ThreadLane implements QueueLane {
         this.failed ??= err;
         w?.reject(err);
       } else if (this.failed) w?.reject(this.failed); // an earlier write, posted without waiting, failed
-      else w?.resolve(m.result);
+      else w?.resolve(m);
     });
     const lost = (why: string) => {
       this.exited = true;
@@ -259,14 +292,14 @@ export class ThreadLane implements QueueLane {
     return writes;
   }
 
-  /** Sends the waiting writes with `claim`, and waits for the answer. */
-  private request(claim?: ClaimSpec): Promise<ClaimResult | undefined> {
+  /** Sends the waiting writes with `ask` (a claim, a renewal, or only an answer), and waits for the answer. */
+  private request(ask: Pick<LaneRequest, 'claim' | 'renew'> = {}): Promise<Extract<LaneReply, { seq: number }>> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = ++this.seq;
     const writes = this.take();
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
-      this.worker.postMessage({ seq, writes, ...(claim ? { claim } : { ack: true }) } satisfies LaneRequest);
+      this.worker.postMessage({ seq, writes, ...(ask.claim || ask.renew ? ask : { ack: true }) } satisfies LaneRequest);
     });
   }
 
@@ -284,7 +317,17 @@ export class ThreadLane implements QueueLane {
   }
 
   async claim(spec: ClaimSpec): Promise<ClaimResult> {
-    return (await this.request({ ...spec, render: true }))!;
+    return (await this.request({ claim: { ...spec, render: true } })).result!;
+  }
+
+  async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
+    return (await this.request({ renew: { owner, ids, leaseMs } })).renewed ?? [];
+  }
+
+  takeCounts(): RunCounts {
+    const c = this.counts;
+    this.counts = zeroCounts();
+    return c;
   }
 
   takeRendered(id: number): RenderedMime | undefined {

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MimeRenderer } from '../providers/smtp.js';
 import type { RenderedMime } from '../providers/types.js';
 import { openDatabase } from '../store/db.js';
-import { QueueRepo, type ClaimedMessage } from '../store/queue.js';
+import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type RunCounts } from '../store/queue.js';
 import { toOutgoing } from './distributor.js';
 import { claimRequest, errorData, type LaneReply, type LaneRequest } from './queue-lane.js';
 
@@ -26,6 +26,13 @@ try {
   const { db, id: dbId } = opened;
   const queue = new QueueRepo(db);
   const renderer = new MimeRenderer();
+  // accepted writes not yet reported: they go with the next answer
+  let counts = zeroCounts();
+  const takeCounts = (): RunCounts => {
+    const c = counts;
+    counts = zeroCounts();
+    return c;
+  };
 
   let toRender: ClaimedMessage[] = [];
   let rendering = false;
@@ -63,18 +70,23 @@ try {
     try {
       if (m.claim) {
         const result = queue.claim(claimRequest(m.claim), m.writes);
-        reply({ seq: m.seq, result });
+        tallyOf(m.writes, result.beforeAccepted, counts);
+        reply({ seq: m.seq, result, counts: takeCounts() });
         if (m.claim.render && result.claimed.length > 0) {
           // what is left of the previous claim is being sent by now
           toRender = result.claimed.slice();
           void renderAhead();
         }
+      } else if (m.renew) {
+        const r = queue.renew(m.renew.owner, m.renew.ids, m.renew.leaseMs, m.writes);
+        tallyOf(m.writes, r.beforeAccepted, counts);
+        reply({ seq: m.seq, renewed: r.renewed, counts: takeCounts() });
       } else {
-        queue.applyWrites(m.writes);
-        if (m.ack) reply({ seq: m.seq });
+        tallyOf(m.writes, queue.applyWrites(m.writes), counts);
+        if (m.ack) reply({ seq: m.seq, counts: takeCounts() });
       }
     } catch (err) {
-      reply({ seq: m.seq, error: errorData(err) });
+      reply({ seq: m.seq, error: errorData(err), counts: takeCounts() });
     }
   });
   reply({ ready: true });

@@ -4,31 +4,55 @@
  * changes nothing.
  */
 import { SysemailError } from '../core/errors.js';
+import { deathSign, runState, type Observer, type RunState } from '../core/lease.js';
 import type { Store } from '../store/index.js';
 import type { MessageStatus } from '../store/messages.js';
 import { MESSAGE_STATUSES, type BulkResult, type RunRow, type StatusCounts } from '../store/queue.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
 
+export interface RunView {
+  id: number;
+  startedAt: string;
+  endedAt: string | null;
+  host: string;
+  pid: number;
+  owner: string;
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+  error: { code: string; message: string | null } | null;
+  /** running, finished, stopped (by the error above) or died (killed, out of memory, power lost: it never ended its run). */
+  state: RunState;
+  /** Why it is taken for dead: its process on this host is gone, or it gave no sign of life for longer than its lease. */
+  diedBecause: 'process gone' | 'silent' | null;
+  /** Its last claim, renewal or write. */
+  lastSeenAt: string | null;
+  /** Messages still in sending under its leases. */
+  leasedMessages: number;
+  /** When the last of those leases runs out: the next `queue run` after that takes them back (on the same host it does so at once once the process is gone). */
+  leasesExpireAt: string | null;
+}
+
 export interface QueueStatus {
   counts: StatusCounts;
   oldestDueAgeSec: number | null;
-  lastRun: {
-    id: number;
-    startedAt: string;
-    endedAt: string | null;
-    host: string;
-    pid: number;
-    owner: string;
-    sent: number;
-    deferred: number;
-    failed: number;
-    forced: number;
-    error: { code: string; message: string | null } | null;
-  } | null;
+  lastRun: RunView | null;
 }
 
-function runView(r: RunRow | null): QueueStatus['lastRun'] {
+/** Who looks at a run: this host, and whether a process of it is alive. */
+export type RunObserver = Omit<Observer, 'dbNow'>;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A run as `queue status` and `diagnose` show it: its counts, and whether it is alive, done or dead. */
+export function runView(store: Store, r: RunRow | null, who: RunObserver): RunView | null {
   if (!r) return null;
+  // a live run is heard from at every claim and renewal (a third of its lease); in --watch it also
+  // sleeps up to its interval between cycles
+  const live = { ...r, silenceLimitMs: r.leaseMs === null ? null : r.leaseMs + (r.intervalMs ?? 0) };
+  const observer = { ...who, dbNow: store.queue.dbNow() };
+  const held = store.queue.heldBy(r.owner);
   return {
     id: r.id,
     startedAt: new Date(r.startedAt).toISOString(),
@@ -41,11 +65,16 @@ function runView(r: RunRow | null): QueueStatus['lastRun'] {
     failed: r.failed,
     forced: r.forced,
     error: r.errorCode ? { code: r.errorCode, message: r.errorMessage } : null,
+    state: runState(live, observer),
+    diedBecause: deathSign(live, observer),
+    lastSeenAt: iso(r.heartbeatAt),
+    leasedMessages: held.count,
+    leasesExpireAt: iso(held.lastExpiresAt),
   };
 }
 
-export async function queueStatus(store: Store, now: number): Promise<QueueStatus> {
-  return { counts: store.queue.counts(), oldestDueAgeSec: store.queue.oldestDueAgeSec(now), lastRun: runView(store.queue.lastRun()) };
+export async function queueStatus(store: Store, now: number, who: RunObserver): Promise<QueueStatus> {
+  return { counts: store.queue.counts(), oldestDueAgeSec: store.queue.oldestDueAgeSec(now), lastRun: runView(store, store.queue.lastRun(), who) };
 }
 
 export interface QueueListEntry {

@@ -4,6 +4,7 @@
  */
 import type { FailureInfo } from '../core/failure.js';
 import type { SqliteDatabase } from './db.js';
+import { DB_NOW_MS } from './queue.js';
 
 export interface ExpiredLeases {
   count: number;
@@ -26,14 +27,15 @@ export interface FailureGroup {
 export class DiagnosisRepo {
   constructor(private readonly db: SqliteDatabase) {}
 
-  expiredLeases(now: number): ExpiredLeases {
+  /** Leases in sending that ran out, on the database's clock (the one leases are set on). */
+  expiredLeases(): ExpiredLeases {
     const row = this.db
-      .prepare("SELECT count(*) AS n, min(lease_expires_at) AS oldest FROM messages WHERE status = 'sending' AND lease_expires_at < ?")
-      .get(now) as { n: number; oldest: number | null };
+      .prepare(`SELECT count(*) AS n, min(lease_expires_at) AS oldest FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS}`)
+      .get() as { n: number; oldest: number | null };
     const owners = this.db
-      .prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_expires_at < ? AND lease_owner IS NOT NULL")
+      .prepare(`SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS} AND lease_owner IS NOT NULL`)
       .pluck()
-      .all(now) as string[];
+      .all() as string[];
     return { count: row.n, oldestExpiredAt: row.oldest, owners };
   }
 

@@ -129,4 +129,13 @@ export const MIGRATIONS: readonly string[] = [
     html_body  TEXT
   ) STRICT;
   `,
+  // 3: a distributor's signs of life, so that one killed without a word (kill -9, OOM, power) can be
+  // told from one still at work: the last claim, renewal or write on the database's clock, and how long
+  // a live run may stay silent (its lease, its --watch interval).
+  `
+  ALTER TABLE distributor_runs ADD COLUMN heartbeat_at INTEGER;
+  ALTER TABLE distributor_runs ADD COLUMN lease_ms INTEGER;
+  ALTER TABLE distributor_runs ADD COLUMN interval_ms INTEGER;  -- null: one pass
+  CREATE INDEX distributor_runs_owner ON distributor_runs (owner);
+  `,
 ];

@@ -13,8 +13,18 @@ import { INSERT_ATTEMPT_SQL, attachmentPathsOf, attemptParams, fillBodies, toMes
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
 
+/**
+ * The database's clock, in epoch milliseconds: leases are set and compared on it, in SQL. Distributors
+ * on several hosts disagree about the time (a clock 15 minutes ahead would take every valid lease);
+ * the database is the one party they all share. A server database uses its own now() here
+ * (PostgreSQL: `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`). Due times (backoff,
+ * scheduling) stay on the caller's clock: a few seconds early or late there costs nothing.
+ */
+export const DB_NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
 export interface ClaimRequest {
   owner: string;
+  /** The caller's clock, for due times; the lease runs on the database's (DB_NOW_MS). */
   now: number;
   leaseMs: number;
   /** How many messages to claim at most. */
@@ -38,6 +48,8 @@ export interface ClaimResult {
   throttled: { id: number; until: number; deferrals: number }[];
   /** Ids whose expired (or dead) lease was taken back before claiming. */
   reclaimed: number[];
+  /** For each write applied before the claim: did the database accept it (the lease was the writer's)? */
+  beforeAccepted: boolean[];
 }
 
 export interface Outcome {
@@ -59,11 +71,10 @@ export interface GiveBackOptions {
 
 /** The distributor's writes while it sends, as plain data: they may be applied by another thread. */
 export type QueueWrite =
-  | { op: 'sent'; id: number; owner: string; outcome: Outcome & { messageId?: string; response?: string } }
+  | { op: 'sent'; id: number; owner: string; forced?: boolean; outcome: Outcome & { messageId?: string; response?: string } }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
   | { op: 'failed'; id: number; owner: string; outcome: Outcome }
-  | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions }
-  | { op: 'renew'; owner: string; ids: number[]; leaseExpiresAt: number };
+  | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
 
 export interface RunRow {
   id: number;
@@ -78,6 +89,19 @@ export interface RunRow {
   forced: number;
   errorCode: string | null;
   errorMessage: string | null;
+  /** Last claim, renewal or write, on the database's clock (null for runs recorded before it was kept). */
+  heartbeatAt: number | null;
+  leaseMs: number | null;
+  /** --watch interval; null for one pass. */
+  intervalMs: number | null;
+}
+
+/** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
+export interface HeldLeases {
+  count: number;
+  /** Database clock, epoch ms; null when none. */
+  firstExpiresAt: number | null;
+  lastExpiresAt: number | null;
 }
 
 export interface RunCounts {
@@ -109,6 +133,9 @@ interface RunDbRow {
   forced: number;
   error_code: string | null;
   error_message: string | null;
+  heartbeat_at: number | null;
+  lease_ms: number | null;
+  interval_ms: number | null;
 }
 
 function toRunRow(r: RunDbRow): RunRow {
@@ -125,7 +152,33 @@ function toRunRow(r: RunDbRow): RunRow {
     forced: r.forced,
     errorCode: r.error_code,
     errorMessage: r.error_message,
+    heartbeatAt: r.heartbeat_at ?? null,
+    leaseMs: r.lease_ms ?? null,
+    intervalMs: r.interval_ms ?? null,
   };
+}
+
+export const zeroCounts = (): RunCounts => ({ sent: 0, deferred: 0, failed: 0, forced: 0 });
+
+/** The counts of the writes the database accepted (`accepted[i]` for `writes[i]`). */
+export function tallyOf(writes: readonly QueueWrite[], accepted: readonly boolean[], into: RunCounts = zeroCounts()): RunCounts {
+  writes.forEach((w, i) => {
+    if (!accepted[i]) return;
+    if (w.op === 'sent') {
+      into.sent++;
+      if (w.forced) into.forced++;
+    } else if (w.op === 'deferred') into.deferred++;
+    else if (w.op === 'failed') into.failed++;
+  });
+  return into;
+}
+
+export function addCounts(into: RunCounts, c: RunCounts): RunCounts {
+  into.sent += c.sent;
+  into.deferred += c.deferred;
+  into.failed += c.failed;
+  into.forced += c.forced;
+  return into;
 }
 
 /** Keeps SQLite's bound-parameter count small for long id lists. */
@@ -148,6 +201,8 @@ export class QueueRepo {
   private readonly failStmt;
   private readonly giveBackStmt;
   private readonly attemptStmt;
+  private readonly heartbeatStmt;
+  private readonly runCountsStmt;
 
   constructor(private readonly db: SqliteDatabase) {
     // One statement decides ownership: the subquery picks the due messages, the UPDATE takes them and
@@ -155,7 +210,7 @@ export class QueueRepo {
     // @max, so a claim costs the same with ten or a million messages waiting.
     this.claimStmt = db.prepare(`
       UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = @owner,
-        lease_expires_at = @leaseExpiresAt, first_attempt_at = coalesce(first_attempt_at, @now), updated_at = @now
+        lease_expires_at = ${DB_NOW_MS} + @leaseMs, first_attempt_at = coalesce(first_attempt_at, @now), updated_at = @now
       WHERE id IN (
         SELECT id FROM (
           SELECT * FROM (SELECT id, due_at FROM messages WHERE status = 'pending' AND due_at <= @now ORDER BY due_at, id LIMIT @max)
@@ -166,7 +221,7 @@ export class QueueRepo {
     this.reclaimExpiredStmt = db.prepare(`
       UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = @now,
         deferral_reason = 'lease of ' || lease_owner || ' expired'
-      WHERE status = 'sending' AND lease_expires_at <= @now
+      WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS}
       RETURNING id, lease_owner`);
     this.windowStmt = db.prepare('SELECT sent_at FROM throttle_sends WHERE provider = ? AND sent_at > ?').pluck();
     this.recordSendStmt = db.prepare('INSERT INTO throttle_sends (provider, sent_at) VALUES (?, ?)');
@@ -198,6 +253,26 @@ export class QueueRepo {
         deferral_reason = @reason
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
     this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
+    this.heartbeatStmt = db.prepare(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = ?`);
+    this.runCountsStmt = db.prepare(`
+      UPDATE distributor_runs SET sent = sent + @sent, deferred = deferred + @deferred, failed = failed + @failed,
+        forced = forced + @forced, heartbeat_at = ${DB_NOW_MS}
+      WHERE owner = @owner`);
+  }
+
+  /** The run's counts grow in the transaction that makes them true: they are what the database accepted. */
+  private recordRunCounts(writes: readonly QueueWrite[], accepted: readonly boolean[]): void {
+    const byOwner = new Map<string, { writes: QueueWrite[]; accepted: boolean[] }>();
+    writes.forEach((w, i) => {
+      const g = byOwner.get(w.owner) ?? { writes: [], accepted: [] };
+      g.writes.push(w);
+      g.accepted.push(accepted[i]);
+      byOwner.set(w.owner, g);
+    });
+    for (const [owner, g] of byOwner) {
+      const c = tallyOf(g.writes, g.accepted);
+      if (c.sent + c.deferred + c.failed > 0) this.runCountsStmt.run({ owner, ...c });
+    }
   }
 
   private recordAttempt(
@@ -229,7 +304,9 @@ export class QueueRepo {
    */
   claim(req: ClaimRequest, before: readonly QueueWrite[] = []): ClaimResult {
     const run = this.db.transaction((): ClaimResult => {
-      for (const w of before) this.applyIn(w);
+      const beforeAccepted = before.map((w) => this.applyIn(w));
+      this.recordRunCounts(before, beforeAccepted);
+      this.heartbeatStmt.run(req.owner);
       const { now } = req;
       const reclaimed: number[] = [];
       for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
@@ -246,8 +323,8 @@ export class QueueRepo {
           for (const r of rows) reclaimed.push(r.id);
         }
       }
-      if (req.max <= 0) return { claimed: [], throttled: [], reclaimed };
-      const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseExpiresAt: now + req.leaseMs, max: req.max }) as MessageDbRow[])
+      if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
+      const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
       const byProvider = new Map<ProviderName, MessageRow[]>();
@@ -276,20 +353,21 @@ export class QueueRepo {
             if (d.forced) this.markForcedStmt.run(m.id, req.owner);
             claimed.push({ ...m, via: provider, forcedSend: d.forced, forced: d.forced || m.forced });
           } else {
-            this.throttleDeferStmt.run({
+            const deferred = this.throttleDeferStmt.run({
               id: m.id,
               owner: req.owner,
               until: d.until,
               deferrals: d.deferrals,
               now,
               reason: `throttled: ${provider}.perMinuteLimit ${limit} reached (deferral ${d.deferrals})`,
-            });
-            throttled.push({ id: m.id, until: d.until, deferrals: d.deferrals });
+            }).changes;
+            if (deferred === 1) throttled.push({ id: m.id, until: d.until, deferrals: d.deferrals });
           }
         });
       }
       if (windowUsed) this.pruneWindowStmt.run(now - THROTTLE_WINDOW_MS);
-      return { claimed, throttled, reclaimed };
+      if (throttled.length > 0) this.runCountsStmt.run({ owner: req.owner, sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
+      return { claimed, throttled, reclaimed, beforeAccepted };
     });
     return run.immediate();
   }
@@ -299,47 +377,62 @@ export class QueueRepo {
     return this.db.prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL").pluck().all() as string[];
   }
 
-  /** Extends the lease of messages still being sent. */
-  private renewIn(owner: string, ids: readonly number[], leaseExpiresAt: number): number {
-    let n = 0;
-    for (const part of chunks(ids)) {
-      n += this.db
-        .prepare(`UPDATE messages SET lease_expires_at = ? WHERE status = 'sending' AND lease_owner = ? AND id IN (${part.map(() => '?').join(',')})`)
-        .run(leaseExpiresAt, owner, ...part).changes;
-    }
-    return n;
+  /**
+   * Extends the leases `owner` still holds on `ids` to `leaseMs` from now on the database's clock, and
+   * returns the ids it renewed. A lease that ran out or passed to another owner is refused: after a
+   * pause longer than the lease the message may be someone else's, and renewing it would let two
+   * distributors send it.
+   */
+  renew(owner: string, ids: readonly number[], leaseMs: number, before: readonly QueueWrite[] = []): { renewed: number[]; beforeAccepted: boolean[] } {
+    return this.db
+      .transaction(() => {
+        const beforeAccepted = before.map((w) => this.applyIn(w));
+        this.recordRunCounts(before, beforeAccepted);
+        this.heartbeatStmt.run(owner);
+        const renewed: number[] = [];
+        for (const part of chunks(ids)) {
+          const rows = this.db
+            .prepare(
+              `UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + ?
+               WHERE status = 'sending' AND lease_owner = ? AND lease_expires_at > ${DB_NOW_MS} AND id IN (${part.map(() => '?').join(',')})
+               RETURNING id`,
+            )
+            .pluck()
+            .all(leaseMs, owner, ...part) as number[];
+          renewed.push(...rows);
+        }
+        return { renewed, beforeAccepted };
+      })
+      .immediate();
   }
 
-  /** One write of the distributor, as plain data (see applyWrites). */
-  private applyIn(w: QueueWrite): void {
+  /** One write of the distributor, as plain data (see applyWrites): did the database accept it? */
+  private applyIn(w: QueueWrite): boolean {
     switch (w.op) {
       case 'sent':
-        this.sentIn(w.id, w.owner, w.outcome);
-        return;
+        return this.sentIn(w.id, w.owner, w.outcome);
       case 'deferred':
-        this.deferredIn(w.id, w.owner, w.outcome);
-        return;
+        return this.deferredIn(w.id, w.owner, w.outcome);
       case 'failed':
-        this.failedIn(w.id, w.owner, w.outcome);
-        return;
+        return this.failedIn(w.id, w.owner, w.outcome);
       case 'giveBack':
-        this.giveBackIn(w.owner, w.ids, w.opts);
-        return;
-      case 'renew':
-        this.renewIn(w.owner, w.ids, w.leaseExpiresAt);
-        return;
+        return this.giveBackIn(w.owner, w.ids, w.opts) > 0;
     }
   }
 
   /**
-   * Applies the writes in order in one transaction, each keeping its own lease check. No savepoint per
-   * write: SQLite copies every page a savepoint touches, which cost more than the writes themselves.
+   * Applies the writes in order in one transaction, each keeping its own lease check, and adds what
+   * was accepted to the writer's run. Returns, for each write, whether the database accepted it (a
+   * write of a lease that is no longer the writer's changes nothing). No savepoint per write: SQLite
+   * copies every page a savepoint touches, which cost more than the writes themselves.
    */
-  applyWrites(writes: readonly QueueWrite[]): void {
-    if (writes.length === 0) return;
-    this.db
+  applyWrites(writes: readonly QueueWrite[]): boolean[] {
+    if (writes.length === 0) return [];
+    return this.db
       .transaction(() => {
-        for (const w of writes) this.applyIn(w);
+        const accepted = writes.map((w) => this.applyIn(w));
+        this.recordRunCounts(writes, accepted);
+        return accepted;
       })
       .immediate();
   }
@@ -409,18 +502,13 @@ export class QueueRepo {
 
   // ---- distributor runs -------------------------------------------------------------------------
 
-  startRun(r: { owner: string; host: string; pid: number; now: number }): number {
+  /** Records a run. Its counts then grow with the writes the database accepts (applyWrites, claim). */
+  startRun(r: { owner: string; host: string; pid: number; now: number; leaseMs?: number; intervalMs?: number | null }): number {
     return Number(
-      this.db.prepare('INSERT INTO distributor_runs (owner, host, pid, started_at) VALUES (?, ?, ?, ?)').run(r.owner, r.host, r.pid, r.now)
-        .lastInsertRowid,
+      this.db
+        .prepare(`INSERT INTO distributor_runs (owner, host, pid, started_at, heartbeat_at, lease_ms, interval_ms) VALUES (?, ?, ?, ?, ${DB_NOW_MS}, ?, ?)`)
+        .run(r.owner, r.host, r.pid, r.now, r.leaseMs ?? null, r.intervalMs ?? null).lastInsertRowid,
     );
-  }
-
-  /** Adds a cycle's counts to the run (watch mode updates as it goes). */
-  addRunCounts(runId: number, c: RunCounts): void {
-    this.db
-      .prepare('UPDATE distributor_runs SET sent = sent + ?, deferred = deferred + ?, failed = failed + ?, forced = forced + ? WHERE id = ?')
-      .run(c.sent, c.deferred, c.failed, c.forced, runId);
   }
 
   finishRun(runId: number, now: number, error?: { code: string; message: string }): void {
@@ -436,6 +524,19 @@ export class QueueRepo {
 
   runs(limit = 20): RunRow[] {
     return (this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT ?').all(limit) as RunDbRow[]).map(toRunRow);
+  }
+
+  /** The database's clock now (DB_NOW_MS), which leases and heartbeats are on. */
+  dbNow(): number {
+    return this.db.prepare(`SELECT ${DB_NOW_MS}`).pluck().get() as number;
+  }
+
+  /** What `owner`'s leases still hold. */
+  heldBy(owner: string): HeldLeases {
+    const r = this.db
+      .prepare("SELECT count(*) AS n, min(lease_expires_at) AS first, max(lease_expires_at) AS last FROM messages WHERE status = 'sending' AND lease_owner = ?")
+      .get(owner) as { n: number; first: number | null; last: number | null };
+    return { count: r.n, firstExpiresAt: r.first, lastExpiresAt: r.last };
   }
 
   // ---- status -----------------------------------------------------------------------------------

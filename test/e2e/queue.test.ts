@@ -22,8 +22,8 @@ afterAll(async () => {
   for (const sb of sandboxes) sb.cleanup();
 });
 
-function messageIds(): string[] {
-  return server.messages.map((b) => {
+function messageIds(srv: TestSmtpServer = server): string[] {
+  return srv.messages.map((b) => {
     const head = b.subarray(0, Math.min(b.length, 4096)).toString('latin1');
     return /^Message-ID:\s*(<[^>]+>)/im.exec(head)?.[1] ?? '?';
   });
@@ -56,11 +56,11 @@ function storedMessageIds(sb: Sandbox): string[] {
 }
 
 /** A sandbox whose database points at the test server, with `n` messages queued through `queue import`. */
-async function queued(n: number): Promise<Sandbox> {
+async function queued(n: number, srv: TestSmtpServer = server): Promise<Sandbox> {
   const sb = sandbox('sysemail-queue-e2e-');
   sandboxes.push(sb);
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  const set = await sb.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.security', 'starttls', 'smtp.caFile', testPki().caFile, 'smtp.username', 'app']);
+  const set = await sb.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.security', 'starttls', 'smtp.caFile', testPki().caFile, 'smtp.username', 'app']);
   expect(set.exitCode, stderr(set)).toBe(0);
   const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ to: `r${i}@example.com`, from: 'app@example.com', subject: `m${i}`, text: `message ${i}` }));
   const file = path.join(sb.dir, 'batch.jsonl');
@@ -88,6 +88,34 @@ async function until(check: () => boolean, what: string, ms = 30_000): Promise<v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readDb<T>(sb: Sandbox, read: (db: Database.Database) => T): T {
+  const db = new Database(sb.db, { readonly: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Waits until the server has accepted at least `n` messages and then answered nothing for `quietMs`:
+ * the distributor has recorded every message the server accepted, and those it is sending now are
+ * held by the server's delay.
+ */
+async function pauseWindow(srv: TestSmtpServer, n: number, quietMs: number): Promise<void> {
+  let seen = srv.messages.length;
+  let changedAt = Date.now();
+  await until(() => {
+    if (srv.messages.length !== seen) {
+      seen = srv.messages.length;
+      changedAt = Date.now();
+    }
+    return seen >= n && Date.now() - changedAt >= quietMs;
+  }, `${n} messages, then a quiet moment`);
 }
 
 describe('queue run end to end', () => {
@@ -159,6 +187,91 @@ describe('queue run end to end', () => {
       expect(run.sent).toBe(c.sent);
     } finally {
       db.close();
+    }
+  });
+
+  it('a run paused (SIGSTOP) past its lease while another run sends its messages sends none of them again after it resumes', { timeout: 60_000 }, async () => {
+    const total = 28;
+    const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 250 });
+    const sb = await queued(total, slow);
+    const lease = 5;
+    const a = start(sb, ['queue', 'run', '--json', '--lease', String(lease), '--concurrency', '2']);
+    try {
+      await pauseWindow(slow, 3, 90);
+      process.kill(a.pid!, 'SIGSTOP');
+      const pausedAt = Date.now();
+      const atPause = slow.messages.length;
+      expect(atPause).toBeLessThan(total / 2);
+      await sleep(lease * 1000 + 1500 - (Date.now() - pausedAt));
+      const b = await start(sb, ['queue', 'run', '--json', '--concurrency', '2']);
+      expect(b.exitCode, stderr(b)).toBe(0);
+      expect(counts(sb)).toMatchObject({ sent: total, sending: 0 });
+      process.kill(a.pid!, 'SIGCONT');
+      const ra = await a;
+      expect(ra.exitCode, stderr(ra)).toBe(0);
+
+      const arrived = tally(messageIds(slow));
+      expect(arrived.size).toBe(total);
+      const twice = [...arrived.values()].filter((n) => n > 1).length;
+      // only what was on the wire at the pause (one per connection) may have gone twice
+      expect(twice).toBeLessThanOrEqual(2);
+
+      const printed = JSON.parse(stdout(ra).trim().split('\n').at(-1)!) as Record<string, number>;
+      const recorded = readDb(sb, (db) => {
+        const run = db.prepare('SELECT sent, deferred, failed, forced, owner FROM distributor_runs WHERE pid = ?').get(a.pid) as Record<string, number> & { owner: string };
+        const sentAttempts = db.prepare("SELECT count(*) FROM attempts WHERE outcome = 'sent' AND lease_owner = ?").pluck().get(run.owner) as number;
+        return { run, sentAttempts };
+      });
+      expect(printed.sent).toBeGreaterThan(0);
+      expect({ sent: printed.sent, deferred: printed.deferred, failed: printed.failed, forced: printed.forced }).toEqual({
+        sent: recorded.run.sent,
+        deferred: recorded.run.deferred,
+        failed: recorded.run.failed,
+        forced: recorded.run.forced,
+      });
+      expect(recorded.sentAttempts).toBe(printed.sent);
+    } finally {
+      a.kill('SIGKILL');
+      await a.catch(() => undefined);
+      await slow.close();
+    }
+  });
+
+  it('a run killed with SIGKILL: queue status and diagnose say it died, what its leases still hold and when they are taken back', { timeout: 60_000 }, async () => {
+    const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 200 });
+    const sb = await queued(20, slow);
+    const a = start(sb, ['queue', 'run', '--lease', '300', '--concurrency', '2']);
+    try {
+      await until(() => slow.messages.length >= 2, 'the first messages');
+      a.kill('SIGKILL');
+      await a.catch(() => undefined);
+      const held = readDb(sb, (db) => db.prepare("SELECT count(*) AS n, max(lease_expires_at) AS until FROM messages WHERE status = 'sending'").get() as { n: number; until: number });
+      expect(held.n).toBeGreaterThan(0);
+
+      const j = await sb.run(['queue', 'status', '--json']);
+      expect(j.exitCode, stderr(j)).toBe(0);
+      const last = JSON.parse(stdout(j)).lastRun;
+      expect(last).toMatchObject({ pid: a.pid, endedAt: null, state: 'died', leasedMessages: held.n, leasesExpireAt: new Date(held.until).toISOString() });
+
+      const t = await sb.run(['queue', 'status']);
+      expect(t.exitCode, stderr(t)).toBe(0);
+      expect(stdout(t)).not.toContain('still running');
+      expect(stdout(t)).toContain('ended abnormally');
+      expect(stdout(t)).toContain(`${held.n} message(s)`);
+
+      const d = await sb.run(['diagnose', '--offline', '--json']);
+      const checks = JSON.parse(stdout(d)).checks as { id: string; status: string; detail: string }[];
+      const dist = checks.find((c) => c.id === 'distributor')!;
+      expect(dist.status).toBe('warn');
+      expect(dist.detail).not.toContain('still running');
+      const leases = checks.find((c) => c.id === 'distributor.leases')!;
+      expect(leases.status).toBe('warn');
+      expect(leases.detail).toContain(`${held.n} message(s)`);
+      expect(leases.detail).toContain(new Date(held.until).toISOString());
+    } finally {
+      a.kill('SIGKILL');
+      await a.catch(() => undefined);
+      await slow.close();
     }
   });
 

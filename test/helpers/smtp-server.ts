@@ -29,6 +29,8 @@
  *                    dropDuringData  close the connection while the message is coming in
  *                    nth         { n: reply } refuse only the n-th message (1-based) after DATA
  *   discard        true = do not keep message bodies (benchmarks): only their sizes
+ *   delayMs        hold each accepted message this long before recording it and answering 250, as a
+ *                  busy server does: a distributor is then mid-way through a queue for a while
  *
  * Records: messages (Buffer[]), sizes (number[]), envelopes ({from, to[]}), commands (command names,
  * secrets redacted by smtp-server), auths ({method, username}), sessions (secure, tlsProtocol).
@@ -60,6 +62,7 @@ export interface TestSmtpServerOptions {
   size?: number;
   refuse?: SmtpRefusals;
   discard?: boolean;
+  delayMs?: number;
 }
 
 export interface TestSmtpServer {
@@ -187,13 +190,17 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         if (stream.sizeExceeded) return cb(reply(`552 5.3.4 Message size exceeds fixed limit of ${options.size} bytes`));
         const scripted = refuse.nth?.[n] ?? refuse.data;
         if (scripted) return cb(reply(scripted));
-        state.sizes.push(size);
-        if (!options.discard) state.messages.push(Buffer.concat(chunks));
-        state.envelopes.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-        });
-        cb(null, `Ok: queued as TEST${n}`);
+        const accept = () => {
+          state.sizes.push(size);
+          if (!options.discard) state.messages.push(Buffer.concat(chunks));
+          state.envelopes.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+          });
+          cb(null, `Ok: queued as TEST${n}`);
+        };
+        if (options.delayMs) setTimeout(accept, options.delayMs);
+        else accept();
       });
     },
   };

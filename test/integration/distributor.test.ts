@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runQueue, type RunQueueOptions } from '../../src/app/distributor.js';
+import { elapsedClock, runQueue, systemClock, type Clock, type RunQueueOptions } from '../../src/app/distributor.js';
 import { SysemailError } from '../../src/core/errors.js';
 import { diagnose } from '../../src/core/diagnosis/index.js';
 import { createProvider } from '../../src/providers/index.js';
@@ -55,6 +55,23 @@ function baseOptions(store: Store, srv: TestSmtpServer, password = 'pw', extra: 
     diagnose: (f) => diagnose(f)[0]?.id ?? null,
     ...extra,
   };
+}
+
+function tally(srv: TestSmtpServer): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const b of srv.messages) {
+    const id = /^Message-ID:\s*(<[^>]+>)/im.exec(b.subarray(0, 4096).toString('latin1'))?.[1] ?? '?';
+    m.set(id, (m.get(id) ?? 0) + 1);
+  }
+  return m;
+}
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined> {
@@ -222,5 +239,98 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const pending = store.queue.list({ status: 'pending', limit: 100 });
     expect(pending.every((m) => m.attempts === 0)).toBe(true);
     expect(plain.messages).toHaveLength(counts.sent);
+  });
+
+  it('a second distributor whose clock runs 15 minutes ahead takes none of the first one\'s valid leases', async () => {
+    const slow = await startSmtpServer({ users: { app: 'pw' }, delayMs: 40 });
+    servers.push(slow);
+    const file = path.join(dir, `ahead-${lane}.db`);
+    const a = (await Store.open(file))!;
+    const b = (await Store.open(file))!;
+    const total = 40;
+    await a.messages.insertMany(Array.from({ length: total }, (_, i) => msg(`w${i}@example.com`)), Date.now() - 1000);
+    const ahead: Clock = { now: () => Date.now() + 15 * 60_000, sleep: systemClock.sleep };
+    const first = runQueue(options(a, slow, 'pw', { owner: 'host-a:1:first', concurrency: 2 }));
+    await until(() => slow.messages.length >= 2, 'the first distributor to be sending');
+    const second = await runQueue(options(b, slow, 'pw', { owner: 'host-b:2:second', concurrency: 2, clock: ahead }));
+    const r1 = await first;
+    const arrived = tally(slow);
+    expect(arrived.size).toBe(total);
+    expect([...arrived.values()].filter((n) => n > 1)).toHaveLength(0);
+    // nobody's lease was taken: every message was claimed once
+    const attempts = a.sqlite.prepare("SELECT attempts, count(*) AS n FROM messages WHERE status = 'sent' GROUP BY attempts").all();
+    expect(attempts).toEqual([{ attempts: 1, n: total }]);
+    expect(a.sqlite.prepare("SELECT count(*) FROM messages WHERE deferral_reason LIKE 'lease of%'").pluck().get()).toBe(0);
+    expect(r1.totals.sent + second.totals.sent).toBe(total);
+    await b.close();
+    await a.close();
+  });
+
+  /** The run's elapsed clock, with a pause of `jumpMs` added at will (a SIGSTOP or a suspended machine, without the wait). */
+  function pausable(): { elapsed: () => number; pause(ms: number): void } {
+    const real = elapsedClock();
+    let jump = 0;
+    return { elapsed: () => real() + jump, pause: (ms) => (jump += ms) };
+  }
+
+  it('fence: after a pause past its lease, a run whose leases another run took sends none of those messages and counts only what it sent', async () => {
+    const plain = await startSmtpServer({ users: { app: 'pw' } });
+    servers.push(plain);
+    const store = await freshStore();
+    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`f${i}@example.com`)), Date.now() - 1000);
+    const clock = pausable();
+    const leaseSec = 60;
+    const owner = `test:${process.pid}:fence-drop`;
+    const r = await runQueue(
+      options(store, plain, 'pw', {
+        owner,
+        leaseSec,
+        elapsed: clock.elapsed,
+        onProgress: (p) => {
+          if (p.done !== 1) return;
+          // frozen past the lease, meanwhile another run took every message but the one just sent
+          clock.pause(leaseSec * 1000 + 1);
+          store.sqlite.prepare("UPDATE messages SET lease_owner = 'other:1:x' WHERE status = 'sending' AND id <> ?").run(ids[0]);
+        },
+      }),
+    );
+    expect(plain.messages).toHaveLength(1);
+    expect(r.totals).toEqual({ sent: 1, deferred: 0, failed: 0, forced: 0 });
+    expect(store.queue.lastRun()).toMatchObject({ sent: 1, deferred: 0, failed: 0 });
+    expect(store.queue.heldBy('other:1:x').count).toBe(5);
+    // the messages it lost were not touched: no attempt recorded for them by this run
+    const attempts = store.sqlite.prepare('SELECT count(*) FROM attempts WHERE lease_owner = ?').pluck().get(owner);
+    expect(attempts).toBe(1);
+  });
+
+  it('fence: a lease that would not outlast the send is renewed first, once for every message held, and the run goes on', async () => {
+    const plain = await startSmtpServer({ users: { app: 'pw' } });
+    servers.push(plain);
+    const store = await freshStore();
+    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`g${i}@example.com`)), Date.now() - 1000);
+    const clock = pausable();
+    const leaseSec = 60;
+    const leaseOf = (id: number) => store.sqlite.prepare('SELECT lease_expires_at FROM messages WHERE id = ?').pluck().get(id) as number | null;
+    let before = 0;
+    let after = 0;
+    const r = await runQueue(
+      options(store, plain, 'pw', {
+        leaseSec,
+        elapsed: clock.elapsed,
+        onProgress: (p) => {
+          if (p.done === 1) {
+            before = leaseOf(ids[5])!;
+            // most of the lease gone (a short pause): still this run's, but not enough left for a send
+            clock.pause(leaseSec * 900);
+          }
+          if (p.done === 2) after = leaseOf(ids[5])!;
+        },
+      }),
+    );
+    expect(r.totals.sent).toBe(6);
+    expect(tally(plain).size).toBe(6);
+    expect([...tally(plain).values()].every((n) => n === 1)).toBe(true);
+    // the last message, still waiting, had its lease renewed along with the one about to go
+    expect(after).toBeGreaterThan(before);
   });
 });

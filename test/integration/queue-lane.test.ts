@@ -102,6 +102,30 @@ describe.each([
     }
   });
 
+  it('counts only the writes the database accepted, and renews only the leases still held', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2), msg(3), msg(4)], 1000);
+    const lane: QueueLane = await openLane(s);
+    try {
+      const [a, b, c, d] = (await lane.claim(spec(2000, 4))).claimed;
+      // another run took c and d meanwhile (this one was paused past its lease)
+      s.sqlite.prepare("UPDATE messages SET lease_owner = 'host:2:b' WHERE id IN (?, ?)").run(c.id, d.id);
+      const o = { now: 2100, startedAt: 2000, provider: 'smtp' as const };
+      lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', forced: true, outcome: o });
+      lane.write({ op: 'sent', id: c.id, owner: 'host:1:a', outcome: o });
+      expect((await lane.renew('host:1:a', [b.id, c.id, d.id], 60_000)).sort()).toEqual([b.id]);
+      lane.write({ op: 'failed', id: b.id, owner: 'host:1:a', outcome: { ...o, failure: { provider: 'smtp', responseCode: 550, response: '550 no' } } });
+      lane.write({ op: 'deferred', id: d.id, owner: 'host:1:a', outcome: { ...o, dueAt: 9999, reason: 'later' } });
+      await lane.settle();
+      expect(lane.takeCounts()).toEqual({ sent: 1, deferred: 0, failed: 1, forced: 1 });
+      expect(lane.takeCounts()).toEqual({ sent: 0, deferred: 0, failed: 0, forced: 0 });
+      expect(s.queue.counts()).toMatchObject({ sent: 1, failed: 1, sending: 2 });
+    } finally {
+      await lane.close();
+      await s.close();
+    }
+  });
+
   it('a write the database refuses is reported by the next call, as a database error', async () => {
     const s = await fresh();
     await s.messages.insertMany([msg(1)], 1000);
@@ -123,7 +147,7 @@ describe.each([
         expect((err as SysemailError).code).toBe('DB_WRITE_FAILED');
         expect((err as SysemailError).kind).toBe('ioerr');
         // and the lane stays failed
-        expect(() => lane.write({ op: 'renew', owner: 'host:1:a', ids: [m.id], leaseExpiresAt: 1 })).toThrow(/cannot write the queue/);
+        expect(() => lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2200, uncount: true, reason: 'r' } })).toThrow(/cannot write the queue/);
       } else {
         // on this thread the refusal comes straight from SQLite
         expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);

@@ -22,6 +22,8 @@ function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
   return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
 const req = (owner: string, now: number, max: number, limit = 0): ClaimRequest => ({
   owner,
   now,
@@ -63,14 +65,18 @@ describe('queue store', () => {
     const { a, b } = await open();
     stores.push(a, b);
     const [id] = await a.messages.insertMany([msg(1)], 0);
-    const [claimed] = a.queue.claim(req('A', 10, 1)).claimed;
+    // leases run on the database's clock: a short real one, waited out
+    const leaseMs = 1500;
+    const claimedAt = Date.now();
+    const [claimed] = a.queue.claim({ ...req('A', 10, 1), leaseMs }).claimed;
     expect(claimed.id).toBe(id);
     const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
     expect(b.queue.markSent(id, 'B', o)).toBe(false);
     expect(b.queue.markFailed(id, 'B', o)).toBe(false);
-    // before expiry nobody else gets it; after, B takes it and A's completion is refused
-    expect(b.queue.claim(req('B', 30_000, 5)).claimed).toHaveLength(0);
-    const r = b.queue.claim(req('B', 60_011, 5));
+    // before expiry nobody else gets it, whatever B's own clock says; after, B takes it and A's completion is refused
+    expect(b.queue.claim(req('B', 10 + 3_600_000, 5)).claimed).toHaveLength(0);
+    await sleep(claimedAt + leaseMs + 100 - Date.now());
+    const r = b.queue.claim(req('B', 30, 5));
     expect(r.reclaimed).toEqual([id]);
     expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
     expect(a.queue.markSent(id, 'A', o)).toBe(false);
@@ -79,6 +85,67 @@ describe('queue store', () => {
     expect(m.status).toBe('sent');
     expect(m.leaseOwner).toBeNull();
     expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.response, x.leaseOwner])).toEqual([['sent', '250 ok', 'B']]);
+  });
+
+  it('sets leases on the database\'s clock: a claimer whose clock runs 15 minutes ahead takes no valid lease', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    await a.messages.insertMany([msg(1), msg(2)], 0);
+    const before = Date.now();
+    const [m] = a.queue.claim({ ...req('A', before, 1), leaseMs: 600_000 }).claimed;
+    expect(m.leaseExpiresAt).toBeGreaterThanOrEqual(before + 600_000);
+    expect(m.leaseExpiresAt).toBeLessThanOrEqual(Date.now() + 600_000);
+    // B's clock is 15 minutes ahead: A's lease (10 minutes) is valid all the same, and B's own lease
+    // is ten minutes from the database's now, not from B's
+    const ahead = b.queue.claim({ ...req('B', before + 15 * 60_000, 5), leaseMs: 600_000 });
+    expect(ahead.reclaimed).toEqual([]);
+    expect(ahead.claimed.map((x) => x.id)).not.toContain(m.id);
+    expect(ahead.claimed).toHaveLength(1);
+    expect(ahead.claimed[0].leaseExpiresAt).toBeLessThanOrEqual(Date.now() + 600_000);
+    expect((await a.messages.get(m.id))!.leaseOwner).toBe('A');
+  });
+
+  it('renews only leases still held: not one that ran out, not one another owner took', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    const ids = await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
+    const claimedAt = Date.now();
+    a.queue.claim({ ...req('A', 10, 2), leaseMs: 1000 });
+    b.queue.claim({ ...req('B', 10, 1), leaseMs: 60_000 });
+    const held = () => a.sqlite.prepare('SELECT id, lease_owner AS owner, lease_expires_at AS until FROM messages ORDER BY id').all() as { id: number; owner: string; until: number }[];
+    const first = held();
+    // A renews its two and B's one: only its own are renewed, B's lease stays as it was
+    expect(a.queue.renew('A', ids, 60_000).renewed.sort()).toEqual([ids[0], ids[1]]);
+    const second = held();
+    expect(second[0].until).toBeGreaterThan(first[0].until);
+    expect(second[2]).toEqual(first[2]);
+    // once A's short lease ran out, its renewal is refused even though nobody took the message yet
+    a.queue.renew('A', [ids[0]], 500);
+    await sleep(claimedAt + 1600 - Date.now());
+    expect(a.queue.renew('A', [ids[0], ids[1]], 60_000).renewed).toEqual([ids[1]]);
+    expect(held()[0].owner).toBe('A');
+  });
+
+  it('applyWrites tells which writes the database accepted, and only those count for the writer\'s run', async () => {
+    const { a, b } = await open();
+    stores.push(a, b);
+    const ids = await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
+    const runA = a.queue.startRun({ owner: 'A', host: 'h', pid: 1, now: 5, leaseMs: 60_000 });
+    a.queue.claim({ ...req('A', 10, 3) });
+    // B takes the third message's lease (as after a pause of A's longer than its lease)
+    a.sqlite.prepare('UPDATE messages SET lease_owner = ? WHERE id = ?').run('B', ids[2]);
+    const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
+    const accepted = a.queue.applyWrites([
+      { op: 'sent', id: ids[0], owner: 'A', forced: true, outcome: o },
+      { op: 'deferred', id: ids[1], owner: 'A', outcome: { ...o, dueAt: 99, reason: 'later' } },
+      { op: 'sent', id: ids[2], owner: 'A', outcome: o },
+    ]);
+    expect(accepted).toEqual([true, true, false]);
+    const run = a.queue.runs().find((r) => r.id === runA)!;
+    expect([run.sent, run.deferred, run.failed, run.forced]).toEqual([1, 1, 0, 1]);
+    expect(run.heartbeatAt).toBeGreaterThan(0);
+    expect(a.queue.heldBy('B')).toMatchObject({ count: 1 });
+    expect(a.queue.heldBy('A')).toEqual({ count: 0, firstExpiresAt: null, lastExpiresAt: null });
   });
 
   it('takes the leases of dead owners at once, and gives back unsent claims without counting them', async () => {

@@ -4,6 +4,7 @@
 import { catalogueEntry, DIAGNOSIS_IDS, type DiagnosisId } from '../../core/diagnosis/index.js';
 import type { Store } from '../../store/index.js';
 import { DiagnosisRepo } from '../../store/diagnosis.js';
+import { runView, type RunView } from '../queue.js';
 import { fail, pass, warn, type Check } from './types.js';
 
 /** Due messages older than this with no distributor run since mean nobody runs `queue run`. */
@@ -25,19 +26,35 @@ function isDiagnosisId(id: string | null): id is DiagnosisId {
   return id !== null && (DIAGNOSIS_IDS as readonly string[]).includes(id);
 }
 
+function lastRunOf(o: HealthOptions): RunView | null {
+  return runView(o.store, o.store.queue.lastRun(), { host: o.host, isPidAlive: o.isPidAlive });
+}
+
+function diedText(r: RunView): string {
+  return `the last distributor run (started ${r.startedAt} on ${r.host}, pid ${r.pid}) ended abnormally: ${
+    r.diedBecause === 'silent' ? `no sign of life since ${r.lastSeenAt}` : 'its process is gone without ending the run'
+  }`;
+}
+
+const DIED_FIX =
+  'Find out why it stopped (killed, out of memory, the machine went down): see the system log (`journalctl`, cron mail); the next `sysemail queue run` takes back the messages it held';
+
 export function distributorCheck(o: HealthOptions): Check {
   const ageSec = o.store.queue.oldestDueAgeSec(o.now);
   const due = o.store.queue.dueCount(o.now);
-  const last = o.store.queue.lastRun();
-  const lastSeen = last ? Math.max(last.startedAt, last.endedAt ?? 0) : null;
-  const lastText = last
-    ? `last run ${new Date(last.startedAt).toISOString()} on ${last.host} (pid ${last.pid})${last.endedAt === null ? ', still running' : ''}`
-    : 'no distributor run recorded';
-  if (ageSec === null || ageSec * 1000 <= STALE_QUEUE_MS) {
+  const last = lastRunOf(o);
+  const lastSeen = last ? Math.max(Date.parse(last.startedAt), last.endedAt ? Date.parse(last.endedAt) : 0, last.lastSeenAt ? Date.parse(last.lastSeenAt) : 0) : null;
+  const stateText = last ? { running: ', still running', finished: '', stopped: `, stopped by ${last.error?.code ?? 'an error'}`, died: ', ended abnormally' }[last.state] : '';
+  const lastText = last ? `last run ${last.startedAt} on ${last.host} (pid ${last.pid})${stateText}` : 'no distributor run recorded';
+  const stale = ageSec !== null && ageSec * 1000 > STALE_QUEUE_MS;
+  if (!stale && last?.state === 'died') {
+    return warn('distributor', `${diedText(last)}; ${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}`, DIED_FIX);
+  }
+  if (ageSec === null || !stale) {
     return pass('distributor', `${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}; ${lastText}`);
   }
   const stuckSince = `${due} message(s) have been due for up to ${minutes(ageSec * 1000)}`;
-  const watching = last !== null && last.endedAt === null && last.host === o.host && o.isPidAlive(last.pid);
+  const watching = last?.state === 'running' && last.host === o.host;
   if (watching) {
     return warn(
       'distributor',
@@ -46,6 +63,7 @@ export function distributorCheck(o: HealthOptions): Check {
     );
   }
   if (lastSeen === null || o.now - lastSeen > STALE_QUEUE_MS) {
+    if (last?.state === 'died') return fail('distributor', `${stuckSince} with no distributor run since ${diedText(last)}. Is the distributor scheduled?`, `${DIED_FIX}; schedule it, e.g. with \`crontab -e\` and the line: ${CRON_LINE}`);
     return fail(
       'distributor',
       `${stuckSince} with no distributor run in that time; ${lastText}. Is the distributor scheduled?`,
@@ -60,9 +78,18 @@ export function distributorCheck(o: HealthOptions): Check {
 }
 
 export function leaseCheck(o: HealthOptions): Check {
-  const leases = new DiagnosisRepo(o.store.sqlite).expiredLeases(o.now);
+  const last = lastRunOf(o);
+  if (last?.state === 'died' && last.leasedMessages > 0) {
+    return warn(
+      'distributor.leases',
+      `${last.leasedMessages} message(s) in sending are still leased by the distributor that died (${last.owner}), until ${last.leasesExpireAt}`,
+      `The next \`sysemail queue run\` takes them back${last.diedBecause === 'process gone' ? ' at once on this host' : ' once those leases run out'} and sends them; if none is scheduled, schedule it (${CRON_LINE})`,
+    );
+  }
+  const leases = new DiagnosisRepo(o.store.sqlite).expiredLeases();
   if (leases.count === 0) return pass('distributor.leases', 'no message is stuck in sending');
-  const since = leases.oldestExpiredAt !== null ? ` (the oldest lease expired ${minutes(o.now - leases.oldestExpiredAt)} ago)` : '';
+  const dbNow = o.store.queue.dbNow();
+  const since = leases.oldestExpiredAt !== null ? ` (the oldest lease expired ${minutes(dbNow - leases.oldestExpiredAt)} ago)` : '';
   return warn(
     'distributor.leases',
     `${leases.count} message(s) in sending with an expired lease${since}, held by ${leases.owners.join(', ') || 'nobody'}: a distributor died mid-send`,

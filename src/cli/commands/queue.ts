@@ -105,7 +105,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
 
 async function status(ctx: CliContext): Promise<number> {
   const { queueStatus } = await import('../../app/queue.js');
-  const s = await queueStatus(await ctx.store(), Date.now());
+  const s = await queueStatus(await ctx.store(), Date.now(), { host: os.hostname(), isPidAlive });
   if (ctx.output.json) {
     ctx.output.jsonDoc(s);
     return 0;
@@ -118,10 +118,25 @@ async function status(ctx: CliContext): Promise<number> {
   const r = s.lastRun;
   if (!r) ctx.output.line('last distributor run: never (schedule `sysemail queue run`, see `sysemail queue run --help`)');
   else {
+    const state = {
+      running: ', still running',
+      finished: '',
+      stopped: '',
+      died: `, ended abnormally (${r.diedBecause === 'silent' ? `no sign of life since ${r.lastSeenAt}` : 'its process is gone'})`,
+    }[r.state];
     ctx.output.line(
-      `last distributor run: ${r.startedAt} on ${r.host} (pid ${r.pid})${r.endedAt ? '' : ', still running'}: sent ${r.sent}, deferred ${r.deferred}, failed ${r.failed}${r.forced ? `, forced ${r.forced}` : ''}`,
+      `last distributor run: ${r.startedAt} on ${r.host} (pid ${r.pid})${state}: sent ${r.sent}, deferred ${r.deferred}, failed ${r.failed}${r.forced ? `, forced ${r.forced}` : ''}`,
     );
     if (r.error) ctx.output.line(`  stopped by: ${r.error.message ?? r.error.code} (${r.error.code})`);
+    if (r.leasedMessages > 0) {
+      ctx.output.line(
+        r.state === 'running'
+          ? `  ${r.leasedMessages} message(s) in sending under its leases`
+          : r.diedBecause === 'process gone'
+            ? `  ${r.leasedMessages} message(s) still leased by it: the next \`sysemail queue run\` on this host takes them back at once, one elsewhere once the leases run out at ${r.leasesExpireAt}`
+            : `  ${r.leasedMessages} message(s) still leased by it until ${r.leasesExpireAt}: the next \`sysemail queue run\` after that takes them back`,
+      );
+    }
   }
   return 0;
 }
