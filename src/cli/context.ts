@@ -6,7 +6,7 @@ import os from 'node:os';
 import { Settings } from '../core/precedence.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
-import { dataDir, resolveDbPath } from '../config/paths.js';
+import { dataDir, databaseFolder, resolveDbPath } from '../config/paths.js';
 import type { LoadedUserConfig } from '../config/user.js';
 import type { Store } from '../store/index.js';
 import { Output } from './output.js';
@@ -64,6 +64,16 @@ export class CliContext {
     return resolveDbPath(this.globals.db, this.env, this.userConfig.config.db).file;
   }
 
+  /** The folder of the database: where the spool and the outbox are unless params say otherwise. */
+  get databaseFolder(): string {
+    return databaseFolder(this.dbPath, this.env);
+  }
+
+  /** What relative and `~/` paths given to this command are resolved against. */
+  get pathBase(): { cwd: string; home: string } {
+    return { cwd: this.cwd, home: this.env.HOME || os.homedir() };
+  }
+
   /** Opens (creating on first use) the database. */
   async store(): Promise<Store> {
     if (!this.opened) {
@@ -85,7 +95,7 @@ export class CliContext {
       userFile: this.userConfig.file,
       env: this.env,
       flags,
-      dataDir: this.dataDir,
+      dataDir: this.databaseFolder,
     });
     if (errors.length > 0) {
       throw new SysemailError('config', 'ENV_INVALID', errors.map((e) => e.message).join('; '), {

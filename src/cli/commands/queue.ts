@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
@@ -9,7 +8,10 @@ import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
 import { progressBar } from '../progress.js';
 
-const spoolDir = (ctx: CliContext) => path.join(ctx.dataDir, 'spool');
+async function spoolDir(ctx: CliContext): Promise<string> {
+  const { spoolDirOf } = await import('../../app/spool.js');
+  return spoolDirOf(await ctx.settings());
+}
 
 function isPidAlive(pid: number): boolean {
   try {
@@ -76,7 +78,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       leaseSec: flags.lease,
       signal: stop.signal,
       isPidAlive,
-      spoolDir: spoolDir(ctx),
+      spoolDir: await spoolDir(ctx),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
       onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
       onProgress: (p) => bar.update(p.done, p.total),
@@ -152,7 +154,7 @@ async function change(ctx: CliContext, act: QueueAction, words: string[], opts: 
     });
   }
   const ids = opts.failed ? ('failed' as const) : parseIds(words);
-  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: spoolDir(ctx) });
+  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: await spoolDir(ctx) });
   if (ctx.output.json) ctx.output.jsonDoc({ action: r.action, ids: r.ids, count: r.ids.length });
   else {
     const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
@@ -176,7 +178,7 @@ async function importCmd(ctx: CliContext, file: string): Promise<number> {
       source: file === '-' ? 'standard input' : file,
       now: Date.now(),
       cwd: ctx.cwd,
-      spoolDir: spoolDir(ctx),
+      spoolDir: await spoolDir(ctx),
       onProgress: (p) => bar.update(p.done, p.total),
     });
     bar.done();
