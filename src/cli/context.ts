@@ -6,7 +6,7 @@ import os from 'node:os';
 import { Settings } from '../core/precedence.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
-import { dataDir, databaseFolder, resolveDbPath } from '../config/paths.js';
+import { databaseFolder, resolveDbPath } from '../config/paths.js';
 import type { LoadedUserConfig } from '../config/user.js';
 import type { Store } from '../store/index.js';
 import { Output } from './output.js';
@@ -54,10 +54,6 @@ export class CliContext {
   get userConfig(): LoadedUserConfig {
     if (!this.user) throw new Error('internal: CliContext.init() was not called');
     return this.user;
-  }
-
-  get dataDir(): string {
-    return dataDir(this.env);
   }
 
   get dbPath(): string {
