@@ -8,9 +8,10 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
-import { IS_ROOT, SERVICE_GID, SERVICE_UID, SETPRIV, asAdmin, asService, serviceFolder, writeServiceFile, type ServiceFolder } from '../helpers/service-user.js';
+import { IS_ROOT, SERVICE_GID, SERVICE_UID, SETPRIV, asAdmin, asService, serviceAccountCanRun, serviceFolder, writeServiceFile, type ServiceFolder } from '../helpers/service-user.js';
 
 const PASSWORD = 'svc-e2e-pw';
+const CAN_RUN = serviceAccountCanRun();
 let server: TestSmtpServer;
 const folders: ServiceFolder[] = [];
 
@@ -55,7 +56,7 @@ function statuses(db: string): string[] {
   }
 }
 
-describe('a service account with HOME=/nonexistent', () => {
+describe.runIf(CAN_RUN)('a service account with HOME=/nonexistent', () => {
   it('queues with an attachment, runs the queue to a real SMTP server and writes .eml files, all beside the database', { timeout: 60_000 }, async () => {
     const f = await configured();
     const attachment = path.join(f.root, 'report.txt');
@@ -98,7 +99,7 @@ describe('a service account with HOME=/nonexistent', () => {
   });
 });
 
-describe.runIf(IS_ROOT)('root working on the service database (sudo)', () => {
+describe.runIf(IS_ROOT && CAN_RUN)('root working on the service database (sudo)', () => {
   const rootHome = () => {
     const f = serviceFolder('sysemail-roothome-');
     folders.push(f);

@@ -6,16 +6,34 @@
  *   const home = serviceFolder('sysemail-svc-');   // a folder that user owns, world-traversable parents
  *   const r = await asService(['--db', home.db, 'queue', 'run'], { cwd: home.dir });
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type Options, type ResultPromise } from 'execa';
-import { BIN, type CliResult } from './cli.js';
+import { BIN, ROOT, type CliResult } from './cli.js';
 
 export const IS_ROOT = process.getuid?.() === 0;
 export const SERVICE_UID = IS_ROOT ? 65534 : (process.getuid?.() ?? 0);
 export const SERVICE_GID = IS_ROOT ? 65534 : (process.getgid?.() ?? 0);
 export const SETPRIV = '/usr/bin/setpriv';
+export const SERVICE_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * Can the unprivileged account read this checkout (the build and node_modules)? Not when it lies under
+ * a private folder such as /root: then the tests that need another account are skipped, saying why.
+ */
+export function serviceAccountCanRun(): boolean {
+  if (!IS_ROOT) return true;
+  const probe = spawnSync(
+    SETPRIV,
+    [`--reuid=${SERVICE_UID}`, `--regid=${SERVICE_GID}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))}); require('fs').accessSync(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))})`],
+    { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? SERVICE_PATH, HOME: '/nonexistent' } },
+  );
+  if (probe.status === 0) return true;
+  console.warn(`skipping the tests run as uid ${SERVICE_UID}: it cannot read ${ROOT} (${(probe.error?.message ?? probe.stderr).trim().split('\n')[0]})`);
+  return false;
+}
 
 export interface ServiceFolder {
   /** Parent of everything, root's (or the caller's), mode 0755. */
@@ -41,8 +59,6 @@ export function writeServiceFile(file: string, content: string, mode = 0o600): v
   fs.chmodSync(file, mode);
   if (IS_ROOT) fs.chownSync(file, SERVICE_UID, SERVICE_GID);
 }
-
-export const SERVICE_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /** The environment a unit or cron job gives the command: PATH, HOME=/nonexistent and `env`. */
 export function serviceEnv(env: Record<string, string> = {}): Record<string, string> {
