@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { absolutePath, databaseFolder } from '../../src/config/paths.js';
+import { loadUserConfig } from '../../src/config/user.js';
 
 describe('where the files of a database live', () => {
   it('is the folder of the database file, or the data folder for a server database', () => {
@@ -17,5 +21,18 @@ describe('where the files of a database live', () => {
     // only a leading ~/ is the home: ~ann and a ~ inside a name are names
     expect(absolutePath('~ann/x', base)).toBe('/srv/app/~ann/x');
     expect(absolutePath('a~/b', base)).toBe('/srv/app/a~/b');
+  });
+});
+
+describe('the user config search of a service account', () => {
+  it('finds nothing, without failing, when the home folder does not exist', async () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-nohome-'));
+    try {
+      await expect(loadUserConfig({ cwd, home: '/nonexistent' })).resolves.toEqual({ config: {}, warnings: [] });
+      fs.writeFileSync(path.join(cwd, '.emailrc.json'), '{"color": false}');
+      await expect(loadUserConfig({ cwd, home: '/nonexistent' })).resolves.toMatchObject({ config: { color: false }, file: path.join(cwd, '.emailrc.json') });
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
