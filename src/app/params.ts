@@ -2,7 +2,7 @@
  * Use cases of the `params` command family. They take a store and the other layers, check everything
  * before changing anything, and return data for the CLI to render.
  */
-import { absolutePath } from '../config/paths.js';
+import { absolutePath, type PathBase } from '../config/paths.js';
 import { SysemailError } from '../core/errors.js';
 import {
   PARAMS,
@@ -71,12 +71,6 @@ export function dataError(errors: readonly ValidationError[]): SysemailError {
     fix: first.hint ?? 'Nothing was changed; correct the value and run the command again',
     data: { errors },
   });
-}
-
-/** Where a command ran, for the paths it is given: the folder, and the home `~/` stands for. */
-export interface PathBase {
-  cwd: string;
-  home: string;
 }
 
 /**

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { Settings } from '../core/precedence.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
-import { databaseFolder, resolveDbPath } from '../config/paths.js';
+import { databaseFolder, resolveDbPath, type PathBase } from '../config/paths.js';
 import type { LoadedUserConfig } from '../config/user.js';
 import type { Store } from '../store/index.js';
 import { Output } from './output.js';
@@ -66,7 +66,7 @@ export class CliContext {
   }
 
   /** What relative and `~/` paths given to this command are resolved against. */
-  get pathBase(): { cwd: string; home: string } {
+  get pathBase(): PathBase {
     return { cwd: this.cwd, home: this.env.HOME || os.homedir() };
   }
 

@@ -35,8 +35,14 @@ export function databaseFolder(db: string, env: NodeJS.ProcessEnv = process.env)
   return SERVER_DATABASE.test(db) ? dataDir(env) : path.dirname(path.resolve(db));
 }
 
+/** Where a command ran, for the paths it is given: the folder, and the home `~/` stands for. */
+export interface PathBase {
+  cwd: string;
+  home: string;
+}
+
 /** `~/x` → `$HOME/x`, then absolute against `cwd`: what a path parameter is stored as. */
-export function absolutePath(value: string, base: { cwd: string; home: string }): string {
+export function absolutePath(value: string, base: PathBase): string {
   const expanded = value === '~' ? base.home : value.startsWith('~/') ? path.join(base.home, value.slice(2)) : value;
   return path.resolve(base.cwd, expanded);
 }

@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/cli.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
 import { IS_ROOT, SERVICE_GID, SERVICE_UID, SETPRIV, asAdmin, asService, serviceAccountCanRun, serviceFolder, writeServiceFile, type ServiceFolder } from '../helpers/service-user.js';
@@ -131,6 +133,32 @@ describe.runIf(IS_ROOT && CAN_RUN)('root working on the service database (sudo)'
     expect(JSON.parse(run.stdout)).toMatchObject({ sent: 1, failed: 0 });
     expect(server.messages[0].toString('latin1')).toContain('invoice.txt');
     expect(statuses(f.db)).toEqual(['sent', 'sent']);
+  });
+
+  it('the -wal and -shm of a root run killed on the spot belong to the service too', { timeout: 60_000 }, async () => {
+    const f = await configured();
+    const home = rootHome();
+    const watch = execa(process.execPath, [BIN, '--db', f.db, 'queue', 'run', '--watch', '--interval', '1'], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home },
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 50_000,
+    });
+    try {
+      const end = Date.now() + 20_000;
+      while (!(fs.existsSync(`${f.db}-wal`) && fs.existsSync(`${f.db}-shm`))) {
+        if (Date.now() > end) throw new Error('timed out waiting for the -wal and -shm files');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      watch.kill('SIGKILL');
+    }
+    await watch;
+    for (const file of [`${f.db}-wal`, `${f.db}-shm`]) expect(fs.statSync(file), file).toMatchObject({ uid: SERVICE_UID, gid: SERVICE_GID });
+    const status = await asService(['--db', f.db, 'queue', 'status', '--json'], { cwd: f.dir });
+    expect(status.exitCode, status.stderr).toBe(0);
   });
 
   it('a database root creates in the service folder belongs to the service', async () => {

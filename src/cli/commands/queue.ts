@@ -71,10 +71,11 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
   if (flags.heartbeat !== undefined && !flags.watch) {
     throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', { fix: 'Example: sysemail queue run --watch --heartbeat 300' });
   }
-  const [{ runQueue, newOwner }, { createProvider }, { diagnose }] = await Promise.all([
+  const [{ runQueue, newOwner }, { createProvider }, { diagnose }, { spoolDirOf }] = await Promise.all([
     import('../../app/distributor.js'),
     import('../../providers/index.js'),
     import('../../core/diagnosis/index.js'),
+    import('../../app/spool.js'),
   ]);
   const store = await ctx.store();
   const settings = await ctx.settings();
@@ -105,7 +106,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       leaseSec: flags.lease,
       signal: stop.signal,
       isPidAlive,
-      spoolDir: await spoolDir(ctx),
+      spoolDir: spoolDirOf(settings),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
       onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
       onProgress: (p) => bar.update(p.done, p.total),
