@@ -2,6 +2,7 @@
  * Use cases of the `params` command family. They take a store and the other layers, check everything
  * before changing anything, and return data for the CLI to render.
  */
+import { absolutePath, type PathBase } from '../config/paths.js';
 import { SysemailError } from '../core/errors.js';
 import {
   PARAMS,
@@ -12,6 +13,7 @@ import {
   validateAssignments,
   type Assignment,
   type ParamValue,
+  type ValidatedAssignment,
   type ValidationError,
 } from '../core/params.js';
 import type { EffectiveValue, Settings } from '../core/precedence.js';
@@ -71,11 +73,20 @@ export function dataError(errors: readonly ValidationError[]): SysemailError {
   });
 }
 
+/**
+ * Path parameters are stored absolute: cron or a service runs in another folder than the one where
+ * the administrator typed `params set smtp.passwordFile secret.txt`.
+ */
+function withAbsolutePaths(values: readonly ValidatedAssignment[], base: PathBase): ValidatedAssignment[] {
+  return values.map((v) => (paramDef(v.key)?.type.kind === 'path' && typeof v.value === 'string' ? { ...v, value: absolutePath(v.value, base) } : v));
+}
+
 /** `params set a 1 b 2`: every pair is checked first; then all are written in one transaction. */
-export async function setParams(store: Store, assignments: readonly Assignment[]): Promise<{ key: string; value: ParamValue; previous: ParamValue | null }[]> {
+export async function setParams(store: Store, assignments: readonly Assignment[], base: PathBase): Promise<{ key: string; value: ParamValue; previous: ParamValue | null }[]> {
   const current = await store.params.all();
-  const { value, errors } = validateAssignments(assignments, current);
-  if (errors.length > 0) throw dataError(errors);
+  const validated = validateAssignments(assignments, current);
+  if (validated.errors.length > 0) throw dataError(validated.errors);
+  const value = withAbsolutePaths(validated.value, base);
   await store.params.apply(value);
   return value.map((v) => ({ key: v.key, value: v.value, previous: current.get(v.key) ?? null }));
 }
@@ -119,7 +130,7 @@ export interface ImportChange {
 export async function importParams(
   store: Store,
   doc: unknown,
-  options: { dryRun: boolean; replace: boolean; file: string },
+  options: { dryRun: boolean; replace: boolean; file: string; base: PathBase },
 ): Promise<{ changes: ImportChange[]; applied: boolean }> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new SysemailError('data', 'IMPORT_INVALID', `${options.file} is not a params export (expected a JSON object)`, {
@@ -145,8 +156,9 @@ export async function importParams(
   }
   const assignments = Object.entries(entries).map(([key, raw]) => ({ key, raw }));
   const current = await store.params.all();
-  const { value, errors } = validateAssignments(assignments, options.replace ? new Map() : current);
-  if (errors.length > 0) throw dataError(errors);
+  const validated = validateAssignments(assignments, options.replace ? new Map() : current);
+  if (validated.errors.length > 0) throw dataError(validated.errors);
+  const value = withAbsolutePaths(validated.value, options.base);
   const incoming = new Map(value.map((v) => [v.key, v.value]));
   const unset = options.replace ? [...current.keys()].filter((k) => !incoming.has(k)) : [];
   const changes: ImportChange[] = [];

@@ -17,7 +17,7 @@ import type { Provider, SendResult } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import type { StoredAttachment } from '../store/messages.js';
 import { senderOf } from '../store/users.js';
-import { spoolAttachments } from './spool.js';
+import { spoolAttachments, spoolDirOf } from './spool.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
 export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
@@ -51,8 +51,6 @@ export interface SendDeps {
   store: Store;
   settings: Settings;
   secrets: SecretAccess;
-  /** The data folder: queued attachments are copied under <dataDir>/spool. */
-  dataDir: string;
   clock?: () => number;
   createProvider?: (name: ProviderName, options: ProviderOptions) => Promise<Provider>;
 }
@@ -154,7 +152,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   };
 
   if (req.queue) {
-    const { dir, stored } = spoolAttachments(path.join(deps.dataDir, 'spool'), attachments);
+    const { dir, stored } = spoolAttachments(spoolDirOf(deps.settings), attachments);
     try {
       const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock());
       return { id, status: 'queued', provider: req.provider, messageId: message.messageId, warnings };

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { Settings } from '../core/precedence.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
-import { dataDir, resolveDbPath } from '../config/paths.js';
+import { databaseFolder, resolveDbPath, type PathBase } from '../config/paths.js';
 import type { LoadedUserConfig } from '../config/user.js';
 import type { Store } from '../store/index.js';
 import { Output } from './output.js';
@@ -56,12 +56,18 @@ export class CliContext {
     return this.user;
   }
 
-  get dataDir(): string {
-    return dataDir(this.env);
-  }
-
   get dbPath(): string {
     return resolveDbPath(this.globals.db, this.env, this.userConfig.config.db).file;
+  }
+
+  /** The folder of the database: where the spool and the outbox are unless params say otherwise. */
+  get databaseFolder(): string {
+    return databaseFolder(this.dbPath, this.env);
+  }
+
+  /** What relative and `~/` paths given to this command are resolved against. */
+  get pathBase(): PathBase {
+    return { cwd: this.cwd, home: this.env.HOME || os.homedir() };
   }
 
   /** Opens (creating on first use) the database. */
@@ -85,7 +91,7 @@ export class CliContext {
       userFile: this.userConfig.file,
       env: this.env,
       flags,
-      dataDir: this.dataDir,
+      dataDir: this.databaseFolder,
     });
     if (errors.length > 0) {
       throw new SysemailError('config', 'ENV_INVALID', errors.map((e) => e.message).join('; '), {

@@ -1,5 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
+import { fs } from '../core/builtins.js';
+import { SysemailError } from '../core/errors.js';
 
 /** `$XDG_DATA_HOME/sysemail`, else `~/.local/share/sysemail`. */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -20,4 +22,93 @@ export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv, 
   if (env.SYSEMAIL_DB) return { file: path.resolve(env.SYSEMAIL_DB), source: 'env' };
   if (userDb) return { file: path.resolve(userDb), source: 'user' };
   return { file: defaultDbPath(env), source: 'default' };
+}
+
+const SERVER_DATABASE = /^postgres(ql)?:\/\//i;
+
+/**
+ * The folder the spool and the outbox default to: the database file's own folder, so a service account
+ * whose home does not exist keeps everything a run needs where its database is. A server database has
+ * no folder: its files stay in the data folder.
+ */
+export function databaseFolder(db: string, env: NodeJS.ProcessEnv = process.env): string {
+  return SERVER_DATABASE.test(db) ? dataDir(env) : path.dirname(path.resolve(db));
+}
+
+/** Where a command ran, for the paths it is given: the folder, and the home `~/` stands for. */
+export interface PathBase {
+  cwd: string;
+  home: string;
+}
+
+/** `~/x` → `$HOME/x`, then absolute against `cwd`: what a path parameter is stored as. */
+export function absolutePath(value: string, base: PathBase): string {
+  const expanded = value === '~' ? base.home : value.startsWith('~/') ? path.join(base.home, value.slice(2)) : value;
+  return path.resolve(base.cwd, expanded);
+}
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+  /** The account's name, or `#uid` (as sudo -u accepts it) when it has none. */
+  name: string;
+}
+
+function accountName(uid: number): string {
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (id !== undefined && Number(id) === uid && name) return name;
+    }
+  } catch {
+    // no passwd file to read (a container without one): the numeric form still works with sudo
+  }
+  return `#${uid}`;
+}
+
+/**
+ * Root working in a folder that belongs to another account (`sudo sysemail ...` on a service's
+ * database): that account, to whom the files root creates there must go, or the service can no longer
+ * open them. Undefined when not root, or when the folder is root's own or missing.
+ */
+export function foreignOwner(folder: string): FileOwner | undefined {
+  if (process.geteuid?.() !== 0) return undefined;
+  let st: import('node:fs').Stats;
+  try {
+    st = fs.statSync(folder);
+  } catch {
+    return undefined;
+  }
+  if (st.uid === 0) return undefined;
+  return { uid: st.uid, gid: st.gid, name: accountName(st.uid) };
+}
+
+export function ownerRefusal(owner: FileOwner, target: string, cause: unknown): SysemailError {
+  const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+  return new SysemailError('noperm', 'OWNER_CHANGE_REFUSED', `${target} belongs to ${owner.name}, and root may not give the files it would create there to that account (${code}); nothing was changed`, {
+    fix: `Run it as the database's owner: sudo -u ${owner.name} sysemail ...`,
+    cause,
+  });
+}
+
+/** chown of one path and, for a folder, everything in it; only what `lstat` shows is not the owner's already. */
+function chownTree(target: string, owner: FileOwner): void {
+  const st = fs.lstatSync(target);
+  if (st.uid !== owner.uid || st.gid !== owner.gid) fs.lchownSync(target, owner.uid, owner.gid);
+  if (st.isDirectory()) for (const name of fs.readdirSync(target)) chownTree(path.join(target, name), owner);
+}
+
+/**
+ * Gives what root just created at `created` (a file, or a folder with all it holds) to the account
+ * owning the folder it was created in. Does nothing unless root works in another account's folder.
+ * Throws the `sudo -u` refusal when the system does not let root give files away.
+ */
+export function keepFolderOwner(created: string): void {
+  const owner = foreignOwner(path.dirname(created));
+  if (!owner) return;
+  try {
+    chownTree(created, owner);
+  } catch (err) {
+    throw ownerRefusal(owner, path.dirname(created), err);
+  }
 }

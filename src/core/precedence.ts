@@ -30,7 +30,10 @@ export interface Layers {
   userFile?: string;
   env: Readonly<Record<string, string | undefined>>;
   flags?: ReadonlyMap<string, ParamValue>;
-  /** The data folder, for defaults that live under it. */
+  /**
+   * The database's own folder: the spool and the outbox default to folders inside it, so everything a
+   * run needs follows the database rather than a home folder.
+   */
   dataDir: string;
 }
 
@@ -51,6 +54,11 @@ function envValue(env: Layers['env'], key: string): { name: string; raw: string 
   return undefined;
 }
 
+/** Pure, so no node:path: the folder is absolute already and only needs one separator. */
+function joinFolder(folder: string, name: string): string {
+  return `${folder.replace(/[\\/]+$/, '')}/${name}`;
+}
+
 function computedDefault(def: ParamDef, resolved: (key: string) => ParamValue | undefined, dataDir: string): ParamValue | undefined {
   switch (def.key) {
     case 'smtp.perMinuteLimit':
@@ -66,7 +74,9 @@ function computedDefault(def: ParamDef, resolved: (key: string) => ParamValue | 
       return tenant ? MICROSOFT_IDENTITY_TOKEN_URL.replace('{tenant}', encodeURIComponent(String(tenant))) : undefined;
     }
     case 'eml.outputDir':
-      return `${dataDir}/outbox`;
+      return joinFolder(dataDir, 'outbox');
+    case 'queue.spoolDir':
+      return joinFolder(dataDir, 'spool');
     default:
       return def.default;
   }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { keepFolderOwner } from '../config/paths.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import { recipientsOf } from '../core/message.js';
@@ -58,7 +59,10 @@ export class EmlProvider implements Provider {
 
   private ensureDir(dir: string): void {
     try {
-      if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (!fs.existsSync(dir)) {
+        const created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (created) keepFolderOwner(created);
+      }
       if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
     } catch (err) {
       throw writeError(err, dir, 'folder');
@@ -84,6 +88,7 @@ export class EmlProvider implements Provider {
     }
     try {
       await pipeline(node.createReadStream(), out);
+      keepFolderOwner(file);
     } catch (err) {
       fs.rmSync(file, { force: true });
       throw writeError(err, dir, 'file');

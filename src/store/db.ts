@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { foreignOwner, ownerRefusal } from '../config/paths.js';
 import { crypto, fs, nodeModule } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -63,6 +64,25 @@ function createPrivateFile(file: string): void {
 }
 
 /**
+ * Root on another account's database (`sudo sysemail params set ...` on a service's): the database and
+ * an existing -wal/-shm go to the folder's owner, or nothing is done. SQLite gives the -wal/-shm it
+ * creates later to the database file's owner itself.
+ */
+function keepDatabaseOwner(file: string, created: boolean): void {
+  const folder = path.dirname(file);
+  const owner = foreignOwner(folder);
+  if (!owner) return;
+  try {
+    // first the folder, to its own owner: it changes nothing and needs the same right as the rest
+    fs.chownSync(folder, owner.uid, owner.gid);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chownSync(f, owner.uid, owner.gid);
+  } catch (err) {
+    if (created) fs.rmSync(file, { force: true });
+    throw ownerRefusal(owner, folder, err);
+  }
+}
+
+/**
  * The compiled addon's path, handed to the driver so it skips the `bindings` package's probing of many
  * candidate paths on every start.
  */
@@ -101,6 +121,7 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   const state = checkExistingFile(file);
   if (state === 'missing' && options.readonly) return undefined;
   if (state === 'missing') createPrivateFile(file);
+  keepDatabaseOwner(file, state === 'missing');
   const Driver = await loadDriver();
   let db: SqliteDatabase;
   try {

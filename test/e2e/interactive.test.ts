@@ -75,7 +75,7 @@ async function answer(t: Pty, steps: [question: string | RegExp, text: string][]
 }
 
 function outbox(box: Sandbox): string[] {
-  const dir = path.join(box.env.XDG_DATA_HOME, 'sysemail', 'outbox');
+  const dir = path.join(path.dirname(box.db), 'outbox');
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
 }
 
@@ -118,7 +118,7 @@ describe('send: interactive compose on a terminal', () => {
     const files = outbox(box);
     expect(files).toHaveLength(1);
     expect(t.output()).toContain(files[0]);
-    const mail = await simpleParser(fs.readFileSync(path.join(box.env.XDG_DATA_HOME, 'sysemail', 'outbox', files[0])));
+    const mail = await simpleParser(fs.readFileSync(path.join(path.dirname(box.db), 'outbox', files[0])));
     expect(mail.from?.value.map((a) => a.address)).toEqual(['me@example.com']);
     expect(mail.to && !Array.isArray(mail.to) ? mail.to.value.map((a) => a.address) : []).toEqual(['ann@example.com']);
     expect(mail.cc && !Array.isArray(mail.cc) ? mail.cc.value.map((a) => a.address) : []).toEqual(['carol@example.com']);

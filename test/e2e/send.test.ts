@@ -45,7 +45,7 @@ describe('send (built binary)', () => {
     expect(r.exitCode, err(r)).toBe(0);
     const doc = json<{ id: number; status: string; provider: string; messageId: string; file: string }>(out(r));
     expect(doc).toMatchObject({ status: 'sent', provider: 'eml' });
-    expect(doc.file.startsWith(path.join(box.env.XDG_DATA_HOME, 'sysemail', 'outbox'))).toBe(true);
+    expect(doc.file.startsWith(path.join(path.dirname(box.db), 'outbox'))).toBe(true);
     const raw = fs.readFileSync(doc.file);
     expect(raw.toString('latin1')).toMatch(/^X-Unsent: 1\r$/m);
     const parsed = await simpleParser(raw);
@@ -139,7 +139,7 @@ describe('send (built binary)', () => {
     expect(m.provider).toBeNull();
     const [stored] = JSON.parse(m.attachments) as { filename: string; path: string }[];
     expect(stored.filename).toBe('later.txt');
-    expect(stored.path.startsWith(path.join(box.env.XDG_DATA_HOME, 'sysemail', 'spool'))).toBe(true);
+    expect(stored.path.startsWith(path.join(path.dirname(box.db), 'spool'))).toBe(true);
     expect(fs.readFileSync(stored.path, 'utf8')).toBe('for the distributor');
     expect(fs.statSync(path.dirname(stored.path)).mode & 0o777).toBe(0o700);
     fs.rmSync(attachment);
@@ -148,11 +148,11 @@ describe('send (built binary)', () => {
     const del = await box.run(['queue', 'delete', String(doc.id)]);
     expect(del.exitCode, err(del)).toBe(0);
     expect(fs.existsSync(path.dirname(stored.path))).toBe(false);
-    expect(fs.existsSync(path.join(box.env.XDG_DATA_HOME, 'sysemail', 'spool'))).toBe(true);
+    expect(fs.existsSync(path.join(path.dirname(box.db), 'spool'))).toBe(true);
   });
 
   it('queue import spools each line\'s attachments too; a refused import leaves no copy behind', async () => {
-    const spoolRoot = path.join(box.env.XDG_DATA_HOME, 'sysemail', 'spool');
+    const spoolRoot = path.join(path.dirname(box.db), 'spool');
     const before = fs.existsSync(spoolRoot) ? fs.readdirSync(spoolRoot).length : 0;
     const report = path.join(box.dir, 'report.csv');
     fs.writeFileSync(report, 'a,b\n1,2\n');

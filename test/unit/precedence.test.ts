@@ -58,4 +58,13 @@ describe('precedence of one value', () => {
     expect(other.number('smtp.port')).toBe(587);
     expect(other.boolean('smtp.authRequired')).toBe(true);
   });
+
+  it('puts the spool and the outbox beside the database unless a layer names another folder', () => {
+    const beside = Settings.from(base({ dataDir: '/var/lib/sysemail' })).settings;
+    expect(beside.source('queue.spoolDir')).toMatchObject({ value: '/var/lib/sysemail/spool', source: 'default' });
+    expect(beside.source('eml.outputDir')).toMatchObject({ value: '/var/lib/sysemail/outbox', source: 'default' });
+    const chosen = Settings.from(base({ dataDir: '/var/lib/sysemail', params: new Map([['queue.spoolDir', '/srv/spool']]), env: { SYSEMAIL_EML_OUTPUT_DIR: '/srv/drafts' } })).settings;
+    expect(chosen.source('queue.spoolDir')).toMatchObject({ value: '/srv/spool', source: 'params' });
+    expect(chosen.source('eml.outputDir')).toMatchObject({ value: '/srv/drafts', source: 'env' });
+  });
 });

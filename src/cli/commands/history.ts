@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { HistoryEntry } from '../../app/history.js';
 import { action, intOption } from '../action.js';
@@ -74,7 +73,8 @@ async function purge(ctx: CliContext, opts: { olderThan?: string }): Promise<num
   const store = await ctx.store();
   const age = opts.olderThan !== undefined ? parseDuration(opts.olderThan, '--older-than') : retentionDays(await ctx.settings()) * 86_400_000;
   const cutoff = Date.now() - age;
-  const r = await purgeHistory({ store, cutoff, spoolDir: path.join(ctx.dataDir, 'spool') });
+  const { spoolDirOf } = await import('../../app/spool.js');
+  const r = await purgeHistory({ store, cutoff, spoolDir: spoolDirOf(await ctx.settings()) });
   if (ctx.output.json) ctx.output.jsonDoc({ deleted: r.deleted, before: new Date(cutoff).toISOString() });
   else ctx.output.note(`${r.deleted} sent/failed message(s) created before ${new Date(cutoff).toISOString()} deleted`);
   return 0;

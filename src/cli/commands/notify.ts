@@ -35,7 +35,7 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<number> {
         const provider = m.provider ?? ((settings.string('batch.provider') ?? 'smtp') as ProviderName);
         const sent = await sendMessage(
           { from: m.from, to: m.to, subject: m.subject, text: m.text, html: m.html, userId: m.userId, meta: { templateId: m.templateId, org: m.org ?? undefined }, provider },
-          { store, settings, secrets: { dbId: store.id, env: ctx.env }, dataDir: ctx.dataDir },
+          { store, settings, secrets: { dbId: store.id, env: ctx.env } },
         );
         for (const w of sent.warnings) await ctx.output.warn(w);
         return { id: sent.id, provider, ...(sent.messageId ? { messageId: sent.messageId } : {}), ...(sent.file ? { file: sent.file } : {}) };

@@ -111,7 +111,7 @@ async function set(ctx: CliContext, pairs: string[], opts: { stdin?: boolean }):
   const store = await ctx.store();
   const assignments = [];
   for (let i = 0; i < pairs.length; i += 2) assignments.push({ key: pairs[i], raw: pairs[i + 1] });
-  const changed = await setParams(store, assignments);
+  const changed = await setParams(store, assignments, ctx.pathBase);
   if (ctx.output.json) ctx.output.jsonDoc({ changed });
   else for (const c of changed) ctx.output.note(`${c.key} = ${String(c.value)}`);
   return 0;
@@ -166,7 +166,7 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
       fix: 'Create the file with `sysemail params export --file F`',
     });
   }
-  const result = await importParams(await ctx.store(), doc, { dryRun: !!opts.dryRun, replace: !!opts.replace, file });
+  const result = await importParams(await ctx.store(), doc, { dryRun: !!opts.dryRun, replace: !!opts.replace, file, base: ctx.pathBase });
   if (ctx.output.json) {
     ctx.output.jsonDoc({ dryRun: !!opts.dryRun, changes: result.changes });
     return 0;

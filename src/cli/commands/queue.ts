@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
+import type { CycleResult } from '../../app/distributor.js';
 import type { QueueAction } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
 import { progressBar } from '../progress.js';
 
-const spoolDir = (ctx: CliContext) => path.join(ctx.dataDir, 'spool');
+async function spoolDir(ctx: CliContext): Promise<string> {
+  const { spoolDirOf } = await import('../../app/spool.js');
+  return spoolDirOf(await ctx.settings());
+}
 
 function isPidAlive(pid: number): boolean {
   try {
@@ -46,13 +49,33 @@ interface RunFlags {
   max?: number;
   concurrency?: number;
   lease?: number;
+  heartbeat?: number;
+}
+
+/**
+ * Which cycles get a line. Cron mails whatever a job prints, and a service's journal fills with idle
+ * lines: one pass prints its summary only where a person reads it (a terminal, -v, --json); --watch
+ * prints a cycle that did something, and an idle one only when --heartbeat SEC has passed in silence.
+ */
+export function cycleReport(o: { watch: boolean; json: boolean; terminal: boolean; verbose: boolean; heartbeatMs?: number }, start = Date.now()) {
+  let lastLineAt = start;
+  return (c: CycleResult, now = Date.now()): boolean => {
+    const active = c.sent + c.deferred + c.failed + c.forced > 0;
+    const due = !o.watch ? o.json || o.terminal || o.verbose : active || (o.heartbeatMs !== undefined && now - lastLineAt >= o.heartbeatMs);
+    if (due) lastLineAt = now;
+    return due;
+  };
 }
 
 async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
-  const [{ runQueue, newOwner }, { createProvider }, { diagnose }] = await Promise.all([
+  if (flags.heartbeat !== undefined && !flags.watch) {
+    throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', { fix: 'Example: sysemail queue run --watch --heartbeat 300' });
+  }
+  const [{ runQueue, newOwner }, { createProvider }, { diagnose }, { spoolDirOf }] = await Promise.all([
     import('../../app/distributor.js'),
     import('../../providers/index.js'),
     import('../../core/diagnosis/index.js'),
+    import('../../app/spool.js'),
   ]);
   const store = await ctx.store();
   const settings = await ctx.settings();
@@ -60,6 +83,13 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
   const host = os.hostname();
   const bar = progressBar('sending', { json: ctx.output.json, quiet: ctx.output.quiet });
   const stop = shutdownSignal(ctx);
+  const report = cycleReport({
+    watch: !!flags.watch,
+    json: ctx.output.json,
+    terminal: ctx.output.isTTY,
+    verbose: ctx.output.verbose,
+    heartbeatMs: flags.heartbeat === undefined ? undefined : flags.heartbeat * 1000,
+  });
   try {
     const result = await runQueue({
       store,
@@ -76,14 +106,15 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       leaseSec: flags.lease,
       signal: stop.signal,
       isPidAlive,
-      spoolDir: spoolDir(ctx),
+      spoolDir: spoolDirOf(settings),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
       onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
       onProgress: (p) => bar.update(p.done, p.total),
       onCycle: (c) => {
         bar.done();
-        if (ctx.output.json) ctx.output.jsonDoc({ sent: c.sent, deferred: c.deferred, failed: c.failed, forced: c.forced, remaining: c.remaining });
-        else if (!flags.watch || c.sent + c.deferred + c.failed > 0) {
+        if (!report(c)) return;
+        if (ctx.output.json) ctx.output.jsonDoc({ sent: c.sent, deferred: c.deferred, failed: c.failed, forced: c.forced, remaining: c.remaining, time: new Date().toISOString() });
+        else {
           ctx.output.note(
             `sent ${c.sent}, deferred ${c.deferred}, failed ${c.failed}${c.forced ? ` (${c.forced} forced over the throttle limit)` : ''}; ${c.remaining} still queued`,
           );
@@ -167,7 +198,7 @@ async function change(ctx: CliContext, act: QueueAction, words: string[], opts: 
     });
   }
   const ids = opts.failed ? ('failed' as const) : parseIds(words);
-  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: spoolDir(ctx) });
+  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: await spoolDir(ctx) });
   if (ctx.output.json) ctx.output.jsonDoc({ action: r.action, ids: r.ids, count: r.ids.length });
   else {
     const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
@@ -191,7 +222,7 @@ async function importCmd(ctx: CliContext, file: string): Promise<number> {
       source: file === '-' ? 'standard input' : file,
       now: Date.now(),
       cwd: ctx.cwd,
-      spoolDir: spoolDir(ctx),
+      spoolDir: await spoolDir(ctx),
       onProgress: (p) => bar.update(p.done, p.total),
     });
     bar.done();
@@ -225,9 +256,13 @@ Examples:
     .option('--max <n>', 'send at most N messages per pass', intOption('--max', 1))
     .option('--concurrency <n>', 'messages sent in parallel over pooled connections (default 4)', intOption('--concurrency', 1))
     .option('--lease <sec>', 'seconds a claimed message stays reserved for this run before another may take it (default 600)', intOption('--lease', 5))
+    .option('--heartbeat <sec>', 'with --watch: also print an idle cycle\'s line when nothing was printed for SEC seconds (default: idle cycles print nothing)', intOption('--heartbeat', 1))
     .addHelpText(
       'after',
       `
+Without --json and without a terminal (cron, a systemd timer) a successful run prints nothing; errors
+still go to stderr with the exit code. With --watch only cycles that did something print a line.
+
 A one-pass run (cron) never waits for the throttle window: what cannot go now is deferred and the next
 run picks it up. Two runs at once are safe: each message is claimed by one of them only.
 A failure of the whole account (sign-in refused, Send As denied, secret missing) stops the run, leaves
