@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
-import type { QueueAction } from '../../app/queue.js';
+import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
 import { progressBar } from '../progress.js';
@@ -141,24 +140,48 @@ async function list(ctx: CliContext, opts: { status?: string; limit?: number }):
   return 0;
 }
 
-async function change(ctx: CliContext, act: QueueAction, words: string[], opts: { failed?: boolean } = {}): Promise<number> {
-  const { changeMessages, parseIds } = await import('../../app/queue.js');
-  if (opts.failed && words.length > 0) {
-    throw new SysemailError('usage', 'RETRY_ARGS', 'give either message ids or --failed, not both', { fix: 'Example: sysemail queue retry --failed' });
+interface ChangeFlags extends SelectionFlags {
+  dryRun?: boolean;
+}
+
+/** At most this many ids are spelled out in the text output; --json always lists them all. */
+const IDS_SHOWN = 20;
+
+function idList(ids: readonly number[]): string {
+  return ids.length <= IDS_SHOWN ? ids.join(', ') : `${ids.slice(0, IDS_SHOWN).join(', ')} and ${ids.length - IDS_SHOWN} more`;
+}
+
+async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<number> {
+  const { changeMessages, parseSelection } = await import('../../app/queue.js');
+  const selection = parseSelection(act, words, flags);
+  const r = await changeMessages(await ctx.store(), act, selection, { now: Date.now(), dryRun: !!flags.dryRun, spoolDir: spoolDir(ctx) });
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({ action: r.action, changed: r.changed, refused: r.refused, dryRun: r.dryRun, count: r.changed.length });
+    return 0;
   }
-  if (!opts.failed && words.length === 0) {
-    throw new SysemailError('usage', 'IDS_MISSING', `queue ${act} needs at least one message id`, {
-      fix: act === 'retry' ? 'Example: sysemail queue retry 12 13, or sysemail queue retry --failed' : `Example: sysemail queue ${act} 12`,
-    });
+  const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
+  if (r.changed.length === 0 && r.refused.length === 0) ctx.output.note('no message matches: nothing to do');
+  else if (r.changed.length > 0) {
+    ctx.output.note(
+      r.dryRun
+        ? `${r.changed.length} message(s) would be ${past}: ${idList(r.changed)} (dry run: nothing changed)`
+        : `${r.changed.length} message(s) ${past}: ${idList(r.changed)}`,
+    );
   }
-  const ids = opts.failed ? ('failed' as const) : parseIds(words);
-  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: spoolDir(ctx) });
-  if (ctx.output.json) ctx.output.jsonDoc({ action: r.action, ids: r.ids, count: r.ids.length });
-  else {
-    const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
-    ctx.output.note(r.ids.length === 0 ? 'nothing to do' : `${r.ids.length} message(s) ${past}: ${r.ids.join(', ')}`);
+  if (r.refused.length > 0) {
+    ctx.output.note(`${r.refused.length} message(s) being sent ${r.dryRun ? 'would be' : 'were'} left as they are: ${idList(r.refused.map((x) => x.id))}`);
   }
   return 0;
+}
+
+/** The selection options every operator action takes. */
+function selectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--status <status>', 'only messages of this status')
+    .option('--older-than <duration>', 'only messages created more than DURATION ago (e.g. 2d, 12h)')
+    .option('--to <addr>', 'only messages to this recipient (To, Cc or Bcc)')
+    .option('--all', 'every message the action applies to (other filters narrow it)')
+    .option('--dry-run', 'list what would change, change nothing');
 }
 
 async function importCmd(ctx: CliContext, file: string): Promise<number> {
@@ -238,31 +261,46 @@ Examples:
     .addHelpText('after', '\nExample:\n  $ sysemail queue list --status deferred')
     .action(action((ctx, opts: { status?: string; limit?: number }) => list(ctx, opts)));
 
-  queue
-    .command('retry')
-    .description('send failed or deferred messages again now, with a fresh retry lifetime')
-    .argument('[id...]', 'message ids')
-    .option('--failed', 'every failed message')
-    .addHelpText('after', '\nExamples:\n  $ sysemail queue retry 41 42\n  $ sysemail queue retry --failed')
-    .action(action((ctx, ids: string[], opts: { failed?: boolean }) => change(ctx, 'retry', ids, opts)));
+  const selectionHelp = (action: QueueAction, idsExample: string) => `
+Give message ids, or filters, which must all match (ids and filters do not mix). A message being sent is
+never changed: it is reported as refused. Every change is made in one transaction.
 
-  queue
-    .command('hold')
-    .description('keep pending or deferred messages from being sent until released')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'hold', ids)));
+Examples:
+  $ sysemail queue ${action} ${idsExample}
+  $ sysemail queue ${action} --older-than 2d --to ann@example.com --dry-run
+  $ sysemail queue ${action} --all --json`;
 
-  queue
-    .command('release')
-    .description('let held messages go again')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'release', ids)));
+  selectionOptions(
+    queue
+      .command('retry')
+      .description('send failed or deferred messages again now, with a fresh retry lifetime')
+      .argument('[id...]', 'message ids'),
+  )
+    .option('--failed', 'every failed message (the same as --status failed)')
+    .addHelpText('after', selectionHelp('retry', '41 42') + '\n  $ sysemail queue retry --failed')
+    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'retry', ids, opts)));
 
-  queue
-    .command('delete')
-    .description('delete messages (and their attempts and spooled attachments)')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'delete', ids)));
+  selectionOptions(
+    queue
+      .command('hold')
+      .description('keep pending or deferred messages from being sent until released')
+      .argument('[id...]', 'message ids'),
+  )
+    .addHelpText('after', selectionHelp('hold', '41 42'))
+    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'hold', ids, opts)));
+
+  selectionOptions(queue.command('release').description('let held messages go again').argument('[id...]', 'message ids'))
+    .addHelpText('after', selectionHelp('release', '41 42'))
+    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'release', ids, opts)));
+
+  selectionOptions(
+    queue
+      .command('delete')
+      .description('delete messages (and their attempts and spooled attachments)')
+      .argument('[id...]', 'message ids'),
+  )
+    .addHelpText('after', selectionHelp('delete', '41 42'))
+    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'delete', ids, opts)));
 
   queue
     .command('import')
