@@ -102,6 +102,18 @@ export class HistoryRepo {
     }));
   }
 
+  /** Ids of the sent/failed messages created before `cutoff`: what a purge would delete. */
+  purgeable(cutoff: number): number[] {
+    return this.db
+      .prepare(
+        `SELECT id FROM messages WHERE status = 'sent' AND created_at < @cutoff
+         UNION ALL SELECT id FROM messages WHERE status = 'failed' AND created_at < @cutoff
+         ORDER BY id`,
+      )
+      .pluck()
+      .all({ cutoff }) as number[];
+  }
+
   /**
    * Deletes up to `batch` sent/failed messages created before `cutoff` in one short transaction.
    * Returns how many went and their attachments' paths (their spooled copies go too).

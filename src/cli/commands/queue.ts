@@ -6,6 +6,7 @@ import type { FailureInfo, ProviderName } from '../../core/failure.js';
 import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
+import { idList } from '../output.js';
 import { progressBar } from '../progress.js';
 
 const spoolDir = (ctx: CliContext) => path.join(ctx.dataDir, 'spool');
@@ -142,13 +143,6 @@ async function list(ctx: CliContext, opts: { status?: string; limit?: number }):
 
 interface ChangeFlags extends SelectionFlags {
   dryRun?: boolean;
-}
-
-/** At most this many ids are spelled out in the text output; --json always lists them all. */
-const IDS_SHOWN = 20;
-
-function idList(ids: readonly number[]): string {
-  return ids.length <= IDS_SHOWN ? ids.join(', ') : `${ids.slice(0, IDS_SHOWN).join(', ')} and ${ids.length - IDS_SHOWN} more`;
 }
 
 async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<number> {
