@@ -168,16 +168,6 @@ async function change(ctx: CliContext, act: QueueAction, words: string[], flags:
   return 0;
 }
 
-/** The selection options every operator action takes. */
-function selectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--status <status>', 'only messages of this status')
-    .option('--older-than <duration>', 'only messages created more than DURATION ago (e.g. 2d, 12h)')
-    .option('--to <addr>', 'only messages to this recipient (To, Cc or Bcc)')
-    .option('--all', 'every message the action applies to (other filters narrow it)')
-    .option('--dry-run', 'list what would change, change nothing');
-}
-
 async function importCmd(ctx: CliContext, file: string): Promise<number> {
   const { importMessages } = await import('../../app/import.js');
   const { readInputFile, readStdin } = await import('../io.js');
@@ -255,46 +245,37 @@ Examples:
     .addHelpText('after', '\nExample:\n  $ sysemail queue list --status deferred')
     .action(action((ctx, opts: { status?: string; limit?: number }) => list(ctx, opts)));
 
-  const selectionHelp = (action: QueueAction, idsExample: string) => `
+  const operatorActions: [QueueAction, string][] = [
+    ['retry', 'send failed or deferred messages again now, with a fresh retry lifetime'],
+    ['hold', 'keep pending or deferred messages from being sent until released'],
+    ['release', 'let held messages go again'],
+    ['delete', 'delete messages (and their attempts and spooled attachments)'],
+  ];
+  for (const [act, description] of operatorActions) {
+    const cmd = queue
+      .command(act)
+      .description(description)
+      .argument('[id...]', 'message ids')
+      .option('--status <status>', 'only messages of this status')
+      .option('--older-than <duration>', 'only messages created more than DURATION ago (e.g. 2d, 12h)')
+      .option('--to <addr>', 'only messages to this recipient (To, Cc or Bcc)')
+      .option('--all', 'every message the action applies to (other filters narrow it)')
+      .option('--dry-run', 'list what would change, change nothing');
+    if (act === 'retry') cmd.option('--failed', 'every failed message (the same as --status failed)');
+    cmd
+      .addHelpText(
+        'after',
+        `
 Give message ids, or filters, which must all match (ids and filters do not mix). A message being sent is
 never changed: it is reported as refused. Every change is made in one transaction.
 
 Examples:
-  $ sysemail queue ${action} ${idsExample}
-  $ sysemail queue ${action} --older-than 2d --to ann@example.com --dry-run
-  $ sysemail queue ${action} --all --json`;
-
-  selectionOptions(
-    queue
-      .command('retry')
-      .description('send failed or deferred messages again now, with a fresh retry lifetime')
-      .argument('[id...]', 'message ids'),
-  )
-    .option('--failed', 'every failed message (the same as --status failed)')
-    .addHelpText('after', selectionHelp('retry', '41 42') + '\n  $ sysemail queue retry --failed')
-    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'retry', ids, opts)));
-
-  selectionOptions(
-    queue
-      .command('hold')
-      .description('keep pending or deferred messages from being sent until released')
-      .argument('[id...]', 'message ids'),
-  )
-    .addHelpText('after', selectionHelp('hold', '41 42'))
-    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'hold', ids, opts)));
-
-  selectionOptions(queue.command('release').description('let held messages go again').argument('[id...]', 'message ids'))
-    .addHelpText('after', selectionHelp('release', '41 42'))
-    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'release', ids, opts)));
-
-  selectionOptions(
-    queue
-      .command('delete')
-      .description('delete messages (and their attempts and spooled attachments)')
-      .argument('[id...]', 'message ids'),
-  )
-    .addHelpText('after', selectionHelp('delete', '41 42'))
-    .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, 'delete', ids, opts)));
+  $ sysemail queue ${act} 41 42
+  $ sysemail queue ${act} --older-than 2d --to ann@example.com --dry-run
+  $ sysemail queue ${act} --all --json${act === 'retry' ? '\n  $ sysemail queue retry --failed' : ''}`,
+      )
+      .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, act, ids, opts)));
+  }
 
   queue
     .command('import')
