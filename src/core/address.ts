@@ -79,7 +79,6 @@ const PHRASE_SPECIALS = /[()<>[\]:;@\\,"]/;
  * split it in two: line breaks, a second address, a comma outside quotes, a name with no address.
  */
 export function parseSender(text: string): { value?: Mailbox; error?: string } {
-  const one = 'a sender is one address, optionally with a name: ops@example.com or Ops Team <ops@example.com>';
   if (/[\r\n\0]/.test(text)) return { error: 'contains a line break, which could add headers' };
   const s = text.trim();
   if (s === '') return { error: 'is empty' };
@@ -93,15 +92,15 @@ export function parseSender(text: string): { value?: Mailbox; error?: string } {
     else if (!quoted && ch === '<') opens.push(i);
   }
   if (quoted) return { error: 'has a double quote that is not closed' };
-  if (opens.length > 1) return { error: `holds more than one address; ${one}` };
+  if (opens.length > 1) return { error: 'holds more than one address; a sender is one mailbox' };
   if (opens.length === 0) {
     if (isValidAddress(s)) return { value: { address: s } };
-    if (!s.includes('@')) return { error: `has no address; ${one}` };
-    if (/[,;]/.test(s) || (s.match(/@/g) ?? []).length > 1) return { error: `holds more than one address; ${one}` };
+    if (!s.includes('@')) return { error: 'has no address, only a name' };
+    if (/[,;]/.test(s) || (s.match(/@/g) ?? []).length > 1) return { error: 'holds more than one address; a sender is one mailbox' };
     return { error: 'is not a valid email address' };
   }
   const lt = opens[0];
-  if (!s.endsWith('>') || s.indexOf('>', lt) !== s.length - 1) return { error: `has text after the address; ${one}` };
+  if (!s.endsWith('>') || s.indexOf('>', lt) !== s.length - 1) return { error: 'has text after the <address>' };
   const address = s.slice(lt + 1, -1).trim();
   if (!isValidAddress(address)) return { error: `'<${address}>' is not a valid email address` };
   const rawName = s.slice(0, lt).trim();
@@ -112,7 +111,7 @@ export function parseSender(text: string): { value?: Mailbox; error?: string } {
       continue;
     }
     if (/[,;]/.test(part)) return { error: `has a comma or semicolon outside quotes, which separates addresses; quote the name: "${rawName.replace(/"/g, '')}" <${address}>` };
-    if (part.includes('@')) return { error: `has an address in its name; ${one}` };
+    if (part.includes('@')) return { error: 'has an address in its name; a sender is one mailbox (quote the name if it must hold an @)' };
     if (PHRASE_SPECIALS.test(part)) return { error: `has a name with special characters ( ) < > [ ] : \\; put the name in double quotes` };
     name += part.replace(/\s+/g, ' ');
   }

@@ -167,7 +167,7 @@ export function parseParamValue(def: ParamDef, raw: unknown): ParseResult {
     }
     case 'mailbox': {
       const r = parseSender(String(text));
-      return r.value ? { value: formatMailbox(r.value) } : { error: `must be one email address, optionally with a name, such as noreply@example.com or "Ops Team <ops@example.com>": the value ${r.error}` };
+      return r.value ? { value: formatMailbox(r.value) } : { error: `must be one email address, optionally with a name, such as "Ops Team <ops@example.com>": the value ${r.error}` };
     }
     case 'url': {
       const s = String(text);
