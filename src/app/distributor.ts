@@ -10,6 +10,7 @@
  * lease the database no longer grants this run (it was paused past the lease and another run took the
  * message) is dropped unsent. The counts it reports are the writes the database accepted.
  */
+import { messageIdDomain } from '../core/address.js';
 import { retryDecision, type BackoffPolicy } from '../core/backoff.js';
 import { classifyFailure } from '../core/classify.js';
 import { SysemailError, isSysemailError, type ErrorKind } from '../core/errors.js';
@@ -179,8 +180,7 @@ export function failureOf(err: unknown, provider: ProviderName): FailureInfo {
 
 /** Deterministic, so that every retry of a message carries the same Message-ID. */
 export function queuedMessageId(m: Pick<MessageRow, 'id' | 'createdAt' | 'from'>, dbId: string): string {
-  const domain = m.from.slice(m.from.lastIndexOf('@') + 1).replace(/[>\s]/g, '') || 'localhost';
-  return `<${m.createdAt.toString(36)}.${m.id}.${dbId.slice(0, 12)}@${domain}>`;
+  return `<${m.createdAt.toString(36)}.${m.id}.${dbId.slice(0, 12)}@${messageIdDomain(m.from)}>`;
 }
 
 export function toOutgoing(m: MessageRow, dbId: string): OutgoingMessage {

@@ -185,6 +185,11 @@ export async function purgeHistory(o: { store: Store; cutoff: number; spoolDir?:
   return { deleted };
 }
 
+/** What a purge with this cutoff would delete, deleting nothing (spooled attachments stay too). */
+export async function purgeDryRun(o: { store: Store; cutoff: number }): Promise<{ ids: number[] }> {
+  return { ids: o.store.history.purgeable(o.cutoff) };
+}
+
 export async function applyRetention(o: { store: Store; settings: Settings; now: number; spoolDir?: string; signal?: AbortSignal }): Promise<{ deleted: number }> {
   return purgeHistory({ store: o.store, cutoff: o.now - retentionDays(o.settings) * DAY_MS, spoolDir: o.spoolDir, signal: o.signal });
 }

@@ -3,7 +3,7 @@
  * (or sent at once). The user's own choice wins: someone who opted out of notification email gets
  * nothing, and the caller is told so.
  */
-import { isValidAddress } from '../core/address.js';
+import { parseSender, shownAddress } from '../core/address.js';
 import { composeMessage, formatMailbox } from '../core/message.js';
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
@@ -91,8 +91,9 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
       fix: `Set one with \`sysemail params set sender.default ADDR\` or \`sysemail template add ${rendered.template.id}${where} --replace --sender ADDR ...\``,
     });
   }
-  if (!isValidAddress(from)) {
-    throw new SysemailError('config', 'SENDER_INVALID', `the sender '${from}' of template ${rendered.template.id} is not a valid email address`, {
+  const sender = parseSender(from);
+  if (!sender.value) {
+    throw new SysemailError('config', 'SENDER_INVALID', `the sender ${shownAddress(from)} of template ${rendered.template.id} ${sender.error}`, {
       fix: `Correct it with \`sysemail template set ${rendered.template.id}${rendered.template.org === null ? '' : ` --org ${rendered.template.org}`} --sender ADDR\``,
     });
   }

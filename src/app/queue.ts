@@ -1,13 +1,15 @@
 /**
  * The operator's view of the queue: counts, the distributor's last run, the list, and hold / release /
- * retry / delete. Every listed id is checked first; one that does not exist or is in the wrong state
- * changes nothing.
+ * retry / delete, by id or by filter. Every listed id is checked first; one that does not exist or is
+ * in the wrong state changes nothing.
  */
+import { parseDuration } from '../core/duration.js';
 import { SysemailError } from '../core/errors.js';
 import { deathSign, runState, type Observer, type RunState } from '../core/lease.js';
+import { parseMailbox } from '../core/message.js';
 import type { Store } from '../store/index.js';
 import type { MessageStatus } from '../store/messages.js';
-import { MESSAGE_STATUSES, type BulkResult, type RunRow, type StatusCounts } from '../store/queue.js';
+import { MESSAGE_STATUSES, OPERATOR_RULES, type BulkResult, type OperatorAction, type OperatorSelection, type RunRow, type StatusCounts } from '../store/queue.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
 
 export interface RunView {
@@ -129,7 +131,7 @@ export function parseIds(words: readonly string[]): number[] {
   return [...new Set(words.map(Number))];
 }
 
-export type QueueAction = 'hold' | 'release' | 'retry' | 'delete';
+export type QueueAction = OperatorAction;
 
 const ALLOWED: Record<QueueAction, string> = {
   hold: 'only pending or deferred messages can be held',
@@ -138,7 +140,79 @@ const ALLOWED: Record<QueueAction, string> = {
   delete: 'a message being sent cannot be deleted; stop the distributor or wait for it',
 };
 
-function check(action: QueueAction, r: BulkResult): number[] {
+const BEING_SENT = 'being sent by a distributor; it is left as it is';
+
+/** What the operator selected: listed ids, or filters that must all match. */
+export type MessageSelection = { ids: number[] } | { filter: { status?: MessageStatus; olderThanMs?: number; to?: string } };
+
+/** The selection flags as given on the command line. */
+export interface SelectionFlags {
+  status?: string;
+  olderThan?: string;
+  to?: string;
+  all?: boolean;
+  /** `queue retry --failed`: the same as --status failed. */
+  failed?: boolean;
+}
+
+/**
+ * Works out what the operator selected, refusing before anything is opened or changed: ids mixed with
+ * filters, neither given, a status the action never changes, a malformed duration or address.
+ */
+export function parseSelection(action: QueueAction, words: readonly string[], flags: SelectionFlags): MessageSelection {
+  const given = [
+    flags.status !== undefined && '--status',
+    flags.olderThan !== undefined && '--older-than',
+    flags.to !== undefined && '--to',
+    flags.all && '--all',
+    flags.failed && '--failed',
+  ].filter((f): f is string => typeof f === 'string');
+  const example = action === 'retry' ? 'sysemail queue retry 12 13, or sysemail queue retry --failed' : `sysemail queue ${action} 12 13, or sysemail queue ${action} --status deferred --older-than 2d`;
+  if (words.length > 0 && given.length > 0) {
+    throw new SysemailError('usage', 'SELECTION_MIXED', `give either message ids or filters (${given.join(', ')}), not both`, { fix: `Example: ${example}` });
+  }
+  if (words.length > 0) return { ids: parseIds(words) };
+  if (given.length === 0) {
+    throw new SysemailError('usage', 'SELECTION_MISSING', `queue ${action} needs message ids or a filter: --status S, --older-than DURATION, --to ADDR, or --all for every message it applies to`, {
+      fix: `Example: ${example}`,
+    });
+  }
+  if (flags.failed && flags.status !== undefined && flags.status.toLowerCase() !== 'failed') {
+    throw new SysemailError('usage', 'SELECTION_MIXED', `--failed means --status failed; it cannot be given with --status ${flags.status}`, { fix: 'Give one of them' });
+  }
+  const status = flags.failed ? 'failed' : parseStatus(flags.status);
+  const { targets } = OPERATOR_RULES[action];
+  if (status !== undefined && status !== 'sending' && !targets.includes(status)) {
+    throw new SysemailError('usage', 'STATUS_NOT_APPLICABLE', `queue ${action} does not change ${status} messages: it applies to ${targets.join(', ')} ones`, {
+      fix: `Use --status ${targets.join(' or --status ')}, or leave --status out`,
+    });
+  }
+  const olderThanMs = flags.olderThan === undefined ? undefined : parseDuration(flags.olderThan, '--older-than');
+  let to: string | undefined;
+  if (flags.to !== undefined) {
+    const m = parseMailbox(flags.to);
+    if (!m || /[\r\n\0]/.test(flags.to)) {
+      throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${JSON.stringify(flags.to.slice(0, 80))} is not an email address`, { fix: 'Give the recipient as user@example.com' });
+    }
+    to = m.address;
+  }
+  return { filter: { ...(status ? { status } : {}), ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(to ? { to } : {}) } };
+}
+
+export interface RefusedMessage {
+  id: number;
+  status: MessageStatus;
+  reason: string;
+}
+
+export interface ChangeResult {
+  action: QueueAction;
+  changed: number[];
+  refused: RefusedMessage[];
+  dryRun: boolean;
+}
+
+function check(action: QueueAction, r: BulkResult): void {
   if (r.missing.length > 0) {
     throw new SysemailError('data', 'MESSAGE_NOT_FOUND', `no message with id ${r.missing.join(', ')}`, {
       fix: 'Nothing was changed; list the ids with `sysemail queue list` or `sysemail history`',
@@ -151,29 +225,32 @@ function check(action: QueueAction, r: BulkResult): number[] {
       data: { refused: r.refused },
     });
   }
-  return r.changed;
 }
 
+/**
+ * Applies an operator action. Listed ids change all together or not at all (65 naming the missing or
+ * refused ones). A filter changes what it matches, except messages being sent, which are reported as
+ * refused. A dry run reports the same and changes nothing.
+ */
 export async function changeMessages(
   store: Store,
   action: QueueAction,
-  ids: readonly number[] | 'failed',
-  o: { now: number; spoolDir?: string },
-): Promise<{ action: QueueAction; ids: number[] }> {
-  const list = ids === 'failed' ? store.queue.failedIds() : ids;
-  if (list.length === 0) return { action, ids: [] };
-  switch (action) {
-    case 'hold':
-      return { action, ids: check(action, store.queue.hold(list, o.now)) };
-    case 'release':
-      return { action, ids: check(action, store.queue.release(list, o.now)) };
-    case 'retry':
-      return { action, ids: check(action, store.queue.retry(list, o.now)) };
-    case 'delete': {
-      const r = store.queue.delete(list);
-      const changed = check(action, r);
-      removeSpoolFolders(o.spoolDir, r.attachmentPaths);
-      return { action, ids: changed };
-    }
-  }
+  selection: MessageSelection,
+  o: { now: number; dryRun?: boolean; spoolDir?: string },
+): Promise<ChangeResult> {
+  const dryRun = !!o.dryRun;
+  const storeSelection: OperatorSelection =
+    'ids' in selection
+      ? { ids: selection.ids }
+      : {
+          filter: {
+            status: selection.filter.status,
+            createdBefore: selection.filter.olderThanMs === undefined ? undefined : o.now - selection.filter.olderThanMs,
+            recipient: selection.filter.to,
+          },
+        };
+  const r = store.queue.change(action, storeSelection, { now: o.now, dryRun });
+  if ('ids' in selection) check(action, r);
+  if (!dryRun) removeSpoolFolders(o.spoolDir, r.attachmentPaths);
+  return { action, changed: r.changed, refused: r.refused.map((x) => ({ ...x, reason: x.status === 'sending' ? BEING_SENT : ALLOWED[action] })), dryRun };
 }

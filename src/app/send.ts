@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
-import { composeMessage, parseMailbox, type RawAttachment } from '../core/message.js';
+import { messageIdDomain } from '../core/address.js';
+import { composeMessage, type RawAttachment } from '../core/message.js';
 import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
@@ -103,8 +104,7 @@ export function measureAttachments(paths: readonly string[]): RawAttachment[] {
 }
 
 function newMessageId(from: string): string {
-  const domain = parseMailbox(from)?.address.split('@').pop()?.replace(/[^\w.-]/g, '') || 'localhost';
-  return `<${randomUUID()}@${domain}>`;
+  return `<${randomUUID()}@${messageIdDomain(from)}>`;
 }
 
 function describeProblems(errors: ReturnType<typeof composeMessage>['errors']): SysemailError {

@@ -2,7 +2,7 @@
  * Use cases of `template`: system templates (no organisation) and organisation templates, where an
  * organisation's own template wins over the system one of the same id.
  */
-import { isValidAddress } from '../core/address.js';
+import { formatMailbox, parseSender, shownAddress } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/index.js';
@@ -82,6 +82,17 @@ export interface AddTemplateInput {
   replace?: boolean;
 }
 
+/** A template's sender as stored: one mailbox, the name quoted as the header needs it. */
+function templateSender(value: string): string {
+  const r = parseSender(value);
+  if (!r.value) {
+    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `--sender ${shownAddress(value)} ${r.error}`, {
+      fix: 'Give --sender as one address, optionally with a name, e.g. --sender workflow@example.com or --sender "Workflow <workflow@example.com>"; nothing was saved',
+    });
+  }
+  return formatMailbox(r.value);
+}
+
 /** Checks a whole template before it is stored: nothing is saved when any part is wrong. */
 function checkFields(id: string, fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null }): void {
   if (fields.text == null && fields.html == null) {
@@ -91,11 +102,6 @@ function checkFields(id: string, fields: { subject: string; text?: string | null
   }
   if (fields.subject.trim() === '') {
     throw new SysemailError('data', 'TEMPLATE_SUBJECT_EMPTY', `template ${id} has an empty subject`, { fix: 'Give --subject "..."' });
-  }
-  if (fields.sender != null && !isValidAddress(fields.sender)) {
-    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `sender '${fields.sender}' is not a valid email address`, {
-      fix: 'Give --sender as a bare address, e.g. --sender workflow@example.com',
-    });
   }
   const issues = checkParts(fields);
   if (issues.length > 0) {
@@ -113,7 +119,7 @@ export async function addTemplate(store: Store, input: AddTemplateInput, now: nu
     subject: input.subject,
     text: input.text ?? null,
     html: input.html ?? null,
-    sender: input.sender ?? null,
+    sender: input.sender == null ? null : templateSender(input.sender),
     description: input.description ?? null,
   };
   checkFields(input.id, fields);
@@ -150,7 +156,7 @@ export async function setTemplate(store: Store, id: string, org: string | undefi
     subject: changes.subject ?? existing.subject,
     text: pick(changes.text, existing.text),
     html: pick(changes.html, existing.html),
-    sender: pick(changes.sender?.trim(), existing.sender),
+    sender: changes.sender === undefined ? existing.sender : changes.sender.trim() === '' ? null : templateSender(changes.sender),
     description: pick(changes.description, existing.description),
   };
   checkFields(id, fields);
@@ -220,8 +226,8 @@ export function checkTemplate(t: TemplateRow): TemplateCheck {
   const set = `sysemail template set ${t.id}${orgFlag(t.org)}`;
   if (t.sender === null || t.sender.trim() === '') {
     problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set', fix: `${set} --sender ADDR` });
-  } else if (!isValidAddress(t.sender)) {
-    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender '${t.sender}' is not a valid email address`, fix: `${set} --sender ADDR` });
+  } else if (!parseSender(t.sender).value) {
+    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender ${shownAddress(t.sender)} ${parseSender(t.sender).error}`, fix: `${set} --sender ADDR` });
   }
   if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
   if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body', fix: `${set} --body-file F` });

@@ -2,7 +2,7 @@
  * Use cases of `users`: the application's users, where their notifications go, whom they send as
  * (their sender override replaces their email as From) and whether they want workflow email at all.
  */
-import { isValidAddress } from '../core/address.js';
+import { formatMailbox, isValidAddress, parseSender, shownAddress } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Store } from '../store/index.js';
@@ -61,11 +61,22 @@ function checkId(id: string): void {
 function address(value: string, flag: string): string {
   const v = value.trim();
   if (!isValidAddress(v)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `${flag} '${value}' is not a valid email address`, {
+    throw new SysemailError('data', 'ADDRESS_INVALID', `${flag} ${shownAddress(value)} is not a valid email address`, {
       fix: `Give ${flag} as a bare address, e.g. ${flag} ada@example.com`,
     });
   }
   return v;
+}
+
+/** The address the user sends as: one mailbox, a name allowed (it becomes the From header). */
+function senderMailbox(value: string): string {
+  const r = parseSender(value);
+  if (!r.value) {
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--sender-email ${shownAddress(value)} ${r.error}`, {
+      fix: 'Give --sender-email as one address, optionally with a name, e.g. --sender-email finance@example.com or --sender-email "Finance <finance@example.com>"',
+    });
+  }
+  return formatMailbox(r.value);
 }
 
 function yesNo(value: string): boolean {
@@ -96,7 +107,7 @@ function merge(base: UserFields | undefined, input: UserInput): UserFields {
     v === undefined ? (keep ?? null) : v.trim() === '' ? null : parse(v);
   return {
     email,
-    senderEmail: clearOr(input.senderEmail, base?.senderEmail, (s) => address(s, '--sender-email')),
+    senderEmail: clearOr(input.senderEmail, base?.senderEmail, senderMailbox),
     provider: clearOr(input.provider, base?.provider, parseProviderName),
     notifyEmail: input.notifyEmail === undefined ? (base?.notifyEmail ?? true) : yesNo(input.notifyEmail),
     name: clearOr(input.name, base?.name, (s) => s.trim()),

@@ -92,3 +92,8 @@ export class Output {
     this.err.write(text + '\n');
   }
 }
+
+/** Ids for a one-line note: the first `shown` spelled out, the rest counted (--json lists them all). */
+export function idList(ids: readonly number[], shown = 20): string {
+  return ids.length <= shown ? ids.join(', ') : `${ids.slice(0, shown).join(', ')} and ${ids.length - shown} more`;
+}

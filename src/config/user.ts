@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isValidAddress } from '../core/address.js';
+import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
 import { fs } from '../core/builtins.js';
@@ -38,8 +38,11 @@ export function validateUserConfig(raw: unknown, file: string): LoadedUserConfig
   for (const [k, v] of Object.entries(obj)) {
     switch (k) {
       case 'from':
-        if (typeof v !== 'string' || !isValidAddress(v.trim())) throw bad(`'from' must be an email address (got ${JSON.stringify(v)})`);
-        config.from = v.trim();
+        {
+          const mailbox = typeof v === 'string' ? parseSender(v).value : undefined;
+          if (!mailbox) throw bad(`'from' must be one email address, optionally with a name such as Ops Team <ops@example.com> (got ${JSON.stringify(v)})`);
+          config.from = formatMailbox(mailbox);
+        }
         break;
       case 'provider':
         if (typeof v !== 'string' || !PROVIDERS.includes(v)) throw bad(`'provider' must be one of ${PROVIDERS.join(', ')} (got ${JSON.stringify(v)})`);

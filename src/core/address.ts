@@ -1,6 +1,6 @@
 /**
- * Email address checks (RFC 5322 addr-spec, with internationalised domains and local parts allowed).
- * Display names are handled by the message layer; these functions look at the bare address.
+ * Email address checks (RFC 5322 addr-spec, with internationalised domains and local parts allowed),
+ * and mailboxes: an address with an optional display name, `Ops Team <ops@example.com>`.
  */
 
 // dot-atom local part; non-ASCII allowed (SMTPUTF8 / RFC 6531)
@@ -36,4 +36,96 @@ export function isValidAddress(address: string): boolean {
 export function isSingleLabelDomain(address: string): boolean {
   const parts = splitAddress(address);
   return !!parts && !IP_LITERAL.test(parts.domain) && !parts.domain.includes('.');
+}
+
+/** A mailbox split into its parts: `"Ann Lee" <ann@example.com>` → {name: 'Ann Lee', address: 'ann@example.com'}. */
+export interface Mailbox {
+  name?: string;
+  address: string;
+}
+
+/**
+ * Parses one mailbox: `a@b`, `<a@b>`, `Name <a@b>`, `"Last, First" <a@b>`. undefined when malformed.
+ * Lenient about the name (recipients pasted from a mail client often carry `ann@x <ann@x>`);
+ * formatMailbox quotes it as needed. Senders are checked strictly by parseSender.
+ */
+export function parseMailbox(text: string): Mailbox | undefined {
+  const s = text.trim();
+  const angled = /^(.*?)\s*<([^<>]*)>$/s.exec(s);
+  if (!angled) return isValidAddress(s) ? { address: s } : undefined;
+  let name = angled[1].trim();
+  const address = angled[2].trim();
+  if (!isValidAddress(address)) return undefined;
+  if (/^".*"$/s.test(name)) name = name.slice(1, -1).replace(/\\(.)/g, '$1');
+  else if (/["<>]/.test(name)) return undefined;
+  return name ? { name, address } : { address };
+}
+
+/** The header form of a mailbox, quoting the name when it holds specials. */
+export function formatMailbox(m: Mailbox): string {
+  if (!m.name) return m.address;
+  const name = /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(m.name) && !/^\.|\.$/.test(m.name)
+    ? m.name
+    : `"${m.name.replace(/(["\\])/g, '\\$1')}"`;
+  return `${name} <${m.address}>`;
+}
+
+/** Characters that end an atom (RFC 5322 specials, less the dot that obs-phrase allows in names). */
+const PHRASE_SPECIALS = /[()<>[\]:;@\\,"]/;
+
+/**
+ * A sender (From): exactly one RFC 5322 mailbox, a bare address or `Name <address>`, where the name is
+ * words and quoted strings (any script). Refuses what would put another address in the header or
+ * split it in two: line breaks, a second address, a comma outside quotes, a name with no address.
+ */
+export function parseSender(text: string): { value?: Mailbox; error?: string } {
+  if (/[\r\n\0]/.test(text)) return { error: 'contains a line break, which could add headers' };
+  const s = text.trim();
+  if (s === '') return { error: 'is empty' };
+  // where the angle-bracketed address starts, skipping quoted strings
+  let quoted = false;
+  const opens: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (quoted && ch === '\\') i++;
+    else if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === '<') opens.push(i);
+  }
+  if (quoted) return { error: 'has a double quote that is not closed' };
+  if (opens.length > 1) return { error: 'holds more than one address; a sender is one mailbox' };
+  if (opens.length === 0) {
+    if (isValidAddress(s)) return { value: { address: s } };
+    if (!s.includes('@')) return { error: 'has no address, only a name' };
+    if (/[,;]/.test(s) || (s.match(/@/g) ?? []).length > 1) return { error: 'holds more than one address; a sender is one mailbox' };
+    return { error: 'is not a valid email address' };
+  }
+  const lt = opens[0];
+  if (!s.endsWith('>') || s.indexOf('>', lt) !== s.length - 1) return { error: 'has text after the <address>' };
+  const address = s.slice(lt + 1, -1).trim();
+  if (!isValidAddress(address)) return { error: `'<${address}>' is not a valid email address` };
+  const rawName = s.slice(0, lt).trim();
+  let name = '';
+  for (const part of rawName.match(/"(?:[^"\\]|\\.)*"|[^"]+/g) ?? []) {
+    if (part.startsWith('"')) {
+      name += part.slice(1, -1).replace(/\\(.)/g, '$1');
+      continue;
+    }
+    if (/[,;]/.test(part)) return { error: `has a comma or semicolon outside quotes, which separates addresses; quote the name: "${rawName.replace(/"/g, '')}" <${address}>` };
+    if (part.includes('@')) return { error: 'has an address in its name; a sender is one mailbox (quote the name if it must hold an @)' };
+    if (PHRASE_SPECIALS.test(part)) return { error: `has a name with special characters ( ) < > [ ] : \\; put the name in double quotes` };
+    name += part.replace(/\s+/g, ' ');
+  }
+  name = name.trim();
+  return { value: name ? { name, address } : { address } };
+}
+
+/** The domain for Message-IDs made for this sender: the bare address's, reduced to what an id may hold. */
+export function messageIdDomain(from: string): string {
+  const address = parseMailbox(from)?.address ?? from;
+  return splitAddress(address)?.domain.replace(/[^\w.-]/g, '') || 'localhost';
+}
+
+/** An address as typed, for an error message: quoted, control characters escaped, cut to 80 characters. */
+export function shownAddress(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

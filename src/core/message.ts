@@ -3,8 +3,10 @@
  * values, bodies and attachments (whose sizes the caller measured). Pure: returns the message or every
  * problem found, plus warnings that do not stop the send.
  */
-import { isSingleLabelDomain, isValidAddress } from './address.js';
+import { formatMailbox, isSingleLabelDomain, parseMailbox } from './address.js';
 import type { OutgoingAttachment, OutgoingMessage } from '../providers/types.js';
+
+export { formatMailbox, parseMailbox, type Mailbox } from './address.js';
 
 export const BYTES_PER_MB = 1024 * 1024;
 /** Room for the headers and MIME boundaries around the parts. */
@@ -59,12 +61,6 @@ export interface ComposedMessage {
   warnings: MessageWarning[];
 }
 
-/** A mailbox split into its parts: `"Ann Lee" <ann@example.com>` → {name: 'Ann Lee', address: 'ann@example.com'}. */
-export interface Mailbox {
-  name?: string;
-  address: string;
-}
-
 const CRLF = /[\r\n\0]/;
 
 /** Splits a comma list, leaving commas inside quotes or angle brackets alone. */
@@ -91,28 +87,6 @@ export function splitAddressList(text: string): string[] {
   }
   if (cur.trim()) out.push(cur.trim());
   return out;
-}
-
-/** Parses one mailbox: `a@b`, `<a@b>`, `Name <a@b>`, `"Last, First" <a@b>`. undefined when malformed. */
-export function parseMailbox(text: string): Mailbox | undefined {
-  const s = text.trim();
-  const angled = /^(.*?)\s*<([^<>]*)>$/s.exec(s);
-  if (!angled) return isValidAddress(s) ? { address: s } : undefined;
-  let name = angled[1].trim();
-  const address = angled[2].trim();
-  if (!isValidAddress(address)) return undefined;
-  if (/^".*"$/s.test(name)) name = name.slice(1, -1).replace(/\\(.)/g, '$1');
-  else if (/["<>]/.test(name)) return undefined;
-  return name ? { name, address } : { address };
-}
-
-/** The header form of a mailbox, quoting the name when it holds specials. */
-export function formatMailbox(m: Mailbox): string {
-  if (!m.name) return m.address;
-  const name = /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(m.name) && !/^\.|\.$/.test(m.name)
-    ? m.name
-    : `"${m.name.replace(/(["\\])/g, '\\$1')}"`;
-  return `${name} <${m.address}>`;
 }
 
 /** Bytes of `n` bytes after base64 with 76-character lines. */

@@ -3,7 +3,7 @@
  * validation. Values are stored as JSON in the params table; the effective value of a key comes from
  * the layers in ./precedence.ts.
  */
-import { isValidAddress } from './address.js';
+import { formatMailbox, isValidAddress, parseSender } from './address.js';
 
 export type ParamType =
   | { kind: 'enum'; values: readonly string[] }
@@ -14,6 +14,8 @@ export type ParamType =
   | { kind: 'host' }
   | { kind: 'port' }
   | { kind: 'address' }
+  /** An address with an optional display name: `Ops Team <ops@example.com>`. */
+  | { kind: 'mailbox' }
   | { kind: 'path' }
   | { kind: 'url' }
   | { kind: 'secret' };
@@ -40,7 +42,7 @@ export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 export const PARAMS: readonly ParamDef[] = [
   { key: 'batch.provider', type: enumOf('smtp', 'exchange', 'eml'), default: 'smtp', description: 'Provider the distributor batch (queue run) sends through' },
   { key: 'interactive.provider', type: enumOf('smtp', 'exchange', 'eml', 'prompt'), default: 'prompt', description: 'Provider `send` uses when the user config names none; prompt = ask each time' },
-  { key: 'sender.default', type: { kind: 'address' }, description: 'Default From address' },
+  { key: 'sender.default', type: { kind: 'mailbox' }, description: 'Default From: an address, optionally with a name (Ops Team <ops@example.com>)' },
   { key: 'limits.maxMessageMb', type: { kind: 'number', exclusiveMin: 0, max: 1024 }, default: 25, description: 'Largest whole email, attachments included, in MB' },
   { key: 'history.retentionDays', type: { kind: 'integer', min: 0, max: 36500 }, default: 30, description: 'Days sent and failed history is kept (0 = the default, 30)' },
   { key: 'throttling.enabled', type: { kind: 'boolean' }, default: false, description: 'Apply the per-provider per-minute sending limit' },
@@ -161,7 +163,11 @@ export function parseParamValue(def: ParamDef, raw: unknown): ParseResult {
     }
     case 'address': {
       const s = String(text);
-      return isValidAddress(s) ? { value: s } : { error: 'must be an email address such as noreply@example.com' };
+      return isValidAddress(s) ? { value: s } : { error: 'must be a bare email address such as noreply@example.com' };
+    }
+    case 'mailbox': {
+      const r = parseSender(String(text));
+      return r.value ? { value: formatMailbox(r.value) } : { error: `must be one email address, optionally with a name, such as "Ops Team <ops@example.com>": the value ${r.error}` };
     }
     case 'url': {
       const s = String(text);

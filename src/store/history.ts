@@ -41,6 +41,14 @@ type HistoryDbRow = Pick<
 const COLUMNS =
   'id, status, provider, sent_provider, from_addr, to_addrs, subject, attempts, created_at, sent_at, due_at, last_error, diagnosis, deferral_reason';
 
+/**
+ * SQL condition: the bare address @to (lower case) is among the row's To, Cc or Bcc, stored bare or
+ * with a display name (`Ann Lee <ann@example.com>`).
+ */
+export const HAS_RECIPIENT_SQL = `EXISTS (
+  SELECT 1 FROM (SELECT value FROM json_each(to_addrs) UNION ALL SELECT value FROM json_each(cc_addrs) UNION ALL SELECT value FROM json_each(bcc_addrs)) AS r
+  WHERE lower(r.value) = @to OR substr(lower(r.value), -(length(@to) + 2)) = '<' || @to || '>')`;
+
 /** Rows deleted per retention transaction: small enough that the write lock is held for milliseconds. */
 export const PURGE_BATCH = 500;
 
@@ -70,11 +78,7 @@ export class HistoryRepo {
       args.since = q.since;
     }
     if (q.to) {
-      where.push(
-        `EXISTS (SELECT 1 FROM json_each(to_addrs) WHERE lower(value) = @to
-           UNION ALL SELECT 1 FROM json_each(cc_addrs) WHERE lower(value) = @to
-           UNION ALL SELECT 1 FROM json_each(bcc_addrs) WHERE lower(value) = @to)`,
-      );
+      where.push(HAS_RECIPIENT_SQL);
       args.to = q.to.toLowerCase();
     }
     // (status, created_at, rowid) index order serves "newest first" without sorting
@@ -96,6 +100,18 @@ export class HistoryRepo {
       diagnosis: r.diagnosis,
       deferralReason: r.deferral_reason,
     }));
+  }
+
+  /** Ids of the sent/failed messages created before `cutoff`: what a purge would delete. */
+  purgeable(cutoff: number): number[] {
+    return this.db
+      .prepare(
+        `SELECT id FROM messages WHERE status = 'sent' AND created_at < @cutoff
+         UNION ALL SELECT id FROM messages WHERE status = 'failed' AND created_at < @cutoff
+         ORDER BY id`,
+      )
+      .pluck()
+      .all({ cutoff }) as number[];
   }
 
   /**

@@ -129,7 +129,116 @@ export const MIGRATIONS: readonly string[] = [
     html_body  TEXT
   ) STRICT;
   `,
-  // 3: a distributor's signs of life, so that one killed without a word (kill -9, OOM, power) can be
+  // 3: ids are never given twice. Without AUTOINCREMENT SQLite hands out max(id) + 1, so deleting the
+  // newest message (queue delete, retention) let the next one take its id, and a script or an operator
+  // holding the old id acted on the wrong message. The tables users see ids of are rebuilt with
+  // AUTOINCREMENT; copying the rows sets sqlite_sequence to the highest id in use.
+  //
+  // This runs inside the migration transaction with foreign keys on, where dropping a parent table
+  // deletes its children's rows (ON DELETE CASCADE). So the children are copied first into tables that
+  // point at messages_new, the old tables are dropped children first, and the renames then point every
+  // reference at the new messages table. `SELECT *` makes a column added by an earlier step that this
+  // list lacks fail loudly instead of being lost; the guard does the same for a new child table.
+  `
+  CREATE TEMP TABLE migration_guard (other_tables_referencing_messages INTEGER CHECK (other_tables_referencing_messages = 0));
+  INSERT INTO migration_guard
+    SELECT count(*) FROM sqlite_master AS t, pragma_foreign_key_list(t.name) AS f
+    WHERE t.type = 'table' AND f."table" = 'messages' AND t.name NOT IN ('attempts', 'message_bodies');
+  DROP TABLE migration_guard;
+
+  CREATE TABLE messages_new (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    status           TEXT NOT NULL CHECK (status IN ('pending','sending','deferred','held','sent','failed')),
+    provider         TEXT,
+    sent_provider    TEXT,
+    from_addr        TEXT NOT NULL,
+    to_addrs         TEXT NOT NULL,
+    cc_addrs         TEXT NOT NULL DEFAULT '[]',
+    bcc_addrs        TEXT NOT NULL DEFAULT '[]',
+    reply_to         TEXT,
+    subject          TEXT NOT NULL DEFAULT '',
+    text_body        TEXT,
+    html_body        TEXT,
+    attachments      TEXT NOT NULL DEFAULT '[]',
+    headers          TEXT,
+    message_id       TEXT,
+    user_id          TEXT,
+    template_id      TEXT,
+    org              TEXT,
+    size_bytes       INTEGER,
+    created_at       INTEGER NOT NULL,
+    due_at           INTEGER NOT NULL,
+    sent_at          INTEGER,
+    updated_at       INTEGER NOT NULL,
+    first_attempt_at INTEGER,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    deferrals        INTEGER NOT NULL DEFAULT 0,
+    forced           INTEGER NOT NULL DEFAULT 0,
+    deferral_reason  TEXT,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    last_error       TEXT,
+    diagnosis        TEXT,
+    body_apart       INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  INSERT INTO messages_new SELECT * FROM messages;
+
+  CREATE TABLE attempts_new (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id     INTEGER NOT NULL REFERENCES messages_new (id) ON DELETE CASCADE,
+    started_at     INTEGER NOT NULL,
+    ended_at       INTEGER,
+    provider       TEXT,
+    outcome        TEXT,
+    response       TEXT,
+    error_code     TEXT,
+    response_code  INTEGER,
+    enhanced_code  TEXT,
+    failure        TEXT,
+    diagnosis      TEXT,
+    lease_owner    TEXT
+  ) STRICT;
+  INSERT INTO attempts_new SELECT * FROM attempts;
+
+  CREATE TABLE message_bodies_new (
+    message_id INTEGER PRIMARY KEY REFERENCES messages_new (id) ON DELETE CASCADE,
+    text_body  TEXT,
+    html_body  TEXT
+  ) STRICT;
+  INSERT INTO message_bodies_new SELECT * FROM message_bodies;
+
+  CREATE TABLE distributor_runs_new (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    sent          INTEGER NOT NULL DEFAULT 0,
+    deferred      INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    forced        INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT
+  ) STRICT;
+  INSERT INTO distributor_runs_new SELECT * FROM distributor_runs;
+
+  DROP TABLE attempts;
+  DROP TABLE message_bodies;
+  DROP TABLE messages;
+  DROP TABLE distributor_runs;
+  ALTER TABLE messages_new RENAME TO messages;
+  ALTER TABLE attempts_new RENAME TO attempts;
+  ALTER TABLE message_bodies_new RENAME TO message_bodies;
+  ALTER TABLE distributor_runs_new RENAME TO distributor_runs;
+
+  CREATE INDEX messages_status_due ON messages (status, due_at);
+  CREATE INDEX messages_status_created ON messages (status, created_at);
+  CREATE INDEX messages_created ON messages (created_at);
+  CREATE INDEX attempts_message ON attempts (message_id);
+  CREATE INDEX distributor_runs_started ON distributor_runs (started_at);
+  `,
+  // 4: a distributor's signs of life, so that one killed without a word (kill -9, OOM, power) can be
   // told from one still at work: the last claim, renewal or write on the database's clock, and how long
   // a live run may stay silent (its lease, its --watch interval).
   `

@@ -9,6 +9,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../core/throttle.js';
 import type { SqliteDatabase } from './db.js';
+import { HAS_RECIPIENT_SQL } from './history.js';
 import { INSERT_ATTEMPT_SQL, attachmentPathsOf, attemptParams, fillBodies, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
@@ -593,60 +594,136 @@ export class QueueRepo {
     return fillBodies(this.db, rows as MessageDbRow[]).map(toMessageRow);
   }
 
-  // ---- operator actions: all listed ids are checked first, then changed together ----------------
+  // ---- operator actions ---------------------------------------------------------------------------
+  // Listed ids are all checked first and changed together, or none is. A filter is evaluated inside the
+  // same write transaction as the change, so what is changed is exactly what matched at that moment.
 
-  private bulk(ids: readonly number[], allowed: readonly MessageStatus[], apply: (id: number) => void): BulkResult {
-    return this.db
-      .transaction((): BulkResult => {
-        const missing: number[] = [];
-        const refused: BulkResult['refused'] = [];
+  /**
+   * Holds, releases, retries or deletes the selected messages in one transaction; with `dryRun` only
+   * reports what would change. Messages being sent are refused, never changed.
+   */
+  change(action: OperatorAction, selection: OperatorSelection, o: { now: number; dryRun?: boolean }): OperatorChange {
+    const rule = OPERATOR_RULES[action];
+    const run = this.db.transaction((): OperatorChange => {
+      const missing: number[] = [];
+      const refused: BulkResult['refused'] = [];
+      const chosen: number[] = [];
+      if ('ids' in selection) {
         const get = this.db.prepare('SELECT status FROM messages WHERE id = ?').pluck();
-        for (const id of ids) {
+        for (const id of selection.ids) {
           const status = get.get(id) as MessageStatus | undefined;
           if (status === undefined) missing.push(id);
-          else if (!allowed.includes(status)) refused.push({ id, status });
+          else if (!rule.accepts.includes(status)) refused.push({ id, status });
+          else chosen.push(id);
         }
-        if (missing.length > 0 || refused.length > 0) return { changed: [], missing, refused };
-        for (const id of ids) apply(id);
-        return { changed: [...ids], missing, refused };
-      })
-      .immediate();
+        if (missing.length > 0 || refused.length > 0) return { changed: [], missing, refused, attachmentPaths: [] };
+      } else {
+        for (const r of this.select(rule.targets, selection.filter)) {
+          if (r.status === 'sending') refused.push({ id: r.id, status: r.status });
+          else chosen.push(r.id);
+        }
+      }
+      const attachmentPaths = o.dryRun ? [] : this.apply(action, chosen, o.now);
+      return { changed: chosen, missing, refused, attachmentPaths };
+    });
+    // a dry run only reads: it need not wait for, nor block, a distributor's writes
+    return o.dryRun ? run.deferred() : run.immediate();
+  }
+
+  /** Messages matching the filter among `targets` and those being sent, in id order. */
+  private select(targets: readonly MessageStatus[], f: MessageFilter): { id: number; status: MessageStatus }[] {
+    const statuses = f.status ? [f.status] : [...targets, 'sending'];
+    const args: Record<string, unknown> = Object.fromEntries(statuses.map((st, i) => [`s${i}`, st]));
+    const where = [`status IN (${statuses.map((_, i) => `@s${i}`).join(', ')})`];
+    if (f.createdBefore !== undefined) {
+      where.push('created_at < @before');
+      args.before = f.createdBefore;
+    }
+    if (f.recipient !== undefined) {
+      where.push(HAS_RECIPIENT_SQL);
+      args.to = f.recipient.toLowerCase();
+    }
+    return this.db.prepare(`SELECT id, status FROM messages WHERE ${where.join(' AND ')} ORDER BY id`).all(args) as { id: number; status: MessageStatus }[];
+  }
+
+  /** Changes the chosen messages; for a delete, returns their attachments' paths (their spooled copies go too). */
+  private apply(action: OperatorAction, ids: readonly number[], now: number): string[] {
+    const attachmentPaths: string[] = [];
+    switch (action) {
+      case 'hold': {
+        const stmt = this.db.prepare("UPDATE messages SET status = 'held', updated_at = ? WHERE id = ?");
+        for (const id of ids) stmt.run(now, id);
+        break;
+      }
+      case 'release': {
+        const stmt = this.db.prepare("UPDATE messages SET status = 'pending', due_at = min(due_at, ?), updated_at = ? WHERE id = ?");
+        for (const id of ids) stmt.run(now, now, id);
+        break;
+      }
+      case 'retry': {
+        // a fresh start: due now, attempts, deferrals and lifetime reset; the last error stays for reference
+        const stmt = this.db.prepare(
+          `UPDATE messages SET status = 'pending', due_at = ?, updated_at = ?, attempts = 0, deferrals = 0, forced = 0,
+             first_attempt_at = NULL, deferral_reason = NULL WHERE id = ?`,
+        );
+        for (const id of ids) stmt.run(now, now, id);
+        break;
+      }
+      case 'delete': {
+        const stmt = this.db.prepare('DELETE FROM messages WHERE id = ? RETURNING attachments').pluck();
+        for (const id of ids) {
+          const att = stmt.get(id) as string | undefined;
+          if (att && att !== '[]') attachmentPaths.push(...attachmentPathsOf(att));
+        }
+        break;
+      }
+    }
+    return attachmentPaths;
   }
 
   hold(ids: readonly number[], now: number): BulkResult {
-    const stmt = this.db.prepare("UPDATE messages SET status = 'held', updated_at = ? WHERE id = ?");
-    return this.bulk(ids, ['pending', 'deferred', 'held'], (id) => stmt.run(now, id));
+    return this.change('hold', { ids }, { now });
   }
 
   release(ids: readonly number[], now: number): BulkResult {
-    const stmt = this.db.prepare("UPDATE messages SET status = 'pending', due_at = min(due_at, ?), updated_at = ? WHERE id = ?");
-    return this.bulk(ids, ['held', 'pending'], (id) => stmt.run(now, now, id));
+    return this.change('release', { ids }, { now });
   }
 
-  /** A fresh start: due now, attempts, deferrals and lifetime reset; the last error stays for reference. */
   retry(ids: readonly number[], now: number): BulkResult {
-    const stmt = this.db.prepare(
-      `UPDATE messages SET status = 'pending', due_at = ?, updated_at = ?, attempts = 0, deferrals = 0, forced = 0,
-         first_attempt_at = NULL, deferral_reason = NULL WHERE id = ?`,
-    );
-    return this.bulk(ids, ['failed', 'deferred', 'pending'], (id) => stmt.run(now, now, id));
+    return this.change('retry', { ids }, { now });
   }
 
-  failedIds(): number[] {
-    return this.db.prepare("SELECT id FROM messages WHERE status = 'failed' ORDER BY id").pluck().all() as number[];
+  /** Deletes messages (and their attempts and bodies); a message being sent cannot be deleted. */
+  delete(ids: readonly number[]): OperatorChange {
+    return this.change('delete', { ids }, { now: 0 });
   }
+}
 
-  /**
-   * Deletes messages (and their attempts and bodies); a message being sent cannot be deleted. Returns
-   * the paths of the deleted messages' attachments (their spooled copies go too).
-   */
-  delete(ids: readonly number[]): BulkResult & { attachmentPaths: string[] } {
-    const attachmentPaths: string[] = [];
-    const stmt = this.db.prepare('DELETE FROM messages WHERE id = ? RETURNING attachments').pluck();
-    const r = this.bulk(ids, ['pending', 'deferred', 'held', 'sent', 'failed'], (id) => {
-      const att = stmt.get(id) as string | undefined;
-      if (att && att !== '[]') attachmentPaths.push(...attachmentPathsOf(att));
-    });
-    return { ...r, attachmentPaths };
-  }
+export type OperatorAction = 'hold' | 'release' | 'retry' | 'delete';
+
+/**
+ * Per action: `targets`, the statuses a filter picks (the ones the action really changes), and
+ * `accepts`, the statuses a listed id may have (a listed message already in the wished state is fine).
+ */
+export const OPERATOR_RULES: Record<OperatorAction, { targets: readonly MessageStatus[]; accepts: readonly MessageStatus[] }> = {
+  hold: { targets: ['pending', 'deferred'], accepts: ['pending', 'deferred', 'held'] },
+  release: { targets: ['held'], accepts: ['held', 'pending'] },
+  retry: { targets: ['failed', 'deferred'], accepts: ['failed', 'deferred', 'pending'] },
+  delete: { targets: ['pending', 'deferred', 'held', 'sent', 'failed'], accepts: ['pending', 'deferred', 'held', 'sent', 'failed'] },
+};
+
+/** Conditions that must all hold. */
+export interface MessageFilter {
+  status?: MessageStatus;
+  /** Epoch ms: only messages created before. */
+  createdBefore?: number;
+  /** A bare address among To, Cc or Bcc, compared case-insensitively. */
+  recipient?: string;
+}
+
+export type OperatorSelection = { ids: readonly number[] } | { filter: MessageFilter };
+
+export interface OperatorChange extends BulkResult {
+  /** Attachments of deleted messages. */
+  attachmentPaths: string[];
 }

@@ -2,7 +2,7 @@
  * The configuration part of the checklist: every problem that can be seen in the settings alone,
  * all of them at once (the providers stop at the first), before any connection is tried.
  */
-import { isSingleLabelDomain, isValidAddress } from '../../core/address.js';
+import { isSingleLabelDomain, parseSender, shownAddress } from '../../core/address.js';
 import { isSysemailError } from '../../core/errors.js';
 import type { ProviderName } from '../../core/failure.js';
 import { isMicrosoft365Host } from '../../core/params.js';
@@ -73,10 +73,11 @@ function senderCheck(s: Settings, provider: ProviderName): Check {
     }
     return fail('config.sender', 'no sender: sender.default is not set, so every send needs --from', 'Set one: `sysemail params set sender.default noreply@example.com`');
   }
-  if (!isValidAddress(sender)) {
-    return fail('config.sender', `sender.default '${sender}' is not a valid address`, 'Set a full address: `sysemail params set sender.default noreply@example.com`');
+  const mailbox = parseSender(sender).value;
+  if (!mailbox) {
+    return fail('config.sender', `sender.default ${shownAddress(sender)} is not a valid address`, 'Set a full address: `sysemail params set sender.default noreply@example.com`');
   }
-  if (isSingleLabelDomain(sender)) {
+  if (isSingleLabelDomain(mailbox.address)) {
     return fail('config.sender', `sender.default ${sender} has a domain without a dot`, 'Use an address in a full domain (example.com), not a single-label one', 'SINGLE_LABEL_DOMAIN');
   }
   return pass('config.sender', `${sender}${from && from.source !== 'params' && from.source !== 'default' ? ` (from ${from.origin ?? from.source})` : ''}`);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isValidAddress } from '../../core/address.js';
+import { isValidAddress, parseSender } from '../../core/address.js';
 import { SysemailError } from '../../core/errors.js';
 import type { ProviderName } from '../../core/failure.js';
 import type { Settings } from '../../core/precedence.js';
@@ -49,6 +49,11 @@ export interface ChecklistResult {
 const BLOCKING = new Set(['config.server', 'config.exchange', 'config.smtp']);
 /** Config checks whose failure still lets the session run up to EHLO. */
 const NO_SIGN_IN = new Set(['config.auth', 'config.security']);
+
+/** The bare address of sender.default, for MAIL FROM; undefined when unset or malformed. */
+function senderAddress(sender: string | undefined): string | undefined {
+  return sender === undefined ? undefined : parseSender(sender).value?.address;
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -117,17 +122,17 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
     if (secret.status === 'fail') add(networkIds.map((id) => skip(id, 'not tried: the client secret cannot be read')));
     else {
       const { exchangeNetworkChecks } = await import('./exchange.js');
-      const from = s.string('sender.default') ?? s.string('exchange.mailbox') ?? '';
+      const from = senderAddress(s.string('sender.default')) ?? s.string('exchange.mailbox') ?? '';
       add(await exchangeNetworkChecks({ settings: s, secrets: o.secrets, from }));
     }
   } else {
     const { smtpNetworkChecks } = await import('./smtp.js');
-    const sender = s.string('sender.default');
+    const sender = senderAddress(s.string('sender.default'));
     add(
       await smtpNetworkChecks({
         settings: s,
         secrets: o.secrets,
-        ...(sender && isValidAddress(sender) ? { from: sender } : {}),
+        ...(sender ? { from: sender } : {}),
         ...(o.to ? { to: o.to } : {}),
         noSignIn: secret.status === 'fail' || failedConfig.some((id) => NO_SIGN_IN.has(id)),
         ...(o.timeouts ? { timeouts: o.timeouts } : {}),

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { HistoryEntry } from '../../app/history.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
+import { idList } from '../output.js';
 
 interface ListFlags {
   failed?: boolean;
@@ -68,15 +69,24 @@ async function show(ctx: CliContext, idText: string): Promise<number> {
   return 0;
 }
 
-async function purge(ctx: CliContext, opts: { olderThan?: string }): Promise<number> {
-  const [{ purgeHistory, retentionDays }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
+async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boolean }): Promise<number> {
+  const [{ purgeHistory, purgeDryRun, retentionDays }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
+  const age = opts.olderThan !== undefined ? parseDuration(opts.olderThan, '--older-than') : undefined;
   const store = await ctx.store();
-  const age = opts.olderThan !== undefined ? parseDuration(opts.olderThan, '--older-than') : retentionDays(await ctx.settings()) * 86_400_000;
-  const cutoff = Date.now() - age;
+  const cutoff = Date.now() - (age ?? retentionDays(await ctx.settings()) * 86_400_000);
+  const before = new Date(cutoff).toISOString();
+  if (opts.dryRun) {
+    const { ids } = await purgeDryRun({ store, cutoff });
+    if (ctx.output.json) ctx.output.jsonDoc({ deleted: ids.length, before, dryRun: true, ids });
+    else {
+      ctx.output.note(`${ids.length} sent/failed message(s) created before ${before} would be deleted${ids.length ? `: ${idList(ids)}` : ''} (dry run: nothing deleted)`);
+    }
+    return 0;
+  }
   const { spoolDirOf } = await import('../../app/spool.js');
   const r = await purgeHistory({ store, cutoff, spoolDir: spoolDirOf(await ctx.settings()) });
-  if (ctx.output.json) ctx.output.jsonDoc({ deleted: r.deleted, before: new Date(cutoff).toISOString() });
-  else ctx.output.note(`${r.deleted} sent/failed message(s) created before ${new Date(cutoff).toISOString()} deleted`);
+  if (ctx.output.json) ctx.output.jsonDoc({ deleted: r.deleted, before, dryRun: false });
+  else ctx.output.note(`${r.deleted} sent/failed message(s) created before ${before} deleted`);
   return 0;
 }
 
@@ -109,5 +119,7 @@ Examples:
     .command('purge')
     .description('delete sent and failed messages older than history.retentionDays (or --older-than)')
     .option('--older-than <duration>', 'age, e.g. 30d (default: history.retentionDays, 0 = 30 days)')
-    .action(action((ctx, opts: { olderThan?: string }) => purge(ctx, opts)));
+    .option('--dry-run', 'count and list what would be deleted, delete nothing')
+    .addHelpText('after', '\nExamples:\n  $ sysemail history purge --older-than 90d --dry-run\n  $ sysemail history purge --json')
+    .action(action((ctx, opts: { olderThan?: string; dryRun?: boolean }) => purge(ctx, opts)));
 }

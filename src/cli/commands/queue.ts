@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
 import type { CycleResult } from '../../app/distributor.js';
-import type { QueueAction } from '../../app/queue.js';
+import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
+import { idList } from '../output.js';
 import { progressBar } from '../progress.js';
 
 async function spoolDir(ctx: CliContext): Promise<string> {
@@ -187,22 +188,29 @@ async function list(ctx: CliContext, opts: { status?: string; limit?: number }):
   return 0;
 }
 
-async function change(ctx: CliContext, act: QueueAction, words: string[], opts: { failed?: boolean } = {}): Promise<number> {
-  const { changeMessages, parseIds } = await import('../../app/queue.js');
-  if (opts.failed && words.length > 0) {
-    throw new SysemailError('usage', 'RETRY_ARGS', 'give either message ids or --failed, not both', { fix: 'Example: sysemail queue retry --failed' });
+interface ChangeFlags extends SelectionFlags {
+  dryRun?: boolean;
+}
+
+async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<number> {
+  const { changeMessages, parseSelection } = await import('../../app/queue.js');
+  const selection = parseSelection(act, words, flags);
+  const r = await changeMessages(await ctx.store(), act, selection, { now: Date.now(), dryRun: !!flags.dryRun, spoolDir: await spoolDir(ctx) });
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({ action: r.action, changed: r.changed, refused: r.refused, dryRun: r.dryRun, count: r.changed.length });
+    return 0;
   }
-  if (!opts.failed && words.length === 0) {
-    throw new SysemailError('usage', 'IDS_MISSING', `queue ${act} needs at least one message id`, {
-      fix: act === 'retry' ? 'Example: sysemail queue retry 12 13, or sysemail queue retry --failed' : `Example: sysemail queue ${act} 12`,
-    });
+  const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
+  if (r.changed.length === 0 && r.refused.length === 0) ctx.output.note('no message matches: nothing to do');
+  else if (r.changed.length > 0) {
+    ctx.output.note(
+      r.dryRun
+        ? `${r.changed.length} message(s) would be ${past}: ${idList(r.changed)} (dry run: nothing changed)`
+        : `${r.changed.length} message(s) ${past}: ${idList(r.changed)}`,
+    );
   }
-  const ids = opts.failed ? ('failed' as const) : parseIds(words);
-  const r = await changeMessages(await ctx.store(), act, ids, { now: Date.now(), spoolDir: await spoolDir(ctx) });
-  if (ctx.output.json) ctx.output.jsonDoc({ action: r.action, ids: r.ids, count: r.ids.length });
-  else {
-    const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
-    ctx.output.note(r.ids.length === 0 ? 'nothing to do' : `${r.ids.length} message(s) ${past}: ${r.ids.join(', ')}`);
+  if (r.refused.length > 0) {
+    ctx.output.note(`${r.refused.length} message(s) being sent ${r.dryRun ? 'would be' : 'were'} left as they are: ${idList(r.refused.map((x) => x.id))}`);
   }
   return 0;
 }
@@ -288,31 +296,37 @@ Examples:
     .addHelpText('after', '\nExample:\n  $ sysemail queue list --status deferred')
     .action(action((ctx, opts: { status?: string; limit?: number }) => list(ctx, opts)));
 
-  queue
-    .command('retry')
-    .description('send failed or deferred messages again now, with a fresh retry lifetime')
-    .argument('[id...]', 'message ids')
-    .option('--failed', 'every failed message')
-    .addHelpText('after', '\nExamples:\n  $ sysemail queue retry 41 42\n  $ sysemail queue retry --failed')
-    .action(action((ctx, ids: string[], opts: { failed?: boolean }) => change(ctx, 'retry', ids, opts)));
+  const operatorActions: [QueueAction, string][] = [
+    ['retry', 'send failed or deferred messages again now, with a fresh retry lifetime'],
+    ['hold', 'keep pending or deferred messages from being sent until released'],
+    ['release', 'let held messages go again'],
+    ['delete', 'delete messages (and their attempts and spooled attachments)'],
+  ];
+  for (const [act, description] of operatorActions) {
+    const cmd = queue
+      .command(act)
+      .description(description)
+      .argument('[id...]', 'message ids')
+      .option('--status <status>', 'only messages of this status')
+      .option('--older-than <duration>', 'only messages created more than DURATION ago (e.g. 2d, 12h)')
+      .option('--to <addr>', 'only messages to this recipient (To, Cc or Bcc)')
+      .option('--all', 'every message the action applies to (other filters narrow it)')
+      .option('--dry-run', 'list what would change, change nothing');
+    if (act === 'retry') cmd.option('--failed', 'every failed message (the same as --status failed)');
+    cmd
+      .addHelpText(
+        'after',
+        `
+Give message ids, or filters, which must all match (ids and filters do not mix). A message being sent is
+never changed: it is reported as refused. Every change is made in one transaction.
 
-  queue
-    .command('hold')
-    .description('keep pending or deferred messages from being sent until released')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'hold', ids)));
-
-  queue
-    .command('release')
-    .description('let held messages go again')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'release', ids)));
-
-  queue
-    .command('delete')
-    .description('delete messages (and their attempts and spooled attachments)')
-    .argument('<id...>', 'message ids')
-    .action(action((ctx, ids: string[]) => change(ctx, 'delete', ids)));
+Examples:
+  $ sysemail queue ${act} 41 42
+  $ sysemail queue ${act} --older-than 2d --to ann@example.com --dry-run
+  $ sysemail queue ${act} --all --json${act === 'retry' ? '\n  $ sysemail queue retry --failed' : ''}`,
+      )
+      .action(action((ctx, ids: string[], opts: ChangeFlags) => change(ctx, act, ids, opts)));
+  }
 
   queue
     .command('import')
