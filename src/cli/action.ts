@@ -21,6 +21,9 @@ export function action<A extends unknown[]>(handler: Handler<A>): (...args: unkn
       await ctx.init();
       const code = await handler(ctx, ...(args.slice(0, -1) as A));
       outcome.exitCode = code ?? 0;
+    } catch (err) {
+      // an SQLite error from any statement: named with the database it happened on
+      throw (await ctx.storeFailure(err)) ?? err;
     } finally {
       await ctx.close();
     }

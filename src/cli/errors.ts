@@ -1,5 +1,6 @@
 /** The single place where an error becomes a message and an exit code. */
 import { SysemailError, isSysemailError } from '../core/errors.js';
+import { storeFailure } from '../store/sqlite-errors.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
 export interface ReportOptions {
@@ -17,7 +18,7 @@ export function reportError(err: unknown, options: ReportOptions): number {
   }
   const e: SysemailError = isSysemailError(err)
     ? err
-    : new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
+    : storeFailure(err) ?? new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
         fix: 'This is a bug in sysemail; run again with -v and report the output',
         cause: err,
       });
