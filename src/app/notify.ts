@@ -12,6 +12,7 @@ import type { TemplateData } from '../core/template.js';
 import type { Store } from '../store/index.js';
 import { renderTemplateForSend } from './templates.js';
 import { requireUser } from './users.js';
+import { quoted } from '../core/text.js';
 
 export interface NotificationMessage {
   from: string;
@@ -92,7 +93,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
     });
   }
   if (!isValidAddress(from)) {
-    throw new SysemailError('config', 'SENDER_INVALID', `the sender '${from}' of template ${rendered.template.id} is not a valid email address`, {
+    throw new SysemailError('config', 'SENDER_INVALID', `the sender ${quoted(from)} of template ${rendered.template.id} is not a valid email address`, {
       fix: `Correct it with \`sysemail template set ${rendered.template.id}${rendered.template.org === null ? '' : ` --org ${rendered.template.org}`} --sender ADDR\``,
     });
   }

@@ -1,3 +1,5 @@
+import { SysemailError } from './errors.js';
+
 /**
  * User text inside messages: a value quoted in an error must not break the line it sits on (a CR/LF
  * would forge a second line, a 100,000-character value would bury the message), and single-line
@@ -34,6 +36,32 @@ export function lineBreakProblem(value: string): string | undefined {
   if (value.includes('\0')) return 'contains a NUL character';
   if (/[\r\n]/.test(value)) return 'contains a line break (CR/LF)';
   return undefined;
+}
+
+/** `label` holding a CR, LF or NUL is refused (65), naming the field and showing the value escaped. */
+export function requireOneLine(value: string, label: string): string {
+  const problem = lineBreakProblem(value);
+  if (problem) {
+    throw new SysemailError('data', 'VALUE_NOT_ONE_LINE', `${label} ${quoted(value)} ${problem}`, { fix: `Give ${label} on one line, without control characters; nothing was saved` });
+  }
+  return value;
+}
+
+/** A body may keep its line breaks, never a NUL: it would cut the text short in many mail programs. */
+export function requireNoNul(value: string, label: string): string {
+  if (value.includes('\0')) {
+    throw new SysemailError('data', 'VALUE_NUL', `${label} contains a NUL character`, { fix: `Remove the NUL bytes from ${label} (a binary file is sent with --attach); nothing was saved` });
+  }
+  return value;
+}
+
+/**
+ * "FILE is not JSON (line L, column C)": where the text stops being JSON, never any of its content,
+ * which could be a secret in a file given by mistake.
+ */
+export function notJsonError(source: string, text: string, fix: string, code = 'NOT_JSON'): SysemailError {
+  const at = jsonSyntaxError(text);
+  return new SysemailError('data', code, `${source} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`, { fix });
 }
 
 /** Line and column (from 1) of an offset in a text. */

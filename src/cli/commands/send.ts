@@ -3,6 +3,7 @@ import type { ProviderName } from '../../core/failure.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
+import { quoted } from '../../core/text.js';
 
 interface SendFlags {
   to?: string[];
@@ -59,10 +60,10 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
     input({ message, default: prefill, ...(validate ? { validate } : {}) });
   const addresses = (value: string): string | true => {
     const bad = splitAddressList(value).find((a) => !parseMailbox(a));
-    return bad === undefined ? true : `'${bad}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+    return bad === undefined ? true : `${quoted(bad)} is not a valid email address: write user@example.com or Name <user@example.com>`;
   };
   const mailbox = (value: string): string | true =>
-    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `'${value.trim()}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `${quoted(value.trim())} is not a valid email address: write user@example.com or Name <user@example.com>`;
   // with --cc or --bcc given, To may stay empty (undisclosed recipients)
   const hasOtherRecipients = draft.cc.length + draft.bcc.length > 0;
 
@@ -115,7 +116,7 @@ async function askProvider(ctx: CliContext): Promise<ProviderName> {
 
 async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
   if (flags.provider !== undefined && !PROVIDER_CHOICES.includes(flags.provider)) {
-    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got '${flags.provider}')`, { fix: 'Example: --provider smtp' });
+    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`, { fix: 'Example: --provider smtp' });
   }
   if (flags.body !== undefined && flags.bodyFile !== undefined) {
     throw new SysemailError('usage', 'BODY_TWICE', '--body and --body-file both give the text body', { fix: 'Use one of them (--html-file may go with either)' });
