@@ -22,6 +22,8 @@ export function isValidDomain(domain: string): boolean {
 }
 
 export function isValidAddress(address: string): boolean {
+  // control characters (CR, LF, NUL, C1) are never part of an address, not even a quoted one
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(address)) return false;
   if (address.length > 320 || /[\s<>()\[\],;:\\]/.test(address.replace(/^".*"@/, 'x@').replace(/@\[.*\]$/, '@x'))) {
     if (!LOCAL_QUOTED.test(splitAddress(address)?.local ?? '')) return false;
   }

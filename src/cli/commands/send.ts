@@ -145,27 +145,30 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
 
   const store = await ctx.store();
   const settings = await ctx.settings();
+  const { providerOfUser, sendMessage } = await import('../../app/send.js');
+  // an unknown --user is refused before the compose form asks anything
+  const ofUser = flags.user !== undefined ? await providerOfUser(store, flags.user) : null;
   if (composing) {
     const senderKnown = flags.from !== undefined || flags.user !== undefined || flags.template !== undefined || !!settings.string('sender.default');
     const bodyFromFlag = flags.body !== undefined && flags.htmlFile === undefined;
     draft = await compose(ctx, draft, { from: !senderKnown, body: noBody || bodyFromFlag });
   }
+  // --provider > the --user's own provider > user config "provider" > interactive.provider
   let provider: ProviderName | null;
-  let defaulted = false;
   if (flags.queue) {
-    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : null;
+    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : ofUser;
   } else {
-    const wanted = flags.provider ?? settings.string('interactive.provider') ?? 'prompt';
+    const wanted = flags.provider ?? ofUser ?? settings.string('interactive.provider') ?? 'prompt';
     if (wanted !== 'prompt') provider = wanted as ProviderName;
     else if (ctx.output.interactive) provider = await askProvider(ctx);
     else {
-      // no one to ask: the email app needs no server, so it is the safe default
-      provider = 'eml';
-      defaulted = true;
+      // guessing would be worse than stopping: an .eml nobody opens is a message reported sent and never delivered
+      throw new SysemailError('config', 'PROVIDER_NOT_CHOSEN', 'no provider chosen: interactive.provider is prompt and there is no terminal to ask how to send', {
+        fix: 'Give --provider smtp|exchange|eml, set "provider" in your .emailrc.json, or `sysemail params set interactive.provider smtp`',
+      });
     }
   }
 
-  const { sendMessage } = await import('../../app/send.js');
   if (ctx.output.isTTY && !flags.queue && provider !== 'eml') ctx.output.note(`sending via ${provider}…`);
   const outcome = await sendMessage(
     {
@@ -187,7 +190,6 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     { store, settings, secrets: { dbId: store.id, env: ctx.env }, dataDir: ctx.dataDir },
   );
   for (const w of outcome.warnings) await ctx.output.warn(w);
-  if (defaulted) ctx.output.note('no provider chosen (interactive.provider is prompt and there is no terminal to ask): wrote an .eml file; use --provider smtp|exchange|eml or set "provider" in your .emailrc.json');
   if (ctx.output.json) {
     ctx.output.jsonDoc({
       id: outcome.id,
