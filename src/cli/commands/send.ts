@@ -73,7 +73,7 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
   const bcc = await ask('Bcc:', draft.bcc.join(', '), addresses);
   const subject = await ask('Subject:', draft.subject ?? '');
   let text = draft.text;
-  if (asks.body) text = (await ask('Body (\\n starts a new line; --body-file for longer text):', (draft.text ?? '').replace(/\n/g, '\\n'))).replace(/\\n/g, '\n');
+  if (asks.body) text = await askBody(ctx, draft.text);
   const attachments = await ask('Attachments (paths, comma separated):', draft.attachments.join(', '), (v) => {
     try {
       measureAttachments(list(v));
@@ -92,6 +92,32 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
     ...(text !== undefined ? { text } : {}),
     attachments: list(attachments),
   };
+}
+
+/**
+ * The body, as text and exactly as typed (a backslash is a backslash): in the operator's editor
+ * ($VISUAL, else $EDITOR) when one is set, otherwise line by line up to a line holding only ".", as
+ * mail(1) ends a message.
+ */
+async function askBody(ctx: CliContext, prefill: string | undefined): Promise<string> {
+  const { loadPrompts } = await import('../prompts.js');
+  const { editor, input } = await loadPrompts(ctx.output);
+  if (ctx.env.VISUAL || ctx.env.EDITOR) {
+    return editor({ message: 'Body:', default: prefill ?? '', postfix: '.txt' });
+  }
+  const single = prefill !== undefined && !prefill.includes('\n');
+  const keeps = prefill === undefined ? '' : single ? '; Enter keeps' : `; Enter keeps the ${prefill.split('\n').length}-line body given`;
+  const first = await input({ message: `Body (a line with only "." ends it${keeps}):`, ...(single ? { default: prefill } : {}) });
+  if (prefill !== undefined && (first === prefill || first === '')) return prefill;
+  if (first === '.') return '';
+  const lines = [first];
+  // bounded like any input: a body this long belongs in --body-file
+  for (let n = 2; n <= 10_000; n++) {
+    const line = await input({ message: `Body, line ${n}:` });
+    if (line === '.') break;
+    lines.push(line);
+  }
+  return lines.join('\n');
 }
 
 /** "How would you like to send email?" with the option to remember the answer in the user config. */
