@@ -332,6 +332,30 @@ describe('params set <secret> on a terminal without a keychain', () => {
   }, TEST_MS);
 });
 
+describe('tables on a narrow terminal', () => {
+  const SUBJECT = `Quarterly report for the board ${'with a very long subject line '.repeat(3)}end`;
+
+  it('queue list and params list fit 60 columns: long cells wrapped, a word longer than its column cut with …', async () => {
+    const box = newBox();
+    const lines = [1, 2, 3].map((i) => JSON.stringify({ from: 'reports@example.com', to: `board-member-${i}@subsidiary.example.com`, subject: `${SUBJECT} ${i}`, text: 'x' }));
+    fs.writeFileSync(path.join(box.dir, 'q.jsonl'), lines.join('\n') + '\n');
+    const imported = await box.run(['queue', 'import', path.join(box.dir, 'q.jsonl')]);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    for (const args of [['queue', 'list'], ['params', 'list']]) {
+      const t = spawnPty(process.execPath, [BIN, '--db', box.db, ...args], { env: terminalEnv(box), cwd: box.dir, cols: 60 });
+      terminals.push(t);
+      expect((await t.exit()).exitCode, t.output()).toBe(0);
+      const table = t.output().split('\n').filter((l) => /^[┌│├└]/.test(l));
+      expect(table.length, t.output()).toBeGreaterThan(3);
+      for (const l of table) expect([...l].length, `${args.join(' ')}:\n${t.output()}`).toBeLessThanOrEqual(60);
+      if (args[0] === 'queue') expect(t.output()).toContain('…');
+    }
+    // not a terminal: the rows are as before, whole and tab-separated
+    const plain = await box.run(['queue', 'list']);
+    expect(plain.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[5])).toEqual([1, 2, 3].map((i) => `${SUBJECT} ${i}`));
+  }, TEST_MS);
+});
+
 describe('colour on a terminal', () => {
   /** A user config with an unknown option, so every run also prints a (yellow) warning. */
   function withWarning(box: Sandbox, extra: Record<string, unknown> = {}): void {
