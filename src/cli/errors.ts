@@ -1,5 +1,6 @@
 /** The single place where an error becomes a message and an exit code. */
 import { SysemailError, isSysemailError } from '../core/errors.js';
+import { escapeControls } from '../core/text.js';
 import { storeFailure } from '../store/sqlite-errors.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
@@ -28,7 +29,8 @@ export function reportError(err: unknown, options: ReportOptions): number {
     if (e.data) payload.data = e.data;
     write(JSON.stringify({ error: payload }) + '\n');
   } else {
-    write(`sysemail: ${e.line}\n`);
+    // whatever a message quotes (a server's reply, a path), it stays one line that cannot forge another
+    write(`sysemail: ${escapeControls(e.line)}\n`);
   }
   if (options.verbose) {
     const cause = isSysemailError(err) ? err.cause : err;

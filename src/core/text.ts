@@ -16,6 +16,11 @@ const NAMED: Record<string, string> = { '\r': '\\r', '\n': '\\n', '\t': '\\t', '
 
 export const QUOTE_MAX = 80;
 
+/** The text with every control character written as an escape (`\r`, `\n`, `\0`, `\u001b`): one printable line. */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /**
  * `'value'` for an error message: control characters escaped (`\r`, `\n`, `\0`, `\u001b`), cut to
  * about `max` characters with the full length said, so the message stays one readable line.
@@ -24,10 +29,7 @@ export function quoted(value: unknown, max = QUOTE_MAX): string {
   const text = typeof value === 'string' ? value : String(value);
   const chars = [...text];
   const cut = chars.length > max;
-  const shown = (cut ? chars.slice(0, max).join('') : text).replace(
-    UNPRINTABLE,
-    (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const shown = escapeControls(cut ? chars.slice(0, max).join('') : text);
   return cut ? `'${shown}…' (${chars.length} characters)` : `'${shown}'`;
 }
 

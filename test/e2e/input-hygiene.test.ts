@@ -146,6 +146,12 @@ describe('a bad value in an error message', () => {
     expect(json<{ error: { message: string } }>(json1.stderr).error.message).toContain('\\r\\n');
   });
 
+  it('anywhere it is quoted: a file name with a line break stays on the one error line', async () => {
+    const r = await sb.run(['params', 'import', 'no\nsuch.json']);
+    expect(r.exitCode).toBe(66);
+    expect(oneLine(r.stderr)).toContain('no\\nsuch.json');
+  });
+
   it('is cut to about 80 characters: a 100,000-character value gives a short line', async () => {
     const long = 'x'.repeat(100_000);
     for (const args of [
