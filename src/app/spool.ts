@@ -9,12 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SysemailError } from '../core/errors.js';
 import type { RawAttachment } from '../core/message.js';
+import { makeFolders } from '../store/folders.js';
 import type { StoredAttachment } from '../store/messages.js';
 
 export function spoolAttachments(spoolDir: string, attachments: readonly RawAttachment[]): { dir: string; stored: StoredAttachment[] } {
   const dir = path.join(spoolDir, randomUUID());
   try {
-    fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    makeFolders(spoolDir, 0o700);
     fs.mkdirSync(dir, { mode: 0o700 });
     const stored = attachments.map((a, i) => {
       const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);

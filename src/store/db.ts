@@ -6,6 +6,7 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { crypto, fs, nodeModule } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
+import { makeFolders } from './folders.js';
 import { MIGRATIONS } from './migrations.js';
 import { busyTimeoutMs, storeFailure } from './sqlite-errors.js';
 
@@ -50,23 +51,10 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
   }
 }
 
-/**
- * Creates the missing folders of `dir` one by one, top down, each 0700. Not `mkdirSync(recursive)`:
- * on a path such as /proc/none/x it retries for ever, where this walks each level once.
- */
-function makePrivateFolders(dir: string): void {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
-    missing.unshift(d);
-    if (path.dirname(d) === d) break;
-  }
-  for (const d of missing) fs.mkdirSync(d, { mode: 0o700 });
-}
-
 function createPrivateFile(file: string): void {
   const dir = path.dirname(file);
   try {
-    makePrivateFolders(dir);
+    makeFolders(dir, 0o700);
     const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
     fs.closeSync(fd);
     fs.chmodSync(file, 0o600); // umask may have narrowed it further, never widened; be exact

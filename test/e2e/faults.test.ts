@@ -81,6 +81,19 @@ describe('a database path that cannot exist', () => {
   }, 30_000);
 });
 
+describe('an outbox folder that cannot exist', () => {
+  it('eml.outputDir under /proc: send --provider eml returns at once with 78 (a setting to correct), nothing reported sent', async () => {
+    const box = newBox();
+    const set = await box.run(['params', 'set', 'eml.outputDir', '/proc/no-such-dir/outbox']);
+    expect(set.exitCode, set.stderr).toBe(0);
+    const r = await box.run(['send', '--provider', 'eml', '--from', 'app@example.com', '--to', 'ann@example.com', '--subject', 's', '--body', 'b'], { timeout: 15_000 });
+    expect(r.signal, 'killed: it did not return').toBeUndefined();
+    expect(r.exitCode, r.stderr).toBe(78);
+    expect(r.stderr).toContain('/proc/no-such-dir');
+    expect(r.stderr).toContain('eml.outputDir');
+  }, 30_000);
+});
+
 /** As root, the checks run as `nobody`: root writes through any file mode. */
 const UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
 
