@@ -184,6 +184,15 @@ describe('a bad value in an error message', () => {
     expect(b.stderr).not.toContain('mail.example.com');
   });
 
+  it('a user config (--config) that is not JSON: 78 with line and column, no content', async () => {
+    const secret = 'Zq7vX2kLm9wRt4yP-hunter2';
+    const rc = file('bad.emailrc.json', `{"from": ${secret}}\n`);
+    const r = await sb.run(['--config', rc, 'params', 'list']);
+    expect(r.exitCode, r.stderr).toBe(78);
+    expect(oneLine(r.stderr)).toContain(`${rc} is not JSON (line 1, column 10)`);
+    for (let i = 0; i + 4 <= secret.length; i++) expect(r.stderr).not.toContain(secret.slice(i, i + 4));
+  });
+
   it('send --template --data and queue import with a file that is not JSON: no content echoed either', async () => {
     const secret = 'Zq7vX2kLm9wRt4yP-hunter2';
     const pw = file('secret.txt', `${secret}\n`);
