@@ -93,7 +93,7 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
     const d = doc as Record<string, unknown>;
     const unknown = Object.keys(d).filter((k) => !FIELDS.has(k));
     if (unknown.length > 0) {
-      bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `${quoted(k)}`).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+      bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
       continue;
     }
     const to = addressList(d.to);

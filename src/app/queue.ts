@@ -94,7 +94,7 @@ export async function listQueue(store: Store, opts: { status?: MessageStatus; li
 export function parseIds(words: readonly string[]): number[] {
   const bad = words.filter((w) => !/^[1-9]\d{0,15}$/.test(w));
   if (bad.length > 0) {
-    throw new SysemailError('usage', 'ID_INVALID', `message ids are whole numbers (got ${bad.map((b) => `${quoted(b)}`).join(', ')})`, {
+    throw new SysemailError('usage', 'ID_INVALID', `message ids are whole numbers (got ${bad.map((b) => quoted(b)).join(', ')})`, {
       fix: 'List the ids with `sysemail queue list`',
     });
   }
