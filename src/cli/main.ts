@@ -11,12 +11,16 @@ export function version(): string {
   return pkg.version;
 }
 
+const watched = new WeakSet<NodeJS.WriteStream>();
+
 /**
  * Node ignores SIGPIPE, so a reader that went away (`sysemail queue list | head -1`) surfaces as an
  * EPIPE error on the next write. Stop there, silently, as a command that SIGPIPE ends: nobody reads the
  * rest, and a stack trace on the terminal would only hide the output that was wanted.
  */
 export function stopWhenReaderLeaves(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): void {
+  if (watched.has(stdout)) return;
+  watched.add(stdout);
   stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(EXIT.BROKEN_PIPE);
     stderr.write(`sysemail: cannot write the output (${err.code ?? err.message}). Check where standard output goes\n`);
