@@ -255,7 +255,7 @@ export function registerSend(program: Command): void {
     .option('--body-file <file>', 'plain-text body from a file (- = standard input)')
     .option('--html-file <file>', 'HTML body from a file (may go with --body or --body-file as the text alternative)')
     .option('--attach <file>', 'attachment (repeatable)', collect)
-    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: user config "provider", then interactive.provider)')
+    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: the --user\'s provider, user config "provider", then interactive.provider; without a terminal prompt is an error)')
     .option('--queue', 'store for the distributor batch (`sysemail queue run`) instead of sending now')
     .option('--template <id>', 'render this template for the subject and body')
     .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')
