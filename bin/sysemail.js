@@ -4,6 +4,8 @@
 // `--version` answers here without loading anything else.
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // a reader that went away (`| head -c0`): end as SIGPIPE would, without a stack trace
+  process.stdout.on('error', (err) => process.exit(err.code === 'EPIPE' ? 141 : 74));
   const pkg = JSON.parse(require('fs').readFileSync(require('path').join(__dirname, '..', 'package.json'), 'utf8'));
   process.stdout.write(pkg.version + '\n');
 } else {

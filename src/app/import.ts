@@ -12,6 +12,7 @@ import type { Store } from '../store/index.js';
 import type { NewMessage } from '../store/messages.js';
 import { senderOf } from '../store/users.js';
 import { spoolAttachments } from './spool.js';
+import { jsonSyntaxError, quoted } from '../core/text.js';
 
 const FIELDS = new Set(['to', 'cc', 'bcc', 'from', 'replyTo', 'subject', 'text', 'html', 'attachments', 'user', 'headers']);
 
@@ -79,8 +80,10 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
     let doc: unknown;
     try {
       doc = JSON.parse(text);
-    } catch (err) {
-      bad(`not valid JSON (${(err as Error).message})`);
+    } catch {
+      // the parser's message quotes the line, which may be anything (a secret file given by mistake)
+      const at = jsonSyntaxError(lines[i]);
+      bad(`not JSON${at ? ` (column ${at.column})` : ''}`);
       continue;
     }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
@@ -90,7 +93,7 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
     const d = doc as Record<string, unknown>;
     const unknown = Object.keys(d).filter((k) => !FIELDS.has(k));
     if (unknown.length > 0) {
-      bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+      bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
       continue;
     }
     const to = addressList(d.to);
@@ -118,7 +121,7 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
       }
       const sender = users.get(userId);
       if (sender === null) {
-        bad(`unknown user '${userId}' (see \`sysemail users list\`)`);
+        bad(`unknown user ${quoted(userId)} (see \`sysemail users list\`)`);
         continue;
       }
       from ??= sender;

@@ -3,7 +3,7 @@
  * (or sent at once). The user's own choice wins: someone who opted out of notification email gets
  * nothing, and the caller is told so.
  */
-import { parseSender, shownAddress } from '../core/address.js';
+import { parseSender } from '../core/address.js';
 import { composeMessage, formatMailbox } from '../core/message.js';
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
@@ -12,6 +12,7 @@ import type { TemplateData } from '../core/template.js';
 import type { Store } from '../store/index.js';
 import { renderTemplateForSend } from './templates.js';
 import { requireUser } from './users.js';
+import { quoted } from '../core/text.js';
 
 export interface NotificationMessage {
   from: string;
@@ -93,7 +94,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
   }
   const sender = parseSender(from);
   if (!sender.value) {
-    throw new SysemailError('config', 'SENDER_INVALID', `the sender ${shownAddress(from)} of template ${rendered.template.id} ${sender.error}`, {
+    throw new SysemailError('config', 'SENDER_INVALID', `the sender ${quoted(from)} of template ${rendered.template.id} ${sender.error}`, {
       fix: `Correct it with \`sysemail template set ${rendered.template.id}${rendered.template.org === null ? '' : ` --org ${rendered.template.org}`} --sender ADDR\``,
     });
   }

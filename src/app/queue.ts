@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { MessageStatus } from '../store/messages.js';
 import { MESSAGE_STATUSES, OPERATOR_RULES, type BulkResult, type OperatorAction, type OperatorSelection, type RunRow, type StatusCounts } from '../store/queue.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
+import { quoted } from '../core/text.js';
 
 export interface RunView {
   id: number;
@@ -98,7 +99,7 @@ export function parseStatus(s: string | undefined): MessageStatus | undefined {
   if (s === undefined) return undefined;
   const v = s.toLowerCase() as MessageStatus;
   if (!MESSAGE_STATUSES.includes(v)) {
-    throw new SysemailError('usage', 'STATUS_INVALID', `unknown status '${s}'`, { fix: `Use one of ${MESSAGE_STATUSES.join(', ')}` });
+    throw new SysemailError('usage', 'STATUS_INVALID', `unknown status ${quoted(s)}`, { fix: `Use one of ${MESSAGE_STATUSES.join(', ')}` });
   }
   return v;
 }
@@ -124,7 +125,7 @@ export async function listQueue(store: Store, opts: { status?: MessageStatus; li
 export function parseIds(words: readonly string[]): number[] {
   const bad = words.filter((w) => !/^[1-9]\d{0,15}$/.test(w));
   if (bad.length > 0) {
-    throw new SysemailError('usage', 'ID_INVALID', `message ids are whole numbers (got ${bad.map((b) => `'${b}'`).join(', ')})`, {
+    throw new SysemailError('usage', 'ID_INVALID', `message ids are whole numbers (got ${bad.map((b) => quoted(b)).join(', ')})`, {
       fix: 'List the ids with `sysemail queue list`',
     });
   }

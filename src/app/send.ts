@@ -85,6 +85,12 @@ export async function resolveSender(store: Store, settings: Settings, input: { f
   });
 }
 
+/** The provider a user sends through (`users set ID --provider P`); null when they have none. 65 for an unknown user. */
+export async function providerOfUser(store: Store, userId: string): Promise<ProviderName | null> {
+  const { requireUser } = await import('./users.js');
+  return (await requireUser(store, userId)).provider;
+}
+
 /** Each named attachment must be a readable file: 66 otherwise, before anything else happens. */
 export function measureAttachments(paths: readonly string[]): RawAttachment[] {
   return paths.map((p) => {

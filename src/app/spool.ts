@@ -11,6 +11,7 @@ import { keepFolderOwner } from '../config/paths.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { RawAttachment } from '../core/message.js';
 import type { Settings } from '../core/precedence.js';
+import { makeFolders } from '../store/folders.js';
 import type { StoredAttachment } from '../store/messages.js';
 
 /** queue.spoolDir: by default `spool/` beside the database file (see precedence). */
@@ -24,7 +25,7 @@ export function spoolAttachments(spoolDir: string, attachments: readonly RawAtta
   const dir = path.join(spoolDir, randomUUID());
   let createdRoot: string | undefined;
   try {
-    createdRoot = fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    createdRoot = makeFolders(spoolDir, 0o700);
     fs.mkdirSync(dir, { mode: 0o700 });
     const stored = attachments.map((a, i) => {
       const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);

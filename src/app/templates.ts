@@ -2,11 +2,12 @@
  * Use cases of `template`: system templates (no organisation) and organisation templates, where an
  * organisation's own template wins over the system one of the same id.
  */
-import { formatMailbox, parseSender, shownAddress } from '../core/address.js';
+import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/index.js';
 import { SYSTEM_ORG, type TemplateRow } from '../store/templates.js';
+import { quoted, requireNoNul, requireOneLine } from '../core/text.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -49,7 +50,7 @@ function orgFlag(org: string): string {
 
 export function checkTemplateId(id: string): void {
   if (!ID.test(id)) {
-    throw new SysemailError('data', 'TEMPLATE_ID_INVALID', `'${id}' is not a usable template id`, {
+    throw new SysemailError('data', 'TEMPLATE_ID_INVALID', `${quoted(id)} is not a usable template id`, {
       fix: 'Use letters, digits, dot, dash and underscore, starting with a letter or digit, e.g. approval-waiting',
     });
   }
@@ -59,7 +60,7 @@ export function checkTemplateId(id: string): void {
 export function orgOf(org: string | undefined): string {
   if (org === undefined || org === '') return SYSTEM_ORG;
   if (!ID.test(org)) {
-    throw new SysemailError('data', 'ORG_INVALID', `'${org}' is not a usable organisation id`, {
+    throw new SysemailError('data', 'ORG_INVALID', `${quoted(org)} is not a usable organisation id`, {
       fix: 'Use letters, digits, dot, dash and underscore, e.g. --org usmf',
     });
   }
@@ -86,7 +87,7 @@ export interface AddTemplateInput {
 function templateSender(value: string): string {
   const r = parseSender(value);
   if (!r.value) {
-    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `--sender ${shownAddress(value)} ${r.error}`, {
+    throw new SysemailError('data', 'TEMPLATE_SENDER_INVALID', `--sender ${quoted(value)} ${r.error}`, {
       fix: 'Give --sender as one address, optionally with a name, e.g. --sender workflow@example.com or --sender "Workflow <workflow@example.com>"; nothing was saved',
     });
   }
@@ -94,7 +95,13 @@ function templateSender(value: string): string {
 }
 
 /** Checks a whole template before it is stored: nothing is saved when any part is wrong. */
-function checkFields(id: string, fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null }): void {
+function checkFields(id: string, fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null; description?: string | null }): void {
+  // a subject with a line break is reported with the other template problems below
+  if (fields.subject.includes('\0')) requireOneLine(fields.subject, 'the subject');
+  if (fields.description != null) requireOneLine(fields.description, '--description');
+  if (fields.sender != null) requireOneLine(fields.sender, '--sender');
+  if (fields.text != null) requireNoNul(fields.text, 'the text body');
+  if (fields.html != null) requireNoNul(fields.html, 'the HTML body');
   if (fields.text == null && fields.html == null) {
     throw new SysemailError('usage', 'TEMPLATE_NO_BODY', `template ${id} needs a body`, {
       fix: 'Give --body-file F (plain text) or --html-file F, optionally with --text-file F',
@@ -227,7 +234,7 @@ export function checkTemplate(t: TemplateRow): TemplateCheck {
   if (t.sender === null || t.sender.trim() === '') {
     problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set', fix: `${set} --sender ADDR` });
   } else if (!parseSender(t.sender).value) {
-    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender ${shownAddress(t.sender)} ${parseSender(t.sender).error}`, fix: `${set} --sender ADDR` });
+    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender ${quoted(t.sender)} ${parseSender(t.sender).error}`, fix: `${set} --sender ADDR` });
   }
   if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
   if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body', fix: `${set} --body-file F` });

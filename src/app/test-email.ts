@@ -10,6 +10,7 @@ import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { ConnectionTestOptions, PhaseResult, Provider } from '../providers/types.js';
 import type { Store } from '../store/index.js';
 import { resolveSender } from './send.js';
+import { quoted } from '../core/text.js';
 
 export type QuitAfter = NonNullable<ConnectionTestOptions['quitAfter']>;
 export const QUIT_AFTER: readonly QuitAfter[] = ['connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt'];
@@ -54,7 +55,7 @@ function needsRecipient(provider: ProviderName, quitAfter: QuitAfter | undefined
 
 export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Promise<TestEmailResult> {
   if (req.to !== undefined && !parseMailbox(req.to)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `--to '${req.to}' is not a valid email address`, { fix: 'Write it as user@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(req.to)} is not a valid email address`, { fix: 'Write it as user@example.com' });
   }
   if (!req.to && needsRecipient(req.provider, req.quitAfter)) {
     throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', `test-email${req.quitAfter ? ` --quit-after ${req.quitAfter}` : ''} needs a recipient`, {
@@ -72,7 +73,7 @@ export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Pro
     from = stand && parseMailbox(stand) ? stand : 'postmaster@localhost';
   }
   if (!parseMailbox(from)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `the sender '${from}' is not a valid email address`, { fix: 'Give --from user@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `the sender ${quoted(from)} is not a valid email address`, { fix: 'Give --from user@example.com' });
   }
 
   const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;

@@ -2,11 +2,12 @@
  * Use cases of `users`: the application's users, where their notifications go, whom they send as
  * (their sender override replaces their email as From) and whether they want workflow email at all.
  */
-import { formatMailbox, isValidAddress, parseSender, shownAddress } from '../core/address.js';
+import { formatMailbox, isValidAddress, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Store } from '../store/index.js';
 import { senderOf, type UserFields, type UserRow } from '../store/users.js';
+import { quoted, requireOneLine } from '../core/text.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const PROVIDERS: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];
@@ -52,7 +53,7 @@ export interface UserInput {
 
 function checkId(id: string): void {
   if (!ID.test(id)) {
-    throw new SysemailError('data', 'USER_ID_INVALID', `'${id}' is not a usable user id`, {
+    throw new SysemailError('data', 'USER_ID_INVALID', `${quoted(id)} is not a usable user id`, {
       fix: 'Use letters, digits, dot, dash, underscore and @, starting with a letter or digit, e.g. ada or ada@example.com',
     });
   }
@@ -61,7 +62,7 @@ function checkId(id: string): void {
 function address(value: string, flag: string): string {
   const v = value.trim();
   if (!isValidAddress(v)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `${flag} ${shownAddress(value)} is not a valid email address`, {
+    throw new SysemailError('data', 'ADDRESS_INVALID', `${flag} ${quoted(value)} is not a valid email address`, {
       fix: `Give ${flag} as a bare address, e.g. ${flag} ada@example.com`,
     });
   }
@@ -72,7 +73,7 @@ function address(value: string, flag: string): string {
 function senderMailbox(value: string): string {
   const r = parseSender(value);
   if (!r.value) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `--sender-email ${shownAddress(value)} ${r.error}`, {
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--sender-email ${quoted(value)} ${r.error}`, {
       fix: 'Give --sender-email as one address, optionally with a name, e.g. --sender-email finance@example.com or --sender-email "Finance <finance@example.com>"',
     });
   }
@@ -83,14 +84,14 @@ function yesNo(value: string): boolean {
   const v = value.trim().toLowerCase();
   if (['yes', 'y', 'true', '1', 'on'].includes(v)) return true;
   if (['no', 'n', 'false', '0', 'off'].includes(v)) return false;
-  throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got '${value}')`, { fix: 'Use --notify-email yes or --notify-email no' });
+  throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got ${quoted(value)})`, { fix: 'Use --notify-email yes or --notify-email no' });
 }
 
 /** A --provider value: smtp, exchange or eml (65 otherwise). */
 export function parseProviderName(value: string): ProviderName {
   const v = value.trim().toLowerCase() as ProviderName;
   if (!PROVIDERS.includes(v)) {
-    throw new SysemailError('data', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDERS.join(', ')} (got '${value}')`, {
+    throw new SysemailError('data', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDERS.join(', ')} (got ${quoted(value)})`, {
       fix: "Use --provider smtp, exchange or eml, or --provider '' to clear it",
     });
   }
@@ -110,7 +111,7 @@ function merge(base: UserFields | undefined, input: UserInput): UserFields {
     senderEmail: clearOr(input.senderEmail, base?.senderEmail, senderMailbox),
     provider: clearOr(input.provider, base?.provider, parseProviderName),
     notifyEmail: input.notifyEmail === undefined ? (base?.notifyEmail ?? true) : yesNo(input.notifyEmail),
-    name: clearOr(input.name, base?.name, (s) => s.trim()),
+    name: clearOr(input.name, base?.name, (s) => requireOneLine(s.trim(), '--name')),
   };
 }
 

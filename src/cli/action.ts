@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, type GlobalOptions } from './context.js';
+import { quoted } from '../core/text.js';
 
 /** Holds the exit code the running action chose. */
 export const outcome = { exitCode: 0, json: false, verbose: false };
@@ -21,6 +22,9 @@ export function action<A extends unknown[]>(handler: Handler<A>): (...args: unkn
       await ctx.init();
       const code = await handler(ctx, ...(args.slice(0, -1) as A));
       outcome.exitCode = code ?? 0;
+    } catch (err) {
+      // an SQLite error from any statement: named with the database it happened on
+      throw (await ctx.storeFailure(err)) ?? err;
     } finally {
       await ctx.close();
     }
@@ -36,7 +40,7 @@ export function collect(value: string, previous: string[] | undefined): string[]
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value: string) => {
     if (!/^\d+$/.test(value) || Number(value) < min) {
-      throw new InvalidOptionValue(`${name} must be a whole number ≥ ${min} (got '${value}')`);
+      throw new InvalidOptionValue(`${name} must be a whole number ≥ ${min} (got ${quoted(value)})`);
     }
     return Number(value);
   };

@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { Settings } from '../core/precedence.js';
-import { SysemailError } from '../core/errors.js';
+import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
 import { databaseFolder, resolveDbPath, type PathBase } from '../config/paths.js';
 import type { LoadedUserConfig } from '../config/user.js';
@@ -99,6 +99,19 @@ export class CliContext {
       });
     }
     return settings;
+  }
+
+  /** What an SQLite error raised by a command stands for, naming the open database; undefined for other errors. */
+  async storeFailure(err: unknown): Promise<SysemailError | undefined> {
+    if (isSysemailError(err)) return undefined;
+    const { storeFailure, busyTimeoutMs } = await import('../store/sqlite-errors.js');
+    let waited: number | undefined;
+    try {
+      waited = busyTimeoutMs(this.env);
+    } catch {
+      waited = undefined;
+    }
+    return storeFailure(err, this.opened?.file, waited);
   }
 
   async close(): Promise<void> {

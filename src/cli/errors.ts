@@ -1,5 +1,7 @@
 /** The single place where an error becomes a message and an exit code. */
 import { SysemailError, isSysemailError } from '../core/errors.js';
+import { escapeControls } from '../core/text.js';
+import { storeFailure } from '../store/sqlite-errors.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
 export interface ReportOptions {
@@ -17,7 +19,7 @@ export function reportError(err: unknown, options: ReportOptions): number {
   }
   const e: SysemailError = isSysemailError(err)
     ? err
-    : new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
+    : storeFailure(err) ?? new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
         fix: 'This is a bug in sysemail; run again with -v and report the output',
         cause: err,
       });
@@ -27,7 +29,8 @@ export function reportError(err: unknown, options: ReportOptions): number {
     if (e.data) payload.data = e.data;
     write(JSON.stringify({ error: payload }) + '\n');
   } else {
-    write(`sysemail: ${e.line}\n`);
+    // whatever a message quotes (a server's reply, a path), it stays one line that cannot forge another
+    write(`sysemail: ${escapeControls(e.line)}\n`);
   }
   if (options.verbose) {
     const cause = isSysemailError(err) ? err.cause : err;

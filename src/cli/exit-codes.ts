@@ -15,6 +15,8 @@ export const EXIT = {
   CONFIG: 78,
   /** 128 + SIGINT, as a shell reports a command stopped with Ctrl-C. */
   INTERRUPTED: 130,
+  /** 128 + SIGPIPE: the reader went away (`| head`), as a shell reports a command that SIGPIPE stopped. */
+  BROKEN_PIPE: 141,
 } as const;
 
 const BY_KIND: Record<ErrorKind, number> = {

@@ -4,13 +4,34 @@
  */
 import fs from 'node:fs';
 import type { GlobalOptions } from './context.js';
+import { EXIT } from './exit-codes.js';
 
 export function version(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+const watched = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * Node ignores SIGPIPE, so a reader that went away (`sysemail queue list | head -1`) surfaces as an
+ * EPIPE error on the next write. Stop there, silently, as a command that SIGPIPE ends: nobody reads the
+ * rest, and a stack trace on the terminal would only hide the output that was wanted.
+ */
+export function stopWhenReaderLeaves(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): void {
+  if (watched.has(stdout)) return;
+  watched.add(stdout);
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.BROKEN_PIPE);
+    stderr.write(`sysemail: cannot write the output (${err.code ?? err.message}). Check where standard output goes\n`);
+    process.exit(EXIT.IOERR);
+  });
+  // with stderr gone too there is nowhere left to say anything
+  stderr.on('error', () => undefined);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  stopWhenReaderLeaves();
   const args = argv.slice(2);
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(version() + '\n');
@@ -60,7 +81,7 @@ async function runParamsGet(key: string, globals: FastGlobals): Promise<number> 
     return await get(ctx, key);
   } catch (err) {
     const { reportError } = await import('./errors.js');
-    return reportError(err, { json: !!globals.json, verbose: !!globals.verbose });
+    return reportError((await ctx.storeFailure(err)) ?? err, { json: !!globals.json, verbose: !!globals.verbose });
   } finally {
     await ctx.close();
   }

@@ -4,6 +4,7 @@
  */
 import type * as CommanderModule from 'commander';
 import { nodeModule } from '../core/builtins.js';
+import { quoted } from '../core/text.js';
 import { outcome } from './action.js';
 import { reportError, usageError } from './errors.js';
 import { version } from './main.js';
@@ -80,6 +81,8 @@ Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input, 69 perman
 function commanderLine(text: string): string {
   return text
     .replace(/^error:\s*/i, '')
+    // commander quotes the word it refused as given: escape and shorten it like every other value
+    .replace(/'([^']*)'/g, (_, word: string) => quoted(word))
     .replace(/\s*\n\s*/g, ' ')
     .trim();
 }

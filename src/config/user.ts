@@ -8,6 +8,7 @@ import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
 import { fs } from '../core/builtins.js';
+import { jsonSyntaxError, quoted } from '../core/text.js';
 
 export interface UserConfig {
   from?: string;
@@ -57,7 +58,7 @@ export function validateUserConfig(raw: unknown, file: string): LoadedUserConfig
         config.color = v;
         break;
       default:
-        warnings.push(`${file}: unknown option '${k}' ignored (known: ${USER_OPTIONS.join(', ')})`);
+        warnings.push(`${file}: unknown option ${quoted(k)} ignored (known: ${USER_OPTIONS.join(', ')})`);
     }
   }
   return { config, file, warnings };
@@ -157,6 +158,20 @@ export async function loadUserConfig(options: { file?: string; cwd: string; home
     if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
       throw new SysemailError('noinput', 'USER_CONFIG_UNREADABLE', `cannot read user config ${file} (${e.code})`, {
         fix: 'Check the path given to --config',
+        cause: err,
+      });
+    }
+    if (/\.json$|(^|\/)package\.json$/.test(file)) {
+      // the parser's own words would quote the file; say where it breaks instead
+      let text = '';
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        text = '';
+      }
+      const at = jsonSyntaxError(text);
+      throw new SysemailError('config', 'USER_CONFIG_INVALID', `user config ${file} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`, {
+        fix: 'Correct the syntax of the file (see .emailrc.example)',
         cause: err,
       });
     }

@@ -22,6 +22,8 @@ export function isValidDomain(domain: string): boolean {
 }
 
 export function isValidAddress(address: string): boolean {
+  // control characters (CR, LF, NUL, C1) are never part of an address, not even a quoted one
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(address)) return false;
   if (address.length > 320 || /[\s<>()\[\],;:\\]/.test(address.replace(/^".*"@/, 'x@').replace(/@\[.*\]$/, '@x'))) {
     if (!LOCAL_QUOTED.test(splitAddress(address)?.local ?? '')) return false;
   }
@@ -123,9 +125,4 @@ export function parseSender(text: string): { value?: Mailbox; error?: string } {
 export function messageIdDomain(from: string): string {
   const address = parseMailbox(from)?.address ?? from;
   return splitAddress(address)?.domain.replace(/[^\w.-]/g, '') || 'localhost';
-}
-
-/** An address as typed, for an error message: quoted, control characters escaped, cut to 80 characters. */
-export function shownAddress(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

@@ -1,4 +1,5 @@
 import { SysemailError } from './errors.js';
+import { quoted } from './text.js';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
 
@@ -6,7 +7,7 @@ const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400
 export function parseDuration(text: string, what: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw])?\s*$/i.exec(text);
   if (!m) {
-    throw new SysemailError('usage', 'DURATION_INVALID', `${what} must be a duration like 7d, 12h or 30m (got '${text}')`, {
+    throw new SysemailError('usage', 'DURATION_INVALID', `${what} must be a duration like 7d, 12h or 30m (got ${quoted(text)})`, {
       fix: `Example: ${what} 7d`,
     });
   }

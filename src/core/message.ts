@@ -5,6 +5,7 @@
  */
 import { formatMailbox, isSingleLabelDomain, parseMailbox } from './address.js';
 import type { OutgoingAttachment, OutgoingMessage } from '../providers/types.js';
+import { quoted } from './text.js';
 
 export { formatMailbox, parseMailbox, type Mailbox } from './address.js';
 
@@ -41,9 +42,9 @@ export interface MessageLimits {
 }
 
 export interface MessageProblem {
-  /** to, cc, bcc, from, replyTo, subject, headers, attachments, size */
+  /** to, cc, bcc, from, replyTo, subject, headers, body, attachments, size */
   field: string;
-  code: 'ADDRESS_INVALID' | 'HEADER_CRLF' | 'NO_RECIPIENT' | 'NO_SENDER' | 'MESSAGE_TOO_LARGE' | 'HEADER_INVALID';
+  code: 'ADDRESS_INVALID' | 'HEADER_CRLF' | 'NO_RECIPIENT' | 'NO_SENDER' | 'MESSAGE_TOO_LARGE' | 'HEADER_INVALID' | 'BODY_NUL';
   message: string;
   fix: string;
 }
@@ -126,13 +127,13 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
     const out: string[] = [];
     for (const entry of entries ?? []) {
       if (CRLF.test(entry)) {
-        crlf(field, `--${field} ${JSON.stringify(entry)}`);
+        crlf(field, `--${field} ${quoted(entry)}`);
         continue;
       }
       for (const item of splitAddressList(entry)) {
         const m = parseMailbox(item);
         if (!m) {
-          errors.push({ field, code: 'ADDRESS_INVALID', message: `--${field} '${item}' is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+          errors.push({ field, code: 'ADDRESS_INVALID', message: `--${field} ${quoted(item)} is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
           continue;
         }
         if (isSingleLabelDomain(m.address)) {
@@ -163,7 +164,7 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
     }
     const m = parseMailbox(value);
     if (!m) {
-      errors.push({ field, code: 'ADDRESS_INVALID', message: `${label} '${value}' is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+      errors.push({ field, code: 'ADDRESS_INVALID', message: `${label} ${quoted(value)} is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
       return undefined;
     }
     return formatMailbox(m);
@@ -180,20 +181,26 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw.headers ?? {})) {
     if (!/^[!-9;-~]+$/.test(name)) {
-      errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `header name '${name}' is not valid`, fix: 'Use letters, digits and dashes, e.g. X-Campaign' });
+      errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `header name ${quoted(name)} is not valid`, fix: 'Use letters, digits and dashes, e.g. X-Campaign' });
     } else if (CRLF.test(value)) {
       crlf('headers', `header ${name}`);
     } else headers[name] = value;
   }
   if (raw.messageId !== undefined && (CRLF.test(raw.messageId) || !/^<[^<>\s]+@[^<>\s]+>$/.test(raw.messageId))) {
-    errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `Message-ID '${raw.messageId.replace(CRLF, ' ')}' is not of the form <id@domain>`, fix: 'Leave the Message-ID out; sysemail makes one' });
+    errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `Message-ID ${quoted(raw.messageId)} is not of the form <id@domain>`, fix: 'Leave the Message-ID out; sysemail makes one' });
+  }
+
+  for (const [body, what] of [[raw.text, 'the text body'], [raw.html, 'the HTML body']] as const) {
+    if (body?.includes('\0')) {
+      errors.push({ field: 'body', code: 'BODY_NUL', message: `${what} contains a NUL character`, fix: 'Remove the NUL bytes (a binary file is sent with --attach)' });
+    }
   }
 
   const attachments: OutgoingAttachment[] = [];
   for (const a of raw.attachments ?? []) {
     const filename = a.filename ?? basename(a.path);
     if (CRLF.test(filename)) {
-      crlf('attachments', `the attachment name ${JSON.stringify(filename)}`);
+      crlf('attachments', `the attachment name ${quoted(filename)}`);
       continue;
     }
     attachments.push({ filename, path: a.path, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) });

@@ -4,6 +4,7 @@
  * the layers in ./precedence.ts.
  */
 import { formatMailbox, isValidAddress, parseSender } from './address.js';
+import { quoted } from './text.js';
 
 export type ParamType =
   | { kind: 'enum'; values: readonly string[] }
@@ -171,6 +172,8 @@ export function parseParamValue(def: ParamDef, raw: unknown): ParseResult {
     }
     case 'url': {
       const s = String(text);
+      // the URL parser drops tabs and line breaks silently; the stored text would keep them
+      if (/[\0-\x1f\x7f]/.test(s)) return { error: 'must be one line, without control characters' };
       try {
         const u = new URL(s);
         if (u.protocol !== 'https:' && u.protocol !== 'http:') return { error: 'must be an http(s) URL' };
@@ -256,7 +259,7 @@ export function validateAssignments(
     const def = paramDef(a.key);
     if (!def) {
       const near = closestKey(a.key);
-      errors.push({ key: a.key, message: `unknown parameter '${a.key}'`, hint: `Did you mean '${near}'? (sysemail params list shows every key)` });
+      errors.push({ key: a.key, message: `unknown parameter ${quoted(a.key)}`, hint: `Did you mean ${quoted(near)}? (sysemail params list shows every key)` });
       continue;
     }
     if (def.type.kind === 'secret') {
@@ -265,7 +268,7 @@ export function validateAssignments(
     }
     const parsed = parseParamValue(def, a.raw);
     if (parsed.error !== undefined || parsed.value === undefined) {
-      errors.push({ key: a.key, message: `${a.key} ${parsed.error ?? 'is invalid'} (got '${String(a.raw)}')` });
+      errors.push({ key: a.key, message: `${a.key} ${parsed.error ?? 'is invalid'} (got ${quoted(String(a.raw))})` });
       continue;
     }
     value.push({ key: a.key, value: parsed.value });

@@ -12,6 +12,7 @@ import {
   type ParamDef,
   type ParamValue,
 } from './params.js';
+import { quoted } from './text.js';
 
 export type ValueSource = 'default' | 'params' | 'user' | 'env' | 'flag';
 
@@ -93,7 +94,7 @@ export function resolveParams(layers: Layers): { values: Map<string, EffectiveVa
       if (env) {
         const parsed = parseParamValue(def, env.raw);
         if (parsed.error === undefined) return { key: def.key, value: parsed.value, source: 'env', origin: env.name };
-        errors.push({ key: def.key, origin: env.name, message: `${env.name} ${parsed.error} (got '${env.raw}')` });
+        errors.push({ key: def.key, origin: env.name, message: `${env.name} ${parsed.error} (got ${quoted(env.raw)})` });
       }
     }
     const user = layers.user.get(def.key);

@@ -4,6 +4,7 @@
  * Pure: parsing and rendering only; the store and the use cases live elsewhere.
  */
 import { SysemailError } from './errors.js';
+import { notJsonError } from './text.js';
 
 export type TemplateIssueCode = 'UNBALANCED_PERCENT' | 'BAD_PLACEHOLDER' | 'MISSING_VALUE' | 'BAD_VALUE' | 'LINE_BREAK_IN_SUBJECT';
 
@@ -193,11 +194,8 @@ export function parseTemplateData(text: string, source: string): Record<string, 
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (err) {
-    throw new SysemailError('data', 'DATA_NOT_JSON', `${source} is not valid JSON (${(err as Error).message})`, {
-      fix: 'Give a JSON object of placeholder values, e.g. {"name":"Ada","amount":"42.00"}',
-      cause: err,
-    });
+  } catch {
+    throw notJsonError(source, text, 'Give a JSON object of placeholder values, e.g. {"name":"Ada","amount":"42.00"}', 'DATA_NOT_JSON');
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new SysemailError('data', 'DATA_NOT_OBJECT', `${source} must hold a JSON object of placeholder values`, {

@@ -14,6 +14,7 @@ import { recipientsOf } from '../core/message.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult } from './types.js';
 import { configError, failureError, nodemailerMessage, type ProviderOptions } from './common.js';
 import type { MailComposerOptions } from 'nodemailer/lib/mail-composer';
+import { makeFolders } from '../store/folders.js';
 
 function slug(subject: string): string {
   const s = subject
@@ -59,10 +60,8 @@ export class EmlProvider implements Provider {
 
   private ensureDir(dir: string): void {
     try {
-      if (!fs.existsSync(dir)) {
-        const created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        if (created) keepFolderOwner(created);
-      }
+      const created = makeFolders(dir, 0o700);
+      if (created) keepFolderOwner(created);
       if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
     } catch (err) {
       throw writeError(err, dir, 'folder');

@@ -6,6 +6,7 @@ import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Provider } from './types.js';
 import type { ProviderOptions } from './common.js';
+import { quoted } from '../core/text.js';
 
 export type { ProviderOptions, SecretAccess } from './common.js';
 export const PROVIDER_NAMES: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];
@@ -34,6 +35,6 @@ export async function createProvider(name: ProviderName, options: ProviderOption
       return new EmlProvider(options);
     }
     default:
-      throw new SysemailError('usage', 'UNKNOWN_PROVIDER', `unknown provider '${String(name)}'`, { fix: `Use one of ${PROVIDER_NAMES.join(', ')}` });
+      throw new SysemailError('usage', 'UNKNOWN_PROVIDER', `unknown provider ${quoted(String(name))}`, { fix: `Use one of ${PROVIDER_NAMES.join(', ')}` });
   }
 }

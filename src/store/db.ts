@@ -7,17 +7,20 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { foreignOwner, ownerRefusal } from '../config/paths.js';
 import { crypto, fs, nodeModule } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
+import { makeFolders } from './folders.js';
 import { MIGRATIONS } from './migrations.js';
+import { busyTimeoutMs, storeFailure } from './sqlite-errors.js';
+
+export { BUSY_TIMEOUT_MS } from './sqlite-errors.js';
 
 export type SqliteDatabase = BetterSqlite3.Database;
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
-/** How long a writer waits for another process's lock before giving up. */
-export const BUSY_TIMEOUT_MS = 10_000;
-
 export interface OpenOptions {
   /** Open without creating or migrating (read-only commands on a database that may not exist yet). */
   readonly?: boolean;
+  /** How long to wait for another writer's lock; default busyTimeoutMs(). */
+  busyTimeoutMs?: number;
 }
 
 function ioError(code: string, message: string, fix: string, cause?: unknown): SysemailError {
@@ -52,14 +55,15 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
 function createPrivateFile(file: string): void {
   const dir = path.dirname(file);
   try {
-    if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeFolders(dir, 0o700);
     const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
     fs.closeSync(fd);
     fs.chmodSync(file, 0o600); // umask may have narrowed it further, never widened; be exact
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EEXIST') return;
-    throw ioError('DB_CREATE_FAILED', `cannot create database ${file} (${e.code ?? e.message})`, 'Choose a writable location with --db PATH or SYSEMAIL_DB', err);
+    if (e.code === 'EEXIST' && fs.existsSync(file)) return;
+    const why = e.code === 'ENOENT' ? `the folder ${dir} cannot be created there` : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EROFS' ? 'read-only file system' : (e.code ?? e.message);
+    throw ioError('DB_CREATE_FAILED', `cannot create database ${file} (${why})`, 'Choose a writable location with --db PATH or SYSEMAIL_DB', err);
   }
 }
 
@@ -123,11 +127,12 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   if (state === 'missing') createPrivateFile(file);
   keepDatabaseOwner(file, state === 'missing');
   const Driver = await loadDriver();
+  const timeout = options.busyTimeoutMs ?? busyTimeoutMs();
   let db: SqliteDatabase;
   try {
-    db = new Driver(file, { fileMustExist: true, readonly: false, timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBindingPath() });
+    db = new Driver(file, { fileMustExist: true, readonly: false, timeout, nativeBinding: nativeBindingPath() });
   } catch (err) {
-    throw ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
+    throw storeFailure(err, file, timeout) ?? ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
   }
   try {
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -152,13 +157,9 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   } catch (err) {
     db.close();
     if (err instanceof SysemailError) throw err;
+    const known = storeFailure(err, file, timeout);
+    if (known) throw known;
     const e = err as { code?: string; message?: string };
-    if (e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_CANTOPEN') {
-      throw ioError('DB_READONLY', `database ${file} cannot be written (${e.message})`, 'Check the permissions of the file and its folder, or choose another --db path', err);
-    }
-    if (e.code === 'SQLITE_BUSY') {
-      throw new SysemailError('tempfail', 'DB_BUSY', `database ${file} is locked by another process`, { fix: 'Try again in a moment', cause: err });
-    }
     throw ioError('DB_CORRUPT', `database ${file} cannot be read (${e.message ?? String(err)})`, 'The file may be damaged; restore it from a backup or choose another --db path', err);
   }
 }

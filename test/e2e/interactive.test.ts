@@ -37,7 +37,7 @@ function newBox(): Sandbox {
  */
 function terminalEnv(box: Sandbox, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...cleanEnv(), ...box.env, TERM: 'xterm-256color', ...extra };
-  for (const k of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS', 'CI']) if (!(k in extra)) delete env[k];
+  for (const k of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS', 'CI', 'VISUAL', 'EDITOR']) if (!(k in extra)) delete env[k];
   return env;
 }
 
@@ -107,7 +107,9 @@ describe('send: interactive compose on a terminal', () => {
       ['Cc: (carol@example.com)', ''],
       ['Bcc:', 'Dave <dave@example.com>'],
       ['Subject: (Q3 report)', ''],
-      ['Body', 'Hello Ann,\\nthe numbers are attached.'],
+      ['Body', 'Hello Ann,'],
+      ['Body, line 2:', 'the numbers are attached.'],
+      ['Body, line 3:', '.'],
       [`Attachments (paths, comma separated): (${report})`, ''],
     ]);
     const { exitCode } = await t.exit();
@@ -144,6 +146,7 @@ describe('send: interactive compose on a terminal', () => {
       ['Bcc:', ''],
       ['Subject:', 'Grüße aus dem Terminal'],
       ['Body', 'Typed at a real terminal.'],
+      ['Body, line 2:', '.'],
       ['Attachments', 'missing.pdf'],
     ]);
     await t.waitFor('missing.pdf cannot be read (no such file)');
@@ -174,6 +177,41 @@ describe('send: interactive compose on a terminal', () => {
     expect(t.output()).not.toMatch(/internal error|This is a bug/);
     expect(outbox(box)).toEqual([]);
     expect(messageCount(box)).toBe(0);
+  }, TEST_MS);
+});
+
+describe('send: the compose body is text, as typed', () => {
+  it('with $EDITOR set, the body is written in that editor: C:\\new\\temp and its line breaks arrive as they are', async () => {
+    const box = newBox();
+    const editor = path.join(box.dir, 'editor.sh');
+    // a stand-in for vi: writes a known body into the file it is given, as a person would save it
+    fs.writeFileSync(editor, `#!/bin/sh\nprintf '%s\\n' 'Path: C:\\new\\temp' 'second line' > "$1"\n`, { mode: 0o755 });
+    const t = term(box, ['send', '--provider', 'eml', '--from', 'me@example.com', '--to', 'ann@example.com', '--subject', 'Edited'], { EDITOR: editor });
+    await answer(t, [['To:', ''], ['Cc:', ''], ['Bcc:', ''], ['Subject:', '']]);
+    await t.waitFor('Body');
+    await t.waitFor('launch your preferred editor');
+    t.press('enter');
+    await answer(t, [['Attachments', '']]);
+    const { exitCode } = await t.exit();
+    expect(exitCode, t.output()).toBe(0);
+    const files = outbox(box);
+    expect(files).toHaveLength(1);
+    const mail = await simpleParser(fs.readFileSync(path.join(path.dirname(box.db), 'outbox', files[0])));
+    expect(mail.text?.replace(/\n$/, '')).toBe('Path: C:\\new\\temp\nsecond line');
+  }, TEST_MS);
+
+  it('without an editor, the body is typed line by line up to a line holding only "."; backslashes stay', async () => {
+    const box = newBox();
+    const t = term(box, ['send', '--provider', 'eml', '--from', 'me@example.com', '--to', 'ann@example.com', '--subject', 'Typed']);
+    await answer(t, [['To:', ''], ['Cc:', ''], ['Bcc:', ''], ['Subject:', '']]);
+    await t.waitFor('a line with only "." ends it');
+    await answer(t, [['', 'Path: C:\\new\\temp'], ['Body, line 2:', ''], ['Body, line 3:', 'end \\n here'], ['Body, line 4:', '.'], ['Attachments', '']]);
+    const { exitCode } = await t.exit();
+    expect(exitCode, t.output()).toBe(0);
+    const files = outbox(box);
+    expect(files).toHaveLength(1);
+    const mail = await simpleParser(fs.readFileSync(path.join(path.dirname(box.db), 'outbox', files[0])));
+    expect(mail.text?.replace(/\n$/, '')).toBe('Path: C:\\new\\temp\n\nend \\n here');
   }, TEST_MS);
 });
 
@@ -291,6 +329,30 @@ describe('params set <secret> on a terminal without a keychain', () => {
     expect(exitCode, t.output()).toBe(78);
     expect(t.output()).toContain('OS keychain unavailable');
     expect(t.output()).not.toContain('smtp.password:');
+  }, TEST_MS);
+});
+
+describe('tables on a narrow terminal', () => {
+  const SUBJECT = `Quarterly report for the board ${'with a very long subject line '.repeat(3)}end`;
+
+  it('queue list and params list fit 60 columns: long cells wrapped, a word longer than its column cut with …', async () => {
+    const box = newBox();
+    const lines = [1, 2, 3].map((i) => JSON.stringify({ from: 'reports@example.com', to: `board-member-${i}@subsidiary.example.com`, subject: `${SUBJECT} ${i}`, text: 'x' }));
+    fs.writeFileSync(path.join(box.dir, 'q.jsonl'), lines.join('\n') + '\n');
+    const imported = await box.run(['queue', 'import', path.join(box.dir, 'q.jsonl')]);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    for (const args of [['queue', 'list'], ['params', 'list']]) {
+      const t = spawnPty(process.execPath, [BIN, '--db', box.db, ...args], { env: terminalEnv(box), cwd: box.dir, cols: 60 });
+      terminals.push(t);
+      expect((await t.exit()).exitCode, t.output()).toBe(0);
+      const table = t.output().split('\n').filter((l) => /^[┌│├└]/.test(l));
+      expect(table.length, t.output()).toBeGreaterThan(3);
+      for (const l of table) expect([...l].length, `${args.join(' ')}:\n${t.output()}`).toBeLessThanOrEqual(60);
+      if (args[0] === 'queue') expect(t.output()).toContain('…');
+    }
+    // not a terminal: the rows are as before, whole and tab-separated
+    const plain = await box.run(['queue', 'list']);
+    expect(plain.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[5])).toEqual([1, 2, 3].map((i) => `${SUBJECT} ${i}`));
   }, TEST_MS);
 });
 

@@ -40,8 +40,8 @@ afterAll(async () => {
 });
 
 describe('send (built binary)', () => {
-  it('with no provider configured and no terminal, writes an .eml for the email app (X-Unsent)', async () => {
-    const r = await box.run(['send', '--to', 'Ann Lee <ann@example.com>', '--from', 'me@example.com', '--subject', 'Grüße', '--body', 'Hallo ✓', '--json']);
+  it('--provider eml writes an .eml for the email app (X-Unsent)', async () => {
+    const r = await box.run(['send', '--provider', 'eml', '--to', 'Ann Lee <ann@example.com>', '--from', 'me@example.com', '--subject', 'Grüße', '--body', 'Hallo ✓', '--json']);
     expect(r.exitCode, err(r)).toBe(0);
     const doc = json<{ id: number; status: string; provider: string; messageId: string; file: string }>(out(r));
     expect(doc).toMatchObject({ status: 'sent', provider: 'eml' });

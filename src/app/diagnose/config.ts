@@ -2,7 +2,8 @@
  * The configuration part of the checklist: every problem that can be seen in the settings alone,
  * all of them at once (the providers stop at the first), before any connection is tried.
  */
-import { isSingleLabelDomain, parseSender, shownAddress } from '../../core/address.js';
+import { isSingleLabelDomain, parseSender } from '../../core/address.js';
+import { quoted } from '../../core/text.js';
 import { isSysemailError } from '../../core/errors.js';
 import type { ProviderName } from '../../core/failure.js';
 import { isMicrosoft365Host } from '../../core/params.js';
@@ -75,7 +76,7 @@ function senderCheck(s: Settings, provider: ProviderName): Check {
   }
   const mailbox = parseSender(sender).value;
   if (!mailbox) {
-    return fail('config.sender', `sender.default ${shownAddress(sender)} is not a valid address`, 'Set a full address: `sysemail params set sender.default noreply@example.com`');
+    return fail('config.sender', `sender.default ${quoted(sender)} is not a valid address`, 'Set a full address: `sysemail params set sender.default noreply@example.com`');
   }
   if (isSingleLabelDomain(mailbox.address)) {
     return fail('config.sender', `sender.default ${sender} has a domain without a dot`, 'Use an address in a full domain (example.com), not a single-label one', 'SINGLE_LABEL_DOMAIN');

@@ -17,6 +17,7 @@ import { healthChecks } from './health.js';
 import { secretCheck } from './secret.js';
 import type { SmtpCheckOptions } from './smtp.js';
 import { fail, pass, skip, type Check } from './types.js';
+import { quoted } from '../../core/text.js';
 
 export type { Check, CheckStatus } from './types.js';
 export { diagnoseErrorText, diagnoseHistory, type ErrorDiagnosis, type HistoryDiagnosis } from './error.js';
@@ -96,7 +97,7 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
   const s = o.settings;
   const provider = o.provider ?? ((s.string('batch.provider') ?? 'smtp') as ProviderName);
   if (o.to !== undefined && !isValidAddress(o.to)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `--to '${o.to}' is not a valid address`, { fix: 'Give one address, e.g. --to ann@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(o.to)} is not a valid address`, { fix: 'Give one address, e.g. --to ann@example.com' });
   }
   const checks: Check[] = [];
   const add = (group: Check[]) => {

@@ -5,6 +5,7 @@ import type { ProviderName } from '../../core/failure.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 import { usageError } from '../errors.js';
+import { quoted } from '../../core/text.js';
 
 interface DiagnoseFlags {
   error?: string;
@@ -37,7 +38,7 @@ function checkJson(check: Check): Record<string, unknown> {
 async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number> {
   const [{ runChecklist }, { isProviderName }] = await Promise.all([import('../../app/diagnose/index.js'), import('../../providers/index.js')]);
   if (flags.provider !== undefined && !isProviderName(flags.provider)) {
-    throw usageError(`unknown provider '${flags.provider}'`, 'Use --provider smtp, exchange or eml');
+    throw usageError(`unknown provider ${quoted(flags.provider)}`, 'Use --provider smtp, exchange or eml');
   }
   const store = await ctx.store();
   const settings = await ctx.settings();

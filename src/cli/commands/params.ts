@@ -161,10 +161,9 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (err) {
-    throw new SysemailError('data', 'IMPORT_NOT_JSON', `${file} is not valid JSON (${(err as Error).message})`, {
-      fix: 'Create the file with `sysemail params export --file F`',
-    });
+  } catch {
+    const { notJsonError } = await import('../../core/text.js');
+    throw notJsonError(file === '-' ? 'standard input' : file, text, 'Give a file made by `sysemail params export --file F`; nothing was changed', 'IMPORT_NOT_JSON');
   }
   const result = await importParams(await ctx.store(), doc, { dryRun: !!opts.dryRun, replace: !!opts.replace, file, base: ctx.pathBase });
   if (ctx.output.json) {

@@ -3,6 +3,7 @@ import type { ProviderName } from '../../core/failure.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
+import { quoted } from '../../core/text.js';
 
 interface SendFlags {
   to?: string[];
@@ -59,10 +60,10 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
     input({ message, default: prefill, ...(validate ? { validate } : {}) });
   const addresses = (value: string): string | true => {
     const bad = splitAddressList(value).find((a) => !parseMailbox(a));
-    return bad === undefined ? true : `'${bad}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+    return bad === undefined ? true : `${quoted(bad)} is not a valid email address: write user@example.com or Name <user@example.com>`;
   };
   const mailbox = (value: string): string | true =>
-    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `'${value.trim()}' is not a valid email address: write user@example.com or Name <user@example.com>`;
+    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `${quoted(value.trim())} is not a valid email address: write user@example.com or Name <user@example.com>`;
   // with --cc or --bcc given, To may stay empty (undisclosed recipients)
   const hasOtherRecipients = draft.cc.length + draft.bcc.length > 0;
 
@@ -72,7 +73,7 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
   const bcc = await ask('Bcc:', draft.bcc.join(', '), addresses);
   const subject = await ask('Subject:', draft.subject ?? '');
   let text = draft.text;
-  if (asks.body) text = (await ask('Body (\\n starts a new line; --body-file for longer text):', (draft.text ?? '').replace(/\n/g, '\\n'))).replace(/\\n/g, '\n');
+  if (asks.body) text = await askBody(ctx, draft.text);
   const attachments = await ask('Attachments (paths, comma separated):', draft.attachments.join(', '), (v) => {
     try {
       measureAttachments(list(v));
@@ -91,6 +92,32 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
     ...(text !== undefined ? { text } : {}),
     attachments: list(attachments),
   };
+}
+
+/**
+ * The body, as text and exactly as typed (a backslash is a backslash): in the operator's editor
+ * ($VISUAL, else $EDITOR) when one is set, otherwise line by line up to a line holding only ".", as
+ * mail(1) ends a message.
+ */
+async function askBody(ctx: CliContext, prefill: string | undefined): Promise<string> {
+  const { loadPrompts } = await import('../prompts.js');
+  const { editor, input } = await loadPrompts(ctx.output);
+  if (ctx.env.VISUAL || ctx.env.EDITOR) {
+    return editor({ message: 'Body:', default: prefill ?? '', postfix: '.txt' });
+  }
+  const single = prefill !== undefined && !prefill.includes('\n');
+  const keeps = prefill === undefined ? '' : single ? '; Enter keeps' : `; Enter keeps the ${prefill.split('\n').length}-line body given`;
+  const first = await input({ message: `Body (a line with only "." ends it${keeps}):`, ...(single ? { default: prefill } : {}) });
+  if (prefill !== undefined && (first === prefill || first === '')) return prefill;
+  if (first === '.') return '';
+  const lines = [first];
+  // bounded like any input: a body this long belongs in --body-file
+  for (let n = 2; n <= 10_000; n++) {
+    const line = await input({ message: `Body, line ${n}:` });
+    if (line === '.') break;
+    lines.push(line);
+  }
+  return lines.join('\n');
 }
 
 /** "How would you like to send email?" with the option to remember the answer in the user config. */
@@ -115,7 +142,7 @@ async function askProvider(ctx: CliContext): Promise<ProviderName> {
 
 async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
   if (flags.provider !== undefined && !PROVIDER_CHOICES.includes(flags.provider)) {
-    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got '${flags.provider}')`, { fix: 'Example: --provider smtp' });
+    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`, { fix: 'Example: --provider smtp' });
   }
   if (flags.body !== undefined && flags.bodyFile !== undefined) {
     throw new SysemailError('usage', 'BODY_TWICE', '--body and --body-file both give the text body', { fix: 'Use one of them (--html-file may go with either)' });
@@ -144,27 +171,30 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
 
   const store = await ctx.store();
   const settings = await ctx.settings();
+  const { providerOfUser, sendMessage } = await import('../../app/send.js');
+  // an unknown --user is refused before the compose form asks anything
+  const ofUser = flags.user !== undefined ? await providerOfUser(store, flags.user) : null;
   if (composing) {
     const senderKnown = flags.from !== undefined || flags.user !== undefined || flags.template !== undefined || !!settings.string('sender.default');
     const bodyFromFlag = flags.body !== undefined && flags.htmlFile === undefined;
     draft = await compose(ctx, draft, { from: !senderKnown, body: noBody || bodyFromFlag });
   }
+  // --provider > the --user's own provider > user config "provider" > interactive.provider
   let provider: ProviderName | null;
-  let defaulted = false;
   if (flags.queue) {
-    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : null;
+    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : ofUser;
   } else {
-    const wanted = flags.provider ?? settings.string('interactive.provider') ?? 'prompt';
+    const wanted = flags.provider ?? ofUser ?? settings.string('interactive.provider') ?? 'prompt';
     if (wanted !== 'prompt') provider = wanted as ProviderName;
     else if (ctx.output.interactive) provider = await askProvider(ctx);
     else {
-      // no one to ask: the email app needs no server, so it is the safe default
-      provider = 'eml';
-      defaulted = true;
+      // guessing would be worse than stopping: an .eml nobody opens is a message reported sent and never delivered
+      throw new SysemailError('config', 'PROVIDER_NOT_CHOSEN', 'no provider chosen: interactive.provider is prompt and there is no terminal to ask how to send', {
+        fix: 'Give --provider smtp|exchange|eml, set "provider" in your .emailrc.json, or `sysemail params set interactive.provider smtp`',
+      });
     }
   }
 
-  const { sendMessage } = await import('../../app/send.js');
   if (ctx.output.isTTY && !flags.queue && provider !== 'eml') ctx.output.note(`sending via ${provider}…`);
   const outcome = await sendMessage(
     {
@@ -186,7 +216,6 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     { store, settings, secrets: { dbId: store.id, env: ctx.env } },
   );
   for (const w of outcome.warnings) await ctx.output.warn(w);
-  if (defaulted) ctx.output.note('no provider chosen (interactive.provider is prompt and there is no terminal to ask): wrote an .eml file; use --provider smtp|exchange|eml or set "provider" in your .emailrc.json');
   if (ctx.output.json) {
     ctx.output.jsonDoc({
       id: outcome.id,
@@ -226,7 +255,7 @@ export function registerSend(program: Command): void {
     .option('--body-file <file>', 'plain-text body from a file (- = standard input)')
     .option('--html-file <file>', 'HTML body from a file (may go with --body or --body-file as the text alternative)')
     .option('--attach <file>', 'attachment (repeatable)', collect)
-    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: user config "provider", then interactive.provider)')
+    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: the --user\'s provider, user config "provider", then interactive.provider; without a terminal prompt is an error)')
     .option('--queue', 'store for the distributor batch (`sysemail queue run`) instead of sending now')
     .option('--template <id>', 'render this template for the subject and body')
     .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')
