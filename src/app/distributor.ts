@@ -284,6 +284,8 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     // every lease this cycle holds (buffered and in flight), with when it runs out on `elapsed`: taken
     // from the moment the claim was asked for, which is never later than the database's own start
     const leases = new Map<number, HeldLease>();
+    /** Messages in a provider's hands right now. */
+    let handedOver = 0;
     const stopped = () => !!accountError || !!o.signal?.aborted || cycleError !== undefined;
 
     // one claim at a time, asked for before the buffer runs dry
@@ -303,10 +305,15 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
           });
           deadToTake = [];
           budget -= r.claimed.length;
-          for (const m of r.claimed) leases.set(m.id, { expiresAt: askedAt + leaseMs });
+          for (const m of r.claimed) {
+            // a lease of this run that ran out (the process was paused) and was taken back by this very
+            // claim: the message is already buffered or being sent here, so it is held again, not twice
+            const held = leases.has(m.id);
+            leases.set(m.id, { expiresAt: askedAt + leaseMs });
+            if (!held) buffer.push(m);
+          }
           counts.deferred += r.throttled.length;
           done += r.throttled.length;
-          buffer.push(...r.claimed);
           if (r.claimed.length === 0 && r.throttled.length === 0) exhausted = true;
           if (r.throttled.length > 0) o.onProgress?.({ done, total });
         } catch (err) {
@@ -332,7 +339,11 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
             if (kept.has(id)) leases.set(id, { expiresAt: askedAt + leaseMs });
             else leases.delete(id);
           }
-          for (let i = buffer.length - 1; i >= 0; i--) if (!leases.has(buffer[i].id)) buffer.splice(i, 1);
+          for (let i = buffer.length - 1; i >= 0; i--) {
+            if (leases.has(buffer[i].id)) continue;
+            buffer.splice(i, 1);
+            done++;
+          }
         } catch (err) {
           cycleError ??= err;
         } finally {
@@ -369,8 +380,14 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
         err = e;
       }
       // outside the try: a failed renewal or give-back is the run's error, not this message's
-      if (provider && (await fence(m, provider.deadlineMs)) !== 'send') return;
       if (provider) {
+        // at most `concurrency` messages between their hand-over and their record in the database, so
+        // that a pause past the lease can duplicate no more than those (another run sends them again)
+        while (handedOver + writes.unrecorded() >= concurrency) await writes.record();
+        if ((await fence(m, provider.deadlineMs)) !== 'send') return;
+      }
+      if (provider) {
+        handedOver++;
         try {
           const outgoing = toOutgoing(m, store.id);
           const rendered = writes.takeRendered(m.id);
@@ -382,6 +399,8 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
           sent = { messageId: result.messageId ?? outgoing.messageId, response: result.response };
         } catch (e) {
           err = e;
+        } finally {
+          handedOver--;
         }
       }
       if (sent) {

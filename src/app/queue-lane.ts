@@ -48,6 +48,10 @@ export interface QueueLane {
    * undefined and the provider composes the message itself.
    */
   takeRendered(id: number): RenderedMime | undefined;
+  /** Writes given but not yet known to be in the database. */
+  unrecorded(): number;
+  /** Resolves when every write given so far is in the database (settle() without dropping renderings). */
+  record(): Promise<void>;
   /** Resolves when every queued write is in the database. */
   settle(): Promise<void>;
   /** The writes the database accepted since the last call, counted; complete once settle() resolved. */
@@ -138,6 +142,14 @@ export class InlineLane implements QueueLane {
     return undefined;
   }
 
+  unrecorded(): number {
+    return this.sent.length;
+  }
+
+  async record(): Promise<void> {
+    this.flush();
+  }
+
   async settle(): Promise<void> {
     this.flush();
   }
@@ -215,6 +227,9 @@ export class ThreadLane implements QueueLane {
   private failed?: Error;
   private exited = false;
   private counts = zeroCounts();
+  /** Requests posted without waiting, by sequence number, with how many writes each carried. */
+  private readonly posted = new Map<number, number>();
+  private postedWrites = 0;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: LaneReply) => {
@@ -224,6 +239,12 @@ export class ThreadLane implements QueueLane {
       }
       if (!('seq' in m)) return;
       if (m.counts) addCounts(this.counts, m.counts);
+      // the worker applies requests in order: an answer means every earlier one is in the database
+      for (const [seq, n] of this.posted) {
+        if (seq > m.seq) break;
+        this.posted.delete(seq);
+        this.postedWrites -= n;
+      }
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
       if (m.error) {
@@ -306,7 +327,11 @@ export class ThreadLane implements QueueLane {
   /** Sends the waiting writes without waiting: the worker answers only a failure, kept for the next call. */
   private post(): void {
     if (this.outbox.length === 0 || this.failed || this.exited) return;
-    this.worker.postMessage({ seq: ++this.seq, writes: this.take() } satisfies LaneRequest);
+    const seq = ++this.seq;
+    const writes = this.take();
+    this.posted.set(seq, writes.length);
+    this.postedWrites += writes.length;
+    this.worker.postMessage({ seq, writes } satisfies LaneRequest);
   }
 
   write(w: QueueWrite): void {
@@ -334,6 +359,14 @@ export class ThreadLane implements QueueLane {
     const r = this.renderings.get(id);
     if (r) this.renderings.delete(id);
     return r;
+  }
+
+  unrecorded(): number {
+    return this.outbox.length + this.postedWrites;
+  }
+
+  async record(): Promise<void> {
+    await this.request();
   }
 
   /** Also drops the renderings not taken: the messages they belong to were sent or given back. */

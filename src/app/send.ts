@@ -177,8 +177,9 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     await provider.prepare?.();
     const lease = `send:${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const startedAt = clock();
+    // the lease is on the database's clock, as distributors compare it
     const id = await store.messages.insert(
-      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: startedAt + DIRECT_SEND_LEASE_MS },
+      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: store.queue.dbNow() + DIRECT_SEND_LEASE_MS },
       startedAt,
     );
     let result: SendResult;

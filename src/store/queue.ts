@@ -19,7 +19,9 @@ export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending',
  * on several hosts disagree about the time (a clock 15 minutes ahead would take every valid lease);
  * the database is the one party they all share. A server database uses its own now() here
  * (PostgreSQL: `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`). Due times (backoff,
- * scheduling) stay on the caller's clock: a few seconds early or late there costs nothing.
+ * scheduling) stay on the caller's clock: a few seconds early or late there costs nothing. SQLite has
+ * no server: its now is the clock of the host running the statement, which is why one SQLite file
+ * serves distributors of one host only (locking over a network file system is not safe either).
  */
 export const DB_NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
