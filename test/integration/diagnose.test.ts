@@ -15,6 +15,7 @@ import { Store } from '../../src/store/index.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
 import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
+import { startScriptedSmtp, type ScriptedSmtp, type ScriptedSmtpOptions } from '../helpers/scripted-smtp.js';
 import { testPki } from '../helpers/tls.js';
 
 const USER = 'ann@example.com';
@@ -38,6 +39,12 @@ async function openStore(): Promise<Store> {
   const store = await Store.open(path.join(dir, `db-${++dbCount}.sqlite`));
   if (!store) throw new Error('store not opened');
   return store;
+}
+
+async function scripted(options: ScriptedSmtpOptions): Promise<ScriptedSmtp> {
+  const srv = await startScriptedSmtp(options);
+  servers.push(srv);
+  return srv;
 }
 
 async function smtp(options: TestSmtpServerOptions): Promise<TestSmtpServer> {
@@ -131,10 +138,34 @@ describe('diagnose against a real SMTP server', () => {
   it('no STARTTLS on the port: the TLS step fails before any password is sent', async () => {
     const srv = await smtp({ starttls: 'off' });
     const r = await checklist(smtpSettings(srv.port));
-    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'TLS_MODE_MISMATCH' });
+    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'STARTTLS_UNAVAILABLE' });
+    expect(check(r.checks, 'tls').fix).toContain('smtp.security');
     expect(check(r.checks, 'auth').status).toBe('skip');
     expect(srv.auths).toHaveLength(0);
     expect(r.ok).toBe(false);
+  });
+
+  it('STARTTLS answered 454 "TLS not available": STARTTLS_UNAVAILABLE, not TLS_MODE_MISMATCH', async () => {
+    const srv = await scripted({});
+    const r = await checklist(smtpSettings(srv.port));
+    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'STARTTLS_UNAVAILABLE' });
+    expect(check(r.checks, 'tls').detail).toContain('454 4.7.0 TLS not available');
+    expect(srv.lines.some((l) => /^AUTH/i.test(l))).toBe(false);
+  });
+
+  it('a server that accepts the connection and never greets: CONNECTION_TIMEOUT, not TLS_MODE_MISMATCH', async () => {
+    const srv = await scripted({ greeting: null });
+    const r = await checklist(smtpSettings(srv.port));
+    expect(check(r.checks, 'tcp').status).toBe('pass');
+    expect(check(r.checks, 'greeting')).toMatchObject({ status: 'fail', diagnosis: 'CONNECTION_TIMEOUT' });
+  });
+
+  it('a server trickling an endless EHLO reply: the session deadline ends the check', async () => {
+    const srv = await scripted({ ehlo: 'trickle' });
+    const r = await checklist(smtpSettings(srv.port), { timeouts: { ...TIMEOUTS, sessionMs: 2_000 } });
+    const failed = r.checks.find((c) => c.status === 'fail');
+    expect(failed).toMatchObject({ diagnosis: 'CONNECTION_TIMEOUT' });
+    expect(failed?.detail).toContain('smtp.sessionTimeoutSec');
   });
 
   it('AUTH offered only after STARTTLS while smtp.security is none: AUTH_NOT_SUPPORTED', async () => {
