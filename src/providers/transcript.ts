@@ -1,0 +1,131 @@
+/**
+ * The SMTP conversation as swaks shows it, for `-v`: `-> ` what we send, `<- ` what the server says,
+ * `~> `/`<~ ` once TLS is up, `=== ` for what happens around it. What must not be read over a
+ * shoulder never gets here: the payload of AUTH and its continuation lines become `****`, and the
+ * message itself (after DATA) is a line count.
+ */
+import { Transform } from 'node:stream';
+
+/** A server line longer than this is cut: `-v` is read by people, not replayed. */
+const MAX_LINE = 400;
+
+/** Control characters (CR, NUL, escapes) shown as \xNN so a hostile reply cannot rewrite the terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const safe = text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe;
+}
+
+export class SmtpTranscript {
+  private secure: boolean;
+  /** Between AUTH and the reply that ends it, every client line is a credential. */
+  private inAuth = false;
+
+  constructor(
+    private readonly emit: (line: string) => void,
+    options: { implicitTls: boolean },
+  ) {
+    this.secure = options.implicitTls;
+  }
+
+  note(text: string): void {
+    this.emit(`=== ${printable(text)}`);
+  }
+
+  client(text: string): void {
+    const arrow = this.secure ? '~> ' : '-> ';
+    for (const raw of text.split(/\r?\n/)) {
+      const auth = /^AUTH\s+(\S+)(\s+\S.*)?$/i.exec(raw);
+      let shown: string;
+      if (auth) {
+        this.inAuth = true;
+        shown = `AUTH ${auth[1]!.toUpperCase()}${auth[2] ? ' ****' : ''}`;
+      } else if (this.inAuth) {
+        shown = '****';
+      } else {
+        shown = raw;
+      }
+      this.emit(arrow + printable(shown));
+    }
+  }
+
+  server(text: string): void {
+    const arrow = this.secure ? '<~ ' : '<- ';
+    const lines = text.split(/\r?\n/).filter((l) => l !== '');
+    // a 334 asks for the next piece of the credential; anything else ends the exchange
+    if (this.inAuth && !/^334[ -]?/.test(lines[lines.length - 1] ?? '')) this.inAuth = false;
+    for (const l of lines) this.emit(arrow + printable(l));
+  }
+
+  /** The connection is now encrypted (STARTTLS done, or implicit TLS up). */
+  secured(detail: string): void {
+    this.secure = true;
+    this.note(`TLS started: ${detail}`);
+  }
+
+}
+
+/** What stands for the message after DATA: its size, never its content. */
+export function bodyLines(secure: boolean, lines: number, bytes: number): string[] {
+  const arrow = secure ? '~> ' : '-> ';
+  return [`${arrow}[message body: ${lines} line${lines === 1 ? '' : 's'}, ${bytes} bytes, not shown]`, `${arrow}.`];
+}
+
+/** A pass-through that counts the lines and bytes of the message on its way to the server. */
+export function bodyCounter(onEnd: (lines: number, bytes: number) => void): Transform {
+  let lines = 0;
+  let bytes = 0;
+  let last = 0x0a;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
+      if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+      done(null, chunk);
+    },
+    flush(done) {
+      onEnd(lines + (last === 0x0a ? 0 : 1), bytes);
+      done();
+    },
+  });
+}
+
+type LogEntry = { tnx?: string; sid?: string; cid?: number; remoteAddress?: string; remotePort?: number };
+
+/**
+ * A nodemailer logger that feeds transcripts, one per connection (the pool runs several). Only the
+ * conversation is taken; nodemailer's own chatter and its error objects are never printed.
+ */
+export function transcriptLogger(emit: (line: string) => void, options: { implicitTls: boolean }): Record<string, (...args: unknown[]) => void> {
+  const sessions = new Map<string, SmtpTranscript>();
+  const session = (entry: LogEntry): SmtpTranscript => {
+    const key = String(entry.sid ?? entry.cid ?? '');
+    let t = sessions.get(key);
+    if (!t) {
+      t = new SmtpTranscript(emit, options);
+      sessions.set(key, t);
+    }
+    return t;
+  };
+  const log = (entry: unknown, message: unknown, ...args: unknown[]) => {
+    const e = (entry ?? {}) as LogEntry;
+    const text = typeof message === 'string' ? message.replace(/%s/g, () => String(args.shift() ?? '')) : '';
+    switch (e.tnx) {
+      case 'client':
+        session(e).client(text);
+        break;
+      case 'server':
+        session(e).server(text);
+        break;
+      case 'network':
+        if (e.remoteAddress && /established to/i.test(text)) session(e).note(`Connected to ${e.remoteAddress}:${e.remotePort ?? ''}${options.implicitTls ? ' (implicit TLS)' : ''}`);
+        break;
+      case 'smtp':
+        if (/upgraded with STARTTLS/i.test(text)) session(e).secured('STARTTLS');
+        break;
+      default:
+        break;
+    }
+  };
+  return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, level === 'trace' ? () => undefined : log]));
+}
