@@ -18,7 +18,7 @@ import type { Settings } from '../core/precedence.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, RenderedMime, SendResult, TestPhase, TlsInfo } from './types.js';
 import { configError, fetchClientCredentialsToken, nodemailerMessage, phaseRecorder, readSecret, safeHost, type AccessToken, type ProviderOptions } from './common.js';
 import { sessionDeadlineError, smtpError, smtpFailureOf, type SmtpEndpoint, type SmtpSecurity } from './smtp-failure.js';
-import { bodyCounter, bodyLines, transcriptLogger } from './transcript.js';
+import { countLines, transcriptLogger } from './transcript.js';
 
 /** Time to open the TCP (and, for implicit TLS, the TLS) connection. */
 export const SMTP_CONNECTION_TIMEOUT_MS = 15_000;
@@ -234,22 +234,19 @@ export class SmtpProvider implements Provider {
     const auth = await this.auth(cfg);
     this.transportToken = cfg.authRequired && cfg.authMethod === 'oauth2' ? this.token : undefined;
     const pool = this.options.pool;
-    const transcript = this.options.onTranscript;
+    const transcript = this.options.onTranscript ? transcriptLogger(this.options.onTranscript, { implicitTls: cfg.security === 'tls' }) : undefined;
     this.transporter = nodemailer.createTransport({
       ...connectionOptions(cfg, this.timeouts),
       ...(auth ? { auth, forceAuth: true } : {}),
       ...(pool ? { pool: true, maxConnections: pool.maxConnections } : {}),
-      ...(transcript ? { logger: transcriptLogger(transcript, { implicitTls: cfg.security === 'tls' }) as never, transactionLog: true } : {}),
+      ...(transcript ? { logger: transcript.logger as never, transactionLog: true } : {}),
     });
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in
     this.transporter.use('stream', (mail, done) => {
       const data = mail.data as { raw?: unknown; messageId?: string };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
-      if (transcript) {
-        const secure = cfg.security !== 'none';
-        mail.message.transform(() => bodyCounter((lines, bytes) => bodyLines(secure, lines, bytes).forEach(transcript)));
-      }
+      if (transcript) mail.message.transform(() => transcript.counter());
       done();
     });
     return this.transporter;
@@ -381,7 +378,7 @@ export class SmtpProvider implements Provider {
     const transcript = this.options.onTranscript ? transcriptLogger(this.options.onTranscript, { implicitTls: cfg.security === 'tls' }) : undefined;
     const log = (level: string) => (entry: unknown, message: unknown, ...args: unknown[]) => {
       if (level === 'trace') return;
-      transcript?.[level]?.(entry, message, ...args);
+      transcript?.logger[level]?.(entry, message, ...args);
       onLog(entry as { tnx?: string }, util.format(message, ...args));
     };
     const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => [l, log(l)]));
@@ -528,6 +525,7 @@ export class SmtpProvider implements Provider {
       try {
         await raceClosed(new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve()))));
         const raw = await buildTestMessage(opts.from, opts.to);
+        transcript?.expectBody(countLines(raw));
         const info = await raceClosed(
           new Promise<{ response: string }>((resolve, reject) => c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res)))),
         );

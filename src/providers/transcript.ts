@@ -57,6 +57,13 @@ export class SmtpTranscript {
     for (const l of lines) this.emit(arrow + printable(l));
   }
 
+  /** The message went out after DATA: only its size is shown. */
+  body(lines: number | undefined, bytes: number): void {
+    const arrow = this.secure ? '~> ' : '-> ';
+    this.emit(`${arrow}[message body: ${lines !== undefined ? `${lines} line${lines === 1 ? '' : 's'}, ` : ''}${bytes} bytes, not shown]`);
+    this.emit(`${arrow}.`);
+  }
+
   /** The connection is now encrypted (STARTTLS done, or implicit TLS up). */
   secured(detail: string): void {
     this.secure = true;
@@ -65,39 +72,48 @@ export class SmtpTranscript {
 
 }
 
-/** What stands for the message after DATA: its size, never its content. */
-export function bodyLines(secure: boolean, lines: number, bytes: number): string[] {
-  const arrow = secure ? '~> ' : '-> ';
-  return [`${arrow}[message body: ${lines} line${lines === 1 ? '' : 's'}, ${bytes} bytes, not shown]`, `${arrow}.`];
-}
-
-/** A pass-through that counts the lines and bytes of the message on its way to the server. */
-export function bodyCounter(onEnd: (lines: number, bytes: number) => void): Transform {
+/** Counts the lines of a message on its way out; the count is shown once the server has the message. */
+function bodyCounter(onEnd: (lines: number) => void): Transform {
   let lines = 0;
-  let bytes = 0;
   let last = 0x0a;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
       for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
       if (chunk.length > 0) last = chunk[chunk.length - 1]!;
       done(null, chunk);
     },
     flush(done) {
-      onEnd(lines + (last === 0x0a ? 0 : 1), bytes);
+      onEnd(lines + (last === 0x0a ? 0 : 1));
       done();
     },
   });
 }
 
-type LogEntry = { tnx?: string; sid?: string; cid?: number; remoteAddress?: string; remotePort?: number };
+export function countLines(raw: Uint8Array): number {
+  let lines = 0;
+  for (let i = raw.indexOf(0x0a); i !== -1; i = raw.indexOf(0x0a, i + 1)) lines++;
+  return lines + (raw.length > 0 && raw[raw.length - 1] !== 0x0a ? 1 : 0);
+}
+
+export interface TranscriptLogger {
+  /** The nodemailer logger. */
+  logger: Record<string, (...args: unknown[]) => void>;
+  /** A transform for the message stream that counts its lines. */
+  counter(): Transform;
+  /** The line count of a message sent without the counter (a prebuilt test message). */
+  expectBody(lines: number): void;
+}
+
+type LogEntry = { tnx?: string; sid?: string; cid?: number; remoteAddress?: string; remotePort?: number; outByteCount?: number };
 
 /**
  * A nodemailer logger that feeds transcripts, one per connection (the pool runs several). Only the
  * conversation is taken; nodemailer's own chatter and its error objects are never printed.
  */
-export function transcriptLogger(emit: (line: string) => void, options: { implicitTls: boolean }): Record<string, (...args: unknown[]) => void> {
+export function transcriptLogger(emit: (line: string) => void, options: { implicitTls: boolean }): TranscriptLogger {
   const sessions = new Map<string, SmtpTranscript>();
+  // messages are counted as they are read, which is before they are sent: the counts wait in order
+  const counted: number[] = [];
   const session = (entry: LogEntry): SmtpTranscript => {
     const key = String(entry.sid ?? entry.cid ?? '');
     let t = sessions.get(key);
@@ -123,9 +139,16 @@ export function transcriptLogger(emit: (line: string) => void, options: { implic
       case 'smtp':
         if (/upgraded with STARTTLS/i.test(text)) session(e).secured('STARTTLS');
         break;
+      case 'message':
+        if (e.outByteCount !== undefined) session(e).body(counted.shift(), e.outByteCount);
+        break;
       default:
         break;
     }
   };
-  return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, level === 'trace' ? () => undefined : log]));
+  return {
+    logger: Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, level === 'trace' ? () => undefined : log])),
+    counter: () => bodyCounter((lines) => counted.push(lines)),
+    expectBody: (lines) => counted.push(lines),
+  };
 }

@@ -8,6 +8,7 @@ import type { QueueAction } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
 import { progressBar } from '../progress.js';
+import { transcriptOption } from '../transcript.js';
 
 const spoolDir = (ctx: CliContext) => path.join(ctx.dataDir, 'spool');
 
@@ -65,7 +66,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       store,
       settings,
       providerFactory: async (name: ProviderName) =>
-        createProvider(name, { settings, secrets: { dbId: store.id, env: ctx.env }, pool: { maxConnections: concurrency } }),
+        createProvider(name, { settings, secrets: { dbId: store.id, env: ctx.env }, pool: { maxConnections: concurrency }, ...transcriptOption(ctx) }),
       owner: newOwner(host, process.pid, randomBytes(4).toString('hex')),
       host,
       pid: process.pid,

@@ -3,6 +3,7 @@ import type { ProviderName } from '../../core/failure.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
+import { verboseProviders } from '../transcript.js';
 
 interface SendFlags {
   to?: string[];
@@ -183,7 +184,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
       provider,
       queue: !!flags.queue,
     },
-    { store, settings, secrets: { dbId: store.id, env: ctx.env }, dataDir: ctx.dataDir },
+    { store, settings, secrets: { dbId: store.id, env: ctx.env }, dataDir: ctx.dataDir, ...verboseProviders(ctx) },
   );
   for (const w of outcome.warnings) await ctx.output.warn(w);
   if (defaulted) ctx.output.note('no provider chosen (interactive.provider is prompt and there is no terminal to ask): wrote an .eml file; use --provider smtp|exchange|eml or set "provider" in your .emailrc.json');
