@@ -44,13 +44,12 @@ export function failureError(failure: FailureInfo, code: string, message: string
 
 /** Reads a secret; a failure keeps its own kind and fix and gains the FailureInfo of a 'secret' phase. */
 export async function readSecret(name: SecretName, provider: ProviderName, settings: Settings, access: SecretAccess): Promise<string> {
-  const { resolveSecret } = await import('../secrets/index.js');
+  const { resolveSecret, secretSettings } = await import('../secrets/index.js');
   try {
     const { value } = await resolveSecret(name, {
       dbId: access.dbId,
       env: access.env,
-      passwordCommand: settings.string('smtp.passwordCommand'),
-      passwordFile: settings.string('smtp.passwordFile'),
+      ...secretSettings(settings),
       ...(access.keychain ? { keychain: access.keychain } : {}),
     });
     return value;

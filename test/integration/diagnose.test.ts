@@ -333,6 +333,16 @@ describe('diagnose against the local Graph and token server', () => {
     expect(graph.sent).toHaveLength(0);
   });
 
+  it('the secret check names exchange.clientSecretCommand as the source it used, or the one that failed', async () => {
+    const ok = await checklist({ ...exchange(graph), 'exchange.clientSecretCommand': 'printf test-secret' }, { env: { PATH: process.env.PATH } });
+    expect(check(ok.checks, 'secret')).toMatchObject({ status: 'pass' });
+    expect(check(ok.checks, 'secret').detail).toContain('exchange.clientSecretCommand');
+    expect(check(ok.checks, 'exchange.token').status).toBe('pass');
+    const bad = await checklist({ ...exchange(graph), 'exchange.clientSecretCommand': 'exit 4' }, { env: { PATH: process.env.PATH } });
+    expect(check(bad.checks, 'secret')).toMatchObject({ status: 'fail', diagnosis: 'SECRET_UNAVAILABLE' });
+    expect(check(bad.checks, 'secret').detail).toContain('exchange.clientSecretCommand exited with status 4');
+  });
+
   it('401 from the token endpoint (wrong client secret): BAD_CREDENTIALS', async () => {
     const r = await checklist(exchange(graph), { env: { SYSEMAIL_EXCHANGE_CLIENT_SECRET: 'wrong' } });
     // a wrong client secret is a wrong credential, not a missing permission

@@ -123,6 +123,29 @@ describe('Exchange provider (Microsoft Graph)', () => {
     expect(err.data).toMatchObject({ httpStatus: status, scope: 'account' });
   });
 
+  it('takes the client secret from exchange.clientSecretCommand when no variable is set', async () => {
+    const p = new ExchangeProvider({
+      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretCommand': 'printf graph-secret' }),
+      secrets: { dbId: 'test-db', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    });
+    await p.send(message());
+    expect(graph.sent).toHaveLength(1);
+  });
+
+  it('an exchange.clientSecretFile others may read: 78 naming the file, before any request', async () => {
+    const file = path.join(tmp, 'graph-secret-open');
+    fs.writeFileSync(file, 'graph-secret\n');
+    fs.chmodSync(file, 0o644);
+    const p = new ExchangeProvider({
+      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretFile': file }),
+      secrets: { dbId: 'test-db', env: {} },
+    });
+    const err = await sendError(message(), p);
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.message).toContain(`exchange.clientSecretFile ${file} is readable by group or others`);
+    expect(graph.requests).toHaveLength(0);
+  });
+
   it('exposes exchange.requestTimeoutSec as deadlineMs (default 120 s)', () => {
     expect(provider().deadlineMs).toBe(120_000);
   });

@@ -123,6 +123,22 @@ describe('SMTP provider: sending', () => {
     }
   });
 
+  it('XOAUTH2 with the client secret from smtp.oauth.clientSecretFile (mode 0600)', async () => {
+    const graph: TestGraphServer = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'file-secret', accessToken: 'tok-456' });
+    try {
+      const file = path.join(tmp, 'oauth-secret');
+      fs.writeFileSync(file, 'file-secret\n', { mode: 0o600 });
+      const srv = await server({ authMethods: ['XOAUTH2'], tokens: { [USER]: 'tok-456' } });
+      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app', 'smtp.oauth.clientSecretFile': file }, {});
+      await p.send(message());
+      await p.close();
+      expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
+      expect(new URLSearchParams(graph.requests[0].body).get('client_secret')).toBe('file-secret');
+    } finally {
+      await graph.close();
+    }
+  });
+
   it('a refused token request is 77 and never shows the secret', async () => {
     const graph = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'right-secret' });
     try {

@@ -42,6 +42,8 @@ const cases: [string, () => Promise<unknown>][] = [
   ['a password file that does not exist', () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, passwordFile: path.join(dir, 'missing') })],
   ['a password file others may read', () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, passwordFile: openFile })],
   ['a password command that fails', () => resolveSecret('smtp.password', { dbId: 'db1', env: { PATH: process.env.PATH }, passwordCommand: 'exit 3' })],
+  ['an Exchange client secret command that fails', () => resolveSecret('exchange.clientSecret', { dbId: 'db1', env: { PATH: process.env.PATH }, commands: { 'exchange.clientSecret': 'exit 3' } })],
+  ['an SMTP OAuth client secret file others may read', () => resolveSecret('smtp.oauth.clientSecret', { dbId: 'db1', env: {}, files: { 'smtp.oauth.clientSecret': openFile } })],
 ];
 
 describe.each(cases)('%s', (_name, make) => {

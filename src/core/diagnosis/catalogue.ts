@@ -310,7 +310,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       text: [
         /keychain|keyring|keytar|libsecret|Secret Service/i,
         /org\.freedesktop\.secrets|Cannot autolaunch D-Bus/i,
-        /password ?command|passwordeval|password ?file/i,
+        /password ?command|passwordeval|password ?file|clientSecret(?:Command|File)\b/i,
         /(?:secret|password) (?:is )?(?:not found|unavailable|missing|not set)/i,
         /Missing credentials for/i,
         /CryptoEncryptionException|could not (?:be )?decrypt/i,
