@@ -118,6 +118,25 @@ describe('diagnose (the checklist)', () => {
   });
 });
 
+describe('diagnose: Microsoft 365 readiness', () => {
+  it('--offline warns a password sign-in to smtp.office365.com, with the commands to move to OAuth2', async () => {
+    const m365 = sandbox('sysemail-e2e-diagnose-m365-');
+    try {
+      const set = await m365.run(['params', 'set', 'smtp.host', 'smtp.office365.com', 'smtp.username', 'app@contoso.com', 'sender.default', 'app@contoso.com']);
+      expect(set.exitCode, set.stderr).toBe(0);
+      const r = await m365.run(['diagnose', '--json', '--offline'], { env: { SYSEMAIL_SMTP_PASSWORD: 'x' } });
+      const { checks } = json<{ checks: CheckJson[] }>(r.stdout);
+      const c = checks.find((x) => x.id === 'config.m365');
+      expect(c).toMatchObject({ status: 'warn' });
+      expect(c?.fix).toContain('sysemail params set smtp.authMethod oauth2 smtp.oauth.tenantId');
+      const text = await m365.run(['diagnose', '--offline'], { env: { SYSEMAIL_SMTP_PASSWORD: 'x' } });
+      expect(text.stdout + text.stderr).toContain('smtp.authMethod oauth2');
+    } finally {
+      m365.cleanup();
+    }
+  });
+});
+
 describe('diagnose --history and history show', () => {
   it('explains a stored failure and history show prints its fix', async () => {
     const store = await Store.open(box.db);

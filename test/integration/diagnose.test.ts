@@ -292,6 +292,38 @@ describe('diagnose configuration (no network)', () => {
     expect(check(r.checks, 'secret').status).toBe('skip');
   });
 
+  it.each(['smtp.office365.com', 'outlook.office365.com', 'contoso-com.mail.protection.outlook.com'])(
+    'Microsoft 365 host %s with a password sign-in: a warning with the commands to move to OAuth2 or Graph',
+    async (host) => {
+      const r = await checklist({ 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2026-12-01T12:00:00Z') });
+      const c = check(r.checks, 'config.m365');
+      expect(c).toMatchObject({ status: 'warn', diagnosis: 'BASIC_AUTH_DISABLED' });
+      expect(c.detail).toContain('December 2026');
+      expect(c.detail).toContain(host);
+      expect(c.fix).toContain('sysemail params set smtp.authMethod oauth2 smtp.oauth.tenantId');
+      expect(c.fix).toContain('smtp.oauth.clientId');
+      expect(c.fix).toContain('sysemail params set smtp.oauth.clientSecret --stdin');
+      expect(c.fix).toContain('sysemail params set batch.provider exchange');
+    },
+  );
+
+  it('after the end of December 2026 the Microsoft 365 warning says basic authentication is off by default', async () => {
+    const r = await checklist({ 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2027-01-15T12:00:00Z') });
+    expect(check(r.checks, 'config.m365').detail).toMatch(/has been switched off by default/);
+  });
+
+  it('no Microsoft 365 warning for OAuth2, for a relay without sign-in, or for another host', async () => {
+    const oauth = await checklist(
+      { 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER, 'smtp.authMethod': 'oauth2', 'smtp.oauth.tenantId': 'contoso.onmicrosoft.com', 'smtp.oauth.clientId': 'app' },
+      { offline: true },
+    );
+    expect(oauth.checks.find((c) => c.id === 'config.m365')?.status ?? 'pass').toBe('pass');
+    const relay = await checklist({ 'smtp.host': 'contoso-com.mail.protection.outlook.com', 'smtp.port': 25, 'smtp.authRequired': false, 'sender.default': USER }, { offline: true });
+    expect(relay.checks.find((c) => c.id === 'config.m365' && c.status === 'warn')).toBeUndefined();
+    const other = await checklist({ 'smtp.host': 'smtp.example.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true });
+    expect(other.checks.find((c) => c.id === 'config.m365')).toBeUndefined();
+  });
+
   it('rejects an invalid --to before doing anything', async () => {
     await expect(checklist(smtpSettings(25), { to: 'not-an-address', offline: true })).rejects.toMatchObject({ kind: 'data' });
   });
