@@ -84,7 +84,7 @@ export function readSmtpConfig(settings: Settings): SmtpConfig {
   return cfg;
 }
 
-type Timeouts = Required<NonNullable<ProviderOptions['timeouts']>>;
+type Timeouts = Required<Omit<NonNullable<ProviderOptions['timeouts']>, 'requestMs'>>;
 
 /** Options shared by the transport (send) and the step-by-step connection (test). */
 function connectionOptions(cfg: SmtpConfig, t: Timeouts): SMTPConnection.Options {
@@ -185,7 +185,6 @@ export class SmtpProvider implements Provider {
       socketMs: SMTP_SOCKET_TIMEOUT_MS,
       probeMs: TLS_PROBE_TIMEOUT_MS,
       sessionMs: options.settings.number('smtp.sessionTimeoutSec') * 1000,
-      requestMs: 0,
       ...options.timeouts,
     };
     this.deadlineMs = this.timeouts.sessionMs;

@@ -232,6 +232,7 @@ describe('SMTP provider: TLS is never optional', () => {
     expect(err.message).toMatch(/does not offer STARTTLS/);
     expect(err.fix).toContain('smtp.security');
     expect((err.data as { scope?: string }).scope).toBe('account');
+    expect(diagnose(err.data as FailureInfo)[0]?.id).toBe('STARTTLS_UNAVAILABLE');
     expect(srv.commands).toContain('STARTTLS');
     expect(srv.commands).not.toContain('AUTH');
     expect(srv.commands).not.toContain('MAIL');
@@ -418,7 +419,7 @@ describe('SMTP provider: an overall deadline for every session', () => {
     await until(() => srv.open === 0, 'the connection to be destroyed');
   });
 
-  it('with the pool, a stuck connection is destroyed and the pool sends on over a new one', async () => {
+  it('with the pool, each stuck connection is destroyed at the deadline and nothing stays open', async () => {
     const stuck = await scripted({ ehlo: 'trickle' });
     const p = provider(stuck, {}, PW, { maxConnections: 2 }, { sessionMs: 1_500 });
     const errors = await Promise.all([p.send(message()).catch((e: unknown) => e), p.send(message()).catch((e: unknown) => e)]);
