@@ -301,7 +301,9 @@ export const catalogue: readonly CatalogueEntry[] = [
       'Store the secret again on this machine: `sysemail params set smtp.password --stdin` (or ' +
       'smtp.oauth.clientSecret / exchange.clientSecret). On a server without a keychain use ' +
       'SYSEMAIL_SMTP_PASSWORD, `sysemail params set smtp.passwordCommand CMD` or a `smtp.passwordFile` with ' +
-      'mode 0600. `sysemail diagnose --offline` shows which source failed.',
+      'mode 0600; the client secrets have their own (`exchange.clientSecretCommand`, ' +
+      '`exchange.clientSecretFile`, `smtp.oauth.clientSecretCommand`, `smtp.oauth.clientSecretFile`). ' +
+      '`sysemail diagnose --offline` shows which source failed.',
     retryable: false,
     rules: {
       // sysemail's own codes (src/secrets): a secret error is never anything else
