@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
@@ -426,6 +427,34 @@ describe('SMTP provider: an overall deadline for every session', () => {
     for (const e of errors) expect((e as SysemailError).code).toBe('SESSION_TIMEOUT');
     await until(() => stuck.open === 0, 'the stuck connections to be destroyed');
     await p.close();
+  });
+
+  it('with the pool, the stuck connection alone is given up: the other messages go out over the others', async () => {
+    const stuck = await scripted({ ehlo: 'trickle' });
+    const good = await server();
+    // the first connection reaches the stalling server, every later one the real one
+    let n = 0;
+    const open = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(n++ === 0 ? stuck.port : good.port, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        open.add(s);
+        s.on('close', () => open.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    servers.push({ close: () => new Promise<void>((resolve) => proxy.close(() => resolve())) });
+    const p = provider({ port: (proxy.address() as net.AddressInfo).port }, {}, PW, { maxConnections: 2 }, { sessionMs: 2_000 });
+    const outcomes = await Promise.all([1, 2, 3].map((i) => p.send(message({ subject: `m${i}` })).then(() => 'sent', (e: SysemailError) => e.code)));
+    expect(outcomes.filter((o) => o === 'SESSION_TIMEOUT')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'sent')).toHaveLength(2);
+    expect(good.messages).toHaveLength(2);
+    await p.close();
+    await until(() => open.size === 0 && stuck.open === 0, 'every connection to be closed');
   });
 
   it('test() stops at the deadline too, failing the phase it was in', async () => {
