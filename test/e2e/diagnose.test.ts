@@ -39,6 +39,18 @@ describe('diagnose --error', () => {
     expect(human.stdout).toContain('smtp.authMethod oauth2');
   });
 
+  it.each([
+    ['454 4.7.0 TLS not available due to local problem', 'STARTTLS_UNAVAILABLE', 'TLS_MODE_MISMATCH'],
+    ['554 5.7.1 <app@contoso.com>: rejected as spam', 'MESSAGE_REJECTED_AS_SPAM', 'RELAY_DENIED'],
+    ['Greeting never received', 'CONNECTION_TIMEOUT', undefined],
+  ])('%s → %s first', async (text, first, never) => {
+    const r = await box.run(['diagnose', '--json', '--error', text]);
+    expect(r.exitCode).toBe(0);
+    const ids = json<{ matches: MatchJson[] }>(r.stdout).matches.map((m) => m.id);
+    expect(ids[0]).toBe(first);
+    if (never) expect(ids).not.toContain(never);
+  });
+
   it('unrelated text matches nothing: exit 1 and what to collect next', async () => {
     const r = await box.run(['diagnose', '--json', '--error', 'the coffee machine is out of beans']);
     expect(r.exitCode).toBe(1);
