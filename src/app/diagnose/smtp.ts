@@ -48,6 +48,7 @@ export interface SmtpCheckOptions {
  */
 const PROVIDER_VERDICTS: Readonly<Record<string, DiagnosisId>> = {
   SESSION_TIMEOUT: 'CONNECTION_TIMEOUT',
+  REQUEST_TIMEOUT: 'CONNECTION_TIMEOUT',
 };
 
 /** A failure's catalogue id: the provider's own verdict when it is one, else the best match. */
