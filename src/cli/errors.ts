@@ -34,9 +34,22 @@ export function reportError(err: unknown, options: ReportOptions): number {
   }
   if (options.verbose) {
     const cause = isSysemailError(err) ? err.cause : err;
-    if (cause instanceof Error && cause.stack) write(`\n${cause.stack}\n`);
+    // a stack helps only with a bug; for a known failure the causes' own words say more to an admin
+    if (e.kind === 'internal' && cause instanceof Error && cause.stack) write(`\n${cause.stack}\n`);
+    // the keychain library's words are never repeated: they might carry what it was asked for
+    else if (e.code !== 'KEYCHAIN_UNAVAILABLE') for (const line of causeChain(cause)) write(`  cause: ${line}\n`);
   }
   return exitCode;
+}
+
+/** The messages of an error's causes, one line each, without stacks. */
+function causeChain(cause: unknown): string[] {
+  const lines: string[] = [];
+  for (let c = cause, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) {
+    const text = c.message.split(/\r?\n/)[0]!.trim();
+    if (text && !lines.includes(text)) lines.push(text);
+  }
+  return lines;
 }
 
 /** Commander's parse errors (unknown command/option, missing argument) are usage errors: 64. */

@@ -9,6 +9,11 @@
 import type { FailureInfo } from './failure.js';
 import { enhancedCodeOf } from './failure.js';
 
+/** FailureInfo.code of an SMTP session that outlived smtp.sessionTimeoutSec. */
+export const DEADLINE_SMTP = 'SESSION_TIMEOUT';
+/** FailureInfo.code of a Graph send that outlived exchange.requestTimeoutSec. */
+export const DEADLINE_GRAPH = 'REQUEST_TIMEOUT';
+
 export type FailureKind = 'tempfail' | 'unavailable' | 'noperm' | 'config';
 export type FailureScope = 'message' | 'account';
 
@@ -40,8 +45,8 @@ function classifyGraph(f: FailureInfo, status: number): Classification {
   if (status === 404 && (f.phase === 'mailbox' || f.phase === 'token' || /NonExistentMailbox|MailboxNotEnabled|ResourceNotFound|Request_ResourceNotFound/i.test(code))) {
     return c('unavailable', 'account', 'graph-mailbox-not-found');
   }
-  if (status === 408 || status === 502 || status === 503 || status === 504) return c('tempfail', 'account', 'graph-unavailable');
-  if (status >= 500) return c('tempfail', f.phase === 'token' ? 'account' : 'message', 'graph-server-error');
+  // a failing service fails every message alike: the run stops instead of sending the queue into it
+  if (status === 408 || status >= 500) return c('tempfail', 'account', 'graph-unavailable');
   if (/SendAsDenied|AccessDenied|Authorization_RequestDenied|InvalidAuthenticationToken/i.test(code)) return c('noperm', 'account', 'graph-auth');
   if (/MailboxNotEnabled|NonExistentMailbox/i.test(code)) return c('unavailable', 'account', 'graph-mailbox-not-found');
   if (/QuotaExceeded/i.test(code)) return c('unavailable', 'account', 'graph-quota');
@@ -63,6 +68,8 @@ export function classifyFailure(f: FailureInfo): Classification {
   const enhanced = f.enhancedCode ?? enhancedCodeOf(text);
 
   if (f.phase === 'config' || f.phase === 'secret') return c('config', 'account', 'config');
+  // the overall deadline of one session or request: this message is deferred, the next may pass
+  if (code === DEADLINE_SMTP || code === DEADLINE_GRAPH) return c('tempfail', 'message', 'deadline');
   if (f.phase === 'write') {
     return /ENOSPC|EMFILE|ENFILE|EAGAIN|EBUSY/.test(code) ? c('tempfail', 'account', 'write-temporary') : c('config', 'account', 'write-refused');
   }
@@ -80,7 +87,9 @@ export function classifyFailure(f: FailureInfo): Classification {
   if (CERT_CODES.test(code) || CERT_TEXT.test(text)) return c('config', 'account', 'tls-cert');
   if (TLS_MODE_TEXT.test(code) || TLS_MODE_TEXT.test(text)) return c('config', 'account', 'tls-mode');
   if (f.phase === 'tls') {
-    if (reply !== undefined && reply >= 400 && reply < 500) return c('tempfail', 'account', 'tls-temporary');
+    // any reply to STARTTLS but 220 (454 "TLS not available", 502 unknown command): the server does
+    // not do it, and waiting will not change that while smtp.security requires it
+    if (reply !== undefined) return c('config', 'account', 'starttls-unavailable');
     if (NETWORK_CODES.has(code) && reply === undefined) return c('tempfail', 'account', 'tls-network');
     return c('config', 'account', 'tls');
   }

@@ -24,8 +24,16 @@ export interface ProviderOptions {
   secrets: SecretAccess;
   /** Keep SMTP connections open between messages (the distributor). */
   pool?: { maxConnections: number };
-  /** Shorter SMTP timeouts for tests; the defaults are the named constants in ./smtp.ts. */
-  timeouts?: Partial<{ connectionMs: number; greetingMs: number; socketMs: number; probeMs: number }>;
+  /**
+   * Shorter SMTP timeouts for tests; the defaults are the named constants in ./smtp.ts. `sessionMs`
+   * and `requestMs` stand in for smtp.sessionTimeoutSec and exchange.requestTimeoutSec.
+   */
+  timeouts?: Partial<{ connectionMs: number; greetingMs: number; socketMs: number; probeMs: number; sessionMs: number; requestMs: number }>;
+  /**
+   * Called with each line of the SMTP conversation (`-> ` sent, `<- ` received, `~> `/`<~ ` once TLS
+   * is up), secrets and message bodies already elided: what `-v` prints.
+   */
+  onTranscript?: (line: string) => void;
 }
 
 /** The error a provider throws: kind from the classification, data = the FailureInfo plus its scope. */
@@ -36,13 +44,12 @@ export function failureError(failure: FailureInfo, code: string, message: string
 
 /** Reads a secret; a failure keeps its own kind and fix and gains the FailureInfo of a 'secret' phase. */
 export async function readSecret(name: SecretName, provider: ProviderName, settings: Settings, access: SecretAccess): Promise<string> {
-  const { resolveSecret } = await import('../secrets/index.js');
+  const { resolveSecret, secretSettings } = await import('../secrets/index.js');
   try {
     const { value } = await resolveSecret(name, {
       dbId: access.dbId,
       env: access.env,
-      passwordCommand: settings.string('smtp.passwordCommand'),
-      passwordFile: settings.string('smtp.passwordFile'),
+      ...secretSettings(settings),
       ...(access.keychain ? { keychain: access.keychain } : {}),
     });
     return value;

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { SysemailError } from '../core/errors.js';
+import { DEADLINE_GRAPH } from '../core/classify.js';
 import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo, FailurePhase } from '../core/failure.js';
 import { parseMailbox } from '../core/message.js';
@@ -65,9 +66,26 @@ function recipients(list: readonly string[]) {
 
 export class ExchangeProvider implements Provider {
   readonly name = 'exchange' as const;
+  /** exchange.requestTimeoutSec: the whole of one send, draft and uploads included. */
+  readonly deadlineMs: number;
   private token?: AccessToken;
 
-  constructor(private readonly options: ProviderOptions) {}
+  constructor(private readonly options: ProviderOptions) {
+    this.deadlineMs = options.timeouts?.requestMs ?? options.settings.number('exchange.requestTimeoutSec') * 1000;
+  }
+
+  /** The send outlived exchange.requestTimeoutSec: its request was aborted, and this message waits for its next attempt. */
+  private deadlineError(cause?: unknown): SysemailError {
+    const seconds = Math.round(this.deadlineMs / 1000);
+    const response = `Microsoft Graph did not answer within exchange.requestTimeoutSec (${seconds} s), so the request was abandoned`;
+    return failureError(
+      { provider: 'exchange', phase: 'send', code: DEADLINE_GRAPH, response },
+      DEADLINE_GRAPH,
+      response,
+      `Graph is slow or stalling; the message is retried later. For large attachments on a slow link allow more: \`sysemail params set exchange.requestTimeoutSec ${Math.max(300, seconds * 2)}\``,
+      cause,
+    );
+  }
 
   private config(): ExchangeConfig {
     const s = this.options.settings;
@@ -99,7 +117,7 @@ export class ExchangeProvider implements Provider {
   }
 
   /** One Graph call; any non-2xx reply becomes a classified SysemailError. */
-  private async call(cfg: ExchangeConfig, phase: FailurePhase, method: string, url: string, body?: unknown, options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer } = {}): Promise<Response> {
+  private async call(cfg: ExchangeConfig, phase: FailurePhase, method: string, url: string, body?: unknown, options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer; deadline?: AbortSignal } = {}): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (options.auth !== false) headers.authorization = `Bearer ${(await this.accessToken(cfg)).accessToken}`;
     let payload: string | Buffer | undefined;
@@ -109,9 +127,11 @@ export class ExchangeProvider implements Provider {
       payload = JSON.stringify(body);
     }
     let res: Response;
+    const timeout = AbortSignal.timeout(options.raw ? UPLOAD_TIMEOUT_MS : HTTP_TIMEOUT_MS);
     try {
-      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(options.raw ? UPLOAD_TIMEOUT_MS : HTTP_TIMEOUT_MS) });
+      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: options.deadline ? AbortSignal.any([timeout, options.deadline]) : timeout });
     } catch (err) {
+      if (options.deadline?.aborted) throw this.deadlineError(err);
       const failure: FailureInfo = { provider: 'exchange', phase, code: networkCodeOf(err), response: describeNetworkError(err) };
       throw failureError(failure, 'GRAPH_UNREACHABLE', `cannot reach Microsoft Graph at ${safeHost(url)} (${failure.response})`, 'Check the network (and exchange.graphUrl); try again later', err);
     }
@@ -197,43 +217,49 @@ export class ExchangeProvider implements Provider {
     const cfg = this.config();
     const large = message.attachments.filter((a) => a.size > GRAPH_INLINE_ATTACHMENT_MAX);
     const inlineTotal = message.attachments.filter((a) => a.size <= GRAPH_INLINE_ATTACHMENT_MAX).reduce((n, a) => n + a.size, 0);
+    // each request has its own bound; this one holds for the whole send, however many requests it takes
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.deadlineMs);
     let response: string;
     try {
       if (large.length === 0 && inlineTotal <= GRAPH_INLINE_ATTACHMENT_MAX) {
-        const res = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/sendMail'), { message: await this.graphMessage(message, message.attachments), saveToSentItems: true });
+        const res = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/sendMail'), { message: await this.graphMessage(message, message.attachments), saveToSentItems: true }, { deadline: deadline.signal });
         response = `${res.status} ${res.statusText || 'Accepted'}`;
       } else {
-        response = await this.sendThroughDraft(cfg, message);
+        response = await this.sendThroughDraft(cfg, message, deadline.signal);
       }
     } catch (err) {
       if (isSysemailError(err)) throw err;
+      if (deadline.signal.aborted) throw this.deadlineError(err);
       const failure: FailureInfo = { provider: 'exchange', phase: 'data', code: (err as NodeJS.ErrnoException).code ?? 'EIO', response: (err as Error).message };
       throw failureError(failure, 'ATTACHMENT_UNREADABLE', `an attachment could not be read (${failure.response})`, 'Check that the attachment files still exist', err);
+    } finally {
+      clearTimeout(timer);
     }
     return { provider: 'exchange', ...(message.messageId ? { messageId: message.messageId } : {}), response, accepted: [...message.to, ...message.cc, ...message.bcc].map((s) => parseMailbox(s)?.address ?? s), rejected: [] };
   }
 
   /** Draft, small attachments inline, large ones through upload sessions, then send. */
-  private async sendThroughDraft(cfg: ExchangeConfig, message: OutgoingMessage): Promise<string> {
+  private async sendThroughDraft(cfg: ExchangeConfig, message: OutgoingMessage, deadline: AbortSignal): Promise<string> {
     const small = message.attachments.filter((a) => a.size <= GRAPH_INLINE_ATTACHMENT_MAX);
     const large = message.attachments.filter((a) => a.size > GRAPH_INLINE_ATTACHMENT_MAX);
-    const draftRes = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/messages'), await this.graphMessage(message, []));
+    const draftRes = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/messages'), await this.graphMessage(message, []), { deadline });
     const draft = (await draftRes.json()) as { id?: string };
     if (!draft.id) throw failureError({ provider: 'exchange', phase: 'send', httpStatus: draftRes.status, response: 'Graph created a draft without an id' }, 'GRAPH_REFUSED', 'Microsoft Graph returned a draft without an id', 'Try again later');
     const draftUrl = this.userUrl(cfg, `/messages/${encodeURIComponent(draft.id)}`);
     for (const a of small) {
       const [inline] = (await this.graphMessage({ ...message, attachments: [a] }, [a])).attachments as unknown[];
-      await this.call(cfg, 'send', 'POST', `${draftUrl}/attachments`, inline);
+      await this.call(cfg, 'send', 'POST', `${draftUrl}/attachments`, inline, { deadline });
     }
-    for (const a of large) await this.upload(cfg, draftUrl, a);
-    const sent = await this.call(cfg, 'send', 'POST', `${draftUrl}/send`);
+    for (const a of large) await this.upload(cfg, draftUrl, a, deadline);
+    const sent = await this.call(cfg, 'send', 'POST', `${draftUrl}/send`, undefined, { deadline });
     return `${sent.status} ${sent.statusText || 'Accepted'}`;
   }
 
-  private async upload(cfg: ExchangeConfig, draftUrl: string, a: OutgoingAttachment): Promise<void> {
+  private async upload(cfg: ExchangeConfig, draftUrl: string, a: OutgoingAttachment, deadline: AbortSignal): Promise<void> {
     const session = await this.call(cfg, 'send', 'POST', `${draftUrl}/attachments/createUploadSession`, {
       AttachmentItem: { attachmentType: 'file', name: a.filename, size: a.size, contentType: a.contentType ?? 'application/octet-stream' },
-    });
+    }, { deadline });
     const { uploadUrl } = (await session.json()) as { uploadUrl?: string };
     if (!uploadUrl) throw failureError({ provider: 'exchange', phase: 'send', httpStatus: session.status, response: 'no uploadUrl in the upload session' }, 'GRAPH_REFUSED', 'Microsoft Graph opened an upload session without an upload URL', 'Try again later');
     const source = a.path ? await fs.promises.open(a.path, 'r') : undefined;
@@ -251,6 +277,7 @@ export class ExchangeProvider implements Provider {
         await this.call(cfg, 'send', 'PUT', uploadUrl, undefined, {
           auth: false,
           raw: slice,
+          deadline,
           headers: { 'content-type': 'application/octet-stream', 'content-range': `bytes ${start}-${start + length - 1}/${a.size}` },
         });
       }
@@ -279,8 +306,13 @@ export class ExchangeProvider implements Provider {
     const q = opts.quitAfter;
     if (q === 'connect' || q === 'tls' || q === 'ehlo') return { ok: true, phases };
     try {
-      const res = await this.call(cfg, 'mailbox', 'GET', this.userUrl(cfg, '?$select=displayName,mail,userPrincipalName'));
-      const user = (await res.json()) as { displayName?: string; mail?: string; userPrincipalName?: string };
+      const deadline = AbortSignal.timeout(this.deadlineMs);
+      const res = await this.call(cfg, 'mailbox', 'GET', this.userUrl(cfg, '?$select=displayName,mail,userPrincipalName'), undefined, { deadline });
+      const user = (await res.json().catch((err: unknown) => {
+        if (deadline.aborted) throw this.deadlineError(err);
+        const failure: FailureInfo = { provider: 'exchange', phase: 'mailbox', code: networkCodeOf(err), response: describeNetworkError(err) };
+        throw failureError(failure, 'GRAPH_UNREACHABLE', `Microsoft Graph broke off its reply about ${cfg.mailbox} (${failure.response})`, 'Try again later', err);
+      })) as { displayName?: string; mail?: string; userPrincipalName?: string };
       emit('mailbox', true, `${user.displayName ?? ''} <${user.mail ?? user.userPrincipalName ?? cfg.mailbox}>`.trim());
     } catch (err) {
       // Mail.Send alone may not read user profiles: 403 here says nothing about sending

@@ -4,7 +4,7 @@
  * same thing about the same failure.
  */
 import type { NodemailerError } from 'nodemailer';
-import { classifyFailure } from '../core/classify.js';
+import { DEADLINE_SMTP, classifyFailure } from '../core/classify.js';
 import type { SysemailError } from '../core/errors.js';
 import { enhancedCodeOf, type FailureInfo, type FailurePhase } from '../core/failure.js';
 import { failureError } from './common.js';
@@ -58,6 +58,22 @@ export function smtpFailureOf(err: NodemailerError, phaseHint?: FailurePhase): F
   };
 }
 
+/**
+ * The session outlived smtp.sessionTimeoutSec: its connection was closed, and this message waits for
+ * its next attempt.
+ */
+export function sessionDeadlineError(ep: SmtpEndpoint, deadlineMs: number, cause?: unknown): SysemailError {
+  const seconds = Math.round(deadlineMs / 1000);
+  const response = `the SMTP session with ${ep.host}:${ep.port} did not end within smtp.sessionTimeoutSec (${seconds} s), so it was cut off`;
+  return failureError(
+    { provider: 'smtp', code: DEADLINE_SMTP, response },
+    DEADLINE_SMTP,
+    response,
+    `The server stalls or is very slow; the message is retried later. If it is only slow, allow more: \`sysemail params set smtp.sessionTimeoutSec ${Math.max(600, seconds * 2)}\``,
+    cause,
+  );
+}
+
 export function mismatchMessage(ep: SmtpEndpoint): string {
   if (ep.security === 'tls') {
     const plainPort = ep.port === 465 ? 587 : ep.port;
@@ -86,16 +102,16 @@ export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknow
   switch (rule) {
     case 'tls-cert':
       return fail('TLS_CERT_UNTRUSTED', `the TLS certificate of ${server} is not trusted (${words})`, 'If a private CA or a TLS-inspecting proxy signs it, add that CA with `sysemail params set smtp.caFile /path/ca.pem`; make sure smtp.host is the name on the certificate');
+    case 'starttls-unavailable':
+      // "502 command not recognized" alone does not say what was refused
+      if (!/TLS/i.test(failure.response ?? '')) failure = { ...failure, response: `STARTTLS not available: ${words}` };
+      return fail(
+        'STARTTLS_UNAVAILABLE',
+        `smtp.security is starttls but ${server} does not offer STARTTLS (it answered: ${words}); nothing was sent and no password crossed the connection`,
+        'Use the server\'s submission port that offers STARTTLS (587: `sysemail params set smtp.port 587`), or port 465 with `sysemail params set smtp.security tls`; smtp.security none is only for a local relay',
+      );
     case 'tls':
-      if (failure.responseCode !== undefined && ep.security === 'starttls') {
-        return fail(
-          'STARTTLS_UNAVAILABLE',
-          `smtp.security is starttls but ${server} does not offer STARTTLS (it answered: ${words}); nothing was sent and no password crossed the connection`,
-          'Use the server\'s submission port that offers STARTTLS (587), or port 465 with `sysemail params set smtp.security tls`; smtp.security none is only for a local relay',
-        );
-      }
       return fail('TLS_FAILED', `TLS with ${server} failed (${words})`, 'Check smtp.port and smtp.security (starttls for 587, tls for 465)' + diagnose);
-    case 'tls-temporary':
     case 'tls-network':
       return fail('TLS_FAILED', `TLS with ${server} failed for now (${words})`, 'Try again later' + diagnose);
     case 'starttls-required':

@@ -17,7 +17,8 @@ import { SMTP_OAUTH_SCOPE } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, RenderedMime, SendResult, TestPhase, TlsInfo } from './types.js';
 import { configError, fetchClientCredentialsToken, nodemailerMessage, phaseRecorder, readSecret, safeHost, type AccessToken, type ProviderOptions } from './common.js';
-import { smtpError, smtpFailureOf, type SmtpEndpoint, type SmtpSecurity } from './smtp-failure.js';
+import { sessionDeadlineError, smtpError, smtpFailureOf, type SmtpEndpoint, type SmtpSecurity } from './smtp-failure.js';
+import { countLines, transcriptLogger } from './transcript.js';
 
 /** Time to open the TCP (and, for implicit TLS, the TLS) connection. */
 export const SMTP_CONNECTION_TIMEOUT_MS = 15_000;
@@ -83,7 +84,7 @@ export function readSmtpConfig(settings: Settings): SmtpConfig {
   return cfg;
 }
 
-type Timeouts = Required<NonNullable<ProviderOptions['timeouts']>>;
+type Timeouts = Required<Omit<NonNullable<ProviderOptions['timeouts']>, 'requestMs'>>;
 
 /** Options shared by the transport (send) and the step-by-step connection (test). */
 function connectionOptions(cfg: SmtpConfig, t: Timeouts): SMTPConnection.Options {
@@ -170,6 +171,8 @@ const TEST_ORDER: readonly TestPhase[] = ['connect', 'tls', 'ehlo', 'auth', 'mai
 
 export class SmtpProvider implements Provider {
   readonly name = 'smtp' as const;
+  /** smtp.sessionTimeoutSec: connection to the end of DATA, however busy the server keeps the socket. */
+  readonly deadlineMs: number;
   private readonly timeouts: Timeouts;
   private transporter?: Transporter;
   private transportToken?: AccessToken;
@@ -181,8 +184,10 @@ export class SmtpProvider implements Provider {
       greetingMs: SMTP_GREETING_TIMEOUT_MS,
       socketMs: SMTP_SOCKET_TIMEOUT_MS,
       probeMs: TLS_PROBE_TIMEOUT_MS,
+      sessionMs: options.settings.number('smtp.sessionTimeoutSec') * 1000,
       ...options.timeouts,
     };
+    this.deadlineMs = this.timeouts.sessionMs;
   }
 
   private config(): SmtpConfig {
@@ -228,16 +233,19 @@ export class SmtpProvider implements Provider {
     const auth = await this.auth(cfg);
     this.transportToken = cfg.authRequired && cfg.authMethod === 'oauth2' ? this.token : undefined;
     const pool = this.options.pool;
+    const transcript = this.options.onTranscript ? transcriptLogger(this.options.onTranscript, { implicitTls: cfg.security === 'tls' }) : undefined;
     this.transporter = nodemailer.createTransport({
       ...connectionOptions(cfg, this.timeouts),
       ...(auth ? { auth, forceAuth: true } : {}),
       ...(pool ? { pool: true, maxConnections: pool.maxConnections } : {}),
+      ...(transcript ? { logger: transcript.logger as never, transactionLog: true } : {}),
     });
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in
     this.transporter.use('stream', (mail, done) => {
       const data = mail.data as { raw?: unknown; messageId?: string };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
+      if (transcript) mail.message.transform(() => transcript.counter());
       done();
     });
     return this.transporter;
@@ -256,9 +264,12 @@ export class SmtpProvider implements Provider {
       mismatch = true;
       failure = { ...failure, phase: 'tls' };
     } else if (cfg.security !== 'tls' && (err.timeoutType === 'GREETING_TIMEOUT' || failure.phase === 'greeting' || /closed unexpectedly/i.test(err.message)) && !failure.responseCode) {
+      // the finding goes into the words kept with the attempt, so the diagnosis of the history says it too
       if (await probeImplicitTls(cfg, this.timeouts.probeMs)) {
         mismatch = true;
-        failure = { ...failure, phase: 'tls', code: 'ETLS' };
+        failure = { ...failure, phase: 'tls', code: 'ETLS', response: `${failure.response}; the port answered a TLS handshake: it expects implicit TLS` };
+      } else if (err.timeoutType === 'GREETING_TIMEOUT') {
+        failure = { ...failure, response: `${failure.response}; the port did not answer a TLS handshake either` };
       }
     }
     return smtpError(failure, cfg, err, { from, mismatch });
@@ -266,14 +277,19 @@ export class SmtpProvider implements Provider {
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     const cfg = this.config();
-    const transporter = await this.transport(cfg);
+    // A socket timeout only sees silence: a server trickling one line a second would hold the send
+    // for ever. Aborting closes this message's connection (also in the pool) and nothing else.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeouts.sessionMs);
     const r = message.rendered;
     try {
-      const info = await transporter.sendMail(
-        r
+      const transporter = await this.transport(cfg);
+      const info = await transporter.sendMail({
+        ...(r
           ? { envelope: r.envelope, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength), ...(message.messageId ? { messageId: message.messageId } : {}) }
-          : nodemailerMessage(message),
-      );
+          : nodemailerMessage(message)),
+        signal: deadline.signal,
+      });
       return {
         provider: 'smtp',
         messageId: info.messageId,
@@ -282,12 +298,16 @@ export class SmtpProvider implements Provider {
         rejected: (info.rejected ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a))),
       };
     } catch (err) {
+      if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.timeouts.sessionMs, err);
       throw await this.explain(err, cfg, addressOf(message.from));
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   async close(): Promise<void> {
-    this.transporter?.close();
+    // every send has ended by now; a connection still busy is one a server is stalling
+    (this.transporter as unknown as { close(options?: { force?: boolean }): void } | undefined)?.close({ force: true });
     this.transporter = undefined;
   }
 
@@ -354,8 +374,10 @@ export class SmtpProvider implements Provider {
         if (reached('tls')) stop?.();
       }
     };
+    const transcript = this.options.onTranscript ? transcriptLogger(this.options.onTranscript, { implicitTls: cfg.security === 'tls' }) : undefined;
     const log = (level: string) => (entry: unknown, message: unknown, ...args: unknown[]) => {
       if (level === 'trace') return;
+      transcript?.logger[level]?.(entry, message, ...args);
       onLog(entry as { tnx?: string }, util.format(message, ...args));
     };
     const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => [l, log(l)]));
@@ -363,144 +385,158 @@ export class SmtpProvider implements Provider {
     const c = conn;
 
     let quitting = false;
-    const closed = new Promise<NodemailerError>((resolve) => {
+    let endSession!: (err: NodemailerError | SysemailError) => void;
+    const closed = new Promise<NodemailerError | SysemailError>((resolve) => {
+      endSession = resolve;
       c.on('error', (err: NodemailerError) => resolve(err));
       c.once('end', () => {
         if (!quitting) resolve(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' }) as NodemailerError);
       });
     });
-    const finish = async () => {
-      quitting = true;
-      try {
-        c.quit();
-      } catch {
-        // already closed
-      }
-      const timer = setTimeout(() => c.close(), QUIT_GRACE_MS);
-      timer.unref();
-      c.once('end', () => clearTimeout(timer));
-    };
-    const phaseOfFailure = (f: FailureInfo | undefined, fallback: TestPhase): TestPhase => {
-      const p = f?.phase;
-      if (p === 'greeting' || p === 'dns' || p === 'connect') return 'connect';
-      if (p === 'tls' || p === 'ehlo' || p === 'auth' || p === 'mail' || p === 'rcpt' || p === 'data' || p === 'token') return p;
-      return fallback;
-    };
-    const failWith = async (err: unknown, fallback: TestPhase, from?: string) => {
-      const error = await this.explain(err, cfg, from);
+    // the same overall deadline as a send: a stalling server ends the test instead of holding it
+    const deadline = setTimeout(() => {
+      endSession(sessionDeadlineError(cfg, this.timeouts.sessionMs));
       c.close();
-      return fail(phaseOfFailure(error.data as FailureInfo | undefined, fallback), error);
-    };
+    }, this.timeouts.sessionMs);
+    deadline.unref();
 
-    // connect → greeting → (STARTTLS →) EHLO: nodemailer runs these in one go; the log shows each step
-    const handshake = await new Promise<NodemailerError | 'stopped' | undefined>((resolve) => {
-      stop = () => resolve('stopped');
-      void closed.then(resolve);
-      c.connect((err?: NodemailerError) => resolve(err));
-    });
-    if (handshake === 'stopped') {
-      await finish();
-      return { ok: true, phases };
-    }
-    if (handshake) {
-      const done = new Set(phases.map((p) => p.phase));
-      return failWith(handshake, !done.has('connect') ? 'connect' : !done.has('tls') ? 'tls' : 'ehlo');
-    }
-    const capabilities = capabilitiesOf(ehloReply);
-    emit('ehlo', true, capabilities.length ? capabilities.join(', ') : 'no extensions announced', {
-      capabilities,
-      ...(ehloBeforeTls !== undefined ? { capabilitiesBeforeTls: capabilitiesOf(ehloBeforeTls) } : {}),
-    });
-    if (reached('ehlo')) {
-      await finish();
-      return { ok: true, phases };
-    }
-
-    const raceClosed = <T>(p: Promise<T>) => Promise.race([p, closed.then((e) => Promise.reject(e))]);
-    if (!cfg.authRequired) {
-      emit('auth', true, 'skipped: smtp.authRequired is false');
-    } else if (!c.allowsAuth) {
-      const failure: FailureInfo = { provider: 'smtp', phase: 'auth', code: 'EAUTH', response: 'the server announced no AUTH in its EHLO reply' };
-      c.close();
-      return fail('auth', smtpError(failure, cfg));
-    } else {
-      let auth: SMTPConnection.AuthenticationType;
-      try {
-        if (cfg.authMethod === 'oauth2') {
-          const token = await this.accessToken(cfg);
-          emit('token' as TestPhase, true, `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`);
-          const { default: XOAuth2 } = await import('nodemailer/lib/xoauth2');
-          auth = { user: cfg.username, method: 'XOAUTH2', oauth2: new XOAuth2({ user: cfg.username, accessToken: token.accessToken }) };
-        } else {
-          auth = { user: cfg.username, pass: await readSecret('smtp.password', 'smtp', this.options.settings, this.options.secrets) };
-        }
-      } catch (err) {
-        c.close();
-        if (!isSysemailError(err)) throw err;
-        return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? ('token' as TestPhase) : 'auth', err);
-      }
-      try {
-        await raceClosed(new Promise<void>((resolve, reject) => c.login(auth, (err) => (err ? reject(err) : resolve()))));
-      } catch (err) {
-        return failWith(err, 'auth');
-      }
-      emit('auth', true, `${authMechanism || 'AUTH'} as ${cfg.username}: ${authReply || 'accepted'}`);
-    }
-    if (reached('auth')) {
-      await finish();
-      return { ok: true, phases };
-    }
-
-    const from = addressOf(opts.from);
-    const utf8 = /[^\x00-\x7f]/.test(from + (opts.to ?? '')) && capabilities.some((l) => /^SMTPUTF8\b/i.test(l)) ? ' SMTPUTF8' : '';
-    const envelopeStep = async (phase: 'mail' | 'rcpt', line: string): Promise<{ ok: true } | { ok: false; result: Awaited<ReturnType<typeof fail>> }> => {
-      let reply: string;
-      try {
-        reply = await raceClosed(rawCommand(c, line));
-      } catch (err) {
-        return { ok: false, result: await failWith(err, phase, from) };
-      }
-      if (!reply.startsWith('2')) {
-        const command = phase === 'mail' ? 'MAIL FROM' : 'RCPT TO';
-        const err = Object.assign(new Error(reply), { code: 'EENVELOPE', response: reply, responseCode: Number(reply.slice(0, 3)) || undefined, command }) as NodemailerError;
-        return { ok: false, result: await failWith(err, phase, from) };
-      }
-      emit(phase, true, reply);
-      return { ok: true };
-    };
-    // a test that stops after MAIL or RCPT leaves no half-open transaction behind: RSET, then QUIT
-    const resetEnvelope = () =>
-      raceClosed(new Promise<void>((resolve) => c.reset(() => resolve()))).catch(() => undefined);
-    const mail = await envelopeStep('mail', `MAIL FROM:<${from}>${utf8}`);
-    if (!mail.ok) return mail.result;
-    if (reached('mail')) {
-      await resetEnvelope();
-      await finish();
-      return { ok: true, phases };
-    }
-    if (!opts.to) throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', 'a recipient is needed from the rcpt step on', { fix: 'Give --to ADDR, or --quit-after auth to test without one' });
-    const to = addressOf(opts.to);
-    const rcpt = await envelopeStep('rcpt', `RCPT TO:<${to}>`);
-    if (!rcpt.ok) return rcpt.result;
-    if (reached('rcpt')) {
-      await resetEnvelope();
-      await finish();
-      return { ok: true, phases };
-    }
-
-    // the real DATA: start a clean transaction and let nodemailer stream a short message
     try {
-      await raceClosed(new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve()))));
-      const raw = await buildTestMessage(opts.from, opts.to);
-      const info = await raceClosed(
-        new Promise<{ response: string }>((resolve, reject) => c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res)))),
-      );
-      emit('data', true, info.response);
-    } catch (err) {
-      return failWith(err, 'data', from);
+      const finish = async () => {
+        quitting = true;
+        try {
+          c.quit();
+        } catch {
+          // already closed
+        }
+        const timer = setTimeout(() => c.close(), QUIT_GRACE_MS);
+        timer.unref();
+        c.once('end', () => clearTimeout(timer));
+      };
+      const phaseOfFailure = (f: FailureInfo | undefined, fallback: TestPhase): TestPhase => {
+        const p = f?.phase;
+        if (p === 'greeting' || p === 'dns' || p === 'connect') return 'connect';
+        if (p === 'tls' || p === 'ehlo' || p === 'auth' || p === 'mail' || p === 'rcpt' || p === 'data' || p === 'token') return p;
+        return fallback;
+      };
+      const failWith = async (err: unknown, fallback: TestPhase, from?: string) => {
+        const error = await this.explain(err, cfg, from);
+        c.close();
+        return fail(phaseOfFailure(error.data as FailureInfo | undefined, fallback), error);
+      };
+
+      // connect → greeting → (STARTTLS →) EHLO: nodemailer runs these in one go; the log shows each step
+      const handshake = await new Promise<NodemailerError | 'stopped' | undefined>((resolve) => {
+        stop = () => resolve('stopped');
+        void closed.then(resolve);
+        c.connect((err?: NodemailerError) => resolve(err));
+      });
+      if (handshake === 'stopped') {
+        await finish();
+        return { ok: true, phases };
+      }
+      if (handshake) {
+        const done = new Set(phases.map((p) => p.phase));
+        return failWith(handshake, !done.has('connect') ? 'connect' : !done.has('tls') ? 'tls' : 'ehlo');
+      }
+      const capabilities = capabilitiesOf(ehloReply);
+      emit('ehlo', true, capabilities.length ? capabilities.join(', ') : 'no extensions announced', {
+        capabilities,
+        ...(ehloBeforeTls !== undefined ? { capabilitiesBeforeTls: capabilitiesOf(ehloBeforeTls) } : {}),
+      });
+      if (reached('ehlo')) {
+        await finish();
+        return { ok: true, phases };
+      }
+
+      const raceClosed = <T>(p: Promise<T>) => Promise.race([p, closed.then((e) => Promise.reject(e))]);
+      if (!cfg.authRequired) {
+        emit('auth', true, 'skipped: smtp.authRequired is false');
+      } else if (!c.allowsAuth) {
+        const failure: FailureInfo = { provider: 'smtp', phase: 'auth', code: 'EAUTH', response: 'the server announced no AUTH in its EHLO reply' };
+        c.close();
+        return fail('auth', smtpError(failure, cfg));
+      } else {
+        let auth: SMTPConnection.AuthenticationType;
+        try {
+          if (cfg.authMethod === 'oauth2') {
+            const token = await this.accessToken(cfg);
+            emit('token' as TestPhase, true, `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`);
+            const { default: XOAuth2 } = await import('nodemailer/lib/xoauth2');
+            auth = { user: cfg.username, method: 'XOAUTH2', oauth2: new XOAuth2({ user: cfg.username, accessToken: token.accessToken }) };
+          } else {
+            auth = { user: cfg.username, pass: await readSecret('smtp.password', 'smtp', this.options.settings, this.options.secrets) };
+          }
+        } catch (err) {
+          c.close();
+          if (!isSysemailError(err)) throw err;
+          return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? ('token' as TestPhase) : 'auth', err);
+        }
+        try {
+          await raceClosed(new Promise<void>((resolve, reject) => c.login(auth, (err) => (err ? reject(err) : resolve()))));
+        } catch (err) {
+          return failWith(err, 'auth');
+        }
+        emit('auth', true, `${authMechanism || 'AUTH'} as ${cfg.username}: ${authReply || 'accepted'}`);
+      }
+      if (reached('auth')) {
+        await finish();
+        return { ok: true, phases };
+      }
+
+      const from = addressOf(opts.from);
+      const utf8 = /[^\x00-\x7f]/.test(from + (opts.to ?? '')) && capabilities.some((l) => /^SMTPUTF8\b/i.test(l)) ? ' SMTPUTF8' : '';
+      const envelopeStep = async (phase: 'mail' | 'rcpt', line: string): Promise<{ ok: true } | { ok: false; result: Awaited<ReturnType<typeof fail>> }> => {
+        let reply: string;
+        try {
+          reply = await raceClosed(rawCommand(c, line));
+        } catch (err) {
+          return { ok: false, result: await failWith(err, phase, from) };
+        }
+        if (!reply.startsWith('2')) {
+          const command = phase === 'mail' ? 'MAIL FROM' : 'RCPT TO';
+          const err = Object.assign(new Error(reply), { code: 'EENVELOPE', response: reply, responseCode: Number(reply.slice(0, 3)) || undefined, command }) as NodemailerError;
+          return { ok: false, result: await failWith(err, phase, from) };
+        }
+        emit(phase, true, reply);
+        return { ok: true };
+      };
+      // a test that stops after MAIL or RCPT leaves no half-open transaction behind: RSET, then QUIT
+      const resetEnvelope = () =>
+        raceClosed(new Promise<void>((resolve) => c.reset(() => resolve()))).catch(() => undefined);
+      const mail = await envelopeStep('mail', `MAIL FROM:<${from}>${utf8}`);
+      if (!mail.ok) return mail.result;
+      if (reached('mail')) {
+        await resetEnvelope();
+        await finish();
+        return { ok: true, phases };
+      }
+      if (!opts.to) throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', 'a recipient is needed from the rcpt step on', { fix: 'Give --to ADDR, or --quit-after auth to test without one' });
+      const to = addressOf(opts.to);
+      const rcpt = await envelopeStep('rcpt', `RCPT TO:<${to}>`);
+      if (!rcpt.ok) return rcpt.result;
+      if (reached('rcpt')) {
+        await resetEnvelope();
+        await finish();
+        return { ok: true, phases };
+      }
+
+      // the real DATA: start a clean transaction and let nodemailer stream a short message
+      try {
+        await raceClosed(new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve()))));
+        const raw = await buildTestMessage(opts.from, opts.to);
+        transcript?.expectBody(countLines(raw));
+        const info = await raceClosed(
+          new Promise<{ response: string }>((resolve, reject) => c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res)))),
+        );
+        emit('data', true, info.response);
+      } catch (err) {
+        return failWith(err, 'data', from);
+      }
+      await finish();
+      return { ok: true, phases };
+    } finally {
+      clearTimeout(deadline);
     }
-    await finish();
-    return { ok: true, phases };
   }
 }
 

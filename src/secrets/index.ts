@@ -1,7 +1,8 @@
 /**
  * Where sysemail's secrets come from. Per secret, the first source that is configured wins:
- * its SYSEMAIL_* environment variable, then (SMTP password only) smtp.passwordCommand, then
- * smtp.passwordFile, then the OS keychain entry of this database (service `sysemail`, account
+ * its SYSEMAIL_* environment variable, then its command (smtp.passwordCommand,
+ * smtp.oauth.clientSecretCommand, exchange.clientSecretCommand), then its file (smtp.passwordFile,
+ * *.clientSecretFile), then the OS keychain entry of this database (service `sysemail`, account
  * `<dbId>:<name>`). A configured source that fails is an error, not a reason to try the next one.
  * No secret value ever goes into an error's message, fix or data.
  */
@@ -29,6 +30,10 @@ export interface SecretContext {
   passwordCommand?: string;
   /** smtp.passwordFile; used for smtp.password only. */
   passwordFile?: string;
+  /** Each secret's command source (smtp.passwordCommand, *.clientSecretCommand), see secretSettings. */
+  commands?: Partial<Record<SecretName, string>>;
+  /** Each secret's file source (smtp.passwordFile, *.clientSecretFile), see secretSettings. */
+  files?: Partial<Record<SecretName, string>>;
   /** Defaults to the OS keychain. */
   keychain?: Keychain;
 }
@@ -46,19 +51,54 @@ export function keychainAccount(name: SecretName, dbId: string): string {
   return `${dbId}:${name}`;
 }
 
-function usesPasswordSources(name: SecretName): boolean {
-  return name === 'smtp.password';
+/** The parameter naming each secret's command source. */
+export const SECRET_COMMAND_KEY: Readonly<Record<SecretName, string>> = {
+  'smtp.password': 'smtp.passwordCommand',
+  'smtp.oauth.clientSecret': 'smtp.oauth.clientSecretCommand',
+  'exchange.clientSecret': 'exchange.clientSecretCommand',
+};
+
+/** The parameter naming each secret's file source. */
+export const SECRET_FILE_KEY: Readonly<Record<SecretName, string>> = {
+  'smtp.password': 'smtp.passwordFile',
+  'smtp.oauth.clientSecret': 'smtp.oauth.clientSecretFile',
+  'exchange.clientSecret': 'exchange.clientSecretFile',
+};
+
+const SECRET_NAMES = Object.keys(SECRET_ENV) as SecretName[];
+
+/**
+ * The command and file sources of every secret, read from the settings (or, in tests, a plain record
+ * of parameter values), for a SecretContext.
+ */
+export function secretSettings(from: { string(key: string): string | undefined } | Readonly<Record<string, string | undefined>>): Pick<SecretContext, 'commands' | 'files'> {
+  const get = typeof from.string === 'function' ? (key: string) => (from as { string(key: string): string | undefined }).string(key) : (key: string) => (from as Record<string, string | undefined>)[key];
+  const commands: Partial<Record<SecretName, string>> = {};
+  const files: Partial<Record<SecretName, string>> = {};
+  for (const name of SECRET_NAMES) {
+    const command = get(SECRET_COMMAND_KEY[name]);
+    const file = get(SECRET_FILE_KEY[name]);
+    if (command !== undefined) commands[name] = command;
+    if (file !== undefined) files[name] = file;
+  }
+  return { commands, files };
+}
+
+function commandOf(name: SecretName, ctx: SecretContext): string | undefined {
+  return ctx.commands?.[name] ?? (name === 'smtp.password' ? ctx.passwordCommand : undefined);
+}
+
+function fileOf(name: SecretName, ctx: SecretContext): string | undefined {
+  return ctx.files?.[name] ?? (name === 'smtp.password' ? ctx.passwordFile : undefined);
 }
 
 /** "SYSEMAIL_SMTP_PASSWORD, smtp.passwordCommand or smtp.passwordFile" — the non-keychain ways in. */
 function otherSources(name: SecretName): string {
-  return usesPasswordSources(name)
-    ? `${SECRET_ENV[name]}, smtp.passwordCommand or smtp.passwordFile`
-    : SECRET_ENV[name];
+  return `${SECRET_ENV[name]}, ${SECRET_COMMAND_KEY[name]} or ${SECRET_FILE_KEY[name]}`;
 }
 
 function storeCommand(name: SecretName): string {
-  const variable = usesPasswordSources(name) ? 'PW' : 'SECRET';
+  const variable = name === 'smtp.password' ? 'PW' : 'SECRET';
   return `printf %s "$${variable}" | sysemail params set ${name} --stdin`;
 }
 
@@ -106,11 +146,13 @@ function configured(value: string | undefined): value is string {
 export async function resolveSecret(name: SecretName, ctx: SecretContext): Promise<ResolvedSecret> {
   const fromEnv = envValue(name, ctx.env);
   if (fromEnv !== undefined) return { value: fromEnv, source: 'env' };
-  if (usesPasswordSources(name) && configured(ctx.passwordCommand)) {
-    return { value: await runPasswordCommand(ctx.passwordCommand, ctx.env), source: 'command' };
+  const command = commandOf(name, ctx);
+  if (configured(command)) {
+    return { value: await runPasswordCommand(command, ctx.env, undefined, SECRET_COMMAND_KEY[name]), source: 'command' };
   }
-  if (usesPasswordSources(name) && configured(ctx.passwordFile)) {
-    return { value: await readPasswordFile(ctx.passwordFile, ctx.env), source: 'file' };
+  const file = fileOf(name, ctx);
+  if (configured(file)) {
+    return { value: await readPasswordFile(file, ctx.env, SECRET_FILE_KEY[name]), source: 'file' };
   }
   const account = keychainAccount(name, ctx.dbId);
   const keychain = keychainOf(ctx.keychain);
@@ -158,10 +200,10 @@ export type SecretSourceDescription =
  */
 export async function describeSecretSource(name: SecretName, ctx: SecretContext): Promise<SecretSourceDescription> {
   if (envValue(name, ctx.env) !== undefined) return { source: 'env', detail: `environment variable ${SECRET_ENV[name]}` };
-  if (usesPasswordSources(name) && configured(ctx.passwordCommand)) return { source: 'command', detail: 'smtp.passwordCommand' };
-  if (usesPasswordSources(name) && configured(ctx.passwordFile)) {
-    return { source: 'file', detail: `smtp.passwordFile ${ctx.passwordFile}` };
-  }
+  const command = commandOf(name, ctx);
+  if (configured(command)) return { source: 'command', detail: SECRET_COMMAND_KEY[name] };
+  const file = fileOf(name, ctx);
+  if (configured(file)) return { source: 'file', detail: `${SECRET_FILE_KEY[name]} ${file}` };
   const account = keychainAccount(name, ctx.dbId);
   try {
     if (await hasSecret(name, ctx.dbId, ctx.keychain)) {

@@ -81,8 +81,8 @@ export function keychainUnavailable(err: unknown, fix: string, data: Record<stri
   });
 }
 
-const GENERIC_FIX = 'Give the secret another way: its SYSEMAIL_* environment variable, or for the SMTP password '
-  + 'SYSEMAIL_SMTP_PASSWORD, smtp.passwordCommand or smtp.passwordFile';
+const GENERIC_FIX = 'Give the secret another way: its SYSEMAIL_* environment variable, its command '
+  + '(smtp.passwordCommand, *.clientSecretCommand) or its file (smtp.passwordFile, *.clientSecretFile)';
 
 /**
  * The keychain behind keytar, bound to one service. Any failure (module missing, no Secret Service,

@@ -65,8 +65,9 @@ function runShell(command: string, env: NodeJS.ProcessEnv, timeoutMs: number): P
   });
 }
 
-const COMMAND_FIX = 'Run smtp.passwordCommand yourself: it must print the password on stdout and exit 0 '
-  + '(or unset it: sysemail params unset smtp.passwordCommand)';
+function commandFix(key: string): string {
+  return `Run ${key} yourself: it must print the secret on stdout and exit 0 (or unset it: sysemail params unset ${key})`;
+}
 
 /**
  * Runs `command` through /bin/sh -c with `env`; its stdout without one trailing newline is the secret.
@@ -76,23 +77,25 @@ export async function runPasswordCommand(
   command: string,
   env: NodeJS.ProcessEnv,
   timeoutMs: number = PASSWORD_COMMAND_TIMEOUT_MS,
+  key = 'smtp.passwordCommand',
 ): Promise<string> {
-  const data = { source: 'command', key: 'smtp.passwordCommand' };
+  const data = { source: 'command', key };
+  const COMMAND_FIX = commandFix(key);
   const outcome = await runShell(command, env, timeoutMs);
   switch (outcome.kind) {
     case 'timeout':
-      throw unavailable(`smtp.passwordCommand did not finish within ${timeoutMs / 1000} s and was stopped`, COMMAND_FIX, {
+      throw unavailable(`${key} did not finish within ${timeoutMs / 1000} s and was stopped`, COMMAND_FIX, {
         ...data,
         timeoutMs,
       });
     case 'too-much-output':
-      throw unavailable(`smtp.passwordCommand printed more than ${PASSWORD_COMMAND_MAX_BYTES} bytes and was stopped`, COMMAND_FIX, data);
+      throw unavailable(`${key} printed more than ${PASSWORD_COMMAND_MAX_BYTES} bytes and was stopped`, COMMAND_FIX, data);
     case 'spawn-error':
-      throw unavailable('smtp.passwordCommand could not be started: /bin/sh failed to run', COMMAND_FIX, data, outcome.error);
+      throw unavailable(`${key} could not be started: /bin/sh failed to run`, COMMAND_FIX, data, outcome.error);
     case 'exit': {
       if (outcome.status !== 0) {
         const how = outcome.status === null ? `was killed by ${outcome.signal ?? 'a signal'}` : `exited with status ${outcome.status}`;
-        throw unavailable(`smtp.passwordCommand ${how}`, COMMAND_FIX, {
+        throw unavailable(`${key} ${how}`, COMMAND_FIX, {
           ...data,
           exitCode: outcome.status,
           signal: outcome.signal,
@@ -100,7 +103,7 @@ export async function runPasswordCommand(
       }
       const secret = outcome.stdout.toString('utf8').replace(/\r?\n$/, '');
       if (secret === '') {
-        throw unavailable('smtp.passwordCommand exited with status 0 but printed nothing', COMMAND_FIX, { ...data, exitCode: 0 });
+        throw unavailable(`${key} exited with status 0 but printed nothing`, COMMAND_FIX, { ...data, exitCode: 0 });
       }
       return secret;
     }
@@ -125,38 +128,38 @@ function errnoOf(err: unknown): string | undefined {
  * Reads the secret from the first line of `path`. The file must be a regular file that neither group
  * nor others may read (checked on the open file, so it cannot be swapped between check and read).
  */
-export async function readPasswordFile(path: string, env: NodeJS.ProcessEnv): Promise<string> {
+export async function readPasswordFile(path: string, env: NodeJS.ProcessEnv, key = 'smtp.passwordFile'): Promise<string> {
   const file = expandHome(path, env);
-  const data = { source: 'file', key: 'smtp.passwordFile', path: file };
+  const data = { source: 'file', key, path: file };
   let handle: FileHandle;
   try {
     handle = await open(file, 'r');
   } catch (err) {
     const errno = errnoOf(err);
     const why = errno === 'ENOENT' ? 'does not exist' : errno === 'EACCES' ? 'is not readable by this user' : `cannot be opened (${errno ?? 'error'})`;
-    throw unavailable(`smtp.passwordFile ${file} ${why}`, 'Create it with mode 0600 holding the password on its first line, '
-      + 'or point smtp.passwordFile at it: sysemail params set smtp.passwordFile PATH', { ...data, errno }, err);
+    throw unavailable(`${key} ${file} ${why}`, 'Create it with mode 0600 holding the secret on its first line, '
+      + `or point ${key} at it: sysemail params set ${key} PATH`, { ...data, errno }, err);
   }
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) {
-      throw unavailable(`smtp.passwordFile ${file} is not a regular file`, 'Point smtp.passwordFile at a file holding the password on its first line', data);
+      throw unavailable(`${key} ${file} is not a regular file`, `Point ${key} at a file holding the secret on its first line`, data);
     }
     if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-      throw unavailable(`smtp.passwordFile ${file} is readable by group or others (mode ${mode}), so it is not used`,
+      throw unavailable(`${key} ${file} is readable by group or others (mode ${mode}), so it is not used`,
         `Restrict it: chmod 600 ${shellQuote(file)}`, { ...data, mode });
     }
     const buffer = Buffer.alloc(Math.min(stat.size, PASSWORD_FILE_MAX_BYTES));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     const secret = buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n/, 1)[0] ?? '';
     if (secret === '') {
-      throw unavailable(`smtp.passwordFile ${file} is empty or its first line is blank`, 'Put the password on the first line of the file', data);
+      throw unavailable(`${key} ${file} is empty or its first line is blank`, 'Put the secret on the first line of the file', data);
     }
     return secret;
   } catch (err) {
     if (err instanceof SysemailError) throw err;
-    throw unavailable(`smtp.passwordFile ${file} cannot be read (${errnoOf(err) ?? 'error'})`, 'Check the file and its permissions', data, err);
+    throw unavailable(`${key} ${file} cannot be read (${errnoOf(err) ?? 'error'})`, 'Check the file and its permissions', data, err);
   } finally {
     await handle.close();
   }

@@ -39,6 +39,18 @@ describe('diagnose --error', () => {
     expect(human.stdout).toContain('smtp.authMethod oauth2');
   });
 
+  it.each([
+    ['454 4.7.0 TLS not available due to local problem', 'STARTTLS_UNAVAILABLE', 'TLS_MODE_MISMATCH'],
+    ['554 5.7.1 <app@contoso.com>: rejected as spam', 'MESSAGE_REJECTED_AS_SPAM', 'RELAY_DENIED'],
+    ['Greeting never received', 'CONNECTION_TIMEOUT', undefined],
+  ])('%s → %s first', async (text, first, never) => {
+    const r = await box.run(['diagnose', '--json', '--error', text]);
+    expect(r.exitCode).toBe(0);
+    const ids = json<{ matches: MatchJson[] }>(r.stdout).matches.map((m) => m.id);
+    expect(ids[0]).toBe(first);
+    if (never) expect(ids).not.toContain(never);
+  });
+
   it('unrelated text matches nothing: exit 1 and what to collect next', async () => {
     const r = await box.run(['diagnose', '--json', '--error', 'the coffee machine is out of beans']);
     expect(r.exitCode).toBe(1);
@@ -115,6 +127,25 @@ describe('diagnose (the checklist)', () => {
   it('--to with a malformed address is bad data (65)', async () => {
     const r = await box.run(['diagnose', '--offline', '--to', 'not an address']);
     expect(r.exitCode).toBe(65);
+  });
+});
+
+describe('diagnose: Microsoft 365 readiness', () => {
+  it('--offline warns a password sign-in to smtp.office365.com, with the commands to move to OAuth2', async () => {
+    const m365 = sandbox('sysemail-e2e-diagnose-m365-');
+    try {
+      const set = await m365.run(['params', 'set', 'smtp.host', 'smtp.office365.com', 'smtp.username', 'app@contoso.com', 'sender.default', 'app@contoso.com']);
+      expect(set.exitCode, set.stderr).toBe(0);
+      const r = await m365.run(['diagnose', '--json', '--offline'], { env: { SYSEMAIL_SMTP_PASSWORD: 'x' } });
+      const { checks } = json<{ checks: CheckJson[] }>(r.stdout);
+      const c = checks.find((x) => x.id === 'config.m365');
+      expect(c).toMatchObject({ status: 'warn' });
+      expect(c?.fix).toContain('sysemail params set smtp.authMethod oauth2 smtp.oauth.tenantId');
+      const text = await m365.run(['diagnose', '--offline'], { env: { SYSEMAIL_SMTP_PASSWORD: 'x' } });
+      expect(text.stdout + text.stderr).toContain('smtp.authMethod oauth2');
+    } finally {
+      m365.cleanup();
+    }
   });
 });
 

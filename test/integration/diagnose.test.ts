@@ -15,6 +15,7 @@ import { Store } from '../../src/store/index.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
 import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
+import { startScriptedSmtp, type ScriptedSmtp, type ScriptedSmtpOptions } from '../helpers/scripted-smtp.js';
 import { testPki } from '../helpers/tls.js';
 
 const USER = 'ann@example.com';
@@ -38,6 +39,12 @@ async function openStore(): Promise<Store> {
   const store = await Store.open(path.join(dir, `db-${++dbCount}.sqlite`));
   if (!store) throw new Error('store not opened');
   return store;
+}
+
+async function scripted(options: ScriptedSmtpOptions): Promise<ScriptedSmtp> {
+  const srv = await startScriptedSmtp(options);
+  servers.push(srv);
+  return srv;
 }
 
 async function smtp(options: TestSmtpServerOptions): Promise<TestSmtpServer> {
@@ -131,10 +138,34 @@ describe('diagnose against a real SMTP server', () => {
   it('no STARTTLS on the port: the TLS step fails before any password is sent', async () => {
     const srv = await smtp({ starttls: 'off' });
     const r = await checklist(smtpSettings(srv.port));
-    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'TLS_MODE_MISMATCH' });
+    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'STARTTLS_UNAVAILABLE' });
+    expect(check(r.checks, 'tls').fix).toContain('smtp.security');
     expect(check(r.checks, 'auth').status).toBe('skip');
     expect(srv.auths).toHaveLength(0);
     expect(r.ok).toBe(false);
+  });
+
+  it('STARTTLS answered 454 "TLS not available": STARTTLS_UNAVAILABLE, not TLS_MODE_MISMATCH', async () => {
+    const srv = await scripted({});
+    const r = await checklist(smtpSettings(srv.port));
+    expect(check(r.checks, 'tls')).toMatchObject({ status: 'fail', diagnosis: 'STARTTLS_UNAVAILABLE' });
+    expect(check(r.checks, 'tls').detail).toContain('454 4.7.0 TLS not available');
+    expect(srv.lines.some((l) => /^AUTH/i.test(l))).toBe(false);
+  });
+
+  it('a server that accepts the connection and never greets: CONNECTION_TIMEOUT, not TLS_MODE_MISMATCH', async () => {
+    const srv = await scripted({ greeting: null });
+    const r = await checklist(smtpSettings(srv.port));
+    expect(check(r.checks, 'tcp').status).toBe('pass');
+    expect(check(r.checks, 'greeting')).toMatchObject({ status: 'fail', diagnosis: 'CONNECTION_TIMEOUT' });
+  });
+
+  it('a server trickling an endless EHLO reply: the session deadline ends the check', async () => {
+    const srv = await scripted({ ehlo: 'trickle' });
+    const r = await checklist(smtpSettings(srv.port), { timeouts: { ...TIMEOUTS, sessionMs: 2_000 } });
+    const failed = r.checks.find((c) => c.status === 'fail');
+    expect(failed).toMatchObject({ diagnosis: 'CONNECTION_TIMEOUT' });
+    expect(failed?.detail).toContain('smtp.sessionTimeoutSec');
   });
 
   it('AUTH offered only after STARTTLS while smtp.security is none: AUTH_NOT_SUPPORTED', async () => {
@@ -261,6 +292,38 @@ describe('diagnose configuration (no network)', () => {
     expect(check(r.checks, 'secret').status).toBe('skip');
   });
 
+  it.each(['smtp.office365.com', 'outlook.office365.com', 'contoso-com.mail.protection.outlook.com'])(
+    'Microsoft 365 host %s with a password sign-in: a warning with the commands to move to OAuth2 or Graph',
+    async (host) => {
+      const r = await checklist({ 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2026-12-01T12:00:00Z') });
+      const c = check(r.checks, 'config.m365');
+      expect(c).toMatchObject({ status: 'warn', diagnosis: 'BASIC_AUTH_DISABLED' });
+      expect(c.detail).toContain('December 2026');
+      expect(c.detail).toContain(host);
+      expect(c.fix).toContain('sysemail params set smtp.authMethod oauth2 smtp.oauth.tenantId');
+      expect(c.fix).toContain('smtp.oauth.clientId');
+      expect(c.fix).toContain('sysemail params set smtp.oauth.clientSecret --stdin');
+      expect(c.fix).toContain('sysemail params set batch.provider exchange');
+    },
+  );
+
+  it('after the end of December 2026 the Microsoft 365 warning says basic authentication is off by default', async () => {
+    const r = await checklist({ 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2027-01-15T12:00:00Z') });
+    expect(check(r.checks, 'config.m365').detail).toMatch(/has been switched off by default/);
+  });
+
+  it('no Microsoft 365 warning for OAuth2, for a relay without sign-in, or for another host', async () => {
+    const oauth = await checklist(
+      { 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER, 'smtp.authMethod': 'oauth2', 'smtp.oauth.tenantId': 'contoso.onmicrosoft.com', 'smtp.oauth.clientId': 'app' },
+      { offline: true },
+    );
+    expect(oauth.checks.find((c) => c.id === 'config.m365')?.status ?? 'pass').toBe('pass');
+    const relay = await checklist({ 'smtp.host': 'contoso-com.mail.protection.outlook.com', 'smtp.port': 25, 'smtp.authRequired': false, 'sender.default': USER }, { offline: true });
+    expect(relay.checks.find((c) => c.id === 'config.m365' && c.status === 'warn')).toBeUndefined();
+    const other = await checklist({ 'smtp.host': 'smtp.example.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true });
+    expect(other.checks.find((c) => c.id === 'config.m365')).toBeUndefined();
+  });
+
   it('rejects an invalid --to before doing anything', async () => {
     await expect(checklist(smtpSettings(25), { to: 'not-an-address', offline: true })).rejects.toMatchObject({ kind: 'data' });
   });
@@ -300,6 +363,16 @@ describe('diagnose against the local Graph and token server', () => {
       'exchange.mailbox': 'pass',
     });
     expect(graph.sent).toHaveLength(0);
+  });
+
+  it('the secret check names exchange.clientSecretCommand as the source it used, or the one that failed', async () => {
+    const ok = await checklist({ ...exchange(graph), 'exchange.clientSecretCommand': 'printf test-secret' }, { env: { PATH: process.env.PATH } });
+    expect(check(ok.checks, 'secret')).toMatchObject({ status: 'pass' });
+    expect(check(ok.checks, 'secret').detail).toContain('exchange.clientSecretCommand');
+    expect(check(ok.checks, 'exchange.token').status).toBe('pass');
+    const bad = await checklist({ ...exchange(graph), 'exchange.clientSecretCommand': 'exit 4' }, { env: { PATH: process.env.PATH } });
+    expect(check(bad.checks, 'secret')).toMatchObject({ status: 'fail', diagnosis: 'SECRET_UNAVAILABLE' });
+    expect(check(bad.checks, 'secret').detail).toContain('exchange.clientSecretCommand exited with status 4');
   });
 
   it('401 from the token endpoint (wrong client secret): BAD_CREDENTIALS', async () => {

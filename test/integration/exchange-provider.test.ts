@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -107,11 +109,67 @@ describe('Exchange provider (Microsoft Graph)', () => {
     expect(err.fix).toContain('37 s');
   });
 
-  it('500 → 75', async () => {
+  it('500 → 75, account-wide like 503: the distributor stops instead of sending the queue into it', async () => {
     graph.script('sendMail', { status: 500, code: 'ErrorInternalServerError', message: 'An internal server error occurred.' });
     const err = await sendError();
     expect(exitCodeOf(err.kind)).toBe(75);
-    expect(err.data).toMatchObject({ httpStatus: 500, graphCode: 'ErrorInternalServerError' });
+    expect(err.data).toMatchObject({ httpStatus: 500, graphCode: 'ErrorInternalServerError', scope: 'account' });
+  });
+
+  it.each([502, 503, 504])('%i → 75, account-wide', async (status) => {
+    graph.script('sendMail', { status, message: 'The service is unavailable.' });
+    const err = await sendError();
+    expect(exitCodeOf(err.kind)).toBe(75);
+    expect(err.data).toMatchObject({ httpStatus: status, scope: 'account' });
+  });
+
+  it('takes the client secret from exchange.clientSecretCommand when no variable is set', async () => {
+    const p = new ExchangeProvider({
+      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretCommand': 'printf graph-secret' }),
+      secrets: { dbId: 'test-db', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    });
+    await p.send(message());
+    expect(graph.sent).toHaveLength(1);
+  });
+
+  it('an exchange.clientSecretFile others may read: 78 naming the file, before any request', async () => {
+    const file = path.join(tmp, 'graph-secret-open');
+    fs.writeFileSync(file, 'graph-secret\n');
+    fs.chmodSync(file, 0o644);
+    const p = new ExchangeProvider({
+      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretFile': file }),
+      secrets: { dbId: 'test-db', env: {} },
+    });
+    const err = await sendError(message(), p);
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.message).toContain(`exchange.clientSecretFile ${file} is readable by group or others`);
+    expect(graph.requests).toHaveLength(0);
+  });
+
+  it('exposes exchange.requestTimeoutSec as deadlineMs (default 120 s)', () => {
+    expect(provider().deadlineMs).toBe(120_000);
+  });
+
+  it('a Graph that never answers: the request is cut at exchange.requestTimeoutSec, a temporary failure of this message', async () => {
+    const stalled = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`;
+      const p = new ExchangeProvider({
+        settings: settingsOf({ 'exchange.graphUrl': url, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX }),
+        secrets: { dbId: 'test-db', env: { SYSEMAIL_EXCHANGE_CLIENT_SECRET: 'graph-secret' } },
+        timeouts: { requestMs: 1_000 },
+      });
+      expect(p.deadlineMs).toBe(1_000);
+      const err = await sendError(message(), p);
+      expect(exitCodeOf(err.kind)).toBe(75);
+      expect(err.code).toBe('REQUEST_TIMEOUT');
+      expect(err.data).toMatchObject({ code: 'REQUEST_TIMEOUT', scope: 'message' });
+      expect(err.message).toContain('exchange.requestTimeoutSec');
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise<void>((resolve) => stalled.close(() => resolve()));
+    }
   });
 
   it('a wrong client secret → 77 at the token step, secret never shown', async () => {

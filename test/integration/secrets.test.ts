@@ -16,6 +16,7 @@ import {
   keychainAccount,
   openKeychain,
   resolveSecret,
+  secretSettings,
   storeSecret,
   type Keychain,
   type SecretContext,
@@ -171,6 +172,59 @@ describe('source order', () => {
   });
 });
 
+describe('OAuth client secrets: the same sources as the SMTP password', () => {
+  const CASES = [
+    { name: 'exchange.clientSecret', command: 'exchange.clientSecretCommand', file: 'exchange.clientSecretFile', variable: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET' },
+    { name: 'smtp.oauth.clientSecret', command: 'smtp.oauth.clientSecretCommand', file: 'smtp.oauth.clientSecretFile', variable: 'SYSEMAIL_SMTP_CLIENT_SECRET' },
+  ] as const;
+
+  for (const c of CASES) {
+    describe(c.name, () => {
+      it(`environment, then ${c.command}, then ${c.file}, then the keychain`, async () => {
+        const keychain = new MemoryKeychain();
+        const dbId = newDbId();
+        keychain.entries.set(keychainAccount(c.name, dbId), 'from-keychain');
+        const file = await secretFile(`${c.name}-order`, 'from-file\n', 0o600);
+        const settings = secretSettings({ [c.command]: 'printf from-command', [c.file]: file });
+        const base = { dbId, keychain, ...settings };
+        expect(await resolveSecret(c.name, { ...base, env: { ...baseEnv(), [c.variable]: 'from-env' } })).toEqual({ value: 'from-env', source: 'env' });
+        expect(await resolveSecret(c.name, { ...base, env: baseEnv() })).toEqual({ value: 'from-command', source: 'command' });
+        const fileOnly = secretSettings({ [c.file]: file });
+        expect(await resolveSecret(c.name, { dbId, keychain, env: baseEnv(), ...fileOnly })).toEqual({ value: 'from-file', source: 'file' });
+        expect(await resolveSecret(c.name, { dbId, keychain, env: baseEnv() })).toEqual({ value: 'from-keychain', source: 'keychain' });
+      });
+
+      it(`a failing ${c.command} is named, its output never shown, and the keychain not asked`, async () => {
+        const keychain = new MemoryKeychain();
+        const err = await caught(resolveSecret(c.name, { dbId: newDbId(), env: baseEnv(), keychain, ...secretSettings({ [c.command]: 'printf leaked-output; exit 3' }) }));
+        expect(err.code).toBe('SECRET_UNAVAILABLE');
+        expect(err.message).toContain(`${c.command} exited with status 3`);
+        expect(err.fix).toContain(c.command);
+        expect(err.fix).not.toContain('smtp.passwordCommand');
+        expect(printable(err)).not.toContain('leaked-output');
+        expect(keychain.calls).toBe(0);
+      });
+
+      it(`${c.file} readable by group or others is refused, naming the key`, async () => {
+        const file = await secretFile(`${c.name}-open`, 'open-secret\n', 0o644);
+        const err = await caught(resolveSecret(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain(), ...secretSettings({ [c.file]: file }) }));
+        expect(err.code).toBe('SECRET_UNAVAILABLE');
+        expect(err.message).toContain(`${c.file} ${file} is readable by group or others`);
+        expect(printable(err)).not.toContain('open-secret');
+      });
+
+      it('describeSecretSource names the source it would use', async () => {
+        const file = await secretFile(`${c.name}-describe`, 'x\n', 0o600);
+        const d = await describeSecretSource(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain(), ...secretSettings({ [c.file]: file }) });
+        expect(d).toMatchObject({ source: 'file', detail: `${c.file} ${file}` });
+        const none = await describeSecretSource(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain() });
+        expect(none.source).toBe('none');
+        expect(none.source === 'none' && none.error.fix).toContain(`${c.variable}, ${c.command} or ${c.file}`);
+      });
+    });
+  }
+});
+
 describe('smtp.passwordCommand', () => {
   it('takes stdout without one trailing newline', async () => {
     const ctx = { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain() };
@@ -292,10 +346,10 @@ describe('no secret anywhere', () => {
     expect(printable(err)).not.toContain('only-on-the-other-machine');
   });
 
-  it('names the matching variable for a client secret', async () => {
+  it('names the matching variable, command and file for a client secret', async () => {
     const err = await caught(resolveSecret('exchange.clientSecret', { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain() }));
     expect(err.line).toContain('sysemail params set exchange.clientSecret --stdin');
-    expect(err.line).toContain('SYSEMAIL_EXCHANGE_CLIENT_SECRET');
+    expect(err.line).toContain('SYSEMAIL_EXCHANGE_CLIENT_SECRET, exchange.clientSecretCommand or exchange.clientSecretFile');
     expect(err.line).not.toContain('smtp.passwordCommand');
   });
 
@@ -335,12 +389,12 @@ describe('keychain unavailable', () => {
     }
   });
 
-  it('names only the variable for a client secret', async () => {
+  it('names the client secret\'s own sources, not the SMTP password\'s', async () => {
     const err = await caught(resolveSecret('smtp.oauth.clientSecret', {
       dbId: newDbId(), env: baseEnv(), keychain: brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY'),
     }));
     expect(err.code).toBe('KEYCHAIN_UNAVAILABLE');
-    expect(err.line).toContain('SYSEMAIL_SMTP_CLIENT_SECRET');
+    expect(err.line).toContain('SYSEMAIL_SMTP_CLIENT_SECRET, smtp.oauth.clientSecretCommand or smtp.oauth.clientSecretFile');
     expect(err.line).not.toContain('smtp.passwordFile');
   });
 

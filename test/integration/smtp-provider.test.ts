@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
@@ -6,18 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../src/cli/exit-codes.js';
 import { SysemailError } from '../../src/core/errors.js';
 import type { FailureInfo } from '../../src/core/failure.js';
+import { diagnose } from '../../src/core/diagnosis/index.js';
 import { SmtpProvider } from '../../src/providers/smtp.js';
 import type { OutgoingMessage, PhaseResult } from '../../src/providers/types.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
 import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
+import { startScriptedSmtp, type ScriptedSmtp, type ScriptedSmtpOptions } from '../helpers/scripted-smtp.js';
 import { testPki } from '../helpers/tls.js';
 
 const USER = 'app@example.com';
 const PASSWORD = 'correct horse battery staple';
 const FAST = { connectionMs: 3_000, greetingMs: 1_500, socketMs: 10_000, probeMs: 2_000 };
 
-const servers: TestSmtpServer[] = [];
+const servers: { close(): Promise<void> }[] = [];
 let tmp: string;
 let attachmentFile: string;
 
@@ -27,7 +30,21 @@ async function server(options: TestSmtpServerOptions = {}): Promise<TestSmtpServ
   return s;
 }
 
-function provider(srv: { port: number }, extra: Record<string, string | number | boolean> = {}, env: Record<string, string> = { SYSEMAIL_SMTP_PASSWORD: PASSWORD }, pool?: { maxConnections: number }) {
+async function scripted(options: ScriptedSmtpOptions): Promise<ScriptedSmtp> {
+  const s = await startScriptedSmtp(options);
+  servers.push(s);
+  return s;
+}
+
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function provider(srv: { port: number }, extra: Record<string, string | number | boolean> = {}, env: Record<string, string> = { SYSEMAIL_SMTP_PASSWORD: PASSWORD }, pool?: { maxConnections: number }, timeouts: Partial<typeof FAST & { sessionMs: number }> = {}) {
   const settings = settingsOf({
     'smtp.host': '127.0.0.1',
     'smtp.port': srv.port,
@@ -35,7 +52,7 @@ function provider(srv: { port: number }, extra: Record<string, string | number |
     'smtp.caFile': testPki().caFile,
     ...extra,
   });
-  return new SmtpProvider({ settings, secrets: { dbId: 'test-db', env }, timeouts: FAST, ...(pool ? { pool } : {}) });
+  return new SmtpProvider({ settings, secrets: { dbId: 'test-db', env }, timeouts: { ...FAST, ...timeouts }, ...(pool ? { pool } : {}) });
 }
 
 function message(overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
@@ -102,6 +119,22 @@ describe('SMTP provider: sending', () => {
       expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
       const tokenRequest = new URLSearchParams(graph.requests[0].body);
       expect(Object.fromEntries(tokenRequest)).toEqual({ grant_type: 'client_credentials', client_id: 'smtp-app', client_secret: 'app-secret', scope: 'https://outlook.office365.com/.default' });
+    } finally {
+      await graph.close();
+    }
+  });
+
+  it('XOAUTH2 with the client secret from smtp.oauth.clientSecretFile (mode 0600)', async () => {
+    const graph: TestGraphServer = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'file-secret', accessToken: 'tok-456' });
+    try {
+      const file = path.join(tmp, 'oauth-secret');
+      fs.writeFileSync(file, 'file-secret\n', { mode: 0o600 });
+      const srv = await server({ authMethods: ['XOAUTH2'], tokens: { [USER]: 'tok-456' } });
+      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app', 'smtp.oauth.clientSecretFile': file }, {});
+      await p.send(message());
+      await p.close();
+      expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
+      expect(new URLSearchParams(graph.requests[0].body).get('client_secret')).toBe('file-secret');
     } finally {
       await graph.close();
     }
@@ -195,13 +228,29 @@ describe('SMTP provider: TLS is never optional', () => {
   it('a server that offers no STARTTLS gets no AUTH and no message: 78 with a clear message', async () => {
     const srv = await server({ starttls: 'off', authOnlyAfterStartTls: false });
     const err = await sendError(provider(srv));
-    expect([75, 78]).toContain(exitCodeOf(err.kind));
+    expect(exitCodeOf(err.kind)).toBe(78);
     expect(err.code).toBe('STARTTLS_UNAVAILABLE');
     expect(err.message).toMatch(/does not offer STARTTLS/);
+    expect(err.fix).toContain('smtp.security');
+    expect((err.data as { scope?: string }).scope).toBe('account');
+    expect(diagnose(err.data as FailureInfo)[0]?.id).toBe('STARTTLS_UNAVAILABLE');
     expect(srv.commands).toContain('STARTTLS');
     expect(srv.commands).not.toContain('AUTH');
     expect(srv.commands).not.toContain('MAIL');
     expect(srv.auths).toEqual([]);
+  });
+
+  it('STARTTLS answered 454 "TLS not available" is a configuration error (78), not a reason to retry', async () => {
+    const srv = await scripted({});
+    const err = await sendError(provider(srv));
+    expect(exitCodeOf(err.kind)).toBe(78);
+    expect(err.code).toBe('STARTTLS_UNAVAILABLE');
+    expect(err.message).toContain('454 4.7.0 TLS not available');
+    expect(err.message).toContain('STARTTLS');
+    expect(err.fix).toContain('smtp.security');
+    expect(err.data).toMatchObject({ phase: 'tls', responseCode: 454, scope: 'account' });
+    expect(srv.lines.some((l) => /^(AUTH|MAIL)/i.test(l))).toBe(false);
+    expect(diagnose(err.data as FailureInfo)[0]?.id).toBe('STARTTLS_UNAVAILABLE');
   });
 
   it('a server that accepts STARTTLS without announcing it still gets an encrypted session', async () => {
@@ -348,6 +397,90 @@ describe('SMTP provider: test() phase by phase', () => {
     expect(r.ok).toBe(false);
     expect(r.phases.at(-1)?.phase).toBe('tls');
     expect(r.phases.at(-1)?.detail).toContain('speaks plain SMTP but smtp.security is tls');
+  });
+});
+
+describe('SMTP provider: an overall deadline for every session', () => {
+  const PW = { SYSEMAIL_SMTP_PASSWORD: PASSWORD };
+
+  it('exposes smtp.sessionTimeoutSec as deadlineMs (default 300 s)', () => {
+    expect(provider({ port: 25 }).deadlineMs).toBe(300_000);
+    const settings = settingsOf({ 'smtp.host': '127.0.0.1', 'smtp.username': USER, 'smtp.sessionTimeoutSec': 42 });
+    expect(new SmtpProvider({ settings, secrets: { dbId: 'x', env: PW } }).deadlineMs).toBe(42_000);
+  });
+
+  it('a server trickling an endless EHLO reply: the session is cut at the deadline, a temporary failure of this message', async () => {
+    const srv = await scripted({ ehlo: 'trickle' });
+    const p = provider(srv, {}, PW, undefined, { sessionMs: 1_500 });
+    const err = await sendError(p);
+    expect(exitCodeOf(err.kind)).toBe(75);
+    expect(err.code).toBe('SESSION_TIMEOUT');
+    expect(err.data).toMatchObject({ code: 'SESSION_TIMEOUT', scope: 'message' });
+    expect(err.message).toContain('smtp.sessionTimeoutSec');
+    await until(() => srv.open === 0, 'the connection to be destroyed');
+  });
+
+  it('with the pool, each stuck connection is destroyed at the deadline and nothing stays open', async () => {
+    const stuck = await scripted({ ehlo: 'trickle' });
+    const p = provider(stuck, {}, PW, { maxConnections: 2 }, { sessionMs: 1_500 });
+    const errors = await Promise.all([p.send(message()).catch((e: unknown) => e), p.send(message()).catch((e: unknown) => e)]);
+    for (const e of errors) expect((e as SysemailError).code).toBe('SESSION_TIMEOUT');
+    await until(() => stuck.open === 0, 'the stuck connections to be destroyed');
+    await p.close();
+  });
+
+  it('with the pool, the stuck connection alone is given up: the other messages go out over the others', async () => {
+    const stuck = await scripted({ ehlo: 'trickle' });
+    const good = await server();
+    // the first connection reaches the stalling server, every later one the real one
+    let n = 0;
+    const open = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(n++ === 0 ? stuck.port : good.port, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        open.add(s);
+        s.on('close', () => open.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    servers.push({ close: () => new Promise<void>((resolve) => proxy.close(() => resolve())) });
+    const p = provider({ port: (proxy.address() as net.AddressInfo).port }, {}, PW, { maxConnections: 2 }, { sessionMs: 2_000 });
+    const outcomes = await Promise.all([1, 2, 3].map((i) => p.send(message({ subject: `m${i}` })).then(() => 'sent', (e: SysemailError) => e.code)));
+    expect(outcomes.filter((o) => o === 'SESSION_TIMEOUT')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'sent')).toHaveLength(2);
+    expect(good.messages).toHaveLength(2);
+    await p.close();
+    await until(() => open.size === 0 && stuck.open === 0, 'every connection to be closed');
+  });
+
+  it('test() stops at the deadline too, failing the phase it was in', async () => {
+    const srv = await scripted({ ehlo: 'trickle' });
+    const r = await provider(srv, {}, PW, undefined, { sessionMs: 1_500 }).test({ from: USER, quitAfter: 'auth' });
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('SESSION_TIMEOUT');
+    expect(r.error && exitCodeOf(r.error.kind)).toBe(75);
+    expect(r.phases.at(-1)).toMatchObject({ ok: false });
+    await until(() => srv.open === 0, 'the connection to be destroyed');
+  });
+
+  it('a server that accepts the connection and never greets is a connection timeout, not a TLS mode mismatch', async () => {
+    const srv = await scripted({ greeting: null });
+    const err = await sendError(provider(srv));
+    expect(exitCodeOf(err.kind)).toBe(75);
+    expect(err.code).toBe('CONNECTION_TIMEOUT');
+    expect(diagnose(err.data as FailureInfo)[0]?.id).toBe('CONNECTION_TIMEOUT');
+    expect(diagnose(err.data as FailureInfo).map((m) => m.id)).not.toContain('TLS_MODE_MISMATCH');
+  });
+
+  it('a STARTTLS client against an implicit-TLS port still hears TLS_MODE_MISMATCH from the catalogue', async () => {
+    const srv = await server({ tls: 'implicit' });
+    const err = await sendError(provider(srv, { 'smtp.security': 'starttls' }));
+    expect(err.code).toBe('TLS_MODE_MISMATCH');
+    expect(diagnose(err.data as FailureInfo)[0]?.id).toBe('TLS_MODE_MISMATCH');
   });
 });
 

@@ -461,9 +461,10 @@ const CASES: Record<DiagnosisId, readonly Case[]> = {
   ],
   TLS_MODE_MISMATCH: [
     {
-      source: 'nodemailer, STARTTLS against port 465',
-      text: 'Greeting never received',
-      failure: { code: 'ETIMEDOUT', phase: 'greeting' },
+      source: 'sysemail, STARTTLS against port 465 (the silent port answered a TLS handshake)',
+      text: 'Greeting never received; the port answered a TLS handshake: it expects implicit TLS',
+      failure: { code: 'ETLS', phase: 'tls' },
+      absent: ['CONNECTION_TIMEOUT'],
     },
     {
       source: 'Node/OpenSSL 3, implicit TLS against port 587',
@@ -595,6 +596,22 @@ const CASES: Record<DiagnosisId, readonly Case[]> = {
     },
   ],
   CONNECTION_TIMEOUT: [
+    {
+      source: 'nodemailer, a server that accepts the connection and never greets',
+      text: 'Greeting never received',
+      failure: { code: 'ETIMEDOUT', phase: 'greeting' },
+    },
+    {
+      source: 'sysemail, a silent port that is not TLS either',
+      text: 'Greeting never received; the port did not answer a TLS handshake either',
+      failure: { code: 'ETIMEDOUT', phase: 'greeting' },
+      absent: ['TLS_MODE_MISMATCH'],
+    },
+    {
+      source: 'sysemail, a server trickling its replies past the session deadline',
+      text: 'the SMTP session with smtp.example.com:587 did not end within smtp.sessionTimeoutSec (300 s), so it was cut off',
+      failure: { code: 'SESSION_TIMEOUT' },
+    },
     {
       source: 'nodemailer',
       text: 'Connection timeout',
@@ -788,11 +805,80 @@ const CASES: Record<DiagnosisId, readonly Case[]> = {
       text: '550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains.',
     },
   ],
+  STARTTLS_UNAVAILABLE: [
+    {
+      source: 'Postfix (broken TLS set-up)',
+      text: '454 4.7.0 TLS not available due to local problem',
+      failure: { code: 'ETLS', responseCode: 454, enhancedCode: '4.7.0', phase: 'tls' },
+      absent: ['TLS_MODE_MISMATCH', 'RATE_LIMITED'],
+    },
+    {
+      source: 'Exim',
+      text: '454 TLS currently unavailable',
+      failure: { code: 'ETLS', responseCode: 454, phase: 'tls' },
+      absent: ['TLS_MODE_MISMATCH'],
+    },
+    {
+      source: 'nodemailer with requireTLS',
+      text: 'Error upgrading connection with STARTTLS: 502 5.5.2 Error: command not recognized',
+      failure: { code: 'ETLS', responseCode: 502, phase: 'tls' },
+      absent: ['TLS_MODE_MISMATCH'],
+    },
+    {
+      source: 'Python smtplib',
+      text: 'smtplib.SMTPNotSupportedError: STARTTLS extension not supported by server.',
+    },
+    {
+      source: '.NET SmtpClient',
+      text: 'System.Net.Mail.SmtpException: Server does not support secure connections.',
+      absent: ['STARTTLS_REQUIRED'],
+    },
+  ],
+  MESSAGE_REJECTED_AS_SPAM: [
+    {
+      source: 'Microsoft 365 (outbound spam)',
+      text: '550 5.7.520 Message blocked because it contains content identified as spam. AS(4810)',
+      failure: { code: 'EMESSAGE', responseCode: 550, enhancedCode: '5.7.520', phase: 'data' },
+      absent: ['RELAY_DENIED'],
+    },
+    {
+      source: 'Gmail',
+      text: '550-5.7.1 [203.0.113.5] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.\n550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError a1si123.45 - gsmtp',
+      failure: { code: 'EMESSAGE', responseCode: 550, enhancedCode: '5.7.1', phase: 'data' },
+      absent: ['RELAY_DENIED', 'SENDER_REJECTED'],
+    },
+    {
+      source: 'Postfix with a spam milter',
+      text: '554 5.7.1 <app@contoso.com>: rejected as spam',
+      failure: { code: 'EMESSAGE', responseCode: 554, enhancedCode: '5.7.1', phase: 'data' },
+      absent: ['RELAY_DENIED', 'SENDER_REJECTED'],
+    },
+    {
+      source: 'rspamd behind Postfix',
+      text: '554 5.7.1 Spam message rejected',
+      absent: ['RELAY_DENIED'],
+    },
+    {
+      source: 'Postfix body_checks',
+      text: '550 5.7.1 Message content rejected',
+      absent: ['RELAY_DENIED'],
+    },
+    {
+      source: 'Exim ACL',
+      text: '550 This message was classified as SPAM and may not be delivered',
+    },
+    {
+      source: 'Exchange on-premises content filter',
+      text: '550 5.7.1 Message rejected as spam by Content Filtering.',
+      absent: ['RELAY_DENIED'],
+    },
+  ],
 };
 
 describe('the catalogue', () => {
   it('has exactly the ids of the contract, once each, in the contract order', () => {
     expect(catalogue.map((e) => e.id)).toEqual([...DIAGNOSIS_IDS]);
+    expect(DIAGNOSIS_IDS).toEqual(expect.arrayContaining(['STARTTLS_UNAVAILABLE', 'MESSAGE_REJECTED_AS_SPAM']));
   });
 
   it.each(catalogue.map((e) => [e.id, e] as const))('%s is complete', (_id, entry) => {
@@ -883,7 +969,7 @@ describe('diagnose on codes alone', () => {
   });
 
   it('keeps a secondary cause suggested by the wording, after the named one', () => {
-    expect(ids(diagnoseText('Greeting never received'))).toEqual(['TLS_MODE_MISMATCH', 'CONNECTION_TIMEOUT']);
+    expect(ids(diagnoseText('Greeting never received'))).toEqual(['CONNECTION_TIMEOUT', 'TLS_MODE_MISMATCH']);
     expect(ids(diagnoseText('The SMTP address has no mailbox associated with it.'))).toEqual([
       'MAILBOX_NOT_FOUND',
       'USERNAME_FORMAT',
@@ -892,6 +978,11 @@ describe('diagnose on codes alone', () => {
       'SENDER_REJECTED',
       'SEND_AS_DENIED',
     ]);
+  });
+
+  it('a 454 that is not about TLS is not taken for STARTTLS_UNAVAILABLE', () => {
+    expect(ids(diagnoseText('454 4.7.0 Temporary authentication failure'))).not.toContain('STARTTLS_UNAVAILABLE');
+    expect(ids(diagnoseText('454 4.7.1 <user@example.net>: Relay access denied'))[0]).toBe('RELAY_DENIED');
   });
 
   it('says nothing on a reply code that tells nothing by itself', () => {
@@ -965,7 +1056,6 @@ describe('errors outside the catalogue', () => {
     '451 4.7.1 Greylisting in action, please come back later',
     '454 4.7.0 Temporary authentication failure',
     '452 4.5.3 Too many recipients',
-    'Message failed: 550 5.7.520 Message blocked because it contains content identified as spam.',
     'Connection closed unexpectedly',
   ])('are not forced onto an entry: %j', (text) => {
     expect(diagnoseText(text)).toEqual([]);

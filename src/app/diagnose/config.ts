@@ -126,6 +126,36 @@ function authCheck(s: Settings): Check {
   return pass('config.auth', `password sign-in as ${username}`);
 }
 
+/** When Microsoft switches basic authentication for SMTP AUTH off by default for existing tenants. */
+export const M365_BASIC_AUTH_END = Date.parse('2026-12-31T23:59:59Z');
+
+/**
+ * A password sign-in to Microsoft 365 works until Microsoft turns basic authentication off for the
+ * tenant; the warning comes before that day, with the exact commands for either way out.
+ */
+function m365Check(s: Settings, now: number): Check | undefined {
+  const host = s.string('smtp.host');
+  if (!isMicrosoft365Host(host) || !s.boolean('smtp.authRequired') || (s.string('smtp.authMethod') ?? 'password') !== 'password') {
+    return isMicrosoft365Host(host) && s.boolean('smtp.authRequired') ? pass('config.m365', `${host}: OAuth2 sign-in, ready for the end of basic authentication`) : undefined;
+  }
+  const mailbox = s.string('smtp.username') ?? 'sender@example.com';
+  const when =
+    now > M365_BASIC_AUTH_END
+      ? 'has been switched off by default for existing tenants since the end of December 2026'
+      : `is switched off by default for existing tenants at the end of December 2026 (in ${Math.max(0, Math.ceil((M365_BASIC_AUTH_END - now) / 86_400_000))} days)`;
+  return warn(
+    'config.m365',
+    `${host} is Microsoft 365 and smtp.authMethod is password: basic authentication for SMTP AUTH ${when}, after which every send is refused (535 5.7.139)`,
+    'Move to OAuth2 with an Entra application (SMTP.SendAsApp permission, an Exchange service principal with rights on the mailbox): ' +
+      '`sysemail params set smtp.authMethod oauth2 smtp.oauth.tenantId TENANT_ID smtp.oauth.clientId APP_ID` and ' +
+      '`printf %s "$SECRET" | sysemail params set smtp.oauth.clientSecret --stdin`; ' +
+      'or send through Microsoft Graph (Mail.Send application permission): ' +
+      `\`sysemail params set batch.provider exchange exchange.tenantId TENANT_ID exchange.clientId APP_ID exchange.mailbox ${mailbox}\` and ` +
+      '`printf %s "$SECRET" | sysemail params set exchange.clientSecret --stdin`; then `sysemail diagnose` again',
+    'BASIC_AUTH_DISABLED',
+  );
+}
+
 function exchangeCheck(s: Settings): Check {
   const missing = [
     !s.string('exchange.tokenUrl') && 'exchange.tenantId',
@@ -159,12 +189,14 @@ async function providerCheck(s: Settings): Promise<Check> {
   }
 }
 
-export async function configChecks(s: Settings, provider: ProviderName): Promise<Check[]> {
+export async function configChecks(s: Settings, provider: ProviderName, now = Date.now()): Promise<Check[]> {
   if (provider === 'eml') {
     return [senderCheck(s, provider), pass('config.eml', `.eml files go to ${s.string('eml.outputDir')}`)];
   }
   if (provider === 'exchange') return [exchangeCheck(s), senderCheck(s, provider)];
   const checks = [serverCheck(s), securityCheck(s), senderCheck(s, provider), authCheck(s)];
+  const m365 = m365Check(s, now);
+  if (m365) checks.push(m365);
   if (!checks.some((c) => c.status === 'fail')) checks.push(await providerCheck(s));
   return checks;
 }

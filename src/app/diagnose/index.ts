@@ -106,7 +106,7 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
   };
 
   add([providerCheck(s, provider, o.provider !== undefined)]);
-  const config = await configChecks(s, provider);
+  const config = await configChecks(s, provider, o.now ?? Date.now());
   add(config);
   const secret = await secretCheck(s, provider, o.secrets);
   add([secret]);

@@ -28,12 +28,11 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 export async function secretCheck(s: Settings, provider: ProviderName, access: SecretAccess, timeoutMs = SECRET_CHECK_TIMEOUT_MS): Promise<Check> {
   const name = neededSecret(s, provider);
   if (!name) return skip('secret', provider === 'smtp' ? 'no secret needed: smtp.authRequired is false' : `no secret needed by the ${provider} provider`);
-  const { describeSecretSource, resolveSecret } = await import('../../secrets/index.js');
+  const { describeSecretSource, resolveSecret, secretSettings } = await import('../../secrets/index.js');
   const ctx = {
     dbId: access.dbId,
     env: access.env,
-    passwordCommand: s.string('smtp.passwordCommand'),
-    passwordFile: s.string('smtp.passwordFile'),
+    ...secretSettings(s),
     ...(access.keychain ? { keychain: access.keychain } : {}),
   };
   try {

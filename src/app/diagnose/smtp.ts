@@ -38,16 +38,17 @@ export interface SmtpCheckOptions {
   /** The secret could not be read: stop after EHLO instead of failing the sign-in again. */
   noSignIn?: boolean;
   /** Shorter timeouts for tests. */
-  timeouts?: Partial<{ dnsMs: number; tcpMs: number; connectionMs: number; greetingMs: number; socketMs: number; probeMs: number }>;
+  timeouts?: Partial<{ dnsMs: number; tcpMs: number; connectionMs: number; greetingMs: number; socketMs: number; probeMs: number; sessionMs: number }>;
   now?: number;
 }
 
 /**
- * Provider verdicts that name a catalogue cause under another code: the server's own words ("500 command
- * not recognized" to STARTTLS) do not say it, the provider's knowledge of the session does.
+ * Provider verdicts that name a catalogue cause under another code: the server's own words do not
+ * say it, the provider's knowledge of the session does.
  */
 const PROVIDER_VERDICTS: Readonly<Record<string, DiagnosisId>> = {
-  STARTTLS_UNAVAILABLE: 'TLS_MODE_MISMATCH',
+  SESSION_TIMEOUT: 'CONNECTION_TIMEOUT',
+  REQUEST_TIMEOUT: 'CONNECTION_TIMEOUT',
 };
 
 /** A failure's catalogue id: the provider's own verdict when it is one, else the best match. */
@@ -240,6 +241,7 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
       greetingMs: t.greetingMs ?? SMTP_GREETING_TIMEOUT_MS,
       socketMs: t.socketMs ?? SMTP_REPLY_TIMEOUT_MS,
       probeMs: t.probeMs ?? TLS_MODE_PROBE_TIMEOUT_MS,
+      ...(t.sessionMs !== undefined ? { sessionMs: t.sessionMs } : {}),
     },
   });
   let result: Awaited<ReturnType<typeof provider.test>>;

@@ -10,12 +10,8 @@ import { fs } from '../../core/builtins.js';
 
 async function secretContext(ctx: CliContext, settings: Settings) {
   const store = await ctx.store();
-  return {
-    dbId: store.id,
-    env: ctx.env,
-    passwordCommand: settings.string('smtp.passwordCommand'),
-    passwordFile: settings.string('smtp.passwordFile'),
-  };
+  const { secretSettings } = await import('../../secrets/index.js');
+  return { dbId: store.id, env: ctx.env, ...secretSettings(settings) };
 }
 
 async function secretPresence(ctx: CliContext, settings: Settings, keys: readonly string[]): Promise<Map<string, SecretPresence>> {
@@ -23,11 +19,18 @@ async function secretPresence(ctx: CliContext, settings: Settings, keys: readonl
   const { describeSecretSource } = await import('../../secrets/index.js');
   const sctx = await secretContext(ctx, settings);
   const out = new Map<string, SecretPresence>();
+  // one keychain, one warning: the secrets it could not be asked about are named together
+  const unasked: string[] = [];
+  let problem: string | undefined;
   for (const key of keys) {
     const d = await describeSecretSource(key as SecretName, sctx);
     if (d.source !== 'none') out.set(key, { source: d.source, origin: d.detail });
-    else if (d.error.code === 'KEYCHAIN_UNAVAILABLE') await ctx.output.warn(`${key}: ${d.error.message}`);
+    else if (d.error.code === 'KEYCHAIN_UNAVAILABLE') {
+      unasked.push(key);
+      problem ??= d.error.message;
+    }
   }
+  if (problem) await ctx.output.warn(`${problem} (not checked: ${unasked.join(', ')})`);
   return out;
 }
 

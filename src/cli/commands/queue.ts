@@ -9,6 +9,7 @@ import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
 import { idList } from '../output.js';
 import { progressBar } from '../progress.js';
+import { transcriptOption } from '../transcript.js';
 
 async function spoolDir(ctx: CliContext): Promise<string> {
   const { spoolDirOf } = await import('../../app/spool.js');
@@ -96,7 +97,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
       store,
       settings,
       providerFactory: async (name: ProviderName) =>
-        createProvider(name, { settings, secrets: { dbId: store.id, env: ctx.env }, pool: { maxConnections: concurrency } }),
+        createProvider(name, { settings, secrets: { dbId: store.id, env: ctx.env }, pool: { maxConnections: concurrency }, ...transcriptOption(ctx) }),
       owner: newOwner(host, process.pid, randomBytes(4).toString('hex')),
       host,
       pid: process.pid,

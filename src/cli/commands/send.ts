@@ -4,6 +4,7 @@ import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
 import { quoted } from '../../core/text.js';
+import { verboseProviders } from '../transcript.js';
 
 interface SendFlags {
   to?: string[];
@@ -213,7 +214,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
       provider,
       queue: !!flags.queue,
     },
-    { store, settings, secrets: { dbId: store.id, env: ctx.env } },
+    { store, settings, secrets: { dbId: store.id, env: ctx.env }, ...verboseProviders(ctx) },
   );
   for (const w of outcome.warnings) await ctx.output.warn(w);
   if (ctx.output.json) {

@@ -4,6 +4,7 @@ import type { ProviderName } from '../../core/failure.js';
 import type { PhaseResult } from '../../providers/types.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import { verboseProviders } from '../transcript.js';
 
 interface TestFlags {
   to?: string;
@@ -33,7 +34,7 @@ async function run(ctx: CliContext, flags: TestFlags): Promise<number> {
   const { testEmail } = await import('../../app/test-email.js');
   const result = await testEmail(
     { provider, ...(flags.to ? { to: flags.to } : {}), ...(flags.from ? { from: flags.from } : {}), ...(flags.user ? { userId: flags.user } : {}), ...(flags.quitAfter ? { quitAfter: flags.quitAfter } : {}), onPhase: print },
-    { store, settings, secrets: { dbId: store.id, env: ctx.env } },
+    { store, settings, secrets: { dbId: store.id, env: ctx.env }, ...verboseProviders(ctx) },
   );
   if (ctx.output.json) {
     ctx.output.jsonDoc({ ok: result.ok, provider: result.provider, phases: result.phases, diagnosis: result.diagnosis });

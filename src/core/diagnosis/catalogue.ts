@@ -31,6 +31,9 @@ export const DIAGNOSIS_IDS = [
   'MESSAGE_TOO_LARGE',
   'RECIPIENT_UNKNOWN',
   'SENDER_REJECTED',
+  // beyond the contract's list
+  'STARTTLS_UNAVAILABLE',
+  'MESSAGE_REJECTED_AS_SPAM',
 ] as const;
 
 export type DiagnosisId = (typeof DIAGNOSIS_IDS)[number];
@@ -298,7 +301,9 @@ export const catalogue: readonly CatalogueEntry[] = [
       'Store the secret again on this machine: `sysemail params set smtp.password --stdin` (or ' +
       'smtp.oauth.clientSecret / exchange.clientSecret). On a server without a keychain use ' +
       'SYSEMAIL_SMTP_PASSWORD, `sysemail params set smtp.passwordCommand CMD` or a `smtp.passwordFile` with ' +
-      'mode 0600. `sysemail diagnose --offline` shows which source failed.',
+      'mode 0600; the client secrets have their own (`exchange.clientSecretCommand`, ' +
+      '`exchange.clientSecretFile`, `smtp.oauth.clientSecretCommand`, `smtp.oauth.clientSecretFile`). ' +
+      '`sysemail diagnose --offline` shows which source failed.',
     retryable: false,
     rules: {
       // sysemail's own codes (src/secrets): a secret error is never anything else
@@ -307,7 +312,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       text: [
         /keychain|keyring|keytar|libsecret|Secret Service/i,
         /org\.freedesktop\.secrets|Cannot autolaunch D-Bus/i,
-        /password ?command|passwordeval|password ?file/i,
+        /password ?command|passwordeval|password ?file|clientSecret(?:Command|File)\b/i,
         /(?:secret|password) (?:is )?(?:not found|unavailable|missing|not set)/i,
         /Missing credentials for/i,
         /CryptoEncryptionException|could not (?:be )?decrypt/i,
@@ -491,7 +496,7 @@ export const catalogue: readonly CatalogueEntry[] = [
     explanation:
       'One side talks TLS and the other plain text. Implicit TLS (`tls`) against a STARTTLS port such as 587 ' +
       'fails with "wrong version number"; STARTTLS or plain text against port 465 waits for a greeting that ' +
-      'never comes.',
+      'never comes, and the port then answers a TLS handshake.',
     fix:
       'Use `sysemail params set smtp.security starttls` with `sysemail params set smtp.port 587`, or ' +
       '`sysemail params set smtp.security tls` with port 465. ' +
@@ -501,15 +506,17 @@ export const catalogue: readonly CatalogueEntry[] = [
       errorCodes: ['ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO', 'ETLS', 'ESOCKET'],
       text: [
         /wrong[ _]version[ _]number/i,
-        /Greeting never received/i,
         /SSL routines:[^\n]*:(?:unknown protocol|http request|packet length too long)/i,
         /Unsupported or unrecognized SSL message/i,
         /first record does not look like a TLS handshake/i,
         /handshake failed due to an unexpected packet format/i,
         /socket disconnected before secure TLS connection was established/i,
-        /Error upgrading connection with STARTTLS|TLS not available/i,
-        /(?:does not|doesn't) (?:offer|support|announce) STARTTLS|STARTTLS (?:is )?not (?:offered|supported|available)/i,
+        // sysemail's own finding: the silent port completed a TLS handshake
+        /port answered a TLS handshake/i,
       ],
+      // A missing greeting is this only when the port turns out to speak TLS; otherwise it is a timeout.
+      hints: [/Greeting never received/i],
+      notWhen: [/did not answer a TLS handshake/i],
     },
   },
   {
@@ -594,22 +601,27 @@ export const catalogue: readonly CatalogueEntry[] = [
   },
   {
     id: 'CONNECTION_TIMEOUT',
-    title: 'Connection or greeting timed out',
+    title: 'Connection, greeting or session timed out',
     explanation:
-      'No answer came back in time. Firewalls and cloud providers often drop outbound ports 25 and 587 ' +
-      'silently; a wrong host address can look the same.',
+      'No answer came back in time: the connection did not open, the server accepted it but never sent its ' +
+      'greeting, or the whole session outlived its deadline (smtp.sessionTimeoutSec, ' +
+      'exchange.requestTimeoutSec) because the server stalls. Firewalls and cloud providers often drop ' +
+      'outbound ports 25 and 587 silently; an overloaded server or a wrong host address can look the same.',
     fix:
       'Test the path with `sysemail test-email --to ADDR --quit-after connect -v` and have the outbound port ' +
-      'opened, or use the provider\'s submission port 587. If the connection opens but no greeting arrives, ' +
-      'the TLS mode probably does not match the port (see TLS_MODE_MISMATCH).',
+      'opened, or use the provider\'s submission port 587. `sysemail diagnose` also tries a TLS handshake on a ' +
+      'silent port, to tell a TLS mode that does not match the port (TLS_MODE_MISMATCH). A server that is only ' +
+      'slow may get more time: `sysemail params set smtp.sessionTimeoutSec 600`.',
     retryable: true,
     rules: {
-      errorCodes: ['ETIMEDOUT', 'ESOCKETTIMEDOUT'],
+      errorCodes: ['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'SESSION_TIMEOUT', 'REQUEST_TIMEOUT'],
       text: [
         /\bETIMEDOUT\b|Connection timeout|\btimed out\b/i,
         /did not properly respond after a period of time|connected host has failed to respond/i,
+        /Greeting never received|no greeting (?:received|within)|timeout waiting for (?:the )?(?:greeting|banner)/i,
+        /did not end within smtp\.sessionTimeoutSec|did not answer within exchange\.requestTimeoutSec/i,
       ],
-      hints: [/Greeting never received/i],
+      notWhen: [/port answered a TLS handshake/i],
     },
   },
   {
@@ -721,6 +733,55 @@ export const catalogue: readonly CatalogueEntry[] = [
       ],
       // Postfix refuses the sender of an unauthenticated session this way: signing in is the fix.
       notWhen: [/Sender address rejected: not logged in/i],
+    },
+  },
+  {
+    id: 'STARTTLS_UNAVAILABLE',
+    title: 'Server does not offer STARTTLS',
+    explanation:
+      'smtp.security is starttls, which never falls back to plain text, but the server does not announce ' +
+      'STARTTLS, does not know the command, or refuses it (454 "TLS not available": its own certificate or TLS ' +
+      'set-up is broken). Nothing was sent and no password crossed the connection; retrying will not help ' +
+      'until the port or the server changes.',
+    fix:
+      'Use the server\'s port that offers STARTTLS (`sysemail params set smtp.port 587`), or implicit TLS ' +
+      '(`sysemail params set smtp.security tls smtp.port 465`). A server answering 454 needs its administrator ' +
+      'to repair its TLS. `sysemail params set smtp.security none` is only for a relay on this machine.',
+    retryable: false,
+    rules: {
+      errorCodes: ['ETLS'],
+      text: [
+        /\bTLS (?:is )?(?:not available|currently unavailable|temporarily unavailable|unavailable)/i,
+        /STARTTLS (?:extension |command )?(?:is )?not (?:supported|offered|available|advertised|announced)/i,
+        /(?:does not|doesn't) (?:offer|support|announce|advertise) (?:STARTTLS|secure connections)/i,
+        /Error upgrading connection with STARTTLS|STARTTLS (?:refused|failed|rejected)/i,
+      ],
+    },
+  },
+  {
+    id: 'MESSAGE_REJECTED_AS_SPAM',
+    title: 'Message rejected as spam or by a content policy',
+    explanation:
+      'The server took the sender and the recipients but refused the message itself: its spam filter or a ' +
+      'content rule (Microsoft 365 anti-spam, Gmail\'s unsolicited-mail checks, SpamAssassin, rspamd or ' +
+      'Exchange content filtering behind Postfix, Exim or Exchange) judged it unwanted. The usual reasons are ' +
+      'a sending domain without SPF, DKIM or DMARC, a sending address or IP with a poor reputation, or content ' +
+      'that looks like bulk mail. This is not a relay problem: the account may send.',
+    fix:
+      'Check the sending domain with `sysemail diagnose sender DOMAIN` and publish SPF, DKIM and DMARC for it; ' +
+      'avoid link shorteners, image-only bodies and risky attachment types. Once changed, resend with ' +
+      '`sysemail queue retry ID`; if it still bounces, ask the recipient\'s mail administrator to look the ' +
+      'rejection up in their logs.',
+    retryable: false,
+    rules: {
+      enhancedCodes: ['5.7.520', '5.7.350'],
+      text: [
+        /\b(?:rejected|blocked|identified|detected|classified|flagged|marked|refused)\b[^.\n]{0,40}?\bas (?:spam|junk)\b/i,
+        /\bspam (?:message|content)[^.\n]{0,20}\b(?:rejected|blocked|refused)|rejected by (?:the |our )?(?:spam|content) filter|\bspam detected\b/i,
+        /likely unsolicited mail|likely suspicious due to the very low reputation/i,
+        /message content rejected|rejected (?:due to|because of) (?:its )?content|content (?:restrictions|filtering)|Content Filter(?:ing)? agent/i,
+        /(?:blocked|rejected) (?:by|due to) (?:a |our |the )?(?:content |anti-?spam )?polic(?:y|ies)/i,
+      ],
     },
   },
 ];
