@@ -286,6 +286,10 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     const leases = new Map<number, HeldLease>();
     /** Messages in a provider's hands right now. */
     let handedOver = 0;
+    // Messages between their hand-over and their record in the database are what a pause past the lease
+    // can make another run send again: at most `concurrency` of them, or twice that on the thread lane,
+    // whose records travel in bunches (waiting for each one there cost a fifth of the throughput).
+    const atRiskCap = writes.kind === 'thread' ? 2 * concurrency : concurrency;
     const stopped = () => !!accountError || !!o.signal?.aborted || cycleError !== undefined;
 
     // one claim at a time, asked for before the buffer runs dry
@@ -381,9 +385,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       }
       // outside the try: a failed renewal or give-back is the run's error, not this message's
       if (provider) {
-        // at most `concurrency` messages between their hand-over and their record in the database, so
-        // that a pause past the lease can duplicate no more than those (another run sends them again)
-        while (handedOver + writes.unrecorded() >= concurrency) await writes.record();
+        while (handedOver + writes.unrecorded() >= atRiskCap) await writes.record();
         if ((await fence(m, provider.deadlineMs)) !== 'send') return;
       }
       if (provider) {
