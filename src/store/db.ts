@@ -7,11 +7,14 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { foreignOwner, ownerRefusal } from '../config/paths.js';
 import { crypto, fs, nodeModule } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
-import { makeFolders } from './folders.js';
 import { MIGRATIONS } from './migrations.js';
-import { busyTimeoutMs, storeFailure } from './sqlite-errors.js';
 
-export { BUSY_TIMEOUT_MS } from './sqlite-errors.js';
+/** How long a writer waits for another process's lock before giving up (SYSEMAIL_BUSY_TIMEOUT_MS changes it). */
+export const BUSY_TIMEOUT_MS = 10_000;
+
+// Loaded when needed: `params get` runs on every start of a script's loop and never meets an error
+// or a missing database.
+const sqliteErrors = () => import('./sqlite-errors.js');
 
 export type SqliteDatabase = BetterSqlite3.Database;
 
@@ -52,8 +55,9 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
   }
 }
 
-function createPrivateFile(file: string): void {
+async function createPrivateFile(file: string): Promise<void> {
   const dir = path.dirname(file);
+  const { makeFolders } = await import('./folders.js');
   try {
     makeFolders(dir, 0o700);
     const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600);
@@ -124,15 +128,15 @@ export interface OpenedDatabase {
 export async function openDatabase(file: string, options: OpenOptions = {}): Promise<OpenedDatabase | undefined> {
   const state = checkExistingFile(file);
   if (state === 'missing' && options.readonly) return undefined;
-  if (state === 'missing') createPrivateFile(file);
+  if (state === 'missing') await createPrivateFile(file);
   keepDatabaseOwner(file, state === 'missing');
   const Driver = await loadDriver();
-  const timeout = options.busyTimeoutMs ?? busyTimeoutMs();
+  const timeout = options.busyTimeoutMs ?? (process.env.SYSEMAIL_BUSY_TIMEOUT_MS ? (await sqliteErrors()).busyTimeoutMs() : BUSY_TIMEOUT_MS);
   let db: SqliteDatabase;
   try {
     db = new Driver(file, { fileMustExist: true, readonly: false, timeout, nativeBinding: nativeBindingPath() });
   } catch (err) {
-    throw storeFailure(err, file, timeout) ?? ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
+    throw (await sqliteErrors()).storeFailure(err, file, timeout) ?? ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
   }
   try {
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -157,7 +161,7 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   } catch (err) {
     db.close();
     if (err instanceof SysemailError) throw err;
-    const known = storeFailure(err, file, timeout);
+    const known = (await sqliteErrors()).storeFailure(err, file, timeout);
     if (known) throw known;
     const e = err as { code?: string; message?: string };
     throw ioError('DB_CORRUPT', `database ${file} cannot be read (${e.message ?? String(err)})`, 'The file may be damaged; restore it from a backup or choose another --db path', err);

@@ -8,9 +8,10 @@ import path from 'node:path';
 import { fs } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
 import { quoted } from '../core/text.js';
+import { BUSY_TIMEOUT_MS } from './db.js';
 
-/** How long a writer waits for another process's lock before giving up. */
-export const BUSY_TIMEOUT_MS = 10_000;
+export { BUSY_TIMEOUT_MS };
+
 const BUSY_TIMEOUT_ENV = 'SYSEMAIL_BUSY_TIMEOUT_MS';
 
 /** The lock wait: SYSEMAIL_BUSY_TIMEOUT_MS (milliseconds) when set, for slow shared disks or tests. */
