@@ -31,6 +31,9 @@ export function serviceAccountCanRun(): boolean {
     { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? SERVICE_PATH, HOME: '/nonexistent' } },
   );
   if (probe.status === 0) return true;
+  if (process.env.SYSEMAIL_REQUIRE_SERVICE_USER === '1') {
+    throw new Error(`SYSEMAIL_REQUIRE_SERVICE_USER is set but uid ${SERVICE_UID} cannot read ${ROOT}: run the suite from a world-readable folder`);
+  }
   console.warn(`skipping the tests run as uid ${SERVICE_UID}: it cannot read ${ROOT} (${(probe.error?.message ?? probe.stderr).trim().split('\n')[0]})`);
   return false;
 }
