@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, type GlobalOptions } from './context.js';
-import { quoted } from '../core/text.js';
+import { quoted } from '../core/errors.js';
 
 /** Holds the exit code the running action chose. */
 export const outcome = { exitCode: 0, json: false, verbose: false };

@@ -5,10 +5,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { formatMailbox, parseSender } from '../core/address.js';
-import { SysemailError } from '../core/errors.js';
+import { SysemailError, quoted } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
 import { fs } from '../core/builtins.js';
-import { jsonSyntaxError, quoted } from '../core/text.js';
 
 export interface UserConfig {
   from?: string;
@@ -169,6 +168,7 @@ export async function loadUserConfig(options: { file?: string; cwd: string; home
       } catch {
         text = '';
       }
+      const { jsonSyntaxError } = await import('../core/text.js');
       const at = jsonSyntaxError(text);
       throw new SysemailError('config', 'USER_CONFIG_INVALID', `user config ${file} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`, {
         fix: 'Correct the syntax of the file (see .emailrc.example)',

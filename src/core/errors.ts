@@ -46,3 +46,29 @@ export class SysemailError extends Error {
 export function isSysemailError(err: unknown): err is SysemailError {
   return err instanceof SysemailError;
 }
+
+// ---- user values inside messages ------------------------------------------------------------------
+
+/** The characters a terminal would act on instead of showing: C0/C1 controls, DEL, bidi overrides. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const NAMED: Record<string, string> = { '\r': '\\r', '\n': '\\n', '\t': '\\t', '\0': '\\0' };
+
+export const QUOTE_MAX = 80;
+
+/** The text with every control character written as an escape (`\r`, `\n`, `\0`, `\u001b`): one printable line. */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * `'value'` for an error message: control characters escaped (`\r`, `\n`, `\0`, `\u001b`), cut to
+ * about `max` characters with the full length said, so the message stays one readable line.
+ */
+export function quoted(value: unknown, max = QUOTE_MAX): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const chars = [...text];
+  const cut = chars.length > max;
+  const shown = escapeControls(cut ? chars.slice(0, max).join('') : text);
+  return cut ? `'${shown}…' (${chars.length} characters)` : `'${shown}'`;
+}

@@ -4,7 +4,7 @@
  * the layers in ./precedence.ts.
  */
 import { formatMailbox, isValidAddress, parseSender } from './address.js';
-import { quoted } from './text.js';
+import { quoted } from './errors.js';
 
 export type ParamType =
   | { kind: 'enum'; values: readonly string[] }

@@ -12,7 +12,7 @@ import {
   type ParamDef,
   type ParamValue,
 } from './params.js';
-import { quoted } from './text.js';
+import { quoted } from './errors.js';
 
 export type ValueSource = 'default' | 'params' | 'user' | 'env' | 'flag';
 

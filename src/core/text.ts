@@ -1,4 +1,4 @@
-import { SysemailError } from './errors.js';
+import { SysemailError, quoted } from './errors.js';
 
 /**
  * User text inside messages: a value quoted in an error must not break the line it sits on (a CR/LF
@@ -9,29 +9,9 @@ import { SysemailError } from './errors.js';
 /** CR, LF or NUL: what a header, a name or a one-line setting may never hold. */
 export const LINE_BREAK_OR_NUL = /[\r\n\0]/;
 
-/** The characters a terminal would act on instead of showing: C0/C1 controls, DEL, bidi overrides. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-const NAMED: Record<string, string> = { '\r': '\\r', '\n': '\\n', '\t': '\\t', '\0': '\\0' };
-
-export const QUOTE_MAX = 80;
-
-/** The text with every control character written as an escape (`\r`, `\n`, `\0`, `\u001b`): one printable line. */
-export function escapeControls(text: string): string {
-  return text.replace(UNPRINTABLE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * `'value'` for an error message: control characters escaped (`\r`, `\n`, `\0`, `\u001b`), cut to
- * about `max` characters with the full length said, so the message stays one readable line.
- */
-export function quoted(value: unknown, max = QUOTE_MAX): string {
-  const text = typeof value === 'string' ? value : String(value);
-  const chars = [...text];
-  const cut = chars.length > max;
-  const shown = escapeControls(cut ? chars.slice(0, max).join('') : text);
-  return cut ? `'${shown}…' (${chars.length} characters)` : `'${shown}'`;
-}
+// quoted() and escapeControls() live with the error class (every error message needs them, and
+// start-up loads no more modules for them); they are re-exported here with the rest of the text rules.
+export { QUOTE_MAX, escapeControls, quoted } from './errors.js';
 
 /** The checks a single-line field fails: undefined when it is fine. */
 export function lineBreakProblem(value: string): string | undefined {
