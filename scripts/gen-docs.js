@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Regenerates the README's list of known failures from the diagnosis catalogue (run `npm run build` first).
+// Regenerates the list of known failures in docs/diagnosis.md from the diagnosis catalogue (run `npm run build` first).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -12,12 +12,13 @@ if (!fs.existsSync(path.join(dist, 'docs.js'))) {
 const { catalogue } = await import(path.join(dist, 'index.js'));
 const { renderCatalogueMarkdown, withCatalogueSection } = await import(path.join(dist, 'docs.js'));
 
-const file = path.join(root, 'README.md');
+const name = 'docs/diagnosis.md';
+const file = path.join(root, name);
 const before = fs.readFileSync(file, 'utf8');
 const after = withCatalogueSection(before, renderCatalogueMarkdown(catalogue));
 if (after === before) {
-  console.log('README.md: the known-failures list is up to date');
+  console.log(`${name}: the known-failures list is up to date`);
 } else {
   fs.writeFileSync(file, after);
-  console.log(`README.md: known-failures list written (${catalogue.length} entries)`);
+  console.log(`${name}: known-failures list written (${catalogue.length} entries)`);
 }
