@@ -193,7 +193,7 @@ export function parseSelection(action: QueueAction, words: readonly string[], fl
   if (flags.to !== undefined) {
     const m = parseMailbox(flags.to);
     if (!m || /[\r\n\0]/.test(flags.to)) {
-      throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${JSON.stringify(flags.to.slice(0, 80))} is not an email address`, { fix: 'Give the recipient as user@example.com' });
+      throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(flags.to)} is not an email address`, { fix: 'Give the recipient as user@example.com' });
     }
     to = m.address;
   }

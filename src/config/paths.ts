@@ -16,15 +16,30 @@ export function defaultDbPath(env: NodeJS.ProcessEnv = process.env): string {
 
 export type DbPathSource = 'flag' | 'env' | 'user' | 'default';
 
-/** Database location: --db, else SYSEMAIL_DB, else user config `db`, else the data folder. */
-export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv, userDb: string | undefined): { file: string; source: DbPathSource } {
-  if (flag) return { file: path.resolve(flag), source: 'flag' };
-  if (env.SYSEMAIL_DB) return { file: path.resolve(env.SYSEMAIL_DB), source: 'env' };
-  if (userDb) return { file: path.resolve(userDb), source: 'user' };
-  return { file: defaultDbPath(env), source: 'default' };
+const SERVER_DATABASE = /^postgres(ql)?:\/\//i;
+
+/** A database URL as it may be shown: the password, if any, replaced by ***. */
+export function maskedDbUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
 }
 
-const SERVER_DATABASE = /^postgres(ql)?:\/\//i;
+/** A file path; a server database's URL is refused, never taken for a file name (it may hold a password). */
+function filePath(value: string, origin: string): string {
+  if (SERVER_DATABASE.test(value)) {
+    throw new SysemailError('config', 'DB_SERVER_UNSUPPORTED', `${origin} names a PostgreSQL database (${maskedDbUrl(value)}), which this version of sysemail cannot use`, {
+      fix: 'Give the path of an SQLite database file instead, e.g. --db /var/lib/sysemail/sysemail.db',
+    });
+  }
+  return path.resolve(value);
+}
+
+/** Database location: --db, else SYSEMAIL_DB, else user config `db`, else the data folder. */
+export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv, userDb: string | undefined): { file: string; source: DbPathSource } {
+  if (flag) return { file: filePath(flag, '--db'), source: 'flag' };
+  if (env.SYSEMAIL_DB) return { file: filePath(env.SYSEMAIL_DB, 'SYSEMAIL_DB'), source: 'env' };
+  if (userDb) return { file: filePath(userDb, 'the user config\'s db'), source: 'user' };
+  return { file: defaultDbPath(env), source: 'default' };
+}
 
 /**
  * The folder the spool and the outbox default to: the database file's own folder, so a service account

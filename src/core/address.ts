@@ -102,6 +102,7 @@ export function parseSender(text: string): { value?: Mailbox; error?: string } {
     return { error: 'is not a valid email address' };
   }
   const lt = opens[0];
+  if (s.indexOf('>', lt) === -1) return { error: "has a '<' that is not closed with '>'" };
   if (!s.endsWith('>') || s.indexOf('>', lt) !== s.length - 1) return { error: 'has text after the <address>' };
   const address = s.slice(lt + 1, -1).trim();
   if (!isValidAddress(address)) return { error: `'<${address}>' is not a valid email address` };

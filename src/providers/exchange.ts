@@ -231,8 +231,13 @@ export class ExchangeProvider implements Provider {
     } catch (err) {
       if (isSysemailError(err)) throw err;
       if (deadline.signal.aborted) throw this.deadlineError(err);
-      const failure: FailureInfo = { provider: 'exchange', phase: 'data', code: (err as NodeJS.ErrnoException).code ?? 'EIO', response: (err as Error).message };
-      throw failureError(failure, 'ATTACHMENT_UNREADABLE', `an attachment could not be read (${failure.response})`, 'Check that the attachment files still exist', err);
+      const code = (err as NodeJS.ErrnoException).code;
+      const failure: FailureInfo = { provider: 'exchange', phase: 'data', code: code ?? 'EIO', response: (err as Error).message };
+      // a file that went away has an errno code; anything else broke while Graph's answer was read
+      if (code && /^E[A-Z]+$/.test(code) && code !== 'ECONNRESET' && code !== 'EPIPE' && code !== 'ETIMEDOUT') {
+        throw failureError(failure, 'ATTACHMENT_UNREADABLE', `an attachment could not be read (${failure.response})`, 'Check that the attachment files still exist', err);
+      }
+      throw failureError({ ...failure, code: code ?? 'ECONNECTION' }, 'GRAPH_UNREACHABLE', `the answer of Microsoft Graph was cut off (${failure.response})`, 'Check the network path to Microsoft Graph; the message will be tried again', err);
     } finally {
       clearTimeout(timer);
     }

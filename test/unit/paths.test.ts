@@ -2,8 +2,29 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { absolutePath, databaseFolder } from '../../src/config/paths.js';
+import { absolutePath, databaseFolder, resolveDbPath } from '../../src/config/paths.js';
 import { loadUserConfig } from '../../src/config/user.js';
+
+describe('a database named by URL', () => {
+  it('is refused as a server database, never taken for a file name; the password is not shown', () => {
+    for (const [flag, env, user] of [
+      ['postgres://app:s3cret@db.example:5432/mail', {}, undefined],
+      [undefined, { SYSEMAIL_DB: 'postgresql://app:s3cret@db.example/mail' }, undefined],
+      [undefined, {}, 'POSTGRES://app:s3cret@db.example/mail'],
+    ] as const) {
+      let err: unknown;
+      try {
+        resolveDbPath(flag, env, user);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ kind: 'config', code: 'DB_SERVER_UNSUPPORTED' });
+      expect(String((err as Error).message)).toContain('app:***@db.example');
+      expect(String((err as Error).message)).not.toContain('s3cret');
+    }
+    expect(resolveDbPath('./x.db', {}, undefined).file).toBe(path.resolve('x.db'));
+  });
+});
 
 describe('where the files of a database live', () => {
   it('is the folder of the database file, or the data folder for a server database', () => {

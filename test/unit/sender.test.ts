@@ -36,6 +36,7 @@ describe('a sender is exactly one mailbox', () => {
     ['Ops <ops@exa mple.com>', /not a valid/],
     ['Ops <ops@example.com> team', /text after/],
     ['"Ops <ops@example.com>', /not closed/],
+    ['Ops <ops@example.com', /'<' that is not closed/],
     ['ops@', /not a valid/],
   ])('refuses %j', (text, why) => {
     const r = parseSender(text);

@@ -768,7 +768,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'a sending domain without SPF, DKIM or DMARC, a sending address or IP with a poor reputation, or content ' +
       'that looks like bulk mail. This is not a relay problem: the account may send.',
     fix:
-      'Check the sending domain with `sysemail diagnose sender DOMAIN` and publish SPF, DKIM and DMARC for it; ' +
+      'Check that the sending domain publishes SPF, DKIM and DMARC records that allow this server; ' +
       'avoid link shorteners, image-only bodies and risky attachment types. Once changed, resend with ' +
       '`sysemail queue retry ID`; if it still bounces, ask the recipient\'s mail administrator to look the ' +
       'rejection up in their logs.',
