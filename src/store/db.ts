@@ -81,9 +81,20 @@ function keepDatabaseOwner(file: string, created: boolean): void {
   const owner = foreignOwner(folder);
   if (!owner) return;
   try {
-    // first the folder, to its own owner: it changes nothing and needs the same right as the rest
-    fs.chownSync(folder, owner.uid, owner.gid);
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chownSync(f, owner.uid, owner.gid);
+    // first the folder, to its own owner: it changes nothing, and tells whether root may give files
+    // away at all before anything is written (SQLite gives the -wal it creates to the database's owner)
+    try {
+      fs.chownSync(folder, owner.uid, owner.gid);
+    } catch (err) {
+      // nothing can be created on a read-only file system: reading needs no owner
+      if ((err as NodeJS.ErrnoException).code === 'EROFS') return;
+      throw err;
+    }
+    // only what is not the owner's already: a database in order keeps its group (it may be shared)
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      if (st && st.uid !== owner.uid) fs.chownSync(f, owner.uid, owner.gid);
+    }
   } catch (err) {
     if (created) fs.rmSync(file, { force: true });
     throw ownerRefusal(owner, folder, err);

@@ -172,6 +172,17 @@ describe.runIf(IS_ROOT && CAN_RUN)('root working on the service database (sudo)'
     expect(status.exitCode, status.stderr).toBe(0);
   });
 
+  it('root on a database in order changes neither its owner nor the group it is shared with', async () => {
+    const f = await configured();
+    const home = rootHome();
+    const SHARED_GID = 8; // a group other than the folder's, as an admin sharing the database would set
+    fs.chownSync(f.db, SERVICE_UID, SHARED_GID);
+    fs.chmodSync(f.db, 0o660);
+    const r = await asAdmin(['--db', f.db, 'params', 'set', 'limits.maxMessageMb', '7'], { cwd: home, home });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.statSync(f.db)).toMatchObject({ uid: SERVICE_UID, gid: SHARED_GID });
+  });
+
   it('root that may not give files away refuses before changing anything, naming sudo -u', async () => {
     const f = await configured();
     const home = rootHome();
