@@ -12,7 +12,7 @@
  */
 import { messageIdDomain } from '../core/address.js';
 import { retryDecision, type BackoffPolicy } from '../core/backoff.js';
-import { classifyFailure } from '../core/classify.js';
+import { DEADLINE_GRAPH, DEADLINE_SMTP, classifyFailure } from '../core/classify.js';
 import { SysemailError, isSysemailError, type ErrorKind } from '../core/errors.js';
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';
@@ -238,6 +238,8 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   let lastRetention = 0;
   let lane: QueueLane | undefined;
   let renderedAhead = 0;
+  /** Sends that ran past their deadline in a row, over the whole run. */
+  let deadlineStreak = 0;
 
   const getProvider = (name: ProviderName): Promise<Provider> => {
     let p = providers.get(name);
@@ -406,6 +408,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
         }
       }
       if (sent) {
+        deadlineStreak = 0;
         // outside the try: a failed write is the run's error, not this message's
         writes.write({ op: 'sent', id: m.id, owner: o.owner, forced: m.forcedSend, outcome: { now: clock.now(), startedAt, provider: m.via, ...sent } });
         return;
@@ -415,7 +418,19 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
       const cls = classify(failure, err);
       const diagnosis = o.diagnose?.(failure) ?? null;
       const outcome = { now, startedAt, provider: m.via, failure, diagnosis };
-      const accountWide = cls.scope === 'account';
+      // One send past its deadline is that message's; every connection in a row is a server that
+      // stalls every session (it trickles, or never ends a reply), which would hold the run for a whole
+      // deadline per message: the run stops as for any "try later" of the whole account.
+      const pastDeadline = failure.code === DEADLINE_SMTP || failure.code === DEADLINE_GRAPH;
+      deadlineStreak = pastDeadline ? deadlineStreak + 1 : 0;
+      const stalling = pastDeadline && deadlineStreak >= concurrency;
+      const accountWide = cls.scope === 'account' || stalling;
+      if (stalling && !accountError) {
+        accountError = new SysemailError('tempfail', 'SERVER_STALLING', `${deadlineStreak} sends in a row ran past their deadline: ${failure.response ?? 'no reply in time'}`, {
+          fix: 'The server accepts connections but does not finish its replies: look at it with `sysemail test-email --to ADDR -v`; if it is only slow, raise the deadline',
+          cause: err,
+        });
+      }
       if (accountWide && !accountError) {
         accountError = isSysemailError(err)
           ? err

@@ -66,6 +66,25 @@ describe('queue run against a server that never finishes its session', () => {
   });
 });
 
+describe('queue run against a server that stalls every session', () => {
+  it('once every connection ran past its deadline in a row, the run stops with 75 and gives the rest back untried', { timeout: 60_000 }, async () => {
+    const srv = await startScriptedSmtp({ ehlo: 'trickle', trickleMs: 300 });
+    servers.push(srv);
+    const sb = await box(['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.authRequired', 'false', 'smtp.sessionTimeoutSec', '5']);
+    await enqueue(sb, 6);
+    // without the stop: three rounds of 5 s, every message deferred, exit 0
+    const run = await sb.run(['queue', 'run', '--json', '--concurrency', '2'], { timeout: 45_000 });
+    expect(run.exitCode, run.stderr).toBe(75);
+    expect(run.stderr).toContain('smtp.sessionTimeoutSec');
+    const all = await rows(sb);
+    // the two that ran out in a row, and at most one that a connection had taken up meanwhile
+    const deferred = all.filter((m) => m.status === 'deferred').length;
+    expect(deferred).toBeGreaterThanOrEqual(2);
+    expect(deferred).toBeLessThanOrEqual(3);
+    for (const m of all.filter((x) => x.status !== 'deferred')) expect(m).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
+
 describe('queue run against a server without STARTTLS', () => {
   it('454 "TLS not available" stops the run with 78 naming STARTTLS and smtp.security; every message back untouched', { timeout: 60_000 }, async () => {
     const srv = await startScriptedSmtp({});
