@@ -156,11 +156,20 @@ export async function showHistory(store: Store, id: number): Promise<HistoryDeta
  * folders directly inside the spool folder are touched: an attachment stored with its own path
  * outside it is the user's file and stays. A folder already gone is fine.
  */
+/** A spooled message's own folder: `<spool>/<uuid>` (see spoolAttachments). */
+const SPOOL_FOLDER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Removes the folders the deleted messages' attachments were copied into. Only such folders: one
+ * directly inside the spool folder, or a `spool/<uuid>` folder elsewhere (the copies of messages
+ * queued before the spool moved beside the database); never the folder of a file the sender named.
+ */
 export function removeSpoolFolders(spoolDir: string | undefined, attachmentPaths: readonly string[]): void {
   if (!spoolDir) return;
   const root = path.resolve(spoolDir);
   for (const dir of new Set(attachmentPaths.map((p) => path.dirname(path.resolve(p))))) {
-    if (path.dirname(dir) === root) fs.rmSync(dir, { recursive: true, force: true });
+    const parent = path.dirname(dir);
+    if (parent === root || (path.basename(parent) === 'spool' && SPOOL_FOLDER.test(path.basename(dir)))) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
