@@ -11,7 +11,7 @@ import type { Store } from '../store/index.js';
 import type { MessageStatus } from '../store/messages.js';
 import { MESSAGE_STATUSES, OPERATOR_RULES, type BulkResult, type OperatorAction, type OperatorSelection, type RunRow, type StatusCounts } from '../store/queue.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
-import { quoted } from '../core/text.js';
+import { LINE_BREAK_OR_NUL, quoted } from '../core/text.js';
 
 export interface RunView {
   id: number;
@@ -192,7 +192,7 @@ export function parseSelection(action: QueueAction, words: readonly string[], fl
   let to: string | undefined;
   if (flags.to !== undefined) {
     const m = parseMailbox(flags.to);
-    if (!m || /[\r\n\0]/.test(flags.to)) {
+    if (!m || LINE_BREAK_OR_NUL.test(flags.to)) {
       throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(flags.to)} is not an email address`, { fix: 'Give the recipient as user@example.com' });
     }
     to = m.address;

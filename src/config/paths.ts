@@ -65,10 +65,9 @@ export function absolutePath(value: string, base: PathBase): string {
 export interface FileOwner {
   uid: number;
   gid: number;
-  /** The account's name, or `#uid` (as sudo -u accepts it) when it has none. */
-  name: string;
 }
 
+/** The account's name, or `#uid` (as sudo -u accepts it) when it has none. */
 function accountName(uid: number): string {
   try {
     for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
@@ -95,13 +94,14 @@ export function foreignOwner(folder: string): FileOwner | undefined {
     return undefined;
   }
   if (st.uid === 0) return undefined;
-  return { uid: st.uid, gid: st.gid, name: accountName(st.uid) };
+  return { uid: st.uid, gid: st.gid };
 }
 
 export function ownerRefusal(owner: FileOwner, target: string, cause: unknown): SysemailError {
   const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
-  return new SysemailError('noperm', 'OWNER_CHANGE_REFUSED', `${target} belongs to ${owner.name}, and root may not give the files it would create there to that account (${code}); nothing was changed`, {
-    fix: `Run it as the database's owner: sudo -u ${owner.name} sysemail ...`,
+  const name = accountName(owner.uid);
+  return new SysemailError('noperm', 'OWNER_CHANGE_REFUSED', `${target} belongs to ${name}, and root may not give the files it would create there to that account (${code}); nothing was changed`, {
+    fix: `Run it as the database's owner: sudo -u ${name} sysemail ...`,
     cause,
   });
 }

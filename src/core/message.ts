@@ -5,7 +5,7 @@
  */
 import { formatMailbox, isSingleLabelDomain, parseMailbox } from './address.js';
 import type { OutgoingAttachment, OutgoingMessage } from '../providers/types.js';
-import { quoted } from './text.js';
+import { LINE_BREAK_OR_NUL as CRLF, quoted } from './text.js';
 
 export { formatMailbox, parseMailbox, type Mailbox } from './address.js';
 
@@ -62,7 +62,6 @@ export interface ComposedMessage {
   warnings: MessageWarning[];
 }
 
-const CRLF = /[\r\n\0]/;
 
 /** Splits a comma list, leaving commas inside quotes or angle brackets alone. */
 export function splitAddressList(text: string): string[] {
