@@ -4,13 +4,12 @@
  */
 import { formatMailbox, isValidAddress, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
-import type { ProviderName } from '../core/failure.js';
+import { PROVIDER_NAMES, isProviderName, type ProviderName } from '../core/providers.js';
 import type { Store } from '../store/index.js';
 import { senderOf, type UserFields, type UserRow } from '../store/users.js';
 import { quoted, requireOneLine } from '../core/text.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
-const PROVIDERS: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];
 
 export interface UserView {
   id: string;
@@ -89,10 +88,10 @@ function yesNo(value: string): boolean {
 
 /** A --provider value: smtp, exchange or eml (65 otherwise). */
 export function parseProviderName(value: string): ProviderName {
-  const v = value.trim().toLowerCase() as ProviderName;
-  if (!PROVIDERS.includes(v)) {
-    throw new SysemailError('data', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDERS.join(', ')} (got ${quoted(value)})`, {
-      fix: "Use --provider smtp, exchange or eml, or --provider '' to clear it",
+  const v = value.trim().toLowerCase();
+  if (!isProviderName(v)) {
+    throw new SysemailError('data', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_NAMES.join(', ')} (got ${quoted(value)})`, {
+      fix: `Use --provider ${PROVIDER_NAMES.join(', ')}, or --provider '' to clear it`,
     });
   }
   return v;

@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SysemailError } from '../core/errors.js';
+import type { ProviderChoice } from '../core/providers.js';
 
-export type RememberedProvider = 'smtp' | 'exchange' | 'eml' | 'prompt';
+export type RememberedProvider = ProviderChoice;
 
 function setYamlKey(text: string, key: string, value: string): string {
   const line = `${key}: ${value}`;

@@ -8,10 +8,11 @@ import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError, quoted } from '../core/errors.js';
 import type { ParamValue } from '../core/params.js';
 import { fs } from '../core/builtins.js';
+import { PROVIDER_CHOICES, isProviderChoice, type ProviderChoice } from '../core/providers.js';
 
 export interface UserConfig {
   from?: string;
-  provider?: 'smtp' | 'exchange' | 'eml' | 'prompt';
+  provider?: ProviderChoice;
   db?: string;
   color?: boolean;
 }
@@ -24,7 +25,6 @@ export interface LoadedUserConfig {
 }
 
 export const USER_OPTIONS = ['from', 'provider', 'db', 'color'] as const;
-const PROVIDERS = ['smtp', 'exchange', 'eml', 'prompt'];
 
 /** Checks a raw config object; bad values are refused naming the file. */
 export function validateUserConfig(raw: unknown, file: string): LoadedUserConfig {
@@ -45,8 +45,8 @@ export function validateUserConfig(raw: unknown, file: string): LoadedUserConfig
         }
         break;
       case 'provider':
-        if (typeof v !== 'string' || !PROVIDERS.includes(v)) throw bad(`'provider' must be one of ${PROVIDERS.join(', ')} (got ${JSON.stringify(v)})`);
-        config.provider = v as UserConfig['provider'];
+        if (!isProviderChoice(v)) throw bad(`'provider' must be one of ${PROVIDER_CHOICES.join(', ')} (got ${JSON.stringify(v)})`);
+        config.provider = v;
         break;
       case 'db':
         if (typeof v !== 'string' || v.trim() === '') throw bad(`'db' must be a file path (got ${JSON.stringify(v)})`);

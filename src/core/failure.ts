@@ -3,7 +3,9 @@
  * providers fill it from nodemailer / Graph errors, the store keeps it per attempt,
  * the diagnosis catalogue matches on it (codes first, text last).
  */
-export type ProviderName = 'smtp' | 'exchange' | 'eml';
+import type { ProviderName } from './providers.js';
+
+export type { ProviderName } from './providers.js';
 
 export type FailurePhase =
   | 'config'

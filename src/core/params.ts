@@ -5,6 +5,7 @@
  */
 import { formatMailbox, isValidAddress, parseSender } from './address.js';
 import { quoted } from './errors.js';
+import { PROVIDER_NAMES, PROMPT_PROVIDER } from './providers.js';
 
 export type ParamType =
   | { kind: 'enum'; values: readonly string[] }
@@ -19,7 +20,11 @@ export type ParamType =
   | { kind: 'mailbox' }
   | { kind: 'path' }
   | { kind: 'url' }
-  | { kind: 'secret' };
+  /**
+   * A secret: never stored in the database. `env` is the contract's environment variable for it;
+   * `command` and `file` name the parameters holding its non-interactive sources.
+   */
+  | { kind: 'secret'; env: string; command: string; file: string };
 
 export type ParamValue = string | number | boolean;
 
@@ -33,16 +38,16 @@ export interface ParamDef {
   description: string;
 }
 
-const enumOf = (...values: string[]): ParamType => ({ kind: 'enum', values });
+const enumOf = (...values: readonly string[]): ParamType => ({ kind: 'enum', values });
 
 export const MICROSOFT_IDENTITY_TOKEN_URL = 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token';
 export const GRAPH_URL = 'https://graph.microsoft.com';
 export const SMTP_OAUTH_SCOPE = 'https://outlook.office365.com/.default';
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
-export const PARAMS: readonly ParamDef[] = [
-  { key: 'batch.provider', type: enumOf('smtp', 'exchange', 'eml'), default: 'smtp', description: 'Provider the distributor batch (queue run) sends through' },
-  { key: 'interactive.provider', type: enumOf('smtp', 'exchange', 'eml', 'prompt'), default: 'prompt', description: 'Provider `send` uses when the user config names none; prompt = ask each time' },
+const TABLE = [
+  { key: 'batch.provider', type: enumOf(...PROVIDER_NAMES), default: 'smtp', description: 'Provider the distributor batch (queue run) sends through' },
+  { key: 'interactive.provider', type: enumOf(...PROVIDER_NAMES, PROMPT_PROVIDER), default: 'prompt', description: 'Provider `send` uses when the user config names none; prompt = ask each time' },
   { key: 'sender.default', type: { kind: 'mailbox' }, description: 'Default From: an address, optionally with a name (Ops Team <ops@example.com>)' },
   { key: 'limits.maxMessageMb', type: { kind: 'number', exclusiveMin: 0, max: 1024 }, default: 25, description: 'Largest whole email, attachments included, in MB' },
   { key: 'history.retentionDays', type: { kind: 'integer', min: 0, max: 36500 }, default: 30, description: 'Days sent and failed history is kept (0 = the default, 30)' },
@@ -59,21 +64,21 @@ export const PARAMS: readonly ParamDef[] = [
   { key: 'smtp.authRequired', type: { kind: 'boolean' }, default: true, description: 'Sign in before sending' },
   { key: 'smtp.authMethod', type: enumOf('password', 'oauth2'), default: 'password', description: 'password, or oauth2 = XOAUTH2 with a client-credentials token' },
   { key: 'smtp.username', type: { kind: 'string' }, description: 'Account to sign in with (user@domain)' },
-  { key: 'smtp.password', type: { kind: 'secret' }, description: 'Password of the SMTP account (kept in the OS keychain)' },
+  { key: 'smtp.password', type: { kind: 'secret', env: 'SYSEMAIL_SMTP_PASSWORD', command: 'smtp.passwordCommand', file: 'smtp.passwordFile' }, description: 'Password of the SMTP account (kept in the OS keychain)' },
   { key: 'smtp.passwordCommand', type: { kind: 'string' }, description: 'Command whose output is the SMTP password' },
   { key: 'smtp.passwordFile', type: { kind: 'path' }, description: 'File holding the SMTP password (mode 0600)' },
   { key: 'smtp.sessionTimeoutSec', type: { kind: 'integer', min: 5, max: 86_400 }, default: 300, description: 'Longest one SMTP session may take, connection to QUIT, before the message is deferred, seconds' },
   { key: 'smtp.caFile', type: { kind: 'path' }, description: 'Extra trusted CA certificate (PEM) for the SMTP server' },
   { key: 'smtp.oauth.tenantId', type: { kind: 'string' }, description: 'Microsoft Entra tenant id or domain for SMTP OAuth2' },
   { key: 'smtp.oauth.clientId', type: { kind: 'string' }, description: 'Application (client) id for SMTP OAuth2' },
-  { key: 'smtp.oauth.clientSecret', type: { kind: 'secret' }, description: 'Client secret for SMTP OAuth2 (kept in the OS keychain)' },
+  { key: 'smtp.oauth.clientSecret', type: { kind: 'secret', env: 'SYSEMAIL_SMTP_CLIENT_SECRET', command: 'smtp.oauth.clientSecretCommand', file: 'smtp.oauth.clientSecretFile' }, description: 'Client secret for SMTP OAuth2 (kept in the OS keychain)' },
   { key: 'smtp.oauth.clientSecretCommand', type: { kind: 'string' }, description: 'Command whose output is the SMTP OAuth2 client secret' },
   { key: 'smtp.oauth.clientSecretFile', type: { kind: 'path' }, description: 'File holding the SMTP OAuth2 client secret (mode 0600)' },
   { key: 'smtp.oauth.tokenUrl', type: { kind: 'url' }, defaultNote: 'Microsoft identity platform endpoint of the tenant', description: 'OAuth2 token endpoint for SMTP' },
   { key: 'smtp.oauth.scope', type: { kind: 'string' }, default: SMTP_OAUTH_SCOPE, description: 'OAuth2 scope for SMTP' },
   { key: 'exchange.tenantId', type: { kind: 'string' }, description: 'Microsoft Entra tenant id or domain for Exchange Online' },
   { key: 'exchange.clientId', type: { kind: 'string' }, description: 'Application (client) id with the Mail.Send permission' },
-  { key: 'exchange.clientSecret', type: { kind: 'secret' }, description: 'Client secret of the Exchange application (kept in the OS keychain)' },
+  { key: 'exchange.clientSecret', type: { kind: 'secret', env: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET', command: 'exchange.clientSecretCommand', file: 'exchange.clientSecretFile' }, description: 'Client secret of the Exchange application (kept in the OS keychain)' },
   { key: 'exchange.clientSecretCommand', type: { kind: 'string' }, description: 'Command whose output is the Exchange client secret' },
   { key: 'exchange.clientSecretFile', type: { kind: 'path' }, description: 'File holding the Exchange client secret (mode 0600)' },
   { key: 'exchange.requestTimeoutSec', type: { kind: 'integer', min: 5, max: 86_400 }, default: 120, description: 'Longest one Microsoft Graph request may take before the message is deferred, seconds' },
@@ -81,12 +86,24 @@ export const PARAMS: readonly ParamDef[] = [
   { key: 'exchange.graphUrl', type: { kind: 'url' }, default: GRAPH_URL, description: 'Microsoft Graph base URL' },
   { key: 'exchange.tokenUrl', type: { kind: 'url' }, defaultNote: 'Microsoft identity platform endpoint of the tenant', description: 'OAuth2 token endpoint for Exchange' },
   { key: 'eml.outputDir', type: { kind: 'path' }, defaultNote: 'outbox/ beside the database file', description: 'Folder where the email-app provider writes .eml files' },
-];
+] as const satisfies readonly ParamDef[];
 
-const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
+/** Every parameter key: a misspelt key given to Settings does not compile. */
+export type ParamKey = (typeof TABLE)[number]['key'];
+/** The keys of the secret parameters. */
+export type SecretName = Extract<(typeof TABLE)[number], { type: { kind: 'secret' } }>['key'];
 
-export const SECRET_KEYS = PARAMS.filter((p) => p.type.kind === 'secret').map((p) => p.key);
-export type SecretName = 'smtp.password' | 'smtp.oauth.clientSecret' | 'exchange.clientSecret';
+export const PARAMS: readonly (ParamDef & { key: ParamKey })[] = TABLE;
+
+type SecretType = Extract<ParamType, { kind: 'secret' }>;
+
+const BY_KEY = new Map<string, ParamDef>(PARAMS.map((p) => [p.key, p]));
+
+export function isParamKey(key: string): key is ParamKey {
+  return BY_KEY.has(key);
+}
+
+export const SECRET_KEYS: readonly SecretName[] = PARAMS.filter((p) => p.type.kind === 'secret').map((p) => p.key as SecretName);
 
 export function paramDef(key: string): ParamDef | undefined {
   return BY_KEY.get(key);
@@ -96,17 +113,16 @@ export function isSecretKey(key: string): key is SecretName {
   return BY_KEY.get(key)?.type.kind === 'secret';
 }
 
-/** The contract's names for the secrets' environment variables. */
-const SECRET_ENV_NAMES: Readonly<Record<string, string>> = {
-  'smtp.password': 'SYSEMAIL_SMTP_PASSWORD',
-  'smtp.oauth.clientSecret': 'SYSEMAIL_SMTP_CLIENT_SECRET',
-  'exchange.clientSecret': 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
-};
+/** Where a secret may come from besides the keychain: its environment variable, command and file parameters. */
+export function secretSources(name: SecretName): { env: string; command: ParamKey; file: ParamKey } {
+  const t = BY_KEY.get(name)!.type as SecretType;
+  return { env: t.env, command: t.command as ParamKey, file: t.file as ParamKey };
+}
 
-/** `smtp.perMinuteLimit` → `SYSEMAIL_SMTP_PER_MINUTE_LIMIT`. */
+/** `smtp.perMinuteLimit` → `SYSEMAIL_SMTP_PER_MINUTE_LIMIT`; a secret's is the contract's name in the table. */
 export function envNameOf(key: string): string {
-  const secret = SECRET_ENV_NAMES[key];
-  if (secret) return secret;
+  const t = BY_KEY.get(key)?.type;
+  if (t?.kind === 'secret') return t.env;
   return 'SYSEMAIL_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
 }
 
@@ -212,7 +228,7 @@ export function editDistance(a: string, b: string): number {
 
 export function closestKey(key: string): string {
   const lower = key.toLowerCase();
-  let best = PARAMS[0].key;
+  let best: string = PARAMS[0]!.key;
   let bestScore = Infinity;
   for (const p of PARAMS) {
     const k = p.key.toLowerCase();

@@ -10,6 +10,7 @@ import {
   paramDef,
   parseParamValue,
   type ParamDef,
+  type ParamKey,
   type ParamValue,
 } from './params.js';
 import { quoted } from './errors.js';
@@ -126,27 +127,27 @@ export class Settings {
     return { settings: new Settings(values), errors };
   }
 
-  get(key: string): ParamValue | undefined {
+  get(key: ParamKey): ParamValue | undefined {
     if (!paramDef(key)) throw new Error(`internal: unknown parameter ${key}`);
     return this.values.get(key)?.value;
   }
 
-  string(key: string): string | undefined {
+  string(key: ParamKey): string | undefined {
     const v = this.get(key);
     return v === undefined ? undefined : String(v);
   }
 
-  number(key: string): number {
+  number(key: ParamKey): number {
     const v = this.get(key);
     if (typeof v !== 'number') throw new Error(`internal: parameter ${key} has no numeric value`);
     return v;
   }
 
-  boolean(key: string): boolean {
+  boolean(key: ParamKey): boolean {
     return this.get(key) === true;
   }
 
-  source(key: string): EffectiveValue | undefined {
+  source(key: ParamKey): EffectiveValue | undefined {
     return this.values.get(key);
   }
 }

@@ -3,17 +3,13 @@
  * through the email app never loads nodemailer's SMTP client, and `--version` loads none.
  */
 import { SysemailError } from '../core/errors.js';
-import type { ProviderName } from '../core/failure.js';
+import { PROVIDER_NAMES, type ProviderName } from '../core/providers.js';
 import type { Provider } from './types.js';
 import type { ProviderOptions } from './common.js';
 import { quoted } from '../core/text.js';
 
 export type { ProviderOptions, SecretAccess } from './common.js';
-export const PROVIDER_NAMES: readonly ProviderName[] = ['smtp', 'exchange', 'eml'];
-
-export function isProviderName(name: string): name is ProviderName {
-  return (PROVIDER_NAMES as readonly string[]).includes(name);
-}
+export { PROVIDER_NAMES, isProviderName } from '../core/providers.js';
 
 /**
  * `pool` keeps SMTP connections open between messages (the distributor); the other providers ignore it.

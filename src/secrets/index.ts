@@ -7,7 +7,7 @@
  * No secret value ever goes into an error's message, fix or data.
  */
 import { SysemailError, isSysemailError } from '../core/errors.js';
-import type { SecretName } from '../core/params.js';
+import { SECRET_KEYS, secretSources, type ParamKey, type SecretName } from '../core/params.js';
 import { KEYCHAIN_SERVICE, keychainUnavailable, systemKeychain, type Keychain } from './keychain.js';
 import { readPasswordFile, runPasswordCommand } from './sources.js';
 
@@ -38,12 +38,8 @@ export interface SecretContext {
   keychain?: Keychain;
 }
 
-/** The environment variable that overrides each secret. */
-export const SECRET_ENV: Readonly<Record<SecretName, string>> = {
-  'smtp.password': 'SYSEMAIL_SMTP_PASSWORD',
-  'smtp.oauth.clientSecret': 'SYSEMAIL_SMTP_CLIENT_SECRET',
-  'exchange.clientSecret': 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
-};
+/** The environment variable that overrides each secret (declared once, in the parameter table). */
+export const SECRET_ENV: Readonly<Record<SecretName, string>> = secretTable((name) => secretSources(name).env);
 
 /** Keychain account of a secret: `<dbId>:<name>`. */
 export function keychainAccount(name: SecretName, dbId: string): string {
@@ -52,20 +48,16 @@ export function keychainAccount(name: SecretName, dbId: string): string {
 }
 
 /** The parameter naming each secret's command source. */
-export const SECRET_COMMAND_KEY: Readonly<Record<SecretName, string>> = {
-  'smtp.password': 'smtp.passwordCommand',
-  'smtp.oauth.clientSecret': 'smtp.oauth.clientSecretCommand',
-  'exchange.clientSecret': 'exchange.clientSecretCommand',
-};
+export const SECRET_COMMAND_KEY: Readonly<Record<SecretName, ParamKey>> = secretTable((name) => secretSources(name).command);
 
 /** The parameter naming each secret's file source. */
-export const SECRET_FILE_KEY: Readonly<Record<SecretName, string>> = {
-  'smtp.password': 'smtp.passwordFile',
-  'smtp.oauth.clientSecret': 'smtp.oauth.clientSecretFile',
-  'exchange.clientSecret': 'exchange.clientSecretFile',
-};
+export const SECRET_FILE_KEY: Readonly<Record<SecretName, ParamKey>> = secretTable((name) => secretSources(name).file);
 
-const SECRET_NAMES = Object.keys(SECRET_ENV) as SecretName[];
+function secretTable<T>(of: (name: SecretName) => T): Record<SecretName, T> {
+  return Object.fromEntries(SECRET_KEYS.map((name) => [name, of(name)])) as Record<SecretName, T>;
+}
+
+const SECRET_NAMES = SECRET_KEYS;
 
 /**
  * The command and file sources of every secret, read from the settings (or, in tests, a plain record

@@ -5,7 +5,9 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { SqliteDatabase } from './db.js';
 
-export type MessageStatus = 'pending' | 'sending' | 'deferred' | 'held' | 'sent' | 'failed';
+import type { MessageStatus } from '../core/status.js';
+
+export type { MessageStatus } from '../core/status.js';
 
 export interface StoredAttachment {
   filename: string;

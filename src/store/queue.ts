@@ -12,7 +12,9 @@ import type { SqliteDatabase } from './db.js';
 import { HAS_RECIPIENT_SQL } from './history.js';
 import { INSERT_ATTEMPT_SQL, attachmentPathsOf, attemptParams, fillBodies, toMessageRow, type MessageDbRow, type MessageRow, type MessageStatus } from './messages.js';
 
-export const MESSAGE_STATUSES: readonly MessageStatus[] = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'];
+import { MESSAGE_STATUSES } from '../core/status.js';
+
+export { MESSAGE_STATUSES } from '../core/status.js';
 
 /**
  * The database's clock, in epoch milliseconds: leases are set and compared on it, in SQL. Distributors

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isValidAddress, parseSender } from '../../core/address.js';
 import { SysemailError } from '../../core/errors.js';
-import type { ProviderName } from '../../core/failure.js';
+import { chooseProvider, type ProviderName } from '../../core/providers.js';
 import type { Settings } from '../../core/precedence.js';
 import type { SecretAccess } from '../../providers/common.js';
 import type { Store } from '../../store/index.js';
@@ -95,7 +95,7 @@ const NETWORK_IDS: Record<ProviderName, string[]> = {
 
 export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult> {
   const s = o.settings;
-  const provider = o.provider ?? ((s.string('batch.provider') ?? 'smtp') as ProviderName);
+  const provider = chooseProvider({ flag: o.provider, settings: s });
   if (o.to !== undefined && !isValidAddress(o.to)) {
     throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(o.to)} is not a valid address`, { fix: 'Give one address, e.g. --to ann@example.com' });
   }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ChecklistResult, Check } from '../../app/diagnose/index.js';
 import type { CauseView } from '../../app/diagnose/error.js';
-import type { ProviderName } from '../../core/failure.js';
+import { PROVIDER_NAMES, isProviderName } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 import { usageError } from '../errors.js';
@@ -36,9 +36,9 @@ function checkJson(check: Check): Record<string, unknown> {
 }
 
 async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number> {
-  const [{ runChecklist }, { isProviderName }] = await Promise.all([import('../../app/diagnose/index.js'), import('../../providers/index.js')]);
+  const { runChecklist } = await import('../../app/diagnose/index.js');
   if (flags.provider !== undefined && !isProviderName(flags.provider)) {
-    throw usageError(`unknown provider ${quoted(flags.provider)}`, 'Use --provider smtp, exchange or eml');
+    throw usageError(`unknown provider ${quoted(flags.provider)}`, `Use --provider ${PROVIDER_NAMES.join(', ')}`);
   }
   const store = await ctx.store();
   const settings = await ctx.settings();
@@ -47,7 +47,7 @@ async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number>
     store,
     settings,
     secrets: { dbId: store.id, env: ctx.env },
-    ...(flags.provider ? { provider: flags.provider as ProviderName } : {}),
+    ...(flags.provider ? { provider: flags.provider } : {}),
     offline: !!flags.offline,
     ...(flags.to !== undefined ? { to: flags.to } : {}),
     // live on a terminal: each group as soon as it is known

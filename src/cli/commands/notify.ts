@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { NotificationMessage } from '../../app/notify.js';
-import type { ProviderName } from '../../core/failure.js';
+import { chooseProvider } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 
@@ -32,7 +32,7 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<number> {
   const deliver = opts.now
     ? async (m: NotificationMessage) => {
         const { sendMessage } = await import('../../app/send.js');
-        const provider = m.provider ?? ((settings.string('batch.provider') ?? 'smtp') as ProviderName);
+        const provider = chooseProvider({ user: m.provider, settings });
         const sent = await sendMessage(
           { from: m.from, to: m.to, subject: m.subject, text: m.text, html: m.html, userId: m.userId, meta: { templateId: m.templateId, org: m.org ?? undefined }, provider },
           { store, settings, secrets: { dbId: store.id, env: ctx.env } },

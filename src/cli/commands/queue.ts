@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
+import { MESSAGE_STATUSES } from '../../core/status.js';
 import type { CycleResult } from '../../app/distributor.js';
 import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
@@ -292,7 +293,7 @@ Examples:
   queue
     .command('list')
     .description('queued messages (pending, sending, deferred, held), or those of one --status')
-    .option('--status <status>', 'pending, sending, deferred, held, sent or failed')
+    .option('--status <status>', MESSAGE_STATUSES.join(', '))
     .option('--limit <n>', 'at most N rows (default 100)', intOption('--limit', 1))
     .addHelpText('after', '\nExample:\n  $ sysemail queue list --status deferred')
     .action(action((ctx, opts: { status?: string; limit?: number }) => list(ctx, opts)));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ProviderName } from '../../core/failure.js';
+import { PROVIDER_CHOICES, PROMPT_PROVIDER, chooseProvider, isProviderChoice, queuedProvider, type ProviderName } from '../../core/providers.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -24,8 +24,6 @@ interface SendFlags {
   org?: string;
   user?: string;
 }
-
-const PROVIDER_CHOICES = ['smtp', 'exchange', 'eml', 'prompt'];
 
 interface Draft {
   from?: string;
@@ -142,7 +140,7 @@ async function askProvider(ctx: CliContext): Promise<ProviderName> {
 }
 
 async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
-  if (flags.provider !== undefined && !PROVIDER_CHOICES.includes(flags.provider)) {
+  if (flags.provider !== undefined && !isProviderChoice(flags.provider)) {
     throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`, { fix: 'Example: --provider smtp' });
   }
   if (flags.body !== undefined && flags.bodyFile !== undefined) {
@@ -181,12 +179,13 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     draft = await compose(ctx, draft, { from: !senderKnown, body: noBody || bodyFromFlag });
   }
   // --provider > the --user's own provider > user config "provider" > interactive.provider
+  const flag = isProviderChoice(flags.provider) ? flags.provider : undefined;
   let provider: ProviderName | null;
   if (flags.queue) {
-    provider = flags.provider && flags.provider !== 'prompt' ? (flags.provider as ProviderName) : ofUser;
+    provider = queuedProvider({ flag, user: ofUser });
   } else {
-    const wanted = flags.provider ?? ofUser ?? settings.string('interactive.provider') ?? 'prompt';
-    if (wanted !== 'prompt') provider = wanted as ProviderName;
+    const wanted = chooseProvider({ flag, user: ofUser, interactive: 'ask', settings });
+    if (wanted !== PROMPT_PROVIDER) provider = wanted;
     else if (ctx.output.interactive) provider = await askProvider(ctx);
     else {
       // guessing would be worse than stopping: an .eml nobody opens is a message reported sent and never delivered

@@ -3,6 +3,7 @@
  * rules that recognise it. Pure data; the matcher lives in match.ts.
  */
 import type { FailurePhase } from '../failure.js';
+import { secretSources } from '../params.js';
 
 /** Every id the contract promises, in the contract's order (also the tie-break order of the matcher). */
 export const DIAGNOSIS_IDS = [
@@ -300,7 +301,7 @@ export const catalogue: readonly CatalogueEntry[] = [
     fix:
       'Store the secret again on this machine: `sysemail params set smtp.password --stdin` (or ' +
       'smtp.oauth.clientSecret / exchange.clientSecret). On a server without a keychain use ' +
-      'SYSEMAIL_SMTP_PASSWORD, `sysemail params set smtp.passwordCommand CMD` or a `smtp.passwordFile` with ' +
+      `${secretSources('smtp.password').env}, \`sysemail params set smtp.passwordCommand CMD\` or a \`smtp.passwordFile\` with ` +
       'mode 0600; the client secrets have their own (`exchange.clientSecretCommand`, ' +
       '`exchange.clientSecretFile`, `smtp.oauth.clientSecretCommand`, `smtp.oauth.clientSecretFile`). ' +
       '`sysemail diagnose --offline` shows which source failed.',
