@@ -3,6 +3,7 @@
  * (or sent at once). The user's own choice wins: someone who opted out of notification email gets
  * nothing, and the caller is told so.
  */
+import { systemClock, type Clock } from '../core/clock.js';
 import { parseSender } from '../core/address.js';
 import { composeMessage, formatMailbox } from '../core/message.js';
 import { SysemailError } from '../core/errors.js';
@@ -38,7 +39,7 @@ export interface DeliveredNotification {
 export interface NotifyDeps {
   store: Store;
   settings: Settings;
-  clock?: () => number;
+  clock?: Clock;
   /** Sends one message at once (the sending use case); needed only for `now`. */
   deliver?: (message: NotificationMessage) => Promise<DeliveredNotification>;
 }
@@ -74,7 +75,7 @@ export type NotifyResult =
  * even for a user who opted out; then an opted-out user is skipped before any sender is needed.
  */
 export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<NotifyResult> {
-  const clock = deps.clock ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   const user = await requireUser(deps.store, req.userId);
   const rendered = await renderTemplateForSend({ store: deps.store, templateId: req.templateId, org: req.org, data: req.data });
   if (!user.notifyEmail) {
@@ -147,7 +148,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
       org: message.org ?? undefined,
       sizeBytes: composed.value.sizeBytes,
     },
-    clock(),
+    clock.now(),
   );
   return { ...common, id, status: 'queued', provider: message.provider };
 }

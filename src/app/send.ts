@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { systemClock, type Clock } from '../core/clock.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import { messageIdDomain } from '../core/address.js';
@@ -52,7 +53,7 @@ export interface SendDeps {
   store: Store;
   settings: Settings;
   secrets: SecretAccess;
-  clock?: () => number;
+  clock?: Clock;
   createProvider?: (name: ProviderName, options: ProviderOptions) => Promise<Provider>;
 }
 
@@ -120,7 +121,7 @@ function describeProblems(errors: ReturnType<typeof composeMessage>['errors']): 
 }
 
 export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<SendOutcome> {
-  const clock = deps.clock ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   const { store, settings } = deps;
 
   let subject = req.subject;
@@ -160,7 +161,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   if (req.queue) {
     const { dir, stored } = spoolAttachments(spoolDirOf(deps.settings), attachments);
     try {
-      const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock());
+      const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock.now());
       return { id, status: 'queued', provider: req.provider, messageId: message.messageId, warnings };
     } catch (err) {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -176,7 +177,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     // settings and secrets first: a message is recorded only once it is really about to go out
     await provider.prepare?.();
     const lease = `send:${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    const startedAt = clock();
+    const startedAt = clock.now();
     // the lease is on the database's clock, as distributors compare it
     const id = await store.messages.insert(
       { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: store.queue.dbNow() + DIRECT_SEND_LEASE_MS },
@@ -186,10 +187,10 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     try {
       result = await provider.send(message);
     } catch (err) {
-      await recordFailure(store, id, lease, providerName, startedAt, clock(), err);
+      await recordFailure(store, id, lease, providerName, startedAt, clock.now(), err);
       throw withMessageId(err, id);
     }
-    const endedAt = clock();
+    const endedAt = clock.now();
     await store.messages.recordAttempt({ messageId: id, startedAt, endedAt, provider: providerName, outcome: 'sent', response: result.response ?? result.file, leaseOwner: lease });
     await store.messages.markSent(id, lease, endedAt, providerName, result.messageId ?? message.messageId);
     if (result.rejected.length > 0) warnings.push(`the server refused ${result.rejected.join(', ')}; the others were accepted`);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { notify } from '../../src/app/notify.js';
+import { fixedClock } from '../helpers/fixed-clock.js';
 import { addTemplate, listTemplates, removeTemplate, renderTemplateForSend, setTemplate, showTemplate, verifyTemplates } from '../../src/app/templates.js';
 import { addUser, listUsers, removeUser, setUser, showUser } from '../../src/app/users.js';
 import { SysemailError } from '../../src/core/errors.js';
@@ -202,7 +203,7 @@ describe('notify', () => {
   it("queues the organisation's template for the batch provider, addressed to the user", async () => {
     await seedApproval();
     await addUser(store, 'ada', { email: 'ada@example.com', senderEmail: 'finance@example.com' }, NOW);
-    const r = await notify({ store, settings: settings(), clock: () => NOW }, { templateId: 'approval', userId: 'ada', org: 'usmf', data });
+    const r = await notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'approval', userId: 'ada', org: 'usmf', data });
     expect(r).toMatchObject({ skipped: false, status: 'queued', provider: null, to: 'ada@example.com', from: 'usmf@example.com', subject: '[USMF] PO-9' });
     if (r.skipped) throw new Error('unreachable');
     const m = (await store.messages.get(r.id))!;
@@ -214,7 +215,7 @@ describe('notify', () => {
   it('a user who opted out gets nothing, and the result says so', async () => {
     await seedApproval();
     await addUser(store, 'bob', { email: 'bob@example.com', notifyEmail: 'no' }, NOW);
-    const r = await notify({ store, settings: settings(), clock: () => NOW }, { templateId: 'approval', userId: 'bob', data });
+    const r = await notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'approval', userId: 'bob', data });
     expect(r.skipped).toBe(true);
     if (!r.skipped) throw new Error('unreachable');
     expect(r.reason).toContain('bob');
@@ -224,10 +225,10 @@ describe('notify', () => {
   it('falls back to sender.default when the template has no sender, and is a config error (78) when there is none', async () => {
     await addTemplate(store, { id: 'plain', subject: 'Hi %name%', text: 'x' }, NOW);
     await addUser(store, 'ada', { email: 'ada@example.com' }, NOW);
-    const none = await failure(notify({ store, settings: settings(), clock: () => NOW }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } }));
+    const none = await failure(notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } }));
     expect(none.kind).toBe('config');
     expect(none.fix).toContain('sysemail params set sender.default');
-    const r = await notify({ store, settings: settings({ 'sender.default': 'noreply@example.com' }), clock: () => NOW }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } });
+    const r = await notify({ store, settings: settings({ 'sender.default': 'noreply@example.com' }), clock: fixedClock(NOW) }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } });
     expect(r).toMatchObject({ from: 'noreply@example.com', status: 'queued' });
   });
 
