@@ -4,7 +4,7 @@
  * problem found, plus warnings that do not stop the send.
  */
 import { formatMailbox, isSingleLabelDomain, parseMailbox } from './address.js';
-import type { OutgoingAttachment, OutgoingMessage } from '../providers/types.js';
+import type { OutgoingAttachment, OutgoingMessage } from './outgoing.js';
 import { LINE_BREAK_OR_NUL as CRLF, quoted } from './text.js';
 
 export { formatMailbox, parseMailbox, type Mailbox } from './address.js';

@@ -1,43 +1,8 @@
 import type { FailurePhase, ProviderName } from '../core/failure.js';
+import type { OutgoingMessage } from '../core/outgoing.js';
 
 export type { ProviderName } from '../core/failure.js';
-
-export interface OutgoingAttachment {
-  filename: string;
-  /** Streamed from disk when given: large attachments never sit whole in memory. */
-  path?: string;
-  content?: Buffer | string;
-  contentType?: string;
-  /** Bytes, known before sending (checked against limits.maxMessageMb). */
-  size: number;
-}
-
-/** A validated message, ready for any provider. Addresses are already checked and normalised. */
-export interface OutgoingMessage {
-  from: string;
-  to: string[];
-  cc: string[];
-  bcc: string[];
-  replyTo?: string;
-  subject: string;
-  text?: string;
-  html?: string;
-  attachments: OutgoingAttachment[];
-  /** Message-ID to use (so a retried message keeps one id). */
-  messageId?: string;
-  headers?: Record<string, string>;
-  /**
-   * The same message already rendered to its MIME bytes (see MimeRenderer): SMTP sends these as they
-   * are. The distributor's worker thread renders ahead, so the main thread only talks SMTP.
-   */
-  rendered?: RenderedMime;
-}
-
-/** A message's final bytes and its SMTP envelope (every recipient, Bcc included; Bcc is not in the bytes). */
-export interface RenderedMime {
-  raw: Uint8Array;
-  envelope: { from: string; to: string[] };
-}
+export type { OutgoingAttachment, OutgoingMessage, RenderedMime } from '../core/outgoing.js';
 
 export interface SendResult {
   provider: ProviderName;
