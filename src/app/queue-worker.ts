@@ -8,7 +8,7 @@
  * middle, so neither waits for the other and a message is rarely composed twice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { MimeRenderer } from '../providers/smtp.js';
+import { MimeRenderer } from '../providers/smtp/render.js';
 import type { RenderedMime } from '../providers/types.js';
 import { openDatabase } from '../store/db.js';
 import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type RunCounts } from '../store/queue.js';

@@ -7,6 +7,7 @@ import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { FailureInfo, FailurePhase, ProviderName } from '../core/failure.js';
 import type { SecretName } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
+import { defaultTimeout, type TimeoutOverrides } from '../core/timeouts.js';
 import type { Keychain } from '../secrets/index.js';
 import type { SendMailOptions } from 'nodemailer';
 import type { OutgoingMessage, PhaseInfo, PhaseResult, TestPhase } from './types.js';
@@ -25,10 +26,10 @@ export interface ProviderOptions {
   /** Keep SMTP connections open between messages (the distributor). */
   pool?: { maxConnections: number };
   /**
-   * Shorter SMTP timeouts for tests; the defaults are the named constants in ./smtp.ts. `sessionMs`
-   * and `requestMs` stand in for smtp.sessionTimeoutSec and exchange.requestTimeoutSec.
+   * Timeouts by name, over the table in core/timeouts.ts (tests, diagnose). `sessionMs` and
+   * `requestMs` stand in for smtp.sessionTimeoutSec and exchange.requestTimeoutSec.
    */
-  timeouts?: Partial<{ connectionMs: number; greetingMs: number; socketMs: number; probeMs: number; sessionMs: number; requestMs: number }>;
+  timeouts?: TimeoutOverrides;
   /**
    * Called with each line of the SMTP conversation (`-> ` sent, `<- ` received, `~> `/`<~ ` once TLS
    * is up), secrets and message bodies already elided: what `-v` prints.
@@ -73,7 +74,7 @@ export interface AccessToken {
 
 /** Seconds before expiry at which a cached token is replaced. */
 const TOKEN_EARLY_RENEWAL_SEC = 120;
-export const HTTP_TIMEOUT_MS = 30_000;
+export const HTTP_TIMEOUT_MS = defaultTimeout('httpMs');
 
 /** Node's fetch hides the socket error in `cause`; dig the code out for classification. */
 export function networkCodeOf(err: unknown): string {

@@ -11,6 +11,7 @@ import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo, FailurePhase } from '../core/failure.js';
 import { parseMailbox } from '../core/message.js';
 import { GRAPH_SCOPE } from '../core/params.js';
+import { defaultTimeout, resolveTimeouts } from '../core/timeouts.js';
 import type { ConnectionTestOptions, OutgoingAttachment, OutgoingMessage, PhaseResult, Provider, SendResult, TestPhase } from './types.js';
 import {
   HTTP_TIMEOUT_MS,
@@ -32,7 +33,7 @@ export const GRAPH_INLINE_ATTACHMENT_MAX = 3 * 1024 * 1024;
 /** Upload slices must be multiples of 320 KiB; 10 of them stay under Graph's 4 MiB per request. */
 export const GRAPH_UPLOAD_SLICE = 320 * 1024 * 10;
 /** Uploading a large attachment may take a while; each request still gets a bound. */
-const UPLOAD_TIMEOUT_MS = 120_000;
+const UPLOAD_TIMEOUT_MS = defaultTimeout('uploadMs');
 
 interface ExchangeConfig {
   graphUrl: string;
@@ -71,7 +72,7 @@ export class ExchangeProvider implements Provider {
   private token?: AccessToken;
 
   constructor(private readonly options: ProviderOptions) {
-    this.deadlineMs = options.timeouts?.requestMs ?? options.settings.number('exchange.requestTimeoutSec') * 1000;
+    this.deadlineMs = resolveTimeouts(options.settings, options.timeouts).requestMs;
   }
 
   /** The send outlived exchange.requestTimeoutSec: its request was aborted, and this message waits for its next attempt. */

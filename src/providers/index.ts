@@ -19,7 +19,7 @@ export async function createProvider(name: ProviderName, options: ProviderOption
   switch (name) {
     case 'smtp': {
       // nodemailer loads alongside: the first send needs it
-      const [{ SmtpProvider }] = await Promise.all([import('./smtp.js'), import('nodemailer')]);
+      const [{ SmtpProvider }] = await Promise.all([import('./smtp/index.js'), import('nodemailer')]);
       return new SmtpProvider(options);
     }
     case 'exchange': {

@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { SysemailError } from '../core/errors.js';
+import { defaultTimeout } from '../core/timeouts.js';
 
 /** How long `smtp.passwordCommand` may run before it is killed. */
-export const PASSWORD_COMMAND_TIMEOUT_MS = 10_000;
+export const PASSWORD_COMMAND_TIMEOUT_MS = defaultTimeout('passwordCommandMs');
 /** More output than this is not a password; the command is stopped. */
 const PASSWORD_COMMAND_MAX_BYTES = 64 * 1024;
 /** A password file is read up to this size; the secret is its first line. */

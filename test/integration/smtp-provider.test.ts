@@ -8,7 +8,7 @@ import { exitCodeOf } from '../../src/cli/exit-codes.js';
 import { SysemailError } from '../../src/core/errors.js';
 import type { FailureInfo } from '../../src/core/failure.js';
 import { diagnose } from '../../src/core/diagnosis/index.js';
-import { SmtpProvider } from '../../src/providers/smtp.js';
+import { SmtpProvider } from '../../src/providers/smtp/index.js';
 import type { OutgoingMessage, PhaseResult } from '../../src/providers/types.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
@@ -494,7 +494,7 @@ describe('messages rendered ahead (the distributor worker thread)', () => {
       headers: { 'X-Campaign': 'november' },
       messageId: '<rendered.1@example.com>',
     });
-    const { MimeRenderer } = await import('../../src/providers/smtp.js');
+    const { MimeRenderer } = await import('../../src/providers/smtp/render.js');
     expect(MimeRenderer.wants(m)).toBe(true);
     expect(MimeRenderer.wants({ ...m, attachments: [{ filename: 'a.txt', path: attachmentFile, size: 5 }] })).toBe(false);
     const rendered = await new MimeRenderer().render(m);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SmtpTranscript, countLines, transcriptLogger } from '../../src/providers/transcript.js';
+import { SmtpTranscript, countLines, transcriptLogger } from '../../src/providers/smtp/transcript.js';
 
 function transcript(implicitTls = false): { t: SmtpTranscript; lines: string[] } {
   const lines: string[] = [];

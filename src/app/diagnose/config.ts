@@ -179,7 +179,7 @@ function exchangeCheck(s: Settings): Check {
  * same thing twice.
  */
 async function providerCheck(s: Settings): Promise<Check> {
-  const { readSmtpConfig } = await import('../../providers/smtp.js');
+  const { readSmtpConfig } = await import('../../providers/smtp/config.js');
   try {
     const cfg = readSmtpConfig(s);
     return pass('config.smtp', cfg.ca ? `extra trusted CA from smtp.caFile ${s.string('smtp.caFile')}` : 'system trusted CAs');

@@ -5,11 +5,12 @@ import { isSysemailError } from '../../core/errors.js';
 import type { ProviderName } from '../../core/failure.js';
 import type { SecretName } from '../../core/params.js';
 import type { Settings } from '../../core/precedence.js';
+import { defaultTimeout } from '../../core/timeouts.js';
 import type { SecretAccess } from '../../providers/common.js';
 import { fail, pass, skip, type Check } from './types.js';
 
 /** The password command may prompt a vault or an agent; give it as long as a send would. */
-export const SECRET_CHECK_TIMEOUT_MS = 30_000;
+export const SECRET_CHECK_TIMEOUT_MS = defaultTimeout('secretCheckMs');
 
 export function neededSecret(s: Settings, provider: ProviderName): SecretName | undefined {
   if (provider === 'exchange') return 'exchange.clientSecret';

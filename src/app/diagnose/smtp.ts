@@ -9,20 +9,11 @@ import { diagnose, DIAGNOSIS_IDS, catalogueEntry, type DiagnosisId } from '../..
 import type { SysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
 import type { Settings } from '../../core/precedence.js';
+import { DIAGNOSE_TIMEOUTS, defaultTimeout, resolveTimeouts, type TimeoutOverrides } from '../../core/timeouts.js';
 import type { SecretAccess } from '../../providers/common.js';
 import type { PhaseResult } from '../../providers/types.js';
 import { fail, pass, skip, warn, type Check } from './types.js';
 
-export const DNS_TIMEOUT_MS = 5_000;
-export const TCP_TIMEOUT_MS = 5_000;
-/** TCP (and implicit TLS) connect inside the SMTP session. */
-export const SMTP_CONNECT_TIMEOUT_MS = 10_000;
-/** From connecting to the 220 greeting, and for the STARTTLS upgrade. */
-export const SMTP_GREETING_TIMEOUT_MS = 10_000;
-/** Each reply after that: EHLO, AUTH, MAIL FROM, RCPT TO. */
-export const SMTP_REPLY_TIMEOUT_MS = 20_000;
-/** A TLS handshake tried after a silent greeting, to recognise an implicit-TLS port. */
-export const TLS_MODE_PROBE_TIMEOUT_MS = 4_000;
 /** A certificate closer to its end than this is worth a warning. */
 export const CERT_EXPIRY_WARN_DAYS = 14;
 
@@ -37,8 +28,8 @@ export interface SmtpCheckOptions {
   to?: string;
   /** The secret could not be read: stop after EHLO instead of failing the sign-in again. */
   noSignIn?: boolean;
-  /** Shorter timeouts for tests. */
-  timeouts?: Partial<{ dnsMs: number; tcpMs: number; connectionMs: number; greetingMs: number; socketMs: number; probeMs: number; sessionMs: number }>;
+  /** Timeouts by name over diagnose's own (DIAGNOSE_TIMEOUTS), e.g. shorter ones for tests. */
+  timeouts?: TimeoutOverrides;
   now?: number;
 }
 
@@ -80,7 +71,7 @@ function timeout<T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-export async function dnsCheck(host: string, ms = DNS_TIMEOUT_MS): Promise<{ check: Check; address?: string }> {
+export async function dnsCheck(host: string, ms = defaultTimeout('dnsMs')): Promise<{ check: Check; address?: string }> {
   if (net.isIP(host.replace(/^\[|\]$/g, ''))) return { check: pass('dns', `${host} is an IP address`), address: host.replace(/^\[|\]$/g, '') };
   const lookup = dns.promises.lookup(host, { all: true }).then(
     (addresses) => ({ addresses }),
@@ -99,7 +90,7 @@ export async function dnsCheck(host: string, ms = DNS_TIMEOUT_MS): Promise<{ che
   return { check: fail('dns', detail, fix, 'HOST_NOT_FOUND') };
 }
 
-export function tcpCheck(address: string, port: number, ms = TCP_TIMEOUT_MS): Promise<Check> {
+export function tcpCheck(address: string, port: number, ms = defaultTimeout('tcpMs')): Promise<Check> {
   const started = Date.now();
   return new Promise((resolve) => {
     const socket = net.connect({ host: address, port });
@@ -221,7 +212,8 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
   const s = o.settings;
   const host = s.string('smtp.host')!;
   const port = s.number('smtp.port');
-  const t = o.timeouts ?? {};
+  // the table's values, diagnose's shorter ones by name, then the caller's
+  const t = resolveTimeouts(s, DIAGNOSE_TIMEOUTS, o.timeouts);
   const authRequired = s.boolean('smtp.authRequired');
   const wanted = ['greeting', 'tls', 'ehlo', ...(authRequired && s.string('smtp.authMethod') === 'oauth2' ? ['token'] : []), 'auth', 'sender', 'recipient'];
   const notReached = (from: number, why: string) => wanted.slice(from).map((id) => skip(id, why));
@@ -236,13 +228,7 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
   const provider = await createProvider('smtp', {
     settings: s,
     secrets: o.secrets,
-    timeouts: {
-      connectionMs: t.connectionMs ?? SMTP_CONNECT_TIMEOUT_MS,
-      greetingMs: t.greetingMs ?? SMTP_GREETING_TIMEOUT_MS,
-      socketMs: t.socketMs ?? SMTP_REPLY_TIMEOUT_MS,
-      probeMs: t.probeMs ?? TLS_MODE_PROBE_TIMEOUT_MS,
-      ...(t.sessionMs !== undefined ? { sessionMs: t.sessionMs } : {}),
-    },
+    timeouts: t,
   });
   let result: Awaited<ReturnType<typeof provider.test>>;
   try {

@@ -5,6 +5,7 @@
  * message itself (after DATA) is a line count.
  */
 import { Transform } from 'node:stream';
+import { eventLogger, type LogEvent } from './internals.js';
 
 /** A server line longer than this is cut: `-v` is read by people, not replayed. */
 const MAX_LINE = 400;
@@ -98,13 +99,13 @@ export function countLines(raw: Uint8Array): number {
 export interface TranscriptLogger {
   /** The nodemailer logger. */
   logger: Record<string, (...args: unknown[]) => void>;
+  /** The same, for a caller that reads the log itself (see internals.ts) and passes each entry on. */
+  onEvent(event: LogEvent): void;
   /** A transform for the message stream that counts its lines. */
   counter(): Transform;
   /** The line count of a message sent without the counter (a prebuilt test message). */
   expectBody(lines: number): void;
 }
-
-type LogEntry = { tnx?: string; sid?: string; cid?: number; remoteAddress?: string; remotePort?: number; outByteCount?: number };
 
 /**
  * A nodemailer logger that feeds transcripts, one per connection (the pool runs several). Only the
@@ -114,8 +115,7 @@ export function transcriptLogger(emit: (line: string) => void, options: { implic
   const sessions = new Map<string, SmtpTranscript>();
   // messages are counted as they are read, which is before they are sent: the counts wait in order
   const counted: number[] = [];
-  const session = (entry: LogEntry): SmtpTranscript => {
-    const key = String(entry.sid ?? entry.cid ?? '');
+  const session = (key: string): SmtpTranscript => {
     let t = sessions.get(key);
     if (!t) {
       t = new SmtpTranscript(emit, options);
@@ -123,31 +123,30 @@ export function transcriptLogger(emit: (line: string) => void, options: { implic
     }
     return t;
   };
-  const log = (entry: unknown, message: unknown, ...args: unknown[]) => {
-    const e = (entry ?? {}) as LogEntry;
-    const text = typeof message === 'string' ? message.replace(/%s/g, () => String(args.shift() ?? '')) : '';
-    switch (e.tnx) {
+  const onEvent = (e: LogEvent) => {
+    switch (e.kind) {
       case 'client':
-        session(e).client(text);
+        session(e.session).client(e.text);
         break;
       case 'server':
-        session(e).server(text);
+        session(e.session).server(e.text);
         break;
       case 'network':
-        if (e.remoteAddress && /established to/i.test(text)) session(e).note(`Connected to ${e.remoteAddress}:${e.remotePort ?? ''}${options.implicitTls ? ' (implicit TLS)' : ''}`);
+        if (e.remoteAddress && e.established) session(e.session).note(`Connected to ${e.remoteAddress}:${e.remotePort ?? ''}${options.implicitTls ? ' (implicit TLS)' : ''}`);
         break;
-      case 'smtp':
-        if (/upgraded with STARTTLS/i.test(text)) session(e).secured('STARTTLS');
+      case 'starttls':
+        session(e.session).secured('STARTTLS');
         break;
-      case 'message':
-        if (e.outByteCount !== undefined) session(e).body(counted.shift(), e.outByteCount);
+      case 'body-sent':
+        session(e.session).body(counted.shift(), e.bytes);
         break;
       default:
         break;
     }
   };
   return {
-    logger: Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, level === 'trace' ? () => undefined : log])),
+    logger: eventLogger(onEvent),
+    onEvent,
     counter: () => bodyCounter((lines) => counted.push(lines)),
     expectBody: (lines) => counted.push(lines),
   };

@@ -3,21 +3,16 @@
  * line a user reads, with the fix. Kept apart from the transport so `test-email` and `send` say the
  * same thing about the same failure.
  */
+import net from 'node:net';
+import tls from 'node:tls';
 import type { NodemailerError } from 'nodemailer';
-import { DEADLINE_SMTP, classifyFailure } from '../core/classify.js';
-import type { SysemailError } from '../core/errors.js';
-import { enhancedCodeOf, type FailureInfo, type FailurePhase } from '../core/failure.js';
-import { failureError } from './common.js';
+import { DEADLINE_SMTP, classifyFailure } from '../../core/classify.js';
+import { isSysemailError, type SysemailError } from '../../core/errors.js';
+import { enhancedCodeOf, type FailureInfo, type FailurePhase } from '../../core/failure.js';
+import { failureError } from '../common.js';
+import type { SmtpConfig, SmtpEndpoint } from './config.js';
 
-export type SmtpSecurity = 'starttls' | 'tls' | 'none';
-
-export interface SmtpEndpoint {
-  host: string;
-  port: number;
-  security: SmtpSecurity;
-  username?: string;
-  authMethod: 'password' | 'oauth2';
-}
+export type { SmtpEndpoint, SmtpSecurity } from './config.js';
 
 /** Node's own code is more telling than nodemailer's wrapper (ECONNREFUSED beats ESOCKET). */
 const SPECIFIC_CODE = /^(E[A-Z_]+|ERR_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|HOSTNAME_MISMATCH)$/;
@@ -154,4 +149,62 @@ export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknow
     default:
       return fail('SEND_FAILED', `sending through ${server} failed${failure.phase ? ` at ${failure.phase}` : ''} (${words})`, 'Run `sysemail test-email --to ADDR` to see which step fails' + diagnose);
   }
+}
+
+/**
+ * Does the port answer a TLS handshake? A certificate complaint still proves it does. Used after a
+ * greeting never came, to tell a port that expects implicit TLS from a server that is just slow.
+ */
+export function probeImplicitTls(cfg: SmtpConfig, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (v: boolean) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      resolve(v);
+    };
+    const socket = tls.connect({
+      host: cfg.host,
+      port: cfg.port,
+      ...(net.isIP(cfg.host) ? {} : { servername: cfg.host }),
+      ...(cfg.ca ? { ca: [...tls.rootCertificates, cfg.ca] } : {}),
+    });
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('secureConnect', () => finish(true));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      finish(/CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|HOSTNAME/.test(err.code ?? ''));
+    });
+  });
+}
+
+function isNodemailerError(err: unknown): err is NodemailerError {
+  return err instanceof Error;
+}
+
+/**
+ * Turns a nodemailer error into the SysemailError the user sees, telling TLS mode mismatches apart
+ * (a silent greeting is probed with a TLS handshake, for at most probeMs).
+ */
+export async function explainSmtpError(err: unknown, cfg: SmtpConfig, probeMs: number, from?: string): Promise<SysemailError> {
+  if (isSysemailError(err)) return err;
+  if (!isNodemailerError(err)) {
+    return smtpError({ provider: 'smtp', response: String(err) }, cfg, err, { from });
+  }
+  let failure: FailureInfo = smtpFailureOf(err);
+  let mismatch = false;
+  const text = `${err.message} ${err.originalCode ?? ''}`;
+  if (cfg.security === 'tls' && /wrong version number|packet length too long|unknown protocol|ERR_SSL_WRONG_VERSION_NUMBER/i.test(text)) {
+    mismatch = true;
+    failure = { ...failure, phase: 'tls' };
+  } else if (cfg.security !== 'tls' && (err.timeoutType === 'GREETING_TIMEOUT' || failure.phase === 'greeting' || /closed unexpectedly/i.test(err.message)) && !failure.responseCode) {
+    // the finding goes into the words kept with the attempt, so the diagnosis of the history says it too
+    if (await probeImplicitTls(cfg, probeMs)) {
+      mismatch = true;
+      failure = { ...failure, phase: 'tls', code: 'ETLS', response: `${failure.response}; the port answered a TLS handshake: it expects implicit TLS` };
+    } else if (err.timeoutType === 'GREETING_TIMEOUT') {
+      failure = { ...failure, response: `${failure.response}; the port did not answer a TLS handshake either` };
+    }
+  }
+  return smtpError(failure, cfg, err, { from, mismatch });
 }
