@@ -86,7 +86,7 @@ function yesNo(value: string): boolean {
   throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got ${quoted(value)})`, { fix: 'Use --notify-email yes or --notify-email no' });
 }
 
-/** A --provider value: smtp, exchange or eml (65 otherwise). */
+/** A --provider value: one of PROVIDER_NAMES (65 otherwise). */
 export function parseProviderName(value: string): ProviderName {
   const v = value.trim().toLowerCase();
   if (!isProviderName(v)) {

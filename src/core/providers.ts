@@ -4,6 +4,8 @@ import type { Settings } from './precedence.js';
 export const PROVIDER_NAMES = ['smtp', 'exchange', 'eml'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 export const DEFAULT_PROVIDER: ProviderName = 'smtp';
+/** The names for a sentence: "smtp, exchange or eml". */
+export const PROVIDER_LIST = `${PROVIDER_NAMES.slice(0, -1).join(', ')} or ${PROVIDER_NAMES[PROVIDER_NAMES.length - 1]}`;
 
 export function isProviderName(x: unknown): x is ProviderName {
   return typeof x === 'string' && (PROVIDER_NAMES as readonly string[]).includes(x);

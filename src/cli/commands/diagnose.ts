@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ChecklistResult, Check } from '../../app/diagnose/index.js';
 import type { CauseView } from '../../app/diagnose/error.js';
-import { PROVIDER_NAMES, isProviderName } from '../../core/providers.js';
+import { PROVIDER_LIST, PROVIDER_NAMES, isProviderName } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 import { usageError } from '../errors.js';
@@ -136,7 +136,7 @@ export function registerDiagnose(program: Command): void {
     .option('--history <id>', 'explain the failed attempts of this message')
     .option('--offline', 'no network: configuration, secret, distributor and recent failures only')
     .option('--to <addr>', 'also check this recipient (RCPT TO, then RSET: nothing is sent)')
-    .option('--provider <name>', 'check smtp, exchange or eml (default: batch.provider)')
+    .option('--provider <name>', `check ${PROVIDER_LIST} (default: batch.provider)`)
     .addHelpText(
       'after',
       `

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { NotificationMessage } from '../../app/notify.js';
-import { chooseProvider } from '../../core/providers.js';
+import { PROVIDER_LIST, chooseProvider } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 
@@ -68,7 +68,7 @@ export function registerNotify(program: Command): void {
     .option('--org <org>', "organisation: its own template wins over the system one")
     .option('--data <file>', 'JSON object of placeholder values (- = standard input)')
     .option('--now', 'send at once instead of queueing for `sysemail queue run`')
-    .option('--provider <provider>', 'smtp, exchange or eml (default: batch.provider)')
+    .option('--provider <provider>', `${PROVIDER_LIST} (default: batch.provider)`)
     .addHelpText(
       'after',
       `

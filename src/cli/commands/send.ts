@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PROVIDER_CHOICES, PROMPT_PROVIDER, chooseProvider, isProviderChoice, queuedProvider, type ProviderName } from '../../core/providers.js';
+import { DEFAULT_PROVIDER, PROVIDER_CHOICES, PROVIDER_NAMES, PROMPT_PROVIDER, chooseProvider, isProviderChoice, queuedProvider, type ProviderName } from '../../core/providers.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -190,7 +190,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     else {
       // guessing would be worse than stopping: an .eml nobody opens is a message reported sent and never delivered
       throw new SysemailError('config', 'PROVIDER_NOT_CHOSEN', 'no provider chosen: interactive.provider is prompt and there is no terminal to ask how to send', {
-        fix: 'Give --provider smtp|exchange|eml, set "provider" in your .emailrc.json, or `sysemail params set interactive.provider smtp`',
+        fix: `Give --provider ${PROVIDER_NAMES.join('|')}, set "provider" in your .emailrc.json, or \`sysemail params set interactive.provider ${DEFAULT_PROVIDER}\``,
       });
     }
   }
@@ -255,7 +255,7 @@ export function registerSend(program: Command): void {
     .option('--body-file <file>', 'plain-text body from a file (- = standard input)')
     .option('--html-file <file>', 'HTML body from a file (may go with --body or --body-file as the text alternative)')
     .option('--attach <file>', 'attachment (repeatable)', collect)
-    .option('--provider <provider>', 'smtp, exchange, eml or prompt (default: the --user\'s provider, user config "provider", then interactive.provider; without a terminal prompt is an error)')
+    .option('--provider <provider>', `${PROVIDER_NAMES.join(', ')} or ${PROMPT_PROVIDER} (default: the --user's provider, user config "provider", then interactive.provider; without a terminal prompt is an error)`)
     .option('--queue', 'store for the distributor batch (`sysemail queue run`) instead of sending now')
     .option('--template <id>', 'render this template for the subject and body')
     .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')

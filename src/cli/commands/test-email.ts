@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { PROVIDER_NAMES, chooseProvider, type ProviderName } from '../../core/providers.js';
+import { PROVIDER_LIST, PROVIDER_NAMES, chooseProvider, type ProviderName } from '../../core/providers.js';
 import type { PhaseResult } from '../../providers/types.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -51,7 +51,7 @@ export function registerTestEmail(program: Command): void {
     .option('--to <addr>', 'recipient of the test message (not needed with --quit-after connect|tls|ehlo|auth|mail)')
     .option('--from <addr>', 'sender (default as for send)')
     .option('--user <id>', 'use this user\'s sender address')
-    .addOption(new Option('--provider <provider>', 'smtp, exchange or eml (default: interactive.provider, else batch.provider)').choices(PROVIDER_NAMES))
+    .addOption(new Option('--provider <provider>', `${PROVIDER_LIST} (default: interactive.provider, else batch.provider)`).choices(PROVIDER_NAMES))
     .addOption(new Option('--quit-after <phase>', 'stop after this step; auth = connection and sign-in test that sends nothing').choices(['connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt']))
     .addHelpText(
       'after',

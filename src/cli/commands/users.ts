@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { UserInput, UserView } from '../../app/users.js';
+import { PROVIDER_LIST } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 
@@ -69,7 +70,7 @@ async function remove(ctx: CliContext, id: string): Promise<number> {
 function userOptions(cmd: Command, emailRequired: boolean): Command {
   (emailRequired ? cmd.requiredOption('--email <addr>', "the user's email: where notifications go and, by default, the From when they send") : cmd.option('--email <addr>', "the user's email"))
     .option('--sender-email <addr>', "From override when this user sends (needs Send As rights on the server); '' clears it")
-    .option('--provider <provider>', "the user's provider: smtp, exchange or eml; '' clears it")
+    .option('--provider <provider>', `the user's provider: ${PROVIDER_LIST}; '' clears it`)
     .option('--notify-email <yes|no>', 'whether workflow notifications are emailed to the user (default yes)')
     .option('--name <name>', "display name; '' clears it");
   return cmd;
