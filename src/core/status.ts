@@ -25,6 +25,3 @@ export function isMessageStatus(x: unknown): x is MessageStatus {
 export function canTransition(from: MessageStatus, to: MessageStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
-
-/** The statuses a message is still on its way in (counted as the queue's backlog). */
-export const OPEN_STATUSES: readonly MessageStatus[] = ['pending', 'deferred', 'sending'];
