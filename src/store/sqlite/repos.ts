@@ -23,11 +23,16 @@ export { QueueRepo };
 export class SqliteMessagesRepo implements MessagesRepo {
   private readonly messages: SqliteMessages;
 
+  /** `queueOf` builds the queue on first use: storing or reading one message prepares none of its statements. */
   constructor(
     db: SqliteDatabase,
-    private readonly queue: QueueRepo,
+    private readonly queueOf: () => QueueRepo,
   ) {
     this.messages = new SqliteMessages(db);
+  }
+
+  private get queue(): QueueRepo {
+    return this.queueOf();
   }
 
   async insert(m: NewMessage, now: number) {

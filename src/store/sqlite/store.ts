@@ -79,7 +79,7 @@ export class SqliteStore implements Store {
   }
 
   get messages(): SqliteMessagesRepo {
-    return (this.messagesRepo ??= new (this.mod().repos.SqliteMessagesRepo)(this.opened.db, this.queue));
+    return (this.messagesRepo ??= new (this.mod().repos.SqliteMessagesRepo)(this.opened.db, () => this.queue));
   }
 
   get runs(): SqliteRunsRepo {
