@@ -8,9 +8,8 @@ import { fs } from '../core/builtins.js';
 import { SysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';
-import type { Store } from '../store/index.js';
-import type { AttemptRow, MessageRow } from '../store/messages.js';
-import type { HistoryRow } from '../store/history.js';
+import type { Store } from '../store/ports.js';
+import type { AttemptRow, HistoryRow, MessageRow } from '../store/ports.js';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const DEFAULT_HISTORY_LIMIT = 50;
@@ -68,7 +67,7 @@ export interface HistoryListRequest {
 }
 
 export async function listHistory(store: Store, q: HistoryListRequest): Promise<HistoryEntry[]> {
-  const rows = store.history.list({
+  const rows = await store.history.list({
     failed: q.failed,
     since: q.sinceMs === undefined ? undefined : q.now - q.sinceMs,
     to: q.to,
@@ -185,7 +184,7 @@ export function retentionDays(settings: Settings): number {
 export async function purgeHistory(o: { store: Store; cutoff: number; spoolDir?: string; signal?: AbortSignal }): Promise<{ deleted: number }> {
   let deleted = 0;
   for (;;) {
-    const r = o.store.history.purgeBatch(o.cutoff);
+    const r = await o.store.history.purgeBatch(o.cutoff);
     deleted += r.deleted;
     removeSpoolFolders(o.spoolDir, r.attachmentPaths);
     if (r.deleted === 0 || o.signal?.aborted) break;
@@ -196,7 +195,7 @@ export async function purgeHistory(o: { store: Store; cutoff: number; spoolDir?:
 
 /** What a purge with this cutoff would delete, deleting nothing (spooled attachments stay too). */
 export async function purgeDryRun(o: { store: Store; cutoff: number }): Promise<{ ids: number[] }> {
-  return { ids: o.store.history.purgeable(o.cutoff) };
+  return { ids: await o.store.history.purgeable(o.cutoff) };
 }
 
 export async function applyRetention(o: { store: Store; settings: Settings; now: number; spoolDir?: string; signal?: AbortSignal }): Promise<{ deleted: number }> {

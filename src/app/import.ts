@@ -8,9 +8,9 @@ import path from 'node:path';
 import { SysemailError } from '../core/errors.js';
 import { composeMessage, type RawAttachment } from '../core/message.js';
 import type { Settings } from '../core/precedence.js';
-import type { Store } from '../store/index.js';
-import type { NewMessage } from '../store/messages.js';
-import { senderOf } from '../store/users.js';
+import type { Store } from '../store/ports.js';
+import type { NewMessage } from '../store/ports.js';
+import { senderOf } from '../store/rules.js';
 import { spoolAttachments } from './spool.js';
 import { jsonSyntaxError, quoted } from '../core/text.js';
 

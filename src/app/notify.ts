@@ -10,7 +10,7 @@ import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../store/ports.js';
 import { renderTemplateForSend } from './templates.js';
 import { requireUser } from './users.js';
 import { quoted } from '../core/text.js';

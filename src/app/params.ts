@@ -17,7 +17,7 @@ import {
   type ValidationError,
 } from '../core/params.js';
 import type { EffectiveValue, Settings } from '../core/precedence.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../store/ports.js';
 
 export interface ParamRow {
   key: string;

@@ -7,9 +7,10 @@ import { parseDuration } from '../core/duration.js';
 import { SysemailError } from '../core/errors.js';
 import { deathSign, runState, type Observer, type RunState } from '../core/lease.js';
 import { parseMailbox } from '../core/message.js';
-import type { Store } from '../store/index.js';
-import type { MessageStatus } from '../store/messages.js';
-import { MESSAGE_STATUSES, OPERATOR_RULES, type BulkResult, type OperatorAction, type OperatorSelection, type RunRow, type StatusCounts } from '../store/queue.js';
+import type { Store } from '../store/ports.js';
+import { MESSAGE_STATUSES, type MessageStatus } from '../core/status.js';
+import type { BulkResult, OperatorAction, OperatorSelection, RunRow, StatusCounts } from '../store/ports.js';
+import { OPERATOR_RULES } from '../store/rules.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
 import { LINE_BREAK_OR_NUL, quoted } from '../core/text.js';
 
@@ -49,13 +50,13 @@ export type RunObserver = Omit<Observer, 'dbNow'>;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** A run as `queue status` and `diagnose` show it: its counts, and whether it is alive, done or dead. */
-export function runView(store: Store, r: RunRow | null, who: RunObserver): RunView | null {
+export async function runView(store: Store, r: RunRow | null, who: RunObserver): Promise<RunView | null> {
   if (!r) return null;
   // a live run is heard from at every claim and renewal (a third of its lease); in --watch it also
   // sleeps up to its interval between cycles
   const live = { ...r, silenceLimitMs: r.leaseMs === null ? null : r.leaseMs + (r.intervalMs ?? 0) };
-  const observer = { ...who, dbNow: store.queue.dbNow() };
-  const held = store.queue.heldBy(r.owner);
+  const observer = { ...who, dbNow: await store.messages.dbNow() };
+  const held = await store.messages.heldBy(r.owner);
   return {
     id: r.id,
     startedAt: new Date(r.startedAt).toISOString(),
@@ -77,7 +78,7 @@ export function runView(store: Store, r: RunRow | null, who: RunObserver): RunVi
 }
 
 export async function queueStatus(store: Store, now: number, who: RunObserver): Promise<QueueStatus> {
-  return { counts: store.queue.counts(), oldestDueAgeSec: store.queue.oldestDueAgeSec(now), lastRun: runView(store, store.queue.lastRun(), who) };
+  return { counts: await store.messages.counts(), oldestDueAgeSec: await store.messages.oldestDueAgeSec(now), lastRun: await runView(store, await store.runs.lastRun(), who) };
 }
 
 export interface QueueListEntry {
@@ -105,7 +106,7 @@ export function parseStatus(s: string | undefined): MessageStatus | undefined {
 }
 
 export async function listQueue(store: Store, opts: { status?: MessageStatus; limit: number }): Promise<QueueListEntry[]> {
-  return store.queue.list(opts).map((m) => ({
+  return (await store.messages.list(opts)).map((m) => ({
     id: m.id,
     status: m.status,
     from: m.from,
@@ -250,7 +251,7 @@ export async function changeMessages(
             recipient: selection.filter.to,
           },
         };
-  const r = store.queue.change(action, storeSelection, { now: o.now, dryRun });
+  const r = await store.operator.change(action, storeSelection, { now: o.now, dryRun });
   if ('ids' in selection) check(action, r);
   if (!dryRun) removeSpoolFolders(o.spoolDir, r.attachmentPaths);
   return { action, changed: r.changed, refused: r.refused.map((x) => ({ ...x, reason: x.status === 'sending' ? BEING_SENT : ALLOWED[action] })), dryRun };

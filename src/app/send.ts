@@ -16,9 +16,8 @@ import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { Provider, SendResult } from '../providers/types.js';
-import type { Store } from '../store/index.js';
-import type { StoredAttachment } from '../store/messages.js';
-import { senderOf } from '../store/users.js';
+import type { Store, StoredAttachment } from '../store/ports.js';
+import { senderOf } from '../store/rules.js';
 import { spoolAttachments, spoolDirOf } from './spool.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
@@ -180,7 +179,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     const startedAt = clock.now();
     // the lease is on the database's clock, as distributors compare it
     const id = await store.messages.insert(
-      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: store.queue.dbNow() + DIRECT_SEND_LEASE_MS },
+      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: (await store.messages.dbNow()) + DIRECT_SEND_LEASE_MS },
       startedAt,
     );
     let result: SendResult;
@@ -191,8 +190,15 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
       throw withMessageId(err, id);
     }
     const endedAt = clock.now();
-    await store.messages.recordAttempt({ messageId: id, startedAt, endedAt, provider: providerName, outcome: 'sent', response: result.response ?? result.file, leaseOwner: lease });
-    await store.messages.markSent(id, lease, endedAt, providerName, result.messageId ?? message.messageId);
+    // the distributor's own transition: accepted while this send still holds the lease
+    await store.messages.applyWrites([
+      {
+        op: 'sent',
+        id,
+        owner: lease,
+        outcome: { now: endedAt, startedAt, provider: providerName, messageId: result.messageId ?? message.messageId, response: result.response ?? result.file },
+      },
+    ]);
     if (result.rejected.length > 0) warnings.push(`the server refused ${result.rejected.join(', ')}; the others were accepted`);
     return {
       id,
@@ -213,8 +219,7 @@ async function recordFailure(store: Store, id: number, lease: string, provider: 
   const { diagnose } = await import('../core/diagnosis/index.js');
   const failure = failureOf(err, provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;
-  await store.messages.recordAttempt({ messageId: id, startedAt, endedAt, provider, outcome: 'failed', failure, diagnosis, leaseOwner: lease });
-  await store.messages.markFailed(id, lease, endedAt, failure, diagnosis);
+  await store.messages.applyWrites([{ op: 'failed', id, owner: lease, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } }]);
 }
 
 /** The same error, now naming the history entry that recorded it. */

@@ -12,7 +12,7 @@ import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { RawAttachment } from '../core/message.js';
 import type { Settings } from '../core/precedence.js';
 import { makeFolders } from '../store/folders.js';
-import type { StoredAttachment } from '../store/messages.js';
+import type { StoredAttachment } from '../store/ports.js';
 
 /** queue.spoolDir: by default `spool/` beside the database file (see precedence). */
 export function spoolDirOf(settings: Settings): string {

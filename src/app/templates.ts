@@ -5,8 +5,9 @@
 import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
-import type { Store } from '../store/index.js';
-import { SYSTEM_ORG, type TemplateRow } from '../store/templates.js';
+import type { Store } from '../store/ports.js';
+import type { TemplateRow } from '../store/ports.js';
+import { SYSTEM_ORG } from '../store/rules.js';
 import { quoted, requireNoNul, requireOneLine } from '../core/text.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -8,7 +8,7 @@ import { parseMailbox } from '../core/message.js';
 import type { Settings } from '../core/precedence.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { ConnectionTestOptions, PhaseResult, Provider } from '../providers/types.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../store/ports.js';
 import { resolveSender } from './send.js';
 import { quoted } from '../core/text.js';
 

@@ -5,8 +5,9 @@
 import { formatMailbox, isValidAddress, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
 import { PROVIDER_NAMES, isProviderName, type ProviderName } from '../core/providers.js';
-import type { Store } from '../store/index.js';
-import { senderOf, type UserFields, type UserRow } from '../store/users.js';
+import type { Store } from '../store/ports.js';
+import type { UserFields, UserRow } from '../store/ports.js';
+import { senderOf } from '../store/rules.js';
 import { quoted, requireOneLine } from '../core/text.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;

@@ -1,19 +1,16 @@
-/**
- * The statuses a queued message goes through, and which moves between them are allowed, as data: the
- * store, the operator commands and `queue status` all derive from these.
- */
+/** The statuses a message goes through, and which moves between them are legal. */
 export const MESSAGE_STATUSES = ['pending', 'sending', 'deferred', 'held', 'sent', 'failed'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 /**
- * From each status, the statuses a message may move to. `sending` is a distributor's claim (a lease);
- * `sent` is final; a `failed` message only moves again when an operator retries it.
+ * Where a message may go from each status. Only a claim leads into `sending`, and only the lease
+ * owner's write (or the lease running out) leads out of it; `sent` is final (retention deletes it).
  */
 export const TRANSITIONS: Readonly<Record<MessageStatus, readonly MessageStatus[]>> = {
-  pending: ['sending', 'deferred', 'held', 'failed'],
-  sending: ['sent', 'deferred', 'failed', 'held', 'pending'],
-  deferred: ['sending', 'pending', 'held', 'failed'],
-  held: ['pending', 'failed'],
+  pending: ['sending', 'held'],
+  sending: ['sent', 'deferred', 'failed', 'pending'],
+  deferred: ['sending', 'held', 'pending'],
+  held: ['pending'],
   sent: [],
   failed: ['pending'],
 };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CauseView } from '../../src/app/diagnose/error.js';
 import { Store } from '../../src/store/index.js';
+import { markFailed, recordAttempt } from '../helpers/store-fixtures.js';
 import { json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
@@ -156,8 +157,8 @@ describe('diagnose --history and history show', () => {
     const now = Date.now();
     const id = await store.messages.insert({ status: 'pending', provider: null, from: 'ann@example.com', to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [] }, now);
     const failure = { provider: 'smtp' as const, phase: 'mail' as const, code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.7.60', response: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' };
-    await store.messages.recordAttempt({ messageId: id, startedAt: now, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'SEND_AS_DENIED' });
-    await store.messages.markFailed(id, null, now, failure, 'SEND_AS_DENIED');
+    recordAttempt(store, { messageId: id, startedAt: now, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'SEND_AS_DENIED' });
+    markFailed(store, id, now, failure, 'SEND_AS_DENIED');
     await store.close();
 
     const r = await box.run(['diagnose', '--json', '--history', String(id)]);

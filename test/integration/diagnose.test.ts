@@ -12,6 +12,7 @@ import { runChecklist, type Check, type ChecklistOptions } from '../../src/app/d
 import { diagnoseHistory } from '../../src/app/diagnose/error.js';
 import { CRON_LINE } from '../../src/app/diagnose/health.js';
 import { Store } from '../../src/store/index.js';
+import { markFailed, recordAttempt } from '../helpers/store-fixtures.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
 import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
@@ -432,10 +433,10 @@ describe('distributor health and recent failures', () => {
     const failure = { provider: 'smtp' as const, phase: 'auth' as const, code: 'EAUTH', responseCode: 535, enhancedCode: '5.7.8', response: '535 5.7.8 Authentication credentials invalid' };
     for (let i = 0; i < 3; i++) {
       const id = await store.messages.insert(message(now - 60 * MIN), now - 60 * MIN);
-      await store.messages.recordAttempt({ messageId: id, startedAt: now - (10 + i) * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'BAD_CREDENTIALS' });
+      recordAttempt(store, { messageId: id, startedAt: now - (10 + i) * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'BAD_CREDENTIALS' });
     }
     const old = await store.messages.insert(message(now - 3 * 24 * 60 * MIN), now - 3 * 24 * 60 * MIN);
-    await store.messages.recordAttempt({ messageId: old, startedAt: now - 2 * 24 * 60 * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'RELAY_DENIED' });
+    recordAttempt(store, { messageId: old, startedAt: now - 2 * 24 * 60 * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'RELAY_DENIED' });
     const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, now });
     expect(check(r.checks, 'distributor.leases').status).toBe('warn');
     const group = check(r.checks, 'failures.BAD_CREDENTIALS');
@@ -454,9 +455,9 @@ describe('diagnose --history', () => {
     const id = await store.messages.insert({ status: 'pending', provider: null, from: USER, to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [] }, now);
     const busy = { provider: 'smtp' as const, phase: 'mail' as const, responseCode: 421, enhancedCode: '4.7.0', response: '421 4.7.0 Temporary System Problem. Try again later. Rate limit exceeded' };
     const unknown = { provider: 'smtp' as const, phase: 'rcpt' as const, code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.1.1', response: "550 5.1.1 The email account that you tried to reach does not exist." };
-    await store.messages.recordAttempt({ messageId: id, startedAt: now - 2000, provider: 'smtp', outcome: 'deferred', failure: busy, diagnosis: 'RATE_LIMITED' });
-    await store.messages.recordAttempt({ messageId: id, startedAt: now - 1000, provider: 'smtp', outcome: 'failed', failure: unknown, diagnosis: 'RECIPIENT_UNKNOWN' });
-    await store.messages.markFailed(id, null, now, unknown, 'RECIPIENT_UNKNOWN');
+    recordAttempt(store, { messageId: id, startedAt: now - 2000, provider: 'smtp', outcome: 'deferred', failure: busy, diagnosis: 'RATE_LIMITED' });
+    recordAttempt(store, { messageId: id, startedAt: now - 1000, provider: 'smtp', outcome: 'failed', failure: unknown, diagnosis: 'RECIPIENT_UNKNOWN' });
+    markFailed(store, id, now, unknown, 'RECIPIENT_UNKNOWN');
     const d = await diagnoseHistory(store, id);
     expect(d.matches[0]?.id).toBe('RECIPIENT_UNKNOWN');
     expect(d.matches.map((m) => m.id)).toContain('RATE_LIMITED');

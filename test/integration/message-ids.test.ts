@@ -46,11 +46,11 @@ describe('message ids are never reused', () => {
   it('a new database: the id of a deleted last message is not given again, nor after retention', async () => {
     const s = await fresh();
     const [a, b] = await s.messages.insertMany([msg(1), msg(2)], 1000);
-    expect(s.queue.delete([b]).changed).toEqual([b]);
+    expect(s.queue.change('delete', { ids: [b] }, { now: 0 }).changed).toEqual([b]);
     const [c] = await s.messages.insertMany([msg(3)], 1000);
     expect(c).toBeGreaterThan(b);
     s.sqlite.prepare("UPDATE messages SET status = 'sent'").run();
-    expect(s.history.purgeBatch(2000).deleted).toBe(2);
+    expect((await s.history.purgeBatch(2000)).deleted).toBe(2);
     const [d] = await s.messages.insertMany([msg(4)], 3000);
     expect(d).toBeGreaterThan(c);
     expect(a).toBeLessThan(b);
@@ -82,12 +82,12 @@ describe('message ids are never reused', () => {
     const fks = (t: string) => (s.sqlite.pragma(`foreign_key_list(${t})`) as { table: string; on_delete: string }[]).map((f) => [f.table, f.on_delete]);
     expect(fks('attempts')).toEqual([['messages', 'CASCADE']]);
     expect(fks('message_bodies')).toEqual([['messages', 'CASCADE']]);
-    expect(s.queue.delete([2]).changed).toEqual([2]);
+    expect(s.queue.change('delete', { ids: [2] }, { now: 0 }).changed).toEqual([2]);
     expect(s.sqlite.prepare('SELECT count(*) FROM message_bodies').pluck().get()).toBe(0);
     expect(s.sqlite.prepare('SELECT count(*) FROM attempts WHERE message_id = 2').pluck().get()).toBe(0);
 
     // the highest id deleted, a new message gets a higher one
-    expect(s.queue.delete([3]).changed).toEqual([3]);
+    expect(s.queue.change('delete', { ids: [3] }, { now: 0 }).changed).toEqual([3]);
     const [next] = await s.messages.insertMany([msg(9)], 5000);
     expect(next).toBeGreaterThan(3);
     expect(s.queue.startRun({ owner: 'o2', host: 'h', pid: 2, now: 5 })).toBe(2);

@@ -49,8 +49,8 @@ describe('bodies kept apart from the message row', () => {
   it('deleting a message deletes its body', async () => {
     const s = await fresh();
     const [id] = await s.messages.insertMany([msg(1, { text: long })], 1000);
-    s.queue.hold([id], 1500);
-    expect(s.queue.delete([id]).changed).toEqual([id]);
+    s.queue.change('hold', { ids: [id] }, { now: 1500 });
+    expect(s.queue.change('delete', { ids: [id] }, { now: 0 }).changed).toEqual([id]);
     expect(s.sqlite.prepare('SELECT count(*) FROM message_bodies').pluck().get()).toBe(0);
     await s.close();
   });

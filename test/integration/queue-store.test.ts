@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/index.js';
 import type { NewMessage } from '../../src/store/messages.js';
-import type { ClaimRequest } from '../../src/store/queue.js';
+import type { ClaimRequest, RunCounts } from '../../src/store/queue.js';
 import { THROTTLE_WINDOW_MS } from '../../src/core/throttle.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-queue-'));
@@ -71,16 +71,16 @@ describe('queue store', () => {
     const [claimed] = a.queue.claim({ ...req('A', 10, 1), leaseMs }).claimed;
     expect(claimed.id).toBe(id);
     const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
-    expect(b.queue.markSent(id, 'B', o)).toBe(false);
-    expect(b.queue.markFailed(id, 'B', o)).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', outcome: o }])[0]).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'failed', id, owner: 'B', outcome: o }])[0]).toBe(false);
     // before expiry nobody else gets it, whatever B's own clock says; after, B takes it and A's completion is refused
     expect(b.queue.claim(req('B', 10 + 3_600_000, 5)).claimed).toHaveLength(0);
     await sleep(claimedAt + leaseMs + 100 - Date.now());
     const r = b.queue.claim(req('B', 30, 5));
     expect(r.reclaimed).toEqual([id]);
     expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
-    expect(a.queue.markSent(id, 'A', o)).toBe(false);
-    expect(b.queue.markSent(id, 'B', { ...o, response: '250 ok' })).toBe(true);
+    expect(a.queue.applyWrites([{ op: 'sent', id, owner: 'A', outcome: o }])[0]).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', outcome: { ...o, response: '250 ok' } }])[0]).toBe(true);
     const m = (await a.messages.get(id))!;
     expect(m.status).toBe('sent');
     expect(m.leaseOwner).toBeNull();
@@ -141,7 +141,7 @@ describe('queue store', () => {
       { op: 'sent', id: ids[2], owner: 'A', outcome: o },
     ]);
     expect(accepted).toEqual([true, true, false]);
-    const run = a.queue.runs().find((r) => r.id === runA)!;
+    const run = a.sqlite.prepare('SELECT sent, deferred, failed, forced, heartbeat_at AS heartbeatAt FROM distributor_runs WHERE id = ?').get(runA) as RunCounts & { heartbeatAt: number };
     expect([run.sent, run.deferred, run.failed, run.forced]).toEqual([1, 1, 0, 1]);
     expect(run.heartbeatAt).toBeGreaterThan(0);
     expect(a.queue.heldBy('B')).toMatchObject({ count: 1 });
@@ -165,7 +165,7 @@ describe('queue store', () => {
     // a message claimed for the first time and given back uncounted has no first attempt
     const [fresh] = await a.messages.insertMany([msg(4)], 40);
     a.queue.claim({ ...req('X', 50, 10) });
-    a.queue.giveBack('X', [fresh], { now: 60, uncount: true, reason: 'run stopped' });
+    a.queue.applyWrites([{ op: 'giveBack', owner: 'X', ids: [fresh], opts: { now: 60, uncount: true, reason: 'run stopped' } }]);
     const f = (await a.messages.get(fresh))!;
     expect([f.status, f.attempts, f.firstAttemptAt]).toEqual(['pending', 0, null]);
   });
@@ -183,7 +183,7 @@ describe('queue store', () => {
         const r = s.queue.claim(req(owner, now, 4, 10));
         for (const m of r.claimed) {
           (m.forcedSend ? forcedTimes : sendTimes).push(now);
-          expect(s.queue.markSent(m.id, owner, { now, startedAt: now, provider: 'smtp' })).toBe(true);
+          expect(s.queue.applyWrites([{ op: 'sent', id: m.id, owner: owner, outcome: { now, startedAt: now, provider: 'smtp' } }])[0]).toBe(true);
         }
         for (const t of r.throttled) {
           expect(t.until).toBeGreaterThan(now);
@@ -208,17 +208,17 @@ describe('queue store', () => {
     const { a } = await open();
     stores.push(a);
     const ids = await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
-    expect(a.queue.hold([ids[0], 999], 5)).toMatchObject({ changed: [], missing: [999] });
+    expect(a.queue.change('hold', { ids: [ids[0], 999] }, { now: 5 })).toMatchObject({ changed: [], missing: [999] });
     expect((await a.messages.get(ids[0]))!.status).toBe('pending');
-    expect(a.queue.hold([ids[0], ids[1]], 5).changed).toEqual([ids[0], ids[1]]);
+    expect(a.queue.change('hold', { ids: [ids[0], ids[1]] }, { now: 5 }).changed).toEqual([ids[0], ids[1]]);
     expect(a.queue.claim(req('A', 10, 10)).claimed.map((m) => m.id)).toEqual([ids[2]]);
-    expect(a.queue.delete([ids[2]]).refused).toEqual([{ id: ids[2], status: 'sending' }]);
-    expect(a.queue.markFailed(ids[2], 'A', { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } })).toBe(true);
-    expect(a.queue.retry([ids[2]], 20).changed).toEqual([ids[2]]);
+    expect(a.queue.change('delete', { ids: [ids[2]] }, { now: 0 }).refused).toEqual([{ id: ids[2], status: 'sending' }]);
+    expect(a.queue.applyWrites([{ op: 'failed', id: ids[2], owner: 'A', outcome: { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } } }])[0]).toBe(true);
+    expect(a.queue.change('retry', { ids: [ids[2]] }, { now: 20 }).changed).toEqual([ids[2]]);
     const retried = (await a.messages.get(ids[2]))!;
     expect([retried.status, retried.attempts, retried.dueAt]).toEqual(['pending', 0, 20]);
-    expect(a.queue.release([ids[0]], 30).changed).toEqual([ids[0]]);
-    expect(a.queue.delete([ids[1]]).changed).toEqual([ids[1]]);
+    expect(a.queue.change('release', { ids: [ids[0]] }, { now: 30 }).changed).toEqual([ids[0]]);
+    expect(a.queue.change('delete', { ids: [ids[1]] }, { now: 0 }).changed).toEqual([ids[1]]);
     expect(await a.messages.get(ids[1])).toBeUndefined();
     expect(a.queue.counts()).toMatchObject({ pending: 2, held: 0 });
   });
@@ -229,15 +229,15 @@ describe('queue store', () => {
     const ids = await a.messages.insertMany(Array.from({ length: 1200 }, (_, i) => msg(i)), 1000);
     a.sqlite.prepare("UPDATE messages SET status = 'sent', created_at = id WHERE id <= 1100").run();
     a.sqlite.prepare("UPDATE messages SET status = 'failed', created_at = id, last_error = '{\"responseCode\":550}' WHERE id > 1100 AND id <= 1150").run();
-    const failed = a.history.list({ failed: true, limit: 5 });
+    const failed = await a.history.list({ failed: true, limit: 5 });
     expect(failed.map((r) => r.id)).toEqual([1150, 1149, 1148, 1147, 1146]);
     expect(failed[0].lastError).toEqual({ responseCode: 550 });
-    expect(a.history.list({ to: 'U7@EXAMPLE.com', limit: 10 }).map((r) => r.id)).toEqual([ids[7]]);
-    const r = a.history.purgeBatch(1101, 500);
+    expect((await a.history.list({ to: 'U7@EXAMPLE.com', limit: 10 })).map((r) => r.id)).toEqual([ids[7]]);
+    const r = await a.history.purgeBatch(1101, 500);
     expect(r.deleted).toBe(500);
-    expect(a.history.purgeBatch(1101, 500).deleted).toBe(500);
-    expect(a.history.purgeBatch(1101, 500).deleted).toBe(100);
-    expect(a.history.purgeBatch(1101, 500).deleted).toBe(0);
+    expect((await a.history.purgeBatch(1101, 500)).deleted).toBe(500);
+    expect((await a.history.purgeBatch(1101, 500)).deleted).toBe(100);
+    expect((await a.history.purgeBatch(1101, 500)).deleted).toBe(0);
     expect(a.queue.counts()).toMatchObject({ sent: 0, failed: 50, pending: 50 });
   });
 });

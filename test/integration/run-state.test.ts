@@ -47,7 +47,7 @@ describe('the last distributor run as queue status and diagnose show it', () => 
     expect(s.lastRun).toMatchObject({ state: 'died', diedBecause: 'silent', endedAt: null, leasedMessages: 2, leasesExpireAt: new Date(until).toISOString() });
     expect(Date.parse(s.lastRun!.lastSeenAt!)).toBeLessThan(Date.now() - LEASE_MS);
 
-    const checks = healthChecks({ store, now: Date.now(), ...HERE });
+    const checks = await healthChecks({ store, now: Date.now(), ...HERE });
     expect(check(checks, 'distributor').status).toBe('warn');
     expect(check(checks, 'distributor').detail).toContain('ended abnormally');
     const leases = check(checks, 'distributor.leases');
@@ -62,7 +62,7 @@ describe('the last distributor run as queue status and diagnose show it', () => 
     await runThatClaimed(store, 'elsewhere', 1_000);
     const s = await queueStatus(store, Date.now(), HERE);
     expect(s.lastRun).toMatchObject({ state: 'running', diedBecause: null, leasedMessages: 2 });
-    const checks = healthChecks({ store, now: Date.now(), ...HERE });
+    const checks = await healthChecks({ store, now: Date.now(), ...HERE });
     expect(check(checks, 'distributor').status).toBe('pass');
     expect(check(checks, 'distributor.leases').status).toBe('pass');
     await store.close();

@@ -4,7 +4,7 @@
  */
 import { diagnose, diagnoseLog, diagnoseText, type Match } from '../../core/diagnosis/index.js';
 import type { FailureInfo } from '../../core/failure.js';
-import type { Store } from '../../store/index.js';
+import type { Store } from '../../store/ports.js';
 import { requireMessage } from '../history.js';
 
 /** One known cause as the contract shows it; `excerpt` names the part of a pasted log it explains. */

@@ -1,9 +1,9 @@
 /**
- * Is the distributor doing its job, and what has been failing lately? Both read the database only.
+ * Is the distributor doing its job, and what has been failing lately? Both read the database only,
+ * through the store's ports (DiagnosisReads for what only diagnose asks).
  */
 import { catalogueEntry, DIAGNOSIS_IDS, type DiagnosisId } from '../../core/diagnosis/index.js';
-import type { Store } from '../../store/index.js';
-import { DiagnosisRepo } from '../../store/diagnosis.js';
+import type { Store } from '../../store/ports.js';
 import { runView, type RunView } from '../queue.js';
 import { fail, pass, warn, type Check } from './types.js';
 
@@ -26,8 +26,8 @@ function isDiagnosisId(id: string | null): id is DiagnosisId {
   return id !== null && (DIAGNOSIS_IDS as readonly string[]).includes(id);
 }
 
-function lastRunOf(o: HealthOptions): RunView | null {
-  return runView(o.store, o.store.queue.lastRun(), { host: o.host, isPidAlive: o.isPidAlive });
+async function lastRunOf(o: HealthOptions): Promise<RunView | null> {
+  return runView(o.store, await o.store.runs.lastRun(), { host: o.host, isPidAlive: o.isPidAlive });
 }
 
 function diedText(r: RunView): string {
@@ -39,10 +39,10 @@ function diedText(r: RunView): string {
 const DIED_FIX =
   'Find out why it stopped (killed, out of memory, the machine went down): see the system log (`journalctl`, cron mail); the next `sysemail queue run` takes back the messages it held';
 
-export function distributorCheck(o: HealthOptions): Check {
-  const ageSec = o.store.queue.oldestDueAgeSec(o.now);
-  const due = o.store.queue.dueCount(o.now);
-  const last = lastRunOf(o);
+export async function distributorCheck(o: HealthOptions): Promise<Check> {
+  const ageSec = await o.store.messages.oldestDueAgeSec(o.now);
+  const due = await o.store.messages.dueCount(o.now);
+  const last = await lastRunOf(o);
   const lastSeen = last ? Math.max(Date.parse(last.startedAt), last.endedAt ? Date.parse(last.endedAt) : 0, last.lastSeenAt ? Date.parse(last.lastSeenAt) : 0) : null;
   const stateText = last ? { running: ', still running', finished: '', stopped: `, stopped by ${last.error?.code ?? 'an error'}`, died: ', ended abnormally' }[last.state] : '';
   const lastText = last ? `last run ${last.startedAt} on ${last.host} (pid ${last.pid})${stateText}` : 'no distributor run recorded';
@@ -77,8 +77,8 @@ export function distributorCheck(o: HealthOptions): Check {
   );
 }
 
-export function leaseCheck(o: HealthOptions): Check {
-  const last = lastRunOf(o);
+export async function leaseCheck(o: HealthOptions): Promise<Check> {
+  const last = await lastRunOf(o);
   if (last?.state === 'died' && last.leasedMessages > 0) {
     return warn(
       'distributor.leases',
@@ -86,9 +86,9 @@ export function leaseCheck(o: HealthOptions): Check {
       `The next \`sysemail queue run\` takes them back${last.diedBecause === 'process gone' ? ' at once on this host' : ' once those leases run out'} and sends them; if none is scheduled, schedule it (${CRON_LINE})`,
     );
   }
-  const leases = new DiagnosisRepo(o.store.sqlite).expiredLeases();
+  const leases = await o.store.diagnosis.expiredLeases();
   if (leases.count === 0) return pass('distributor.leases', 'no message is stuck in sending');
-  const dbNow = o.store.queue.dbNow();
+  const dbNow = await o.store.messages.dbNow();
   const since = leases.oldestExpiredAt !== null ? ` (the oldest lease expired ${minutes(dbNow - leases.oldestExpiredAt)} ago)` : '';
   return warn(
     'distributor.leases',
@@ -98,8 +98,8 @@ export function leaseCheck(o: HealthOptions): Check {
 }
 
 /** One check per diagnosis seen in the last 24 hours, biggest first; a single pass when there were none. */
-export function recentFailureChecks(o: HealthOptions): Check[] {
-  const groups = new DiagnosisRepo(o.store.sqlite).failuresSince(o.now - RECENT_FAILURES_MS);
+export async function recentFailureChecks(o: HealthOptions): Promise<Check[]> {
+  const groups = await o.store.diagnosis.failuresSince(o.now - RECENT_FAILURES_MS);
   if (groups.length === 0) return [pass('failures', 'no failed attempt in the last 24 hours')];
   return groups.map((g) => {
     const words = g.lastFailure?.response?.replace(/\s+/g, ' ').slice(0, 200);
@@ -112,6 +112,6 @@ export function recentFailureChecks(o: HealthOptions): Check[] {
   });
 }
 
-export function healthChecks(o: HealthOptions): Check[] {
-  return [distributorCheck(o), leaseCheck(o), ...recentFailureChecks(o)];
+export async function healthChecks(o: HealthOptions): Promise<Check[]> {
+  return [await distributorCheck(o), await leaseCheck(o), ...(await recentFailureChecks(o))];
 }

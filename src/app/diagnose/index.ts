@@ -11,7 +11,7 @@ import { SysemailError } from '../../core/errors.js';
 import { chooseProvider, type ProviderName } from '../../core/providers.js';
 import type { Settings } from '../../core/precedence.js';
 import type { SecretAccess } from '../../providers/common.js';
-import type { Store } from '../../store/index.js';
+import type { Store } from '../../store/ports.js';
 import { configChecks } from './config.js';
 import { healthChecks } from './health.js';
 import { secretCheck } from './secret.js';
@@ -142,6 +142,6 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
     );
   }
 
-  add(healthChecks({ store: o.store, now: o.now ?? Date.now(), host: o.host ?? os.hostname(), isPidAlive: o.isPidAlive ?? pidAlive }));
+  add(await healthChecks({ store: o.store, now: o.now ?? Date.now(), host: o.host ?? os.hostname(), isPidAlive: o.isPidAlive ?? pidAlive }));
   return { provider, ok: !checks.some((c) => c.status === 'fail'), checks };
 }

@@ -293,7 +293,7 @@ Examples:
   queue
     .command('list')
     .description('queued messages (pending, sending, deferred, held), or those of one --status')
-    .option('--status <status>', MESSAGE_STATUSES.join(', '))
+    .option('--status <status>', `${MESSAGE_STATUSES.slice(0, -1).join(', ')} or ${MESSAGE_STATUSES[MESSAGE_STATUSES.length - 1]}`)
     .option('--limit <n>', 'at most N rows (default 100)', intOption('--limit', 1))
     .addHelpText('after', '\nExample:\n  $ sysemail queue list --status deferred')
     .action(action((ctx, opts: { status?: string; limit?: number }) => list(ctx, opts)));

@@ -2,33 +2,16 @@
  * The queries `diagnose` needs beyond the queue's own: leases nobody renewed, and failed attempts
  * grouped by their diagnosis.
  */
-import type { FailureInfo } from '../core/failure.js';
-import type { SqliteDatabase } from './db.js';
-import { DB_NOW_MS } from './queue.js';
+import type { FailureInfo } from '../../core/failure.js';
+import type { DiagnosisReads, ExpiredLeases, FailureGroup } from '../ports.js';
+import type { SqliteDatabase } from '../db.js';
+import { DB_NOW_MS } from './rows.js';
 
-export interface ExpiredLeases {
-  count: number;
-  /** When the oldest of them expired (epoch ms), null when none did. */
-  oldestExpiredAt: number | null;
-  owners: string[];
-}
-
-export interface FailureGroup {
-  /** Catalogue id, null for failures nothing known matched. */
-  diagnosis: string | null;
-  count: number;
-  /** Distinct messages concerned. */
-  messages: number;
-  lastAt: number;
-  /** The server's words of the most recent one. */
-  lastFailure: FailureInfo | null;
-}
-
-export class DiagnosisRepo {
+export class SqliteDiagnosisReads implements DiagnosisReads {
   constructor(private readonly db: SqliteDatabase) {}
 
   /** Leases in sending that ran out, on the database's clock (the one leases are set on). */
-  expiredLeases(): ExpiredLeases {
+  async expiredLeases(): Promise<ExpiredLeases> {
     const row = this.db
       .prepare(`SELECT count(*) AS n, min(lease_expires_at) AS oldest FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS}`)
       .get() as { n: number; oldest: number | null };
@@ -40,7 +23,7 @@ export class DiagnosisRepo {
   }
 
   /** Attempts that ended in a failure (final or temporary) since `since`, biggest group first. */
-  failuresSince(since: number): FailureGroup[] {
+  async failuresSince(since: number): Promise<FailureGroup[]> {
     const rows = this.db
       .prepare(
         `SELECT diagnosis, count(*) AS n, count(DISTINCT message_id) AS messages, max(started_at) AS last_at,

@@ -1,27 +1,6 @@
-import type { ProviderName } from '../core/failure.js';
-import type { SqliteDatabase } from './db.js';
-
-/** The application's users: where their notifications go and whom they send as. */
-export interface UserRow {
-  id: string;
-  email: string;
-  /** Replaces `email` as the From when this user sends. */
-  senderEmail: string | null;
-  provider: ProviderName | null;
-  /** false = the user opted out of workflow notifications. */
-  notifyEmail: boolean;
-  name: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface UserFields {
-  email: string;
-  senderEmail?: string | null;
-  provider?: ProviderName | null;
-  notifyEmail?: boolean;
-  name?: string | null;
-}
+import type { ProviderName } from '../../core/failure.js';
+import type { UserFields, UserRow, UsersRepo } from '../ports.js';
+import type { SqliteDatabase } from '../db.js';
 
 interface UserDbRow {
   id: string;
@@ -47,12 +26,7 @@ function toUserRow(r: UserDbRow): UserRow {
   };
 }
 
-/** The address a user sends as: their sender override, else their own email. */
-export function senderOf(user: Pick<UserRow, 'email' | 'senderEmail'>): string {
-  return user.senderEmail || user.email;
-}
-
-export class UsersRepo {
+export class SqliteUsersRepo implements UsersRepo {
   constructor(private readonly db: SqliteDatabase) {}
 
   async get(id: string): Promise<UserRow | undefined> {

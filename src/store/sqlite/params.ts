@@ -1,8 +1,9 @@
-import type { ParamValue } from '../core/params.js';
-import type { SqliteDatabase } from './db.js';
+import type { ParamValue } from '../../core/params.js';
+import type { ParamsRepo } from '../ports.js';
+import type { SqliteDatabase } from '../db.js';
 
 /** The administrator layer: stored parameter values. */
-export class ParamsRepo {
+export class SqliteParamsRepo implements ParamsRepo {
   constructor(private readonly db: SqliteDatabase) {}
 
   async all(): Promise<Map<string, ParamValue>> {

@@ -3,35 +3,11 @@
  * and retention, deleting old sent/failed messages in small transactions so that a distributor or a
  * `send` waiting for the write lock is never held up for long.
  */
-import type { FailureInfo } from '../core/failure.js';
-import type { SqliteDatabase } from './db.js';
-import { attachmentPathsOf, type MessageDbRow, type MessageStatus } from './messages.js';
-
-export interface HistoryQuery {
-  failed?: boolean;
-  status?: MessageStatus;
-  /** Epoch ms: only messages created at or after. */
-  since?: number;
-  /** A recipient (To, Cc or Bcc), compared case-insensitively. */
-  to?: string;
-  limit: number;
-}
-
-export interface HistoryRow {
-  id: number;
-  status: MessageStatus;
-  provider: string | null;
-  from: string;
-  to: string[];
-  subject: string;
-  attempts: number;
-  createdAt: number;
-  sentAt: number | null;
-  dueAt: number;
-  lastError: FailureInfo | null;
-  diagnosis: string | null;
-  deferralReason: string | null;
-}
+import type { FailureInfo } from '../../core/failure.js';
+import type { HistoryQuery, HistoryRepo, HistoryRow } from '../ports.js';
+import { PURGE_BATCH } from '../rules.js';
+import type { SqliteDatabase } from '../db.js';
+import { HAS_RECIPIENT_SQL, attachmentPathsOf, type MessageDbRow } from './rows.js';
 
 type HistoryDbRow = Pick<
   MessageDbRow,
@@ -41,18 +17,7 @@ type HistoryDbRow = Pick<
 const COLUMNS =
   'id, status, provider, sent_provider, from_addr, to_addrs, subject, attempts, created_at, sent_at, due_at, last_error, diagnosis, deferral_reason';
 
-/**
- * SQL condition: the bare address @to (lower case) is among the row's To, Cc or Bcc, stored bare or
- * with a display name (`Ann Lee <ann@example.com>`).
- */
-export const HAS_RECIPIENT_SQL = `EXISTS (
-  SELECT 1 FROM (SELECT value FROM json_each(to_addrs) UNION ALL SELECT value FROM json_each(cc_addrs) UNION ALL SELECT value FROM json_each(bcc_addrs)) AS r
-  WHERE lower(r.value) = @to OR substr(lower(r.value), -(length(@to) + 2)) = '<' || @to || '>')`;
-
-/** Rows deleted per retention transaction: small enough that the write lock is held for milliseconds. */
-export const PURGE_BATCH = 500;
-
-export class HistoryRepo {
+export class SqliteHistoryRepo implements HistoryRepo {
   private readonly purgeStmt;
 
   constructor(private readonly db: SqliteDatabase) {
@@ -65,7 +30,7 @@ export class HistoryRepo {
       RETURNING id, attachments`);
   }
 
-  list(q: HistoryQuery): HistoryRow[] {
+  async list(q: HistoryQuery): Promise<HistoryRow[]> {
     const where: string[] = [];
     const args: Record<string, unknown> = { limit: q.limit };
     const status = q.failed ? 'failed' : q.status;
@@ -103,7 +68,7 @@ export class HistoryRepo {
   }
 
   /** Ids of the sent/failed messages created before `cutoff`: what a purge would delete. */
-  purgeable(cutoff: number): number[] {
+  async purgeable(cutoff: number): Promise<number[]> {
     return this.db
       .prepare(
         `SELECT id FROM messages WHERE status = 'sent' AND created_at < @cutoff
@@ -118,7 +83,7 @@ export class HistoryRepo {
    * Deletes up to `batch` sent/failed messages created before `cutoff` in one short transaction.
    * Returns how many went and their attachments' paths (their spooled copies go too).
    */
-  purgeBatch(cutoff: number, batch = PURGE_BATCH): { deleted: number; attachmentPaths: string[] } {
+  async purgeBatch(cutoff: number, batch = PURGE_BATCH): Promise<{ deleted: number; attachmentPaths: string[] }> {
     const rows = this.db.transaction(() => this.purgeStmt.all({ cutoff, batch }) as { id: number; attachments: string }[]).immediate();
     return { deleted: rows.length, attachmentPaths: rows.filter((r) => r.attachments !== '[]').flatMap((r) => attachmentPathsOf(r.attachments)) };
   }

@@ -1,28 +1,6 @@
-import type { SqliteDatabase } from './db.js';
-
-/** The org of a system template: the row is shared by every organisation. */
-export const SYSTEM_ORG = '';
-
-export interface TemplateRow {
-  id: string;
-  /** '' = system template. */
-  org: string;
-  subject: string;
-  html: string | null;
-  text: string | null;
-  sender: string | null;
-  description: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface TemplateFields {
-  subject: string;
-  html?: string | null;
-  text?: string | null;
-  sender?: string | null;
-  description?: string | null;
-}
+import type { TemplateFields, TemplateRow, TemplatesRepo } from '../ports.js';
+import { SYSTEM_ORG } from '../rules.js';
+import type { SqliteDatabase } from '../db.js';
 
 interface TemplateDbRow {
   id: string;
@@ -50,7 +28,7 @@ function toTemplateRow(r: TemplateDbRow): TemplateRow {
   };
 }
 
-export class TemplatesRepo {
+export class SqliteTemplatesRepo implements TemplatesRepo {
   constructor(private readonly db: SqliteDatabase) {}
 
   /** Exactly the template of this scope (no fallback to the system one). */

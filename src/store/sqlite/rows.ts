@@ -1,0 +1,204 @@
+/**
+ * How the SQLite tables' rows become the ports' types, and the SQL fragments several repositories
+ * share: the database's clock, the attempt insert, the recipient condition.
+ */
+import type { FailureInfo, ProviderName } from '../../core/failure.js';
+import type { MessageStatus } from '../../core/status.js';
+import type { AttemptRow, MessageRow, NewAttempt, StoredAttachment } from '../ports.js';
+import type { SqliteDatabase } from '../db.js';
+
+/**
+ * The database's clock, in epoch milliseconds: leases are set and compared on it, in SQL. Distributors
+ * on several hosts disagree about the time (a clock 15 minutes ahead would take every valid lease);
+ * the database is the one party they all share. A server database uses its own now() here
+ * (PostgreSQL: `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`). Due times (backoff,
+ * scheduling) stay on the caller's clock: a few seconds early or late there costs nothing. SQLite has
+ * no server: its now is the clock of the host running the statement, which is why one SQLite file
+ * serves distributors of one host only (locking over a network file system is not safe either).
+ */
+export const DB_NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+/** Raw column names as stored, for the repositories that build their own queries. */
+export interface MessageDbRow {
+  id: number;
+  status: MessageStatus;
+  provider: string | null;
+  sent_provider: string | null;
+  from_addr: string;
+  to_addrs: string;
+  cc_addrs: string;
+  bcc_addrs: string;
+  reply_to: string | null;
+  subject: string;
+  text_body: string | null;
+  html_body: string | null;
+  attachments: string;
+  headers: string | null;
+  message_id: string | null;
+  user_id: string | null;
+  template_id: string | null;
+  org: string | null;
+  size_bytes: number | null;
+  created_at: number;
+  due_at: number;
+  sent_at: number | null;
+  updated_at: number;
+  first_attempt_at: number | null;
+  attempts: number;
+  deferrals: number;
+  forced: number;
+  deferral_reason: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error: string | null;
+  diagnosis: string | null;
+  body_apart: number;
+}
+
+/**
+ * Bodies longer than this (text and html together, in UTF-16 units) are stored apart from the message
+ * row, so that the distributor's status changes rewrite a small row. Short notifications stay inline,
+ * where inserting them costs one row.
+ */
+export const BODY_APART_CHARS = 1024;
+
+const bodiesStmts = new WeakMap<SqliteDatabase, ReturnType<SqliteDatabase['prepare']>>();
+
+/**
+ * Fills in the bodies kept apart (body_apart = 1) of rows read from the messages table: one query for
+ * the whole list. Call it inside the transaction that read the rows.
+ */
+export function fillBodies(db: SqliteDatabase, rows: MessageDbRow[]): MessageDbRow[] {
+  const apart = rows.filter((r) => r.body_apart === 1);
+  if (apart.length === 0) return rows;
+  const byId = new Map(apart.map((r) => [r.id, r]));
+  let stmt = bodiesStmts.get(db);
+  if (!stmt) {
+    // the ids travel as one JSON array: one statement, prepared once per connection, for any count
+    stmt = db.prepare('SELECT message_id, text_body, html_body FROM message_bodies WHERE message_id IN (SELECT value FROM json_each(?))');
+    bodiesStmts.set(db, stmt);
+  }
+  for (const b of stmt.all(JSON.stringify([...byId.keys()])) as { message_id: number; text_body: string | null; html_body: string | null }[]) {
+    const r = byId.get(b.message_id)!;
+    r.text_body = b.text_body;
+    r.html_body = b.html_body;
+  }
+  return rows;
+}
+
+/** The file paths in a stored attachments column (JSON). */
+export function attachmentPathsOf(json: string): string[] {
+  return (JSON.parse(json) as { path?: unknown }[]).map((a) => a.path).filter((p): p is string => typeof p === 'string');
+}
+
+export function toMessageRow(r: MessageDbRow): MessageRow {
+  return {
+    id: r.id,
+    status: r.status,
+    provider: r.provider as ProviderName | null,
+    sentProvider: r.sent_provider as ProviderName | null,
+    from: r.from_addr,
+    to: JSON.parse(r.to_addrs) as string[],
+    cc: JSON.parse(r.cc_addrs) as string[],
+    bcc: JSON.parse(r.bcc_addrs) as string[],
+    replyTo: r.reply_to,
+    subject: r.subject,
+    text: r.text_body,
+    html: r.html_body,
+    attachments: JSON.parse(r.attachments) as StoredAttachment[],
+    headers: r.headers ? (JSON.parse(r.headers) as Record<string, string>) : null,
+    messageId: r.message_id,
+    userId: r.user_id,
+    templateId: r.template_id,
+    org: r.org,
+    sizeBytes: r.size_bytes,
+    createdAt: r.created_at,
+    dueAt: r.due_at,
+    sentAt: r.sent_at,
+    updatedAt: r.updated_at,
+    firstAttemptAt: r.first_attempt_at,
+    attempts: r.attempts,
+    deferrals: r.deferrals,
+    forced: r.forced === 1,
+    deferralReason: r.deferral_reason,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    lastError: r.last_error ? (JSON.parse(r.last_error) as FailureInfo) : null,
+    diagnosis: r.diagnosis,
+  };
+}
+
+export interface AttemptDbRow {
+  id: number;
+  message_id: number;
+  started_at: number;
+  ended_at: number | null;
+  provider: string | null;
+  outcome: string | null;
+  response: string | null;
+  error_code: string | null;
+  response_code: number | null;
+  enhanced_code: string | null;
+  failure: string | null;
+  diagnosis: string | null;
+  lease_owner: string | null;
+}
+
+export function toAttemptRow(r: AttemptDbRow): AttemptRow {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    provider: r.provider as ProviderName | null,
+    outcome: r.outcome,
+    response: r.response,
+    errorCode: r.error_code,
+    responseCode: r.response_code,
+    enhancedCode: r.enhanced_code,
+    failure: r.failure ? (JSON.parse(r.failure) as FailureInfo) : null,
+    diagnosis: r.diagnosis,
+    leaseOwner: r.lease_owner,
+  };
+}
+
+/** One attempt row: written only with the status transition it belongs to (./transitions.ts). */
+export const INSERT_ATTEMPT_SQL = `
+  INSERT INTO attempts (message_id, started_at, ended_at, provider, outcome, response, error_code,
+    response_code, enhanced_code, failure, diagnosis, lease_owner)
+  VALUES (@messageId, @startedAt, @endedAt, @provider, @outcome, @response, @errorCode, @responseCode,
+    @enhancedCode, @failure, @diagnosis, @leaseOwner)`;
+
+/** The statement parameters of an attempt: the failure's codes are spread into their own columns. */
+export function attemptParams(a: NewAttempt) {
+  const f = a.failure;
+  return {
+    messageId: a.messageId,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt ?? null,
+    provider: a.provider,
+    outcome: a.outcome,
+    response: a.response ?? f?.response ?? null,
+    errorCode: f?.code ?? f?.graphCode ?? null,
+    responseCode: f?.responseCode ?? f?.httpStatus ?? null,
+    enhancedCode: f?.enhancedCode ?? null,
+    failure: f ? JSON.stringify(f) : null,
+    diagnosis: a.diagnosis ?? null,
+    leaseOwner: a.leaseOwner ?? null,
+  };
+}
+
+/**
+ * SQL condition: the bare address @to (lower case) is among the row's To, Cc or Bcc, stored bare or
+ * with a display name (`Ann Lee <ann@example.com>`).
+ */
+export const HAS_RECIPIENT_SQL = `EXISTS (
+  SELECT 1 FROM (SELECT value FROM json_each(to_addrs) UNION ALL SELECT value FROM json_each(cc_addrs) UNION ALL SELECT value FROM json_each(bcc_addrs)) AS r
+  WHERE lower(r.value) = @to OR substr(lower(r.value), -(length(@to) + 2)) = '<' || @to || '>')`;
+
+/** Keeps SQLite's bound-parameter count small for long id lists. */
+export function chunks<T>(items: readonly T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,66 @@
+/** Distributor runs: one row per `queue run`, with its host, pid, heartbeat and the counts it achieved. */
+import type { NewRun, RunRow } from '../ports.js';
+import type { SqliteDatabase } from '../db.js';
+import { DB_NOW_MS } from './rows.js';
+
+interface RunDbRow {
+  id: number;
+  owner: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  ended_at: number | null;
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+  error_code: string | null;
+  error_message: string | null;
+  heartbeat_at: number | null;
+  lease_ms: number | null;
+  interval_ms: number | null;
+}
+
+function toRunRow(r: RunDbRow): RunRow {
+  return {
+    id: r.id,
+    owner: r.owner,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    sent: r.sent,
+    deferred: r.deferred,
+    failed: r.failed,
+    forced: r.forced,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    heartbeatAt: r.heartbeat_at ?? null,
+    leaseMs: r.lease_ms ?? null,
+    intervalMs: r.interval_ms ?? null,
+  };
+}
+
+export class Runs {
+  constructor(private readonly db: SqliteDatabase) {}
+
+  /** Records a run. Its counts then grow with the writes the database accepts (applyWrites, claim). */
+  startRun(r: NewRun): number {
+    return Number(
+      this.db
+        .prepare(`INSERT INTO distributor_runs (owner, host, pid, started_at, heartbeat_at, lease_ms, interval_ms) VALUES (?, ?, ?, ?, ${DB_NOW_MS}, ?, ?)`)
+        .run(r.owner, r.host, r.pid, r.now, r.leaseMs ?? null, r.intervalMs ?? null).lastInsertRowid,
+    );
+  }
+
+  finishRun(runId: number, now: number, error?: { code: string; message: string }): void {
+    this.db
+      .prepare('UPDATE distributor_runs SET ended_at = ?, error_code = ?, error_message = ? WHERE id = ?')
+      .run(now, error?.code ?? null, error?.message ?? null, runId);
+  }
+
+  lastRun(): RunRow | null {
+    const r = this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as RunDbRow | undefined;
+    return r ? toRunRow(r) : null;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The SQLite store: one database file fulfilling the store ports (../ports.ts). Each repository is
+ * built on first use, so a command that reads one parameter does not prepare the queue's statements;
+ * with `paramsOnly` the other repositories' code is not even loaded.
+ */
+import type { Store } from '../ports.js';
+import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from '../db.js';
+import { SqliteParamsRepo } from './params.js';
+import type { SqliteDiagnosisReads } from './diagnosis.js';
+import type { SqliteHistoryRepo } from './history.js';
+import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
+import type { SqliteTemplatesRepo } from './templates.js';
+import type { SqliteUsersRepo } from './users.js';
+
+export interface StoreOptions extends OpenOptions {
+  /**
+   * Load only the parameters repository: for `params get`, which scripts call in loops, so it does not
+   * pay for loading the queue, history, template and user code.
+   */
+  paramsOnly?: boolean;
+}
+
+/** The repository modules that are loaded when the store opens (unless paramsOnly). */
+interface RepoModules {
+  repos: typeof import('./repos.js');
+  history: typeof import('./history.js');
+  templates: typeof import('./templates.js');
+  users: typeof import('./users.js');
+  diagnosis: typeof import('./diagnosis.js');
+}
+
+async function loadRepoModules(): Promise<RepoModules> {
+  const [repos, history, templates, users, diagnosis] = await Promise.all([
+    import('./repos.js'),
+    import('./history.js'),
+    import('./templates.js'),
+    import('./users.js'),
+    import('./diagnosis.js'),
+  ]);
+  return { repos, history, templates, users, diagnosis };
+}
+
+export class SqliteStore implements Store {
+  private paramsRepo?: SqliteParamsRepo;
+  private queueRepo?: QueueRepo;
+  private messagesRepo?: SqliteMessagesRepo;
+  private runsRepo?: SqliteRunsRepo;
+  private operatorRepo?: SqliteOperatorRepo;
+  private historyRepo?: SqliteHistoryRepo;
+  private templatesRepo?: SqliteTemplatesRepo;
+  private usersRepo?: SqliteUsersRepo;
+  private diagnosisReads?: SqliteDiagnosisReads;
+
+  private constructor(
+    private readonly opened: OpenedDatabase,
+    private readonly modules: RepoModules | undefined,
+  ) {}
+
+  private mod(): RepoModules {
+    if (!this.modules) throw new Error('internal: this store was opened with paramsOnly');
+    return this.modules;
+  }
+
+  static async open(file: string, options: StoreOptions = {}): Promise<SqliteStore | undefined> {
+    const [opened, modules] = await Promise.all([openDatabase(file, options), options.paramsOnly ? undefined : loadRepoModules()]);
+    return opened ? new SqliteStore(opened, modules) : undefined;
+  }
+
+  get params(): SqliteParamsRepo {
+    return (this.paramsRepo ??= new SqliteParamsRepo(this.opened.db));
+  }
+
+  /**
+   * The synchronous SQLite queue, for the distributor's lanes (SQLite-only adapters that apply their
+   * writes from a buffer or a worker thread). Use cases go through `messages`, `runs` and `operator`.
+   */
+  get queue(): QueueRepo {
+    return (this.queueRepo ??= new (this.mod().repos.QueueRepo)(this.opened.db));
+  }
+
+  get messages(): SqliteMessagesRepo {
+    return (this.messagesRepo ??= new (this.mod().repos.SqliteMessagesRepo)(this.opened.db, () => this.queue));
+  }
+
+  get runs(): SqliteRunsRepo {
+    return (this.runsRepo ??= new (this.mod().repos.SqliteRunsRepo)(this.queue));
+  }
+
+  get operator(): SqliteOperatorRepo {
+    return (this.operatorRepo ??= new (this.mod().repos.SqliteOperatorRepo)(this.queue));
+  }
+
+  get history(): SqliteHistoryRepo {
+    return (this.historyRepo ??= new (this.mod().history.SqliteHistoryRepo)(this.opened.db));
+  }
+
+  get templates(): SqliteTemplatesRepo {
+    return (this.templatesRepo ??= new (this.mod().templates.SqliteTemplatesRepo)(this.opened.db));
+  }
+
+  get users(): SqliteUsersRepo {
+    return (this.usersRepo ??= new (this.mod().users.SqliteUsersRepo)(this.opened.db));
+  }
+
+  get diagnosis(): SqliteDiagnosisReads {
+    return (this.diagnosisReads ??= new (this.mod().diagnosis.SqliteDiagnosisReads)(this.opened.db));
+  }
+
+  /** The database's own random id. */
+  get id(): string {
+    return this.opened.id;
+  }
+
+  get file(): string {
+    return this.opened.file;
+  }
+
+  get created(): boolean {
+    return this.opened.created;
+  }
+
+  /** The connection itself: for tests and SQLite-only tools, never for use cases. */
+  get sqlite(): SqliteDatabase {
+    return this.opened.db;
+  }
+
+  async close(): Promise<void> {
+    if (this.opened.db.open) this.opened.db.close();
+  }
+}
