@@ -13,6 +13,7 @@ import { diagnoseHistory } from '../../src/app/diagnose/error.js';
 import { CRON_LINE } from '../../src/app/diagnose/health.js';
 import { Store } from '../../src/store/index.js';
 import { markFailed, recordAttempt } from '../helpers/store-fixtures.js';
+import { fixedClock } from '../helpers/fixed-clock.js';
 import { startGraphServer, type TestGraphServer } from '../helpers/graph-server.js';
 import { settingsOf } from '../helpers/settings.js';
 import { startSmtpServer, type TestSmtpServer, type TestSmtpServerOptions } from '../helpers/smtp-server.js';
@@ -296,7 +297,7 @@ describe('diagnose configuration (no network)', () => {
   it.each(['smtp.office365.com', 'outlook.office365.com', 'contoso-com.mail.protection.outlook.com'])(
     'Microsoft 365 host %s with a password sign-in: a warning with the commands to move to OAuth2 or Graph',
     async (host) => {
-      const r = await checklist({ 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2026-12-01T12:00:00Z') });
+      const r = await checklist({ 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER }, { offline: true, clock: fixedClock(Date.parse('2026-12-01T12:00:00Z')) });
       const c = check(r.checks, 'config.m365');
       expect(c).toMatchObject({ status: 'warn', diagnosis: 'BASIC_AUTH_DISABLED' });
       expect(c.detail).toContain('December 2026');
@@ -309,7 +310,7 @@ describe('diagnose configuration (no network)', () => {
   );
 
   it('after the end of December 2026 the Microsoft 365 warning says basic authentication is off by default', async () => {
-    const r = await checklist({ 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true, now: Date.parse('2027-01-15T12:00:00Z') });
+    const r = await checklist({ 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true, clock: fixedClock(Date.parse('2027-01-15T12:00:00Z')) });
     expect(check(r.checks, 'config.m365').detail).toMatch(/has been switched off by default/);
   });
 
@@ -412,7 +413,7 @@ describe('distributor health and recent failures', () => {
     const store = await openStore();
     const now = Date.now();
     await store.messages.insert(message(now - 30 * MIN), now - 30 * MIN);
-    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, now });
+    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
     const d = check(r.checks, 'distributor');
     expect(d.status).toBe('fail');
     expect(d.detail).toContain('Is the distributor scheduled?');
@@ -420,7 +421,7 @@ describe('distributor health and recent failures', () => {
     // a recent run means someone runs it: no longer a failure
     const runId = store.queue.startRun({ owner: 'h:1:x', host: 'elsewhere', pid: 1, now: now - MIN });
     store.queue.finishRun(runId, now - MIN);
-    const r2 = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, now });
+    const r2 = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
     expect(check(r2.checks, 'distributor').status).toBe('warn');
     await store.close();
   });
@@ -437,7 +438,7 @@ describe('distributor health and recent failures', () => {
     }
     const old = await store.messages.insert(message(now - 3 * 24 * 60 * MIN), now - 3 * 24 * 60 * MIN);
     recordAttempt(store, { messageId: old, startedAt: now - 2 * 24 * 60 * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'RELAY_DENIED' });
-    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, now });
+    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
     expect(check(r.checks, 'distributor.leases').status).toBe('warn');
     const group = check(r.checks, 'failures.BAD_CREDENTIALS');
     expect(group).toMatchObject({ status: 'warn', diagnosis: 'BAD_CREDENTIALS' });

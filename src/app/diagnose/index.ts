@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isValidAddress, parseSender } from '../../core/address.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { SysemailError } from '../../core/errors.js';
 import { chooseProvider, type ProviderName } from '../../core/providers.js';
 import type { Settings } from '../../core/precedence.js';
@@ -31,7 +32,7 @@ export interface ChecklistOptions {
   offline?: boolean;
   /** Also RCPT TO this address (then RSET, QUIT). */
   to?: string;
-  now?: number;
+  clock?: Clock;
   host?: string;
   isPidAlive?: (pid: number) => boolean;
   /** Shorter network timeouts for tests. */
@@ -106,7 +107,8 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
   };
 
   add([providerCheck(s, provider, o.provider !== undefined)]);
-  const config = await configChecks(s, provider, o.now ?? Date.now());
+  const clock = o.clock ?? systemClock;
+  const config = await configChecks(s, provider, clock.now());
   add(config);
   const secret = await secretCheck(s, provider, o.secrets);
   add([secret]);
@@ -137,11 +139,11 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
         ...(o.to ? { to: o.to } : {}),
         noSignIn: secret.status === 'fail' || failedConfig.some((id) => NO_SIGN_IN.has(id)),
         ...(o.timeouts ? { timeouts: o.timeouts } : {}),
-        ...(o.now !== undefined ? { now: o.now } : {}),
+        now: clock.now(),
       }),
     );
   }
 
-  add(await healthChecks({ store: o.store, now: o.now ?? Date.now(), host: o.host ?? os.hostname(), isPidAlive: o.isPidAlive ?? pidAlive }));
+  add(await healthChecks({ store: o.store, now: clock.now(), host: o.host ?? os.hostname(), isPidAlive: o.isPidAlive ?? pidAlive }));
   return { provider, ok: !checks.some((c) => c.status === 'fail'), checks };
 }
