@@ -4,18 +4,19 @@ import type { Settings } from './precedence.js';
 export const PROVIDER_NAMES = ['smtp', 'exchange', 'eml'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 export const DEFAULT_PROVIDER: ProviderName = 'smtp';
-/** The names for a sentence: "smtp, exchange or eml". */
-export const PROVIDER_LIST = `${PROVIDER_NAMES.slice(0, -1).join(', ')} or ${PROVIDER_NAMES[PROVIDER_NAMES.length - 1]}`;
 
 export function isProviderName(x: unknown): x is ProviderName {
   return typeof x === 'string' && (PROVIDER_NAMES as readonly string[]).includes(x);
 }
 
-/** The batch's provider (and that of commands that name none): batch.provider, else the default. */
+/** The distributor batch's provider (and that of commands that name none): batch.provider, else the default. */
 export function batchProvider(settings: Pick<Settings, 'string'>): ProviderName {
   const p = settings.string('batch.provider');
   return isProviderName(p) ? p : DEFAULT_PROVIDER;
 }
+
+/** The names for a sentence: "smtp, exchange or eml". */
+export const PROVIDER_LIST = `${PROVIDER_NAMES.slice(0, -1).join(', ')} or ${PROVIDER_NAMES[PROVIDER_NAMES.length - 1]}`;
 
 /** The pseudo-provider of interactive.provider and the user config's `provider`: ask how to send, each time. */
 export const PROMPT_PROVIDER = 'prompt' as const;
