@@ -3,8 +3,9 @@
 // one transaction. Both run in their own process, timed from spawn to exit, side by side: ROUNDS rounds
 // (7, or BENCH_IMPORT_ROUNDS), each into a fresh copy of one empty database, the two in alternating
 // order (plain first in even rounds); the ratio is the median of the per-round ratios, so drift in the
-// machine's load between rounds cancels out. Run after `npm run build`; `node bench/import.js` runs it
-// alone. Exports run() → [{name, value, unit, target, ok}] for bench/run.js.
+// machine's load between rounds cancels out. The CPU time of each child (all its threads) is reported
+// beside it: on a loaded machine it moves less than the wall time. Run after `npm run build`;
+// `node bench/import.js` runs it alone. Exports run() → [{name, value, unit, target, ok}] for bench/run.js.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -75,17 +76,35 @@ sqlite.close();
 process.stdout.write(JSON.stringify({ imported: n }) + '\\n');
 `;
 
-/** Runs a child to completion (killed after CHILD_TIMEOUT_MS) and measures its wall time from spawn to exit. */
+/** Loaded first into each child: writes the CPU time the whole process used to BENCH_CPU_FILE as it exits. */
+const CPU_REPORT = `process.on('exit', () => {
+  const u = process.cpuUsage();
+  require('node:fs').writeFileSync(process.env.BENCH_CPU_FILE, String((u.user + u.system) / 1000));
+});
+`;
+
+/**
+ * Runs a child to completion (killed after CHILD_TIMEOUT_MS); measures its wall time from spawn to
+ * exit and the CPU time it reports.
+ */
 function timedSpawn(what, args, env) {
+  const cpuFile = path.join(env.HOME, 'cpu-ms');
+  fs.rmSync(cpuFile, { force: true });
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['--require', path.join(env.HOME, 'cpu-report.cjs'), ...args], {
+    env: { ...env, BENCH_CPU_FILE: cpuFile },
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: CHILD_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (r.error?.code === 'ETIMEDOUT') throw new Error(`${what} did not finish within ${CHILD_TIMEOUT_MS / 1000} s`);
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${what} exited ${r.status ?? r.signal}: ${r.stderr}`);
   const imported = JSON.parse(r.stdout.trim().split('\n').pop()).imported;
   if (imported !== LINES) throw new Error(`${what} imported ${imported} of ${LINES} lines`);
-  return ms;
+  return { ms, cpuMs: Number(fs.readFileSync(cpuFile, 'utf8')) };
 }
 
 const sqliteFiles = (db) => [db, `${db}-wal`, `${db}-shm`];
@@ -109,10 +128,12 @@ export async function run() {
     fs.writeFileSync(file, importLines(LINES));
     const script = path.join(tmp, 'plain-import.cjs');
     fs.writeFileSync(script, PLAIN);
+    fs.writeFileSync(path.join(tmp, 'cpu-report.cjs'), CPU_REPORT);
 
     const productRates = [];
     const plainRates = [];
     const ratios = [];
+    const cpuRatios = [];
     for (let round = 0; round < ROUNDS; round++) {
       const productDb = path.join(tmp, `product-${round}.db`);
       const plainDb = path.join(tmp, `plain-${round}.db`);
@@ -120,21 +141,25 @@ export async function run() {
       copyDb(template, plainDb);
       const product = () => timedSpawn('sysemail queue import', [...prof, BIN, '--db', productDb, 'queue', 'import', file, '--json'], env);
       const plain = () => timedSpawn('the plain better-sqlite3 import', [script, plainDb, file], env);
-      let productMs;
-      let plainMs;
+      let productRun;
+      let plainRun;
       if (round % 2 === 0) {
-        plainMs = plain();
-        productMs = product();
+        plainRun = plain();
+        productRun = product();
       } else {
-        productMs = product();
-        plainMs = plain();
+        productRun = product();
+        plainRun = plain();
       }
+      const productMs = productRun.ms;
+      const plainMs = plainRun.ms;
+      cpuRatios.push(plainRun.cpuMs / productRun.cpuMs);
       for (const f of [...sqliteFiles(productDb), ...sqliteFiles(plainDb)]) fs.rmSync(f, { force: true });
       productRates.push(LINES / (productMs / 1000));
       plainRates.push(LINES / (plainMs / 1000));
       ratios.push(productRates[round] / plainRates[round]);
     }
     const ratio = median(ratios);
+    const cpuRatio = median(cpuRatios);
     return [
       { name: `queue import, ${LINES} lines`, value: Math.round(median(productRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
       { name: 'plain better-sqlite3 import, same lines and rows', value: Math.round(median(plainRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
@@ -144,6 +169,13 @@ export async function run() {
         unit: '×',
         target: `≥ ${TARGET}`,
         ok: ratio >= TARGET,
+      },
+      {
+        name: `the same in CPU time (all threads), median of ${ROUNDS} per-round ratios (${cpuRatios.map((r) => r.toFixed(2)).join(', ')})`,
+        value: Number(cpuRatio.toFixed(2)),
+        unit: '×',
+        target: undefined,
+        ok: true,
       },
     ];
   } finally {
