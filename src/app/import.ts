@@ -1,7 +1,9 @@
 /**
  * `queue import`: many messages for the distributor from JSON Lines, one message per line. Every line
- * is checked first and every bad line reported by its number; only then are all lines stored, in one
- * transaction, or none.
+ * is checked and every bad line reported by its number; all lines are stored, in one transaction, or
+ * none. The lines are checked as the transaction reads them (one pass, no list of a hundred thousand
+ * messages waiting): once a line is bad nothing more is stored, the rest is still checked, and the
+ * transaction is rolled back.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -91,10 +93,7 @@ function unknownFields(d: Record<string, unknown>): string[] | undefined {
   return undefined;
 }
 
-/**
- * Shared by every message without cc, bcc or attachments: kept for all lines until they are stored, a
- * hundred thousand empty lists are work for the garbage collector and nothing else. Never changed.
- */
+/** Shared by every message without cc, bcc or attachments (most of an import): never changed. */
 const NONE: never[] = [];
 
 /** The number of lines of the input, as split('\n') would count them less a blank last one. */
@@ -107,166 +106,169 @@ function lineCount(text: string): number {
 
 export async function importMessages(o: ImportOptions): Promise<ImportResult> {
   const input = o.text;
-  // one line at a time: the lines are not kept in a list of their own while the messages are
+  // one line at a time, without a list of them all
   const total = lineCount(input);
   const problems: ImportProblem[] = [];
-  const messages: NewMessage[] = [];
+  let good = 0;
   const maxMessageMb = o.settings.number('limits.maxMessageMb');
   const limits = { maxMessageMb };
   const defaultFrom = o.settings.string('sender.default');
-  const users = new Map<string, string | null>();
+  // the pass runs inside the store's transaction and cannot wait for it: the users' senders are read
+  // first, when a line can name a user at all (a "user" key, or a key written with \u escapes)
+  const users = new Map<string, string>();
+  if (input.includes('"user"') || input.includes('\\u')) for (const u of await o.store.users.list()) users.set(u.id, senderOf(u));
+  const spooled: string[] = [];
   const progressEvery = Math.max(1000, Math.floor(total / 100));
   const bad = (line: number, message: string, kind: ImportProblem['kind'] = 'data') => problems.push({ line, message, kind });
 
-  for (let i = 0, start = 0; i < total; i++) {
-    const lineNo = i + 1;
-    const end = input.indexOf('\n', start);
-    const line = end === -1 ? input.slice(start) : input.slice(start, end);
-    start = end + 1;
-    const text = line.trim();
-    if (i % progressEvery === 0) o.onProgress?.({ done: i, total });
-    if (text === '') continue;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      // the parser's message quotes the line, which may be anything (a secret file given by mistake)
-      const at = jsonSyntaxError(line);
-      bad(lineNo, `not JSON${at ? ` (column ${at.column})` : ''}`);
-      continue;
-    }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-      bad(lineNo, 'must be a JSON object such as {"to":"a@example.com","subject":"Hi","text":"..."}');
-      continue;
-    }
-    const d = doc as Record<string, unknown>;
-    const unknown = unknownFields(d);
-    if (unknown) {
-      bad(lineNo, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
-      continue;
-    }
-    const to = addressList(d.to);
-    const cc = addressList(d.cc);
-    const bcc = addressList(d.bcc);
-    if (to === null || cc === null || bcc === null || !typesOk(d)) {
-      bad(lineNo, wrongTypes(d, { to, cc, bcc }).join('; '));
-      continue;
-    }
-    // every string field is now a string or absent
-    const strings = d as { from?: string; replyTo?: string; subject?: string; text?: string; html?: string; user?: string };
-
-    let from = strings.from ?? undefined;
-    const userId = strings.user ?? undefined;
-    if (userId !== undefined) {
-      if (!users.has(userId)) {
-        const u = await o.store.users.get(userId);
-        users.set(userId, u ? senderOf(u) : null);
-      }
-      const sender = users.get(userId);
-      if (sender === null) {
-        bad(lineNo, `unknown user ${quoted(userId)} (see \`sysemail users list\`)`);
+  function* checked(): Generator<NewMessage> {
+    for (let i = 0, start = 0; i < total; i++) {
+      const lineNo = i + 1;
+      const end = input.indexOf('\n', start);
+      const line = end === -1 ? input.slice(start) : input.slice(start, end);
+      start = end + 1;
+      const text = line.trim();
+      if (i % progressEvery === 0) o.onProgress?.({ done: i, total });
+      if (text === '') continue;
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        // the parser's message quotes the line, which may be anything (a secret file given by mistake)
+        const at = jsonSyntaxError(line);
+        bad(lineNo, `not JSON${at ? ` (column ${at.column})` : ''}`);
         continue;
       }
-      from ??= sender;
-    }
-    from ??= defaultFrom;
+      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+        bad(lineNo, 'must be a JSON object such as {"to":"a@example.com","subject":"Hi","text":"..."}');
+        continue;
+      }
+      const d = doc as Record<string, unknown>;
+      const unknown = unknownFields(d);
+      if (unknown) {
+        bad(lineNo, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+        continue;
+      }
+      const to = addressList(d.to);
+      const cc = addressList(d.cc);
+      const bcc = addressList(d.bcc);
+      if (to === null || cc === null || bcc === null || !typesOk(d)) {
+        bad(lineNo, wrongTypes(d, { to, cc, bcc }).join('; '));
+        continue;
+      }
+      // every string field is now a string or absent
+      const strings = d as { from?: string; replyTo?: string; subject?: string; text?: string; html?: string; user?: string };
 
-    const attachments: RawAttachment[] = [];
-    let attachmentsOk = true;
-    const rawAttachments = d.attachments ?? NONE;
-    if (!Array.isArray(rawAttachments)) {
-      bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
-      continue;
-    }
-    for (const a of rawAttachments) {
-      const spec = typeof a === 'string' ? { path: a } : a;
-      if (typeof spec !== 'object' || spec === null || typeof (spec as { path?: unknown }).path !== 'string') {
+      let from = strings.from ?? undefined;
+      const userId = strings.user ?? undefined;
+      if (userId !== undefined) {
+        const sender = users.get(userId);
+        if (sender === undefined) {
+          bad(lineNo, `unknown user ${quoted(userId)} (see \`sysemail users list\`)`);
+          continue;
+        }
+        from ??= sender;
+      }
+      from ??= defaultFrom;
+
+      const attachments: RawAttachment[] = [];
+      let attachmentsOk = true;
+      const rawAttachments = d.attachments ?? NONE;
+      if (!Array.isArray(rawAttachments)) {
         bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
-        attachmentsOk = false;
-        break;
+        continue;
       }
-      const s = spec as { path: string; filename?: unknown; contentType?: unknown };
-      const file = path.resolve(o.cwd, s.path);
-      try {
-        const st = fs.statSync(file);
-        if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-        fs.accessSync(file, fs.constants.R_OK);
-        attachments.push({
-          path: file,
-          size: st.size,
-          ...(typeof s.filename === 'string' ? { filename: s.filename } : {}),
-          ...(typeof s.contentType === 'string' ? { contentType: s.contentType } : {}),
-        });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        bad(lineNo, `attachment ${s.path} cannot be read (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')})`, 'noinput');
-        attachmentsOk = false;
-        break;
+      for (const a of rawAttachments) {
+        const spec = typeof a === 'string' ? { path: a } : a;
+        if (typeof spec !== 'object' || spec === null || typeof (spec as { path?: unknown }).path !== 'string') {
+          bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
+          attachmentsOk = false;
+          break;
+        }
+        const s = spec as { path: string; filename?: unknown; contentType?: unknown };
+        const file = path.resolve(o.cwd, s.path);
+        try {
+          const st = fs.statSync(file);
+          if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+          fs.accessSync(file, fs.constants.R_OK);
+          attachments.push({
+            path: file,
+            size: st.size,
+            ...(typeof s.filename === 'string' ? { filename: s.filename } : {}),
+            ...(typeof s.contentType === 'string' ? { contentType: s.contentType } : {}),
+          });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          bad(lineNo, `attachment ${s.path} cannot be read (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')})`, 'noinput');
+          attachmentsOk = false;
+          break;
+        }
       }
-    }
-    if (!attachmentsOk) continue;
+      if (!attachmentsOk) continue;
 
-    const { value, errors } = composeMessage(
-      {
-        from,
-        to,
-        cc,
-        bcc,
-        replyTo: strings.replyTo ?? undefined,
-        subject: strings.subject ?? undefined,
-        text: strings.text ?? undefined,
-        html: strings.html ?? undefined,
-        attachments,
-        headers: d.headers as Record<string, string> | undefined,
-      },
-      limits,
-    );
-    if (!value) {
-      // the composer speaks in flags (--to); an import line has fields
-      bad(lineNo, errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '));
-      continue;
+      const { value, errors } = composeMessage(
+        {
+          from,
+          to,
+          cc,
+          bcc,
+          replyTo: strings.replyTo ?? undefined,
+          subject: strings.subject ?? undefined,
+          text: strings.text ?? undefined,
+          html: strings.html ?? undefined,
+          attachments,
+          headers: d.headers as Record<string, string> | undefined,
+        },
+        limits,
+      );
+      if (!value) {
+        // the composer speaks in flags (--to); an import line has fields
+        bad(lineNo, errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '));
+        continue;
+      }
+      // a bad line above: the rest is only checked
+      if (problems.length > 0) continue;
+      const m = value.message;
+      let stored: NewMessage['attachments'] = NONE;
+      if (m.attachments.length > 0) {
+        stored = m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size }));
+        if (o.spoolDir) {
+          // every imported attachment was read from a path; the copies go again if the import fails
+          const spool = spoolAttachments(o.spoolDir, stored.map((a) => ({ ...a, path: a.path! })));
+          spooled.push(spool.dir);
+          stored = spool.stored;
+        }
+      }
+      good++;
+      yield {
+        status: 'pending',
+        provider: null,
+        from: m.from,
+        to: m.to,
+        cc: m.cc.length > 0 ? m.cc : NONE,
+        bcc: m.bcc.length > 0 ? m.bcc : NONE,
+        replyTo: m.replyTo,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        attachments: stored,
+        headers: m.headers,
+        userId,
+        sizeBytes: value.sizeBytes,
+      };
     }
-    const m = value.message;
-    messages.push({
-      status: 'pending',
-      provider: null,
-      from: m.from,
-      to: m.to,
-      cc: m.cc.length > 0 ? m.cc : NONE,
-      bcc: m.bcc.length > 0 ? m.bcc : NONE,
-      replyTo: m.replyTo,
-      subject: m.subject,
-      text: m.text,
-      html: m.html,
-      attachments: m.attachments.length > 0 ? m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size })) : NONE,
-      headers: m.headers,
-      userId,
-      sizeBytes: value.sizeBytes,
-    });
+    o.onProgress?.({ done: total, total });
+    // thrown inside the transaction: nothing is stored
+    if (problems.length > 0) throw importError(problems, o.source);
+    if (good === 0) {
+      throw new SysemailError('data', 'IMPORT_EMPTY', `${o.source} holds no message`, {
+        fix: 'Give one JSON object per line, e.g. {"to":"a@example.com","subject":"Hi","text":"Hello"}',
+      });
+    }
   }
-  o.onProgress?.({ done: total, total });
 
-  if (problems.length > 0) throw importError(problems, o.source);
-  if (messages.length === 0) {
-    throw new SysemailError('data', 'IMPORT_EMPTY', `${o.source} holds no message`, {
-      fix: 'Give one JSON object per line, e.g. {"to":"a@example.com","subject":"Hi","text":"Hello"}',
-    });
-  }
-  // copies last, once every line is known good; all of them go again if the insert fails
-  const spooled: string[] = [];
   try {
-    if (o.spoolDir) {
-      for (const m of messages) {
-        if (m.attachments.length === 0) continue;
-        const { dir, stored } = spoolAttachments(
-          o.spoolDir,
-          m.attachments.map((a) => ({ ...a, path: a.path! })), // every imported attachment was read from a path
-        );
-        spooled.push(dir);
-        m.attachments = stored;
-      }
-    }
-    const ids = await o.store.messages.insertMany(messages, o.now);
+    const ids = await o.store.messages.insertMany(checked(), o.now);
     return { imported: ids.length, ids };
   } catch (err) {
     for (const dir of spooled) fs.rmSync(dir, { recursive: true, force: true });

@@ -308,6 +308,7 @@ export class MessagesRepo {
   private readonly insertBodyStmt;
   private readonly insertAttemptStmt;
   private insertBatchStmt?: ReturnType<SqliteDatabase['prepare']>;
+  private batchParams?: unknown[];
 
   constructor(private readonly db: SqliteDatabase) {
     // positional parameters: binding 25 named ones from an object cost a quarter of an import
@@ -330,37 +331,49 @@ export class MessagesRepo {
     return this.db.transaction(() => this.insertOne(m, now)).immediate();
   }
 
-  /** Stores many messages in one transaction: all or none. Their ids are in the order given. */
-  async insertMany(messages: readonly NewMessage[], now: number): Promise<number[]> {
+  /**
+   * Stores many messages in one transaction: all or none. Their ids are in the order given. `messages`
+   * may be a generator that checks each message as it goes: it is read inside the transaction, fifty at
+   * a time, so that only those fifty are held; an error it throws rolls everything back.
+   */
+  async insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]> {
     const ids: number[] = [];
     this.db
       .transaction(() => {
-        const full = messages.length - (messages.length % ROWS_PER_INSERT);
-        if (full > 0) {
-          const stmt = (this.insertBatchStmt ??= this.db.prepare(`INSERT INTO messages (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(', ')}`));
-          const params = new Array<unknown>(COLUMN_COUNT * ROWS_PER_INSERT);
-          const apart = new Array<boolean>(ROWS_PER_INSERT);
-          for (let first = 0; first < full; first += ROWS_PER_INSERT) {
-            for (let j = 0; j < ROWS_PER_INSERT; j++) {
-              apart[j] = isBodyApart(messages[first + j]);
-              writeRow(params, j * COLUMN_COUNT, messages[first + j], now, apart[j]);
-            }
-            const r = stmt.run(params);
-            // one statement under the write lock: its rows took consecutive ids, the last one reported
-            const last = Number(r.lastInsertRowid);
-            if (r.changes !== ROWS_PER_INSERT) throw new Error(`internal: a batch insert stored ${r.changes} of ${ROWS_PER_INSERT} rows`);
-            for (let j = 0; j < ROWS_PER_INSERT; j++) {
-              const id = last - ROWS_PER_INSERT + 1 + j;
-              ids.push(id);
-              const m = messages[first + j];
-              if (apart[j]) this.insertBodyStmt.run(id, m.text ?? null, m.html ?? null);
-            }
+        const batch: NewMessage[] = [];
+        for (const m of messages) {
+          batch.push(m);
+          if (batch.length === ROWS_PER_INSERT) {
+            this.insertBatch(batch, now, ids);
+            batch.length = 0;
           }
         }
-        for (let i = full; i < messages.length; i++) ids.push(this.insertOne(messages[i], now));
+        for (const m of batch) ids.push(this.insertOne(m, now));
       })
       .immediate();
     return ids;
+  }
+
+  /** Inserts exactly ROWS_PER_INSERT messages with one statement; call inside a transaction. */
+  private insertBatch(batch: readonly NewMessage[], now: number, ids: number[]): void {
+    const stmt = (this.insertBatchStmt ??= this.db.prepare(`INSERT INTO messages (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(', ')}`));
+    const params = (this.batchParams ??= new Array<unknown>(COLUMN_COUNT * ROWS_PER_INSERT));
+    let anyApart = false;
+    for (let j = 0; j < ROWS_PER_INSERT; j++) {
+      const apart = isBodyApart(batch[j]);
+      anyApart ||= apart;
+      writeRow(params, j * COLUMN_COUNT, batch[j], now, apart);
+    }
+    const r = stmt.run(params);
+    if (r.changes !== ROWS_PER_INSERT) throw new Error(`internal: a batch insert stored ${r.changes} of ${ROWS_PER_INSERT} rows`);
+    // one statement under the write lock: its rows took consecutive ids, the last one reported
+    const first = Number(r.lastInsertRowid) - ROWS_PER_INSERT + 1;
+    for (let j = 0; j < ROWS_PER_INSERT; j++) ids.push(first + j);
+    if (!anyApart) return;
+    for (let j = 0; j < ROWS_PER_INSERT; j++) {
+      const m = batch[j];
+      if (isBodyApart(m)) this.insertBodyStmt.run(first + j, m.text ?? null, m.html ?? null);
+    }
   }
 
   async get(id: number): Promise<MessageRow | undefined> {
