@@ -1,4 +1,4 @@
-// The distributor, import and history benchmarks (run after `npm run build`; `node bench/queue.js`
+// The distributor and history benchmarks (run after `npm run build`; `node bench/queue.js`
 // runs them alone). Exports run() → [{name, value, unit, target, ok}] for bench/run.js.
 //
 // 1. drain 10,000 queued 2 KB messages with `sysemail queue run --concurrency N` into a loopback sink
@@ -7,8 +7,7 @@
 //    their own child process, timed from spawn to exit. ROUNDS rounds (5, or BENCH_DRAIN_ROUNDS), each
 //    on a fresh copy of one imported database, run the two back to back in alternating order (plain
 //    first in even rounds); the ratio is the median of the per-round ratios;
-// 2. `queue import` of 100,000 short notification lines (target ≥ 50,000 messages/second);
-// 3. `history --failed --limit 50` over 1,000,000 stored messages against `params get`, run side by side
+// 2. `history --failed --limit 50` over 1,000,000 stored messages against `params get`, run side by side
 //    (≤ 1.5×, the median of the per-round ratios).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +24,6 @@ const CONCURRENCY = 4;
 const ROUNDS = drainRounds(process.env.BENCH_DRAIN_ROUNDS);
 /** Every child the benchmarks spawn is killed after this long, so a stuck run ends the bench. */
 const CHILD_TIMEOUT_MS = 120_000;
-const IMPORT_LINES = 100_000;
 const HISTORY_ROWS = 1_000_000;
 /** Side-by-side rounds of `history` and `params get`: the ratio is the median of the per-round ratios. */
 const REPEATS = 11;
@@ -232,25 +230,6 @@ export async function drain(tmp, env) {
   }
 }
 
-/** A batch job's typical line: a notification of a hundred bytes or so. */
-function importLines(count) {
-  let out = '';
-  for (let i = 0; i < count; i++) {
-    out += JSON.stringify({ from: 'shop@example.com', to: `customer${i}@example.com`, subject: `Your order ${i} has shipped`, text: `Hello, order ${i} is on its way: https://example.com/t/${i}` }) + '\n';
-  }
-  return out;
-}
-
-function importBench(tmp, env) {
-  const db = path.join(tmp, 'import.db');
-  cli(['--db', db, 'params', 'get', 'smtp.host'], env);
-  const file = path.join(tmp, 'import.jsonl');
-  fs.writeFileSync(file, importLines(IMPORT_LINES));
-  const r = cli(['--db', db, 'queue', 'import', file, '--json'], env);
-  const rate = IMPORT_LINES / (r.ms / 1000);
-  return [{ name: `queue import, ${IMPORT_LINES} lines`, value: Math.round(rate), unit: 'messages/s', target: '≥ 50000', ok: rate >= 50_000 }];
-}
-
 function historyBench(tmp, env) {
   const db = path.join(tmp, 'history.db');
   cli(['--db', db, 'params', 'get', 'smtp.host'], env); // creates the schema
@@ -291,7 +270,7 @@ export async function run() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-bench-queue-'));
   const env = { PATH: process.env.PATH, HOME: tmp, XDG_DATA_HOME: path.join(tmp, 'data'), NO_COLOR: '1' };
   try {
-    return [...(await drain(tmp, env)), ...importBench(tmp, env), ...historyBench(tmp, env)];
+    return [...(await drain(tmp, env)), ...historyBench(tmp, env)];
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

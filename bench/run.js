@@ -8,7 +8,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const SECTIONS = [
   ['start-up', 'startup.js'],
   ['sending a large message', 'send-large.js'],
-  ['distributor, import and history', 'queue.js'],
+  ['distributor and history', 'queue.js'],
+  ['queue import', 'import.js'],
 ];
 
 let missed = 0;

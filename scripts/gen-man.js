@@ -22,7 +22,8 @@ const EXIT_MEANING = {
   TEMPFAIL: 'Temporary failure (SMTP 4xx, timeout, connection refused, locked database, Graph 429 or 5xx): retrying may work.',
   NOPERM: 'Authentication refused, Send As denied, Graph 401 or 403.',
   CONFIG: 'Missing or invalid configuration, secret not found, keychain unavailable.',
-  INTERRUPTED: 'Cancelled with Ctrl-C at an interactive question.',
+  INTERRUPTED: 'Cancelled with Ctrl-C (SIGINT): at an interactive question, or a second Ctrl-C that stops \\fBqueue run\\fR at once.',
+  TERMINATED: 'A second SIGTERM made \\fBqueue run\\fR leave at once, as a shell reports SIGTERM.',
   BROKEN_PIPE: 'The reader of the output went away, as a shell reports SIGPIPE.',
 };
 

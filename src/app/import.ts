@@ -1,7 +1,9 @@
 /**
  * `queue import`: many messages for the distributor from JSON Lines, one message per line. Every line
- * is checked first and every bad line reported by its number; only then are all lines stored, in one
- * transaction, or none.
+ * is checked and every bad line reported by its number; all lines are stored, in one transaction, or
+ * none. The lines are checked as the transaction reads them (one pass, no list of a hundred thousand
+ * messages waiting): once a line is bad nothing more is stored, the rest is still checked, and the
+ * transaction is rolled back.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,170 +62,213 @@ function optionalString(v: unknown): string | undefined | null {
   return typeof v === 'string' ? v : null;
 }
 
+/** What is wrong with the types of a line's fields, in field order; empty when nothing is. */
+function wrongTypes(d: Record<string, unknown>, lists: Record<'to' | 'cc' | 'bcc', string[] | undefined | null>): string[] {
+  const out = (['to', 'cc', 'bcc'] as const).filter((k) => lists[k] === null).map((k) => `${k} must be an address or a list of addresses`);
+  for (const k of STRING_FIELDS) if (optionalString(d[k]) === null) out.push(`${k} must be a string`);
+  if (d.headers !== undefined && (typeof d.headers !== 'object' || d.headers === null || Array.isArray(d.headers) || Object.values(d.headers).some((v) => typeof v !== 'string'))) {
+    out.push('headers must be an object of strings');
+  }
+  return out;
+}
+
+const STRING_FIELDS = ['from', 'replyTo', 'subject', 'text', 'html', 'user'] as const;
+
+/** True when every string field is a string or absent, and headers (if any) an object of strings: the cheap check of each line. */
+function typesOk(d: Record<string, unknown>): boolean {
+  for (const k of STRING_FIELDS) {
+    const v = d[k];
+    if (v !== undefined && v !== null && typeof v !== 'string') return false;
+  }
+  const h = d.headers;
+  if (h === undefined) return true;
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return false;
+  for (const k in h) if (typeof (h as Record<string, unknown>)[k] !== 'string') return false;
+  return true;
+}
+
+/** The fields of a line sysemail does not know, or undefined (the common case) without building a list. */
+function unknownFields(d: Record<string, unknown>): string[] | undefined {
+  for (const k in d) if (!FIELDS.has(k)) return Object.keys(d).filter((key) => !FIELDS.has(key));
+  return undefined;
+}
+
+/** Shared by every message without cc, bcc or attachments (most of an import): never changed. */
+const NONE: never[] = [];
+
+/** The number of lines of the input, as split('\n') would count them less a blank last one. */
+function lineCount(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) n++;
+  const lastStart = text.lastIndexOf('\n') + 1;
+  return text.slice(lastStart).trim() === '' ? n - 1 : n;
+}
+
 export async function importMessages(o: ImportOptions): Promise<ImportResult> {
-  const lines = o.text.split('\n');
-  if (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
-  const total = lines.length;
+  const input = o.text;
+  // one line at a time, without a list of them all
+  const total = lineCount(input);
   const problems: ImportProblem[] = [];
-  const messages: NewMessage[] = [];
+  let good = 0;
   const maxMessageMb = o.settings.number('limits.maxMessageMb');
+  const limits = { maxMessageMb };
   const defaultFrom = o.settings.string('sender.default');
-  const users = new Map<string, string | null>();
+  // the pass runs inside the store's transaction and cannot wait for it: the users' senders are read
+  // first, when a line can name a user at all (a "user" key, or a key written with \u escapes)
+  const users = new Map<string, string>();
+  if (input.includes('"user"') || input.includes('\\u')) for (const u of await o.store.users.list()) users.set(u.id, senderOf(u));
+  const spooled: string[] = [];
   const progressEvery = Math.max(1000, Math.floor(total / 100));
+  const bad = (line: number, message: string, kind: ImportProblem['kind'] = 'data') => problems.push({ line, message, kind });
 
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const text = lines[i].trim();
-    if (i % progressEvery === 0) o.onProgress?.({ done: i, total });
-    if (text === '') continue;
-    const bad = (message: string, kind: ImportProblem['kind'] = 'data') => problems.push({ line: lineNo, message, kind });
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      // the parser's message quotes the line, which may be anything (a secret file given by mistake)
-      const at = jsonSyntaxError(lines[i]);
-      bad(`not JSON${at ? ` (column ${at.column})` : ''}`);
-      continue;
-    }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-      bad('must be a JSON object such as {"to":"a@example.com","subject":"Hi","text":"..."}');
-      continue;
-    }
-    const d = doc as Record<string, unknown>;
-    const unknown = Object.keys(d).filter((k) => !FIELDS.has(k));
-    if (unknown.length > 0) {
-      bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
-      continue;
-    }
-    const to = addressList(d.to);
-    const cc = addressList(d.cc);
-    const bcc = addressList(d.bcc);
-    const strings = { from: optionalString(d.from), replyTo: optionalString(d.replyTo), subject: optionalString(d.subject), text: optionalString(d.text), html: optionalString(d.html), user: optionalString(d.user) };
-    const wrongType = [
-      ...(['to', 'cc', 'bcc'] as const).filter((k) => ({ to, cc, bcc })[k] === null).map((k) => `${k} must be an address or a list of addresses`),
-      ...Object.entries(strings).filter(([, v]) => v === null).map(([k]) => `${k} must be a string`),
-    ];
-    if (d.headers !== undefined && (typeof d.headers !== 'object' || d.headers === null || Array.isArray(d.headers) || Object.values(d.headers).some((v) => typeof v !== 'string'))) {
-      wrongType.push('headers must be an object of strings');
-    }
-    if (wrongType.length > 0) {
-      bad(wrongType.join('; '));
-      continue;
-    }
-
-    let from = strings.from ?? undefined;
-    const userId = strings.user ?? undefined;
-    if (userId !== undefined) {
-      if (!users.has(userId)) {
-        const u = await o.store.users.get(userId);
-        users.set(userId, u ? senderOf(u) : null);
-      }
-      const sender = users.get(userId);
-      if (sender === null) {
-        bad(`unknown user ${quoted(userId)} (see \`sysemail users list\`)`);
+  function* checked(): Generator<NewMessage> {
+    for (let i = 0, start = 0; i < total; i++) {
+      const lineNo = i + 1;
+      const end = input.indexOf('\n', start);
+      const line = end === -1 ? input.slice(start) : input.slice(start, end);
+      start = end + 1;
+      const text = line.trim();
+      if (i % progressEvery === 0) o.onProgress?.({ done: i, total });
+      if (text === '') continue;
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        // the parser's message quotes the line, which may be anything (a secret file given by mistake)
+        const at = jsonSyntaxError(line);
+        bad(lineNo, `not JSON${at ? ` (column ${at.column})` : ''}`);
         continue;
       }
-      from ??= sender;
-    }
-    from ??= defaultFrom;
-
-    const attachments: RawAttachment[] = [];
-    let attachmentsOk = true;
-    const rawAttachments = d.attachments ?? [];
-    if (!Array.isArray(rawAttachments)) {
-      bad('attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
-      continue;
-    }
-    for (const a of rawAttachments) {
-      const spec = typeof a === 'string' ? { path: a } : a;
-      if (typeof spec !== 'object' || spec === null || typeof (spec as { path?: unknown }).path !== 'string') {
-        bad('attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
-        attachmentsOk = false;
-        break;
+      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+        bad(lineNo, 'must be a JSON object such as {"to":"a@example.com","subject":"Hi","text":"..."}');
+        continue;
       }
-      const s = spec as { path: string; filename?: unknown; contentType?: unknown };
-      const file = path.resolve(o.cwd, s.path);
-      try {
-        const st = fs.statSync(file);
-        if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-        fs.accessSync(file, fs.constants.R_OK);
-        attachments.push({
-          path: file,
-          size: st.size,
-          ...(typeof s.filename === 'string' ? { filename: s.filename } : {}),
-          ...(typeof s.contentType === 'string' ? { contentType: s.contentType } : {}),
-        });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        bad(`attachment ${s.path} cannot be read (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')})`, 'noinput');
-        attachmentsOk = false;
-        break;
+      const d = doc as Record<string, unknown>;
+      const unknown = unknownFields(d);
+      if (unknown) {
+        bad(lineNo, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+        continue;
       }
-    }
-    if (!attachmentsOk) continue;
+      const to = addressList(d.to);
+      const cc = addressList(d.cc);
+      const bcc = addressList(d.bcc);
+      if (to === null || cc === null || bcc === null || !typesOk(d)) {
+        bad(lineNo, wrongTypes(d, { to, cc, bcc }).join('; '));
+        continue;
+      }
+      // every string field is now a string or absent
+      const strings = d as { from?: string; replyTo?: string; subject?: string; text?: string; html?: string; user?: string };
 
-    const { value, errors } = composeMessage(
-      {
-        from,
-        to: to ?? undefined,
-        cc: cc ?? undefined,
-        bcc: bcc ?? undefined,
-        replyTo: strings.replyTo ?? undefined,
-        subject: strings.subject ?? undefined,
-        text: strings.text ?? undefined,
-        html: strings.html ?? undefined,
-        attachments,
-        headers: d.headers as Record<string, string> | undefined,
-      },
-      { maxMessageMb },
-    );
-    if (!value) {
-      // the composer speaks in flags (--to); an import line has fields
-      bad(errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '));
-      continue;
-    }
-    const m = value.message;
-    messages.push({
-      status: 'pending',
-      provider: null,
-      from: m.from,
-      to: m.to,
-      cc: m.cc,
-      bcc: m.bcc,
-      replyTo: m.replyTo,
-      subject: m.subject,
-      text: m.text,
-      html: m.html,
-      attachments: m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size })),
-      headers: m.headers,
-      userId,
-      sizeBytes: value.sizeBytes,
-    });
-  }
-  o.onProgress?.({ done: total, total });
+      let from = strings.from ?? undefined;
+      const userId = strings.user ?? undefined;
+      if (userId !== undefined) {
+        const sender = users.get(userId);
+        if (sender === undefined) {
+          bad(lineNo, `unknown user ${quoted(userId)} (see \`sysemail users list\`)`);
+          continue;
+        }
+        from ??= sender;
+      }
+      from ??= defaultFrom;
 
-  if (problems.length > 0) throw importError(problems, o.source);
-  if (messages.length === 0) {
-    throw new SysemailError('data', 'IMPORT_EMPTY', `${o.source} holds no message`, {
-      fix: 'Give one JSON object per line, e.g. {"to":"a@example.com","subject":"Hi","text":"Hello"}',
-    });
+      const attachments: RawAttachment[] = [];
+      let attachmentsOk = true;
+      const rawAttachments = d.attachments ?? NONE;
+      if (!Array.isArray(rawAttachments)) {
+        bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
+        continue;
+      }
+      for (const a of rawAttachments) {
+        const spec = typeof a === 'string' ? { path: a } : a;
+        if (typeof spec !== 'object' || spec === null || typeof (spec as { path?: unknown }).path !== 'string') {
+          bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
+          attachmentsOk = false;
+          break;
+        }
+        const s = spec as { path: string; filename?: unknown; contentType?: unknown };
+        const file = path.resolve(o.cwd, s.path);
+        try {
+          const st = fs.statSync(file);
+          if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+          fs.accessSync(file, fs.constants.R_OK);
+          attachments.push({
+            path: file,
+            size: st.size,
+            ...(typeof s.filename === 'string' ? { filename: s.filename } : {}),
+            ...(typeof s.contentType === 'string' ? { contentType: s.contentType } : {}),
+          });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          bad(lineNo, `attachment ${s.path} cannot be read (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')})`, 'noinput');
+          attachmentsOk = false;
+          break;
+        }
+      }
+      if (!attachmentsOk) continue;
+
+      const { value, errors } = composeMessage(
+        {
+          from,
+          to,
+          cc,
+          bcc,
+          replyTo: strings.replyTo ?? undefined,
+          subject: strings.subject ?? undefined,
+          text: strings.text ?? undefined,
+          html: strings.html ?? undefined,
+          attachments,
+          headers: d.headers as Record<string, string> | undefined,
+        },
+        limits,
+      );
+      if (!value) {
+        // the composer speaks in flags (--to); an import line has fields
+        bad(lineNo, errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '));
+        continue;
+      }
+      // a bad line above: the rest is only checked
+      if (problems.length > 0) continue;
+      const m = value.message;
+      let stored: NewMessage['attachments'] = NONE;
+      if (m.attachments.length > 0) {
+        stored = m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size }));
+        if (o.spoolDir) {
+          // every imported attachment was read from a path; the copies go again if the import fails
+          const spool = spoolAttachments(o.spoolDir, stored.map((a) => ({ ...a, path: a.path! })));
+          spooled.push(spool.dir);
+          stored = spool.stored;
+        }
+      }
+      good++;
+      yield {
+        status: 'pending',
+        provider: null,
+        from: m.from,
+        to: m.to,
+        cc: m.cc.length > 0 ? m.cc : NONE,
+        bcc: m.bcc.length > 0 ? m.bcc : NONE,
+        replyTo: m.replyTo,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        attachments: stored,
+        headers: m.headers,
+        userId,
+        sizeBytes: value.sizeBytes,
+      };
+    }
+    o.onProgress?.({ done: total, total });
+    // thrown inside the transaction: nothing is stored
+    if (problems.length > 0) throw importError(problems, o.source);
+    if (good === 0) {
+      throw new SysemailError('data', 'IMPORT_EMPTY', `${o.source} holds no message`, {
+        fix: 'Give one JSON object per line, e.g. {"to":"a@example.com","subject":"Hi","text":"Hello"}',
+      });
+    }
   }
-  // copies last, once every line is known good; all of them go again if the insert fails
-  const spooled: string[] = [];
+
   try {
-    if (o.spoolDir) {
-      for (const m of messages) {
-        if (m.attachments.length === 0) continue;
-        const { dir, stored } = spoolAttachments(
-          o.spoolDir,
-          m.attachments.map((a) => ({ ...a, path: a.path! })), // every imported attachment was read from a path
-        );
-        spooled.push(dir);
-        m.attachments = stored;
-      }
-    }
-    const ids = await o.store.messages.insertMany(messages, o.now);
+    const ids = await o.store.messages.insertMany(checked(), o.now);
     return { imported: ids.length, ids };
   } catch (err) {
     for (const dir of spooled) fs.rmSync(dir, { recursive: true, force: true });

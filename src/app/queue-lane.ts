@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { SysemailError } from '../core/errors.js';
+import { isErrorCode } from '../core/error-codes.js';
 import type { ProviderName } from '../core/failure.js';
 import type { MessageRow } from '../store/messages.js';
 import type { RenderedMime } from '../providers/types.js';
@@ -197,7 +198,7 @@ export function errorData(err: unknown): LaneErrorData {
 
 /** The error a failed write or claim in the worker stands for on this side. */
 export function laneError(d: LaneErrorData): SysemailError {
-  if (d.kind) return new SysemailError(d.kind, d.code ?? 'INTERNAL', d.message, { fix: d.fix });
+  if (d.kind) return new SysemailError(d.kind, isErrorCode(d.code) ? d.code : 'INTERNAL', d.message, { fix: d.fix });
   if (d.code === 'SQLITE_BUSY' || d.code === 'SQLITE_LOCKED') {
     return new SysemailError('tempfail', 'DB_BUSY', `the database is locked by another process (${d.message})`, { fix: 'Try again in a moment' });
   }

@@ -1,27 +1,36 @@
 import type { Command } from 'commander';
 import { CliContext, type GlobalOptions } from './context.js';
 import { quoted } from '../core/errors.js';
+import { EXIT, type Outcome } from './exit-codes.js';
 
-/** Holds the exit code the running action chose. */
-export const outcome = { exitCode: 0, json: false, verbose: false };
-
-type Handler<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<number | void>;
+type Handler<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<Outcome | void>;
 
 /**
- * Wraps a command handler: builds the context from the global options, runs the handler, records its
- * exit code and always closes the store. Errors propagate to the one reporter in program.ts.
+ * The program a command line is parsed by keeps how its command ended: commander discards what an
+ * action returns, and the ending belongs to that one parse, not to the process (see run() in program.ts).
+ */
+export interface CommandEnding {
+  outcome?: Outcome;
+}
+
+function programOf(cmd: Command): Command & CommandEnding {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+/**
+ * Wraps a command handler: builds the context from the global options, runs the handler, hands its
+ * outcome to the program that parsed it and always closes the store. Errors propagate to run().
  */
 export function action<A extends unknown[]>(handler: Handler<A>): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const globals = cmd.optsWithGlobals() as GlobalOptions;
-    outcome.json = !!globals.json;
-    outcome.verbose = !!globals.verbose;
     const ctx = new CliContext(globals);
     try {
       await ctx.init();
-      const code = await handler(ctx, ...(args.slice(0, -1) as A));
-      outcome.exitCode = code ?? 0;
+      programOf(cmd).outcome = (await handler(ctx, ...(args.slice(0, -1) as A))) ?? 'OK';
     } catch (err) {
       // an SQLite error from any statement: named with the database it happened on
       throw (await ctx.storeFailure(err)) ?? err;
@@ -52,5 +61,5 @@ export function intOption(name: string, min = 0): (value: string) => number {
  */
 class InvalidOptionValue extends Error {
   readonly code = 'commander.invalidArgument';
-  readonly exitCode = 1;
+  readonly exitCode = EXIT.USAGE;
 }

@@ -1,5 +1,5 @@
 /** The single place where an error becomes a message and an exit code. */
-import { SysemailError, isSysemailError } from '../core/errors.js';
+import { SysemailError, isSysemailError, type ErrorCode } from '../core/errors.js';
 import { escapeControls } from '../core/text.js';
 import { storeFailure } from '../store/sqlite-errors.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
@@ -14,7 +14,8 @@ export function reportError(err: unknown, options: ReportOptions): number {
   const write = options.write ?? ((t: string) => process.stderr.write(t));
   // Ctrl-C at a prompt is the operator changing their mind, not a bug: say so and exit as a shell would
   if (err instanceof Error && err.name === 'ExitPromptError') {
-    write(options.json ? JSON.stringify({ error: { code: 'CANCELLED', message: 'cancelled at the prompt', exitCode: EXIT.INTERRUPTED } }) + '\n' : 'sysemail: cancelled at the prompt\n');
+    const code: ErrorCode = 'CANCELLED';
+    write(options.json ? JSON.stringify({ error: { code, message: 'cancelled at the prompt', exitCode: EXIT.INTERRUPTED } }) + '\n' : 'sysemail: cancelled at the prompt\n');
     return EXIT.INTERRUPTED;
   }
   const e: SysemailError = isSysemailError(err)

@@ -19,3 +19,11 @@ export function readInputFile(file: string, what: string): string {
     });
   }
 }
+
+/** Reads a template's placeholder values: a JSON file, `-` for standard input, none = no values. */
+export async function readTemplateData(file: string | undefined): Promise<Record<string, unknown>> {
+  if (file === undefined) return {};
+  const { parseTemplateData } = await import('../core/template.js');
+  const text = file === '-' ? await readStdin() : readInputFile(file, 'data file');
+  return parseTemplateData(text, file === '-' ? 'standard input' : file);
+}

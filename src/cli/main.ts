@@ -1,10 +1,11 @@
 /**
  * Entry point. `--version` answers before anything else is loaded; every other command builds the
- * commander program, whose actions load their modules lazily. All errors end up in reportError.
+ * commander program, whose actions load their modules lazily. Here alone a command's ending (its
+ * outcome, or its error through reportError) becomes the process's exit code.
  */
 import fs from 'node:fs';
 import type { GlobalOptions } from './context.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, exitCode, type Ending } from './exit-codes.js';
 
 export function version(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,12 +36,18 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.slice(2);
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(version() + '\n');
-    return 0;
+    return EXIT.OK;
   }
   const fast = paramsGetArgs(args);
-  if (fast) return runParamsGet(fast.key, fast.globals);
+  if (fast) return exitOf(await runParamsGet(fast.key, fast.globals));
   const { run } = await import('./program.js');
-  return run(argv);
+  return exitOf(await run(argv));
+}
+
+async function exitOf(ending: Ending): Promise<number> {
+  if ('exit' in ending) return exitCode(ending.exit);
+  const { reportError } = await import('./errors.js');
+  return reportError(ending.error, { json: ending.json, verbose: ending.verbose });
 }
 
 type FastGlobals = GlobalOptions;
@@ -70,7 +77,7 @@ export function paramsGetArgs(args: readonly string[]): { key: string; globals: 
   return { key: words[2], globals };
 }
 
-async function runParamsGet(key: string, globals: FastGlobals): Promise<number> {
+async function runParamsGet(key: string, globals: FastGlobals): Promise<Ending> {
   // the store and its SQLite driver are needed in any case: start loading them alongside the rest
   void import('../store/index.js').catch(() => undefined);
   const [{ CliContext }, { get }] = await Promise.all([import('./context.js'), import('./commands/params.js')]);
@@ -78,10 +85,9 @@ async function runParamsGet(key: string, globals: FastGlobals): Promise<number> 
   ctx.paramsOnly = true;
   try {
     await ctx.init();
-    return await get(ctx, key);
+    return { exit: await get(ctx, key) };
   } catch (err) {
-    const { reportError } = await import('./errors.js');
-    return reportError((await ctx.storeFailure(err)) ?? err, { json: !!globals.json, verbose: !!globals.verbose });
+    return { error: (await ctx.storeFailure(err)) ?? err, json: !!globals.json, verbose: !!globals.verbose };
   } finally {
     await ctx.close();
   }

@@ -1,12 +1,13 @@
 /**
- * The commander program: global options, the command groups, and the one place where errors become
- * exit codes.
+ * The commander program: global options, the command groups, and how one command line ended (its
+ * outcome or its error), which main.ts turns into the exit code.
  */
 import type * as CommanderModule from 'commander';
 import { nodeModule } from '../core/builtins.js';
 import { quoted } from '../core/text.js';
-import { outcome } from './action.js';
-import { reportError, usageError } from './errors.js';
+import type { CommandEnding } from './action.js';
+import { usageError } from './errors.js';
+import type { Ending } from './exit-codes.js';
 import { version } from './main.js';
 // through require: commander is CommonJS, and importing it as an ES module costs a scan of its
 // source for named exports on every start
@@ -43,8 +44,8 @@ export function commandName(args: readonly string[]): string | undefined {
   return undefined;
 }
 
-export async function buildProgram(onError: (text: string) => void, args: readonly string[] = []): Promise<Command> {
-  const program = new Command();
+export async function buildProgram(onError: (text: string) => void, args: readonly string[] = []): Promise<Command & CommandEnding> {
+  const program: Command & CommandEnding = new Command();
   program
     .name('sysemail')
     .description("Configure and run an application's outbound email: parameters, a send queue, throttling, history and diagnosis.")
@@ -87,7 +88,7 @@ function commanderLine(text: string): string {
     .trim();
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<Ending> {
   const wantsJson = argv.includes('--json');
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   let commanderMessage = '';
@@ -96,14 +97,16 @@ export async function run(argv: string[]): Promise<number> {
   }, argv.slice(2));
   try {
     await program.parseAsync(argv);
-    return outcome.exitCode;
+    return { exit: program.outcome ?? 'OK' };
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 64;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { exit: 'OK' };
+      if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return { exit: 'USAGE' };
       const line = commanderLine(commanderMessage || err.message);
-      return reportError(usageError(line, 'See `sysemail --help` or `sysemail <command> --help`'), { json: wantsJson, verbose: false });
+      return { error: usageError(line, 'See `sysemail --help` or `sysemail <command> --help`'), json: wantsJson, verbose: false };
     }
-    return reportError(err, { json: outcome.json || wantsJson, verbose: outcome.verbose || verbose });
+    // the global options as commander parsed them, else as the words say (an error before parsing ended)
+    const globals = program.opts<{ json?: boolean; verbose?: boolean }>();
+    return { error: err, json: !!globals.json || wantsJson, verbose: !!globals.verbose || verbose };
   }
 }

@@ -15,19 +15,46 @@ export function splitAddress(address: string): { local: string; domain: string }
   return { local: address.slice(0, at), domain: address.slice(at + 1) };
 }
 
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const ADDRESS_SPECIALS = /[\s<>()\[\],;:\\]/;
+
+/** An ASCII label (letters, digits, inner dashes, 1-63 long) checked without a regex: what DOMAIN_LABEL says for ASCII. */
+function isAsciiLabel(label: string): boolean | undefined {
+  const n = label.length;
+  if (n === 0 || n > 63) return n === 0 ? false : undefined;
+  for (let i = 0; i < n; i++) {
+    const c = label.charCodeAt(i);
+    if (c >= 0x80) return undefined; // an internationalised label: the regex decides
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alnum && !(c === 45 && i > 0 && i < n - 1)) return false;
+  }
+  return true;
+}
+
 export function isValidDomain(domain: string): boolean {
-  if (IP_LITERAL.test(domain)) return true;
+  if (domain.charCodeAt(0) === 91 /* [ */ && IP_LITERAL.test(domain)) return true;
   if (domain.length > 253) return false;
-  return domain.split('.').every((l) => DOMAIN_LABEL.test(l));
+  // a domain is checked for every recipient of every imported line: labels one by one, no array
+  for (let start = 0; ; ) {
+    const dot = domain.indexOf('.', start);
+    const label = dot === -1 ? domain.slice(start) : domain.slice(start, dot);
+    if (!(isAsciiLabel(label) ?? DOMAIN_LABEL.test(label))) return false;
+    if (dot === -1) return true;
+    start = dot + 1;
+  }
 }
 
 export function isValidAddress(address: string): boolean {
   // control characters (CR, LF, NUL, C1) are never part of an address, not even a quoted one
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(address)) return false;
-  if (address.length > 320 || /[\s<>()\[\],;:\\]/.test(address.replace(/^".*"@/, 'x@').replace(/@\[.*\]$/, '@x'))) {
-    if (!LOCAL_QUOTED.test(splitAddress(address)?.local ?? '')) return false;
-  }
+  if (CONTROL.test(address)) return false;
   const parts = splitAddress(address);
+  // a quoted local part and an address literal may hold specials; only the rest is looked at
+  let plain = address;
+  if (address.charCodeAt(0) === 34 /* " */) plain = plain.replace(/^".*"@/, 'x@');
+  if (plain.includes('@[')) plain = plain.replace(/@\[.*\]$/, '@x');
+  if (address.length > 320 || ADDRESS_SPECIALS.test(plain)) {
+    if (!LOCAL_QUOTED.test(parts?.local ?? '')) return false;
+  }
   if (!parts) return false;
   if (parts.local.length > 64) return false;
   if (!LOCAL_DOT_ATOM.test(parts.local) && !LOCAL_QUOTED.test(parts.local)) return false;
@@ -53,7 +80,8 @@ export interface Mailbox {
  */
 export function parseMailbox(text: string): Mailbox | undefined {
   const s = text.trim();
-  const angled = /^(.*?)\s*<([^<>]*)>$/s.exec(s);
+  // without a closing '>' at the end there is no <address> part (the common case: a bare address)
+  const angled = s.endsWith('>') ? /^(.*?)\s*<([^<>]*)>$/s.exec(s) : null;
   if (!angled) return isValidAddress(s) ? { address: s } : undefined;
   let name = angled[1].trim();
   const address = angled[2].trim();

@@ -1,7 +1,11 @@
 /**
  * The one error type of sysemail. `kind` decides the exit code (the table lives in src/cli/exit-codes.ts);
- * `code` is a stable machine-readable identifier shown in `--json` errors.
+ * `code` is a stable machine-readable identifier shown in `--json` errors, one of src/core/error-codes.ts.
  */
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 export type ErrorKind =
   | 'usage'
   | 'data'
@@ -24,11 +28,11 @@ export interface ErrorDetails {
 
 export class SysemailError extends Error {
   readonly kind: ErrorKind;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly fix?: string;
   readonly data?: Record<string, unknown>;
 
-  constructor(kind: ErrorKind, code: string, message: string, details: ErrorDetails = {}) {
+  constructor(kind: ErrorKind, code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'SysemailError';
     this.kind = kind;

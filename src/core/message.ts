@@ -65,6 +65,11 @@ export interface ComposedMessage {
 
 /** Splits a comma list, leaving commas inside quotes or angle brackets alone. */
 export function splitAddressList(text: string): string[] {
+  // one address without quotes, brackets or separators (most entries) is itself
+  if (!/["<>,;]/.test(text)) {
+    const one = text.trim();
+    return one ? [one] : [];
+  }
   const out: string[] = [];
   let cur = '';
   let quoted = false;

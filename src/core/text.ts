@@ -1,4 +1,4 @@
-import { SysemailError, quoted } from './errors.js';
+import { SysemailError, quoted, type ErrorCode } from './errors.js';
 
 /**
  * User text inside messages: a value quoted in an error must not break the line it sits on (a CR/LF
@@ -41,7 +41,7 @@ export function requireNoNul(value: string, label: string): string {
  * "FILE is not JSON (line L, column C)": where the text stops being JSON, never any of its content,
  * which could be a secret in a file given by mistake.
  */
-export function notJsonError(source: string, text: string, fix: string, code = 'NOT_JSON'): SysemailError {
+export function notJsonError(source: string, text: string, fix: string, code: ErrorCode = 'NOT_JSON'): SysemailError {
   const at = jsonSyntaxError(text);
   return new SysemailError('data', code, `${source} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`, { fix });
 }

@@ -3,7 +3,7 @@
  * core/classify), the OAuth2 client-credentials grant, and reading secrets without ever echoing them.
  */
 import { classifyFailure } from '../core/classify.js';
-import { SysemailError, isSysemailError } from '../core/errors.js';
+import { SysemailError, isSysemailError, type ErrorCode } from '../core/errors.js';
 import type { FailureInfo, FailurePhase, ProviderName } from '../core/failure.js';
 import type { SecretName } from '../core/params.js';
 import type { Settings } from '../core/precedence.js';
@@ -38,7 +38,7 @@ export interface ProviderOptions {
 }
 
 /** The error a provider throws: kind from the classification, data = the FailureInfo plus its scope. */
-export function failureError(failure: FailureInfo, code: string, message: string, fix: string, cause?: unknown): SysemailError {
+export function failureError(failure: FailureInfo, code: ErrorCode, message: string, fix: string, cause?: unknown): SysemailError {
   const { kind, scope } = classifyFailure(failure);
   return new SysemailError(kind, code, message, { fix, cause, data: { ...failure, scope } });
 }
@@ -62,7 +62,7 @@ export async function readSecret(name: SecretName, provider: ProviderName, setti
 }
 
 /** A missing or contradictory setting: 78 before any connection is made. */
-export function configError(provider: ProviderName, code: string, message: string, fix: string): SysemailError {
+export function configError(provider: ProviderName, code: ErrorCode, message: string, fix: string): SysemailError {
   return failureError({ provider, phase: 'config', code, response: message }, code, message, fix);
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { foreignOwner, ownerRefusal } from '../config/paths.js';
 import { crypto, fs, nodeModule } from '../core/builtins.js';
-import { SysemailError } from '../core/errors.js';
+import { SysemailError, type ErrorCode } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** How long a writer waits for another process's lock before giving up (SYSEMAIL_BUSY_TIMEOUT_MS changes it). */
@@ -26,7 +26,7 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
 }
 
-function ioError(code: string, message: string, fix: string, cause?: unknown): SysemailError {
+function ioError(code: ErrorCode, message: string, fix: string, cause?: unknown): SysemailError {
   return new SysemailError('ioerr', code, message, { fix, cause });
 }
 

@@ -350,7 +350,7 @@ export interface ParamsRepo {
 export interface MessagesRepo {
   insert(m: NewMessage, now: number): Promise<number>;
   /** Stores many messages in one transaction: all or none. */
-  insertMany(messages: readonly NewMessage[], now: number): Promise<number[]>;
+  insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]>;
   get(id: number): Promise<MessageRow | undefined>;
   attempts(messageId: number): Promise<AttemptRow[]>;
   /** The queue (every unfinished status), or the messages of one status, by due time. */

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fs } from '../core/builtins.js';
-import { SysemailError } from '../core/errors.js';
+import { SysemailError, type ErrorCode } from '../core/errors.js';
 import { quoted } from '../core/text.js';
 import { BUSY_TIMEOUT_MS } from './db.js';
 
@@ -85,7 +85,7 @@ export function storeFailure(err: unknown, file?: string, waitedMs?: number): Sy
   const name = file ? `database ${file}` : 'the database';
   const detail = typeof (err as SqliteLike).message === 'string' ? ((err as SqliteLike).message as string) : code;
   const base = code.replace(/^(SQLITE_[A-Z]+?)(_[A-Z_]+)?$/, '$1');
-  const io = (errCode: string, message: string, fix: string) => new SysemailError('ioerr', errCode, message, { fix, cause: err, data: { sqlite: code } });
+  const io = (errCode: ErrorCode, message: string, fix: string) => new SysemailError('ioerr', errCode, message, { fix, cause: err, data: { sqlite: code } });
   switch (base) {
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED': {

@@ -4,6 +4,7 @@ import type { CauseView } from '../../app/diagnose/error.js';
 import { PROVIDER_LIST, PROVIDER_NAMES, isProviderName } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 import { usageError } from '../errors.js';
 import { quoted } from '../../core/text.js';
 
@@ -14,9 +15,6 @@ interface DiagnoseFlags {
   to?: string;
   provider?: string;
 }
-
-/** Exit status of `diagnose` when a check failed or nothing known matched (CONTRACT: 1). */
-const EXIT_PROBLEM = 1;
 
 const SYMBOL: Record<Check['status'], string> = { pass: '✔', warn: '!', fail: '✖', skip: '-' };
 
@@ -35,7 +33,7 @@ function checkJson(check: Check): Record<string, unknown> {
   return { id: check.id, status: check.status, detail: check.detail, fix: check.fix, ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}) };
 }
 
-async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number> {
+async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<Outcome> {
   const { runChecklist } = await import('../../app/diagnose/index.js');
   if (flags.provider !== undefined && !isProviderName(flags.provider)) {
     throw usageError(`unknown provider ${quoted(flags.provider)}`, `Use --provider ${PROVIDER_NAMES.join(', ')}`);
@@ -60,7 +58,7 @@ async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<number>
     const warned = result.checks.filter((x) => x.status === 'warn').length;
     ctx.output.note(failed === 0 && warned === 0 ? 'all checks passed' : `${failed} problem(s), ${warned} warning(s)`);
   }
-  return result.ok ? 0 : EXIT_PROBLEM;
+  return result.ok ? 'OK' : 'CHECK_FAILED';
 }
 
 async function printCauses(ctx: CliContext, matches: CauseView[]): Promise<void> {
@@ -82,14 +80,14 @@ function causeJson(m: CauseView): Record<string, unknown> {
   return { id: m.id, title: m.title, explanation: m.explanation, fix: m.fix, retryable: m.retryable, ...(m.excerpt !== undefined ? { excerpt: m.excerpt } : {}) };
 }
 
-async function nothingMatched(ctx: CliContext, what: string): Promise<number> {
+async function nothingMatched(ctx: CliContext, what: string): Promise<Outcome> {
   const { COLLECT_NEXT } = await import('../../app/diagnose/error.js');
   if (ctx.output.json) ctx.output.jsonDoc({ matches: [], next: COLLECT_NEXT });
   else ctx.output.note(`${what} matches no known cause. To see the whole conversation with the server, run: ${COLLECT_NEXT}`);
-  return EXIT_PROBLEM;
+  return 'CHECK_FAILED';
 }
 
-async function fromError(ctx: CliContext, text: string): Promise<number> {
+async function fromError(ctx: CliContext, text: string): Promise<Outcome> {
   const [{ diagnoseErrorText }, { readStdin }] = await Promise.all([import('../../app/diagnose/error.js'), import('../io.js')]);
   const input = text === '-' ? await readStdin() : text;
   if (input.trim() === '') throw usageError('--error needs the error text (or - to read it from stdin)', 'e.g. sysemail diagnose --error "535 5.7.8 Authentication credentials invalid"');
@@ -100,10 +98,10 @@ async function fromError(ctx: CliContext, text: string): Promise<number> {
     await printCauses(ctx, d.matches);
     if (d.findings.length > 1) ctx.output.note(`${d.findings.length} distinct errors found`);
   }
-  return 0;
+  return 'OK';
 }
 
-async function fromHistory(ctx: CliContext, idText: string): Promise<number> {
+async function fromHistory(ctx: CliContext, idText: string): Promise<Outcome> {
   const [{ diagnoseHistory }, { parseIds }] = await Promise.all([import('../../app/diagnose/error.js'), import('../../app/queue.js')]);
   const [id] = parseIds([idText]);
   const d = await diagnoseHistory(await ctx.store(), id);
@@ -111,10 +109,10 @@ async function fromHistory(ctx: CliContext, idText: string): Promise<number> {
     if (d.matches.length === 0) {
       const { COLLECT_NEXT } = await import('../../app/diagnose/error.js');
       ctx.output.jsonDoc({ id: d.id, status: d.status, matches: [], attempts: d.attempts, next: COLLECT_NEXT });
-      return EXIT_PROBLEM;
+      return 'CHECK_FAILED';
     }
     ctx.output.jsonDoc({ id: d.id, status: d.status, matches: d.matches.map(causeJson), attempts: d.attempts });
-    return 0;
+    return 'OK';
   }
   const c = await ctx.output.chalk();
   ctx.output.line(`${c.bold(`message ${d.id}`)}  ${d.status}, ${d.attempts.length} failed attempt(s)`);
@@ -125,7 +123,7 @@ async function fromHistory(ctx: CliContext, idText: string): Promise<number> {
   if (d.matches.length === 0) return nothingMatched(ctx, d.attempts.length === 0 ? `message ${d.id} has no failed attempt; it` : `the failure of message ${d.id}`);
   ctx.output.line();
   await printCauses(ctx, d.matches);
-  return 0;
+  return 'OK';
 }
 
 export function registerDiagnose(program: Command): void {

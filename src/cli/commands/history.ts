@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { HistoryEntry } from '../../app/history.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 import { idList } from '../output.js';
 
 interface ListFlags {
@@ -16,7 +17,7 @@ function errorText(e: HistoryEntry['lastError']): string {
   return (e.response ?? e.code ?? '').replace(/\s+/g, ' ');
 }
 
-async function list(ctx: CliContext, flags: ListFlags): Promise<number> {
+async function list(ctx: CliContext, flags: ListFlags): Promise<Outcome> {
   const [{ listHistory }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
   const rows = await listHistory(await ctx.store(), {
     failed: flags.failed,
@@ -27,23 +28,23 @@ async function list(ctx: CliContext, flags: ListFlags): Promise<number> {
   });
   if (ctx.output.json) {
     ctx.output.jsonDoc(rows);
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['id', 'status', 'created', 'sent', 'to', 'subject', 'attempts', 'error', 'diagnosis'],
     rows.map((r) => [r.id, r.status, r.createdAt, r.sentAt, r.to.join(', '), r.subject, r.attempts, errorText(r.lastError), r.diagnosis]),
   );
   if (rows.length === 0) ctx.output.note('no messages match');
-  return 0;
+  return 'OK';
 }
 
-async function show(ctx: CliContext, idText: string): Promise<number> {
+async function show(ctx: CliContext, idText: string): Promise<Outcome> {
   const [{ showHistory }, { parseIds }, { catalogue }] = await Promise.all([import('../../app/history.js'), import('../../app/queue.js'), import('../../core/diagnosis/index.js')]);
   const [id] = parseIds([idText]);
   const d = await showHistory(await ctx.store(), id);
   if (ctx.output.json) {
     ctx.output.jsonDoc(d);
-    return 0;
+    return 'OK';
   }
   const c = await ctx.output.chalk();
   ctx.output.line(`${c.bold(`message ${d.id}`)}  ${d.status}${d.forced ? ' (forced over the throttle limit)' : ''}`);
@@ -66,10 +67,10 @@ async function show(ctx: CliContext, idText: string): Promise<number> {
     ctx.output.line(`  ${c.bold('diagnosis:')} ${cause.id}  ${cause.title}`);
     ctx.output.line(`  ${c.bold('fix:')} ${cause.fix}`);
   }
-  return 0;
+  return 'OK';
 }
 
-async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boolean }): Promise<number> {
+async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boolean }): Promise<Outcome> {
   const [{ purgeHistory, purgeDryRun, retentionDays }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
   const age = opts.olderThan !== undefined ? parseDuration(opts.olderThan, '--older-than') : undefined;
   const store = await ctx.store();
@@ -81,13 +82,13 @@ async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boole
     else {
       ctx.output.note(`${ids.length} sent/failed message(s) created before ${before} would be deleted${ids.length ? `: ${idList(ids)}` : ''} (dry run: nothing deleted)`);
     }
-    return 0;
+    return 'OK';
   }
   const { spoolDirOf } = await import('../../app/spool.js');
   const r = await purgeHistory({ store, cutoff, spoolDir: spoolDirOf(await ctx.settings()) });
   if (ctx.output.json) ctx.output.jsonDoc({ deleted: r.deleted, before, dryRun: false });
   else ctx.output.note(`${r.deleted} sent/failed message(s) created before ${before} deleted`);
-  return 0;
+  return 'OK';
 }
 
 export function registerHistory(program: Command): void {

@@ -3,6 +3,7 @@ import type { NotificationMessage } from '../../app/notify.js';
 import { PROVIDER_LIST, chooseProvider } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 
 interface NotifyOptions {
   template: string;
@@ -13,16 +14,8 @@ interface NotifyOptions {
   provider?: string;
 }
 
-/** Reads the placeholder values: a JSON file, `-` for standard input, none = no values. */
-export async function readTemplateData(file: string | undefined): Promise<Record<string, unknown>> {
-  if (file === undefined) return {};
-  const { parseTemplateData } = await import('../../core/template.js');
-  const { readInputFile, readStdin } = await import('../io.js');
-  const text = file === '-' ? await readStdin() : readInputFile(file, 'data file');
-  return parseTemplateData(text, file === '-' ? 'standard input' : file);
-}
-
-async function run(ctx: CliContext, opts: NotifyOptions): Promise<number> {
+async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
+  const { readTemplateData } = await import('../io.js');
   const data = await readTemplateData(opts.data);
   const { notify } = await import('../../app/notify.js');
   const { parseProviderName } = await import('../../app/users.js');
@@ -44,11 +37,11 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<number> {
   const result = await notify({ store, settings, deliver }, { templateId: opts.template, userId: opts.user, org: opts.org, data, now: !!opts.now, provider });
   if (ctx.output.json) {
     ctx.output.jsonDoc(result);
-    return 0;
+    return 'OK';
   }
   if (result.skipped) {
     ctx.output.note(`nothing sent: ${result.reason}`);
-    return 0;
+    return 'OK';
   }
   const via = result.provider ?? 'the batch provider';
   ctx.output.note(
@@ -56,7 +49,7 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<number> {
       ? `queued message ${result.id} to ${result.to} (${result.subject}); \`sysemail queue run\` sends it through ${via}`
       : `sent message ${result.id} to ${result.to} via ${via}${result.file ? `: ${result.file}` : ''}`,
   );
-  return 0;
+  return 'OK';
 }
 
 export function registerNotify(program: Command): void {

@@ -5,6 +5,7 @@ import { SECRET_KEYS, isSecretKey, type SecretName } from '../../core/params.js'
 import type { Settings } from '../../core/precedence.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 import { readStdin } from '../io.js';
 import { fs } from '../../core/builtins.js';
 
@@ -49,36 +50,36 @@ function sourceLabel(r: ParamRow): string {
   return r.source;
 }
 
-async function list(ctx: CliContext): Promise<number> {
+async function list(ctx: CliContext): Promise<Outcome> {
   const all = await rows(ctx);
   if (ctx.output.json) {
     ctx.output.jsonDoc({ params: all });
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['key', 'value', 'source', 'description'],
     all.map((r) => [r.key, r.value === null ? '' : String(r.value), sourceLabel(r), r.description]),
   );
-  return 0;
+  return 'OK';
 }
 
-export async function get(ctx: CliContext, key: string): Promise<number> {
+export async function get(ctx: CliContext, key: string): Promise<Outcome> {
   const { requireKnownKey } = await import('../../app/params.js');
   requireKnownKey(key);
   const [row] = await rows(ctx, [key]);
   if (ctx.output.json) ctx.output.jsonDoc(row);
   else ctx.output.line(row.value === null ? '' : String(row.value));
-  return 0;
+  return 'OK';
 }
 
-async function setSecret(ctx: CliContext, key: SecretName, fromStdin: boolean): Promise<number> {
+async function setSecret(ctx: CliContext, key: SecretName, fromStdin: boolean): Promise<Outcome> {
+  const { checkKeychain, setSecret: keepSecret } = await import('../../app/secrets.js');
   let value: string;
   if (fromStdin) {
+    // the newline `echo` adds is not part of the secret
     value = (await readStdin()).replace(/\r?\n$/, '');
   } else if (ctx.output.interactive) {
-    // ask the keychain first: an operator should not type a secret only to learn it cannot be kept
-    const { hasSecret } = await import('../../secrets/index.js');
-    await hasSecret(key, (await ctx.store()).id);
+    await checkKeychain(key, (await ctx.store()).id);
     const { loadPrompts } = await import('../prompts.js');
     const { password } = await loadPrompts(ctx.output);
     value = await password({ message: `${key}:`, mask: '*' });
@@ -87,17 +88,13 @@ async function setSecret(ctx: CliContext, key: SecretName, fromStdin: boolean): 
       fix: `Use: printf %s "$SECRET" | sysemail params set ${key} --stdin`,
     });
   }
-  if (value === '') throw new SysemailError('data', 'SECRET_EMPTY', `no value was given for ${key}`, { fix: `Pipe the secret in: printf %s "$SECRET" | sysemail params set ${key} --stdin` });
-  if (/[\r\n\0]/.test(value)) throw new SysemailError('data', 'SECRET_MULTILINE', `the value given for ${key} spans several lines`, { fix: 'Give the secret on one line' });
-  const { storeSecret, KEYCHAIN_SERVICE, keychainAccount } = await import('../../secrets/index.js');
-  const store = await ctx.store();
-  await storeSecret(key, value, store.id);
-  if (ctx.output.json) ctx.output.jsonDoc({ key, value: '***', source: 'keychain', account: keychainAccount(key, store.id) });
-  else ctx.output.note(`${key} saved in the OS keychain (service ${KEYCHAIN_SERVICE})`);
-  return 0;
+  const saved = await keepSecret(key, value, (await ctx.store()).id);
+  if (ctx.output.json) ctx.output.jsonDoc({ key, value: '***', source: saved.source, account: saved.account });
+  else ctx.output.note(`${key} saved in the OS keychain (service ${saved.service})`);
+  return 'OK';
 }
 
-async function set(ctx: CliContext, pairs: string[], opts: { stdin?: boolean }): Promise<number> {
+async function set(ctx: CliContext, pairs: string[], opts: { stdin?: boolean }): Promise<Outcome> {
   const secretKeys = pairs.filter((p, i) => i % 2 === 0 && isSecretKey(p));
   if (pairs.length === 1 && isSecretKey(pairs[0])) return setSecret(ctx, pairs[0], !!opts.stdin);
   if (opts.stdin) {
@@ -117,10 +114,10 @@ async function set(ctx: CliContext, pairs: string[], opts: { stdin?: boolean }):
   const changed = await setParams(store, assignments, ctx.pathBase);
   if (ctx.output.json) ctx.output.jsonDoc({ changed });
   else for (const c of changed) ctx.output.note(`${c.key} = ${String(c.value)}`);
-  return 0;
+  return 'OK';
 }
 
-async function unset(ctx: CliContext, keys: string[]): Promise<number> {
+async function unset(ctx: CliContext, keys: string[]): Promise<Outcome> {
   const { unsetParams, requireKnownKey } = await import('../../app/params.js');
   for (const k of keys) requireKnownKey(k);
   const store = await ctx.store();
@@ -133,10 +130,10 @@ async function unset(ctx: CliContext, keys: string[]): Promise<number> {
   const removed = await unsetParams(store, keys);
   if (ctx.output.json) ctx.output.jsonDoc({ unset: [...removed.map((r) => r.key), ...removedSecrets] });
   else for (const k of [...removed.map((r) => r.key), ...removedSecrets]) ctx.output.note(`${k} unset`);
-  return 0;
+  return 'OK';
 }
 
-async function exportCmd(ctx: CliContext, opts: { file?: string }): Promise<number> {
+async function exportCmd(ctx: CliContext, opts: { file?: string }): Promise<Outcome> {
   const { exportParams } = await import('../../app/params.js');
   const doc = await exportParams(await ctx.store(), new Date());
   const text = JSON.stringify(doc, null, 2) + '\n';
@@ -154,10 +151,10 @@ async function exportCmd(ctx: CliContext, opts: { file?: string }): Promise<numb
   } else {
     ctx.output.line(ctx.output.json ? JSON.stringify(doc) : text.trimEnd());
   }
-  return 0;
+  return 'OK';
 }
 
-async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean; replace?: boolean }): Promise<number> {
+async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean; replace?: boolean }): Promise<Outcome> {
   const { importParams, formatParamValue } = await import('../../app/params.js');
   const { readInputFile } = await import('../io.js');
   const text = file === '-' ? await readStdin() : readInputFile(file, 'import file');
@@ -171,11 +168,11 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
   const result = await importParams(await ctx.store(), doc, { dryRun: !!opts.dryRun, replace: !!opts.replace, file, base: ctx.pathBase });
   if (ctx.output.json) {
     ctx.output.jsonDoc({ dryRun: !!opts.dryRun, changes: result.changes });
-    return 0;
+    return 'OK';
   }
   if (result.changes.length === 0) {
     ctx.output.note('nothing to change');
-    return 0;
+    return 'OK';
   }
   const c = await ctx.output.chalk();
   for (const ch of result.changes) {
@@ -184,7 +181,7 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
     ctx.output.line(`${ch.from === null ? c.green('+') : ch.to === null ? c.red('-') : c.yellow('~')} ${ch.key}: ${from} → ${to}`);
   }
   ctx.output.note(opts.dryRun ? `${result.changes.length} change(s) would be made (dry run: nothing changed)` : `${result.changes.length} change(s) applied`);
-  return 0;
+  return 'OK';
 }
 
 export function registerParams(program: Command): void {

@@ -8,6 +8,7 @@ import type { CycleResult } from '../../app/distributor.js';
 import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
+import { signalExit, type Outcome } from '../exit-codes.js';
 import { idList } from '../output.js';
 import { progressBar } from '../progress.js';
 import { transcriptOption } from '../transcript.js';
@@ -31,7 +32,7 @@ function isPidAlive(pid: number): boolean {
 function shutdownSignal(ctx: CliContext): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
-    if (ac.signal.aborted) process.exit(name === 'SIGINT' ? 130 : 143);
+    if (ac.signal.aborted) process.exit(signalExit(name as 'SIGINT' | 'SIGTERM'));
     ctx.output.note(`${name}: finishing the messages in flight, then stopping (send ${name} again to stop at once)`);
     ac.abort();
   };
@@ -70,7 +71,7 @@ export function cycleReport(o: { watch: boolean; json: boolean; terminal: boolea
   };
 }
 
-async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
+async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
   if (flags.heartbeat !== undefined && !flags.watch) {
     throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', { fix: 'Example: sysemail queue run --watch --heartbeat 300' });
   }
@@ -130,19 +131,19 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<number> {
         ? `queue writes ran on a worker thread (a long queue); ${result.renderedAhead} message(s) were rendered there ahead of sending`
         : 'queue writes ran on the main thread',
     );
-    return 0;
+    return 'OK';
   } finally {
     bar.done();
     stop.dispose();
   }
 }
 
-async function status(ctx: CliContext): Promise<number> {
+async function status(ctx: CliContext): Promise<Outcome> {
   const { queueStatus } = await import('../../app/queue.js');
   const s = await queueStatus(await ctx.store(), Date.now(), { host: os.hostname(), isPidAlive });
   if (ctx.output.json) {
     ctx.output.jsonDoc(s);
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['status', 'messages'],
@@ -172,35 +173,35 @@ async function status(ctx: CliContext): Promise<number> {
       );
     }
   }
-  return 0;
+  return 'OK';
 }
 
-async function list(ctx: CliContext, opts: { status?: string; limit?: number }): Promise<number> {
+async function list(ctx: CliContext, opts: { status?: string; limit?: number }): Promise<Outcome> {
   const { listQueue, parseStatus } = await import('../../app/queue.js');
   const rows = await listQueue(await ctx.store(), { status: parseStatus(opts.status), limit: opts.limit ?? 100 });
   if (ctx.output.json) {
     ctx.output.jsonDoc(rows);
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['id', 'status', 'due', 'attempts', 'to', 'subject', 'reason / last error'],
     rows.map((r) => [r.id, r.status, r.dueAt, r.attempts, r.to.join(', '), r.subject, r.lastError?.response ?? r.reason ?? '']),
   );
   if (rows.length === 0) ctx.output.note(opts.status ? `no ${opts.status} messages` : 'the queue is empty');
-  return 0;
+  return 'OK';
 }
 
 interface ChangeFlags extends SelectionFlags {
   dryRun?: boolean;
 }
 
-async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<number> {
+async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<Outcome> {
   const { changeMessages, parseSelection } = await import('../../app/queue.js');
   const selection = parseSelection(act, words, flags);
   const r = await changeMessages(await ctx.store(), act, selection, { now: Date.now(), dryRun: !!flags.dryRun, spoolDir: await spoolDir(ctx) });
   if (ctx.output.json) {
     ctx.output.jsonDoc({ action: r.action, changed: r.changed, refused: r.refused, dryRun: r.dryRun, count: r.changed.length });
-    return 0;
+    return 'OK';
   }
   const past = { hold: 'held', release: 'released', retry: 'queued for retry', delete: 'deleted' }[act];
   if (r.changed.length === 0 && r.refused.length === 0) ctx.output.note('no message matches: nothing to do');
@@ -214,10 +215,10 @@ async function change(ctx: CliContext, act: QueueAction, words: string[], flags:
   if (r.refused.length > 0) {
     ctx.output.note(`${r.refused.length} message(s) being sent ${r.dryRun ? 'would be' : 'were'} left as they are: ${idList(r.refused.map((x) => x.id))}`);
   }
-  return 0;
+  return 'OK';
 }
 
-async function importCmd(ctx: CliContext, file: string): Promise<number> {
+async function importCmd(ctx: CliContext, file: string): Promise<Outcome> {
   const { importMessages } = await import('../../app/import.js');
   const { readInputFile, readStdin } = await import('../io.js');
   const text = file === '-' ? await readStdin() : readInputFile(file, 'import file');
@@ -238,7 +239,7 @@ async function importCmd(ctx: CliContext, file: string): Promise<number> {
     bar.done();
     if (ctx.output.json) ctx.output.jsonDoc({ imported: r.imported, firstId: r.ids[0] ?? null, lastId: r.ids[r.ids.length - 1] ?? null });
     else ctx.output.note(`${r.imported} message(s) queued (ids ${r.ids[0]}–${r.ids[r.ids.length - 1]}); send them with \`sysemail queue run\``);
-    return 0;
+    return 'OK';
   } finally {
     bar.done();
   }

@@ -3,6 +3,7 @@ import { DEFAULT_PROVIDER, PROVIDER_CHOICES, PROVIDER_NAMES, PROMPT_PROVIDER, ch
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 import { quoted } from '../../core/text.js';
 import { verboseProviders } from '../transcript.js';
 
@@ -139,7 +140,7 @@ async function askProvider(ctx: CliContext): Promise<ProviderName> {
   return choice;
 }
 
-async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
+async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
   if (flags.provider !== undefined && !isProviderChoice(flags.provider)) {
     throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`, { fix: 'Example: --provider smtp' });
   }
@@ -149,15 +150,12 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
   if (flags.data !== undefined && flags.template === undefined) {
     throw new SysemailError('usage', 'DATA_WITHOUT_TEMPLATE', '--data gives placeholder values for a template, but no --template was given', { fix: 'Add --template ID' });
   }
-  const { readInputFile, readStdin } = await import('../io.js');
+  const { readInputFile, readStdin, readTemplateData } = await import('../io.js');
   let text = flags.body;
   if (flags.bodyFile !== undefined) text = flags.bodyFile === '-' ? await readStdin() : readInputFile(flags.bodyFile, 'body file');
   const html = flags.htmlFile !== undefined ? readInputFile(flags.htmlFile, 'HTML file') : undefined;
   let templateData: Record<string, unknown> | undefined;
-  if (flags.template !== undefined) {
-    const { readTemplateData } = await import('./notify.js');
-    templateData = await readTemplateData(flags.data);
-  }
+  if (flags.template !== undefined) templateData = await readTemplateData(flags.data);
 
   let draft: Draft = { from: flags.from, to: flags.to ?? [], cc: flags.cc ?? [], bcc: flags.bcc ?? [], subject: flags.subject, text, html, attachments: flags.attach ?? [] };
   const noRecipient = draft.to.length + draft.cc.length + draft.bcc.length === 0;
@@ -226,7 +224,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
       ...(outcome.response ? { response: outcome.response } : {}),
       ...(outcome.warnings.length ? { warnings: outcome.warnings } : {}),
     });
-    return 0;
+    return 'OK';
   }
   if (outcome.status === 'queued') {
     ctx.output.note(`queued as message ${outcome.id}; \`sysemail queue run\` sends it through ${outcome.provider ?? 'batch.provider'}`);
@@ -238,7 +236,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<number> {
     ctx.output.note(`message ${outcome.id} sent via ${outcome.provider}${outcome.response ? `: ${outcome.response}` : ''}`);
     ctx.output.line(outcome.messageId ?? String(outcome.id));
   }
-  return 0;
+  return 'OK';
 }
 
 export function registerSend(program: Command): void {

@@ -3,6 +3,7 @@ import type { TemplateCheck } from '../../app/templates.js';
 import { SysemailError } from '../../core/errors.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 
 interface AddOptions {
   subject: string;
@@ -19,7 +20,7 @@ function scope(t: { org: string | null }): string {
   return t.org === null ? 'system' : `org ${t.org}`;
 }
 
-async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<number> {
+async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<Outcome> {
   if (opts.bodyFile !== undefined && opts.textFile !== undefined) {
     throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', {
       fix: 'Use --body-file F alone, or --html-file F with --text-file F',
@@ -42,12 +43,12 @@ async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<numbe
   );
   if (ctx.output.json) ctx.output.jsonDoc({ ...template, replaced });
   else ctx.output.note(`${replaced ? 'replaced' : 'added'} ${scope(template)} template ${template.id}`);
-  return 0;
+  return 'OK';
 }
 
 type SetOptions = Omit<Partial<AddOptions>, 'replace'>;
 
-async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<number> {
+async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<Outcome> {
   if (opts.bodyFile !== undefined && opts.textFile !== undefined) {
     throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', { fix: 'Give one of them' });
   }
@@ -71,33 +72,33 @@ async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<numbe
   );
   if (ctx.output.json) ctx.output.jsonDoc(template);
   else ctx.output.note(`updated ${scope(template)} template ${template.id}`);
-  return 0;
+  return 'OK';
 }
 
-async function list(ctx: CliContext, opts: { org?: string }): Promise<number> {
+async function list(ctx: CliContext, opts: { org?: string }): Promise<Outcome> {
   const { listTemplates } = await import('../../app/templates.js');
   const rows = await listTemplates(await ctx.store(), opts.org);
   if (ctx.output.json) {
     ctx.output.jsonDoc({ templates: rows.map(({ text: _t, html: _h, ...rest }) => rest) });
-    return 0;
+    return 'OK';
   }
   if (rows.length === 0) {
     ctx.output.note('no templates yet; add one with `sysemail template add ID --subject S --body-file F --sender ADDR`');
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['id', 'scope', 'subject', 'sender', 'description'],
     rows.map((t) => [t.id, scope(t), t.subject, t.sender ?? '', t.description ?? '']),
   );
-  return 0;
+  return 'OK';
 }
 
-async function show(ctx: CliContext, id: string, opts: { org?: string }): Promise<number> {
+async function show(ctx: CliContext, id: string, opts: { org?: string }): Promise<Outcome> {
   const { showTemplate } = await import('../../app/templates.js');
   const t = await showTemplate(await ctx.store(), id, opts.org);
   if (ctx.output.json) {
     ctx.output.jsonDoc(t);
-    return 0;
+    return 'OK';
   }
   const c = await ctx.output.chalk();
   const field = (name: string, value: string | null) => ctx.output.line(`${c.bold(name.padEnd(13))}${value ?? c.dim('(none)')}`);
@@ -117,27 +118,27 @@ async function show(ctx: CliContext, id: string, opts: { org?: string }): Promis
     ctx.output.line(c.bold(`${name}:`));
     ctx.output.line(body.trimEnd());
   }
-  return 0;
+  return 'OK';
 }
 
-async function remove(ctx: CliContext, id: string, opts: { org?: string }): Promise<number> {
+async function remove(ctx: CliContext, id: string, opts: { org?: string }): Promise<Outcome> {
   const { removeTemplate } = await import('../../app/templates.js');
   const removed = await removeTemplate(await ctx.store(), id, opts.org);
   if (ctx.output.json) ctx.output.jsonDoc({ removed });
   else ctx.output.note(`removed ${scope(removed)} template ${id}`);
-  return 0;
+  return 'OK';
 }
 
-async function verify(ctx: CliContext, id: string | undefined): Promise<number> {
+async function verify(ctx: CliContext, id: string | undefined): Promise<Outcome> {
   const { verifyTemplates } = await import('../../app/templates.js');
   const result = await verifyTemplates(await ctx.store(), id);
   if (ctx.output.json) {
     ctx.output.jsonDoc(result);
-    return result.ok ? 0 : 1;
+    return result.ok ? 'OK' : 'CHECK_FAILED';
   }
   if (result.templates.length === 0) {
     ctx.output.note('no templates to verify');
-    return 0;
+    return 'OK';
   }
   const c = await ctx.output.chalk();
   const label = (t: TemplateCheck) => `${t.id} (${scope(t)})`;
@@ -151,7 +152,7 @@ async function verify(ctx: CliContext, id: string | undefined): Promise<number> 
       ctx.output.line(`${c.red('FAIL')}  ${label(t)}: ${part}${p.message}. Fix: ${p.fix}`);
     }
   }
-  return result.ok ? 0 : 1;
+  return result.ok ? 'OK' : 'CHECK_FAILED';
 }
 
 export function registerTemplate(program: Command): void {

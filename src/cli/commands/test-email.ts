@@ -4,6 +4,7 @@ import { PROVIDER_LIST, PROVIDER_NAMES, chooseProvider, type ProviderName } from
 import type { PhaseResult } from '../../providers/types.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 import { verboseProviders } from '../transcript.js';
 
 interface TestFlags {
@@ -14,7 +15,7 @@ interface TestFlags {
   quitAfter?: 'connect' | 'tls' | 'ehlo' | 'auth' | 'mail' | 'rcpt';
 }
 
-async function run(ctx: CliContext, flags: TestFlags): Promise<number> {
+async function run(ctx: CliContext, flags: TestFlags): Promise<Outcome> {
   const store = await ctx.store();
   const settings = await ctx.settings();
   const provider = chooseProvider({ flag: flags.provider, interactive: 'no-prompt', settings });
@@ -39,9 +40,10 @@ async function run(ctx: CliContext, flags: TestFlags): Promise<number> {
   } else {
     ctx.output.note(flags.quitAfter ? `ok: every step up to ${flags.quitAfter} passed` : 'ok: the test message was accepted');
   }
-  if (result.ok || !result.error) return result.ok ? 0 : 70;
-  const { reportError } = await import('../errors.js');
-  return reportError(result.error, { json: ctx.output.json, verbose: ctx.output.verbose });
+  if (result.ok) return 'OK';
+  // the step that failed ends the command as its error would: main reports it (exit code by its kind)
+  if (result.error) throw result.error;
+  return 'SOFTWARE';
 }
 
 export function registerTestEmail(program: Command): void {

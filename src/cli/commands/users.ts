@@ -3,6 +3,7 @@ import type { UserInput, UserView } from '../../app/users.js';
 import { PROVIDER_LIST } from '../../core/providers.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
+import type { Outcome } from '../exit-codes.js';
 
 async function showOne(ctx: CliContext, u: UserView): Promise<void> {
   const c = await ctx.output.chalk();
@@ -17,54 +18,54 @@ async function showOne(ctx: CliContext, u: UserView): Promise<void> {
   field('updated', u.updatedAt);
 }
 
-async function add(ctx: CliContext, id: string, opts: UserInput): Promise<number> {
+async function add(ctx: CliContext, id: string, opts: UserInput): Promise<Outcome> {
   const { addUser } = await import('../../app/users.js');
   const user = await addUser(await ctx.store(), id, opts, Date.now());
   if (ctx.output.json) ctx.output.jsonDoc(user);
   else ctx.output.note(`added user ${user.id} <${user.email}>${user.notifyEmail ? '' : ' (no notification email)'}`);
-  return 0;
+  return 'OK';
 }
 
-async function set(ctx: CliContext, id: string, opts: UserInput): Promise<number> {
+async function set(ctx: CliContext, id: string, opts: UserInput): Promise<Outcome> {
   const { setUser } = await import('../../app/users.js');
   const { user, created } = await setUser(await ctx.store(), id, opts, Date.now());
   if (ctx.output.json) ctx.output.jsonDoc({ ...user, created });
   else ctx.output.note(`${created ? 'added' : 'updated'} user ${user.id} <${user.email}>, sends as ${user.sendsAs}${user.notifyEmail ? '' : ', no notification email'}`);
-  return 0;
+  return 'OK';
 }
 
-async function list(ctx: CliContext): Promise<number> {
+async function list(ctx: CliContext): Promise<Outcome> {
   const { listUsers } = await import('../../app/users.js');
   const users = await listUsers(await ctx.store());
   if (ctx.output.json) {
     ctx.output.jsonDoc({ users });
-    return 0;
+    return 'OK';
   }
   if (users.length === 0) {
     ctx.output.note('no users yet; add one with `sysemail users add ID --email ADDR`');
-    return 0;
+    return 'OK';
   }
   await ctx.output.table(
     ['id', 'name', 'email', 'sends as', 'provider', 'notify'],
     users.map((u) => [u.id, u.name, u.email, u.sendsAs, u.provider, u.notifyEmail ? 'yes' : 'no']),
   );
-  return 0;
+  return 'OK';
 }
 
-async function show(ctx: CliContext, id: string): Promise<number> {
+async function show(ctx: CliContext, id: string): Promise<Outcome> {
   const { showUser } = await import('../../app/users.js');
   const user = await showUser(await ctx.store(), id);
   if (ctx.output.json) ctx.output.jsonDoc(user);
   else await showOne(ctx, user);
-  return 0;
+  return 'OK';
 }
 
-async function remove(ctx: CliContext, id: string): Promise<number> {
+async function remove(ctx: CliContext, id: string): Promise<Outcome> {
   const { removeUser } = await import('../../app/users.js');
   const removed = await removeUser(await ctx.store(), id);
   if (ctx.output.json) ctx.output.jsonDoc({ removed });
   else ctx.output.note(`removed user ${id}`);
-  return 0;
+  return 'OK';
 }
 
 function userOptions(cmd: Command, emailRequired: boolean): Command {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { NodemailerError } from 'nodemailer';
 import { DEADLINE_SMTP, classifyFailure } from '../../core/classify.js';
-import { isSysemailError, type SysemailError } from '../../core/errors.js';
+import { isSysemailError, type ErrorCode, type SysemailError } from '../../core/errors.js';
 import { enhancedCodeOf, type FailureInfo, type FailurePhase } from '../../core/failure.js';
 import { failureError } from '../common.js';
 import type { SmtpConfig, SmtpEndpoint } from './config.js';
@@ -89,7 +89,7 @@ export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknow
       ? 'check smtp.oauth.clientId, the client secret and that the application may send as this mailbox (SMTP.SendAsApp, service principal, mailbox permission)'
       : 'check smtp.username and the password (printf %s "$PW" | sysemail params set smtp.password --stdin)';
   const diagnose = `; \`sysemail diagnose --error '${words.replace(/'/g, '').slice(0, 120)}'\` explains the reply`;
-  const fail = (code: string, message: string, fix: string) => failureError(failure, code, message, fix, cause);
+  const fail = (code: ErrorCode, message: string, fix: string) => failureError(failure, code, message, fix, cause);
 
   if (extra?.mismatch || rule === 'tls-mode') {
     return fail('TLS_MODE_MISMATCH', `${server}: ${mismatchMessage(ep)}`, `Fix it with \`sysemail params set smtp.security ${ep.security === 'tls' ? 'starttls' : 'tls'}\` or change smtp.port`);

@@ -38,7 +38,7 @@ export class SqliteMessagesRepo implements MessagesRepo {
   async insert(m: NewMessage, now: number) {
     return this.messages.insert(m, now);
   }
-  async insertMany(messages: readonly NewMessage[], now: number) {
+  async insertMany(messages: Iterable<NewMessage>, now: number) {
     return this.messages.insertMany(messages, now);
   }
   async get(id: number) {
