@@ -237,7 +237,7 @@ export class SmtpProvider implements Provider {
     this.transporter = nodemailer.createTransport({
       ...connectionOptions(cfg, this.timeouts),
       ...(auth ? { auth, forceAuth: true } : {}),
-      ...(pool ? { pool: true, maxConnections: pool.maxConnections } : {}),
+      ...(pool ? { pool: true, maxConnections: pool.maxConnections, maxMessages: Infinity } : {}),
       ...(transcript ? { logger: transcript.logger as never, transactionLog: true } : {}),
     });
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
