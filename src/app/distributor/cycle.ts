@@ -82,6 +82,13 @@ export class Cycle {
    * thread lane, whose records travel in bunches.
    */
   private readonly atRiskCap: number;
+  /**
+   * The next claim is asked for while this many still wait, so that connections do not wait for it
+   * even when the database is busy for a moment (a checkpoint). On the thread lane two claims' worth:
+   * the worker renders the newest claim while the older one is sent, and finishes before the sending
+   * reaches it, so the main thread composes next to nothing itself.
+   */
+  private readonly lowWater: number;
 
   constructor(
     private readonly ctx: CycleContext,
@@ -92,6 +99,7 @@ export class Cycle {
     this.budget = ctx.max ?? Number.POSITIVE_INFINITY;
     this.deadToTake = deadOwners;
     this.atRiskCap = lane.kind === 'thread' ? 2 * ctx.concurrency : ctx.concurrency;
+    this.lowWater = lane.kind === 'thread' ? 2 * ctx.claimBatch : ctx.claimBatch;
   }
 
   /** Sends until nothing is due (or the budget, a stop, an error); resolves with what the database accepted. */
@@ -205,7 +213,7 @@ export class Cycle {
   private async sendNext(): Promise<void> {
     for (;;) {
       if (this.stopped()) return;
-      if (this.buffer.length <= this.ctx.claimBatch && this.canClaim()) {
+      if (this.buffer.length <= this.lowWater && this.canClaim()) {
         const next = this.claimMore();
         if (this.buffer.length === 0) await next;
       }
