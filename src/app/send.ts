@@ -215,7 +215,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
 }
 
 async function recordFailure(store: Store, id: number, lease: string, provider: ProviderName, startedAt: number, endedAt: number, err: unknown): Promise<void> {
-  const { failureOf } = await import('./distributor.js');
+  const { failureOf } = await import('./distributor/index.js');
   const { diagnose } = await import('../core/diagnosis/index.js');
   const failure = failureOf(err, provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;

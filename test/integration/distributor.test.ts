@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { elapsedClock, runQueue, systemClock, type Clock, type RunQueueOptions } from '../../src/app/distributor.js';
+import { elapsedClock, runQueue, systemClock, type Clock, type RunQueueOptions } from '../../src/app/distributor/index.js';
 import { SysemailError } from '../../src/core/errors.js';
 import { diagnose } from '../../src/core/diagnosis/index.js';
 import { createProvider } from '../../src/providers/index.js';
@@ -86,7 +86,7 @@ async function runCaught(o: RunQueueOptions): Promise<SysemailError | undefined>
 
 // Both lanes run every case: the queue's writes on this thread, and in the worker thread that long
 // queues use (the compiled worker script: `npm test` builds first).
-const WORKER_SCRIPT = new URL('../../dist/app/queue-worker.js', import.meta.url);
+const WORKER_SCRIPT = new URL('../../dist/app/distributor/lanes/worker.js', import.meta.url);
 const LANES: [string, RunQueueOptions['thread']][] = [
   ['inline', false],
   ['worker thread', { minDue: 0, script: WORKER_SCRIPT }],

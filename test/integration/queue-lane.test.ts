@@ -7,12 +7,13 @@ import { SysemailError } from '../../src/core/errors.js';
 import { Store } from '../../src/store/index.js';
 import { BODY_APART_CHARS, type NewMessage } from '../../src/store/messages.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { InlineLane, ThreadLane, laneError, type ClaimSpec, type QueueLane } from '../../src/app/queue-lane.js';
+import { InlineLane, ThreadLane, type ClaimSpec, type QueueLane } from '../../src/app/distributor/lanes/index.js';
+import { laneError } from '../../src/app/distributor/lanes/protocol.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-lane-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 // the compiled worker script: `npm test` builds first
-const WORKER_SCRIPT = new URL('../../dist/app/queue-worker.js', import.meta.url);
+const WORKER_SCRIPT = new URL('../../dist/app/distributor/lanes/worker.js', import.meta.url);
 
 let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `l${++n}.db`)))!;

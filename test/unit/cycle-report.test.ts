@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CycleResult } from '../../src/app/distributor.js';
+import type { CycleResult } from '../../src/app/distributor/index.js';
 import { cycleReport } from '../../src/cli/commands/queue.js';
 
 const idle: CycleResult = { sent: 0, deferred: 0, failed: 0, forced: 0, remaining: 0 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { elapsedClock } from '../../src/app/distributor.js';
+import { elapsedClock } from '../../src/app/distributor/index.js';
 import { DEFAULT_SEND_DEADLINE_MS, FENCE_MARGIN_MS, deathSign, fenceDecision, leaseNeededMs, runState, type RunLiveness } from '../../src/core/lease.js';
 
 describe('the fence before a send', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { messageIdDomain, parseSender } from '../../src/core/address.js';
 import { paramDef, parseParamValue } from '../../src/core/params.js';
-import { queuedMessageId } from '../../src/app/distributor.js';
+import { queuedMessageId } from '../../src/app/distributor/index.js';
 
 const senderDefault = paramDef('sender.default')!;
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { SysemailError } from '../../core/errors.js';
 import type { FailureInfo, ProviderName } from '../../core/failure.js';
 import { MESSAGE_STATUSES } from '../../core/status.js';
-import type { CycleResult } from '../../app/distributor.js';
+import type { CycleResult } from '../../app/distributor/index.js';
 import type { QueueAction, SelectionFlags } from '../../app/queue.js';
 import { action, intOption } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -54,6 +54,7 @@ interface RunFlags {
   concurrency?: number;
   lease?: number;
   heartbeat?: number;
+  writeThread?: 'auto' | 'on' | 'off';
 }
 
 /**
@@ -76,7 +77,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
     throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', { fix: 'Example: sysemail queue run --watch --heartbeat 300' });
   }
   const [{ runQueue, newOwner }, { createProvider }, { diagnose }, { spoolDirOf }] = await Promise.all([
-    import('../../app/distributor.js'),
+    import('../../app/distributor/index.js'),
     import('../../providers/index.js'),
     import('../../core/diagnosis/index.js'),
     import('../../app/spool.js'),
@@ -110,6 +111,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
       leaseSec: flags.lease,
       signal: stop.signal,
       isPidAlive,
+      thread: { mode: flags.writeThread ?? 'auto' },
       spoolDir: spoolDirOf(settings),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
       onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
@@ -117,7 +119,7 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
       onCycle: (c) => {
         bar.done();
         if (!report(c)) return;
-        if (ctx.output.json) ctx.output.jsonDoc({ sent: c.sent, deferred: c.deferred, failed: c.failed, forced: c.forced, remaining: c.remaining, time: new Date().toISOString() });
+        if (ctx.output.json) ctx.output.jsonDoc({ sent: c.sent, deferred: c.deferred, failed: c.failed, forced: c.forced, remaining: c.remaining, lane: c.lane, time: new Date().toISOString() });
         else {
           ctx.output.note(
             `sent ${c.sent}, deferred ${c.deferred}, failed ${c.failed}${c.forced ? ` (${c.forced} forced over the throttle limit)` : ''}; ${c.remaining} still queued`,
@@ -268,6 +270,11 @@ Examples:
     .option('--concurrency <n>', 'messages sent in parallel over pooled connections (default 4)', intOption('--concurrency', 1))
     .option('--lease <sec>', 'seconds a claimed message stays reserved for this run before another may take it (default 600)', intOption('--lease', 5))
     .option('--heartbeat <sec>', 'with --watch: also print an idle cycle\'s line when nothing was printed for SEC seconds (default: idle cycles print nothing)', intOption('--heartbeat', 1))
+    .addOption(
+      program
+        .createOption('--write-thread <mode>', "where the queue's writes run: auto (a worker thread from 200 due messages), on (always a worker thread), off (this thread)")
+        .choices(['auto', 'on', 'off']),
+    )
     .addHelpText(
       'after',
       `

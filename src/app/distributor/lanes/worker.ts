@@ -1,5 +1,5 @@
 /**
- * The thread lane's worker (see queue-lane.ts): its own connection to the database, applying the
+ * The thread lane's worker (see thread.ts): its own connection to the database, applying the
  * distributor's writes in the order they come, each request's writes and the claim it carries in one
  * transaction.
  *
@@ -8,12 +8,13 @@
  * middle, so neither waits for the other and a message is rarely composed twice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { MimeRenderer } from '../providers/smtp/render.js';
-import type { RenderedMime } from '../providers/types.js';
-import { openDatabase } from '../store/db.js';
-import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type RunCounts } from '../store/queue.js';
-import { toOutgoing } from './distributor.js';
-import { claimRequest, errorData, type LaneReply, type LaneRequest } from './queue-lane.js';
+import { MimeRenderer } from '../../../providers/smtp/render.js';
+import type { RenderedMime } from '../../../providers/types.js';
+import { openDatabase } from '../../../store/db.js';
+import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type RunCounts } from '../../../store/queue.js';
+import { toOutgoing } from '../outgoing.js';
+import { errorData, type LaneReply, type LaneRequest } from './protocol.js';
+import { claimRequest } from './types.js';
 
 const port = parentPort!;
 const reply = (r: LaneReply) => port.postMessage(r);

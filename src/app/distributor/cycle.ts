@@ -1,0 +1,313 @@
+/**
+ * One cycle of the distributor: claim due messages, send each through its provider, write what
+ * happened, give back what was not sent. The cycle's state is its fields; each step is one method.
+ *
+ * Sending cannot be undone, so every message passes a fence just before it is handed to the provider:
+ * the run's lease on it must outlast the provider's deadline, or be renewed first; a message whose
+ * lease the database no longer grants this run (it was paused past the lease and another run took the
+ * message) is dropped unsent. Messages between their hand-over and their record in the database are
+ * what a pause past the lease can make another run send again: the cycle keeps them few (atRiskCap).
+ */
+import type { Clock } from '../../core/clock.js';
+import type { SysemailError } from '../../core/errors.js';
+import type { FailureInfo } from '../../core/failure.js';
+import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from '../../core/lease.js';
+import type { BackoffPolicy } from '../../core/backoff.js';
+import type { ProviderName } from '../../core/providers.js';
+import type { Provider } from '../../providers/types.js';
+import { addCounts, zeroCounts, type ClaimedMessage, type QueueRepo } from '../../store/queue.js';
+import { failureOf, type FailureClass } from './failure.js';
+import type { QueueLane } from './lanes/types.js';
+import { decideOutcome, type SendResult } from './outcome.js';
+import { toOutgoing } from './outgoing.js';
+import type { CycleResult, Progress } from './types.js';
+
+/** What a cycle takes from its run: settings read once, and the state that outlives one cycle. */
+export interface CycleContext {
+  queue: QueueRepo;
+  dbId: string;
+  owner: string;
+  clock: Clock;
+  /** Lease bookkeeping's clock (see elapsedClock). */
+  elapsed: () => number;
+  leaseMs: number;
+  concurrency: number;
+  /** Messages asked for per claim. */
+  claimBatch: number;
+  max?: number;
+  batchProvider: ProviderName;
+  limits: Partial<Record<ProviderName, number>>;
+  backoff: BackoffPolicy;
+  random: () => number;
+  provider(name: ProviderName): Promise<Provider>;
+  classify(failure: FailureInfo, err: unknown): FailureClass;
+  diagnose?: (failure: FailureInfo) => string | null;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** Shared by every cycle of the run. */
+  run: RunState;
+}
+
+export interface RunState {
+  /** The account-wide error that stops the run. */
+  stopping?: SysemailError;
+  /** Sends that ran past their deadline in a row, over the whole run. */
+  deadlineStreak: number;
+  /** Messages sent as the worker thread rendered them. */
+  renderedAhead: number;
+}
+
+export class Cycle {
+  /** Claimed and not yet handed over, oldest first. */
+  private readonly buffer: ClaimedMessage[] = [];
+  /**
+   * Every lease this cycle holds (buffered and in flight), with when it runs out on `elapsed`: taken
+   * from the moment the claim was asked for, which is never later than the database's own start.
+   */
+  private readonly leases = new Map<number, HeldLease>();
+  /** Messages in a provider's hands right now. */
+  private handedOver = 0;
+  /** Messages this cycle may still claim. */
+  private budget: number;
+  private readonly counts = zeroCounts();
+  /** An unexpected error (a failed write, claim or renewal): the cycle ends and throws it. */
+  private error: unknown;
+  private done = 0;
+  private exhausted = false;
+  private deadToTake: readonly string[];
+  private claiming?: Promise<void>;
+  private renewing?: Promise<void>;
+  /**
+   * Handed over + unrecorded at most: at most `concurrency` on the inline lane, twice that on the
+   * thread lane, whose records travel in bunches.
+   */
+  private readonly atRiskCap: number;
+  /**
+   * The next claim is asked for while this many still wait, so that connections do not wait for it
+   * even when the database is busy for a moment (a checkpoint). On the thread lane two claims' worth:
+   * the worker renders the newest claim while the older one is sent, and finishes before the sending
+   * reaches it, so the main thread composes next to nothing itself.
+   */
+  private readonly lowWater: number;
+
+  constructor(
+    private readonly ctx: CycleContext,
+    private readonly lane: QueueLane,
+    private readonly total: number,
+    deadOwners: readonly string[],
+  ) {
+    this.budget = ctx.max ?? Number.POSITIVE_INFINITY;
+    this.deadToTake = deadOwners;
+    this.atRiskCap = lane.kind === 'thread' ? 2 * ctx.concurrency : ctx.concurrency;
+    this.lowWater = lane.kind === 'thread' ? 2 * ctx.claimBatch : ctx.claimBatch;
+  }
+
+  /** Sends until nothing is due (or the budget, a stop, an error); resolves with what the database accepted. */
+  async run(): Promise<CycleResult> {
+    const renewTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.ctx.leaseMs / 3));
+    renewTimer.unref();
+    try {
+      await Promise.all(Array.from({ length: this.ctx.concurrency }, () => this.sendNext()));
+    } finally {
+      clearInterval(renewTimer);
+      await this.finish();
+    }
+    if (this.error !== undefined) throw this.error;
+    return { ...this.counts, remaining: await this.ctx.queue.remaining() };
+  }
+
+  private stopped(): boolean {
+    return !!this.ctx.run.stopping || !!this.ctx.signal?.aborted || this.error !== undefined;
+  }
+
+  private canClaim(): boolean {
+    return !this.exhausted && !this.stopped() && this.budget > 0;
+  }
+
+  private progress(): void {
+    this.ctx.onProgress?.({ done: this.done, total: Math.max(this.total, this.done) });
+  }
+
+  /** One claim at a time, asked for before the buffer runs dry. */
+  claimMore(): Promise<void> {
+    return (this.claiming ??= this.claim().finally(() => (this.claiming = undefined)));
+  }
+
+  private async claim(): Promise<void> {
+    const { ctx } = this;
+    try {
+      const askedAt = ctx.elapsed();
+      const r = await this.lane.claim({
+        owner: ctx.owner,
+        now: ctx.clock.now(),
+        leaseMs: ctx.leaseMs,
+        max: Math.min(ctx.claimBatch, this.budget),
+        deadOwners: this.deadToTake,
+        batchProvider: ctx.batchProvider,
+        limits: ctx.limits,
+      });
+      this.deadToTake = [];
+      this.budget -= r.claimed.length;
+      for (const m of r.claimed) {
+        // a lease of this run that ran out (the process was paused) and was taken back by this very
+        // claim: the message is already buffered or being sent here, so it is held again, not twice
+        const held = this.leases.has(m.id);
+        this.leases.set(m.id, { expiresAt: askedAt + ctx.leaseMs });
+        if (!held) this.buffer.push(m);
+      }
+      this.counts.deferred += r.throttled.length;
+      this.done += r.throttled.length;
+      if (r.claimed.length === 0 && r.throttled.length === 0) this.exhausted = true;
+      if (r.throttled.length > 0) ctx.onProgress?.({ done: this.done, total: this.total });
+    } catch (err) {
+      this.error ??= err;
+    }
+  }
+
+  /**
+   * One renewal at a time, for every lease held; the database refuses those no longer this run's, and
+   * their messages are dropped: whoever holds them now sends them.
+   */
+  renewLeases(): Promise<void> {
+    return (this.renewing ??= this.renew().finally(() => (this.renewing = undefined)));
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      const ids = [...this.leases.keys()];
+      if (ids.length === 0) return;
+      const askedAt = this.ctx.elapsed();
+      const kept = new Set(await this.lane.renew(this.ctx.owner, ids, this.ctx.leaseMs));
+      for (const id of ids) {
+        if (!this.leases.has(id)) continue; // finished meanwhile
+        if (kept.has(id)) this.leases.set(id, { expiresAt: askedAt + this.ctx.leaseMs });
+        else this.leases.delete(id);
+      }
+      for (let i = this.buffer.length - 1; i >= 0; i--) {
+        if (this.leases.has(this.buffer[i].id)) continue;
+        this.buffer.splice(i, 1);
+        this.done++;
+      }
+    } catch (err) {
+      this.error ??= err;
+    }
+  }
+
+  /** The fence: may `m` go to a provider whose sends take up to `deadlineMs`? Renews first when needed. */
+  async fence(m: ClaimedMessage, deadlineMs: number | undefined): Promise<FenceDecision> {
+    const { ctx } = this;
+    const needed = leaseNeededMs(deadlineMs, ctx.leaseMs);
+    let d = fenceDecision(this.leases.get(m.id), ctx.elapsed(), needed, false);
+    if (d === 'renew') {
+      await this.renewLeases();
+      d = fenceDecision(this.leases.get(m.id), ctx.elapsed(), needed, true);
+    }
+    if (d === 'giveBack') {
+      this.leases.delete(m.id);
+      this.lane.write({ op: 'giveBack', owner: ctx.owner, ids: [m.id], opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' } });
+    }
+    return d;
+  }
+
+  /** One connection's loop: the next buffered message, claiming more while a claim's worth still waits. */
+  private async sendNext(): Promise<void> {
+    for (;;) {
+      if (this.stopped()) return;
+      if (this.buffer.length <= this.lowWater && this.canClaim()) {
+        const next = this.claimMore();
+        if (this.buffer.length === 0) await next;
+      }
+      if (this.stopped()) return;
+      const m = this.buffer.shift();
+      if (!m) {
+        if (!this.canClaim()) return;
+        continue;
+      }
+      try {
+        await this.sendOne(m);
+      } catch (err) {
+        this.error ??= err;
+      } finally {
+        this.leases.delete(m.id);
+        this.done++;
+        this.progress();
+      }
+    }
+  }
+
+  /** Sends `m` (unless the fence says otherwise) and writes what happened. */
+  async sendOne(m: ClaimedMessage): Promise<void> {
+    const startedAt = this.ctx.clock.now();
+    let provider: Provider;
+    try {
+      provider = await this.ctx.provider(m.via);
+    } catch (err) {
+      return this.record(m, startedAt, this.failed(m, err));
+    }
+    // outside a try: a failed renewal or give-back is the run's error, not this message's
+    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
+    if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
+    const result = await this.handOver(m, provider);
+    this.record(m, startedAt, result);
+  }
+
+  private async handOver(m: ClaimedMessage, provider: Provider): Promise<SendResult> {
+    this.handedOver++;
+    try {
+      const outgoing = toOutgoing(m, this.ctx.dbId);
+      const rendered = this.lane.takeRendered(m.id);
+      if (rendered) {
+        outgoing.rendered = rendered;
+        this.ctx.run.renderedAhead++;
+      }
+      const r = await provider.send(outgoing);
+      return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response } };
+    } catch (err) {
+      return this.failed(m, err);
+    } finally {
+      this.handedOver--;
+    }
+  }
+
+  private failed(m: ClaimedMessage, error: unknown): SendResult {
+    const failure = failureOf(error, m.via);
+    return { failure, classification: this.ctx.classify(failure, error), diagnosis: this.ctx.diagnose?.(failure) ?? null, error };
+  }
+
+  /** Writes the outcome (a failed write is the run's error, not this message's). */
+  private record(m: ClaimedMessage, startedAt: number, result: SendResult): void {
+    const { ctx } = this;
+    const d = decideOutcome({
+      message: m,
+      owner: ctx.owner,
+      startedAt,
+      now: ctx.clock.now(),
+      result,
+      policy: { backoff: ctx.backoff, random: ctx.random, deadlineStreak: ctx.run.deadlineStreak, concurrency: ctx.concurrency },
+      stopping: ctx.run.stopping,
+    });
+    ctx.run.deadlineStreak = d.deadlineStreak;
+    if (d.stop) ctx.run.stopping = d.stop;
+    this.lane.write(d.write);
+  }
+
+  /** Gives back what was claimed and not sent (shutdown, account failure, or an unexpected error), uncounted. */
+  private async finish(): Promise<void> {
+    // a claim still under way lands in the buffer first, so that it is given back with the rest
+    await this.claiming;
+    await this.renewing;
+    const left = this.buffer.splice(0).map((m) => m.id);
+    this.leases.clear();
+    try {
+      if (left.length > 0) {
+        const stopping = this.ctx.run.stopping;
+        const reason = stopping ? `run stopped: ${stopping.message}` : 'distributor stopped before sending';
+        this.lane.write({ op: 'giveBack', owner: this.ctx.owner, ids: left, opts: { now: this.ctx.clock.now(), uncount: true, reason } });
+      }
+      await this.lane.settle();
+    } catch (err) {
+      this.error ??= err;
+    }
+    addCounts(this.counts, this.lane.takeCounts());
+  }
+}

@@ -1,0 +1,25 @@
+/** A queued message as the provider gets it. Pure: the worker thread renders from it too. */
+import { messageIdDomain } from '../../core/address.js';
+import type { OutgoingMessage } from '../../providers/types.js';
+import type { MessageRow } from '../../store/messages.js';
+
+/** Deterministic, so that every retry of a message carries the same Message-ID. */
+export function queuedMessageId(m: Pick<MessageRow, 'id' | 'createdAt' | 'from'>, dbId: string): string {
+  return `<${m.createdAt.toString(36)}.${m.id}.${dbId.slice(0, 12)}@${messageIdDomain(m.from)}>`;
+}
+
+export function toOutgoing(m: MessageRow, dbId: string): OutgoingMessage {
+  return {
+    from: m.from,
+    to: m.to,
+    cc: m.cc,
+    bcc: m.bcc,
+    replyTo: m.replyTo ?? undefined,
+    subject: m.subject,
+    text: m.text ?? undefined,
+    html: m.html ?? undefined,
+    attachments: m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size })),
+    messageId: m.messageId ?? queuedMessageId(m, dbId),
+    headers: m.headers ?? undefined,
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The distributor batch: takes due messages from the queue under a lease and sends them, honouring
+ * the throttle window, retrying temporary refusals with backoff and giving up on permanent ones (one
+ * cycle: cycle.ts; what each result means: outcome.ts). A failure of the whole account (sign-in
+ * refused, Send As denied, secret or configuration missing) stops the run and gives every claimed
+ * message back untouched: a wrong password must not burn the queue. The counts it reports are the
+ * writes the database accepted.
+ */
+import { systemClock } from '../../core/clock.js';
+import { isSysemailError } from '../../core/errors.js';
+import type { Settings } from '../../core/precedence.js';
+import { PROVIDER_NAMES, batchProvider, type ProviderName } from '../../core/providers.js';
+import { perMinuteLimit } from '../../core/throttle.js';
+import type { Provider } from '../../providers/types.js';
+import { addCounts, zeroCounts } from '../../store/queue.js';
+import { applyRetention } from '../history.js';
+import { Cycle, type CycleContext } from './cycle.js';
+import { classifyAttempt } from './failure.js';
+import { openLane, type QueueLane } from './lanes/index.js';
+import { deadLocalOwners, elapsedClock } from './owners.js';
+import { DEFAULT_INTERVAL_SEC, DEFAULT_LEASE_SEC, type CycleResult, type RunQueueOptions, type RunQueueResult } from './types.js';
+
+/** Retention runs after every one-pass run, and at most this often in --watch. */
+const WATCH_RETENTION_EVERY_MS = 10 * 60_000;
+
+/** Settings read once per run, and the state shared by its cycles. */
+function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Promise<Provider>): CycleContext {
+  const { settings } = o;
+  const concurrency = Math.max(1, o.concurrency);
+  const limits: Partial<Record<ProviderName, number>> = {};
+  for (const p of PROVIDER_NAMES) limits[p] = perMinuteLimit(settings, p);
+  return {
+    queue: o.store.queue,
+    dbId: o.store.id,
+    owner: o.owner,
+    clock: o.clock ?? systemClock,
+    elapsed: o.elapsed ?? elapsedClock(),
+    leaseMs: (o.leaseSec ?? DEFAULT_LEASE_SEC) * 1000,
+    concurrency,
+    // a few messages per connection per claim: fewer write transactions, and a short buffer to give back on stop
+    claimBatch: Math.min(concurrency * 8, 256),
+    max: o.max,
+    batchProvider: batchProvider(settings),
+    limits,
+    backoff: backoffPolicy(settings),
+    random: o.random ?? Math.random,
+    provider,
+    classify: o.classify ?? classifyAttempt,
+    diagnose: o.diagnose,
+    signal: o.signal,
+    onProgress: o.onProgress,
+    run: { deadlineStreak: 0, renderedAhead: 0 },
+  };
+}
+
+function backoffPolicy(settings: Settings) {
+  return {
+    minBackoffSec: settings.number('queue.minBackoffSec'),
+    maxBackoffSec: settings.number('queue.maxBackoffSec'),
+    maxLifetimeHours: settings.number('queue.maxLifetimeHours'),
+  };
+}
+
+/** A run: its providers (opened on first use), its worker thread (once started), its cycles. */
+class Run {
+  readonly ctx: CycleContext;
+  private readonly providers = new Map<ProviderName, Promise<Provider>>();
+  lane?: QueueLane;
+  cycles = 0;
+  readonly totals = zeroCounts();
+
+  constructor(readonly o: RunQueueOptions) {
+    this.ctx = cycleContext(o, (name) => this.provider(name));
+  }
+
+  provider(name: ProviderName): Promise<Provider> {
+    let p = this.providers.get(name);
+    if (!p) {
+      p = this.o.providerFactory(name);
+      this.providers.set(name, p);
+    }
+    return p;
+  }
+
+  async cycle(): Promise<CycleResult> {
+    const { o, ctx } = this;
+    const owners = (await ctx.queue.leaseOwners()).filter((x) => x !== o.owner);
+    const dead = o.isPidAlive ? deadLocalOwners(owners, o.host, o.isPidAlive) : [];
+    const due = await ctx.queue.dueCount(ctx.clock.now());
+    const total = o.max === undefined ? due : Math.min(due, o.max);
+    // the provider (for SMTP: loading nodemailer) gets ready while the worker thread starts
+    if (total > 0) this.provider(ctx.batchProvider).catch(() => undefined);
+    const lane = this.lane ?? (await openLane({ thread: o.thread, file: o.store.file, queue: ctx.queue, concurrency: ctx.concurrency, onLaneFallback: o.onLaneFallback }, total));
+    if (lane.kind === 'thread') this.lane = lane;
+    const c = await new Cycle(ctx, lane, total, dead).run();
+    this.cycles++;
+    // the run's row already has these: they were added as the database accepted them
+    addCounts(this.totals, c);
+    return { ...c, lane: lane.kind };
+  }
+
+  /** One pass, or cycles until the signal fires (--watch), with retention in between. */
+  async loop(): Promise<void> {
+    const { o, ctx } = this;
+    const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
+    let lastRetention = 0;
+    for (;;) {
+      // not inside onCycle?.(…): without a listener the cycle would not run at all
+      const c = await this.cycle();
+      o.onCycle?.(c);
+      // --watch outlives a server that says "later" (421, network down): the next cycle tries again
+      const pause = o.watch && ctx.run.stopping?.kind === 'tempfail';
+      if (pause) ctx.run.stopping = undefined;
+      if (ctx.run.stopping) break;
+      const now = ctx.clock.now();
+      if (!o.watch || now - lastRetention >= WATCH_RETENTION_EVERY_MS) {
+        await applyRetention({ store: o.store, settings: o.settings, now, spoolDir: o.spoolDir, signal: o.signal });
+        lastRetention = now;
+      }
+      if (!o.watch || o.signal?.aborted) break;
+      const next = await ctx.queue.nextDueAt();
+      const wait = next === null || pause ? intervalMs : Math.min(intervalMs, Math.max(0, next - ctx.clock.now()));
+      if (wait > 0) await ctx.clock.sleep(wait, o.signal);
+      if (o.signal?.aborted) break;
+    }
+  }
+
+  /** Closes the worker thread and the providers, and gives back whatever is still held. */
+  async close(): Promise<unknown> {
+    let error: unknown;
+    if (this.lane) {
+      try {
+        await this.lane.close();
+      } catch (err) {
+        error = err;
+      }
+    }
+    await this.ctx.queue.giveBackAll(this.o.owner, this.ctx.clock.now(), 'distributor stopped');
+    for (const p of this.providers.values()) {
+      try {
+        await (await p).close();
+      } catch {
+        // a provider that failed to open has nothing to close
+      }
+    }
+    return error;
+  }
+}
+
+/**
+ * Runs the distributor: one pass (cron), or cycles until `signal` fires (--watch). Throws the
+ * account-wide error that stopped it, after recording the run and giving the messages back.
+ */
+export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
+  const run = new Run(o);
+  const { queue, clock, leaseMs } = run.ctx;
+  const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
+  const runId = await queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
+  let runError: unknown;
+  try {
+    await run.loop();
+  } catch (err) {
+    runError = err;
+  } finally {
+    const closeError = await run.close();
+    runError ??= closeError;
+  }
+  const failure = run.ctx.run.stopping ?? runError;
+  if (failure) {
+    const e = isSysemailError(failure) ? failure : undefined;
+    await queue.finishRun(runId, clock.now(), { code: e?.code ?? 'INTERNAL', message: e?.message ?? String((failure as Error)?.message ?? failure) });
+    throw failure;
+  }
+  await queue.finishRun(runId, clock.now());
+  return { runId, cycles: run.cycles, totals: run.totals, remaining: await queue.remaining(), lane: run.lane?.kind ?? 'inline', renderedAhead: run.ctx.run.renderedAhead };
+}
