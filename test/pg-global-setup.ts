@@ -6,12 +6,12 @@
 import { startCluster, type PgCluster } from './helpers/postgres.js';
 
 /** Test files that talk to PostgreSQL. */
-const USES_POSTGRES = /(postgres|pg-|store-contract)/i;
+const USES_POSTGRES = /(postgres|store-contract)/i;
 
 function runUsesPostgres(): boolean {
   const i = process.argv.findIndex((a) => a === 'run' || a.endsWith('vitest.mjs'));
   const filters = process.argv.slice(i + 1).filter((a) => !a.startsWith('-') && a !== 'run');
-  return filters.length === 0 || filters.some((f) => USES_POSTGRES.test(f) || !f.includes('.test.'));
+  return filters.length === 0 || filters.some((f) => USES_POSTGRES.test(f) || (!f.includes('.test.') && !/unit/.test(f)));
 }
 
 let cluster: PgCluster | undefined;

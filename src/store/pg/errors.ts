@@ -67,6 +67,10 @@ export function pgFailure(err: unknown, label: string): SysemailError {
     case '3D000':
       return make('config', 'PG_NO_DATABASE', `${at} does not exist`, 'Create it first (createdb NAME, or CREATE DATABASE NAME) or correct the name in --db');
   }
+  // the server asked for a password and none was found (node-postgres says so before sending anything)
+  if (!code && /password must be a string|password must be a non-empty string|no password supplied/i.test(raw)) {
+    return make('noperm', 'PG_NO_PASSWORD', `${at} wants a password and none was given`, 'Give it in the URL, in PGPASSWORD or in ~/.pgpass (a line host:port:database:user:password, mode 0600)');
+  }
   if (code && TLS_CODES.has(code)) {
     return make('config', 'PG_TLS_UNTRUSTED', `the certificate of ${at} is not trusted (${code})`, 'Give the CA with sslrootcert=FILE in the URL, or sslmode=require to encrypt without verifying');
   }
