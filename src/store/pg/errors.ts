@@ -46,7 +46,7 @@ export function pgFailure(err: unknown, label: string): SysemailError {
   const raw = scrub(String((err as Error)?.message || code || err));
   const at = `database ${label}`;
   const make = (kind: ConstructorParameters<typeof SysemailError>[0], id: string, message: string, fix: string) =>
-    new SysemailError(kind, id, scrub(message), { fix, cause: err, data: code ? { sqlstate: code } : undefined });
+    new SysemailError(kind, id, scrub(message), { fix, cause: err, data: code ? { [/^[0-9A-Z]{5}$/.test(code) ? 'sqlstate' : 'errno']: code } : undefined });
   switch (code) {
     case 'ECONNREFUSED':
       return make('tempfail', 'PG_UNAVAILABLE', `cannot connect to ${at}: connection refused`, 'Start the PostgreSQL server or check the host and port in --db; retrying later may work');
