@@ -141,7 +141,7 @@ describe.skipIf(!available)('PostgreSQL store', () => {
       await s.close();`;
     const run = promisify(execFile);
     const outs = await Promise.all(
-      Array.from({ length: 5 }, () => run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: url }, timeout: 60_000 })),
+      Array.from({ length: 6 }, () => run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: url }, timeout: 60_000 })),
     );
     const opened = outs.map((o) => JSON.parse(o.stdout) as { id: string; created: boolean });
     expect(new Set(opened.map((o) => o.id)).size).toBe(1);

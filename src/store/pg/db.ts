@@ -64,7 +64,10 @@ export class PgDatabase {
 
 /** The schema's version: 0 for a database sysemail never wrote. */
 async function schemaVersion(q: Queryable): Promise<number> {
-  const exists = (await q.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t")).rows[0].t;
+  // a scan of the catalog, not to_regclass(): a name lookup may answer from this connection's cache,
+  // which a transaction that only waited on an advisory lock has not refreshed since another host's
+  // migration committed
+  const exists = (await q.query<{ t: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version') AS t")).rows[0].t;
   if (!exists) return 0;
   const r = (await q.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version')).rows[0];
   return r.v ?? 0;
