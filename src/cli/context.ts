@@ -73,8 +73,8 @@ export class CliContext {
   /** Opens (creating on first use) the database. */
   async store(): Promise<Store> {
     if (!this.opened) {
-      const { Store } = await import('../store/index.js');
-      const store = await Store.open(this.dbPath, { paramsOnly: this.paramsOnly });
+      const { openStore } = await import('../store/open.js');
+      const store = (await openStore(this.dbPath, { paramsOnly: this.paramsOnly, env: this.env })) as Store | undefined;
       if (!store) throw new SysemailError('internal', 'DB_NOT_OPENED', 'database could not be opened');
       this.opened = store;
     }

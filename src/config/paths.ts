@@ -18,26 +18,31 @@ export type DbPathSource = 'flag' | 'env' | 'user' | 'default';
 
 const SERVER_DATABASE = /^postgres(ql)?:\/\//i;
 
-/** A database URL as it may be shown: the password, if any, replaced by ***. */
-export function maskedDbUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
+/** Whether a database given by the user is a PostgreSQL URL rather than an SQLite file. */
+export function isServerDatabase(value: string): boolean {
+  return SERVER_DATABASE.test(value);
 }
 
-/** A file path; a server database's URL is refused, never taken for a file name (it may hold a password). */
-function filePath(value: string, origin: string): string {
-  if (SERVER_DATABASE.test(value)) {
-    throw new SysemailError('config', 'DB_SERVER_UNSUPPORTED', `${origin} names a PostgreSQL database (${maskedDbUrl(value)}), which this version of sysemail cannot use`, {
-      fix: 'Give the path of an SQLite database file instead, e.g. --db /var/lib/sysemail/sysemail.db',
-    });
-  }
-  return path.resolve(value);
+/**
+ * A database URL as it may be shown: the password, if any, replaced by *** (in the user-info part,
+ * up to the last @ before the path, and a `password=` query parameter).
+ */
+export function maskedDbUrl(url: string): string {
+  return url
+    .replace(/^([a-z]+:\/\/[^/@:?#]*):[^/?#]*@/i, '$1:***@')
+    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+}
+
+/** A file path made absolute; a PostgreSQL URL stays as it is (never taken for a file name: it may hold a password). */
+function filePath(value: string): string {
+  return SERVER_DATABASE.test(value) ? value : path.resolve(value);
 }
 
 /** Database location: --db, else SYSEMAIL_DB, else user config `db`, else the data folder. */
 export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv, userDb: string | undefined): { file: string; source: DbPathSource } {
-  if (flag) return { file: filePath(flag, '--db'), source: 'flag' };
-  if (env.SYSEMAIL_DB) return { file: filePath(env.SYSEMAIL_DB, 'SYSEMAIL_DB'), source: 'env' };
-  if (userDb) return { file: filePath(userDb, 'the user config\'s db'), source: 'user' };
+  if (flag) return { file: filePath(flag), source: 'flag' };
+  if (env.SYSEMAIL_DB) return { file: filePath(env.SYSEMAIL_DB), source: 'env' };
+  if (userDb) return { file: filePath(userDb), source: 'user' };
   return { file: defaultDbPath(env), source: 'default' };
 }
 

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_STATUSES, canTransition, type MessageStatus } from '../../src/core/status.js';
 import { SqliteStore } from '../../src/store/index.js';
+import { PgStore } from '../../src/store/pg/store.js';
 import type { ClaimRequest, NewMessage, QueueWrite, Store } from '../../src/store/ports.js';
+import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
 
 interface Backend {
   name: string;
@@ -30,6 +32,19 @@ const BACKENDS: Backend[] = [
     },
   },
 ];
+
+// PostgreSQL: each test its own database on the test server (skipped only where none can be started
+// and SYSEMAIL_REQUIRE_POSTGRES is unset)
+if (await pgAvailable()) {
+  const server = (await testServer())!;
+  BACKENDS.push({
+    name: 'postgres',
+    async database() {
+      const { url } = await createTestDatabase(server, 'contract');
+      return { connect: () => PgStore.open(url) };
+    },
+  });
+}
 
 const msg = (i: number, extra: Partial<NewMessage> = {}): NewMessage => ({
   status: 'pending',

@@ -2,27 +2,27 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { absolutePath, databaseFolder, resolveDbPath } from '../../src/config/paths.js';
+import { absolutePath, databaseFolder, isServerDatabase, maskedDbUrl, resolveDbPath } from '../../src/config/paths.js';
 import { loadUserConfig } from '../../src/config/user.js';
 
 describe('a database named by URL', () => {
-  it('is refused as a server database, never taken for a file name; the password is not shown', () => {
-    for (const [flag, env, user] of [
-      ['postgres://app:s3cret@db.example:5432/mail', {}, undefined],
-      [undefined, { SYSEMAIL_DB: 'postgresql://app:s3cret@db.example/mail' }, undefined],
-      [undefined, {}, 'POSTGRES://app:s3cret@db.example/mail'],
+  it('is kept as the server database it names, never taken for a file name; the password is not shown', () => {
+    for (const [flag, env, user, url] of [
+      ['postgres://app:s3cret@db.example:5432/mail', {}, undefined, 'postgres://app:s3cret@db.example:5432/mail'],
+      [undefined, { SYSEMAIL_DB: 'postgresql://app:s3cret@db.example/mail' }, undefined, 'postgresql://app:s3cret@db.example/mail'],
+      [undefined, {}, 'POSTGRES://app:s3cret@db.example/mail', 'POSTGRES://app:s3cret@db.example/mail'],
     ] as const) {
-      let err: unknown;
-      try {
-        resolveDbPath(flag, env, user);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toMatchObject({ kind: 'config', code: 'DB_SERVER_UNSUPPORTED' });
-      expect(String((err as Error).message)).toContain('app:***@db.example');
-      expect(String((err as Error).message)).not.toContain('s3cret');
+      const { file } = resolveDbPath(flag, env, user);
+      expect(file).toBe(url);
+      expect(isServerDatabase(file)).toBe(true);
+      expect(maskedDbUrl(file)).toContain('app:***@db.example');
+      expect(maskedDbUrl(file)).not.toContain('s3cret');
     }
+    expect(maskedDbUrl('postgres://app:p%40ss:w@rd@db.example/mail')).toBe('postgres://app:***@db.example/mail');
+    expect(maskedDbUrl('postgres://db.example/mail?user=app&password=s3cret&sslmode=require')).toBe('postgres://db.example/mail?user=app&password=***&sslmode=require');
+    expect(maskedDbUrl('postgres://app@db.example/mail')).toBe('postgres://app@db.example/mail');
     expect(resolveDbPath('./x.db', {}, undefined).file).toBe(path.resolve('x.db'));
+    expect(isServerDatabase(resolveDbPath('./x.db', {}, undefined).file)).toBe(false);
   });
 });
 

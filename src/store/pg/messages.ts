@@ -1,0 +1,264 @@
+/**
+ * The messages port on PostgreSQL: storing and reading messages (their attachments' bytes inside the
+ * database), the claim that several hosts run at once, leases, and the queue's counts.
+ */
+import type { ProviderName } from '../../core/failure.js';
+import { MESSAGE_STATUSES, type MessageStatus } from '../../core/status.js';
+import { SysemailError } from '../../core/errors.js';
+import { THROTTLE_WINDOW_MS, planThrottle } from '../../core/throttle.js';
+import type {
+  AttemptRow,
+  ClaimRequest,
+  ClaimResult,
+  ClaimedMessage,
+  HeldLeases,
+  MessageRow,
+  MessagesRepo,
+  NewMessage,
+  QueueWrite,
+  StatusCounts,
+} from '../ports.js';
+import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
+import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
+import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
+
+/** Advisory lock class of the throttle windows; the key is the provider's hash. */
+export const THROTTLE_LOCK_CLASS = LOCK_CLASS + 1;
+
+const INSERT = `
+  INSERT INTO messages (status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body,
+    attachments, headers, message_id, user_id, template_id, org, size_bytes, created_at, due_at, updated_at, lease_owner,
+    lease_expires_at, attempts, first_attempt_at)
+  VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $18,
+    $20, $21, $22, $23)
+  RETURNING id`;
+
+/**
+ * One statement decides ownership: the subquery locks due messages no other host holds (SKIP LOCKED:
+ * a host claiming at the same moment takes the next ones instead of waiting), the UPDATE takes them,
+ * counts the attempt and starts the lease on the database's clock.
+ */
+const CLAIM = `
+  UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
+    first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
+  WHERE id IN (
+    SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3
+    ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+  RETURNING *`;
+
+type Tx = Parameters<Parameters<PgDatabase['tx']>[0]>[0];
+
+export class PgMessagesRepo implements MessagesRepo {
+  constructor(private readonly db: PgDatabase) {}
+
+  private async insertOne(c: Tx, m: NewMessage, now: number): Promise<number> {
+    const sending = m.status === 'sending';
+    const r = await c.query<{ id: number }>(INSERT, [
+      m.status,
+      m.provider,
+      m.from,
+      JSON.stringify(m.to),
+      JSON.stringify(m.cc),
+      JSON.stringify(m.bcc),
+      m.replyTo ?? null,
+      m.subject,
+      m.text ?? null,
+      m.html ?? null,
+      JSON.stringify(m.attachments),
+      m.headers ? JSON.stringify(m.headers) : null,
+      m.messageId ?? null,
+      m.userId ?? null,
+      m.templateId ?? null,
+      m.org ?? null,
+      m.sizeBytes ?? null,
+      now,
+      m.dueAt ?? now,
+      m.leaseOwner ?? null,
+      m.leaseExpiresAt ?? null,
+      sending ? 1 : 0,
+      sending ? now : null,
+    ]);
+    const id = r.rows[0].id;
+    await this.storeAttachments(c, id, m);
+    return id;
+  }
+
+  /** The attachments' bytes go into the database with the message: any host can then send it. */
+  private async storeAttachments(c: Tx, id: number, m: NewMessage): Promise<void> {
+    const { fs } = await import('../../core/builtins.js');
+    for (const [position, a] of m.attachments.entries()) {
+      if (!a.path) continue;
+      let content: Buffer;
+      try {
+        content = await fs.promises.readFile(a.path);
+      } catch (err) {
+        throw new SysemailError('noinput', 'ATTACHMENT_UNREADABLE', `attachment ${a.filename} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+          fix: 'Check that the file exists and is readable, then send again',
+          cause: err,
+        });
+      }
+      await c.query('INSERT INTO message_attachments (message_id, position, filename, content_type, content) VALUES ($1, $2, $3, $4, $5)', [
+        id,
+        position,
+        a.filename,
+        a.contentType ?? null,
+        content,
+      ]);
+    }
+  }
+
+  async insert(m: NewMessage, now: number): Promise<number> {
+    return this.db.tx((c) => this.insertOne(c, m, now));
+  }
+
+  async insertMany(messages: readonly NewMessage[], now: number): Promise<number[]> {
+    return this.db.tx(async (c) => {
+      const ids: number[] = [];
+      for (const m of messages) ids.push(await this.insertOne(c, m, now));
+      return ids;
+    });
+  }
+
+  async get(id: number): Promise<MessageRow | undefined> {
+    const [r] = await this.db.query<PgMessageRow>('SELECT * FROM messages WHERE id = $1', [id]);
+    return r ? toMessageRow(r) : undefined;
+  }
+
+  /** The stored bytes of a message's attachments, in the order of its attachments list. */
+  async attachmentContents(messageId: number): Promise<{ position: number; filename: string; contentType: string | null; content: Buffer }[]> {
+    const rows = await this.db.query<{ position: number; filename: string; content_type: string | null; content: Buffer }>(
+      'SELECT position, filename, content_type, content FROM message_attachments WHERE message_id = $1 ORDER BY position',
+      [messageId],
+    );
+    return rows.map((r) => ({ position: r.position, filename: r.filename, contentType: r.content_type, content: r.content }));
+  }
+
+  async attempts(messageId: number): Promise<AttemptRow[]> {
+    return (await this.db.query<PgAttemptRow>('SELECT * FROM attempts WHERE message_id = $1 ORDER BY id', [messageId])).map(toAttemptRow);
+  }
+
+  async list(opts: { status?: MessageStatus; limit: number }): Promise<MessageRow[]> {
+    const rows = opts.status
+      ? await this.db.query<PgMessageRow>('SELECT * FROM messages WHERE status = $1 ORDER BY due_at, id LIMIT $2', [opts.status, opts.limit])
+      : await this.db.query<PgMessageRow>("SELECT * FROM messages WHERE status IN ('pending','sending','deferred','held') ORDER BY due_at, id LIMIT $1", [opts.limit]);
+    return rows.map(toMessageRow);
+  }
+
+  async claim(req: ClaimRequest, before: readonly QueueWrite[] = []): Promise<ClaimResult> {
+    return this.db.tx(async (c) => {
+      const beforeAccepted = await applyAllIn(c, before);
+      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [req.owner]);
+      const { now } = req;
+      const reclaimed = await reclaimIn(c, now, req.deadOwners);
+      if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
+      const rows = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows
+        .map(toMessageRow)
+        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      const byProvider = new Map<ProviderName, MessageRow[]>();
+      for (const m of rows) {
+        const p = req.providerOf(m);
+        byProvider.set(p, [...(byProvider.get(p) ?? []), m]);
+      }
+      const claimed: ClaimedMessage[] = [];
+      const throttled: ClaimResult['throttled'] = [];
+      // providers in a fixed order: two hosts locking two windows never wait on each other crosswise
+      for (const provider of [...byProvider.keys()].sort()) {
+        const messages = byProvider.get(provider)!;
+        const limit = req.limitOf(provider);
+        if (limit <= 0) {
+          for (const m of messages) claimed.push({ ...m, via: provider, forcedSend: false });
+          continue;
+        }
+        // every host counts this provider's window under the same lock, held until this claim commits
+        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [THROTTLE_LOCK_CLASS, provider]);
+        // the window runs on the database's clock, which all hosts share; due times stay on the caller's
+        const dbNow = (await c.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`)).rows[0].now;
+        await c.query('DELETE FROM throttle_sends WHERE provider = $1 AND sent_at <= $2', [provider, dbNow - THROTTLE_WINDOW_MS]);
+        const window = (await c.query<{ sent_at: number }>('SELECT sent_at FROM throttle_sends WHERE provider = $1', [provider])).rows.map((r) => r.sent_at);
+        const decisions = planThrottle(limit, window, dbNow, messages);
+        let sends = 0;
+        for (const [i, m] of messages.entries()) {
+          const d = decisions[i];
+          if (d.action === 'send') {
+            sends++;
+            if (d.forced) await c.query('UPDATE messages SET forced = true WHERE id = $1 AND lease_owner = $2', [m.id, req.owner]);
+            claimed.push({ ...m, via: provider, forcedSend: d.forced, forced: d.forced || m.forced });
+          } else {
+            const until = d.until - dbNow + now;
+            const reason = `throttled: ${provider}.perMinuteLimit ${limit} reached (deferral ${d.deferrals})`;
+            if (await throttledIn(c, m.id, req.owner, { until, deferrals: d.deferrals, now, reason })) throttled.push({ id: m.id, until, deferrals: d.deferrals });
+          }
+        }
+        if (sends > 0) await c.query('INSERT INTO throttle_sends (provider, sent_at) SELECT $1, $2 FROM generate_series(1, $3)', [provider, dbNow, sends]);
+      }
+      if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
+      return { claimed, throttled, reclaimed, beforeAccepted };
+    });
+  }
+
+  /** Extends only the leases `owner` still holds and that have not run out (past them the message may be another host's). */
+  async renew(owner: string, ids: readonly number[], leaseMs: number, before: readonly QueueWrite[] = []): Promise<{ renewed: number[]; beforeAccepted: boolean[] }> {
+    return this.db.tx(async (c) => {
+      const beforeAccepted = await applyAllIn(c, before);
+      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [owner]);
+      const r = await c.query<{ id: number }>(
+        `UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + $1
+         WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS} AND id = ANY($3::bigint[])
+         RETURNING id`,
+        [leaseMs, owner, ids],
+      );
+      return { renewed: r.rows.map((x) => x.id), beforeAccepted };
+    });
+  }
+
+  async applyWrites(writes: readonly QueueWrite[]): Promise<boolean[]> {
+    if (writes.length === 0) return [];
+    return this.db.tx((c) => applyAllIn(c, writes));
+  }
+
+  async giveBackAll(owner: string, now: number, reason: string): Promise<number> {
+    return this.db.tx(async (c) => {
+      const ids = (await c.query<{ id: number }>("SELECT id FROM messages WHERE status = 'sending' AND lease_owner = $1 FOR UPDATE", [owner])).rows.map((r) => r.id);
+      return ids.length === 0 ? 0 : giveBackIn(c, owner, ids, { now, uncount: true, reason });
+    });
+  }
+
+  async leaseOwners(): Promise<string[]> {
+    return (await this.db.query<{ o: string }>("SELECT DISTINCT lease_owner AS o FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL")).map((r) => r.o);
+  }
+
+  async heldBy(owner: string): Promise<HeldLeases> {
+    const [r] = await this.db.query<{ n: number; first: number | null; last: number | null }>(
+      "SELECT count(*) AS n, min(lease_expires_at) AS first, max(lease_expires_at) AS last FROM messages WHERE status = 'sending' AND lease_owner = $1",
+      [owner],
+    );
+    return { count: r.n, firstExpiresAt: r.first, lastExpiresAt: r.last };
+  }
+
+  async dbNow(): Promise<number> {
+    return (await this.db.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`))[0].now;
+  }
+
+  async counts(): Promise<StatusCounts> {
+    const out = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
+    for (const r of await this.db.query<{ status: MessageStatus; n: number }>('SELECT status, count(*) AS n FROM messages GROUP BY status')) out[r.status] = r.n;
+    return out;
+  }
+
+  async remaining(): Promise<number> {
+    return (await this.db.query<{ n: number }>("SELECT count(*) AS n FROM messages WHERE status IN ('pending','deferred','sending')"))[0].n;
+  }
+
+  async dueCount(now: number): Promise<number> {
+    return (await this.db.query<{ n: number }>("SELECT count(*) AS n FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1", [now]))[0].n;
+  }
+
+  async oldestDueAgeSec(now: number): Promise<number | null> {
+    const [r] = await this.db.query<{ d: number | null }>("SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1", [now]);
+    return r.d === null ? null : Math.max(0, Math.floor((now - r.d) / 1000));
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return (await this.db.query<{ d: number | null }>("SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred')"))[0].d;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The PostgreSQL store: a database on a server, shared by the distributors of several hosts,
+ * fulfilling the same ports (../ports.ts) as the SQLite file. The driver (`pg`) is loaded only here,
+ * when a `postgres://` URL is opened, so SQLite commands never pay for it.
+ */
+import { SysemailError } from '../../core/errors.js';
+import type { Store } from '../ports.js';
+import { PgDatabase, migrate } from './db.js';
+import { pgFailure, rememberSecret } from './errors.js';
+import { PgMessagesRepo } from './messages.js';
+import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
+import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
+import { pgTarget } from './url.js';
+
+const BIGINT_OID = 20;
+
+export interface PgStoreOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Connections kept open at most (a distributor's claims, renewals and writes overlap). */
+  maxConnections?: number;
+}
+
+type Driver = (typeof import('pg'))['default'];
+
+async function loadDriver(): Promise<Driver> {
+  try {
+    return (await import('pg')).default;
+  } catch (err) {
+    throw new SysemailError('internal', 'PG_DRIVER_MISSING', 'the PostgreSQL driver (pg) could not be loaded', {
+      fix: 'Reinstall sysemail with `npm ci` so its dependencies are complete',
+      cause: err,
+    });
+  }
+}
+
+export class PgStore implements Store {
+  readonly params: PgParamsRepo;
+  readonly messages: PgMessagesRepo;
+  readonly runs: PgRunsRepo;
+  readonly operator: PgOperatorRepo;
+  readonly history: PgHistoryRepo;
+  readonly templates: PgTemplatesRepo;
+  readonly users: PgUsersRepo;
+  readonly diagnosis: PgDiagnosisReads;
+
+  private constructor(
+    private readonly db: PgDatabase,
+    readonly id: string,
+    readonly created: boolean,
+  ) {
+    this.params = new PgParamsRepo(db);
+    this.messages = new PgMessagesRepo(db);
+    this.runs = new PgRunsRepo(db);
+    this.operator = new PgOperatorRepo(db);
+    this.history = new PgHistoryRepo(db);
+    this.templates = new PgTemplatesRepo(db);
+    this.users = new PgUsersRepo(db);
+    this.diagnosis = new PgDiagnosisReads(db);
+  }
+
+  /** Connects, brings the schema up to date (refusing a newer one) and reads the database's id. */
+  static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const target = pgTarget(url, options.env ?? process.env);
+    rememberSecret(target.password);
+    const pg = await loadDriver();
+    const pool = new pg.Pool({
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      user: target.user,
+      password: target.password,
+      ssl: target.ssl,
+      connectionTimeoutMillis: target.connectTimeoutMs,
+      max: options.maxConnections ?? 4,
+      application_name: 'sysemail',
+      // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+    });
+    // an idle connection the server dropped must not crash the process; the next query reports it
+    pool.on('error', () => {});
+    const db = new PgDatabase(pool, target.label);
+    try {
+      const { id, created } = await migrate(db);
+      return new PgStore(db, id, created);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw pgFailure(err, target.label);
+    }
+  }
+
+  /** The database as it may be printed (password masked). */
+  get label(): string {
+    return this.db.label;
+  }
+
+  /** Same as label: what commands print as "the database" (never the password). */
+  get file(): string {
+    return this.db.label;
+  }
+
+  /** The server's version, for `queue status` and `diagnose`. */
+  async serverVersion(): Promise<string> {
+    return (await this.db.query<{ v: string }>('SHOW server_version'))[0].v;
+  }
+
+  /**
+   * The SQLite distributor's synchronous queue does not exist here: until the distributor runs on the
+   * ports, `queue run` says so instead of failing on a missing method.
+   */
+  get queue(): never {
+    throw new SysemailError('config', 'PG_DISTRIBUTOR_UNSUPPORTED', `queue run on a PostgreSQL database (${this.db.label}) is not available in this version`, {
+      fix: 'Run the distributor on an SQLite database for now; every other command works on PostgreSQL',
+    });
+  }
+
+  /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */
+  get pool(): PgDatabase['pool'] {
+    return this.db.pool;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close().catch(() => {});
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The one SQL path for every status transition out of `sending`, on PostgreSQL: each write is one
+ * statement that changes the message only when it is still in sending under the writer's lease, and
+ * records the attempt in the same statement (a data-modifying CTE), so an attempt exists exactly when
+ * the write was accepted. Callers run these on a client inside their transaction.
+ */
+import type pg from 'pg';
+import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
+import { tallyOf } from '../rules.js';
+import { DB_NOW_MS } from './db.js';
+import { ATTEMPT_COLUMNS, attemptParams, attemptValues } from './rows.js';
+
+type Client = Pick<pg.PoolClient, 'query'>;
+
+const OWNED = "status = 'sending' AND lease_owner = $2";
+
+/** An UPDATE of message $1 by owner $2, then the attempt of the accepted row (its values from $k on). */
+function withAttempt(update: string, k: number): string {
+  return `WITH changed AS (${update} RETURNING id)
+    INSERT INTO attempts (${ATTEMPT_COLUMNS}) SELECT ${attemptParams(k)} FROM changed RETURNING id`;
+}
+
+function attempt(id: number, owner: string, outcome: 'sent' | 'deferred' | 'failed' | 'released', o: Outcome, response?: string | null): unknown[] {
+  return attemptValues({
+    messageId: id,
+    startedAt: o.startedAt,
+    endedAt: o.now,
+    provider: o.provider,
+    outcome,
+    response: response ?? undefined,
+    failure: o.failure ?? undefined,
+    diagnosis: o.diagnosis ?? null,
+    leaseOwner: owner,
+  });
+}
+
+const SENT = withAttempt(
+  `UPDATE messages SET status = 'sent', sent_at = $3, updated_at = $3, sent_provider = $4, message_id = coalesce($5, message_id),
+     lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL WHERE id = $1 AND ${OWNED}`,
+  6,
+);
+const DEFERRED = withAttempt(
+  `UPDATE messages SET status = 'deferred', due_at = $4, updated_at = $3, last_error = $5::jsonb, diagnosis = $6, deferral_reason = $7,
+     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
+  8,
+);
+const FAILED = withAttempt(
+  `UPDATE messages SET status = 'failed', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = NULL,
+     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
+  6,
+);
+const GIVE_BACK = `
+  UPDATE messages SET status = 'pending', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL,
+    attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END,
+    first_attempt_at = CASE WHEN $4 AND attempts - 1 <= 0 THEN NULL ELSE first_attempt_at END,
+    deferral_reason = $5
+  WHERE id = ANY($1::bigint[]) AND ${OWNED}`;
+
+const json = (x: unknown) => (x === null || x === undefined ? null : JSON.stringify(x));
+
+export async function applyAllIn(c: Client, writes: readonly QueueWrite[]): Promise<boolean[]> {
+  const accepted: boolean[] = [];
+  for (const w of writes) accepted.push(await applyIn(c, w));
+  await recordRunCounts(c, writes, accepted);
+  return accepted;
+}
+
+async function applyIn(c: Client, w: QueueWrite): Promise<boolean> {
+  switch (w.op) {
+    case 'sent': {
+      const o = w.outcome;
+      const r = await c.query(SENT, [w.id, w.owner, o.now, o.provider, o.messageId ?? null, ...attempt(w.id, w.owner, 'sent', o, o.response)]);
+      return r.rowCount === 1;
+    }
+    case 'deferred': {
+      const o = w.outcome;
+      const r = await c.query(DEFERRED, [w.id, w.owner, o.now, o.dueAt, json(o.failure), o.diagnosis ?? null, o.reason, ...attempt(w.id, w.owner, 'deferred', o)]);
+      return r.rowCount === 1;
+    }
+    case 'failed': {
+      const o = w.outcome;
+      const r = await c.query(FAILED, [w.id, w.owner, o.now, json(o.failure), o.diagnosis ?? null, ...attempt(w.id, w.owner, 'failed', o)]);
+      return r.rowCount === 1;
+    }
+    case 'giveBack':
+      return (await giveBackIn(c, w.owner, w.ids, w.opts)) > 0;
+  }
+}
+
+/** The run's counts grow in the transaction that makes them true. */
+async function recordRunCounts(c: Client, writes: readonly QueueWrite[], accepted: readonly boolean[]): Promise<void> {
+  const byOwner = new Map<string, { writes: QueueWrite[]; accepted: boolean[] }>();
+  writes.forEach((w, i) => {
+    const g = byOwner.get(w.owner) ?? { writes: [], accepted: [] };
+    g.writes.push(w);
+    g.accepted.push(accepted[i]);
+    byOwner.set(w.owner, g);
+  });
+  for (const [owner, g] of byOwner) {
+    const t = tallyOf(g.writes, g.accepted);
+    if (t.sent + t.deferred + t.failed > 0) await addRunCounts(c, owner, t);
+  }
+}
+
+export async function addRunCounts(c: Client, owner: string, t: { sent: number; deferred: number; failed: number; forced: number }): Promise<void> {
+  await c.query(
+    `UPDATE distributor_runs SET sent = sent + $2, deferred = deferred + $3, failed = failed + $4, forced = forced + $5, heartbeat_at = ${DB_NOW_MS}
+     WHERE owner = $1`,
+    [owner, t.sent, t.deferred, t.failed, t.forced],
+  );
+}
+
+/** Gives claimed messages back; `attempt` records what happened to the one message that met the failure. */
+export async function giveBackIn(c: Client, owner: string, ids: readonly number[], opts: GiveBackOptions): Promise<number> {
+  const r = await c.query(GIVE_BACK, [ids, owner, opts.now, opts.uncount, opts.reason]);
+  if (opts.attempt) {
+    await c.query(`INSERT INTO attempts (${ATTEMPT_COLUMNS}) VALUES (${attemptParams(1)})`, attempt(opts.attempt.id, owner, 'released', opts.attempt));
+  }
+  return r.rowCount ?? 0;
+}
+
+/** Throttled at claim time: deferred until `until`, the claim's attempt taken back. */
+export async function throttledIn(c: Client, id: number, owner: string, d: { until: number; deferrals: number; now: number; reason: string }): Promise<boolean> {
+  const r = await c.query(
+    `UPDATE messages SET status = 'deferred', due_at = $3, deferrals = $4, attempts = attempts - 1,
+       first_attempt_at = CASE WHEN attempts - 1 = 0 THEN NULL ELSE first_attempt_at END,
+       deferral_reason = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+     WHERE id = $1 AND ${OWNED}`,
+    [id, owner, d.until, d.deferrals, d.reason, d.now],
+  );
+  return r.rowCount === 1;
+}
+
+/**
+ * Takes back expired leases and those of dead owners; returns their ids. Rows another host is
+ * changing right now are skipped (it is taking them back or completing them itself), so two hosts
+ * reclaiming at once neither wait for nor deadlock on each other.
+ */
+export async function reclaimIn(c: Client, now: number, deadOwners: readonly string[] = []): Promise<number[]> {
+  const expired = await c.query<{ id: number }>(
+    `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
+       deferral_reason = 'lease of ' || lease_owner || ' expired'
+     WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS} FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [now],
+  );
+  const ids = expired.rows.map((r) => r.id);
+  if (deadOwners.length > 0) {
+    const dead = await c.query<{ id: number }>(
+      `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
+         deferral_reason = 'distributor ' || lease_owner || ' died'
+       WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_owner = ANY($2::text[]) FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+      [now, deadOwners],
+    );
+    ids.push(...dead.rows.map((r) => r.id));
+  }
+  return ids;
+}

@@ -1,0 +1,57 @@
+/** The distributor's lane over the ports, on PostgreSQL: order, grouping, counts of what was accepted, failures surfacing. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { PortLane } from '../../src/store/pg/lane.js';
+import { PgStore } from '../../src/store/pg/store.js';
+import type { ClaimRequest, NewMessage } from '../../src/store/ports.js';
+import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
+
+const available = await pgAvailable();
+
+const msg = (i: number): NewMessage => ({ status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [] });
+const req = (owner: string, max: number): ClaimRequest => ({ owner, now: Date.now(), leaseMs: 60_000, max, providerOf: () => 'smtp', limitOf: () => 0 });
+const outcome = () => ({ now: Date.now(), startedAt: Date.now(), provider: 'smtp' as const });
+
+describe.skipIf(!available)('PortLane on PostgreSQL', () => {
+  const open: PgStore[] = [];
+  const store = async () => {
+    const s = await PgStore.open((await createTestDatabase((await testServer())!, 'lane')).url);
+    open.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+
+  it('applies writes in order, carries waiting ones into the next claim, and counts only what the database accepted', async () => {
+    const s = await store();
+    const ids = await s.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(i)), Date.now() - 1000);
+    const lane = new PortLane(s.messages, 64);
+    const first = await lane.claim(req('A', 3));
+    expect(first.claimed).toHaveLength(3);
+    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    // a write for a lease that is not the writer's is refused and counts for nothing
+    lane.write({ op: 'sent', id: ids[5], owner: 'someone else', outcome: outcome() });
+    expect(lane.unrecorded()).toBeGreaterThan(0);
+    const second = await lane.claim(req('A', 10));
+    expect(second.beforeAccepted).toEqual([true, true, true, false]);
+    expect(second.claimed.map((m) => m.id).sort()).toEqual(ids.filter((id) => !first.claimed.some((m) => m.id === id)).sort());
+    lane.write({ op: 'failed', id: second.claimed[0].id, owner: 'A', outcome: { ...outcome(), failure: { responseCode: 550, response: '550 no' } } });
+    for (const m of second.claimed.slice(1)) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    await lane.settle();
+    expect(lane.unrecorded()).toBe(0);
+    expect(lane.takeCounts()).toEqual({ sent: 5, deferred: 0, failed: 1, forced: 0 });
+    expect(lane.takeCounts()).toEqual({ sent: 0, deferred: 0, failed: 0, forced: 0 });
+    expect(await s.messages.counts()).toMatchObject({ sent: 5, failed: 1, sending: 0 });
+    expect(await lane.renew('A', ids, 60_000)).toEqual([]);
+  });
+
+  it('a write the database could not take is thrown by the next call that waits', async () => {
+    const s = await store();
+    const [id] = await s.messages.insertMany([msg(1)], Date.now() - 1000);
+    const lane = new PortLane(s.messages, 64);
+    await lane.claim(req('A', 1));
+    await s.close();
+    lane.write({ op: 'failed', id, owner: 'A', outcome: outcome() });
+    await expect(lane.record()).rejects.toMatchObject({ name: 'SysemailError' });
+  });
+});
