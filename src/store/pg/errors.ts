@@ -4,7 +4,7 @@
  * password is never part of a message: the server never echoes it, and every message is scrubbed of
  * the passwords this process was given all the same.
  */
-import { SysemailError, isSysemailError } from '../../core/errors.js';
+import { SysemailError, isSysemailError, type ErrorCode } from '../../core/errors.js';
 
 const secrets = new Set<string>();
 
@@ -45,7 +45,7 @@ export function pgFailure(err: unknown, label: string): SysemailError {
   const code = codeOf(err);
   const raw = scrub(String((err as Error)?.message || code || err));
   const at = `database ${label}`;
-  const make = (kind: ConstructorParameters<typeof SysemailError>[0], id: string, message: string, fix: string) =>
+  const make = (kind: ConstructorParameters<typeof SysemailError>[0], id: ErrorCode, message: string, fix: string) =>
     new SysemailError(kind, id, scrub(message), { fix, cause: err, data: code ? { [/^[0-9A-Z]{5}$/.test(code) ? 'sqlstate' : 'errno']: code } : undefined });
   switch (code) {
     case 'ECONNREFUSED':
