@@ -47,6 +47,7 @@ const TERMINAL_PACKAGES = ['@inquirer/prompts', 'chalk', 'cli-table3', 'commande
 const coreIoNames = [...NODE_IO.flatMap((m) => [m, `node:${m}`]), ...IO_PACKAGES];
 const coreAdapterRegex = `^(\\.\\./)+(${ADAPTERS.join('|')})(/|\\.js$|$)`;
 const appCliRegex = '^(\\.\\./)+cli(/|\\.js$|$)';
+const adapterUpRegex = '^(\\.\\./)+(app|cli)(/|\\.js$|$)';
 const siblingCommandRegex = '^\\.(\\./commands)?/';
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -62,6 +63,7 @@ const CORE_ADAPTER_MSG =
 const CORE_IO_MSG =
   'src/core does no I/O: take the data or a port as an argument, and leave file, network and process modules to the adapters.';
 const APP_CLI_MSG = 'src/app returns data and never imports src/cli: move the shared piece down to src/app or src/core.';
+const ADAPTER_UP_MSG = 'An adapter (store, providers, secrets, config) is called by src/app and src/cli, and imports neither.';
 const COMMAND_MSG = 'A command file never imports another command file: move the shared code to src/cli/*.ts or src/app.';
 const TERMINAL_MSG = 'Only src/cli draws on the terminal (prompts, colour, tables, commander).';
 
@@ -205,6 +207,19 @@ export default defineConfig(
         },
       ],
       'no-restricted-syntax': ['error', dynamicImportOf(TERMINAL_PACKAGES, TERMINAL_MSG), dynamicImport(appCliRegex, APP_CLI_MSG)],
+    },
+  },
+  {
+    files: ['src/store/**/*.ts', 'src/providers/**/*.ts', 'src/secrets/**/*.ts', 'src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: TERMINAL_PACKAGES.map((name) => ({ name, message: TERMINAL_MSG })),
+          patterns: [{ regex: adapterUpRegex, message: ADAPTER_UP_MSG }],
+        },
+      ],
+      'no-restricted-syntax': ['error', dynamicImportOf(TERMINAL_PACKAGES, TERMINAL_MSG), dynamicImport(adapterUpRegex, ADAPTER_UP_MSG)],
     },
   },
   {
