@@ -1,6 +1,6 @@
 /**
  * Runs the built binary (bin/sysemail.js → dist/) the way a user would, in a private home and data folder.
- * `npm test` builds first; run `npm run build` before running an end-to-end file on its own.
+ * Every vitest run builds dist/ first (test/global-setup.ts), so a single end-to-end file runs fresh code too.
  */
 import fs from 'node:fs';
 import os from 'node:os';

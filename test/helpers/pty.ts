@@ -153,7 +153,10 @@ export function spawnPty(file: string, args: readonly string[], options: PtyOpti
   const pty: Pty = {
     waitFor(pattern, timeoutMs = DEFAULT_WAIT_MS) {
       return new Promise<string>((resolve, reject) => {
-        let timer: NodeJS.Timeout | undefined;
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`waiting for ${String(pattern)}: not shown within ${timeoutMs} ms\n${show()}`));
+        }, timeoutMs);
         const check = () => {
           const hit = find(pattern);
           if (hit) {
@@ -169,10 +172,6 @@ export function spawnPty(file: string, args: readonly string[], options: PtyOpti
           clearTimeout(timer);
           waiters.delete(check);
         };
-        timer = setTimeout(() => {
-          done();
-          reject(new Error(`waiting for ${String(pattern)}: not shown within ${timeoutMs} ms\n${show()}`));
-        }, timeoutMs);
         waiters.add(check);
         check();
       });

@@ -55,7 +55,7 @@ export async function startScriptedSmtp(options: ScriptedSmtpOptions = {}): Prom
         const line = buffered.slice(0, at).replace(/\r$/, '');
         buffered = buffered.slice(at + 1);
         lines.push(line);
-        const verb = line.split(' ')[0]!.toUpperCase();
+        const verb = line.split(' ')[0].toUpperCase();
         if (verb === 'EHLO' || verb === 'HELO') {
           if (options.ehlo === 'trickle') {
             let n = 0;

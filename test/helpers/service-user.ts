@@ -80,7 +80,7 @@ export function startAsService(file: string, args: readonly string[], options: {
     reject: false,
     timeout: options.timeout ?? 30_000,
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-  }) as ResultPromise<Options>;
+  });
 }
 
 /** Runs `sysemail ARGS` (this checkout's build) as the service account and waits for it. */

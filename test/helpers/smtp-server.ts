@@ -120,7 +120,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     cert: cert.cert,
     name: 'mx.test.invalid',
     banner: 'sysemail test server',
-    logger: logger as never,
+    logger,
     disabledCommands: disabled,
     hideSTARTTLS: starttls === 'hidden',
     authMethods: options.authMethods ?? ['PLAIN', 'LOGIN'],
