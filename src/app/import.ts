@@ -53,7 +53,7 @@ const SHOWN_PROBLEMS = 3;
 function addressList(v: unknown): string[] | undefined | null {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   return null;
 }
 
@@ -179,7 +179,7 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         continue;
       }
       for (const a of rawAttachments) {
-        const spec = typeof a === 'string' ? { path: a } : a;
+        const spec: unknown = typeof a === 'string' ? { path: a } : a;
         if (typeof spec !== 'object' || spec === null || typeof (spec as { path?: unknown }).path !== 'string') {
           bad(lineNo, 'attachments must be a list of file paths or {"path": "...", "filename": "..."} objects');
           attachmentsOk = false;

@@ -16,7 +16,7 @@ import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { Provider, SendResult } from '../providers/types.js';
-import type { Store, StoredAttachment } from '../store/ports.js';
+import type { Store } from '../store/ports.js';
 import { senderOf } from '../store/rules.js';
 import { spoolAttachments, spoolDirOf } from './spool.js';
 

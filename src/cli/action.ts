@@ -26,7 +26,7 @@ function programOf(cmd: Command): Command & CommandEnding {
 export function action<A extends unknown[]>(handler: Handler<A>): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
-    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    const globals = cmd.optsWithGlobals<GlobalOptions>();
     const ctx = new CliContext(globals);
     try {
       await ctx.init();

@@ -47,7 +47,7 @@ export function reportError(err: unknown, options: ReportOptions): number {
 function causeChain(cause: unknown): string[] {
   const lines: string[] = [];
   for (let c = cause, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) {
-    const text = c.message.split(/\r?\n/)[0]!.trim();
+    const text = c.message.split(/\r?\n/)[0].trim();
     if (text && !lines.includes(text)) lines.push(text);
   }
   return lines;

@@ -43,7 +43,7 @@ export function rememberProvider(configFile: string | undefined, home: string, p
     } catch (err) {
       throw fail('it is not valid JSON', err);
     }
-    if (base === 'package.json') doc.email = { ...((doc.email as Record<string, unknown> | undefined) ?? {}), provider };
+    if (base === 'package.json') doc.email = { ...((doc.email) ?? {}), provider };
     else doc.provider = provider;
     out = JSON.stringify(doc, null, 2) + '\n';
   }

@@ -162,7 +162,7 @@ export async function loadUserConfig(options: { file?: string; cwd: string; home
     }
     if (/\.json$|(^|\/)package\.json$/.test(file)) {
       // the parser's own words would quote the file; say where it breaks instead
-      let text = '';
+      let text: string;
       try {
         text = fs.readFileSync(file, 'utf8');
       } catch {

@@ -16,7 +16,7 @@ export function splitAddress(address: string): { local: string; domain: string }
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const ADDRESS_SPECIALS = /[\s<>()\[\],;:\\]/;
+const ADDRESS_SPECIALS = /[\s<>()[\],;:\\]/;
 
 /** An ASCII label (letters, digits, inner dashes, 1-63 long) checked without a regex: what DOMAIN_LABEL says for ASCII. */
 function isAsciiLabel(label: string): boolean | undefined {

@@ -47,6 +47,6 @@ export interface FailureInfo {
 /** Pulls an RFC 3463 enhanced status code out of a reply text, e.g. "550 5.1.1 <x>: unknown" → "5.1.1". */
 export function enhancedCodeOf(text: string | undefined): string | undefined {
   if (!text) return undefined;
-  const m = /(?:^|[\s(\-#\[])([245]\.\d{1,3}\.\d{1,3})(?=$|[\s.,;:)\]])/.exec(text);
+  const m = /(?:^|[\s(\-#[])([245]\.\d{1,3}\.\d{1,3})(?=$|[\s.,;:)\]])/.exec(text);
   return m ? m[1] : undefined;
 }

@@ -228,7 +228,7 @@ export function editDistance(a: string, b: string): number {
 
 export function closestKey(key: string): string {
   const lower = key.toLowerCase();
-  let best: string = PARAMS[0]!.key;
+  let best: string = PARAMS[0].key;
   let bestScore = Infinity;
   for (const p of PARAMS) {
     const k = p.key.toLowerCase();

@@ -129,6 +129,7 @@ export function render(template: string, data: TemplateData, options: RenderOpti
       errors.push({ code: 'BAD_VALUE', name: seg.name, offset: seg.offset, message: `the value of %${seg.name}% is ${Array.isArray(v) ? 'a list' : 'an object'}, not text` });
       continue;
     }
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and lists were turned away above
     const text = String(v);
     if (options.subject && /[\r\n]/.test(text)) {
       errors.push({ code: 'LINE_BREAK_IN_SUBJECT', name: seg.name, offset: seg.offset, message: `the value of %${seg.name}% contains a line break, which a subject cannot hold` });

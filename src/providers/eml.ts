@@ -8,12 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { keepFolderOwner } from '../config/paths.js';
-import { SysemailError, isSysemailError } from '../core/errors.js';
+import type { SysemailError} from '../core/errors.js';
+import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import { recipientsOf } from '../core/message.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult } from './types.js';
 import { configError, failureError, nodemailerMessage, type ProviderOptions } from './common.js';
-import type { MailComposerOptions } from 'nodemailer/lib/mail-composer';
 import { makeFolders } from '../store/folders.js';
 
 function slug(subject: string): string {
@@ -73,7 +73,7 @@ export class EmlProvider implements Provider {
     this.ensureDir(dir);
     const { default: MailComposer } = await import('nodemailer/lib/mail-composer');
     const options = nodemailerMessage(message);
-    const node = new MailComposer({ ...options, headers: { ...(message.headers ?? {}), 'X-Unsent': '1' } } as MailComposerOptions).compile();
+    const node = new MailComposer({ ...options, headers: { ...(message.headers ?? {}), 'X-Unsent': '1' } }).compile();
     // a draft for a mail client keeps its Bcc; the client removes it when it sends
     node.keepBcc = true;
     const messageId = node.messageId();

@@ -33,7 +33,7 @@ describe('diagnose --error', () => {
     expect(r.exitCode).toBe(0);
     const doc = json<{ matches: MatchJson[] }>(r.stdout);
     expect(doc.matches[0]).toMatchObject({ id: 'BASIC_AUTH_DISABLED', retryable: false });
-    expect(Object.keys(doc.matches[0]!).sort()).toEqual(['explanation', 'fix', 'id', 'retryable', 'title']);
+    expect(Object.keys(doc.matches[0]).sort()).toEqual(['explanation', 'fix', 'id', 'retryable', 'title']);
     const human = await box.run(['diagnose', '--error', '535 5.7.139 Authentication unsuccessful, basic authentication is disabled']);
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toContain('BASIC_AUTH_DISABLED');

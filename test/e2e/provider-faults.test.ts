@@ -61,8 +61,8 @@ describe('queue run against a server that never finishes its session', () => {
     expect(json(run.stdout.trim().split('\n').at(-1)!)).toMatchObject({ sent: 0, deferred: 1, failed: 0 });
     const [m] = await rows(sb);
     expect(m).toMatchObject({ status: 'deferred', attempts: 1 });
-    expect(m!.lastError?.code).toBe('SESSION_TIMEOUT');
-    expect(m!.lastError?.response).toContain('smtp.sessionTimeoutSec');
+    expect(m.lastError?.code).toBe('SESSION_TIMEOUT');
+    expect(m.lastError?.response).toContain('smtp.sessionTimeoutSec');
   });
 });
 

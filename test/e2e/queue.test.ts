@@ -7,8 +7,8 @@ import { BIN, cleanEnv, sandbox, type Sandbox } from '../helpers/cli.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
 
-const stderr = (r: { stderr?: unknown }) => String(r.stderr ?? '');
-const stdout = (r: { stdout?: unknown }) => String(r.stdout ?? '');
+const stderr = (r: { stderr?: unknown }) => String((r.stderr as string | undefined) ?? '');
+const stdout = (r: { stdout?: unknown }) => String((r.stdout as string | undefined) ?? '');
 const PASSWORD = 'queue-e2e-pw';
 
 let server: TestSmtpServer;

@@ -23,8 +23,8 @@ function rows<T = Record<string, unknown>>(sql: string): T[] {
   }
 }
 const messageCount = () => rows<{ n: number }>('SELECT count(*) AS n FROM messages')[0]?.n ?? 0;
-const out = (r: { stdout?: unknown }) => String(r.stdout ?? '');
-const err = (r: { stderr?: unknown }) => String(r.stderr ?? '');
+const out = (r: { stdout?: unknown }) => String((r.stdout as string | undefined) ?? '');
+const err = (r: { stderr?: unknown }) => String((r.stderr as string | undefined) ?? '');
 
 beforeAll(async () => {
   box = sandbox('sysemail-send-e2e-');

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, sandbox, type Sandbox } from '../helpers/cli.js';
 
 let sb: Sandbox;
-const stdout = (r: { stdout?: unknown }) => String(r.stdout ?? '');
-const stderr = (r: { stderr?: unknown }) => String(r.stderr ?? '');
+const stdout = (r: { stdout?: unknown }) => String((r.stdout as string | undefined) ?? '');
+const stderr = (r: { stderr?: unknown }) => String((r.stderr as string | undefined) ?? '');
 
 function file(name: string, text: string): string {
   const p = path.join(sb.dir, name);

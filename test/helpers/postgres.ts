@@ -36,7 +36,7 @@ export function findPgBin(name: string): string | undefined {
     if (dir && isExecutable(file)) return file;
   }
   const root = '/usr/lib/postgresql';
-  let versions: string[] = [];
+  let versions: string[];
   try {
     versions = fs.readdirSync(root).sort((a, b) => Number(b) - Number(a));
   } catch {

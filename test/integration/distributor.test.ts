@@ -249,7 +249,7 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const b = (await Store.open(file))!;
     const total = 40;
     await a.messages.insertMany(Array.from({ length: total }, (_, i) => msg(`w${i}@example.com`)), Date.now() - 1000);
-    const ahead: Clock = { now: () => Date.now() + 15 * 60_000, sleep: systemClock.sleep };
+    const ahead: Clock = { now: () => Date.now() + 15 * 60_000, sleep: (ms, signal) => systemClock.sleep(ms, signal) };
     const first = runQueue(options(a, slow, 'pw', { owner: 'host-a:1:first', concurrency: 2 }));
     await until(() => slow.messages.length >= 2, 'the first distributor to be sending');
     const second = await runQueue(options(b, slow, 'pw', { owner: 'host-b:2:second', concurrency: 2, clock: ahead }));

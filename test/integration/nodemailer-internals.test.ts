@@ -141,7 +141,7 @@ describe('the pooled transport', () => {
     }
     const sent = events.filter((e): e is Extract<LogEvent, { kind: 'body-sent' }> => e.kind === 'body-sent');
     expect(sent).toHaveLength(1);
-    expect(sent[0]!.bytes).toBeGreaterThan(50);
+    expect(sent[0].bytes).toBeGreaterThan(50);
   });
 
   it('keeps one connection past nodemailer\'s default of 100 messages per connection', async () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { changeMessages, parseSelection } from '../../src/app/queue.js';
-import { SysemailError } from '../../src/core/errors.js';
+import type { SysemailError } from '../../src/core/errors.js';
 import { Store } from '../../src/store/index.js';
 import type { NewMessage } from '../../src/store/messages.js';
 

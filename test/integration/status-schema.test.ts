@@ -20,7 +20,7 @@ describe('the messages table', () => {
       const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'messages'").pluck().get() as string;
       const check = /status\s+TEXT NOT NULL CHECK \(status IN \(([^)]*)\)\)/.exec(sql);
       expect(check, sql).not.toBeNull();
-      const allowed = check![1]!.split(',').map((s) => s.trim().replace(/^'|'$/g, ''));
+      const allowed = check![1].split(',').map((s) => s.trim().replace(/^'|'$/g, ''));
       expect(allowed).toEqual([...MESSAGE_STATUSES]);
     } finally {
       db.close();

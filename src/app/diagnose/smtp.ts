@@ -247,7 +247,7 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
     else checks.push(failedStep(id, result.error, result.failure, p.detail));
   }
   if (!result.ok) {
-    const failed = checks[checks.length - 1]!.id;
+    const failed = checks[checks.length - 1].id;
     for (const id of wanted) if (!done.has(id)) checks.push(skip(id, `not reached: the ${failed} step failed`));
     return checks;
   }

@@ -15,6 +15,7 @@ import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from
 import type { BackoffPolicy } from '../../core/backoff.js';
 import type { ProviderName } from '../../core/providers.js';
 import type { Provider } from '../../providers/types.js';
+import type { MessagesRepo } from '../../store/ports.js';
 import { addCounts, zeroCounts, type ClaimedMessage, type QueueRepo } from '../../store/queue.js';
 import { failureOf, type FailureClass } from './failure.js';
 import type { QueueLane } from './lanes/types.js';
@@ -24,7 +25,10 @@ import type { CycleResult, Progress } from './types.js';
 
 /** What a cycle takes from its run: settings read once, and the state that outlives one cycle. */
 export interface CycleContext {
+  /** The SQLite lanes' synchronous repository. */
   queue: QueueRepo;
+  /** The queue's port: the run's own reads and its last give-back. */
+  messages: MessagesRepo;
   dbId: string;
   owner: string;
   clock: Clock;
@@ -112,8 +116,9 @@ export class Cycle {
       clearInterval(renewTimer);
       await this.finish();
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
     if (this.error !== undefined) throw this.error;
-    return { ...this.counts, remaining: await this.ctx.queue.remaining() };
+    return { ...this.counts, remaining: await this.ctx.messages.remaining() };
   }
 
   private stopped(): boolean {

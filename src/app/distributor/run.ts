@@ -31,6 +31,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
   for (const p of PROVIDER_NAMES) limits[p] = perMinuteLimit(settings, p);
   return {
     queue: o.store.queue,
+    messages: o.store.messages,
     dbId: o.store.id,
     owner: o.owner,
     clock: o.clock ?? systemClock,
@@ -84,9 +85,9 @@ class Run {
 
   async cycle(): Promise<CycleResult> {
     const { o, ctx } = this;
-    const owners = (await ctx.queue.leaseOwners()).filter((x) => x !== o.owner);
+    const owners = (await ctx.messages.leaseOwners()).filter((x) => x !== o.owner);
     const dead = o.isPidAlive ? deadLocalOwners(owners, o.host, o.isPidAlive) : [];
-    const due = await ctx.queue.dueCount(ctx.clock.now());
+    const due = await ctx.messages.dueCount(ctx.clock.now());
     const total = o.max === undefined ? due : Math.min(due, o.max);
     // the provider (for SMTP: loading nodemailer) gets ready while the worker thread starts
     if (total > 0) this.provider(ctx.batchProvider).catch(() => undefined);
@@ -118,7 +119,7 @@ class Run {
         lastRetention = now;
       }
       if (!o.watch || o.signal?.aborted) break;
-      const next = await ctx.queue.nextDueAt();
+      const next = await ctx.messages.nextDueAt();
       const wait = next === null || pause ? intervalMs : Math.min(intervalMs, Math.max(0, next - ctx.clock.now()));
       if (wait > 0) await ctx.clock.sleep(wait, o.signal);
       if (o.signal?.aborted) break;
@@ -135,7 +136,7 @@ class Run {
         error = err;
       }
     }
-    await this.ctx.queue.giveBackAll(this.o.owner, this.ctx.clock.now(), 'distributor stopped');
+    await this.ctx.messages.giveBackAll(this.o.owner, this.ctx.clock.now(), 'distributor stopped');
     for (const p of this.providers.values()) {
       try {
         await (await p).close();
@@ -153,9 +154,10 @@ class Run {
  */
 export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const run = new Run(o);
-  const { queue, clock, leaseMs } = run.ctx;
+  const { messages, clock, leaseMs } = run.ctx;
+  const runs = o.store.runs;
   const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
-  const runId = await queue.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
+  const runId = await runs.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
   let runError: unknown;
   try {
     await run.loop();
@@ -168,9 +170,10 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const failure = run.ctx.run.stopping ?? runError;
   if (failure) {
     const e = isSysemailError(failure) ? failure : undefined;
-    await queue.finishRun(runId, clock.now(), { code: e?.code ?? 'INTERNAL', message: e?.message ?? String((failure as Error)?.message ?? failure) });
+    await runs.finishRun(runId, clock.now(), { code: e?.code ?? 'INTERNAL', message: e?.message ?? String((failure as Error)?.message ?? failure) });
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
     throw failure;
   }
-  await queue.finishRun(runId, clock.now());
-  return { runId, cycles: run.cycles, totals: run.totals, remaining: await queue.remaining(), lane: run.lane?.kind ?? 'inline', renderedAhead: run.ctx.run.renderedAhead };
+  await runs.finishRun(runId, clock.now());
+  return { runId, cycles: run.cycles, totals: run.totals, remaining: await messages.remaining(), lane: run.lane?.kind ?? 'inline', renderedAhead: run.ctx.run.renderedAhead };
 }

@@ -97,7 +97,7 @@ export function connectionOptions(cfg: SmtpConfig, t: Pick<Timeouts, 'connection
     connectionTimeout: t.connectionMs,
     greetingTimeout: t.greetingMs,
     socketTimeout: t.socketMs,
-    tls: tlsOptions(cfg) as SMTPConnection.Options['tls'],
+    tls: tlsOptions(cfg),
   };
 }
 

@@ -86,7 +86,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
   const reached = (phase: TestPhase) => TEST_ORDER.indexOf(phase) >= stopIndex;
   const fail = (phase: TestPhase, error: SysemailError): SessionResult => {
     emit(phase, false, error.message);
-    return { ok: false, phases, failure: error.data as FailureInfo | undefined, error };
+    return { ok: false, phases, failure: error.data, error };
   };
   const explain = (err: unknown, from?: string) => explainSmtpError(err, cfg, o.timeouts.probeMs, from);
 
@@ -107,6 +107,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
   let authMechanism = '';
   let stop: (() => void) | undefined;
   let remote = '';
+  // eslint-disable-next-line prefer-const -- assigned below, read by handlers declared first
   let conn: SMTPConnection | undefined;
   const emitTls = () => {
     const socket = conn ? socketOf(conn) : undefined;
@@ -153,7 +154,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
     endSession = resolve;
     c.on('error', (err: NodemailerError) => resolve(err));
     c.once('end', () => {
-      if (!quitting) resolve(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' }) as NodemailerError);
+      if (!quitting) resolve(Object.assign(new Error('Connection closed unexpectedly'), { code: 'ECONNECTION', command: 'CONN' }));
     });
   });
   // the same overall deadline as a send: a stalling server ends the test instead of holding it
@@ -184,7 +185,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
     const failWith = async (err: unknown, fallback: TestPhase, from?: string) => {
       const error = await explain(err, from);
       c.close();
-      return fail(phaseOfFailure(error.data as FailureInfo | undefined, fallback), error);
+      return fail(phaseOfFailure(error.data, fallback), error);
     };
 
     // connect → greeting → (STARTTLS →) EHLO: nodemailer runs these in one go; the log shows each step
@@ -199,7 +200,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
     }
     if (handshake) {
       const done = new Set(phases.map((p) => p.phase));
-      return failWith(handshake, !done.has('connect') ? 'connect' : !done.has('tls') ? 'tls' : 'ehlo');
+      return await failWith(handshake, !done.has('connect') ? 'connect' : !done.has('tls') ? 'tls' : 'ehlo');
     }
     const capabilities = capabilitiesOf(ehloReply);
     emit('ehlo', true, capabilities.length ? capabilities.join(', ') : 'no extensions announced', {
@@ -223,7 +224,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       try {
         if (cfg.authMethod === 'oauth2') {
           const token = await o.credentials.accessToken(cfg);
-          emit('token' as TestPhase, true, `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`);
+          emit('token', true, `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`);
           const { default: XOAuth2 } = await import('nodemailer/lib/xoauth2');
           auth = { user: cfg.username, method: 'XOAUTH2', oauth2: new XOAuth2({ user: cfg.username, accessToken: token.accessToken }) };
         } else {
@@ -232,12 +233,12 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       } catch (err) {
         c.close();
         if (!isSysemailError(err)) throw err;
-        return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? ('token' as TestPhase) : 'auth', err);
+        return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? ('token') : 'auth', err);
       }
       try {
         await raceClosed(new Promise<void>((resolve, reject) => c.login(auth, (err) => (err ? reject(err) : resolve()))));
       } catch (err) {
-        return failWith(err, 'auth');
+        return await failWith(err, 'auth');
       }
       emit('auth', true, `${authMechanism || 'AUTH'} as ${cfg.username}: ${authReply || 'accepted'}`);
     }
@@ -290,7 +291,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       const info = await raceClosed(new Promise<{ response: string }>((resolve, reject) => c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res)))));
       emit('data', true, info.response);
     } catch (err) {
-      return failWith(err, 'data', from);
+      return await failWith(err, 'data', from);
     }
     await finish();
     return { ok: true, phases };

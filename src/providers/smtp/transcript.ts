@@ -12,7 +12,7 @@ const MAX_LINE = 400;
 
 /** Control characters (CR, NUL, escapes) shown as \xNN so a hostile reply cannot rewrite the terminal. */
 function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   const safe = text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe;
 }
@@ -40,7 +40,7 @@ export class SmtpTranscript {
       let shown: string;
       if (auth) {
         this.inAuth = true;
-        shown = `AUTH ${auth[1]!.toUpperCase()}${auth[2] ? ' ****' : ''}`;
+        shown = `AUTH ${auth[1].toUpperCase()}${auth[2] ? ' ****' : ''}`;
       } else if (this.inAuth) {
         shown = '****';
       } else {

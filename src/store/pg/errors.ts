@@ -66,6 +66,8 @@ export function pgFailure(err: unknown, label: string): SysemailError {
       return make('noperm', 'PG_NO_PRIVILEGE', `${at}: permission denied (${raw})`, 'Grant the database user the privileges sysemail needs (owner of its database, or CREATE and read/write on its tables)');
     case '3D000':
       return make('config', 'PG_NO_DATABASE', `${at} does not exist`, 'Create it first (createdb NAME, or CREATE DATABASE NAME) or correct the name in --db');
+    default:
+      break;
   }
   // the server asked for a password and none was found (node-postgres says so before sending anything)
   if (!code && /password must be a string|password must be a non-empty string|no password supplied/i.test(raw)) {

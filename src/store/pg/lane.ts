@@ -35,6 +35,7 @@ export class PortLane {
     if (this.failure === undefined) return;
     const err = this.failure;
     this.failure = undefined;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
     throw err;
   }
 

@@ -74,7 +74,7 @@ export class PgStore implements Store {
       max: options.maxConnections ?? 4,
       application_name: 'sysemail',
       // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : (pg.types.getTypeParser(oid, format) as (value: string) => unknown))) as typeof pg.types.getTypeParser },
     });
     // an idle connection the server dropped must not crash the process; the next query reports it
     pool.on('error', () => {});
