@@ -117,7 +117,10 @@ export default defineConfig(
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/prefer-promise-reject-errors': 'error',
       // text.ts's parser unwinds with a local Stop sentinel on purpose; rethrowing a caught `unknown` is allowed.
-      '@typescript-eslint/only-throw-error': ['error', { allow: [{ from: 'file', name: 'Stop', path: 'src/core/text.ts' }], allowThrowingUnknown: true }],
+      '@typescript-eslint/only-throw-error': [
+        'error',
+        { allow: [{ from: 'file', name: 'Stop', path: 'src/core/text.ts' }], allowThrowingUnknown: true },
+      ],
       '@typescript-eslint/return-await': ['error', 'in-try-catch'],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-var': 'error',

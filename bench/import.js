@@ -37,7 +37,13 @@ function median(xs) {
 function importLines(count) {
   let out = '';
   for (let i = 0; i < count; i++) {
-    out += JSON.stringify({ from: 'shop@example.com', to: `customer${i}@example.com`, subject: `Your order ${i} has shipped`, text: `Hello, order ${i} is on its way: https://example.com/t/${i}` }) + '\n';
+    out +=
+      JSON.stringify({
+        from: 'shop@example.com',
+        to: `customer${i}@example.com`,
+        subject: `Your order ${i} has shipped`,
+        text: `Hello, order ${i} is on its way: https://example.com/t/${i}`,
+      }) + '\n';
   }
   return out;
 }
@@ -161,8 +167,20 @@ export async function run() {
     const ratio = median(ratios);
     const cpuRatio = median(cpuRatios);
     return [
-      { name: `queue import, ${LINES} lines`, value: Math.round(median(productRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
-      { name: 'plain better-sqlite3 import, same lines and rows', value: Math.round(median(plainRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
+      {
+        name: `queue import, ${LINES} lines`,
+        value: Math.round(median(productRates)),
+        unit: `messages/s (median of ${ROUNDS} rounds)`,
+        target: undefined,
+        ok: true,
+      },
+      {
+        name: 'plain better-sqlite3 import, same lines and rows',
+        value: Math.round(median(plainRates)),
+        unit: `messages/s (median of ${ROUNDS} rounds)`,
+        target: undefined,
+        ok: true,
+      },
       {
         name: `queue import / plain better-sqlite3, median of ${ROUNDS} per-round ratios (${ratios.map((r) => r.toFixed(2)).join(', ')})`,
         value: Number(ratio.toFixed(2)),
@@ -184,5 +202,6 @@ export async function run() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const r of await run()) console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
+  for (const r of await run())
+    console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
 }

@@ -104,7 +104,14 @@ async function startSink() {
 /** Runs a child to completion (killed after CHILD_TIMEOUT_MS) and measures its wall time from spawn to exit. */
 function timedSpawn(what, args, env, input) {
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, args, {
+    env,
+    encoding: 'utf8',
+    input,
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: CHILD_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (r.error?.code === 'ETIMEDOUT') throw new Error(`${what} did not finish within ${CHILD_TIMEOUT_MS / 1000} s`);
   if (r.error) throw r.error;
@@ -169,7 +176,11 @@ const UNTUNED = process.env.BENCH_BASELINE === 'untuned';
 function plainNodemailer(script, port, count, env) {
   const inFlight = UNTUNED ? CONCURRENCY : CONCURRENCY * PER_CONNECTION;
   const maxMessages = UNTUNED ? 100 : Infinity;
-  const r = timedSpawn('plain nodemailer', [script, String(port), String(count), String(CONCURRENCY), String(inFlight), String(maxMessages)], env);
+  const r = timedSpawn(
+    'plain nodemailer',
+    [script, String(port), String(count), String(CONCURRENCY), String(inFlight), String(maxMessages)],
+    env,
+  );
   const { sent } = JSON.parse(r.stdout.trim().split('\n').pop());
   if (sent !== count) throw new Error(`plain nodemailer sent ${sent} of ${count}`);
   return r.ms;
@@ -204,7 +215,23 @@ export async function drain(tmp, env) {
     // One import into a template; cli() returns only after the import process has exited, so the
     // database is closed (and its WAL checkpointed) before any copy is made.
     const template = path.join(tmp, 'drain-template.db');
-    cli(['--db', template, 'params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(sink.port), 'smtp.security', 'none', 'smtp.authRequired', 'false'], env);
+    cli(
+      [
+        '--db',
+        template,
+        'params',
+        'set',
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(sink.port),
+        'smtp.security',
+        'none',
+        'smtp.authRequired',
+        'false',
+      ],
+      env,
+    );
     const file = path.join(tmp, 'drain.jsonl');
     fs.writeFileSync(file, jsonl(DRAIN_MESSAGES));
     cli(['--db', template, 'queue', 'import', file], env);
@@ -233,9 +260,27 @@ export async function drain(tmp, env) {
     }
     const ratio = median(ratios);
     return [
-      { name: `queue run drain, ${DRAIN_MESSAGES} × 2 KB, --concurrency ${CONCURRENCY} (${sink.kind})`, value: Math.round(median(queueRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
-      { name: `plain pooled nodemailer${UNTUNED ? ' (untuned: maxMessages 100, one send per connection)' : ', maxMessages Infinity, 4 sends queued per connection'}, same messages and sink`, value: Math.round(median(plainRates)), unit: `messages/s (median of ${ROUNDS} rounds)`, target: undefined, ok: true },
-      { name: `queue run / plain nodemailer, median of ${ROUNDS} per-round ratios (${ratios.map((r) => r.toFixed(2)).join(', ')})`, value: Number(ratio.toFixed(2)), unit: '×', target: '≥ 0.9', ok: ratio >= 0.9 },
+      {
+        name: `queue run drain, ${DRAIN_MESSAGES} × 2 KB, --concurrency ${CONCURRENCY} (${sink.kind})`,
+        value: Math.round(median(queueRates)),
+        unit: `messages/s (median of ${ROUNDS} rounds)`,
+        target: undefined,
+        ok: true,
+      },
+      {
+        name: `plain pooled nodemailer${UNTUNED ? ' (untuned: maxMessages 100, one send per connection)' : ', maxMessages Infinity, 4 sends queued per connection'}, same messages and sink`,
+        value: Math.round(median(plainRates)),
+        unit: `messages/s (median of ${ROUNDS} rounds)`,
+        target: undefined,
+        ok: true,
+      },
+      {
+        name: `queue run / plain nodemailer, median of ${ROUNDS} per-round ratios (${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+        value: Number(ratio.toFixed(2)),
+        unit: '×',
+        target: '≥ 0.9',
+        ok: ratio >= 0.9,
+      },
     ];
   } finally {
     await sink.close();
@@ -248,15 +293,32 @@ function historyBench(tmp, env) {
   const sqlite = new Database(db);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = OFF');
-  const insert = sqlite.prepare(`INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at, sent_at, attempts, last_error, diagnosis)
+  const insert =
+    sqlite.prepare(`INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at, sent_at, attempts, last_error, diagnosis)
     VALUES (?, 'bench@example.com', ?, ?, 'hello', ?, ?, ?, ?, 1, ?, ?)`);
   const now = Date.now();
-  const failure = JSON.stringify({ provider: 'smtp', code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.1.1', response: '550 5.1.1 <x@example.com>: Recipient address rejected: User unknown' });
+  const failure = JSON.stringify({
+    provider: 'smtp',
+    code: 'EENVELOPE',
+    responseCode: 550,
+    enhancedCode: '5.1.1',
+    response: '550 5.1.1 <x@example.com>: Recipient address rejected: User unknown',
+  });
   sqlite.transaction(() => {
     for (let i = 0; i < HISTORY_ROWS; i++) {
       const t = now - (HISTORY_ROWS - i) * 2000;
       const failed = i % 50 === 0;
-      insert.run(failed ? 'failed' : 'sent', `["rcpt${i}@example.com"]`, `Message ${i}`, t, t, t, failed ? null : t, failed ? failure : null, failed ? 'RECIPIENT_UNKNOWN' : null);
+      insert.run(
+        failed ? 'failed' : 'sent',
+        `["rcpt${i}@example.com"]`,
+        `Message ${i}`,
+        t,
+        t,
+        t,
+        failed ? null : t,
+        failed ? failure : null,
+        failed ? 'RECIPIENT_UNKNOWN' : null,
+      );
     }
   })();
   sqlite.close();
@@ -272,9 +334,21 @@ function historyBench(tmp, env) {
   // each round's ratio, then the median: drift in the machine's load between rounds cancels out
   const ratio = median(history.map((ms, i) => ms / params[i]));
   return [
-    { name: `history --failed --limit 50 over ${HISTORY_ROWS} messages`, value: Math.round(median(history)), unit: 'ms (median)', target: undefined, ok: true },
+    {
+      name: `history --failed --limit 50 over ${HISTORY_ROWS} messages`,
+      value: Math.round(median(history)),
+      unit: 'ms (median)',
+      target: undefined,
+      ok: true,
+    },
     { name: 'params get, same database', value: Math.round(median(params)), unit: 'ms (median)', target: undefined, ok: true },
-    { name: `history / params get, median of ${REPEATS} side-by-side ratios`, value: Number(ratio.toFixed(2)), unit: '×', target: '≤ 1.5', ok: ratio <= 1.5 },
+    {
+      name: `history / params get, median of ${REPEATS} side-by-side ratios`,
+      value: Number(ratio.toFixed(2)),
+      unit: '×',
+      target: '≤ 1.5',
+      ok: ratio <= 1.5,
+    },
   ];
 }
 
@@ -292,5 +366,6 @@ export async function run() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const r of await run()) console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
+  for (const r of await run())
+    console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
 }

@@ -41,7 +41,9 @@ function startSink() {
 /** Runs the child under `/usr/bin/time -v` when present, else polls /proc/<pid>/status for VmHWM. */
 function runMeasured(args, env) {
   const useTime = fs.existsSync('/usr/bin/time');
-  const child = useTime ? spawn('/usr/bin/time', ['-v', process.execPath, BIN, ...args], { env }) : spawn(process.execPath, [BIN, ...args], { env });
+  const child = useTime
+    ? spawn('/usr/bin/time', ['-v', process.execPath, BIN, ...args], { env })
+    : spawn(process.execPath, [BIN, ...args], { env });
   let stderr = '';
   let stdout = '';
   let peakKb = 0;
@@ -81,9 +83,49 @@ export async function run() {
     const block = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < ATTACHMENT_BYTES / block.length; i++) fs.writeSync(fd, block.fill(i % 251));
     fs.closeSync(fd);
-    const set = spawnSync(process.execPath, [BIN, '--db', db, 'params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(sink.port), 'smtp.security', 'none', 'smtp.authRequired', 'false', 'limits.maxMessageMb', '40'], { env, encoding: 'utf8' });
+    const set = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        '--db',
+        db,
+        'params',
+        'set',
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(sink.port),
+        'smtp.security',
+        'none',
+        'smtp.authRequired',
+        'false',
+        'limits.maxMessageMb',
+        '40',
+      ],
+      { env, encoding: 'utf8' },
+    );
     if (set.status !== 0) throw new Error(`params set failed: ${set.stderr}`);
-    const r = await runMeasured(['--db', db, 'send', '--provider', 'smtp', '--to', 'sink@example.com', '--from', 'bench@example.com', '--subject', 'large attachment', '--body', 'see attachment', '--attach', file, '--json'], env);
+    const r = await runMeasured(
+      [
+        '--db',
+        db,
+        'send',
+        '--provider',
+        'smtp',
+        '--to',
+        'sink@example.com',
+        '--from',
+        'bench@example.com',
+        '--subject',
+        'large attachment',
+        '--body',
+        'see attachment',
+        '--attach',
+        file,
+        '--json',
+      ],
+      env,
+    );
     const mib = Math.round((r.peakKb / 1024) * 10) / 10;
     const delivered = sink.received() > ATTACHMENT_BYTES;
     return {

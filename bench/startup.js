@@ -46,8 +46,20 @@ export async function run({ runs = 31 } = {}) {
     const g = ratio('paramsGet');
     return [
       { name: 'node -e 0 (baseline)', value: +base.toFixed(1), unit: 'ms', target: null, ok: true },
-      { name: 'sysemail --version / node -e 0', value: +v.toFixed(2), unit: `× (${median(samples.version).toFixed(1)} ms)`, target: '≤ 1.2', ok: v <= 1.2 },
-      { name: 'sysemail params get / node -e 0', value: +g.toFixed(2), unit: `× (${median(samples.paramsGet).toFixed(1)} ms)`, target: '≤ 1.6', ok: g <= 1.6 },
+      {
+        name: 'sysemail --version / node -e 0',
+        value: +v.toFixed(2),
+        unit: `× (${median(samples.version).toFixed(1)} ms)`,
+        target: '≤ 1.2',
+        ok: v <= 1.2,
+      },
+      {
+        name: 'sysemail params get / node -e 0',
+        value: +g.toFixed(2),
+        unit: `× (${median(samples.paramsGet).toFixed(1)} ms)`,
+        target: '≤ 1.6',
+        ok: g <= 1.6,
+      },
     ];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -55,5 +67,6 @@ export async function run({ runs = 31 } = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const r of await run()) console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
+  for (const r of await run())
+    console.log(`${r.ok ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target})` : ''}`);
 }

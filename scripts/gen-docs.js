@@ -38,5 +38,16 @@ function regenerate(name, render, withSection, what, initial = '') {
   }
 }
 
-regenerate('docs/diagnosis.md', () => renderCatalogueMarkdown(catalogue), withCatalogueSection, `known-failures list (${catalogue.length} entries)`);
-regenerate('docs/error-codes.md', () => renderErrorCodesMarkdown(ERROR_CODES), withErrorCodesSection, `error-code list (${Object.keys(ERROR_CODES).length} codes)`, ERROR_CODES_INTRO);
+regenerate(
+  'docs/diagnosis.md',
+  () => renderCatalogueMarkdown(catalogue),
+  withCatalogueSection,
+  `known-failures list (${catalogue.length} entries)`,
+);
+regenerate(
+  'docs/error-codes.md',
+  () => renderErrorCodesMarkdown(ERROR_CODES),
+  withErrorCodesSection,
+  `error-code list (${Object.keys(ERROR_CODES).length} codes)`,
+  ERROR_CODES_INTRO,
+);

@@ -15,7 +15,6 @@ export const DEFAULT_RETENTION_DAYS = 30;
 export const DEFAULT_HISTORY_LIMIT = 50;
 const DAY_MS = 86_400_000;
 
-
 export interface HistoryEntry {
   id: number;
   status: HistoryRow['status'];
@@ -115,7 +114,9 @@ function attemptEntry(a: AttemptRow): AttemptEntry {
 
 export function requireMessage(m: MessageRow | undefined, id: number): MessageRow {
   if (!m) {
-    throw new SysemailError('data', 'MESSAGE_NOT_FOUND', `no message with id ${id}`, { fix: 'List the ids with `sysemail history` or `sysemail queue list`' });
+    throw new SysemailError('data', 'MESSAGE_NOT_FOUND', `no message with id ${id}`, {
+      fix: 'List the ids with `sysemail history` or `sysemail queue list`',
+    });
   }
   return m;
 }
@@ -168,7 +169,8 @@ export function removeSpoolFolders(spoolDir: string | undefined, attachmentPaths
   const root = path.resolve(spoolDir);
   for (const dir of new Set(attachmentPaths.map((p) => path.dirname(path.resolve(p))))) {
     const parent = path.dirname(dir);
-    if (parent === root || (path.basename(parent) === 'spool' && SPOOL_FOLDER.test(path.basename(dir)))) fs.rmSync(dir, { recursive: true, force: true });
+    if (parent === root || (path.basename(parent) === 'spool' && SPOOL_FOLDER.test(path.basename(dir))))
+      fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -181,7 +183,12 @@ export function retentionDays(settings: Settings): number {
  * Deletes sent and failed messages created before `cutoff`, one small transaction at a time, letting
  * the event loop (and other processes waiting for the write lock) in between.
  */
-export async function purgeHistory(o: { store: Store; cutoff: number; spoolDir?: string; signal?: AbortSignal }): Promise<{ deleted: number }> {
+export async function purgeHistory(o: {
+  store: Store;
+  cutoff: number;
+  spoolDir?: string;
+  signal?: AbortSignal;
+}): Promise<{ deleted: number }> {
   let deleted = 0;
   for (;;) {
     const r = await o.store.history.purgeBatch(o.cutoff);
@@ -198,6 +205,12 @@ export async function purgeDryRun(o: { store: Store; cutoff: number }): Promise<
   return { ids: await o.store.history.purgeable(o.cutoff) };
 }
 
-export async function applyRetention(o: { store: Store; settings: Settings; now: number; spoolDir?: string; signal?: AbortSignal }): Promise<{ deleted: number }> {
+export async function applyRetention(o: {
+  store: Store;
+  settings: Settings;
+  now: number;
+  spoolDir?: string;
+  signal?: AbortSignal;
+}): Promise<{ deleted: number }> {
   return purgeHistory({ store: o.store, cutoff: o.now - retentionDays(o.settings) * DAY_MS, spoolDir: o.spoolDir, signal: o.signal });
 }

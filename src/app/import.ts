@@ -66,7 +66,13 @@ function optionalString(v: unknown): string | undefined | null {
 function wrongTypes(d: Record<string, unknown>, lists: Record<'to' | 'cc' | 'bcc', string[] | undefined | null>): string[] {
   const out = (['to', 'cc', 'bcc'] as const).filter((k) => lists[k] === null).map((k) => `${k} must be an address or a list of addresses`);
   for (const k of STRING_FIELDS) if (optionalString(d[k]) === null) out.push(`${k} must be a string`);
-  if (d.headers !== undefined && (typeof d.headers !== 'object' || d.headers === null || Array.isArray(d.headers) || Object.values(d.headers).some((v) => typeof v !== 'string'))) {
+  if (
+    d.headers !== undefined &&
+    (typeof d.headers !== 'object' ||
+      d.headers === null ||
+      Array.isArray(d.headers) ||
+      Object.values(d.headers).some((v) => typeof v !== 'string'))
+  ) {
     out.push('headers must be an object of strings');
   }
   return out;
@@ -146,7 +152,10 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
       const d = doc as Record<string, unknown>;
       const unknown = unknownFields(d);
       if (unknown) {
-        bad(lineNo, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+        bad(
+          lineNo,
+          `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => quoted(k)).join(', ')} (known: ${[...FIELDS].join(', ')})`,
+        );
         continue;
       }
       const to = addressList(d.to);
@@ -223,7 +232,10 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
       );
       if (!value) {
         // the composer speaks in flags (--to); an import line has fields
-        bad(lineNo, errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '));
+        bad(
+          lineNo,
+          errors.map((e) => e.message.replace(/^--(\w+)/, '$1').replace(/\bgive --from ADDR or\b/i, 'give "from" or')).join('; '),
+        );
         continue;
       }
       // a bad line above: the rest is only checked
@@ -234,7 +246,10 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         stored = m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size }));
         if (o.spoolDir) {
           // every imported attachment was read from a path; the copies go again if the import fails
-          const spool = spoolAttachments(o.spoolDir, stored.map((a) => ({ ...a, path: a.path! })));
+          const spool = spoolAttachments(
+            o.spoolDir,
+            stored.map((a) => ({ ...a, path: a.path! })),
+          );
           spooled.push(spool.dir);
           stored = spool.stored;
         }

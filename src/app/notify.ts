@@ -111,7 +111,10 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
   );
   if (!composed.value) {
     const first = composed.errors[0];
-    throw new SysemailError('data', first.code, composed.errors.map((e) => e.message).join('; '), { fix: first.fix, data: { problems: composed.errors } });
+    throw new SysemailError('data', first.code, composed.errors.map((e) => e.message).join('; '), {
+      fix: first.fix,
+      data: { problems: composed.errors },
+    });
   }
   const out = composed.value.message;
   const message: NotificationMessage = {
@@ -127,9 +130,19 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
   };
   const common = { skipped: false as const, user: user.id, to: user.email, from, subject: message.subject, template: rendered.template };
   if (req.now) {
-    if (!deps.deliver) throw new SysemailError('internal', 'NOTIFY_NO_SENDER', 'sending at once is not available here', { fix: 'Queue the notification instead (leave out --now)' });
+    if (!deps.deliver)
+      throw new SysemailError('internal', 'NOTIFY_NO_SENDER', 'sending at once is not available here', {
+        fix: 'Queue the notification instead (leave out --now)',
+      });
     const sent = await deps.deliver(message);
-    return { ...common, id: sent.id, status: 'sent', provider: sent.provider, ...(sent.messageId ? { messageId: sent.messageId } : {}), ...(sent.file ? { file: sent.file } : {}) };
+    return {
+      ...common,
+      id: sent.id,
+      status: 'sent',
+      provider: sent.provider,
+      ...(sent.messageId ? { messageId: sent.messageId } : {}),
+      ...(sent.file ? { file: sent.file } : {}),
+    };
   }
   const id = await deps.store.messages.insert(
     {

@@ -53,7 +53,12 @@ export function paramRows(settings: Settings, secrets: ReadonlyMap<string, Secre
         : { ...base, value: null, source: 'unset' as const };
     }
     const eff = settings.source(def.key);
-    return { ...base, value: eff?.value ?? null, source: eff?.value === undefined ? ('unset' as const) : (eff?.source ?? 'default'), origin: eff?.origin };
+    return {
+      ...base,
+      value: eff?.value ?? null,
+      source: eff?.value === undefined ? ('unset' as const) : (eff?.source ?? 'default'),
+      origin: eff?.origin,
+    };
   });
 }
 
@@ -66,11 +71,22 @@ export function requireKnownKey(key: string): void {
 
 export function dataError(errors: readonly ValidationError[]): SysemailError {
   const first = errors[0];
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more: ${errors.slice(1).map((e) => e.message).join('; ')})` : '';
-  return new SysemailError('data', first.message.startsWith('unknown parameter') ? 'PARAM_UNKNOWN' : 'PARAM_INVALID', `${first.message}${more}`, {
-    fix: first.hint ?? 'Nothing was changed; correct the value and run the command again',
-    data: { errors },
-  });
+  const more =
+    errors.length > 1
+      ? ` (and ${errors.length - 1} more: ${errors
+          .slice(1)
+          .map((e) => e.message)
+          .join('; ')})`
+      : '';
+  return new SysemailError(
+    'data',
+    first.message.startsWith('unknown parameter') ? 'PARAM_UNKNOWN' : 'PARAM_INVALID',
+    `${first.message}${more}`,
+    {
+      fix: first.hint ?? 'Nothing was changed; correct the value and run the command again',
+      data: { errors },
+    },
+  );
 }
 
 /**
@@ -78,11 +94,17 @@ export function dataError(errors: readonly ValidationError[]): SysemailError {
  * the administrator typed `params set smtp.passwordFile secret.txt`.
  */
 function withAbsolutePaths(values: readonly ValidatedAssignment[], base: PathBase): ValidatedAssignment[] {
-  return values.map((v) => (paramDef(v.key)?.type.kind === 'path' && typeof v.value === 'string' ? { ...v, value: absolutePath(v.value, base) } : v));
+  return values.map((v) =>
+    paramDef(v.key)?.type.kind === 'path' && typeof v.value === 'string' ? { ...v, value: absolutePath(v.value, base) } : v,
+  );
 }
 
 /** `params set a 1 b 2`: every pair is checked first; then all are written in one transaction. */
-export async function setParams(store: Store, assignments: readonly Assignment[], base: PathBase): Promise<{ key: string; value: ParamValue; previous: ParamValue | null }[]> {
+export async function setParams(
+  store: Store,
+  assignments: readonly Assignment[],
+  base: PathBase,
+): Promise<{ key: string; value: ParamValue; previous: ParamValue | null }[]> {
   const current = await store.params.all();
   const validated = validateAssignments(assignments, current);
   if (validated.errors.length > 0) throw dataError(validated.errors);
@@ -168,7 +190,10 @@ export async function importParams(
   }
   for (const key of unset) changes.push({ key, from: current.get(key) ?? null, to: null });
   if (!options.dryRun && changes.length > 0) {
-    await store.params.apply(value.filter((v) => current.get(v.key) !== v.value), unset);
+    await store.params.apply(
+      value.filter((v) => current.get(v.key) !== v.value),
+      unset,
+    );
   }
   return { changes, applied: !options.dryRun };
 }

@@ -78,7 +78,11 @@ export async function runView(store: Store, r: RunRow | null, who: RunObserver):
 }
 
 export async function queueStatus(store: Store, now: number, who: RunObserver): Promise<QueueStatus> {
-  return { counts: await store.messages.counts(), oldestDueAgeSec: await store.messages.oldestDueAgeSec(now), lastRun: await runView(store, await store.runs.lastRun(), who) };
+  return {
+    counts: await store.messages.counts(),
+    oldestDueAgeSec: await store.messages.oldestDueAgeSec(now),
+    lastRun: await runView(store, await store.runs.lastRun(), who),
+  };
 }
 
 export interface QueueListEntry {
@@ -169,32 +173,54 @@ export function parseSelection(action: QueueAction, words: readonly string[], fl
     flags.all && '--all',
     flags.failed && '--failed',
   ].filter((f): f is string => typeof f === 'string');
-  const example = action === 'retry' ? 'sysemail queue retry 12 13, or sysemail queue retry --failed' : `sysemail queue ${action} 12 13, or sysemail queue ${action} --status deferred --older-than 2d`;
+  const example =
+    action === 'retry'
+      ? 'sysemail queue retry 12 13, or sysemail queue retry --failed'
+      : `sysemail queue ${action} 12 13, or sysemail queue ${action} --status deferred --older-than 2d`;
   if (words.length > 0 && given.length > 0) {
-    throw new SysemailError('usage', 'SELECTION_MIXED', `give either message ids or filters (${given.join(', ')}), not both`, { fix: `Example: ${example}` });
-  }
-  if (words.length > 0) return { ids: parseIds(words) };
-  if (given.length === 0) {
-    throw new SysemailError('usage', 'SELECTION_MISSING', `queue ${action} needs message ids or a filter: --status S, --older-than DURATION, --to ADDR, or --all for every message it applies to`, {
+    throw new SysemailError('usage', 'SELECTION_MIXED', `give either message ids or filters (${given.join(', ')}), not both`, {
       fix: `Example: ${example}`,
     });
   }
+  if (words.length > 0) return { ids: parseIds(words) };
+  if (given.length === 0) {
+    throw new SysemailError(
+      'usage',
+      'SELECTION_MISSING',
+      `queue ${action} needs message ids or a filter: --status S, --older-than DURATION, --to ADDR, or --all for every message it applies to`,
+      {
+        fix: `Example: ${example}`,
+      },
+    );
+  }
   if (flags.failed && flags.status !== undefined && flags.status.toLowerCase() !== 'failed') {
-    throw new SysemailError('usage', 'SELECTION_MIXED', `--failed means --status failed; it cannot be given with --status ${flags.status}`, { fix: 'Give one of them' });
+    throw new SysemailError(
+      'usage',
+      'SELECTION_MIXED',
+      `--failed means --status failed; it cannot be given with --status ${flags.status}`,
+      { fix: 'Give one of them' },
+    );
   }
   const status = flags.failed ? 'failed' : parseStatus(flags.status);
   const { targets } = OPERATOR_RULES[action];
   if (status !== undefined && status !== 'sending' && !targets.includes(status)) {
-    throw new SysemailError('usage', 'STATUS_NOT_APPLICABLE', `queue ${action} does not change ${status} messages: it applies to ${targets.join(', ')} ones`, {
-      fix: `Use --status ${targets.join(' or --status ')}, or leave --status out`,
-    });
+    throw new SysemailError(
+      'usage',
+      'STATUS_NOT_APPLICABLE',
+      `queue ${action} does not change ${status} messages: it applies to ${targets.join(', ')} ones`,
+      {
+        fix: `Use --status ${targets.join(' or --status ')}, or leave --status out`,
+      },
+    );
   }
   const olderThanMs = flags.olderThan === undefined ? undefined : parseDuration(flags.olderThan, '--older-than');
   let to: string | undefined;
   if (flags.to !== undefined) {
     const m = parseMailbox(flags.to);
     if (!m || LINE_BREAK_OR_NUL.test(flags.to)) {
-      throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(flags.to)} is not an email address`, { fix: 'Give the recipient as user@example.com' });
+      throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(flags.to)} is not an email address`, {
+        fix: 'Give the recipient as user@example.com',
+      });
     }
     to = m.address;
   }
@@ -222,10 +248,15 @@ function check(action: QueueAction, r: BulkResult): void {
     });
   }
   if (r.refused.length > 0) {
-    throw new SysemailError('data', 'MESSAGE_WRONG_STATUS', `cannot ${action} ${r.refused.map((x) => `${x.id} (${x.status})`).join(', ')}: ${ALLOWED[action]}`, {
-      fix: 'Nothing was changed; leave those ids out',
-      data: { refused: r.refused },
-    });
+    throw new SysemailError(
+      'data',
+      'MESSAGE_WRONG_STATUS',
+      `cannot ${action} ${r.refused.map((x) => `${x.id} (${x.status})`).join(', ')}: ${ALLOWED[action]}`,
+      {
+        fix: 'Nothing was changed; leave those ids out',
+        data: { refused: r.refused },
+      },
+    );
   }
 }
 
@@ -254,5 +285,10 @@ export async function changeMessages(
   const r = await store.operator.change(action, storeSelection, { now: o.now, dryRun });
   if ('ids' in selection) check(action, r);
   if (!dryRun) removeSpoolFolders(o.spoolDir, r.attachmentPaths);
-  return { action, changed: r.changed, refused: r.refused.map((x) => ({ ...x, reason: x.status === 'sending' ? BEING_SENT : ALLOWED[action] })), dryRun };
+  return {
+    action,
+    changed: r.changed,
+    refused: r.refused.map((x) => ({ ...x, reason: x.status === 'sending' ? BEING_SENT : ALLOWED[action] })),
+    dryRun,
+  };
 }

@@ -28,9 +28,14 @@ export async function checkKeychain(key: SecretName, dbId: string, keychain?: Ke
 /** Checks the value (one non-empty line) and keeps it in the keychain. */
 export async function setSecret(key: SecretName, value: string, dbId: string, keychain?: Keychain): Promise<SecretSaved> {
   if (value === '') {
-    throw new SysemailError('data', 'SECRET_EMPTY', `no value was given for ${key}`, { fix: `Pipe the secret in: printf %s "$SECRET" | sysemail params set ${key} --stdin` });
+    throw new SysemailError('data', 'SECRET_EMPTY', `no value was given for ${key}`, {
+      fix: `Pipe the secret in: printf %s "$SECRET" | sysemail params set ${key} --stdin`,
+    });
   }
-  if (LINE_BREAK_OR_NUL.test(value)) throw new SysemailError('data', 'SECRET_MULTILINE', `the value given for ${key} spans several lines`, { fix: 'Give the secret on one line' });
+  if (LINE_BREAK_OR_NUL.test(value))
+    throw new SysemailError('data', 'SECRET_MULTILINE', `the value given for ${key} spans several lines`, {
+      fix: 'Give the secret on one line',
+    });
   const { storeSecret, KEYCHAIN_SERVICE, keychainAccount } = await import('../secrets/index.js');
   await storeSecret(key, value, dbId, keychain);
   return { key, source: 'keychain', service: KEYCHAIN_SERVICE, account: keychainAccount(key, dbId) };

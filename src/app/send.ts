@@ -71,7 +71,11 @@ export interface SendOutcome {
  * From: --from > the user's sender (sender_email, else email) > the template's sender > user config
  * `from` > params sender.default (the last two arrive merged in settings 'sender.default').
  */
-export async function resolveSender(store: Store, settings: Settings, input: { from?: string; userId?: string; templateSender?: string }): Promise<string> {
+export async function resolveSender(
+  store: Store,
+  settings: Settings,
+  input: { from?: string; userId?: string; templateSender?: string },
+): Promise<string> {
   if (input.from !== undefined) return input.from;
   if (input.userId !== undefined) {
     const { requireUser } = await import('./users.js');
@@ -95,7 +99,10 @@ export async function providerOfUser(store: Store, userId: string): Promise<Prov
 export function measureAttachments(paths: readonly string[]): RawAttachment[] {
   return paths.map((p) => {
     const bad = (why: string, cause?: unknown) =>
-      new SysemailError('noinput', 'ATTACHMENT_UNREADABLE', `attachment ${p} cannot be read (${why})`, { fix: 'Check the path and its permissions', cause });
+      new SysemailError('noinput', 'ATTACHMENT_UNREADABLE', `attachment ${p} cannot be read (${why})`, {
+        fix: 'Check the path and its permissions',
+        cause,
+      });
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
@@ -179,7 +186,14 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     const startedAt = clock.now();
     // the lease is on the database's clock, as distributors compare it
     const id = await store.messages.insert(
-      { ...base, status: 'sending', provider: providerName, attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })), leaseOwner: lease, leaseExpiresAt: (await store.messages.dbNow()) + DIRECT_SEND_LEASE_MS },
+      {
+        ...base,
+        status: 'sending',
+        provider: providerName,
+        attachments: attachments.map((a) => ({ filename: a.filename ?? path.basename(a.path), path: a.path, size: a.size })),
+        leaseOwner: lease,
+        leaseExpiresAt: (await store.messages.dbNow()) + DIRECT_SEND_LEASE_MS,
+      },
       startedAt,
     );
     let result: SendResult;
@@ -196,7 +210,13 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
         op: 'sent',
         id,
         owner: lease,
-        outcome: { now: endedAt, startedAt, provider: providerName, messageId: result.messageId ?? message.messageId, response: result.response ?? result.file },
+        outcome: {
+          now: endedAt,
+          startedAt,
+          provider: providerName,
+          messageId: result.messageId ?? message.messageId,
+          response: result.response ?? result.file,
+        },
       },
     ]);
     if (result.rejected.length > 0) warnings.push(`the server refused ${result.rejected.join(', ')}; the others were accepted`);
@@ -214,12 +234,22 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   }
 }
 
-async function recordFailure(store: Store, id: number, lease: string, provider: ProviderName, startedAt: number, endedAt: number, err: unknown): Promise<void> {
+async function recordFailure(
+  store: Store,
+  id: number,
+  lease: string,
+  provider: ProviderName,
+  startedAt: number,
+  endedAt: number,
+  err: unknown,
+): Promise<void> {
   const { failureOf } = await import('./distributor/index.js');
   const { diagnose } = await import('../core/diagnosis/index.js');
   const failure = failureOf(err, provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;
-  await store.messages.applyWrites([{ op: 'failed', id, owner: lease, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } }]);
+  await store.messages.applyWrites([
+    { op: 'failed', id, owner: lease, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } },
+  ]);
 }
 
 /** The same error, now naming the history entry that recorded it. */

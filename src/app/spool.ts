@@ -17,7 +17,10 @@ import type { StoredAttachment } from '../store/ports.js';
 /** queue.spoolDir: by default `spool/` beside the database file (see precedence). */
 export function spoolDirOf(settings: Settings): string {
   const dir = settings.string('queue.spoolDir');
-  if (!dir) throw new SysemailError('config', 'SPOOL_DIR_MISSING', 'queue.spoolDir has no value', { fix: 'Set it: `sysemail params set queue.spoolDir DIR`' });
+  if (!dir)
+    throw new SysemailError('config', 'SPOOL_DIR_MISSING', 'queue.spoolDir has no value', {
+      fix: 'Set it: `sysemail params set queue.spoolDir DIR`',
+    });
   return path.resolve(dir);
 }
 
@@ -31,7 +34,12 @@ export function spoolAttachments(spoolDir: string, attachments: readonly RawAtta
       const target = path.join(dir, `${i + 1}-${path.basename(a.path)}`);
       fs.copyFileSync(a.path, target, fs.constants.COPYFILE_EXCL);
       fs.chmodSync(target, 0o600);
-      return { filename: a.filename ?? path.basename(a.path), path: target, size: a.size, ...(a.contentType ? { contentType: a.contentType } : {}) };
+      return {
+        filename: a.filename ?? path.basename(a.path),
+        path: target,
+        size: a.size,
+        ...(a.contentType ? { contentType: a.contentType } : {}),
+      };
     });
     // root queueing on a service's database: the service must be able to read and remove the copies
     keepFolderOwner(createdRoot ?? dir);

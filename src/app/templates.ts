@@ -96,7 +96,10 @@ function templateSender(value: string): string {
 }
 
 /** Checks a whole template before it is stored: nothing is saved when any part is wrong. */
-function checkFields(id: string, fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null; description?: string | null }): void {
+function checkFields(
+  id: string,
+  fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null; description?: string | null },
+): void {
   // a subject with a line break is reported with the other template problems below
   if (fields.subject.includes('\0')) requireOneLine(fields.subject, 'the subject');
   if (fields.description != null) requireOneLine(fields.description, '--description');
@@ -120,7 +123,11 @@ function checkFields(id: string, fields: { subject: string; text?: string | null
   }
 }
 
-export async function addTemplate(store: Store, input: AddTemplateInput, now: number): Promise<{ template: TemplateView; replaced: boolean }> {
+export async function addTemplate(
+  store: Store,
+  input: AddTemplateInput,
+  now: number,
+): Promise<{ template: TemplateView; replaced: boolean }> {
   checkTemplateId(input.id);
   const org = orgOf(input.org);
   const fields = {
@@ -151,7 +158,13 @@ export interface TemplateChanges {
 }
 
 /** Changes the given fields of an existing template of one scope; the result is checked whole before it is saved. */
-export async function setTemplate(store: Store, id: string, org: string | undefined, changes: TemplateChanges, now: number): Promise<TemplateView> {
+export async function setTemplate(
+  store: Store,
+  id: string,
+  org: string | undefined,
+  changes: TemplateChanges,
+  now: number,
+): Promise<TemplateView> {
   const o = orgOf(org);
   const existing = await store.templates.get(id, o);
   if (!existing) {
@@ -235,9 +248,15 @@ export function checkTemplate(t: TemplateRow): TemplateCheck {
   if (t.sender === null || t.sender.trim() === '') {
     problems.push({ code: 'SENDER_MISSING', part: 'sender', message: 'the sender is not set', fix: `${set} --sender ADDR` });
   } else if (!parseSender(t.sender).value) {
-    problems.push({ code: 'SENDER_INVALID', part: 'sender', message: `the sender ${quoted(t.sender)} ${parseSender(t.sender).error}`, fix: `${set} --sender ADDR` });
+    problems.push({
+      code: 'SENDER_INVALID',
+      part: 'sender',
+      message: `the sender ${quoted(t.sender)} ${parseSender(t.sender).error}`,
+      fix: `${set} --sender ADDR`,
+    });
   }
-  if (t.subject.trim() === '') problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
+  if (t.subject.trim() === '')
+    problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
   if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body', fix: `${set} --body-file F` });
   for (const i of checkParts(t)) {
     const flag = i.part === 'subject' ? '--subject TEXT' : i.part === 'html' ? '--html-file F' : '--body-file F';

@@ -55,12 +55,19 @@ function needsRecipient(provider: ProviderName, quitAfter: QuitAfter | undefined
 
 export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Promise<TestEmailResult> {
   if (req.to !== undefined && !parseMailbox(req.to)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(req.to)} is not a valid email address`, { fix: 'Write it as user@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(req.to)} is not a valid email address`, {
+      fix: 'Write it as user@example.com',
+    });
   }
   if (!req.to && needsRecipient(req.provider, req.quitAfter)) {
-    throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', `test-email${req.quitAfter ? ` --quit-after ${req.quitAfter}` : ''} needs a recipient`, {
-      fix: 'Give --to ADDR, or --quit-after auth for a connection and sign-in test that sends nothing',
-    });
+    throw new SysemailError(
+      'usage',
+      'TEST_NEEDS_RECIPIENT',
+      `test-email${req.quitAfter ? ` --quit-after ${req.quitAfter}` : ''} needs a recipient`,
+      {
+        fix: 'Give --to ADDR, or --quit-after auth for a connection and sign-in test that sends nothing',
+      },
+    );
   }
   let from: string;
   try {
@@ -73,20 +80,40 @@ export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Pro
     from = stand && parseMailbox(stand) ? stand : 'postmaster@localhost';
   }
   if (!parseMailbox(from)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `the sender ${quoted(from)} is not a valid email address`, { fix: 'Give --from user@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `the sender ${quoted(from)} is not a valid email address`, {
+      fix: 'Give --from user@example.com',
+    });
   }
 
   const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;
   const provider = await create(req.provider, { settings: deps.settings, secrets: deps.secrets });
   try {
-    const r = await provider.test({ from, ...(req.to ? { to: req.to } : {}), ...(req.quitAfter ? { quitAfter: req.quitAfter } : {}), ...(req.onPhase ? { onPhase: req.onPhase } : {}) });
+    const r = await provider.test({
+      from,
+      ...(req.to ? { to: req.to } : {}),
+      ...(req.quitAfter ? { quitAfter: req.quitAfter } : {}),
+      ...(req.onPhase ? { onPhase: req.onPhase } : {}),
+    });
     let diagnosis: DiagnosisView[] = [];
     if (!r.ok && r.failure) {
       const { diagnose } = await import('../core/diagnosis/index.js');
       const { scope: _scope, ...failure } = r.failure as FailureInfo & { scope?: unknown };
-      diagnosis = diagnose(failure).map((m) => ({ id: m.id, title: m.title, explanation: m.explanation, fix: m.fix, retryable: m.retryable }));
+      diagnosis = diagnose(failure).map((m) => ({
+        id: m.id,
+        title: m.title,
+        explanation: m.explanation,
+        fix: m.fix,
+        retryable: m.retryable,
+      }));
     }
-    return { ok: r.ok, provider: req.provider, phases: r.phases, diagnosis, ...(r.failure ? { failure: r.failure } : {}), ...(r.error ? { error: r.error } : {}) };
+    return {
+      ok: r.ok,
+      provider: req.provider,
+      phases: r.phases,
+      diagnosis,
+      ...(r.failure ? { failure: r.failure } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    };
   } finally {
     await provider.close();
   }

@@ -84,7 +84,9 @@ function yesNo(value: string): boolean {
   const v = value.trim().toLowerCase();
   if (['yes', 'y', 'true', '1', 'on'].includes(v)) return true;
   if (['no', 'n', 'false', '0', 'off'].includes(v)) return false;
-  throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got ${quoted(value)})`, { fix: 'Use --notify-email yes or --notify-email no' });
+  throw new SysemailError('data', 'NOTIFY_EMAIL_INVALID', `--notify-email takes yes or no (got ${quoted(value)})`, {
+    fix: 'Use --notify-email yes or --notify-email no',
+  });
 }
 
 /** A --provider value: one of PROVIDER_NAMES (65 otherwise). */

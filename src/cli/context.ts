@@ -29,7 +29,11 @@ export class CliContext {
   /** Set by commands that only read parameters, so the store loads nothing else. */
   paramsOnly = false;
 
-  constructor(readonly globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
+  constructor(
+    readonly globals: GlobalOptions,
+    env: NodeJS.ProcessEnv = process.env,
+    cwd = process.cwd(),
+  ) {
     this.env = env;
     this.cwd = cwd;
   }

@@ -15,15 +15,20 @@ export function reportError(err: unknown, options: ReportOptions): number {
   // Ctrl-C at a prompt is the operator changing their mind, not a bug: say so and exit as a shell would
   if (err instanceof Error && err.name === 'ExitPromptError') {
     const code: ErrorCode = 'CANCELLED';
-    write(options.json ? JSON.stringify({ error: { code, message: 'cancelled at the prompt', exitCode: EXIT.INTERRUPTED } }) + '\n' : 'sysemail: cancelled at the prompt\n');
+    write(
+      options.json
+        ? JSON.stringify({ error: { code, message: 'cancelled at the prompt', exitCode: EXIT.INTERRUPTED } }) + '\n'
+        : 'sysemail: cancelled at the prompt\n',
+    );
     return EXIT.INTERRUPTED;
   }
   const e: SysemailError = isSysemailError(err)
     ? err
-    : storeFailure(err) ?? new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
+    : (storeFailure(err) ??
+      new SysemailError('internal', 'INTERNAL', `internal error: ${err instanceof Error ? err.message : String(err)}`, {
         fix: 'This is a bug in sysemail; run again with -v and report the output',
         cause: err,
-      });
+      }));
   const exitCode = exitCodeOf(e.kind);
   if (options.json) {
     const payload: Record<string, unknown> = { code: e.code, message: e.line, exitCode };

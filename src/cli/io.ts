@@ -13,10 +13,15 @@ export function readInputFile(file: string, what: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new SysemailError('noinput', 'INPUT_UNREADABLE', `${what} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`, {
-      fix: 'Check the path and its permissions',
-      cause: err,
-    });
+    throw new SysemailError(
+      'noinput',
+      'INPUT_UNREADABLE',
+      `${what} ${file} cannot be read (${code === 'ENOENT' ? 'no such file' : code})`,
+      {
+        fix: 'Check the path and its permissions',
+        cause: err,
+      },
+    );
   }
 }
 

@@ -17,7 +17,13 @@ export function displayWidth(text: string): number {
   let widest = 0;
   for (const line of stripVTControlCharacters(text).split('\n')) {
     let w = 0;
-    for (const ch of line) w += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1faff}\u{20000}-\u{3fffd}]/u.test(ch) ? 2 : 1;
+    for (const ch of line)
+      w +=
+        /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1faff}\u{20000}-\u{3fffd}]/u.test(
+          ch,
+        )
+          ? 2
+          : 1;
     widest = Math.max(widest, w);
   }
   return widest;
@@ -50,7 +56,10 @@ export function fitColumns(natural: readonly number[], terminalColumns: number |
   const kept = natural.map((w) => Math.min(w, KEEP_COLUMN));
   const keptTotal = kept.reduce((a, b) => a + b, 0);
   if (keptTotal > room) return waterFill(natural, room).map((w, i) => Math.max(Math.min(MIN_COLUMN, natural[i]), w));
-  const extra = waterFill(natural.map((w, i) => w - kept[i]), room - keptTotal);
+  const extra = waterFill(
+    natural.map((w, i) => w - kept[i]),
+    room - keptTotal,
+  );
   return kept.map((w, i) => w + extra[i]);
 }
 
@@ -133,7 +142,10 @@ export class Output {
     }
     const { default: Table } = await import('cli-table3');
     const c = await this.chalk();
-    const widths = fitColumns([head, ...cells].reduce<number[]>((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, displayWidth(cell) + CELL_PADDING)), []), this.out.columns);
+    const widths = fitColumns(
+      [head, ...cells].reduce<number[]>((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, displayWidth(cell) + CELL_PADDING)), []),
+      this.out.columns,
+    );
     const t = new Table({
       head: head.map((h) => c.bold(h)),
       style: { head: [], border: [] },

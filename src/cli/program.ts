@@ -80,12 +80,14 @@ Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input, 69 perman
 
 /** Cleans commander's message ("error: unknown option '--x'\n(Did you mean --y?)") into one line. */
 function commanderLine(text: string): string {
-  return text
-    .replace(/^error:\s*/i, '')
-    // commander quotes the word it refused as given: escape and shorten it like every other value
-    .replace(/'([^']*)'/g, (_, word: string) => quoted(word))
-    .replace(/\s*\n\s*/g, ' ')
-    .trim();
+  return (
+    text
+      .replace(/^error:\s*/i, '')
+      // commander quotes the word it refused as given: escape and shorten it like every other value
+      .replace(/'([^']*)'/g, (_, word: string) => quoted(word))
+      .replace(/\s*\n\s*/g, ' ')
+      .trim()
+  );
 }
 
 export async function run(argv: string[]): Promise<Ending> {

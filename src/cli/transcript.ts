@@ -12,7 +12,9 @@ export function transcriptOption(ctx: CliContext): Pick<ProviderOptions, 'onTran
 }
 
 /** For use cases that take a `createProvider`: the default one, with the transcript when -v is on. */
-export function verboseProviders(ctx: CliContext): { createProvider?: (name: ProviderName, options: ProviderOptions) => Promise<Provider> } {
+export function verboseProviders(ctx: CliContext): {
+  createProvider?: (name: ProviderName, options: ProviderOptions) => Promise<Provider>;
+} {
   if (!ctx.output.verbose) return {};
   return {
     createProvider: async (name, options) => {

@@ -28,9 +28,7 @@ export function isServerDatabase(value: string): boolean {
  * up to the last @ before the path, and a `password=` query parameter).
  */
 export function maskedDbUrl(url: string): string {
-  return url
-    .replace(/^([a-z]+:\/\/[^/@:?#]*):[^/?#]*@/i, '$1:***@')
-    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+  return url.replace(/^([a-z]+:\/\/[^/@:?#]*):[^/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 /** A file path made absolute; a PostgreSQL URL stays as it is (never taken for a file name: it may hold a password). */
@@ -39,7 +37,11 @@ function filePath(value: string): string {
 }
 
 /** Database location: --db, else SYSEMAIL_DB, else user config `db`, else the data folder. */
-export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv, userDb: string | undefined): { file: string; source: DbPathSource } {
+export function resolveDbPath(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  userDb: string | undefined,
+): { file: string; source: DbPathSource } {
   if (flag) return { file: filePath(flag), source: 'flag' };
   if (env.SYSEMAIL_DB) return { file: filePath(env.SYSEMAIL_DB), source: 'env' };
   if (userDb) return { file: filePath(userDb), source: 'user' };
@@ -105,10 +107,15 @@ export function foreignOwner(folder: string): FileOwner | undefined {
 export function ownerRefusal(owner: FileOwner, target: string, cause: unknown): SysemailError {
   const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
   const name = accountName(owner.uid);
-  return new SysemailError('noperm', 'OWNER_CHANGE_REFUSED', `${target} belongs to ${name}, and root may not give the files it would create there to that account (${code}); nothing was changed`, {
-    fix: `Run it as the database's owner: sudo -u ${name} sysemail ...`,
-    cause,
-  });
+  return new SysemailError(
+    'noperm',
+    'OWNER_CHANGE_REFUSED',
+    `${target} belongs to ${name}, and root may not give the files it would create there to that account (${code}); nothing was changed`,
+    {
+      fix: `Run it as the database's owner: sudo -u ${name} sysemail ...`,
+      cause,
+    },
+  );
 }
 
 /** chown of one path and, for a folder, everything in it; only what `lstat` shows is not the owner's already. */

@@ -16,7 +16,11 @@ function setYamlKey(text: string, key: string, value: string): string {
   return (text.length === 0 || text.endsWith('\n') ? text : text + '\n') + line + '\n';
 }
 
-export function rememberProvider(configFile: string | undefined, home: string, provider: RememberedProvider): { file: string; created: boolean } {
+export function rememberProvider(
+  configFile: string | undefined,
+  home: string,
+  provider: RememberedProvider,
+): { file: string; created: boolean } {
   const file = configFile ?? path.join(home, '.emailrc.json');
   const fail = (why: string, cause?: unknown) =>
     new SysemailError('ioerr', 'USER_CONFIG_WRITE_FAILED', `cannot save the provider choice in ${file} (${why})`, {
@@ -43,7 +47,7 @@ export function rememberProvider(configFile: string | undefined, home: string, p
     } catch (err) {
       throw fail('it is not valid JSON', err);
     }
-    if (base === 'package.json') doc.email = { ...((doc.email) ?? {}), provider };
+    if (base === 'package.json') doc.email = { ...(doc.email ?? {}), provider };
     else doc.provider = provider;
     out = JSON.stringify(doc, null, 2) + '\n';
   }

@@ -40,7 +40,10 @@ export function validateUserConfig(raw: unknown, file: string): LoadedUserConfig
       case 'from':
         {
           const mailbox = typeof v === 'string' ? parseSender(v).value : undefined;
-          if (!mailbox) throw bad(`'from' must be one email address, optionally with a name such as Ops Team <ops@example.com> (got ${JSON.stringify(v)})`);
+          if (!mailbox)
+            throw bad(
+              `'from' must be one email address, optionally with a name such as Ops Team <ops@example.com> (got ${JSON.stringify(v)})`,
+            );
           config.from = formatMailbox(mailbox);
         }
         break;
@@ -170,10 +173,15 @@ export async function loadUserConfig(options: { file?: string; cwd: string; home
       }
       const { jsonSyntaxError } = await import('../core/text.js');
       const at = jsonSyntaxError(text);
-      throw new SysemailError('config', 'USER_CONFIG_INVALID', `user config ${file} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`, {
-        fix: 'Correct the syntax of the file (see .emailrc.example)',
-        cause: err,
-      });
+      throw new SysemailError(
+        'config',
+        'USER_CONFIG_INVALID',
+        `user config ${file} is not JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`,
+        {
+          fix: 'Correct the syntax of the file (see .emailrc.example)',
+          cause: err,
+        },
+      );
     }
     throw new SysemailError('config', 'USER_CONFIG_INVALID', `cannot parse user config ${file}: ${e.message.split('\n')[0]}`, {
       fix: 'Correct the syntax of the file (see .emailrc.example)',

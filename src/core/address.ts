@@ -35,7 +35,7 @@ export function isValidDomain(domain: string): boolean {
   if (domain.charCodeAt(0) === 91 /* [ */ && IP_LITERAL.test(domain)) return true;
   if (domain.length > 253) return false;
   // a domain is checked for every recipient of every imported line: labels one by one, no array
-  for (let start = 0; ; ) {
+  for (let start = 0; ;) {
     const dot = domain.indexOf('.', start);
     const label = dot === -1 ? domain.slice(start) : domain.slice(start, dot);
     if (!(isAsciiLabel(label) ?? DOMAIN_LABEL.test(label))) return false;
@@ -94,9 +94,8 @@ export function parseMailbox(text: string): Mailbox | undefined {
 /** The header form of a mailbox, quoting the name when it holds specials. */
 export function formatMailbox(m: Mailbox): string {
   if (!m.name) return m.address;
-  const name = /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(m.name) && !/^\.|\.$/.test(m.name)
-    ? m.name
-    : `"${m.name.replace(/(["\\])/g, '\\$1')}"`;
+  const name =
+    /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(m.name) && !/^\.|\.$/.test(m.name) ? m.name : `"${m.name.replace(/(["\\])/g, '\\$1')}"`;
   return `${name} <${m.address}>`;
 }
 
@@ -141,7 +140,10 @@ export function parseSender(text: string): { value?: Mailbox; error?: string } {
       name += part.slice(1, -1).replace(/\\(.)/g, '$1');
       continue;
     }
-    if (/[,;]/.test(part)) return { error: `has a comma or semicolon outside quotes, which separates addresses; quote the name: "${rawName.replace(/"/g, '')}" <${address}>` };
+    if (/[,;]/.test(part))
+      return {
+        error: `has a comma or semicolon outside quotes, which separates addresses; quote the name: "${rawName.replace(/"/g, '')}" <${address}>`,
+      };
     if (part.includes('@')) return { error: 'has an address in its name; a sender is one mailbox (quote the name if it must hold an @)' };
     if (PHRASE_SPECIALS.test(part)) return { error: `has a name with special characters ( ) < > [ ] : \\; put the name in double quotes` };
     name += part.replace(/\s+/g, ' ');

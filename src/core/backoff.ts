@@ -22,9 +22,7 @@ export interface RetryInput {
   retryAfterSec?: number;
 }
 
-export type RetryDecision =
-  | { action: 'retry'; dueAt: number; delaySec: number }
-  | { action: 'give-up'; reason: string };
+export type RetryDecision = { action: 'retry'; dueAt: number; delaySec: number } | { action: 'give-up'; reason: string };
 
 /** Share of the wait that is randomised: ±20 %. */
 const JITTER = 0.2;
@@ -50,7 +48,10 @@ export function lifetimeDeadline(input: Pick<RetryInput, 'firstAttemptAt' | 'cre
 export function retryDecision(input: RetryInput, policy: BackoffPolicy, random: () => number = Math.random): RetryDecision {
   const deadline = lifetimeDeadline(input, policy);
   if (input.now >= deadline) {
-    return { action: 'give-up', reason: `still refused after ${policy.maxLifetimeHours} h (queue.maxLifetimeHours) and ${input.attempts} attempt(s)` };
+    return {
+      action: 'give-up',
+      reason: `still refused after ${policy.maxLifetimeHours} h (queue.maxLifetimeHours) and ${input.attempts} attempt(s)`,
+    };
   }
   let delaySec = backoffDelaySec(input.attempts, policy, random);
   if (input.retryAfterSec !== undefined && input.retryAfterSec > delaySec) delaySec = Math.ceil(input.retryAfterSec);

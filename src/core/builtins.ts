@@ -15,5 +15,7 @@ export const nodeModule: typeof import('node:module') = getBuiltin ? getBuiltin(
 
 /** `node:crypto`, loaded on first use only: most commands never need it. */
 export function crypto(): typeof import('node:crypto') {
-  return getBuiltin ? getBuiltin('node:crypto') : (nodeModule.createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+  return getBuiltin
+    ? getBuiltin('node:crypto')
+    : (nodeModule.createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
 }

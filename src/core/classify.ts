@@ -25,16 +25,36 @@ export interface Classification {
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNECTION', 'ESOCKET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ENETDOWN', 'EHOSTDOWN', 'EAI_AGAIN', 'EDNS', 'EPROTOCOL', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ABORT_ERR', 'TimeoutError',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ECONNECTION',
+  'ESOCKET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'EAI_AGAIN',
+  'EDNS',
+  'EPROTOCOL',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ABORT_ERR',
+  'TimeoutError',
 ]);
 
 /** Node's certificate verification codes, and the text OpenSSL uses when nodemailer drops the code. */
-const CERT_CODES = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET_ISSUER_CERT|VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT_LOCALLY)|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/;
-const CERT_TEXT = /self[- ]signed certificate|unable to (get|verify)|certificate (has expired|is not yet valid|signature failure)|altnames|Hostname\/IP does not match|unknown ca/i;
+const CERT_CODES =
+  /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET_ISSUER_CERT|VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT_LOCALLY)|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/;
+const CERT_TEXT =
+  /self[- ]signed certificate|unable to (get|verify)|certificate (has expired|is not yet valid|signature failure)|altnames|Hostname\/IP does not match|unknown ca/i;
 /** A TLS client that met plain SMTP, or the reverse. */
-const TLS_MODE_TEXT = /wrong version number|packet length too long|unknown protocol|http request|ERR_SSL_WRONG_VERSION_NUMBER|TLS_MODE_MISMATCH/i;
+const TLS_MODE_TEXT =
+  /wrong version number|packet length too long|unknown protocol|http request|ERR_SSL_WRONG_VERSION_NUMBER|TLS_MODE_MISMATCH/i;
 
 const c = (kind: FailureKind, scope: FailureScope, rule: string): Classification => ({ kind, scope, rule });
 
@@ -42,12 +62,18 @@ function classifyGraph(f: FailureInfo, status: number): Classification {
   const code = f.graphCode ?? '';
   if (status === 401 || status === 403) return c('noperm', 'account', 'graph-auth');
   if (status === 429) return c('tempfail', 'account', 'graph-throttled');
-  if (status === 404 && (f.phase === 'mailbox' || f.phase === 'token' || /NonExistentMailbox|MailboxNotEnabled|ResourceNotFound|Request_ResourceNotFound/i.test(code))) {
+  if (
+    status === 404 &&
+    (f.phase === 'mailbox' ||
+      f.phase === 'token' ||
+      /NonExistentMailbox|MailboxNotEnabled|ResourceNotFound|Request_ResourceNotFound/i.test(code))
+  ) {
     return c('unavailable', 'account', 'graph-mailbox-not-found');
   }
   // a failing service fails every message alike: the run stops instead of sending the queue into it
   if (status === 408 || status >= 500) return c('tempfail', 'account', 'graph-unavailable');
-  if (/SendAsDenied|AccessDenied|Authorization_RequestDenied|InvalidAuthenticationToken/i.test(code)) return c('noperm', 'account', 'graph-auth');
+  if (/SendAsDenied|AccessDenied|Authorization_RequestDenied|InvalidAuthenticationToken/i.test(code))
+    return c('noperm', 'account', 'graph-auth');
   if (/MailboxNotEnabled|NonExistentMailbox/i.test(code)) return c('unavailable', 'account', 'graph-mailbox-not-found');
   if (/QuotaExceeded/i.test(code)) return c('unavailable', 'account', 'graph-quota');
   return c('unavailable', 'message', 'graph-rejected');
@@ -71,7 +97,9 @@ export function classifyFailure(f: FailureInfo): Classification {
   // the overall deadline of one session or request: this message is deferred, the next may pass
   if (code === DEADLINE_SMTP || code === DEADLINE_GRAPH) return c('tempfail', 'message', 'deadline');
   if (f.phase === 'write') {
-    return /ENOSPC|EMFILE|ENFILE|EAGAIN|EBUSY/.test(code) ? c('tempfail', 'account', 'write-temporary') : c('config', 'account', 'write-refused');
+    return /ENOSPC|EMFILE|ENFILE|EAGAIN|EBUSY/.test(code)
+      ? c('tempfail', 'account', 'write-temporary')
+      : c('config', 'account', 'write-refused');
   }
   if (f.phase === 'token' && f.httpStatus !== undefined) return classifyToken(f, f.httpStatus);
   if (f.httpStatus !== undefined) return classifyGraph(f, f.httpStatus);
@@ -93,7 +121,8 @@ export function classifyFailure(f: FailureInfo): Classification {
     if (NETWORK_CODES.has(code) && reply === undefined) return c('tempfail', 'account', 'tls-network');
     return c('config', 'account', 'tls');
   }
-  if (/Must issue a STARTTLS command first|STARTTLS is required|5\.7\.0 .*STARTTLS/i.test(text)) return c('config', 'account', 'starttls-required');
+  if (/Must issue a STARTTLS command first|STARTTLS is required|5\.7\.0 .*STARTTLS/i.test(text))
+    return c('config', 'account', 'starttls-required');
 
   // Send As / Send On Behalf denied: the sign-in works but this account may not use the From.
   if (enhanced === '5.7.60' || /SendAsDenied|not (authori[sz]ed|allowed) to send (as|on behalf)/i.test(text)) {
@@ -110,7 +139,15 @@ export function classifyFailure(f: FailureInfo): Classification {
     // no reply: credentials missing, or no mechanism the server and sysemail share
     return c('config', 'account', 'auth-setup');
   }
-  if (authReply || enhanced === '5.7.57' || enhanced === '5.7.139' || enhanced === '5.7.3' || enhanced === '5.7.8' || enhanced === '5.7.9' || enhanced === '5.7.30') {
+  if (
+    authReply ||
+    enhanced === '5.7.57' ||
+    enhanced === '5.7.139' ||
+    enhanced === '5.7.3' ||
+    enhanced === '5.7.8' ||
+    enhanced === '5.7.9' ||
+    enhanced === '5.7.30'
+  ) {
     return c('noperm', 'account', 'auth-refused');
   }
 
@@ -126,9 +163,11 @@ export function classifyFailure(f: FailureInfo): Classification {
   }
 
   if (NETWORK_CODES.has(code)) return c('tempfail', 'account', 'network');
-  if (code === 'EMESSAGE' || code === 'EENVELOPE' || code === 'EMAXRECIPIENTS') return c('unavailable', 'message', 'message-refused-locally');
+  if (code === 'EMESSAGE' || code === 'EENVELOPE' || code === 'EMAXRECIPIENTS')
+    return c('unavailable', 'message', 'message-refused-locally');
   if (code === 'ECONFIG' || code === 'EREQUIRETLS') return c('config', 'account', 'config');
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'ESTREAM' || code === 'EFILEACCESS') return c('unavailable', 'message', 'attachment-unreadable');
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'ESTREAM' || code === 'EFILEACCESS')
+    return c('unavailable', 'message', 'attachment-unreadable');
   // Nothing recognisable: assume it may pass later, and stop the run rather than burn through the queue.
   return c('tempfail', 'account', 'unknown');
 }

@@ -6,16 +6,7 @@ import type { ErrorCode } from './error-codes.js';
 
 export type { ErrorCode } from './error-codes.js';
 
-export type ErrorKind =
-  | 'usage'
-  | 'data'
-  | 'noinput'
-  | 'unavailable'
-  | 'ioerr'
-  | 'tempfail'
-  | 'noperm'
-  | 'config'
-  | 'internal';
+export type ErrorKind = 'usage' | 'data' | 'noinput' | 'unavailable' | 'ioerr' | 'tempfail' | 'noperm' | 'config' | 'internal';
 
 export interface ErrorDetails {
   /** What the user can do about it, one sentence. Appended to the message when shown. */

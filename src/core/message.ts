@@ -62,7 +62,6 @@ export interface ComposedMessage {
   warnings: MessageWarning[];
 }
 
-
 /** Splits a comma list, leaving commas inside quotes or angle brackets alone. */
 export function splitAddressList(text: string): string[] {
   // one address without quotes, brackets or separators (most entries) is itself
@@ -125,7 +124,12 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
   const errors: MessageProblem[] = [];
   const warnings: MessageWarning[] = [];
   const crlf = (field: string, what: string) =>
-    errors.push({ field, code: 'HEADER_CRLF', message: `${what} contains a line break (CR/LF), which could inject headers`, fix: `Give ${what} on one line` });
+    errors.push({
+      field,
+      code: 'HEADER_CRLF',
+      message: `${what} contains a line break (CR/LF), which could inject headers`,
+      fix: `Give ${what} on one line`,
+    });
 
   const list = (field: 'to' | 'cc' | 'bcc', entries: readonly string[] | undefined): string[] => {
     const out: string[] = [];
@@ -137,7 +141,12 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
       for (const item of splitAddressList(entry)) {
         const m = parseMailbox(item);
         if (!m) {
-          errors.push({ field, code: 'ADDRESS_INVALID', message: `--${field} ${quoted(item)} is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+          errors.push({
+            field,
+            code: 'ADDRESS_INVALID',
+            message: `--${field} ${quoted(item)} is not a valid email address`,
+            fix: 'Write it as user@example.com or "Name <user@example.com>"',
+          });
           continue;
         }
         if (isSingleLabelDomain(m.address)) {
@@ -168,14 +177,24 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
     }
     const m = parseMailbox(value);
     if (!m) {
-      errors.push({ field, code: 'ADDRESS_INVALID', message: `${label} ${quoted(value)} is not a valid email address`, fix: 'Write it as user@example.com or "Name <user@example.com>"' });
+      errors.push({
+        field,
+        code: 'ADDRESS_INVALID',
+        message: `${label} ${quoted(value)} is not a valid email address`,
+        fix: 'Write it as user@example.com or "Name <user@example.com>"',
+      });
       return undefined;
     }
     return formatMailbox(m);
   };
   const from = single('from', raw.from, 'the sender (From)');
   if (raw.from === undefined) {
-    errors.push({ field: 'from', code: 'NO_SENDER', message: 'the message has no sender', fix: 'Give --from ADDR or set one with `sysemail params set sender.default ADDR`' });
+    errors.push({
+      field: 'from',
+      code: 'NO_SENDER',
+      message: 'the message has no sender',
+      fix: 'Give --from ADDR or set one with `sysemail params set sender.default ADDR`',
+    });
   }
   const replyTo = single('replyTo', raw.replyTo, 'the Reply-To address');
 
@@ -185,18 +204,36 @@ export function composeMessage(raw: RawMessage, limits: MessageLimits): { value?
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw.headers ?? {})) {
     if (!/^[!-9;-~]+$/.test(name)) {
-      errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `header name ${quoted(name)} is not valid`, fix: 'Use letters, digits and dashes, e.g. X-Campaign' });
+      errors.push({
+        field: 'headers',
+        code: 'HEADER_INVALID',
+        message: `header name ${quoted(name)} is not valid`,
+        fix: 'Use letters, digits and dashes, e.g. X-Campaign',
+      });
     } else if (CRLF.test(value)) {
       crlf('headers', `header ${name}`);
     } else headers[name] = value;
   }
   if (raw.messageId !== undefined && (CRLF.test(raw.messageId) || !/^<[^<>\s]+@[^<>\s]+>$/.test(raw.messageId))) {
-    errors.push({ field: 'headers', code: 'HEADER_INVALID', message: `Message-ID ${quoted(raw.messageId)} is not of the form <id@domain>`, fix: 'Leave the Message-ID out; sysemail makes one' });
+    errors.push({
+      field: 'headers',
+      code: 'HEADER_INVALID',
+      message: `Message-ID ${quoted(raw.messageId)} is not of the form <id@domain>`,
+      fix: 'Leave the Message-ID out; sysemail makes one',
+    });
   }
 
-  for (const [body, what] of [[raw.text, 'the text body'], [raw.html, 'the HTML body']] as const) {
+  for (const [body, what] of [
+    [raw.text, 'the text body'],
+    [raw.html, 'the HTML body'],
+  ] as const) {
     if (body?.includes('\0')) {
-      errors.push({ field: 'body', code: 'BODY_NUL', message: `${what} contains a NUL character`, fix: 'Remove the NUL bytes (a binary file is sent with --attach)' });
+      errors.push({
+        field: 'body',
+        code: 'BODY_NUL',
+        message: `${what} contains a NUL character`,
+        fix: 'Remove the NUL bytes (a binary file is sent with --attach)',
+      });
     }
   }
 

@@ -46,46 +46,162 @@ export const SMTP_OAUTH_SCOPE = 'https://outlook.office365.com/.default';
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
 const TABLE = [
-  { key: 'batch.provider', type: enumOf(...PROVIDER_NAMES), default: 'smtp', description: 'Provider the distributor batch (queue run) sends through' },
-  { key: 'interactive.provider', type: enumOf(...PROVIDER_NAMES, PROMPT_PROVIDER), default: 'prompt', description: 'Provider `send` uses when the user config names none; prompt = ask each time' },
-  { key: 'sender.default', type: { kind: 'mailbox' }, description: 'Default From: an address, optionally with a name (Ops Team <ops@example.com>)' },
-  { key: 'limits.maxMessageMb', type: { kind: 'number', exclusiveMin: 0, max: 1024 }, default: 25, description: 'Largest whole email, attachments included, in MB' },
-  { key: 'history.retentionDays', type: { kind: 'integer', min: 0, max: 36500 }, default: 30, description: 'Days sent and failed history is kept (0 = the default, 30)' },
+  {
+    key: 'batch.provider',
+    type: enumOf(...PROVIDER_NAMES),
+    default: 'smtp',
+    description: 'Provider the distributor batch (queue run) sends through',
+  },
+  {
+    key: 'interactive.provider',
+    type: enumOf(...PROVIDER_NAMES, PROMPT_PROVIDER),
+    default: 'prompt',
+    description: 'Provider `send` uses when the user config names none; prompt = ask each time',
+  },
+  {
+    key: 'sender.default',
+    type: { kind: 'mailbox' },
+    description: 'Default From: an address, optionally with a name (Ops Team <ops@example.com>)',
+  },
+  {
+    key: 'limits.maxMessageMb',
+    type: { kind: 'number', exclusiveMin: 0, max: 1024 },
+    default: 25,
+    description: 'Largest whole email, attachments included, in MB',
+  },
+  {
+    key: 'history.retentionDays',
+    type: { kind: 'integer', min: 0, max: 36500 },
+    default: 30,
+    description: 'Days sent and failed history is kept (0 = the default, 30)',
+  },
   { key: 'throttling.enabled', type: { kind: 'boolean' }, default: false, description: 'Apply the per-provider per-minute sending limit' },
-  { key: 'smtp.perMinuteLimit', type: { kind: 'integer', min: 0, max: 1_000_000 }, defaultNote: '30 for Microsoft 365 hosts, else 0', description: 'Messages per minute through SMTP (0 = no limit)' },
-  { key: 'exchange.perMinuteLimit', type: { kind: 'integer', min: 0, max: 1_000_000 }, defaultNote: '30 (Exchange Online)', description: 'Messages per minute through Exchange Online (0 = no limit)' },
-  { key: 'queue.minBackoffSec', type: { kind: 'integer', min: 1, max: 86_400 }, default: 300, description: 'Shortest wait before retrying a temporary failure, seconds' },
-  { key: 'queue.maxBackoffSec', type: { kind: 'integer', min: 1, max: 604_800 }, default: 4000, description: 'Longest wait between retries, seconds' },
-  { key: 'queue.maxLifetimeHours', type: { kind: 'integer', min: 1, max: 8760 }, default: 120, description: 'Hours a message may keep retrying before it fails' },
-  { key: 'queue.spoolDir', type: { kind: 'path' }, defaultNote: 'spool/ beside the database file', description: 'Folder where queued attachments are copied until the message is sent' },
+  {
+    key: 'smtp.perMinuteLimit',
+    type: { kind: 'integer', min: 0, max: 1_000_000 },
+    defaultNote: '30 for Microsoft 365 hosts, else 0',
+    description: 'Messages per minute through SMTP (0 = no limit)',
+  },
+  {
+    key: 'exchange.perMinuteLimit',
+    type: { kind: 'integer', min: 0, max: 1_000_000 },
+    defaultNote: '30 (Exchange Online)',
+    description: 'Messages per minute through Exchange Online (0 = no limit)',
+  },
+  {
+    key: 'queue.minBackoffSec',
+    type: { kind: 'integer', min: 1, max: 86_400 },
+    default: 300,
+    description: 'Shortest wait before retrying a temporary failure, seconds',
+  },
+  {
+    key: 'queue.maxBackoffSec',
+    type: { kind: 'integer', min: 1, max: 604_800 },
+    default: 4000,
+    description: 'Longest wait between retries, seconds',
+  },
+  {
+    key: 'queue.maxLifetimeHours',
+    type: { kind: 'integer', min: 1, max: 8760 },
+    default: 120,
+    description: 'Hours a message may keep retrying before it fails',
+  },
+  {
+    key: 'queue.spoolDir',
+    type: { kind: 'path' },
+    defaultNote: 'spool/ beside the database file',
+    description: 'Folder where queued attachments are copied until the message is sent',
+  },
   { key: 'smtp.host', type: { kind: 'host' }, description: 'Outgoing mail server host name' },
-  { key: 'smtp.port', type: { kind: 'port' }, default: 587, description: 'Outgoing mail server port (587 submission, 465 implicit TLS, 25 relay)' },
-  { key: 'smtp.security', type: enumOf('starttls', 'tls', 'none'), default: 'starttls', description: 'starttls = STARTTLS required; tls = implicit TLS; none = plain, local relays only' },
+  {
+    key: 'smtp.port',
+    type: { kind: 'port' },
+    default: 587,
+    description: 'Outgoing mail server port (587 submission, 465 implicit TLS, 25 relay)',
+  },
+  {
+    key: 'smtp.security',
+    type: enumOf('starttls', 'tls', 'none'),
+    default: 'starttls',
+    description: 'starttls = STARTTLS required; tls = implicit TLS; none = plain, local relays only',
+  },
   { key: 'smtp.authRequired', type: { kind: 'boolean' }, default: true, description: 'Sign in before sending' },
-  { key: 'smtp.authMethod', type: enumOf('password', 'oauth2'), default: 'password', description: 'password, or oauth2 = XOAUTH2 with a client-credentials token' },
+  {
+    key: 'smtp.authMethod',
+    type: enumOf('password', 'oauth2'),
+    default: 'password',
+    description: 'password, or oauth2 = XOAUTH2 with a client-credentials token',
+  },
   { key: 'smtp.username', type: { kind: 'string' }, description: 'Account to sign in with (user@domain)' },
-  { key: 'smtp.password', type: { kind: 'secret', env: 'SYSEMAIL_SMTP_PASSWORD', command: 'smtp.passwordCommand', file: 'smtp.passwordFile' }, description: 'Password of the SMTP account (kept in the OS keychain)' },
+  {
+    key: 'smtp.password',
+    type: { kind: 'secret', env: 'SYSEMAIL_SMTP_PASSWORD', command: 'smtp.passwordCommand', file: 'smtp.passwordFile' },
+    description: 'Password of the SMTP account (kept in the OS keychain)',
+  },
   { key: 'smtp.passwordCommand', type: { kind: 'string' }, description: 'Command whose output is the SMTP password' },
   { key: 'smtp.passwordFile', type: { kind: 'path' }, description: 'File holding the SMTP password (mode 0600)' },
-  { key: 'smtp.sessionTimeoutSec', type: { kind: 'integer', min: 5, max: 86_400 }, default: 300, description: 'Longest one SMTP session may take, connection to QUIT, before the message is deferred, seconds' },
+  {
+    key: 'smtp.sessionTimeoutSec',
+    type: { kind: 'integer', min: 5, max: 86_400 },
+    default: 300,
+    description: 'Longest one SMTP session may take, connection to QUIT, before the message is deferred, seconds',
+  },
   { key: 'smtp.caFile', type: { kind: 'path' }, description: 'Extra trusted CA certificate (PEM) for the SMTP server' },
   { key: 'smtp.oauth.tenantId', type: { kind: 'string' }, description: 'Microsoft Entra tenant id or domain for SMTP OAuth2' },
   { key: 'smtp.oauth.clientId', type: { kind: 'string' }, description: 'Application (client) id for SMTP OAuth2' },
-  { key: 'smtp.oauth.clientSecret', type: { kind: 'secret', env: 'SYSEMAIL_SMTP_CLIENT_SECRET', command: 'smtp.oauth.clientSecretCommand', file: 'smtp.oauth.clientSecretFile' }, description: 'Client secret for SMTP OAuth2 (kept in the OS keychain)' },
+  {
+    key: 'smtp.oauth.clientSecret',
+    type: {
+      kind: 'secret',
+      env: 'SYSEMAIL_SMTP_CLIENT_SECRET',
+      command: 'smtp.oauth.clientSecretCommand',
+      file: 'smtp.oauth.clientSecretFile',
+    },
+    description: 'Client secret for SMTP OAuth2 (kept in the OS keychain)',
+  },
   { key: 'smtp.oauth.clientSecretCommand', type: { kind: 'string' }, description: 'Command whose output is the SMTP OAuth2 client secret' },
   { key: 'smtp.oauth.clientSecretFile', type: { kind: 'path' }, description: 'File holding the SMTP OAuth2 client secret (mode 0600)' },
-  { key: 'smtp.oauth.tokenUrl', type: { kind: 'url' }, defaultNote: 'Microsoft identity platform endpoint of the tenant', description: 'OAuth2 token endpoint for SMTP' },
+  {
+    key: 'smtp.oauth.tokenUrl',
+    type: { kind: 'url' },
+    defaultNote: 'Microsoft identity platform endpoint of the tenant',
+    description: 'OAuth2 token endpoint for SMTP',
+  },
   { key: 'smtp.oauth.scope', type: { kind: 'string' }, default: SMTP_OAUTH_SCOPE, description: 'OAuth2 scope for SMTP' },
   { key: 'exchange.tenantId', type: { kind: 'string' }, description: 'Microsoft Entra tenant id or domain for Exchange Online' },
   { key: 'exchange.clientId', type: { kind: 'string' }, description: 'Application (client) id with the Mail.Send permission' },
-  { key: 'exchange.clientSecret', type: { kind: 'secret', env: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET', command: 'exchange.clientSecretCommand', file: 'exchange.clientSecretFile' }, description: 'Client secret of the Exchange application (kept in the OS keychain)' },
+  {
+    key: 'exchange.clientSecret',
+    type: {
+      kind: 'secret',
+      env: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
+      command: 'exchange.clientSecretCommand',
+      file: 'exchange.clientSecretFile',
+    },
+    description: 'Client secret of the Exchange application (kept in the OS keychain)',
+  },
   { key: 'exchange.clientSecretCommand', type: { kind: 'string' }, description: 'Command whose output is the Exchange client secret' },
   { key: 'exchange.clientSecretFile', type: { kind: 'path' }, description: 'File holding the Exchange client secret (mode 0600)' },
-  { key: 'exchange.requestTimeoutSec', type: { kind: 'integer', min: 5, max: 86_400 }, default: 120, description: 'Longest one Microsoft Graph request may take before the message is deferred, seconds' },
+  {
+    key: 'exchange.requestTimeoutSec',
+    type: { kind: 'integer', min: 5, max: 86_400 },
+    default: 120,
+    description: 'Longest one Microsoft Graph request may take before the message is deferred, seconds',
+  },
   { key: 'exchange.mailbox', type: { kind: 'address' }, description: 'Mailbox that sends through Microsoft Graph' },
   { key: 'exchange.graphUrl', type: { kind: 'url' }, default: GRAPH_URL, description: 'Microsoft Graph base URL' },
-  { key: 'exchange.tokenUrl', type: { kind: 'url' }, defaultNote: 'Microsoft identity platform endpoint of the tenant', description: 'OAuth2 token endpoint for Exchange' },
-  { key: 'eml.outputDir', type: { kind: 'path' }, defaultNote: 'outbox/ beside the database file', description: 'Folder where the email-app provider writes .eml files' },
+  {
+    key: 'exchange.tokenUrl',
+    type: { kind: 'url' },
+    defaultNote: 'Microsoft identity platform endpoint of the tenant',
+    description: 'OAuth2 token endpoint for Exchange',
+  },
+  {
+    key: 'eml.outputDir',
+    type: { kind: 'path' },
+    defaultNote: 'outbox/ beside the database file',
+    description: 'Folder where the email-app provider writes .eml files',
+  },
 ] as const satisfies readonly ParamDef[];
 
 /** Every parameter key: a misspelt key given to Settings does not compile. */
@@ -123,7 +239,13 @@ export function secretSources(name: SecretName): { env: string; command: ParamKe
 export function envNameOf(key: string): string {
   const t = BY_KEY.get(key)?.type;
   if (t?.kind === 'secret') return t.env;
-  return 'SYSEMAIL_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+  return (
+    'SYSEMAIL_' +
+    key
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .replace(/\./g, '_')
+      .toUpperCase()
+  );
 }
 
 export interface ParseResult {
@@ -136,7 +258,10 @@ const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 function isHost(s: string): boolean {
   if (s.length === 0 || s.length > 253) return false;
   if (/^\[?[0-9a-fA-F:]+\]?$/.test(s) && s.includes(':')) return true; // IPv6 literal
-  return s.replace(/\.$/, '').split('.').every((label) => HOST_LABEL.test(label) || /^xn--/.test(label));
+  return s
+    .replace(/\.$/, '')
+    .split('.')
+    .every((label) => HOST_LABEL.test(label) || /^xn--/.test(label));
 }
 
 /** Parses the text form of a value (command line, environment, import) into its typed form. */
@@ -184,7 +309,9 @@ export function parseParamValue(def: ParamDef, raw: unknown): ParseResult {
     }
     case 'mailbox': {
       const r = parseSender(String(text));
-      return r.value ? { value: formatMailbox(r.value) } : { error: `must be one email address, optionally with a name, such as "Ops Team <ops@example.com>": the value ${r.error}` };
+      return r.value
+        ? { value: formatMailbox(r.value) }
+        : { error: `must be one email address, optionally with a name, such as "Ops Team <ops@example.com>": the value ${r.error}` };
     }
     case 'url': {
       const s = String(text);
@@ -275,11 +402,19 @@ export function validateAssignments(
     const def = paramDef(a.key);
     if (!def) {
       const near = closestKey(a.key);
-      errors.push({ key: a.key, message: `unknown parameter ${quoted(a.key)}`, hint: `Did you mean ${quoted(near)}? (sysemail params list shows every key)` });
+      errors.push({
+        key: a.key,
+        message: `unknown parameter ${quoted(a.key)}`,
+        hint: `Did you mean ${quoted(near)}? (sysemail params list shows every key)`,
+      });
       continue;
     }
     if (def.type.kind === 'secret') {
-      errors.push({ key: a.key, message: `${a.key} is a secret and is never given on the command line or in a file`, hint: `use: printf %s "$SECRET" | sysemail params set ${a.key} --stdin` });
+      errors.push({
+        key: a.key,
+        message: `${a.key} is a secret and is never given on the command line or in a file`,
+        hint: `use: printf %s "$SECRET" | sysemail params set ${a.key} --stdin`,
+      });
       continue;
     }
     const parsed = parseParamValue(def, a.raw);
@@ -301,7 +436,10 @@ function crossCheck(values: ReadonlyMap<string, ParamValue>): ValidationError[] 
   const num = (k: string) => (values.get(k) ?? paramDef(k)?.default) as number;
   const out: ValidationError[] = [];
   if (num('queue.minBackoffSec') > num('queue.maxBackoffSec')) {
-    out.push({ key: 'queue.minBackoffSec', message: `queue.minBackoffSec (${num('queue.minBackoffSec')}) must not exceed queue.maxBackoffSec (${num('queue.maxBackoffSec')})` });
+    out.push({
+      key: 'queue.minBackoffSec',
+      message: `queue.minBackoffSec (${num('queue.minBackoffSec')}) must not exceed queue.maxBackoffSec (${num('queue.maxBackoffSec')})`,
+    });
   }
   return out;
 }
@@ -310,7 +448,12 @@ function crossCheck(values: ReadonlyMap<string, ParamValue>): ValidationError[] 
 export function isMicrosoft365Host(host: string | undefined): boolean {
   if (!host) return false;
   const h = host.toLowerCase();
-  return h === 'smtp.office365.com' || h === 'smtp-mail.outlook.com' || h.endsWith('.mail.protection.outlook.com') || h === 'outlook.office365.com';
+  return (
+    h === 'smtp.office365.com' ||
+    h === 'smtp-mail.outlook.com' ||
+    h.endsWith('.mail.protection.outlook.com') ||
+    h === 'outlook.office365.com'
+  );
 }
 
 /** Renders a typed value for display (tables, `params get`). */

@@ -126,13 +126,23 @@ export function render(template: string, data: TemplateData, options: RenderOpti
       continue;
     }
     if (typeof v === 'object') {
-      errors.push({ code: 'BAD_VALUE', name: seg.name, offset: seg.offset, message: `the value of %${seg.name}% is ${Array.isArray(v) ? 'a list' : 'an object'}, not text` });
+      errors.push({
+        code: 'BAD_VALUE',
+        name: seg.name,
+        offset: seg.offset,
+        message: `the value of %${seg.name}% is ${Array.isArray(v) ? 'a list' : 'an object'}, not text`,
+      });
       continue;
     }
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and lists were turned away above
     const text = String(v);
     if (options.subject && /[\r\n]/.test(text)) {
-      errors.push({ code: 'LINE_BREAK_IN_SUBJECT', name: seg.name, offset: seg.offset, message: `the value of %${seg.name}% contains a line break, which a subject cannot hold` });
+      errors.push({
+        code: 'LINE_BREAK_IN_SUBJECT',
+        name: seg.name,
+        offset: seg.offset,
+        message: `the value of %${seg.name}% contains a line break, which a subject cannot hold`,
+      });
       continue;
     }
     out += options.html ? escapeHtml(text) : text;
@@ -186,7 +196,8 @@ export function checkParts(template: TemplateParts): PartIssue[] {
   check('subject', template.subject);
   check('text', template.text);
   check('html', template.html);
-  if (/[\r\n]/.test(template.subject)) out.push({ code: 'LINE_BREAK_IN_SUBJECT', part: 'subject', message: 'the subject contains a line break' });
+  if (/[\r\n]/.test(template.subject))
+    out.push({ code: 'LINE_BREAK_IN_SUBJECT', part: 'subject', message: 'the subject contains a line break' });
   return out;
 }
 

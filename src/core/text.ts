@@ -24,7 +24,9 @@ export function lineBreakProblem(value: string): string | undefined {
 export function requireOneLine(value: string, label: string): string {
   const problem = lineBreakProblem(value);
   if (problem) {
-    throw new SysemailError('data', 'VALUE_NOT_ONE_LINE', `${label} ${quoted(value)} ${problem}`, { fix: `Give ${label} on one line, without control characters; nothing was saved` });
+    throw new SysemailError('data', 'VALUE_NOT_ONE_LINE', `${label} ${quoted(value)} ${problem}`, {
+      fix: `Give ${label} on one line, without control characters; nothing was saved`,
+    });
   }
   return value;
 }
@@ -32,7 +34,9 @@ export function requireOneLine(value: string, label: string): string {
 /** A body may keep its line breaks, never a NUL: it would cut the text short in many mail programs. */
 export function requireNoNul(value: string, label: string): string {
   if (value.includes('\0')) {
-    throw new SysemailError('data', 'VALUE_NUL', `${label} contains a NUL character`, { fix: `Remove the NUL bytes from ${label} (a binary file is sent with --attach); nothing was saved` });
+    throw new SysemailError('data', 'VALUE_NUL', `${label} contains a NUL character`, {
+      fix: `Remove the NUL bytes from ${label} (a binary file is sent with --attach); nothing was saved`,
+    });
   }
   return value;
 }

@@ -22,9 +22,7 @@ export function perMinuteLimit(settings: ThrottleSettings, provider: ProviderNam
   return typeof v === 'number' && v > 0 ? Math.floor(v) : 0;
 }
 
-export type ThrottleDecision =
-  | { action: 'send'; forced: boolean }
-  | { action: 'defer'; until: number; deferrals: number };
+export type ThrottleDecision = { action: 'send'; forced: boolean } | { action: 'defer'; until: number; deferrals: number };
 
 export interface ThrottleCandidate {
   deferrals: number;
@@ -35,7 +33,12 @@ export interface ThrottleCandidate {
  * counted for this provider (any order; entries older than the window are ignored). Sends decided here
  * count against the later candidates. Deferred candidates are spread over the slots as they free.
  */
-export function planThrottle(limit: number, window: readonly number[], now: number, candidates: readonly ThrottleCandidate[]): ThrottleDecision[] {
+export function planThrottle(
+  limit: number,
+  window: readonly number[],
+  now: number,
+  candidates: readonly ThrottleCandidate[],
+): ThrottleDecision[] {
   if (limit <= 0) return candidates.map(() => ({ action: 'send', forced: false }));
   const times = window.filter((t) => t > now - THROTTLE_WINDOW_MS).sort((a, b) => a - b);
   let waiting = 0;

@@ -27,8 +27,16 @@ export const TIMEOUTS = {
   socketMs: { ms: 60_000, description: 'silence allowed in mid-session, e.g. while the server checks a large message after DATA' },
   probeMs: { ms: 4_000, description: 'a TLS handshake tried after a silent greeting, to recognise a port that expects implicit TLS' },
   quitMs: { ms: 2_000, description: 'how long QUIT may take before the socket is simply closed' },
-  sessionMs: { ms: paramSeconds('smtp.sessionTimeoutSec'), param: 'smtp.sessionTimeoutSec', description: 'one whole SMTP session, connection to the end of DATA' },
-  requestMs: { ms: paramSeconds('exchange.requestTimeoutSec'), param: 'exchange.requestTimeoutSec', description: 'one whole Microsoft Graph send' },
+  sessionMs: {
+    ms: paramSeconds('smtp.sessionTimeoutSec'),
+    param: 'smtp.sessionTimeoutSec',
+    description: 'one whole SMTP session, connection to the end of DATA',
+  },
+  requestMs: {
+    ms: paramSeconds('exchange.requestTimeoutSec'),
+    param: 'exchange.requestTimeoutSec',
+    description: 'one whole Microsoft Graph send',
+  },
   httpMs: { ms: 30_000, description: 'one HTTP request to a token endpoint or Microsoft Graph' },
   uploadMs: { ms: 120_000, description: 'one Microsoft Graph request that carries a whole MIME message' },
   dnsMs: { ms: 5_000, description: 'the DNS lookup of the server (diagnose)' },

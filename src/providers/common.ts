@@ -57,7 +57,11 @@ export async function readSecret(name: SecretName, provider: ProviderName, setti
   } catch (err) {
     if (!isSysemailError(err)) throw err;
     const failure: FailureInfo = { provider, phase: 'secret', code: err.code, response: err.message };
-    throw new SysemailError(err.kind, err.code, err.message, { fix: err.fix, cause: err, data: { ...(err.data ?? {}), ...failure, scope: 'account' } });
+    throw new SysemailError(err.kind, err.code, err.message, {
+      fix: err.fix,
+      cause: err,
+      data: { ...(err.data ?? {}), ...failure, scope: 'account' },
+    });
   }
 }
 
@@ -134,7 +138,13 @@ export async function fetchClientCredentialsToken(options: {
     });
   } catch (err) {
     const failure: FailureInfo = { provider: options.provider, phase, code: networkCodeOf(err), response: describeNetworkError(err) };
-    throw failureError(failure, 'TOKEN_UNREACHABLE', `cannot reach the token endpoint ${host} (${failure.response})`, 'Check the network and the token URL; run `sysemail diagnose`', err);
+    throw failureError(
+      failure,
+      'TOKEN_UNREACHABLE',
+      `cannot reach the token endpoint ${host} (${failure.response})`,
+      'Check the network and the token URL; run `sysemail diagnose`',
+      err,
+    );
   }
   const text = await res.text();
   let body: Record<string, unknown> = {};
@@ -175,7 +185,10 @@ export function safeHost(url: string): string {
 }
 
 /** Collects the phases of a connection test, timing each from the end of the one before, and reports each at once. */
-export function phaseRecorder(onPhase?: (p: PhaseResult) => void): { phases: PhaseResult[]; emit: (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => PhaseResult } {
+export function phaseRecorder(onPhase?: (p: PhaseResult) => void): {
+  phases: PhaseResult[];
+  emit: (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => PhaseResult;
+} {
   const phases: PhaseResult[] = [];
   let mark = Date.now();
   const emit = (phase: TestPhase, ok: boolean, detail: string, info?: PhaseInfo) => {

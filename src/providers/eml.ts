@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { keepFolderOwner } from '../config/paths.js';
-import type { SysemailError} from '../core/errors.js';
+import type { SysemailError } from '../core/errors.js';
 import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
 import { recipientsOf } from '../core/message.js';
@@ -38,9 +38,20 @@ function writeError(err: unknown, dir: string, what: string): SysemailError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   const failure: FailureInfo = { provider: 'eml', phase: 'write', code, response: (err as Error).message ?? String(err) };
   if (code === 'ENOENT' && what !== 'folder') {
-    return failureError({ ...failure, phase: 'data', code: 'ENOENT' }, 'ATTACHMENT_UNREADABLE', `an attachment could not be read while writing the .eml (${failure.response})`, 'Check that the attachment files still exist');
+    return failureError(
+      { ...failure, phase: 'data', code: 'ENOENT' },
+      'ATTACHMENT_UNREADABLE',
+      `an attachment could not be read while writing the .eml (${failure.response})`,
+      'Check that the attachment files still exist',
+    );
   }
-  return failureError(failure, 'EML_WRITE_FAILED', `cannot write the .eml ${what} in ${dir} (${code})`, 'Make eml.outputDir a writable folder: `sysemail params set eml.outputDir ~/outbox`', err);
+  return failureError(
+    failure,
+    'EML_WRITE_FAILED',
+    `cannot write the .eml ${what} in ${dir} (${code})`,
+    'Make eml.outputDir a writable folder: `sysemail params set eml.outputDir ~/outbox`',
+    err,
+  );
 }
 
 export class EmlProvider implements Provider {
@@ -50,7 +61,8 @@ export class EmlProvider implements Provider {
 
   private outputDir(): string {
     const dir = this.options.settings.string('eml.outputDir');
-    if (!dir) throw configError('eml', 'EML_DIR_MISSING', 'eml.outputDir is not set', 'Set it with `sysemail params set eml.outputDir ~/outbox`');
+    if (!dir)
+      throw configError('eml', 'EML_DIR_MISSING', 'eml.outputDir is not set', 'Set it with `sysemail params set eml.outputDir ~/outbox`');
     return path.resolve(dir.replace(/^~(?=$|\/)/, this.options.secrets.env.HOME ?? '~'));
   }
 

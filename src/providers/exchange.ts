@@ -94,9 +94,19 @@ export class ExchangeProvider implements Provider {
     const tokenUrl = s.string('exchange.tokenUrl');
     const clientId = s.string('exchange.clientId');
     const mailbox = s.string('exchange.mailbox');
-    const missing = [!tokenUrl && 'exchange.tenantId', !clientId && 'exchange.clientId', !mailbox && 'exchange.mailbox', !graphUrl && 'exchange.graphUrl'].filter(Boolean);
+    const missing = [
+      !tokenUrl && 'exchange.tenantId',
+      !clientId && 'exchange.clientId',
+      !mailbox && 'exchange.mailbox',
+      !graphUrl && 'exchange.graphUrl',
+    ].filter(Boolean);
     if (missing.length > 0) {
-      throw configError('exchange', 'EXCHANGE_INCOMPLETE', `the exchange provider needs ${missing.join(', ')}`, 'Set them with `sysemail params set exchange.tenantId TENANT exchange.clientId APP_ID exchange.mailbox sender@example.com` and store the secret with `printf %s "$SECRET" | sysemail params set exchange.clientSecret --stdin`');
+      throw configError(
+        'exchange',
+        'EXCHANGE_INCOMPLETE',
+        `the exchange provider needs ${missing.join(', ')}`,
+        'Set them with `sysemail params set exchange.tenantId TENANT exchange.clientId APP_ID exchange.mailbox sender@example.com` and store the secret with `printf %s "$SECRET" | sysemail params set exchange.clientSecret --stdin`',
+      );
     }
     return { graphUrl: graphUrl!.replace(/\/+$/, ''), tokenUrl: tokenUrl!, clientId: clientId!, mailbox: mailbox! };
   }
@@ -109,7 +119,13 @@ export class ExchangeProvider implements Provider {
   private async accessToken(cfg: ExchangeConfig): Promise<AccessToken> {
     if (this.token && this.token.expiresAt > Date.now()) return this.token;
     const clientSecret = await readSecret('exchange.clientSecret', 'exchange', this.options.settings, this.options.secrets);
-    this.token = await fetchClientCredentialsToken({ provider: 'exchange', tokenUrl: cfg.tokenUrl, clientId: cfg.clientId, clientSecret, scope: GRAPH_SCOPE });
+    this.token = await fetchClientCredentialsToken({
+      provider: 'exchange',
+      tokenUrl: cfg.tokenUrl,
+      clientId: cfg.clientId,
+      clientSecret,
+      scope: GRAPH_SCOPE,
+    });
     return this.token;
   }
 
@@ -118,7 +134,14 @@ export class ExchangeProvider implements Provider {
   }
 
   /** One Graph call; any non-2xx reply becomes a classified SysemailError. */
-  private async call(cfg: ExchangeConfig, phase: FailurePhase, method: string, url: string, body?: unknown, options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer; deadline?: AbortSignal } = {}): Promise<Response> {
+  private async call(
+    cfg: ExchangeConfig,
+    phase: FailurePhase,
+    method: string,
+    url: string,
+    body?: unknown,
+    options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer; deadline?: AbortSignal } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (options.auth !== false) headers.authorization = `Bearer ${(await this.accessToken(cfg)).accessToken}`;
     let payload: string | Buffer | undefined;
@@ -130,11 +153,22 @@ export class ExchangeProvider implements Provider {
     let res: Response;
     const timeout = AbortSignal.timeout(options.raw ? UPLOAD_TIMEOUT_MS : HTTP_TIMEOUT_MS);
     try {
-      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: options.deadline ? AbortSignal.any([timeout, options.deadline]) : timeout });
+      res = await fetch(url, {
+        method,
+        headers,
+        ...(payload !== undefined ? { body: payload } : {}),
+        signal: options.deadline ? AbortSignal.any([timeout, options.deadline]) : timeout,
+      });
     } catch (err) {
       if (options.deadline?.aborted) throw this.deadlineError(err);
       const failure: FailureInfo = { provider: 'exchange', phase, code: networkCodeOf(err), response: describeNetworkError(err) };
-      throw failureError(failure, 'GRAPH_UNREACHABLE', `cannot reach Microsoft Graph at ${safeHost(url)} (${failure.response})`, 'Check the network (and exchange.graphUrl); try again later', err);
+      throw failureError(
+        failure,
+        'GRAPH_UNREACHABLE',
+        `cannot reach Microsoft Graph at ${safeHost(url)} (${failure.response})`,
+        'Check the network (and exchange.graphUrl); try again later',
+        err,
+      );
     }
     if (res.ok) return res;
     throw await this.graphError(res, cfg, phase);
@@ -167,51 +201,73 @@ export class ExchangeProvider implements Provider {
       return failureError(
         failure,
         sendAs ? 'SEND_AS_DENIED' : 'EXCHANGE_UNAUTHORIZED',
-        sendAs ? `Exchange Online refused to send as this From through ${mb} (${words})` : `Exchange Online refused the application for ${mb} (${words})`,
+        sendAs
+          ? `Exchange Online refused to send as this From through ${mb} (${words})`
+          : `Exchange Online refused the application for ${mb} (${words})`,
         sendAs
           ? `Send from ${mb} itself, or grant it Send As on the From address`
           : 'Grant the application the Mail.Send application permission with admin consent, and check that an application access policy does not exclude this mailbox',
       );
     }
     if (res.status === 404) {
-      return failureError(failure, 'MAILBOX_NOT_FOUND', `exchange.mailbox ${mb} has no Exchange Online mailbox (${words})`, 'Check exchange.mailbox: it must be a licensed user or shared mailbox in this tenant');
+      return failureError(
+        failure,
+        'MAILBOX_NOT_FOUND',
+        `exchange.mailbox ${mb} has no Exchange Online mailbox (${words})`,
+        'Check exchange.mailbox: it must be a licensed user or shared mailbox in this tenant',
+      );
     }
     if (res.status === 429) {
       const wait = retryAfterSec !== undefined ? `in ${retryAfterSec} s` : 'later';
-      return failureError(failure, 'RATE_LIMITED', `Exchange Online is throttling ${mb} (${words})`, `Try again ${wait}; lower exchange.perMinuteLimit and turn throttling on (sysemail params set throttling.enabled true)`);
+      return failureError(
+        failure,
+        'RATE_LIMITED',
+        `Exchange Online is throttling ${mb} (${words})`,
+        `Try again ${wait}; lower exchange.perMinuteLimit and turn throttling on (sysemail params set throttling.enabled true)`,
+      );
     }
     if (res.status >= 500) {
-      return failureError(failure, 'GRAPH_UNAVAILABLE', `Microsoft Graph failed (${words})`, `Try again ${retryAfterSec !== undefined ? `in ${retryAfterSec} s` : 'later'}`);
+      return failureError(
+        failure,
+        'GRAPH_UNAVAILABLE',
+        `Microsoft Graph failed (${words})`,
+        `Try again ${retryAfterSec !== undefined ? `in ${retryAfterSec} s` : 'later'}`,
+      );
     }
-    return failureError(failure, 'GRAPH_REFUSED', `Microsoft Graph refused the message (${words})`, 'See Graph\'s reply; `sysemail diagnose --error` explains known ones');
+    return failureError(
+      failure,
+      'GRAPH_REFUSED',
+      `Microsoft Graph refused the message (${words})`,
+      "See Graph's reply; `sysemail diagnose --error` explains known ones",
+    );
   }
 
   private async graphMessage(m: OutgoingMessage, inline: readonly OutgoingAttachment[]): Promise<Record<string, unknown>> {
-      const attachments = [];
-      for (const a of inline) {
-        const bytes = a.path ? await fs.promises.readFile(a.path) : Buffer.from(a.content ?? '');
-        attachments.push({
-          '@odata.type': '#microsoft.graph.fileAttachment',
-          name: a.filename,
-          contentType: a.contentType ?? 'application/octet-stream',
-          contentBytes: bytes.toString('base64'),
-        });
-      }
-      const html = m.html !== undefined;
-      const headers = Object.entries(m.headers ?? {})
-        .filter(([name]) => /^x-/i.test(name))
-        .map(([name, value]) => ({ name, value }));
-      return {
-        subject: m.subject,
-        body: { contentType: html ? 'HTML' : 'Text', content: html ? m.html : (m.text ?? '') },
-        from: recipients([m.from])[0],
-        toRecipients: recipients(m.to),
-        ccRecipients: recipients(m.cc),
-        bccRecipients: recipients(m.bcc),
-        ...(m.replyTo ? { replyTo: recipients([m.replyTo]) } : {}),
-        ...(headers.length > 0 ? { internetMessageHeaders: headers } : {}),
-        ...(attachments.length > 0 ? { attachments } : {}),
-      };
+    const attachments = [];
+    for (const a of inline) {
+      const bytes = a.path ? await fs.promises.readFile(a.path) : Buffer.from(a.content ?? '');
+      attachments.push({
+        '@odata.type': '#microsoft.graph.fileAttachment',
+        name: a.filename,
+        contentType: a.contentType ?? 'application/octet-stream',
+        contentBytes: bytes.toString('base64'),
+      });
+    }
+    const html = m.html !== undefined;
+    const headers = Object.entries(m.headers ?? {})
+      .filter(([name]) => /^x-/i.test(name))
+      .map(([name, value]) => ({ name, value }));
+    return {
+      subject: m.subject,
+      body: { contentType: html ? 'HTML' : 'Text', content: html ? m.html : (m.text ?? '') },
+      from: recipients([m.from])[0],
+      toRecipients: recipients(m.to),
+      ccRecipients: recipients(m.cc),
+      bccRecipients: recipients(m.bcc),
+      ...(m.replyTo ? { replyTo: recipients([m.replyTo]) } : {}),
+      ...(headers.length > 0 ? { internetMessageHeaders: headers } : {}),
+      ...(attachments.length > 0 ? { attachments } : {}),
+    };
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
@@ -224,7 +280,14 @@ export class ExchangeProvider implements Provider {
     let response: string;
     try {
       if (large.length === 0 && inlineTotal <= GRAPH_INLINE_ATTACHMENT_MAX) {
-        const res = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/sendMail'), { message: await this.graphMessage(message, message.attachments), saveToSentItems: true }, { deadline: deadline.signal });
+        const res = await this.call(
+          cfg,
+          'send',
+          'POST',
+          this.userUrl(cfg, '/sendMail'),
+          { message: await this.graphMessage(message, message.attachments), saveToSentItems: true },
+          { deadline: deadline.signal },
+        );
         response = `${res.status} ${res.statusText || 'Accepted'}`;
       } else {
         response = await this.sendThroughDraft(cfg, message, deadline.signal);
@@ -236,22 +299,48 @@ export class ExchangeProvider implements Provider {
       const failure: FailureInfo = { provider: 'exchange', phase: 'data', code: code ?? 'EIO', response: (err as Error).message };
       // a file that went away has an errno code; anything else broke while Graph's answer was read
       if (code && /^E[A-Z]+$/.test(code) && code !== 'ECONNRESET' && code !== 'EPIPE' && code !== 'ETIMEDOUT') {
-        throw failureError(failure, 'ATTACHMENT_UNREADABLE', `an attachment could not be read (${failure.response})`, 'Check that the attachment files still exist', err);
+        throw failureError(
+          failure,
+          'ATTACHMENT_UNREADABLE',
+          `an attachment could not be read (${failure.response})`,
+          'Check that the attachment files still exist',
+          err,
+        );
       }
-      throw failureError({ ...failure, code: code ?? 'ECONNECTION' }, 'GRAPH_UNREACHABLE', `the answer of Microsoft Graph was cut off (${failure.response})`, 'Check the network path to Microsoft Graph; the message will be tried again', err);
+      throw failureError(
+        { ...failure, code: code ?? 'ECONNECTION' },
+        'GRAPH_UNREACHABLE',
+        `the answer of Microsoft Graph was cut off (${failure.response})`,
+        'Check the network path to Microsoft Graph; the message will be tried again',
+        err,
+      );
     } finally {
       clearTimeout(timer);
     }
-    return { provider: 'exchange', ...(message.messageId ? { messageId: message.messageId } : {}), response, accepted: [...message.to, ...message.cc, ...message.bcc].map((s) => parseMailbox(s)?.address ?? s), rejected: [] };
+    return {
+      provider: 'exchange',
+      ...(message.messageId ? { messageId: message.messageId } : {}),
+      response,
+      accepted: [...message.to, ...message.cc, ...message.bcc].map((s) => parseMailbox(s)?.address ?? s),
+      rejected: [],
+    };
   }
 
   /** Draft, small attachments inline, large ones through upload sessions, then send. */
   private async sendThroughDraft(cfg: ExchangeConfig, message: OutgoingMessage, deadline: AbortSignal): Promise<string> {
     const small = message.attachments.filter((a) => a.size <= GRAPH_INLINE_ATTACHMENT_MAX);
     const large = message.attachments.filter((a) => a.size > GRAPH_INLINE_ATTACHMENT_MAX);
-    const draftRes = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/messages'), await this.graphMessage(message, []), { deadline });
+    const draftRes = await this.call(cfg, 'send', 'POST', this.userUrl(cfg, '/messages'), await this.graphMessage(message, []), {
+      deadline,
+    });
     const draft = (await draftRes.json()) as { id?: string };
-    if (!draft.id) throw failureError({ provider: 'exchange', phase: 'send', httpStatus: draftRes.status, response: 'Graph created a draft without an id' }, 'GRAPH_REFUSED', 'Microsoft Graph returned a draft without an id', 'Try again later');
+    if (!draft.id)
+      throw failureError(
+        { provider: 'exchange', phase: 'send', httpStatus: draftRes.status, response: 'Graph created a draft without an id' },
+        'GRAPH_REFUSED',
+        'Microsoft Graph returned a draft without an id',
+        'Try again later',
+      );
     const draftUrl = this.userUrl(cfg, `/messages/${encodeURIComponent(draft.id)}`);
     for (const a of small) {
       const [inline] = (await this.graphMessage({ ...message, attachments: [a] }, [a])).attachments as unknown[];
@@ -263,11 +352,29 @@ export class ExchangeProvider implements Provider {
   }
 
   private async upload(cfg: ExchangeConfig, draftUrl: string, a: OutgoingAttachment, deadline: AbortSignal): Promise<void> {
-    const session = await this.call(cfg, 'send', 'POST', `${draftUrl}/attachments/createUploadSession`, {
-      AttachmentItem: { attachmentType: 'file', name: a.filename, size: a.size, contentType: a.contentType ?? 'application/octet-stream' },
-    }, { deadline });
+    const session = await this.call(
+      cfg,
+      'send',
+      'POST',
+      `${draftUrl}/attachments/createUploadSession`,
+      {
+        AttachmentItem: {
+          attachmentType: 'file',
+          name: a.filename,
+          size: a.size,
+          contentType: a.contentType ?? 'application/octet-stream',
+        },
+      },
+      { deadline },
+    );
     const { uploadUrl } = (await session.json()) as { uploadUrl?: string };
-    if (!uploadUrl) throw failureError({ provider: 'exchange', phase: 'send', httpStatus: session.status, response: 'no uploadUrl in the upload session' }, 'GRAPH_REFUSED', 'Microsoft Graph opened an upload session without an upload URL', 'Try again later');
+    if (!uploadUrl)
+      throw failureError(
+        { provider: 'exchange', phase: 'send', httpStatus: session.status, response: 'no uploadUrl in the upload session' },
+        'GRAPH_REFUSED',
+        'Microsoft Graph opened an upload session without an upload URL',
+        'Try again later',
+      );
     const source = a.path ? await fs.promises.open(a.path, 'r') : undefined;
     const content = a.path ? undefined : Buffer.from(a.content ?? '');
     try {
@@ -305,7 +412,12 @@ export class ExchangeProvider implements Provider {
       cfg = this.config();
       const token = await this.accessToken(cfg);
       const roles = tokenRoles(token.accessToken);
-      emit('token', true, `application token from ${safeHost(cfg.tokenUrl)} for client ${cfg.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`, roles ? { roles } : undefined);
+      emit(
+        'token',
+        true,
+        `application token from ${safeHost(cfg.tokenUrl)} for client ${cfg.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`,
+        roles ? { roles } : undefined,
+      );
     } catch (err) {
       return failed('token', err);
     }
@@ -313,18 +425,34 @@ export class ExchangeProvider implements Provider {
     if (q === 'connect' || q === 'tls' || q === 'ehlo') return { ok: true, phases };
     try {
       const deadline = AbortSignal.timeout(this.deadlineMs);
-      const res = await this.call(cfg, 'mailbox', 'GET', this.userUrl(cfg, '?$select=displayName,mail,userPrincipalName'), undefined, { deadline });
+      const res = await this.call(cfg, 'mailbox', 'GET', this.userUrl(cfg, '?$select=displayName,mail,userPrincipalName'), undefined, {
+        deadline,
+      });
       const user = (await res.json().catch((err: unknown) => {
         if (deadline.aborted) throw this.deadlineError(err);
-        const failure: FailureInfo = { provider: 'exchange', phase: 'mailbox', code: networkCodeOf(err), response: describeNetworkError(err) };
-        throw failureError(failure, 'GRAPH_UNREACHABLE', `Microsoft Graph broke off its reply about ${cfg.mailbox} (${failure.response})`, 'Try again later', err);
+        const failure: FailureInfo = {
+          provider: 'exchange',
+          phase: 'mailbox',
+          code: networkCodeOf(err),
+          response: describeNetworkError(err),
+        };
+        throw failureError(
+          failure,
+          'GRAPH_UNREACHABLE',
+          `Microsoft Graph broke off its reply about ${cfg.mailbox} (${failure.response})`,
+          'Try again later',
+          err,
+        );
       })) as { displayName?: string; mail?: string; userPrincipalName?: string };
       emit('mailbox', true, `${user.displayName ?? ''} <${user.mail ?? user.userPrincipalName ?? cfg.mailbox}>`.trim());
     } catch (err) {
       // Mail.Send alone may not read user profiles: 403 here says nothing about sending
       if (isSysemailError(err) && (err.data as FailureInfo | undefined)?.httpStatus === 403) {
         const f = err.data as FailureInfo;
-        emit('mailbox', true, `not checked: the application may not read user profiles (User.Read.All); sending will tell`, { httpStatus: 403, ...(f.graphCode ? { graphCode: f.graphCode } : {}) });
+        emit('mailbox', true, `not checked: the application may not read user profiles (User.Read.All); sending will tell`, {
+          httpStatus: 403,
+          ...(f.graphCode ? { graphCode: f.graphCode } : {}),
+        });
       } else return failed('mailbox', err);
     }
     if (q) return { ok: true, phases };

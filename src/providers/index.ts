@@ -31,6 +31,8 @@ export async function createProvider(name: ProviderName, options: ProviderOption
       return new EmlProvider(options);
     }
     default:
-      throw new SysemailError('usage', 'UNKNOWN_PROVIDER', `unknown provider ${quoted(String(name))}`, { fix: `Use one of ${PROVIDER_NAMES.join(', ')}` });
+      throw new SysemailError('usage', 'UNKNOWN_PROVIDER', `unknown provider ${quoted(String(name))}`, {
+        fix: `Use one of ${PROVIDER_NAMES.join(', ')}`,
+      });
   }
 }

@@ -1,8 +1,17 @@
-import type { FailurePhase, ProviderName } from '../core/failure.js';
+import type { SysemailError } from '../core/errors.js';
+import type { FailureInfo, FailurePhase, ProviderName } from '../core/failure.js';
 import type { OutgoingMessage } from '../core/outgoing.js';
 
 export type { ProviderName } from '../core/failure.js';
 export type { OutgoingAttachment, OutgoingMessage, RenderedMime } from '../core/outgoing.js';
+
+/** What a phase-by-phase test found; a failed phase is in the results, not thrown. */
+export interface ConnectionTestResult {
+  ok: boolean;
+  phases: PhaseResult[];
+  failure?: FailureInfo;
+  error?: SysemailError;
+}
 
 export interface SendResult {
   provider: ProviderName;
@@ -67,7 +76,7 @@ export interface Provider {
   /** Sends one message. Throws SysemailError (kind per contract) with data = FailureInfo on failure. */
   send(message: OutgoingMessage): Promise<SendResult>;
   /** Runs a real transaction phase by phase. Never throws for a failed phase: the failure is in the results. */
-  test(options: ConnectionTestOptions): Promise<{ ok: boolean; phases: PhaseResult[]; failure?: import('../core/failure.js').FailureInfo; error?: import('../core/errors.js').SysemailError }>;
+  test(options: ConnectionTestOptions): Promise<ConnectionTestResult>;
   /** Releases pooled connections. */
   close(): Promise<void>;
   /**

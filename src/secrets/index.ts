@@ -63,8 +63,13 @@ const SECRET_NAMES = SECRET_KEYS;
  * The command and file sources of every secret, read from the settings (or, in tests, a plain record
  * of parameter values), for a SecretContext.
  */
-export function secretSettings(from: { string(key: string): string | undefined } | Readonly<Record<string, string | undefined>>): Pick<SecretContext, 'commands' | 'files'> {
-  const get = typeof from.string === 'function' ? (key: string) => (from as { string(key: string): string | undefined }).string(key) : (key: string) => (from as Record<string, string | undefined>)[key];
+export function secretSettings(
+  from: { string(key: string): string | undefined } | Readonly<Record<string, string | undefined>>,
+): Pick<SecretContext, 'commands' | 'files'> {
+  const get =
+    typeof from.string === 'function'
+      ? (key: string) => (from as { string(key: string): string | undefined }).string(key)
+      : (key: string) => (from as Record<string, string | undefined>)[key];
   const commands: Partial<Record<SecretName, string>> = {};
   const files: Partial<Record<SecretName, string>> = {};
   for (const name of SECRET_NAMES) {
@@ -98,8 +103,8 @@ function notFound(name: SecretName, dbId: string): SysemailError {
   return new SysemailError(
     'config',
     'SECRET_UNAVAILABLE',
-    `No ${name} found: this database (id ${dbId}) has no keychain entry for it, `
-      + 'as happens when the secret was never set here or the database was copied from another machine',
+    `No ${name} found: this database (id ${dbId}) has no keychain entry for it, ` +
+      'as happens when the secret was never set here or the database was copied from another machine',
     {
       fix: `Store it with: ${storeCommand(name)}; or set ${otherSources(name)}`,
       data: { secret: name, source: 'keychain', dbId, service: KEYCHAIN_SERVICE, account: keychainAccount(name, dbId) },

@@ -53,11 +53,17 @@ function messageOf(err: unknown): string {
  */
 export function keychainProblem(err: unknown): string {
   const text = messageOf(err);
-  if (/ERR_MODULE_NOT_FOUND|Cannot find (module|package)|native addon|keytar\.node|invalid ELF|NODE_MODULE_VERSION/i.test(text)
-    || (err instanceof Error && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND')) {
+  if (
+    /ERR_MODULE_NOT_FOUND|Cannot find (module|package)|native addon|keytar\.node|invalid ELF|NODE_MODULE_VERSION/i.test(text) ||
+    (err instanceof Error && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND')
+  ) {
     return `the keychain module ${KEYTAR_MODULE} is not installed or not built for this Node.js`;
   }
-  if (/autolaunch D-Bus|DBUS_SESSION_BUS_ADDRESS|Could not connect|Failed to connect to socket|No such file or directory|Connection refused/i.test(text)) {
+  if (
+    /autolaunch D-Bus|DBUS_SESSION_BUS_ADDRESS|Could not connect|Failed to connect to socket|No such file or directory|Connection refused/i.test(
+      text,
+    )
+  ) {
     return 'no D-Bus session bus is running, so the Secret Service (e.g. GNOME Keyring) cannot be reached';
   }
   if (/org\.freedesktop\.secrets|not provided by any \.service files|ServiceUnknown|NameHasNoOwner/i.test(text)) {
@@ -81,8 +87,9 @@ export function keychainUnavailable(err: unknown, fix: string, data: Record<stri
   });
 }
 
-const GENERIC_FIX = 'Give the secret another way: its SYSEMAIL_* environment variable, its command '
-  + '(smtp.passwordCommand, *.clientSecretCommand) or its file (smtp.passwordFile, *.clientSecretFile)';
+const GENERIC_FIX =
+  'Give the secret another way: its SYSEMAIL_* environment variable, its command ' +
+  '(smtp.passwordCommand, *.clientSecretCommand) or its file (smtp.passwordFile, *.clientSecretFile)';
 
 /**
  * The keychain behind keytar, bound to one service. Any failure (module missing, no Secret Service,

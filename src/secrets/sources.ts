@@ -137,9 +137,18 @@ export async function readPasswordFile(path: string, env: NodeJS.ProcessEnv, key
     handle = await open(file, 'r');
   } catch (err) {
     const errno = errnoOf(err);
-    const why = errno === 'ENOENT' ? 'does not exist' : errno === 'EACCES' ? 'is not readable by this user' : `cannot be opened (${errno ?? 'error'})`;
-    throw unavailable(`${key} ${file} ${why}`, 'Create it with mode 0600 holding the secret on its first line, '
-      + `or point ${key} at it: sysemail params set ${key} PATH`, { ...data, errno }, err);
+    const why =
+      errno === 'ENOENT'
+        ? 'does not exist'
+        : errno === 'EACCES'
+          ? 'is not readable by this user'
+          : `cannot be opened (${errno ?? 'error'})`;
+    throw unavailable(
+      `${key} ${file} ${why}`,
+      'Create it with mode 0600 holding the secret on its first line, ' + `or point ${key} at it: sysemail params set ${key} PATH`,
+      { ...data, errno },
+      err,
+    );
   }
   try {
     const stat = await handle.stat();
@@ -148,8 +157,11 @@ export async function readPasswordFile(path: string, env: NodeJS.ProcessEnv, key
     }
     if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-      throw unavailable(`${key} ${file} is readable by group or others (mode ${mode}), so it is not used`,
-        `Restrict it: chmod 600 ${shellQuote(file)}`, { ...data, mode });
+      throw unavailable(
+        `${key} ${file} is readable by group or others (mode ${mode}), so it is not used`,
+        `Restrict it: chmod 600 ${shellQuote(file)}`,
+        { ...data, mode },
+      );
     }
     const buffer = Buffer.alloc(Math.min(stat.size, PASSWORD_FILE_MAX_BYTES));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);

@@ -37,8 +37,14 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return 'missing';
-    if (e.code === 'EISDIR') throw ioError('DB_NOT_A_FILE', `database path ${file} is a folder`, 'Give --db the path of a file, e.g. --db ./sysemail.db', err);
-    throw ioError('DB_UNREADABLE', `cannot read database ${file} (${e.code ?? e.message})`, 'Check the file permissions or choose another --db path', err);
+    if (e.code === 'EISDIR')
+      throw ioError('DB_NOT_A_FILE', `database path ${file} is a folder`, 'Give --db the path of a file, e.g. --db ./sysemail.db', err);
+    throw ioError(
+      'DB_UNREADABLE',
+      `cannot read database ${file} (${e.code ?? e.message})`,
+      'Check the file permissions or choose another --db path',
+      err,
+    );
   }
   try {
     const st = fs.fstatSync(fd);
@@ -47,7 +53,11 @@ function checkExistingFile(file: string): 'missing' | 'empty' | 'sqlite' {
     const head = Buffer.alloc(16);
     const n = fs.readSync(fd, head, 0, 16, 0);
     if (n < 16 || !head.equals(SQLITE_HEADER)) {
-      throw ioError('DB_NOT_SQLITE', `${file} is not an SQLite database (the file was left unchanged)`, 'Point --db (or SYSEMAIL_DB) at a sysemail database, or at a new path to create one');
+      throw ioError(
+        'DB_NOT_SQLITE',
+        `${file} is not an SQLite database (the file was left unchanged)`,
+        'Point --db (or SYSEMAIL_DB) at a sysemail database, or at a new path to create one',
+      );
     }
     return 'sqlite';
   } finally {
@@ -66,8 +76,22 @@ async function createPrivateFile(file: string): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EEXIST' && fs.existsSync(file)) return;
-    const why = e.code === 'ENOENT' ? `the folder ${dir} cannot be created there` : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EROFS' ? 'read-only file system' : (e.code ?? e.message);
-    throw ioError('DB_CREATE_FAILED', `cannot create database ${file} (${why})`, 'Choose a writable location with --db PATH or SYSEMAIL_DB', err);
+    const why =
+      e.code === 'ENOENT'
+        ? `the folder ${dir} cannot be created there`
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? 'permission denied'
+          : e.code === 'ENOSPC'
+            ? 'the disk is full'
+            : e.code === 'EROFS'
+              ? 'read-only file system'
+              : (e.code ?? e.message);
+    throw ioError(
+      'DB_CREATE_FAILED',
+      `cannot create database ${file} (${why})`,
+      'Choose a writable location with --db PATH or SYSEMAIL_DB',
+      err,
+    );
   }
 }
 
@@ -142,24 +166,42 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
   if (state === 'missing') await createPrivateFile(file);
   keepDatabaseOwner(file, state === 'missing');
   const Driver = await loadDriver();
-  const timeout = options.busyTimeoutMs ?? (process.env.SYSEMAIL_BUSY_TIMEOUT_MS ? (await sqliteErrors()).busyTimeoutMs() : BUSY_TIMEOUT_MS);
+  const timeout =
+    options.busyTimeoutMs ?? (process.env.SYSEMAIL_BUSY_TIMEOUT_MS ? (await sqliteErrors()).busyTimeoutMs() : BUSY_TIMEOUT_MS);
   let db: SqliteDatabase;
   try {
     db = new Driver(file, { fileMustExist: true, readonly: false, timeout, nativeBinding: nativeBindingPath() });
   } catch (err) {
-    throw (await sqliteErrors()).storeFailure(err, file, timeout) ?? ioError('DB_OPEN_FAILED', `cannot open database ${file} (${(err as Error).message})`, 'Check the file and folder permissions, or choose another --db path', err);
+    throw (
+      (await sqliteErrors()).storeFailure(err, file, timeout) ??
+      ioError(
+        'DB_OPEN_FAILED',
+        `cannot open database ${file} (${(err as Error).message})`,
+        'Check the file and folder permissions, or choose another --db path',
+        err,
+      )
+    );
   }
   try {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
-      throw new SysemailError('config', 'DB_TOO_NEW', `database ${file} was written by a newer sysemail (schema ${version}, this one knows ${MIGRATIONS.length})`, {
-        fix: 'Upgrade sysemail on this machine; the database was left unchanged',
-      });
+      throw new SysemailError(
+        'config',
+        'DB_TOO_NEW',
+        `database ${file} was written by a newer sysemail (schema ${version}, this one knows ${MIGRATIONS.length})`,
+        {
+          fix: 'Upgrade sysemail on this machine; the database was left unchanged',
+        },
+      );
     }
     if (version === 0) {
       const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
       if (tables.n > 0) {
-        throw ioError('DB_FOREIGN', `${file} is an SQLite database but not a sysemail one (the file was left unchanged)`, 'Point --db at a sysemail database, or at a new path to create one');
+        throw ioError(
+          'DB_FOREIGN',
+          `${file} is an SQLite database but not a sysemail one (the file was left unchanged)`,
+          'Point --db at a sysemail database, or at a new path to create one',
+        );
       }
     }
     db.pragma('journal_mode = WAL');
@@ -175,7 +217,12 @@ export async function openDatabase(file: string, options: OpenOptions = {}): Pro
     const known = (await sqliteErrors()).storeFailure(err, file, timeout);
     if (known) throw known;
     const e = err as { code?: string; message?: string };
-    throw ioError('DB_CORRUPT', `database ${file} cannot be read (${e.message ?? String(err)})`, 'The file may be damaged; restore it from a backup or choose another --db path', err);
+    throw ioError(
+      'DB_CORRUPT',
+      `database ${file} cannot be read (${e.message ?? String(err)})`,
+      'The file may be damaged; restore it from a backup or choose another --db path',
+      err,
+    );
   }
 }
 

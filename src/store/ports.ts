@@ -362,7 +362,12 @@ export interface MessagesRepo {
    */
   claim(req: ClaimRequest, before?: readonly QueueWrite[]): Promise<ClaimResult>;
   /** Extends the leases `owner` still holds on `ids`; returns the ids it renewed. */
-  renew(owner: string, ids: readonly number[], leaseMs: number, before?: readonly QueueWrite[]): Promise<{ renewed: number[]; beforeAccepted: boolean[] }>;
+  renew(
+    owner: string,
+    ids: readonly number[],
+    leaseMs: number,
+    before?: readonly QueueWrite[],
+  ): Promise<{ renewed: number[]; beforeAccepted: boolean[] }>;
   /**
    * Every status transition out of `sending`, for the distributor and a direct send alike: applied in
    * order in one transaction, each accepted only from the lease owner. Returns what was accepted.

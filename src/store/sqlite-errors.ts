@@ -55,11 +55,16 @@ function whoAmI(): string {
 function readOnlyError(code: string, name: string, file: string | undefined, cause: unknown): SysemailError {
   const dir = file ? path.dirname(file) : undefined;
   if (file && dir && !writable(dir)) {
-    return new SysemailError('ioerr', 'DB_READONLY', `database ${file} cannot be used: its folder ${dir} is read-only for ${whoAmI()}, and SQLite keeps its write-ahead log (${path.basename(file)}-wal, -shm) there`, {
-      fix: `Make the folder writable for the user that runs sysemail (\`ls -ld ${dir}\`), or run sysemail as the folder's owner`,
-      cause,
-      data: { sqlite: code },
-    });
+    return new SysemailError(
+      'ioerr',
+      'DB_READONLY',
+      `database ${file} cannot be used: its folder ${dir} is read-only for ${whoAmI()}, and SQLite keeps its write-ahead log (${path.basename(file)}-wal, -shm) there`,
+      {
+        fix: `Make the folder writable for the user that runs sysemail (\`ls -ld ${dir}\`), or run sysemail as the folder's owner`,
+        cause,
+        data: { sqlite: code },
+      },
+    );
   }
   if (file && fs.existsSync(file) && !writable(file)) {
     return new SysemailError('ioerr', 'DB_READONLY', `database ${file} is read-only for ${whoAmI()}`, {
@@ -85,7 +90,8 @@ export function storeFailure(err: unknown, file?: string, waitedMs?: number): Sy
   const name = file ? `database ${file}` : 'the database';
   const detail = typeof (err as SqliteLike).message === 'string' ? ((err as SqliteLike).message as string) : code;
   const base = code.replace(/^(SQLITE_[A-Z]+?)(_[A-Z_]+)?$/, '$1');
-  const io = (errCode: ErrorCode, message: string, fix: string) => new SysemailError('ioerr', errCode, message, { fix, cause: err, data: { sqlite: code } });
+  const io = (errCode: ErrorCode, message: string, fix: string) =>
+    new SysemailError('ioerr', errCode, message, { fix, cause: err, data: { sqlite: code } });
   switch (base) {
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED': {
@@ -102,20 +108,39 @@ export function storeFailure(err: unknown, file?: string, waitedMs?: number): Sy
       return readOnlyError(code, name, file, err);
     case 'SQLITE_CANTOPEN':
       if (file && !writable(path.dirname(file))) return readOnlyError(code, name, file, err);
-      return io('DB_OPEN_FAILED', `cannot open ${name} (${detail})`, 'Check that the file and its folder exist and are readable and writable by the user that runs sysemail');
+      return io(
+        'DB_OPEN_FAILED',
+        `cannot open ${name} (${detail})`,
+        'Check that the file and its folder exist and are readable and writable by the user that runs sysemail',
+      );
     case 'SQLITE_FULL':
-      return io('DB_FULL', `the disk holding ${name} is full`, `Free space on that file system (\`df -h ${file ? path.dirname(file) : '.'}\`) and run the command again; the change was not made`);
+      return io(
+        'DB_FULL',
+        `the disk holding ${name} is full`,
+        `Free space on that file system (\`df -h ${file ? path.dirname(file) : '.'}\`) and run the command again; the change was not made`,
+      );
     case 'SQLITE_IOERR':
       if (/no space|ENOSPC/i.test(detail)) return storeFailure({ code: 'SQLITE_FULL', message: detail }, file);
-      return io('DB_IOERR', `I/O error on ${name} (${code}: ${detail})`, 'Check the disk (free space, `dmesg` for device errors) and the permissions of the file and its folder, then run the command again');
+      return io(
+        'DB_IOERR',
+        `I/O error on ${name} (${code}: ${detail})`,
+        'Check the disk (free space, `dmesg` for device errors) and the permissions of the file and its folder, then run the command again',
+      );
     case 'SQLITE_CORRUPT':
     case 'SQLITE_NOTADB':
       return io('DB_CORRUPT', `${name} is damaged (${detail})`, 'Restore it from a backup, or point --db at another database');
     case 'SQLITE_NOLFS':
     case 'SQLITE_PROTOCOL':
-      return io('DB_IOERR', `${name} cannot be used on this file system (${code}: ${detail})`, 'Keep the database on a local file system (not a network share)');
+      return io(
+        'DB_IOERR',
+        `${name} cannot be used on this file system (${code}: ${detail})`,
+        'Keep the database on a local file system (not a network share)',
+      );
     case 'SQLITE_TOOBIG':
-      return new SysemailError('data', 'DB_VALUE_TOO_BIG', `a value is too big to store in ${name}`, { fix: 'Give a smaller value (a body or attachment list within limits.maxMessageMb)', cause: err });
+      return new SysemailError('data', 'DB_VALUE_TOO_BIG', `a value is too big to store in ${name}`, {
+        fix: 'Give a smaller value (a body or attachment list within limits.maxMessageMb)',
+        cause: err,
+      });
     default:
       return undefined;
   }

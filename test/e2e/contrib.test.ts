@@ -13,7 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
-import { asService, serviceAccountCanRun, serviceFolder, startAsService, writeServiceFile, type ServiceFolder } from '../helpers/service-user.js';
+import {
+  asService,
+  serviceAccountCanRun,
+  serviceFolder,
+  startAsService,
+  writeServiceFile,
+  type ServiceFolder,
+} from '../helpers/service-user.js';
 
 const CONTRIB = path.join(ROOT, 'contrib');
 const INSTALLED_BIN = '/usr/local/bin/sysemail';
@@ -89,11 +96,31 @@ async function deployed(env: Record<string, string>): Promise<ServiceFolder> {
   writeServiceFile(path.join(f.dir, 'ca.pem'), testPki().ca, 0o644);
   writeServiceFile(path.join(f.dir, 'smtp-password'), PASSWORD);
   const set = await asService(
-    ['--db', f.db, 'params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.caFile', 'ca.pem', 'smtp.username', 'app', 'smtp.passwordFile', 'smtp-password', 'sender.default', 'app@example.com'],
+    [
+      '--db',
+      f.db,
+      'params',
+      'set',
+      'smtp.host',
+      '127.0.0.1',
+      'smtp.port',
+      String(server.port),
+      'smtp.caFile',
+      'ca.pem',
+      'smtp.username',
+      'app',
+      'smtp.passwordFile',
+      'smtp-password',
+      'sender.default',
+      'app@example.com',
+    ],
     { cwd: f.dir },
   );
   expect(set.exitCode, set.stderr).toBe(0);
-  const q = await asService(['--db', f.db, 'send', '--queue', '--to', 'ann@example.com', '--subject', `via ${path.basename(f.root)}`, '--body', 'hello'], { cwd: f.dir });
+  const q = await asService(
+    ['--db', f.db, 'send', '--queue', '--to', 'ann@example.com', '--subject', `via ${path.basename(f.root)}`, '--body', 'hello'],
+    { cwd: f.dir },
+  );
   expect(q.exitCode, q.stderr).toBe(0);
   return f;
 }
@@ -111,14 +138,23 @@ async function until(check: () => boolean, what: string, ms = 20_000): Promise<v
 }
 
 describe('contrib/ systemd units', () => {
-  it.each(['sysemail.service', 'sysemail-run.service'])('%s runs as the dedicated user with its state in /var/lib/sysemail, hardened', (file) => {
-    const u = parseUnit(file);
-    expect(one(u, 'Service', 'User')).toBe('sysemail');
-    expect(one(u, 'Service', 'StateDirectory')).toBe('sysemail');
-    expect(unitEnvironment(u)).toMatchObject({ SYSEMAIL_DB: `${STATE_DIR}/sysemail.db` });
-    for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'true'], ['PrivateTmp', 'yes']]) expect(one(u, 'Service', k), k).toBe(v);
-    expect(u.sections.get('Service')?.get('ExecStart')).toHaveLength(1);
-  });
+  it.each(['sysemail.service', 'sysemail-run.service'])(
+    '%s runs as the dedicated user with its state in /var/lib/sysemail, hardened',
+    (file) => {
+      const u = parseUnit(file);
+      expect(one(u, 'Service', 'User')).toBe('sysemail');
+      expect(one(u, 'Service', 'StateDirectory')).toBe('sysemail');
+      expect(unitEnvironment(u)).toMatchObject({ SYSEMAIL_DB: `${STATE_DIR}/sysemail.db` });
+      for (const [k, v] of [
+        ['NoNewPrivileges', 'yes'],
+        ['ProtectSystem', 'strict'],
+        ['ProtectHome', 'true'],
+        ['PrivateTmp', 'yes'],
+      ])
+        expect(one(u, 'Service', k), k).toBe(v);
+      expect(u.sections.get('Service')?.get('ExecStart')).toHaveLength(1);
+    },
+  );
 
   it('the timer starts the one-pass service', () => {
     const timer = parseUnit('sysemail-run.timer');
@@ -135,7 +171,14 @@ describe.runIf(CAN_RUN)('contrib/ command lines, run as an unprivileged user', (
     const env = unitEnvironment(u);
     const f = await deployed(env);
     const { file, args } = commandWords(one(u, 'Service', 'ExecStart')!);
-    const r = await startAsService(file, args.map((a) => mapState(a, f)), { cwd: mapState(one(u, 'Service', 'WorkingDirectory')!, f), env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, mapState(v, f)])) });
+    const r = await startAsService(
+      file,
+      args.map((a) => mapState(a, f)),
+      {
+        cwd: mapState(one(u, 'Service', 'WorkingDirectory')!, f),
+        env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, mapState(v, f)])),
+      },
+    );
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout) + String(r.stderr)).toBe('');
     expect(delivered(f)).toBe(1);
@@ -148,11 +191,15 @@ describe.runIf(CAN_RUN)('contrib/ command lines, run as an unprivileged user', (
     const f = await deployed(env);
     const { file, args } = commandWords(one(u, 'Service', 'ExecStart')!);
     expect(args).toContain('--watch');
-    const child = startAsService(file, args.map((a) => mapState(a, f)), {
-      cwd: mapState(one(u, 'Service', 'WorkingDirectory')!, f),
-      env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, mapState(v, f)])),
-      timeout: 50_000,
-    });
+    const child = startAsService(
+      file,
+      args.map((a) => mapState(a, f)),
+      {
+        cwd: mapState(one(u, 'Service', 'WorkingDirectory')!, f),
+        env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, mapState(v, f)])),
+        timeout: 50_000,
+      },
+    );
     try {
       await until(() => delivered(f) === 1, 'the delivery');
     } finally {
@@ -164,7 +211,7 @@ describe.runIf(CAN_RUN)('contrib/ command lines, run as an unprivileged user', (
     expect(delivered(f)).toBe(1);
   });
 
-  it('sysemail.cron: its command line, as cron runs it (sh -c, the file\'s variables), delivers and prints nothing', async () => {
+  it("sysemail.cron: its command line, as cron runs it (sh -c, the file's variables), delivers and prints nothing", async () => {
     const env: Record<string, string> = {};
     const jobs: { user: string; command: string }[] = [];
     for (const raw of fs.readFileSync(path.join(CONTRIB, 'sysemail.cron'), 'utf8').split('\n')) {
@@ -185,7 +232,10 @@ describe.runIf(CAN_RUN)('contrib/ command lines, run as an unprivileged user', (
     const r = await startAsService(shell, ['-c', command], {
       // cron starts the job in the account's home; the deployment guide makes that /var/lib/sysemail
       cwd: f.dir,
-      env: { ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, mapState(v, f)])), PATH: `${path.dirname(process.execPath)}:${cronPath}` },
+      env: {
+        ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, mapState(v, f)])),
+        PATH: `${path.dirname(process.execPath)}:${cronPath}`,
+      },
     });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout) + String(r.stderr)).toBe('');
@@ -212,10 +262,24 @@ describe('npm pack', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-pack-'));
     try {
       // the build is there already (npm test builds first); --ignore-scripts skips building it again
-      const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', timeout: 50_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 50_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const [info] = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
       const files = info.files.map((x) => x.path);
-      expect(files).toEqual(expect.arrayContaining(['bin/sysemail.js', 'dist/cli/main.js', 'package.json', 'contrib/sysemail.service', 'contrib/sysemail.cron', 'docs/deployment.md']));
+      expect(files).toEqual(
+        expect.arrayContaining([
+          'bin/sysemail.js',
+          'dist/cli/main.js',
+          'package.json',
+          'contrib/sysemail.service',
+          'contrib/sysemail.cron',
+          'docs/deployment.md',
+        ]),
+      );
       expect(files.filter((x) => x.startsWith('src/') || x.startsWith('test/'))).toEqual([]);
       const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
       expect(pkg.bin).toEqual({ sysemail: 'bin/sysemail.js' });
@@ -226,9 +290,17 @@ describe('npm pack', () => {
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(unpacked, 'node_modules'));
       const bin = path.join(unpacked, 'bin', 'sysemail.js');
       expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
-      const version = execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 20_000, env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: '/nonexistent' } });
+      const version = execFileSync(bin, ['--version'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: '/nonexistent' },
+      });
       expect(version.trim()).toMatch(/^\d+\.\d+\.\d+/);
-      const status = execFileSync(bin, ['--db', path.join(dir, 'x.db'), 'queue', 'status', '--json'], { encoding: 'utf8', timeout: 20_000, env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: '/nonexistent' } });
+      const status = execFileSync(bin, ['--db', path.join(dir, 'x.db'), 'queue', 'status', '--json'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: '/nonexistent' },
+      });
       expect(JSON.parse(status)).toMatchObject({ counts: { pending: 0 } });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

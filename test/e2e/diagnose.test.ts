@@ -55,7 +55,10 @@ describe('diagnose --error', () => {
   it('unrelated text matches nothing: exit 1 and what to collect next', async () => {
     const r = await box.run(['diagnose', '--json', '--error', 'the coffee machine is out of beans']);
     expect(r.exitCode).toBe(1);
-    expect(json<{ matches: unknown[]; next: string }>(r.stdout)).toEqual({ matches: [], next: 'sysemail test-email --to ADDR --quit-after auth -v' });
+    expect(json<{ matches: unknown[]; next: string }>(r.stdout)).toEqual({
+      matches: [],
+      next: 'sysemail test-email --to ADDR --quit-after auth -v',
+    });
     const human = await box.run(['diagnose', '--error', 'the coffee machine is out of beans']);
     expect(human.exitCode).toBe(1);
     expect(human.stderr).toContain('test-email --to ADDR --quit-after auth -v');
@@ -106,9 +109,18 @@ describe('diagnose (the checklist)', () => {
 
   it('a correct setup against a real server passes and exits 0; the password never shows', async () => {
     const set = await box.run([
-      'params', 'set',
-      'smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.username', 'ann@example.com',
-      'smtp.caFile', testPki().caFile, 'sender.default', 'ann@example.com',
+      'params',
+      'set',
+      'smtp.host',
+      '127.0.0.1',
+      'smtp.port',
+      String(srv.port),
+      'smtp.username',
+      'ann@example.com',
+      'smtp.caFile',
+      testPki().caFile,
+      'sender.default',
+      'ann@example.com',
     ]);
     expect(set.exitCode).toBe(0);
     const r = await box.run(['diagnose', '--json', '--to', 'bob@example.com'], { env: { SYSEMAIL_SMTP_PASSWORD: 'pw' } });
@@ -135,7 +147,16 @@ describe('diagnose: Microsoft 365 readiness', () => {
   it('--offline warns a password sign-in to smtp.office365.com, with the commands to move to OAuth2', async () => {
     const m365 = sandbox('sysemail-e2e-diagnose-m365-');
     try {
-      const set = await m365.run(['params', 'set', 'smtp.host', 'smtp.office365.com', 'smtp.username', 'app@contoso.com', 'sender.default', 'app@contoso.com']);
+      const set = await m365.run([
+        'params',
+        'set',
+        'smtp.host',
+        'smtp.office365.com',
+        'smtp.username',
+        'app@contoso.com',
+        'sender.default',
+        'app@contoso.com',
+      ]);
       expect(set.exitCode, set.stderr).toBe(0);
       const r = await m365.run(['diagnose', '--json', '--offline'], { env: { SYSEMAIL_SMTP_PASSWORD: 'x' } });
       const { checks } = json<{ checks: CheckJson[] }>(r.stdout);
@@ -155,8 +176,28 @@ describe('diagnose --history and history show', () => {
     const store = await Store.open(box.db);
     if (!store) throw new Error('no store');
     const now = Date.now();
-    const id = await store.messages.insert({ status: 'pending', provider: null, from: 'ann@example.com', to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [] }, now);
-    const failure = { provider: 'smtp' as const, phase: 'mail' as const, code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.7.60', response: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' };
+    const id = await store.messages.insert(
+      {
+        status: 'pending',
+        provider: null,
+        from: 'ann@example.com',
+        to: ['bob@example.com'],
+        cc: [],
+        bcc: [],
+        subject: 's',
+        text: 'b',
+        attachments: [],
+      },
+      now,
+    );
+    const failure = {
+      provider: 'smtp' as const,
+      phase: 'mail' as const,
+      code: 'EENVELOPE',
+      responseCode: 550,
+      enhancedCode: '5.7.60',
+      response: '550 5.7.60 SMTP; Client does not have permissions to send as this sender',
+    };
     recordAttempt(store, { messageId: id, startedAt: now, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'SEND_AS_DENIED' });
     markFailed(store, id, now, failure, 'SEND_AS_DENIED');
     await store.close();

@@ -26,16 +26,24 @@ function newBox(): Sandbox {
 /** `n` pending messages through `queue import`, each line long enough that the rows fill a pipe. */
 async function withMessages(box: Sandbox, n: number): Promise<void> {
   const file = path.join(box.dir, 'messages.jsonl');
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ from: 'app@example.com', to: `user${i}@example.com`, subject: `message ${i} ${'x'.repeat(60)}`, text: 'hello' }));
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ from: 'app@example.com', to: `user${i}@example.com`, subject: `message ${i} ${'x'.repeat(60)}`, text: 'hello' }),
+  );
   fs.writeFileSync(file, lines.join('\n') + '\n');
   const r = await box.run(['queue', 'import', file]);
   expect(r.exitCode, r.stderr).toBe(0);
 }
 
 /** Runs `sysemail ARGS`, reads the first chunk of its stdout, then closes the pipe as `head` does. */
-function readThenClose(box: Sandbox, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; got: number }> {
+function readThenClose(
+  box: Sandbox,
+  args: string[],
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; got: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--db', box.db, ...args], { env: { ...cleanEnv(), ...box.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--db', box.db, ...args], {
+      env: { ...cleanEnv(), ...box.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let got = 0;
     const timer = setTimeout(() => {
@@ -60,7 +68,10 @@ describe('a reader that stops reading (| head)', () => {
   it('queue list and history --json stop quietly with 141, as a command killed by SIGPIPE', async () => {
     const box = newBox();
     await withMessages(box, 3000);
-    for (const args of [['queue', 'list', '--limit', '3000'], ['history', '--json', '--limit', '0']]) {
+    for (const args of [
+      ['queue', 'list', '--limit', '3000'],
+      ['history', '--json', '--limit', '0'],
+    ]) {
       const r = await readThenClose(box, args);
       expect(r.got).toBeGreaterThan(0);
       expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|\n\s+at |internal error/);
@@ -86,7 +97,10 @@ describe('an outbox folder that cannot exist', () => {
     const box = newBox();
     const set = await box.run(['params', 'set', 'eml.outputDir', '/proc/no-such-dir/outbox']);
     expect(set.exitCode, set.stderr).toBe(0);
-    const r = await box.run(['send', '--provider', 'eml', '--from', 'app@example.com', '--to', 'ann@example.com', '--subject', 's', '--body', 'b'], { timeout: 15_000 });
+    const r = await box.run(
+      ['send', '--provider', 'eml', '--from', 'app@example.com', '--to', 'ann@example.com', '--subject', 's', '--body', 'b'],
+      { timeout: 15_000 },
+    );
     expect(r.signal, 'killed: it did not return').toBeUndefined();
     expect(r.exitCode, r.stderr).toBe(78);
     expect(r.stderr).toContain('/proc/no-such-dir');
@@ -98,7 +112,11 @@ describe('an outbox folder that cannot exist', () => {
 const UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
 
 /** A folder the unprivileged user owns, holding a sysemail database with one parameter set. */
-async function ownedDatabase(): Promise<{ dir: string; db: string; run: (args: string[], env?: Record<string, string>) => Promise<{ exitCode: number; stderr: string; stdout: string }> }> {
+async function ownedDatabase(): Promise<{
+  dir: string;
+  db: string;
+  run: (args: string[], env?: Record<string, string>) => Promise<{ exitCode: number; stderr: string; stdout: string }>;
+}> {
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-faults-ro-'));
   fs.chmodSync(top, 0o755);
   const dir = path.join(top, 'data');
@@ -135,7 +153,10 @@ afterAll(() => {
 
 /** The error is one line (no stack), names no bug, and is not the "damaged file" guess. */
 function oneClearLine(stderr: string): void {
-  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('warning:'));
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('warning:'));
   expect(lines, stderr).toHaveLength(1);
   expect(stderr).not.toMatch(/internal error|This is a bug|\n\s+at |damaged/);
 }
@@ -158,7 +179,11 @@ describe('a database that cannot be written', () => {
     fs.chmodSync(db, 0o444);
     fs.chmodSync(dir, 0o555);
     try {
-      for (const args of [['params', 'set', 'smtp.host', 'other.example.com'], ['params', 'get', 'smtp.host'], ['queue', 'list']]) {
+      for (const args of [
+        ['params', 'set', 'smtp.host', 'other.example.com'],
+        ['params', 'get', 'smtp.host'],
+        ['queue', 'list'],
+      ]) {
         const r = await run(args);
         expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(74);
         oneClearLine(r.stderr);
@@ -184,7 +209,9 @@ describe('a database locked by another writer', () => {
       oneClearLine(r.stderr);
       expect(r.stderr).toMatch(/locked/);
       expect(r.stderr).toContain(box.db);
-      const json = await box.run(['params', 'set', 'smtp.host', 'other.example.com', '--json'], { env: { SYSEMAIL_BUSY_TIMEOUT_MS: '200' } });
+      const json = await box.run(['params', 'set', 'smtp.host', 'other.example.com', '--json'], {
+        env: { SYSEMAIL_BUSY_TIMEOUT_MS: '200' },
+      });
       expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'DB_BUSY', exitCode: 75 } });
     } finally {
       holder.exec('ROLLBACK');
@@ -234,33 +261,37 @@ function fillDisk(file: string): void {
 
 describe('a full disk', () => {
   const disk = smallDisk(2048);
-  it.skipIf(!disk)('a write that needs room: 74 saying the disk is full; nothing stored', async () => {
-    const box = newBox();
-    const db = path.join(disk!, 'sysemail.db');
-    const made = await box.run(['--db', db, 'params', 'set', 'sender.default', 'app@example.com'], { noDb: true });
-    expect(made.exitCode, made.stderr).toBe(0);
-    const file = path.join(box.dir, 'big.jsonl');
-    const text = 'y'.repeat(900 * 1024);
-    fs.writeFileSync(file, JSON.stringify({ to: 'ann@example.com', subject: 'big', text }) + '\n');
-    // a reader keeps the log and shared-memory files, so the failing write is a statement after opening
-    const reader = new Database(db, { readonly: true });
-    try {
-      reader.prepare('SELECT count(*) FROM messages').get();
-      fillDisk(path.join(disk!, 'filler'));
-      const r = await box.run(['--db', db, 'queue', 'import', file], { noDb: true });
-      expect(r.exitCode, r.stderr).toBe(74);
-      oneClearLine(r.stderr);
-      expect(r.stderr).toMatch(/full|no space/i);
-      expect(r.stderr).toContain(db);
-    } finally {
-      fs.rmSync(path.join(disk!, 'filler'), { force: true });
-      reader.close();
-    }
-    const check = new Database(db, { readonly: true });
-    try {
-      expect((check.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(0);
-    } finally {
-      check.close();
-    }
-  }, 60_000);
+  it.skipIf(!disk)(
+    'a write that needs room: 74 saying the disk is full; nothing stored',
+    async () => {
+      const box = newBox();
+      const db = path.join(disk!, 'sysemail.db');
+      const made = await box.run(['--db', db, 'params', 'set', 'sender.default', 'app@example.com'], { noDb: true });
+      expect(made.exitCode, made.stderr).toBe(0);
+      const file = path.join(box.dir, 'big.jsonl');
+      const text = 'y'.repeat(900 * 1024);
+      fs.writeFileSync(file, JSON.stringify({ to: 'ann@example.com', subject: 'big', text }) + '\n');
+      // a reader keeps the log and shared-memory files, so the failing write is a statement after opening
+      const reader = new Database(db, { readonly: true });
+      try {
+        reader.prepare('SELECT count(*) FROM messages').get();
+        fillDisk(path.join(disk!, 'filler'));
+        const r = await box.run(['--db', db, 'queue', 'import', file], { noDb: true });
+        expect(r.exitCode, r.stderr).toBe(74);
+        oneClearLine(r.stderr);
+        expect(r.stderr).toMatch(/full|no space/i);
+        expect(r.stderr).toContain(db);
+      } finally {
+        fs.rmSync(path.join(disk!, 'filler'), { force: true });
+        reader.close();
+      }
+      const check = new Database(db, { readonly: true });
+      try {
+        expect((check.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(0);
+      } finally {
+        check.close();
+      }
+    },
+    60_000,
+  );
 });

@@ -90,7 +90,17 @@ describe('no CR, LF or NUL is stored', () => {
 
   it('send: a body with NUL is refused (65) before any .eml is written or message stored', async () => {
     const before = count('messages');
-    const r = await sb.run(['send', '--provider', 'eml', '--to', 'ann@example.com', '--subject', 's', '--body-file', file('nul.txt', Buffer.from('a\0b'))]);
+    const r = await sb.run([
+      'send',
+      '--provider',
+      'eml',
+      '--to',
+      'ann@example.com',
+      '--subject',
+      's',
+      '--body-file',
+      file('nul.txt', Buffer.from('a\0b')),
+    ]);
     expect(r.exitCode, r.stderr).toBe(65);
     expect(oneLine(r.stderr)).toMatch(/NUL/);
     expect(count('messages')).toBe(before);
@@ -116,7 +126,12 @@ describe('no CR, LF or NUL is stored', () => {
   });
 
   it('params set and params import: a value of kind string, path, host or address with CR/LF/NUL: 65, nothing changed', async () => {
-    for (const [key, value] of [['smtp.username', 'ab\r\ncd'], ['smtp.caFile', '/etc/ca\n.pem'], ['smtp.host', 'mail\r\n.example.com'], ['sender.default', 'a@example.com\r\nBcc: x@example.com']]) {
+    for (const [key, value] of [
+      ['smtp.username', 'ab\r\ncd'],
+      ['smtp.caFile', '/etc/ca\n.pem'],
+      ['smtp.host', 'mail\r\n.example.com'],
+      ['sender.default', 'a@example.com\r\nBcc: x@example.com'],
+    ]) {
       const r = await sb.run(['params', 'set', key, value]);
       expect(r.exitCode, `${key}: ${r.stderr}`).toBe(65);
       oneLine(r.stderr);
@@ -198,7 +213,10 @@ describe('a bad value in an error message', () => {
     const pw = file('secret.txt', `${secret}\n`);
     const tpl = await sb.run(['template', 'add', 'hello', '--subject', 'Hi %name%', '--body-file', file('hello.txt', 'Hello')]);
     expect([0, 65]).toContain(tpl.exitCode);
-    for (const args of [['send', '--provider', 'eml', '--to', 'ann@example.com', '--template', 'hello', '--data', pw], ['queue', 'import', pw]]) {
+    for (const args of [
+      ['send', '--provider', 'eml', '--to', 'ann@example.com', '--template', 'hello', '--data', pw],
+      ['queue', 'import', pw],
+    ]) {
       const r = await sb.run(args);
       expect(r.exitCode, r.stderr).toBe(65);
       expect(r.stderr).toMatch(/(line 1: not JSON \(column 1\))|(not JSON \(line 1, column 1\))/);

@@ -29,14 +29,47 @@ beforeAll(async () => {
   server = await startSmtpServer({ users: { app: PASSWORD } });
   sb = sandbox('sysemail-notify-e2e-');
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  await ok(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.security', 'starttls', 'smtp.caFile', testPki().caFile, 'smtp.username', 'app', 'batch.provider', 'smtp']);
-  await ok(['template', 'add', 'approval', '--subject', 'Approve %doc%', '--body-file', write('sys.txt', 'system wording %doc%'), '--sender', 'workflow@example.com']);
   await ok([
-    'template', 'add', 'approval', '--org', 'usmf',
-    '--subject', '[USMF] %doc% awaits %approver.name%',
-    '--html-file', write('usmf.html', '<p>Dear %approver.name%, <b>%doc%</b> (%amount%) waits. 100%% sure.</p>'),
-    '--text-file', write('usmf.txt', 'Dear %approver.name%, %doc% (%amount%) waits. 100%% sure.'),
-    '--sender', 'usmf-workflow@example.com',
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(server.port),
+    'smtp.security',
+    'starttls',
+    'smtp.caFile',
+    testPki().caFile,
+    'smtp.username',
+    'app',
+    'batch.provider',
+    'smtp',
+  ]);
+  await ok([
+    'template',
+    'add',
+    'approval',
+    '--subject',
+    'Approve %doc%',
+    '--body-file',
+    write('sys.txt', 'system wording %doc%'),
+    '--sender',
+    'workflow@example.com',
+  ]);
+  await ok([
+    'template',
+    'add',
+    'approval',
+    '--org',
+    'usmf',
+    '--subject',
+    '[USMF] %doc% awaits %approver.name%',
+    '--html-file',
+    write('usmf.html', '<p>Dear %approver.name%, <b>%doc%</b> (%amount%) waits. 100%% sure.</p>'),
+    '--text-file',
+    write('usmf.txt', 'Dear %approver.name%, %doc% (%amount%) waits. 100%% sure.'),
+    '--sender',
+    'usmf-workflow@example.com',
   ]);
   await ok(['users', 'add', 'ada', '--email', 'ada@example.com', '--name', 'Ada Lovelace', '--sender-email', 'finance@example.com']);
   await ok(['users', 'add', 'bob', '--email', 'bob@example.com', '--notify-email', 'no']);
@@ -51,13 +84,20 @@ describe('notify → queue run → a real SMTP server', () => {
   it("delivers the organisation's template rendered for the user, HTML-escaped, From the template's sender", async () => {
     server.reset();
     const data = write('data.json', JSON.stringify({ doc: 'PO-1042', amount: '€ 1,200 & tax', approver: { name: 'Ada <AL>' } }));
-    const queued = json<{ id: number; status: string }>(await ok(['notify', '--template', 'approval', '--user', 'ada', '--org', 'usmf', '--data', data, '--json']));
+    const queued = json<{ id: number; status: string }>(
+      await ok(['notify', '--template', 'approval', '--user', 'ada', '--org', 'usmf', '--data', data, '--json']),
+    );
     expect(queued.status).toBe('queued');
     // bob opted out: nothing is queued for him, so the run below delivers exactly one message
-    expect(json(await ok(['notify', '--template', 'approval', '--user', 'bob', '--org', 'usmf', '--data', data, '--json']))).toMatchObject({ skipped: true });
+    expect(json(await ok(['notify', '--template', 'approval', '--user', 'bob', '--org', 'usmf', '--data', data, '--json']))).toMatchObject({
+      skipped: true,
+    });
     expect(server.messages).toHaveLength(0);
 
-    const cycles = (await ok(['queue', 'run', '--json'])).trim().split('\n').map((l) => JSON.parse(l) as { sent: number; failed: number });
+    const cycles = (await ok(['queue', 'run', '--json']))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { sent: number; failed: number });
     expect(cycles.reduce((n, c) => n + c.sent, 0)).toBe(1);
     expect(server.messages).toHaveLength(1);
     expect(server.envelopes[0]).toEqual({ from: 'usmf-workflow@example.com', to: ['ada@example.com'] });
@@ -89,7 +129,20 @@ describe('notify → queue run → a real SMTP server', () => {
   it('send --template renders for arbitrary recipients', async () => {
     server.reset();
     const out = json<{ status: string }>(
-      await ok(['send', '--to', 'carol@example.com', '--template', 'approval', '--org', 'usmf', '--data', write('c.json', '{"doc":"PO-9","amount":"1","approver":{"name":"Carol"}}'), '--provider', 'smtp', '--json']),
+      await ok([
+        'send',
+        '--to',
+        'carol@example.com',
+        '--template',
+        'approval',
+        '--org',
+        'usmf',
+        '--data',
+        write('c.json', '{"doc":"PO-9","amount":"1","approver":{"name":"Carol"}}'),
+        '--provider',
+        'smtp',
+        '--json',
+      ]),
     );
     expect(out.status).toBe('sent');
     const mail = await simpleParser(server.messages[0]);

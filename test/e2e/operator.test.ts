@@ -21,7 +21,12 @@ function sql<T>(sb: Sandbox, fn: (db: Database.Database) => T): T {
 }
 
 const statuses = (sb: Sandbox) =>
-  Object.fromEntries(sql(sb, (db) => db.prepare('SELECT id, status FROM messages ORDER BY id').all() as { id: number; status: string }[]).map((r) => [r.id, r.status]));
+  Object.fromEntries(
+    sql(sb, (db) => db.prepare('SELECT id, status FROM messages ORDER BY id').all() as { id: number; status: string }[]).map((r) => [
+      r.id,
+      r.status,
+    ]),
+  );
 
 /**
  * Six messages, ids 1–6 to r0…r5@example.com: 1 failed and 10 days old, 2 being sent, 3 deferred,
@@ -31,7 +36,13 @@ async function queue(): Promise<Sandbox> {
   const sb = sandbox('sysemail-operator-');
   sandboxes.push(sb);
   const lines = Array.from({ length: 6 }, (_, i) =>
-    JSON.stringify({ to: `r${i}@example.com`, ...(i === 4 ? { cc: 'Ann Lee <ann@example.com>' } : {}), from: 'app@example.com', subject: `m${i}`, text: `message ${i}` }),
+    JSON.stringify({
+      to: `r${i}@example.com`,
+      ...(i === 4 ? { cc: 'Ann Lee <ann@example.com>' } : {}),
+      from: 'app@example.com',
+      subject: `m${i}`,
+      text: `message ${i}`,
+    }),
   );
   const file = path.join(sb.dir, 'batch.jsonl');
   fs.writeFileSync(file, lines.join('\n') + '\n');
@@ -40,7 +51,9 @@ async function queue(): Promise<Sandbox> {
   const now = Date.now();
   sql(sb, (db) => {
     db.prepare("UPDATE messages SET status = 'failed', created_at = ? WHERE id = 1").run(now - 10 * DAY);
-    db.prepare("UPDATE messages SET status = 'sending', lease_owner = 'elsewhere:1:x', lease_expires_at = ? WHERE id = 2").run(now + 600_000);
+    db.prepare("UPDATE messages SET status = 'sending', lease_owner = 'elsewhere:1:x', lease_expires_at = ? WHERE id = 2").run(
+      now + 600_000,
+    );
     db.prepare("UPDATE messages SET status = 'deferred', due_at = ? WHERE id = 3").run(now + 600_000);
     db.prepare('UPDATE messages SET created_at = ? WHERE id = 4').run(now - 10 * DAY);
   });
@@ -100,36 +113,40 @@ describe('operator bulk actions', () => {
     expect(statuses(sb)[1]).toBe('pending');
   });
 
-  it('ids and filters do not mix, nothing given is a usage error, bad filter values are refused before any change', { timeout: 60_000 }, async () => {
-    const sb = await queue();
-    const before = statuses(sb);
-    const cases: [string[], number, RegExp][] = [
-      [['queue', 'hold'], 64, /--all/],
-      [['queue', 'delete', '--dry-run'], 64, /--all/],
-      [['queue', 'hold', '4', '--status', 'pending'], 64, /ids/],
-      [['queue', 'delete', '4', '--all'], 64, /ids/],
-      [['queue', 'retry', '1', '--failed'], 64, /--failed/],
-      [['queue', 'retry', '--failed', '--status', 'deferred'], 64, /--failed/],
-      [['queue', 'hold', '--status', 'bogus'], 64, /bogus/],
-      [['queue', 'hold', '--status', 'sent'], 64, /sent/],
-      [['queue', 'hold', '--older-than', 'soon'], 64, /--older-than/],
-      [['queue', 'delete', '--to', 'not-an-address'], 65, /--to/],
-      [['queue', 'hold', '3', '2'], 65, /2 \(sending\)/],
-      [['queue', 'hold', '3', '99', '--dry-run'], 65, /99/],
-    ];
-    for (const [args, code, message] of cases) {
-      const r = await sb.run([...args, '--json']);
-      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-      const err = json<{ error: { message: string; exitCode: number } }>(r.stderr).error;
-      expect(err.exitCode).toBe(code);
-      expect(err.message, args.join(' ')).toMatch(message);
-      expect(r.stdout).toBe('');
-    }
-    expect(statuses(sb)).toEqual(before);
-    // ids still work alone
-    const ids = await sb.run(['queue', 'hold', '4', '5', '--json']);
-    expect(json(ids.stdout)).toEqual({ action: 'hold', changed: [4, 5], refused: [], dryRun: false, count: 2 });
-  });
+  it(
+    'ids and filters do not mix, nothing given is a usage error, bad filter values are refused before any change',
+    { timeout: 60_000 },
+    async () => {
+      const sb = await queue();
+      const before = statuses(sb);
+      const cases: [string[], number, RegExp][] = [
+        [['queue', 'hold'], 64, /--all/],
+        [['queue', 'delete', '--dry-run'], 64, /--all/],
+        [['queue', 'hold', '4', '--status', 'pending'], 64, /ids/],
+        [['queue', 'delete', '4', '--all'], 64, /ids/],
+        [['queue', 'retry', '1', '--failed'], 64, /--failed/],
+        [['queue', 'retry', '--failed', '--status', 'deferred'], 64, /--failed/],
+        [['queue', 'hold', '--status', 'bogus'], 64, /bogus/],
+        [['queue', 'hold', '--status', 'sent'], 64, /sent/],
+        [['queue', 'hold', '--older-than', 'soon'], 64, /--older-than/],
+        [['queue', 'delete', '--to', 'not-an-address'], 65, /--to/],
+        [['queue', 'hold', '3', '2'], 65, /2 \(sending\)/],
+        [['queue', 'hold', '3', '99', '--dry-run'], 65, /99/],
+      ];
+      for (const [args, code, message] of cases) {
+        const r = await sb.run([...args, '--json']);
+        expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+        const err = json<{ error: { message: string; exitCode: number } }>(r.stderr).error;
+        expect(err.exitCode).toBe(code);
+        expect(err.message, args.join(' ')).toMatch(message);
+        expect(r.stdout).toBe('');
+      }
+      expect(statuses(sb)).toEqual(before);
+      // ids still work alone
+      const ids = await sb.run(['queue', 'hold', '4', '5', '--json']);
+      expect(json(ids.stdout)).toEqual({ action: 'hold', changed: [4, 5], refused: [], dryRun: false, count: 2 });
+    },
+  );
 });
 
 describe('history purge --dry-run', () => {
@@ -139,14 +156,33 @@ describe('history purge --dry-run', () => {
     const attachment = path.join(sb.dir, 'report.txt');
     fs.writeFileSync(attachment, 'numbers');
     for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) {
-      const r = await sb.run(['send', '--queue', '--to', to, '--from', 'app@example.com', '--subject', 's', '--body', 'b', '--attach', attachment, '--json']);
+      const r = await sb.run([
+        'send',
+        '--queue',
+        '--to',
+        to,
+        '--from',
+        'app@example.com',
+        '--subject',
+        's',
+        '--body',
+        'b',
+        '--attach',
+        attachment,
+        '--json',
+      ]);
       expect(r.exitCode, r.stderr).toBe(0);
     }
     sql(sb, (db) => {
       db.prepare("UPDATE messages SET status = 'sent', created_at = ? WHERE id = 1").run(Date.now() - 40 * DAY);
       db.prepare("UPDATE messages SET status = 'failed', created_at = ? WHERE id = 2").run(Date.now() - 40 * DAY);
     });
-    const spooled = () => sql(sb, (db) => (db.prepare('SELECT attachments FROM messages ORDER BY id').pluck().all() as string[]).map((a) => (JSON.parse(a) as { path: string }[])[0].path));
+    const spooled = () =>
+      sql(sb, (db) =>
+        (db.prepare('SELECT attachments FROM messages ORDER BY id').pluck().all() as string[]).map(
+          (a) => (JSON.parse(a) as { path: string }[])[0].path,
+        ),
+      );
     const paths = spooled();
     expect(paths.every((p) => fs.existsSync(p))).toBe(true);
 

@@ -28,7 +28,16 @@ function stored(key: string, cwd = sb.dir): Promise<unknown> {
 
 describe('path parameters', () => {
   it('covers every path key: smtp.passwordFile, smtp.caFile, eml.outputDir, queue.spoolDir and the client secret files', () => {
-    expect(PATH_KEYS).toEqual(expect.arrayContaining(['smtp.passwordFile', 'smtp.caFile', 'eml.outputDir', 'queue.spoolDir', 'smtp.oauth.clientSecretFile', 'exchange.clientSecretFile']));
+    expect(PATH_KEYS).toEqual(
+      expect.arrayContaining([
+        'smtp.passwordFile',
+        'smtp.caFile',
+        'eml.outputDir',
+        'queue.spoolDir',
+        'smtp.oauth.clientSecretFile',
+        'exchange.clientSecretFile',
+      ]),
+    );
   });
 
   it('params set resolves each against the folder where it ran and expands ~/; get and list show the absolute path from anywhere', async () => {
@@ -65,8 +74,14 @@ describe('path parameters', () => {
     try {
       const r = await fresh.run(['params', 'list', '--json']);
       const rows = json<{ params: { key: string; value: unknown; source: string }[] }>(r.stdout).params;
-      expect(rows.find((x) => x.key === 'queue.spoolDir')).toMatchObject({ value: path.join(path.dirname(fresh.db), 'spool'), source: 'default' });
-      expect(rows.find((x) => x.key === 'eml.outputDir')).toMatchObject({ value: path.join(path.dirname(fresh.db), 'outbox'), source: 'default' });
+      expect(rows.find((x) => x.key === 'queue.spoolDir')).toMatchObject({
+        value: path.join(path.dirname(fresh.db), 'spool'),
+        source: 'default',
+      });
+      expect(rows.find((x) => x.key === 'eml.outputDir')).toMatchObject({
+        value: path.join(path.dirname(fresh.db), 'outbox'),
+        source: 'default',
+      });
     } finally {
       fresh.cleanup();
     }

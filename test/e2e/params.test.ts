@@ -107,15 +107,22 @@ describe('params on the built binary', () => {
     expect(before.stdout.trim()).toBe('587');
     const imp = await sb.run(['--db', other, 'params', 'import', file], { noDb: true });
     expect(imp.exitCode).toBe(0);
-    const a = json<{ params: { key: string; value: unknown; source: string }[] }>((await sb.run(['params', 'list', '--json'])).stdout).params;
-    const b = json<{ params: { key: string; value: unknown; source: string }[] }>((await sb.run(['--db', other, 'params', 'list', '--json'], { noDb: true })).stdout).params;
+    const a = json<{ params: { key: string; value: unknown; source: string }[] }>(
+      (await sb.run(['params', 'list', '--json'])).stdout,
+    ).params;
+    const b = json<{ params: { key: string; value: unknown; source: string }[] }>(
+      (await sb.run(['--db', other, 'params', 'list', '--json'], { noDb: true })).stdout,
+    ).params;
     const stored = (rows: typeof a) => rows.filter((r) => r.source === 'params').map((r) => [r.key, r.value]);
     expect(stored(b)).toEqual(stored(a));
   });
 
   it('imports all or nothing', async () => {
     const file = path.join(sb.dir, 'partly-bad.json');
-    fs.writeFileSync(file, JSON.stringify({ format: 'sysemail-params', version: 1, params: { 'smtp.host': 'new.example', 'smtp.port': 'many' } }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ format: 'sysemail-params', version: 1, params: { 'smtp.host': 'new.example', 'smtp.port': 'many' } }),
+    );
     const r = await sb.run(['params', 'import', file]);
     expect(r.exitCode).toBe(65);
     expect((await sb.run(['params', 'get', 'smtp.host'])).stdout.trim()).toBe('mail.example.com');

@@ -33,7 +33,19 @@ describe.skipIf(!available)('sysemail on PostgreSQL', () => {
     expect([r.exitCode, r.stdout.trim()]).toEqual([0, '2525']);
     r = await run(['params', 'set', 'smtp.port', 'many']);
     expect(r.exitCode).toBe(65);
-    r = await run(['send', '--queue', '--to', 'ann@example.com', '--from', 'app@example.com', '--subject', 'hi', '--body', 'hello', '--json']);
+    r = await run([
+      'send',
+      '--queue',
+      '--to',
+      'ann@example.com',
+      '--from',
+      'app@example.com',
+      '--subject',
+      'hi',
+      '--body',
+      'hello',
+      '--json',
+    ]);
     expect(r.exitCode).toBe(0);
     const sent = json<{ id: number; status: string }>(r.stdout);
     expect(sent.status).toBe('queued');
@@ -66,7 +78,10 @@ describe.skipIf(!available)('sysemail on PostgreSQL', () => {
   });
 
   it('takes the password from PGPASSWORD when the URL has none (SYSEMAIL_DB)', async () => {
-    const r = await sb.run(['params', 'get', 'smtp.host'], { noDb: true, env: { SYSEMAIL_DB: dbUrl(server, new URL(url).pathname.slice(1), { password: null }), PGPASSWORD: server.password } });
+    const r = await sb.run(['params', 'get', 'smtp.host'], {
+      noDb: true,
+      env: { SYSEMAIL_DB: dbUrl(server, new URL(url).pathname.slice(1), { password: null }), PGPASSWORD: server.password },
+    });
     expect([r.exitCode, r.stdout.trim()]).toEqual([0, '127.0.0.1']);
   });
 });

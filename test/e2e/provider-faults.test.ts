@@ -37,7 +37,18 @@ async function box(params: string[], env: Record<string, string> = {}): Promise<
 
 async function enqueue(sb: Sandbox, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const r = await sb.run(['send', '--queue', '--to', `r${i}@example.com`, '--from', 'app@example.com', '--subject', `m${i}`, '--body', `message ${i}`]);
+    const r = await sb.run([
+      'send',
+      '--queue',
+      '--to',
+      `r${i}@example.com`,
+      '--from',
+      'app@example.com',
+      '--subject',
+      `m${i}`,
+      '--body',
+      `message ${i}`,
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
   }
 }
@@ -49,67 +60,118 @@ async function rows(sb: Sandbox): Promise<QueueRow[]> {
 }
 
 describe('queue run against a server that never finishes its session', () => {
-  it('a trickled endless EHLO reply: the run ends, the message deferred with the session deadline as reason', { timeout: 60_000 }, async () => {
-    const srv = await startScriptedSmtp({ ehlo: 'trickle', trickleMs: 300 });
-    servers.push(srv);
-    const sb = await box(['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.authRequired', 'false', 'smtp.sessionTimeoutSec', '5']);
-    await enqueue(sb, 1);
-    // without the deadline this run never ends; the harness would kill it after 45 s
-    const run = await sb.run(['queue', 'run', '--json'], { timeout: 45_000 });
-    expect(run.signal).toBeUndefined();
-    expect(run.exitCode, run.stderr).toBe(0);
-    expect(json(run.stdout.trim().split('\n').at(-1)!)).toMatchObject({ sent: 0, deferred: 1, failed: 0 });
-    const [m] = await rows(sb);
-    expect(m).toMatchObject({ status: 'deferred', attempts: 1 });
-    expect(m.lastError?.code).toBe('SESSION_TIMEOUT');
-    expect(m.lastError?.response).toContain('smtp.sessionTimeoutSec');
-  });
+  it(
+    'a trickled endless EHLO reply: the run ends, the message deferred with the session deadline as reason',
+    { timeout: 60_000 },
+    async () => {
+      const srv = await startScriptedSmtp({ ehlo: 'trickle', trickleMs: 300 });
+      servers.push(srv);
+      const sb = await box([
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(srv.port),
+        'smtp.authRequired',
+        'false',
+        'smtp.sessionTimeoutSec',
+        '5',
+      ]);
+      await enqueue(sb, 1);
+      // without the deadline this run never ends; the harness would kill it after 45 s
+      const run = await sb.run(['queue', 'run', '--json'], { timeout: 45_000 });
+      expect(run.signal).toBeUndefined();
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(json(run.stdout.trim().split('\n').at(-1)!)).toMatchObject({ sent: 0, deferred: 1, failed: 0 });
+      const [m] = await rows(sb);
+      expect(m).toMatchObject({ status: 'deferred', attempts: 1 });
+      expect(m.lastError?.code).toBe('SESSION_TIMEOUT');
+      expect(m.lastError?.response).toContain('smtp.sessionTimeoutSec');
+    },
+  );
 });
 
 describe('queue run against a server that stalls every session', () => {
-  it('once every connection ran past its deadline in a row, the run stops with 75 and gives the rest back untried', { timeout: 60_000 }, async () => {
-    const srv = await startScriptedSmtp({ ehlo: 'trickle', trickleMs: 300 });
-    servers.push(srv);
-    const sb = await box(['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.authRequired', 'false', 'smtp.sessionTimeoutSec', '5']);
-    await enqueue(sb, 6);
-    // without the stop: three rounds of 5 s, every message deferred, exit 0
-    const run = await sb.run(['queue', 'run', '--json', '--concurrency', '2'], { timeout: 45_000 });
-    expect(run.exitCode, run.stderr).toBe(75);
-    expect(run.stderr).toContain('smtp.sessionTimeoutSec');
-    const all = await rows(sb);
-    // the two that ran out in a row, and at most one that a connection had taken up meanwhile
-    const deferred = all.filter((m) => m.status === 'deferred').length;
-    expect(deferred).toBeGreaterThanOrEqual(2);
-    expect(deferred).toBeLessThanOrEqual(3);
-    for (const m of all.filter((x) => x.status !== 'deferred')) expect(m).toMatchObject({ status: 'pending', attempts: 0 });
-  });
+  it(
+    'once every connection ran past its deadline in a row, the run stops with 75 and gives the rest back untried',
+    { timeout: 60_000 },
+    async () => {
+      const srv = await startScriptedSmtp({ ehlo: 'trickle', trickleMs: 300 });
+      servers.push(srv);
+      const sb = await box([
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(srv.port),
+        'smtp.authRequired',
+        'false',
+        'smtp.sessionTimeoutSec',
+        '5',
+      ]);
+      await enqueue(sb, 6);
+      // without the stop: three rounds of 5 s, every message deferred, exit 0
+      const run = await sb.run(['queue', 'run', '--json', '--concurrency', '2'], { timeout: 45_000 });
+      expect(run.exitCode, run.stderr).toBe(75);
+      expect(run.stderr).toContain('smtp.sessionTimeoutSec');
+      const all = await rows(sb);
+      // the two that ran out in a row, and at most one that a connection had taken up meanwhile
+      const deferred = all.filter((m) => m.status === 'deferred').length;
+      expect(deferred).toBeGreaterThanOrEqual(2);
+      expect(deferred).toBeLessThanOrEqual(3);
+      for (const m of all.filter((x) => x.status !== 'deferred')) expect(m).toMatchObject({ status: 'pending', attempts: 0 });
+    },
+  );
 });
 
 describe('queue run against a server without STARTTLS', () => {
-  it('454 "TLS not available" stops the run with 78 naming STARTTLS and smtp.security; every message back untouched', { timeout: 60_000 }, async () => {
-    const srv = await startScriptedSmtp({});
-    servers.push(srv);
-    const sb = await box(['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.authRequired', 'false', 'smtp.security', 'starttls']);
-    await enqueue(sb, 3);
-    const run = await sb.run(['queue', 'run']);
-    expect(run.exitCode, run.stderr).toBe(78);
-    expect(run.stderr).toContain('STARTTLS');
-    expect(run.stderr).toContain('smtp.security');
-    expect(run.stderr).not.toMatch(/\n\s+at /);
-    const all = await rows(sb);
-    expect(all).toHaveLength(3);
-    for (const m of all) expect(m).toMatchObject({ status: 'pending', attempts: 0 });
-    expect(srv.lines.filter((l) => /^MAIL/i.test(l))).toHaveLength(0);
-  });
+  it(
+    '454 "TLS not available" stops the run with 78 naming STARTTLS and smtp.security; every message back untouched',
+    { timeout: 60_000 },
+    async () => {
+      const srv = await startScriptedSmtp({});
+      servers.push(srv);
+      const sb = await box([
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(srv.port),
+        'smtp.authRequired',
+        'false',
+        'smtp.security',
+        'starttls',
+      ]);
+      await enqueue(sb, 3);
+      const run = await sb.run(['queue', 'run']);
+      expect(run.exitCode, run.stderr).toBe(78);
+      expect(run.stderr).toContain('STARTTLS');
+      expect(run.stderr).toContain('smtp.security');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      const all = await rows(sb);
+      expect(all).toHaveLength(3);
+      for (const m of all) expect(m).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(srv.lines.filter((l) => /^MAIL/i.test(l))).toHaveLength(0);
+    },
+  );
 });
 
 describe('queue run against a failing Microsoft Graph', () => {
   it('500 stops the run with 75 like 503: one message deferred, the rest back untouched', { timeout: 60_000 }, async () => {
     const graph = await startGraphServer({ clientId: 'app', clientSecret: 'graph-secret', mailboxes: ['app@example.com'] });
     servers.push(graph);
-    for (let i = 0; i < 5; i++) graph.script('sendMail', { status: 500, code: 'ErrorInternalServerError', message: 'An internal server error occurred.' });
+    for (let i = 0; i < 5; i++)
+      graph.script('sendMail', { status: 500, code: 'ErrorInternalServerError', message: 'An internal server error occurred.' });
     const sb = await box(
-      ['batch.provider', 'exchange', 'exchange.tokenUrl', graph.tokenUrl, 'exchange.graphUrl', graph.graphUrl, 'exchange.clientId', 'app', 'exchange.mailbox', 'app@example.com'],
+      [
+        'batch.provider',
+        'exchange',
+        'exchange.tokenUrl',
+        graph.tokenUrl,
+        'exchange.graphUrl',
+        graph.graphUrl,
+        'exchange.clientId',
+        'app',
+        'exchange.mailbox',
+        'app@example.com',
+      ],
       { SYSEMAIL_EXCHANGE_CLIENT_SECRET: 'graph-secret' },
     );
     await enqueue(sb, 5);
@@ -130,7 +192,10 @@ describe('-v shows the SMTP conversation, swaks-style', () => {
   async function setUp(authMethods: string[]): Promise<{ sb: Sandbox; srv: TestSmtpServer }> {
     const srv = await startSmtpServer({ users: { app: PASSWORD }, authMethods });
     servers.push(srv);
-    const sb = await box(['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.caFile', testPki().caFile, 'smtp.username', 'app'], { SYSEMAIL_SMTP_PASSWORD: PASSWORD });
+    const sb = await box(
+      ['smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.caFile', testPki().caFile, 'smtp.username', 'app'],
+      { SYSEMAIL_SMTP_PASSWORD: PASSWORD },
+    );
     return { sb, srv };
   }
 
@@ -158,7 +223,20 @@ describe('-v shows the SMTP conversation, swaks-style', () => {
 
   it('send -v with AUTH LOGIN: the continuation lines are ****, the body is a line count', { timeout: 30_000 }, async () => {
     const { sb, srv } = await setUp(['LOGIN']);
-    const r = await sb.run(['send', '--provider', 'smtp', '--to', 'ann@example.com', '--from', 'app@example.com', '--subject', 'Q3', '--body', `${BODY}\nsecond line`, '-v']);
+    const r = await sb.run([
+      'send',
+      '--provider',
+      'smtp',
+      '--to',
+      'ann@example.com',
+      '--from',
+      'app@example.com',
+      '--subject',
+      'Q3',
+      '--body',
+      `${BODY}\nsecond line`,
+      '-v',
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(srv.messages).toHaveLength(1);
     expectCleanTranscript(r.stderr);

@@ -29,7 +29,20 @@ async function box(): Promise<Sandbox> {
   const sb = sandbox('sysemail-quiet-e2e-');
   boxes.push(sb);
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  const set = await sb.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.caFile', testPki().caFile, 'smtp.username', 'app', 'sender.default', 'app@example.com']);
+  const set = await sb.run([
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(server.port),
+    'smtp.caFile',
+    testPki().caFile,
+    'smtp.username',
+    'app',
+    'sender.default',
+    'app@example.com',
+  ]);
   expect(set.exitCode, set.stderr).toBe(0);
   return sb;
 }
@@ -136,7 +149,8 @@ describe('queue run output', () => {
     await until(() => lines(w.out()).length >= 2, 'two heartbeat lines');
     w.child.kill('SIGTERM');
     expect((await w.child).exitCode).toBe(0);
-    for (const d of lines(w.out()).map((l) => JSON.parse(l))) expect(d).toMatchObject({ sent: 0, deferred: 0, failed: 0, remaining: 0, time: expect.stringMatching(ISO_8601) });
+    for (const d of lines(w.out()).map((l) => JSON.parse(l)))
+      expect(d).toMatchObject({ sent: 0, deferred: 0, failed: 0, remaining: 0, time: expect.stringMatching(ISO_8601) });
   });
 
   it('--heartbeat without --watch is a usage error', async () => {

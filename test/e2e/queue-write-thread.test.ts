@@ -27,10 +27,26 @@ async function queued(n: number): Promise<Sandbox> {
   const sb = sandbox('sysemail-write-thread-e2e-');
   boxes.push(sb);
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  const set = await sb.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.caFile', testPki().caFile, 'smtp.username', 'app']);
+  const set = await sb.run([
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(server.port),
+    'smtp.caFile',
+    testPki().caFile,
+    'smtp.username',
+    'app',
+  ]);
   expect(set.exitCode, set.stderr).toBe(0);
   const file = path.join(sb.dir, 'batch.jsonl');
-  fs.writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify({ to: `w${i}@example.com`, from: 'app@example.com', subject: `w${i}`, text: `message ${i}` })).join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ to: `w${i}@example.com`, from: 'app@example.com', subject: `w${i}`, text: `message ${i}` }),
+    ).join('\n') + '\n',
+  );
   const imp = await sb.run(['queue', 'import', file, '--json']);
   expect(imp.exitCode, imp.stderr).toBe(0);
   return sb;
@@ -39,7 +55,12 @@ async function queued(n: number): Promise<Sandbox> {
 function statusCounts(sb: Sandbox): Record<string, number> {
   const db = new Database(sb.db, { readonly: true });
   try {
-    return Object.fromEntries((db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, r.n]));
+    return Object.fromEntries(
+      (db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: string; n: number }[]).map((r) => [
+        r.status,
+        r.n,
+      ]),
+    );
   } finally {
     db.close();
   }

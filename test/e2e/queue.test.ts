@@ -39,7 +39,8 @@ function counts(sb: Sandbox): Record<string, number> {
   const db = new Database(sb.db, { readonly: true });
   try {
     const out: Record<string, number> = { pending: 0, sending: 0, deferred: 0, held: 0, sent: 0, failed: 0 };
-    for (const r of db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: string; n: number }[]) out[r.status] = r.n;
+    for (const r of db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: string; n: number }[])
+      out[r.status] = r.n;
     return out;
   } finally {
     db.close();
@@ -60,9 +61,24 @@ async function queued(n: number, srv: TestSmtpServer = server): Promise<Sandbox>
   const sb = sandbox('sysemail-queue-e2e-');
   sandboxes.push(sb);
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  const set = await sb.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.security', 'starttls', 'smtp.caFile', testPki().caFile, 'smtp.username', 'app']);
+  const set = await sb.run([
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(srv.port),
+    'smtp.security',
+    'starttls',
+    'smtp.caFile',
+    testPki().caFile,
+    'smtp.username',
+    'app',
+  ]);
   expect(set.exitCode, stderr(set)).toBe(0);
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ to: `r${i}@example.com`, from: 'app@example.com', subject: `m${i}`, text: `message ${i}` }));
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ to: `r${i}@example.com`, from: 'app@example.com', subject: `m${i}`, text: `message ${i}` }),
+  );
   const file = path.join(sb.dir, 'batch.jsonl');
   fs.writeFileSync(file, lines.join('\n') + '\n');
   const imp = await sb.run(['queue', 'import', file, '--json']);
@@ -122,7 +138,10 @@ describe('queue run end to end', () => {
   it('two runs started together on one database deliver each of 2,000 messages exactly once', { timeout: 60_000 }, async () => {
     const sb = await queued(2000);
     server.reset();
-    const [a, b] = await Promise.all([start(sb, ['queue', 'run', '--concurrency', '4', '--json', '-v']), start(sb, ['queue', 'run', '--concurrency', '4', '--json'])]);
+    const [a, b] = await Promise.all([
+      start(sb, ['queue', 'run', '--concurrency', '4', '--json', '-v']),
+      start(sb, ['queue', 'run', '--concurrency', '4', '--json']),
+    ]);
     expect(a.exitCode, stderr(a)).toBe(0);
     expect(b.exitCode, stderr(b)).toBe(0);
     // a queue this long has its writes done by the worker thread
@@ -141,25 +160,29 @@ describe('queue run end to end', () => {
     expect(counts(sb)).toMatchObject({ sent: 2000, pending: 0, sending: 0 });
   });
 
-  it('a --watch killed with SIGKILL mid-drain, then restarted: everything arrives, duplicates at most the in-flight ones', { timeout: 60_000 }, async () => {
-    const total = 1500;
-    const sb = await queued(total);
-    server.reset();
-    const watch = start(sb, ['queue', 'run', '--watch', '--interval', '1', '--concurrency', '4']);
-    await until(() => server.messages.length >= 100, 'the first messages');
-    watch.kill('SIGKILL');
-    await watch;
-    const atKill = counts(sb);
-    expect(atKill.sent).toBeLessThan(total);
-    const inFlight = atKill.sending;
-    const restart = await start(sb, ['queue', 'run', '--concurrency', '4', '--json']);
-    expect(restart.exitCode, stderr(restart)).toBe(0);
-    expect(counts(sb)).toMatchObject({ sent: total, sending: 0, pending: 0 });
-    const arrived = tally(messageIds());
-    expect(arrived.size).toBe(total);
-    const duplicates = [...arrived.values()].filter((n) => n > 1).length;
-    expect(duplicates).toBeLessThanOrEqual(inFlight);
-  });
+  it(
+    'a --watch killed with SIGKILL mid-drain, then restarted: everything arrives, duplicates at most the in-flight ones',
+    { timeout: 60_000 },
+    async () => {
+      const total = 1500;
+      const sb = await queued(total);
+      server.reset();
+      const watch = start(sb, ['queue', 'run', '--watch', '--interval', '1', '--concurrency', '4']);
+      await until(() => server.messages.length >= 100, 'the first messages');
+      watch.kill('SIGKILL');
+      await watch;
+      const atKill = counts(sb);
+      expect(atKill.sent).toBeLessThan(total);
+      const inFlight = atKill.sending;
+      const restart = await start(sb, ['queue', 'run', '--concurrency', '4', '--json']);
+      expect(restart.exitCode, stderr(restart)).toBe(0);
+      expect(counts(sb)).toMatchObject({ sent: total, sending: 0, pending: 0 });
+      const arrived = tally(messageIds());
+      expect(arrived.size).toBe(total);
+      const duplicates = [...arrived.values()].filter((n) => n > 1).length;
+      expect(duplicates).toBeLessThanOrEqual(inFlight);
+    },
+  );
 
   it('SIGTERM: exits 0, nothing lost, nothing left sending', { timeout: 60_000 }, async () => {
     const total = 1500;
@@ -181,7 +204,11 @@ describe('queue run end to end', () => {
     const db = new Database(sb.db, { readonly: true });
     try {
       expect(db.prepare("SELECT count(*) FROM messages WHERE status = 'pending' AND attempts > 0").pluck().get()).toBe(0);
-      const run = db.prepare('SELECT * FROM distributor_runs ORDER BY id DESC LIMIT 1').get() as { ended_at: number | null; error_code: string | null; sent: number };
+      const run = db.prepare('SELECT * FROM distributor_runs ORDER BY id DESC LIMIT 1').get() as {
+        ended_at: number | null;
+        error_code: string | null;
+        sent: number;
+      };
       expect(run.ended_at).not.toBeNull();
       expect(run.error_code).toBeNull();
       expect(run.sent).toBe(c.sent);
@@ -190,95 +217,124 @@ describe('queue run end to end', () => {
     }
   });
 
-  it('a run paused (SIGSTOP) past its lease while another run sends its messages sends none of them again after it resumes', { timeout: 60_000 }, async () => {
-    const total = 28;
-    const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 250 });
-    const sb = await queued(total, slow);
-    const lease = 5;
-    const a = start(sb, ['queue', 'run', '--json', '--lease', String(lease), '--concurrency', '2']);
-    try {
-      await pauseWindow(slow, 3, 90);
-      process.kill(a.pid!, 'SIGSTOP');
-      const pausedAt = Date.now();
-      const atPause = slow.messages.length;
-      expect(atPause).toBeLessThan(total / 2);
-      await sleep(lease * 1000 + 1500 - (Date.now() - pausedAt));
-      const b = await start(sb, ['queue', 'run', '--json', '--concurrency', '2']);
-      expect(b.exitCode, stderr(b)).toBe(0);
-      expect(counts(sb)).toMatchObject({ sent: total, sending: 0 });
-      process.kill(a.pid!, 'SIGCONT');
-      const ra = await a;
-      expect(ra.exitCode, stderr(ra)).toBe(0);
+  it(
+    'a run paused (SIGSTOP) past its lease while another run sends its messages sends none of them again after it resumes',
+    { timeout: 60_000 },
+    async () => {
+      const total = 28;
+      const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 250 });
+      const sb = await queued(total, slow);
+      const lease = 5;
+      const a = start(sb, ['queue', 'run', '--json', '--lease', String(lease), '--concurrency', '2']);
+      try {
+        await pauseWindow(slow, 3, 90);
+        process.kill(a.pid!, 'SIGSTOP');
+        const pausedAt = Date.now();
+        const atPause = slow.messages.length;
+        expect(atPause).toBeLessThan(total / 2);
+        await sleep(lease * 1000 + 1500 - (Date.now() - pausedAt));
+        const b = await start(sb, ['queue', 'run', '--json', '--concurrency', '2']);
+        expect(b.exitCode, stderr(b)).toBe(0);
+        expect(counts(sb)).toMatchObject({ sent: total, sending: 0 });
+        process.kill(a.pid!, 'SIGCONT');
+        const ra = await a;
+        expect(ra.exitCode, stderr(ra)).toBe(0);
 
-      const arrived = tally(messageIds(slow));
-      expect(arrived.size).toBe(total);
-      const twice = [...arrived.values()].filter((n) => n > 1).length;
-      // only what was on the wire at the pause (one per connection) may have gone twice
-      expect(twice).toBeLessThanOrEqual(2);
+        const arrived = tally(messageIds(slow));
+        expect(arrived.size).toBe(total);
+        const twice = [...arrived.values()].filter((n) => n > 1).length;
+        // only what was on the wire at the pause (one per connection) may have gone twice
+        expect(twice).toBeLessThanOrEqual(2);
 
-      const printed = JSON.parse(stdout(ra).trim().split('\n').at(-1)!) as Record<string, number>;
-      const recorded = readDb(sb, (db) => {
-        const run = db.prepare('SELECT sent, deferred, failed, forced, owner FROM distributor_runs WHERE pid = ?').get(a.pid) as Record<string, number> & { owner: string };
-        const sentAttempts = db.prepare("SELECT count(*) FROM attempts WHERE outcome = 'sent' AND lease_owner = ?").pluck().get(run.owner) as number;
-        return { run, sentAttempts };
-      });
-      expect(printed.sent).toBeGreaterThan(0);
-      expect({ sent: printed.sent, deferred: printed.deferred, failed: printed.failed, forced: printed.forced }).toEqual({
-        sent: recorded.run.sent,
-        deferred: recorded.run.deferred,
-        failed: recorded.run.failed,
-        forced: recorded.run.forced,
-      });
-      expect(recorded.sentAttempts).toBe(printed.sent);
-    } finally {
-      a.kill('SIGKILL');
-      await a.catch(() => undefined);
-      await slow.close();
-    }
-  });
+        const printed = JSON.parse(stdout(ra).trim().split('\n').at(-1)!) as Record<string, number>;
+        const recorded = readDb(sb, (db) => {
+          const run = db.prepare('SELECT sent, deferred, failed, forced, owner FROM distributor_runs WHERE pid = ?').get(a.pid) as Record<
+            string,
+            number
+          > & { owner: string };
+          const sentAttempts = db
+            .prepare("SELECT count(*) FROM attempts WHERE outcome = 'sent' AND lease_owner = ?")
+            .pluck()
+            .get(run.owner) as number;
+          return { run, sentAttempts };
+        });
+        expect(printed.sent).toBeGreaterThan(0);
+        expect({ sent: printed.sent, deferred: printed.deferred, failed: printed.failed, forced: printed.forced }).toEqual({
+          sent: recorded.run.sent,
+          deferred: recorded.run.deferred,
+          failed: recorded.run.failed,
+          forced: recorded.run.forced,
+        });
+        expect(recorded.sentAttempts).toBe(printed.sent);
+      } finally {
+        a.kill('SIGKILL');
+        await a.catch(() => undefined);
+        await slow.close();
+      }
+    },
+  );
 
-  it('a run killed with SIGKILL: queue status and diagnose say it died, what its leases still hold and when they are taken back', { timeout: 60_000 }, async () => {
-    const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 200 });
-    const sb = await queued(20, slow);
-    const a = start(sb, ['queue', 'run', '--lease', '300', '--concurrency', '2']);
-    try {
-      await until(() => slow.messages.length >= 2, 'the first messages');
-      a.kill('SIGKILL');
-      await a.catch(() => undefined);
-      const held = readDb(sb, (db) => db.prepare("SELECT count(*) AS n, max(lease_expires_at) AS until FROM messages WHERE status = 'sending'").get() as { n: number; until: number });
-      expect(held.n).toBeGreaterThan(0);
+  it(
+    'a run killed with SIGKILL: queue status and diagnose say it died, what its leases still hold and when they are taken back',
+    { timeout: 60_000 },
+    async () => {
+      const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 200 });
+      const sb = await queued(20, slow);
+      const a = start(sb, ['queue', 'run', '--lease', '300', '--concurrency', '2']);
+      try {
+        await until(() => slow.messages.length >= 2, 'the first messages');
+        a.kill('SIGKILL');
+        await a.catch(() => undefined);
+        const held = readDb(
+          sb,
+          (db) =>
+            db.prepare("SELECT count(*) AS n, max(lease_expires_at) AS until FROM messages WHERE status = 'sending'").get() as {
+              n: number;
+              until: number;
+            },
+        );
+        expect(held.n).toBeGreaterThan(0);
 
-      const j = await sb.run(['queue', 'status', '--json']);
-      expect(j.exitCode, stderr(j)).toBe(0);
-      const last = JSON.parse(stdout(j)).lastRun;
-      expect(last).toMatchObject({ pid: a.pid, endedAt: null, state: 'died', leasedMessages: held.n, leasesExpireAt: new Date(held.until).toISOString() });
+        const j = await sb.run(['queue', 'status', '--json']);
+        expect(j.exitCode, stderr(j)).toBe(0);
+        const last = JSON.parse(stdout(j)).lastRun;
+        expect(last).toMatchObject({
+          pid: a.pid,
+          endedAt: null,
+          state: 'died',
+          leasedMessages: held.n,
+          leasesExpireAt: new Date(held.until).toISOString(),
+        });
 
-      const t = await sb.run(['queue', 'status']);
-      expect(t.exitCode, stderr(t)).toBe(0);
-      expect(stdout(t)).not.toContain('still running');
-      expect(stdout(t)).toContain('ended abnormally');
-      expect(stdout(t)).toContain(`${held.n} message(s)`);
+        const t = await sb.run(['queue', 'status']);
+        expect(t.exitCode, stderr(t)).toBe(0);
+        expect(stdout(t)).not.toContain('still running');
+        expect(stdout(t)).toContain('ended abnormally');
+        expect(stdout(t)).toContain(`${held.n} message(s)`);
 
-      const d = await sb.run(['diagnose', '--offline', '--json']);
-      const checks = JSON.parse(stdout(d)).checks as { id: string; status: string; detail: string }[];
-      const dist = checks.find((c) => c.id === 'distributor')!;
-      expect(dist.status).toBe('warn');
-      expect(dist.detail).not.toContain('still running');
-      const leases = checks.find((c) => c.id === 'distributor.leases')!;
-      expect(leases.status).toBe('warn');
-      expect(leases.detail).toContain(`${held.n} message(s)`);
-      expect(leases.detail).toContain(new Date(held.until).toISOString());
-    } finally {
-      a.kill('SIGKILL');
-      await a.catch(() => undefined);
-      await slow.close();
-    }
-  });
+        const d = await sb.run(['diagnose', '--offline', '--json']);
+        const checks = JSON.parse(stdout(d)).checks as { id: string; status: string; detail: string }[];
+        const dist = checks.find((c) => c.id === 'distributor')!;
+        expect(dist.status).toBe('warn');
+        expect(dist.detail).not.toContain('still running');
+        const leases = checks.find((c) => c.id === 'distributor.leases')!;
+        expect(leases.status).toBe('warn');
+        expect(leases.detail).toContain(`${held.n} message(s)`);
+        expect(leases.detail).toContain(new Date(held.until).toISOString());
+      } finally {
+        a.kill('SIGKILL');
+        await a.catch(() => undefined);
+        await slow.close();
+      }
+    },
+  );
 
   it('queue import: one bad line among 1,000 → 65 naming the line, nothing stored', async () => {
     const sb = sandbox('sysemail-queue-e2e-');
     sandboxes.push(sb);
-    const lines = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ to: `r${i}@example.com`, from: 'app@example.com', subject: `m${i}`, text: 'x' }));
+    const lines = Array.from({ length: 1000 }, (_, i) =>
+      JSON.stringify({ to: `r${i}@example.com`, from: 'app@example.com', subject: `m${i}`, text: 'x' }),
+    );
     lines[616] = JSON.stringify({ to: 'r616@@example.com', from: 'app@example.com', subject: 'bad', text: 'x' });
     const file = path.join(sb.dir, 'bad.jsonl');
     fs.writeFileSync(file, lines.join('\n') + '\n');

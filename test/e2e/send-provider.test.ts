@@ -65,7 +65,11 @@ describe('send --user ID uses the provider of that user', () => {
   it('users set ID --provider eml wins over interactive.provider; --provider wins over both', async () => {
     const box = newBox();
     // interactive.provider smtp with no smtp.host: sending through smtp would be a configuration error
-    for (const args of [['params', 'set', 'interactive.provider', 'smtp'], ['users', 'add', 'ada', '--email', 'ada@example.com'], ['users', 'set', 'ada', '--provider', 'eml']]) {
+    for (const args of [
+      ['params', 'set', 'interactive.provider', 'smtp'],
+      ['users', 'add', 'ada', '--email', 'ada@example.com'],
+      ['users', 'set', 'ada', '--provider', 'eml'],
+    ]) {
       const r = await box.run(args);
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
@@ -75,7 +79,19 @@ describe('send --user ID uses the provider of that user', () => {
     expect(doc).toMatchObject({ status: 'sent', provider: 'eml' });
     expect(fs.readFileSync(doc.file, 'utf8')).toMatch(/^From: ada@example\.com/m);
 
-    const forced = await box.run(['send', '--user', 'ada', '--provider', 'smtp', '--to', 'ann@example.com', '--subject', 's', '--body', 'b']);
+    const forced = await box.run([
+      'send',
+      '--user',
+      'ada',
+      '--provider',
+      'smtp',
+      '--to',
+      'ann@example.com',
+      '--subject',
+      's',
+      '--body',
+      'b',
+    ]);
     expect(forced.exitCode, forced.stderr).toBe(78);
     expect(forced.stderr).toContain('smtp.host');
 

@@ -29,7 +29,18 @@ const err = (r: { stderr?: unknown }) => String((r.stderr as string | undefined)
 beforeAll(async () => {
   box = sandbox('sysemail-send-e2e-');
   srv = await startSmtpServer({ users: { [USER]: PASSWORD } });
-  const set = await box.run(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(srv.port), 'smtp.username', USER, 'smtp.caFile', testPki().caFile]);
+  const set = await box.run([
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(srv.port),
+    'smtp.username',
+    USER,
+    'smtp.caFile',
+    testPki().caFile,
+  ]);
   expect(set.exitCode, err(set)).toBe(0);
   smtpEnv = { SYSEMAIL_SMTP_PASSWORD: PASSWORD };
 });
@@ -41,7 +52,20 @@ afterAll(async () => {
 
 describe('send (built binary)', () => {
   it('--provider eml writes an .eml for the email app (X-Unsent)', async () => {
-    const r = await box.run(['send', '--provider', 'eml', '--to', 'Ann Lee <ann@example.com>', '--from', 'me@example.com', '--subject', 'Grüße', '--body', 'Hallo ✓', '--json']);
+    const r = await box.run([
+      'send',
+      '--provider',
+      'eml',
+      '--to',
+      'Ann Lee <ann@example.com>',
+      '--from',
+      'me@example.com',
+      '--subject',
+      'Grüße',
+      '--body',
+      'Hallo ✓',
+      '--json',
+    ]);
     expect(r.exitCode, err(r)).toBe(0);
     const doc = json<{ id: number; status: string; provider: string; messageId: string; file: string }>(out(r));
     expect(doc).toMatchObject({ status: 'sent', provider: 'eml' });
@@ -57,7 +81,27 @@ describe('send (built binary)', () => {
     srv.reset();
     const attachment = path.join(box.dir, 'Bericht-März.txt');
     fs.writeFileSync(attachment, 'Inhalt ✓');
-    const r = await box.run(['send', '--to', 'ann@example.com,bob@example.com', '--cc', 'carol@example.com', '--from', USER, '--subject', 'Rechnung', '--body', 'Anbei.', '--attach', attachment, '--provider', 'smtp', '--json'], { env: smtpEnv });
+    const r = await box.run(
+      [
+        'send',
+        '--to',
+        'ann@example.com,bob@example.com',
+        '--cc',
+        'carol@example.com',
+        '--from',
+        USER,
+        '--subject',
+        'Rechnung',
+        '--body',
+        'Anbei.',
+        '--attach',
+        attachment,
+        '--provider',
+        'smtp',
+        '--json',
+      ],
+      { env: smtpEnv },
+    );
     expect(r.exitCode, err(r)).toBe(0);
     const doc = json<{ id: number; status: string; provider: string; messageId: string; file: string | null }>(out(r));
     expect(doc).toMatchObject({ status: 'sent', provider: 'smtp', file: null });
@@ -66,20 +110,44 @@ describe('send (built binary)', () => {
     const parsed = await simpleParser(srv.messages[0]);
     expect(parsed.messageId).toBe(doc.messageId);
     expect(parsed.attachments[0].filename).toBe('Bericht-März.txt');
-    const [m] = rows<{ status: string; sent_provider: string; attempts: number }>(`SELECT status, sent_provider, attempts FROM messages WHERE id = ${doc.id}`);
+    const [m] = rows<{ status: string; sent_provider: string; attempts: number }>(
+      `SELECT status, sent_provider, attempts FROM messages WHERE id = ${doc.id}`,
+    );
     expect(m).toEqual({ status: 'sent', sent_provider: 'smtp', attempts: 1 });
-    const attempts = rows<{ outcome: string; provider: string; response: string }>(`SELECT outcome, provider, response FROM attempts WHERE message_id = ${doc.id}`);
+    const attempts = rows<{ outcome: string; provider: string; response: string }>(
+      `SELECT outcome, provider, response FROM attempts WHERE message_id = ${doc.id}`,
+    );
     expect(attempts).toEqual([{ outcome: 'sent', provider: 'smtp', response: expect.stringMatching(/^250 /) }]);
     expect(JSON.stringify(rows('SELECT * FROM messages')) + JSON.stringify(rows('SELECT * FROM attempts'))).not.toContain(PASSWORD);
   });
 
   describe('bad input: right exit code, nothing stored, nothing sent', () => {
     const bad: { name: string; args: (dir: string) => string[]; setup?: () => Promise<void>; exit: number; says: RegExp }[] = [
-      { name: 'malformed address → 65', args: () => ['--to', 'ann@example.com, not an address'], exit: 65, says: /not a valid email address/ },
-      { name: 'CR/LF in the subject → 65', args: () => ['--to', 'ann@example.com', '--subject', 'Hi\r\nBcc: victim@example.com'], exit: 65, says: /line break/ },
+      {
+        name: 'malformed address → 65',
+        args: () => ['--to', 'ann@example.com, not an address'],
+        exit: 65,
+        says: /not a valid email address/,
+      },
+      {
+        name: 'CR/LF in the subject → 65',
+        args: () => ['--to', 'ann@example.com', '--subject', 'Hi\r\nBcc: victim@example.com'],
+        exit: 65,
+        says: /line break/,
+      },
       { name: 'CR/LF in a display name → 65', args: () => ['--to', 'Ann\r\nX-Evil: 1 <ann@example.com>'], exit: 65, says: /line break/ },
-      { name: 'missing attachment → 66', args: (dir) => ['--to', 'ann@example.com', '--attach', path.join(dir, 'nope.pdf')], exit: 66, says: /nope\.pdf cannot be read \(no such file\)/ },
-      { name: 'missing body file → 66', args: (dir) => ['--to', 'ann@example.com', '--body-file', path.join(dir, 'nope.txt')], exit: 66, says: /nope\.txt/ },
+      {
+        name: 'missing attachment → 66',
+        args: (dir) => ['--to', 'ann@example.com', '--attach', path.join(dir, 'nope.pdf')],
+        exit: 66,
+        says: /nope\.pdf cannot be read \(no such file\)/,
+      },
+      {
+        name: 'missing body file → 66',
+        args: (dir) => ['--to', 'ann@example.com', '--body-file', path.join(dir, 'nope.txt')],
+        exit: 66,
+        says: /nope\.txt/,
+      },
     ];
     for (const c of bad) {
       it(c.name, async () => {
@@ -102,9 +170,12 @@ describe('send (built binary)', () => {
       fs.writeFileSync(file, Buffer.alloc(200 * 1024, 1));
       const before = messageCount();
       srv.reset();
-      const r = await box.run(['send', '--to', 'ann@example.com', '--from', USER, '--subject', 'x', '--body', 'y', '--attach', file, '--provider', 'smtp'], {
-        env: { ...smtpEnv, SYSEMAIL_LIMITS_MAX_MESSAGE_MB: '0.1' },
-      });
+      const r = await box.run(
+        ['send', '--to', 'ann@example.com', '--from', USER, '--subject', 'x', '--body', 'y', '--attach', file, '--provider', 'smtp'],
+        {
+          env: { ...smtpEnv, SYSEMAIL_LIMITS_MAX_MESSAGE_MB: '0.1' },
+        },
+      );
       expect(r.exitCode, err(r)).toBe(65);
       expect(err(r)).toMatch(/about 0\.2\d MB .*limits\.maxMessageMb \(0\.1 MB\)/);
       expect(messageCount()).toBe(before);
@@ -130,11 +201,27 @@ describe('send (built binary)', () => {
   it('--queue stores a pending message with its attachments spooled privately', async () => {
     const attachment = path.join(box.dir, 'later.txt');
     fs.writeFileSync(attachment, 'for the distributor');
-    const r = await box.run(['send', '--to', 'ann@example.com', '--from', USER, '--subject', 'Later', '--body', 'b', '--attach', attachment, '--queue', '--json']);
+    const r = await box.run([
+      'send',
+      '--to',
+      'ann@example.com',
+      '--from',
+      USER,
+      '--subject',
+      'Later',
+      '--body',
+      'b',
+      '--attach',
+      attachment,
+      '--queue',
+      '--json',
+    ]);
     expect(r.exitCode, err(r)).toBe(0);
     const doc = json<{ id: number; status: string; provider: string | null }>(out(r));
     expect(doc).toMatchObject({ status: 'queued', provider: null });
-    const [m] = rows<{ status: string; provider: string | null; attachments: string }>(`SELECT status, provider, attachments FROM messages WHERE id = ${doc.id}`);
+    const [m] = rows<{ status: string; provider: string | null; attachments: string }>(
+      `SELECT status, provider, attachments FROM messages WHERE id = ${doc.id}`,
+    );
     expect(m.status).toBe('pending');
     expect(m.provider).toBeNull();
     const [stored] = JSON.parse(m.attachments) as { filename: string; path: string }[];
@@ -151,7 +238,7 @@ describe('send (built binary)', () => {
     expect(fs.existsSync(path.join(path.dirname(box.db), 'spool'))).toBe(true);
   });
 
-  it('queue import spools each line\'s attachments too; a refused import leaves no copy behind', async () => {
+  it("queue import spools each line's attachments too; a refused import leaves no copy behind", async () => {
     const spoolRoot = path.join(path.dirname(box.db), 'spool');
     const before = fs.existsSync(spoolRoot) ? fs.readdirSync(spoolRoot).length : 0;
     const report = path.join(box.dir, 'report.csv');
@@ -161,15 +248,21 @@ describe('send (built binary)', () => {
       lines,
       [
         JSON.stringify({ to: 'ann@example.com', from: USER, subject: 'Report 1', text: 't', attachments: [report] }),
-        JSON.stringify({ to: 'bob@example.com', from: USER, subject: 'Report 2', text: 't', attachments: [{ path: report, filename: 'renamed.csv' }] }),
+        JSON.stringify({
+          to: 'bob@example.com',
+          from: USER,
+          subject: 'Report 2',
+          text: 't',
+          attachments: [{ path: report, filename: 'renamed.csv' }],
+        }),
       ].join('\n') + '\n',
     );
     const r = await box.run(['queue', 'import', lines, '--json']);
     expect(r.exitCode, err(r)).toBe(0);
     const { firstId, lastId } = json<{ firstId: number; lastId: number }>(out(r));
-    const stored = rows<{ attachments: string }>(`SELECT attachments FROM messages WHERE id BETWEEN ${firstId} AND ${lastId} ORDER BY id`).map(
-      (m) => (JSON.parse(m.attachments) as { filename: string; path: string }[])[0],
-    );
+    const stored = rows<{ attachments: string }>(
+      `SELECT attachments FROM messages WHERE id BETWEEN ${firstId} AND ${lastId} ORDER BY id`,
+    ).map((m) => (JSON.parse(m.attachments) as { filename: string; path: string }[])[0]);
     expect(stored.map((a) => a.filename)).toEqual(['report.csv', 'renamed.csv']);
     for (const a of stored) {
       expect(path.dirname(path.dirname(a.path))).toBe(spoolRoot);
@@ -188,13 +281,18 @@ describe('send (built binary)', () => {
 
   it('a wrong password → 77, recorded as failed with the server words, the password nowhere', async () => {
     srv.reset();
-    const r = await box.run(['send', '--to', 'ann@example.com', '--from', USER, '--subject', 'x', '--body', 'y', '--provider', 'smtp', '--json'], { env: { SYSEMAIL_SMTP_PASSWORD: 'wrong-one' } });
+    const r = await box.run(
+      ['send', '--to', 'ann@example.com', '--from', USER, '--subject', 'x', '--body', 'y', '--provider', 'smtp', '--json'],
+      { env: { SYSEMAIL_SMTP_PASSWORD: 'wrong-one' } },
+    );
     expect(r.exitCode).toBe(77);
     const e = json<{ error: { code: string; exitCode: number; data: { id: number } } }>(err(r));
     expect(e.error).toMatchObject({ code: 'AUTH_REFUSED', exitCode: 77 });
     const [m] = rows<{ status: string }>(`SELECT status FROM messages WHERE id = ${e.error.data.id}`);
     expect(m.status).toBe('failed');
-    const [a] = rows<{ outcome: string; response_code: number; response: string }>(`SELECT outcome, response_code, response FROM attempts WHERE message_id = ${e.error.data.id}`);
+    const [a] = rows<{ outcome: string; response_code: number; response: string }>(
+      `SELECT outcome, response_code, response FROM attempts WHERE message_id = ${e.error.data.id}`,
+    );
     expect(a).toMatchObject({ outcome: 'failed', response_code: 535 });
     expect(err(r) + JSON.stringify(rows('SELECT * FROM attempts'))).not.toContain('wrong-one');
     expect(srv.messages).toHaveLength(0);
@@ -223,7 +321,9 @@ describe('test-email (built binary)', () => {
   });
 
   it('a wrong password → 77 with the failed phase and a diagnosis', async () => {
-    const r = await box.run(['test-email', '--provider', 'smtp', '--quit-after', 'auth', '--json'], { env: { SYSEMAIL_SMTP_PASSWORD: 'wrong-one' } });
+    const r = await box.run(['test-email', '--provider', 'smtp', '--quit-after', 'auth', '--json'], {
+      env: { SYSEMAIL_SMTP_PASSWORD: 'wrong-one' },
+    });
     expect(r.exitCode).toBe(77);
     const doc = json<{ ok: boolean; phases: { phase: string; ok: boolean }[]; diagnosis: { id: string }[] }>(out(r));
     expect(doc.ok).toBe(false);

@@ -26,13 +26,32 @@ function write(name: string, text: string): string {
 const fromOf = (a: AddressObject | AddressObject[] | undefined) => (Array.isArray(a) ? a[0] : a)?.value[0];
 
 /** The raw header block of a message, unfolded. */
-const headerBlock = (raw: Buffer) => raw.toString('latin1').split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+const headerBlock = (raw: Buffer) =>
+  raw
+    .toString('latin1')
+    .split(/\r?\n\r?\n/)[0]
+    .replace(/\r?\n[ \t]+/g, ' ');
 
 beforeAll(async () => {
   server = await startSmtpServer({ users: { app: PASSWORD } });
   sb = sandbox('sysemail-sender-names-');
   sb.env.SYSEMAIL_SMTP_PASSWORD = PASSWORD;
-  await ok(['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.security', 'starttls', 'smtp.caFile', testPki().caFile, 'smtp.username', 'app', 'eml.outputDir', path.join(sb.dir, 'outbox')]);
+  await ok([
+    'params',
+    'set',
+    'smtp.host',
+    '127.0.0.1',
+    'smtp.port',
+    String(server.port),
+    'smtp.security',
+    'starttls',
+    'smtp.caFile',
+    testPki().caFile,
+    'smtp.username',
+    'app',
+    'eml.outputDir',
+    path.join(sb.dir, 'outbox'),
+  ]);
 });
 
 afterAll(async () => {
@@ -41,47 +60,61 @@ afterAll(async () => {
 });
 
 describe('senders with a display name', () => {
-  it('sender.default, template --sender and users --sender-email take one mailbox, name included, and refuse anything else', { timeout: 60_000 }, async () => {
-    await ok(['params', 'set', 'sender.default', '"Ops, Team" <ops@example.com>']);
-    expect(json(await ok(['params', 'get', 'sender.default', '--json']))).toMatchObject({ value: '"Ops, Team" <ops@example.com>' });
-    await ok(['params', 'set', 'sender.default', 'Équipe Ops <ops@example.com>']);
+  it(
+    'sender.default, template --sender and users --sender-email take one mailbox, name included, and refuse anything else',
+    { timeout: 60_000 },
+    async () => {
+      await ok(['params', 'set', 'sender.default', '"Ops, Team" <ops@example.com>']);
+      expect(json(await ok(['params', 'get', 'sender.default', '--json']))).toMatchObject({ value: '"Ops, Team" <ops@example.com>' });
+      await ok(['params', 'set', 'sender.default', 'Équipe Ops <ops@example.com>']);
 
-    // every refusal is spelled out in test/unit/sender.test.ts; here, that each command applies it
-    const bad = [
-      'Ops Team', // a name without an address
-      'Ops, Team <ops@example.com>', // the comma would split it in two
-      'Ops\r\nBcc: spy@example.net <ops@example.com>',
-    ];
-    for (const value of bad) {
-      for (const args of [
-        ['params', 'set', 'sender.default', value],
-        ['template', 'add', 't-bad', '--subject', 's', '--body-file', write('b.txt', 'body'), '--sender', value],
-        ['users', 'add', 'u-bad', '--email', 'u@example.com', '--sender-email', value],
-      ]) {
-        const r = await sb.run([...args, '--json']);
-        expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(65);
-        const err = json<{ error: { message: string } }>(r.stderr).error;
-        // (how `params set` shows a refused value in general is the parameters' own business)
-        if (args[0] !== 'params') expect(err.message).not.toMatch(/[\r\n]/);
+      // every refusal is spelled out in test/unit/sender.test.ts; here, that each command applies it
+      const bad = [
+        'Ops Team', // a name without an address
+        'Ops, Team <ops@example.com>', // the comma would split it in two
+        'Ops\r\nBcc: spy@example.net <ops@example.com>',
+      ];
+      for (const value of bad) {
+        for (const args of [
+          ['params', 'set', 'sender.default', value],
+          ['template', 'add', 't-bad', '--subject', 's', '--body-file', write('b.txt', 'body'), '--sender', value],
+          ['users', 'add', 'u-bad', '--email', 'u@example.com', '--sender-email', value],
+        ]) {
+          const r = await sb.run([...args, '--json']);
+          expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(65);
+          const err = json<{ error: { message: string } }>(r.stderr).error;
+          // (how `params set` shows a refused value in general is the parameters' own business)
+          if (args[0] !== 'params') expect(err.message).not.toMatch(/[\r\n]/);
+        }
       }
-    }
-    // nothing of the refused values was kept
-    expect(json(await ok(['params', 'get', 'sender.default', '--json']))).toMatchObject({ value: 'Équipe Ops <ops@example.com>' });
-    expect((await sb.run(['template', 'show', 't-bad'])).exitCode).toBe(65);
-    expect((await sb.run(['users', 'show', 'u-bad'])).exitCode).toBe(65);
+      // nothing of the refused values was kept
+      expect(json(await ok(['params', 'get', 'sender.default', '--json']))).toMatchObject({ value: 'Équipe Ops <ops@example.com>' });
+      expect((await sb.run(['template', 'show', 't-bad'])).exitCode).toBe(65);
+      expect((await sb.run(['users', 'show', 'u-bad'])).exitCode).toBe(65);
 
-    // diagnose takes it as the sender it is
-    const diag = await sb.run(['diagnose', '--offline', '--json']);
-    const checks = json<{ checks: { id: string; status: string; detail: string }[] }>(diag.stdout).checks;
-    expect(checks.find((c) => c.id === 'config.sender')).toMatchObject({ status: 'pass' });
+      // diagnose takes it as the sender it is
+      const diag = await sb.run(['diagnose', '--offline', '--json']);
+      const checks = json<{ checks: { id: string; status: string; detail: string }[] }>(diag.stdout).checks;
+      expect(checks.find((c) => c.id === 'config.sender')).toMatchObject({ status: 'pass' });
 
-    // the Graph mailbox is a bare address: it names the account in the request URL
-    expect((await sb.run(['params', 'set', 'exchange.mailbox', 'Ops <ops@example.com>'])).exitCode).toBe(65);
-  });
+      // the Graph mailbox is a bare address: it names the account in the request URL
+      expect((await sb.run(['params', 'set', 'exchange.mailbox', 'Ops <ops@example.com>'])).exitCode).toBe(65);
+    },
+  );
 
   it('the From header carries the name encoded, the envelope and the Message-ID use the bare address', { timeout: 60_000 }, async () => {
     await ok(['params', 'set', 'sender.default', 'Équipe Ops <ops@example.com>']);
-    await ok(['template', 'add', 'welcome', '--subject', 'Welcome %name%', '--body-file', write('w.txt', 'Hello %name%'), '--sender', '"Ops, Team" <team@example.com>']);
+    await ok([
+      'template',
+      'add',
+      'welcome',
+      '--subject',
+      'Welcome %name%',
+      '--body-file',
+      write('w.txt', 'Hello %name%'),
+      '--sender',
+      '"Ops, Team" <team@example.com>',
+    ]);
     await ok(['users', 'add', 'ada', '--email', 'ada@example.com', '--name', 'Ada Lovelace']);
     await ok(['users', 'add', 'bob', '--email', 'bob@example.com', '--sender-email', 'Bob Builder <builder@example.com>']);
     server.reset();
@@ -89,7 +122,10 @@ describe('senders with a display name', () => {
     await ok(['send', '--queue', '--to', 'r1@example.com', '--subject', 'by default', '--body', 'b']);
     await ok(['notify', '--template', 'welcome', '--user', 'ada', '--data', write('d.json', '{"name":"Ada"}')]);
     await ok(['send', '--queue', '--user', 'bob', '--to', 'r2@example.com', '--subject', 'as bob', '--body', 'b']);
-    const cycles = (await ok(['queue', 'run', '--json'])).trim().split('\n').map((l) => JSON.parse(l) as { sent: number });
+    const cycles = (await ok(['queue', 'run', '--json']))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { sent: number });
     expect(cycles.reduce((n, c) => n + c.sent, 0)).toBe(3);
     expect(server.messages).toHaveLength(3);
 
@@ -115,7 +151,9 @@ describe('senders with a display name', () => {
       expect(mail.messageId).toMatch(new RegExp(`@${address.split('@')[1].replace('.', '\\.')}>?$`));
     }
 
-    const eml = json<{ file: string }>(await ok(['send', '--provider', 'eml', '--to', 'r3@example.com', '--subject', 'to a file', '--body', 'b', '--json']));
+    const eml = json<{ file: string }>(
+      await ok(['send', '--provider', 'eml', '--to', 'r3@example.com', '--subject', 'to a file', '--body', 'b', '--json']),
+    );
     const raw = fs.readFileSync(eml.file);
     const parsed = await simpleParser(raw);
     expect(fromOf(parsed.from)).toEqual({ name: 'Équipe Ops', address: 'ops@example.com' });

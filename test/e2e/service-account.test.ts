@@ -10,7 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
-import { IS_ROOT, SERVICE_GID, SERVICE_UID, SETPRIV, asAdmin, asService, serviceAccountCanRun, serviceFolder, writeServiceFile, type ServiceFolder } from '../helpers/service-user.js';
+import {
+  IS_ROOT,
+  SERVICE_GID,
+  SERVICE_UID,
+  SETPRIV,
+  asAdmin,
+  asService,
+  serviceAccountCanRun,
+  serviceFolder,
+  writeServiceFile,
+  type ServiceFolder,
+} from '../helpers/service-user.js';
 
 const PASSWORD = 'svc-e2e-pw';
 const CAN_RUN = serviceAccountCanRun();
@@ -32,7 +43,22 @@ async function configured(): Promise<ServiceFolder> {
   writeServiceFile(path.join(f.dir, 'ca.pem'), testPki().ca, 0o644);
   writeServiceFile(path.join(f.dir, 'smtp-password'), PASSWORD);
   const set = await asService(
-    ['params', 'set', 'smtp.host', '127.0.0.1', 'smtp.port', String(server.port), 'smtp.caFile', 'ca.pem', 'smtp.username', 'app', 'smtp.passwordFile', 'smtp-password', 'sender.default', 'app@example.com'],
+    [
+      'params',
+      'set',
+      'smtp.host',
+      '127.0.0.1',
+      'smtp.port',
+      String(server.port),
+      'smtp.caFile',
+      'ca.pem',
+      'smtp.username',
+      'app',
+      'smtp.passwordFile',
+      'smtp-password',
+      'sender.default',
+      'app@example.com',
+    ],
     { cwd: f.dir, env: { SYSEMAIL_DB: f.db } },
   );
   expect(set.exitCode, set.stderr).toBe(0);
@@ -59,42 +85,61 @@ function statuses(db: string): string[] {
 }
 
 describe.runIf(CAN_RUN)('a service account with HOME=/nonexistent', () => {
-  it('queues with an attachment, runs the queue to a real SMTP server and writes .eml files, all beside the database', { timeout: 60_000 }, async () => {
-    const f = await configured();
-    const attachment = path.join(f.root, 'report.txt');
-    fs.writeFileSync(attachment, 'quarterly figures\n', { mode: 0o644 });
-    server.reset();
-    const env = { SYSEMAIL_DB: f.db };
+  it(
+    'queues with an attachment, runs the queue to a real SMTP server and writes .eml files, all beside the database',
+    { timeout: 60_000 },
+    async () => {
+      const f = await configured();
+      const attachment = path.join(f.root, 'report.txt');
+      fs.writeFileSync(attachment, 'quarterly figures\n', { mode: 0o644 });
+      server.reset();
+      const env = { SYSEMAIL_DB: f.db };
 
-    const queued = await asService(['send', '--queue', '--to', 'ann@example.com', '--subject', 'Report', '--body', 'Attached.', '--attach', attachment, '--json'], { cwd: f.dir, env });
-    expect(queued.exitCode, queued.stderr).toBe(0);
-    expect(JSON.parse(queued.stdout)).toMatchObject({ status: 'queued' });
-    expect(fs.readdirSync(path.join(f.dir, 'spool'))).toHaveLength(1);
+      const queued = await asService(
+        ['send', '--queue', '--to', 'ann@example.com', '--subject', 'Report', '--body', 'Attached.', '--attach', attachment, '--json'],
+        { cwd: f.dir, env },
+      );
+      expect(queued.exitCode, queued.stderr).toBe(0);
+      expect(JSON.parse(queued.stdout)).toMatchObject({ status: 'queued' });
+      expect(fs.readdirSync(path.join(f.dir, 'spool'))).toHaveLength(1);
 
-    const run = await asService(['queue', 'run', '--json'], { cwd: '/', env });
-    expect(run.exitCode, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ sent: 1, failed: 0 });
-    expect(server.messages).toHaveLength(1);
-    expect(server.messages[0].toString('latin1')).toContain('report.txt');
+      const run = await asService(['queue', 'run', '--json'], { cwd: '/', env });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ sent: 1, failed: 0 });
+      expect(server.messages).toHaveLength(1);
+      expect(server.messages[0].toString('latin1')).toContain('report.txt');
 
-    const eml = await asService(['--db', f.db, 'send', '--provider', 'eml', '--to', 'bob@example.com', '--subject', 'Draft', '--body', 'Hello', '--json'], { cwd: '/' });
-    expect(eml.exitCode, eml.stderr).toBe(0);
-    const file = JSON.parse(eml.stdout).file as string;
-    expect(path.dirname(file)).toBe(path.join(f.dir, 'outbox'));
-    expect(fs.existsSync(file)).toBe(true);
-  });
+      const eml = await asService(
+        ['--db', f.db, 'send', '--provider', 'eml', '--to', 'bob@example.com', '--subject', 'Draft', '--body', 'Hello', '--json'],
+        { cwd: '/' },
+      );
+      expect(eml.exitCode, eml.stderr).toBe(0);
+      const file = JSON.parse(eml.stdout).file as string;
+      expect(path.dirname(file)).toBe(path.join(f.dir, 'outbox'));
+      expect(fs.existsSync(file)).toBe(true);
+    },
+  );
 
   it('queue.spoolDir and eml.outputDir still choose other folders', async () => {
     const f = await configured();
     const env = { SYSEMAIL_DB: f.db };
-    const set = await asService(['params', 'set', 'queue.spoolDir', 'elsewhere/spool', 'eml.outputDir', 'elsewhere/drafts'], { cwd: f.dir, env });
+    const set = await asService(['params', 'set', 'queue.spoolDir', 'elsewhere/spool', 'eml.outputDir', 'elsewhere/drafts'], {
+      cwd: f.dir,
+      env,
+    });
     expect(set.exitCode, set.stderr).toBe(0);
     const attachment = path.join(f.root, 'a.txt');
     fs.writeFileSync(attachment, 'x', { mode: 0o644 });
-    const q = await asService(['send', '--queue', '--to', 'ann@example.com', '--subject', 's', '--body', 'b', '--attach', attachment], { cwd: '/', env });
+    const q = await asService(['send', '--queue', '--to', 'ann@example.com', '--subject', 's', '--body', 'b', '--attach', attachment], {
+      cwd: '/',
+      env,
+    });
     expect(q.exitCode, q.stderr).toBe(0);
     expect(fs.readdirSync(path.join(f.dir, 'elsewhere', 'spool'))).toHaveLength(1);
-    const e = await asService(['send', '--provider', 'eml', '--to', 'ann@example.com', '--subject', 's', '--body', 'b', '--json'], { cwd: '/', env });
+    const e = await asService(['send', '--provider', 'eml', '--to', 'ann@example.com', '--subject', 's', '--body', 'b', '--json'], {
+      cwd: '/',
+      env,
+    });
     expect(e.exitCode, e.stderr).toBe(0);
     expect(path.dirname(JSON.parse(e.stdout).file)).toBe(path.join(f.dir, 'elsewhere', 'drafts'));
     expect(fs.existsSync(path.join(f.dir, 'spool'))).toBe(false);
@@ -108,32 +153,43 @@ describe.runIf(IS_ROOT && CAN_RUN)('root working on the service database (sudo)'
     return f.root;
   };
 
-  it('params set and a queued attachment by root leave every file to the folder owner; the next run as the service works', { timeout: 60_000 }, async () => {
-    const f = await configured();
-    const home = rootHome();
-    const env = { SYSEMAIL_DB: f.db };
-    const set = await asAdmin(['params', 'set', 'limits.maxMessageMb', '20'], { cwd: home, env, home });
-    expect(set.exitCode, set.stderr).toBe(0);
-    const attachment = path.join(home, 'invoice.txt');
-    fs.writeFileSync(attachment, 'invoice\n', { mode: 0o600 });
-    const q = await asAdmin(['send', '--queue', '--to', 'ann@example.com', '--subject', 'Invoice', '--body', 'Attached.', '--attach', attachment], { cwd: home, env, home });
-    expect(q.exitCode, q.stderr).toBe(0);
-    const e = await asAdmin(['send', '--provider', 'eml', '--to', 'ann@example.com', '--subject', 'Draft', '--body', 'b'], { cwd: home, env, home });
-    expect(e.exitCode, e.stderr).toBe(0);
+  it(
+    'params set and a queued attachment by root leave every file to the folder owner; the next run as the service works',
+    { timeout: 60_000 },
+    async () => {
+      const f = await configured();
+      const home = rootHome();
+      const env = { SYSEMAIL_DB: f.db };
+      const set = await asAdmin(['params', 'set', 'limits.maxMessageMb', '20'], { cwd: home, env, home });
+      expect(set.exitCode, set.stderr).toBe(0);
+      const attachment = path.join(home, 'invoice.txt');
+      fs.writeFileSync(attachment, 'invoice\n', { mode: 0o600 });
+      const q = await asAdmin(
+        ['send', '--queue', '--to', 'ann@example.com', '--subject', 'Invoice', '--body', 'Attached.', '--attach', attachment],
+        { cwd: home, env, home },
+      );
+      expect(q.exitCode, q.stderr).toBe(0);
+      const e = await asAdmin(['send', '--provider', 'eml', '--to', 'ann@example.com', '--subject', 'Draft', '--body', 'b'], {
+        cwd: home,
+        env,
+        home,
+      });
+      expect(e.exitCode, e.stderr).toBe(0);
 
-    const foreign = walk(f.dir).filter((p) => {
-      const st = fs.lstatSync(p);
-      return st.uid !== SERVICE_UID || st.gid !== SERVICE_GID;
-    });
-    expect(foreign).toEqual([]);
+      const foreign = walk(f.dir).filter((p) => {
+        const st = fs.lstatSync(p);
+        return st.uid !== SERVICE_UID || st.gid !== SERVICE_GID;
+      });
+      expect(foreign).toEqual([]);
 
-    server.reset();
-    const run = await asService(['queue', 'run', '--json'], { cwd: f.dir, env });
-    expect(run.exitCode, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ sent: 1, failed: 0 });
-    expect(server.messages[0].toString('latin1')).toContain('invoice.txt');
-    expect(statuses(f.db)).toEqual(['sent', 'sent']);
-  });
+      server.reset();
+      const run = await asService(['queue', 'run', '--json'], { cwd: f.dir, env });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ sent: 1, failed: 0 });
+      expect(server.messages[0].toString('latin1')).toContain('invoice.txt');
+      expect(statuses(f.db)).toEqual(['sent', 'sent']);
+    },
+  );
 
   it('the -wal and -shm of a root run killed on the spot belong to the service too', { timeout: 60_000 }, async () => {
     const f = await configured();
@@ -156,7 +212,8 @@ describe.runIf(IS_ROOT && CAN_RUN)('root working on the service database (sudo)'
       watch.kill('SIGKILL');
     }
     await watch;
-    for (const file of [`${f.db}-wal`, `${f.db}-shm`]) expect(fs.statSync(file), file).toMatchObject({ uid: SERVICE_UID, gid: SERVICE_GID });
+    for (const file of [`${f.db}-wal`, `${f.db}-shm`])
+      expect(fs.statSync(file), file).toMatchObject({ uid: SERVICE_UID, gid: SERVICE_GID });
     const status = await asService(['--db', f.db, 'queue', 'status', '--json'], { cwd: f.dir });
     expect(status.exitCode, status.stderr).toBe(0);
   });

@@ -27,9 +27,33 @@ beforeAll(async () => {
   sb = sandbox();
   const body = file('approval.txt', 'Hello %name%,\n%doc% is waiting for you (100%% yours).\n');
   const html = file('approval.html', '<p>Hello %name%, <b>%doc%</b> waits.</p>');
-  const add = await sb.run(['template', 'add', 'approval', '--subject', 'Approve %doc%', '--body-file', body, '--sender', 'workflow@example.com']);
+  const add = await sb.run([
+    'template',
+    'add',
+    'approval',
+    '--subject',
+    'Approve %doc%',
+    '--body-file',
+    body,
+    '--sender',
+    'workflow@example.com',
+  ]);
   expect(add.exitCode, stderr(add)).toBe(0);
-  const org = await sb.run(['template', 'add', 'approval', '--org', 'usmf', '--subject', '[USMF] %doc%', '--html-file', html, '--text-file', body, '--sender', 'usmf@example.com']);
+  const org = await sb.run([
+    'template',
+    'add',
+    'approval',
+    '--org',
+    'usmf',
+    '--subject',
+    '[USMF] %doc%',
+    '--html-file',
+    html,
+    '--text-file',
+    body,
+    '--sender',
+    'usmf@example.com',
+  ]);
   expect(org.exitCode, stderr(org)).toBe(0);
   for (const args of [
     ['users', 'add', 'ada', '--email', 'ada@example.com', '--name', 'Ada'],
@@ -45,7 +69,9 @@ describe('template on the built binary', () => {
   it('lists and shows templates as JSON, the organisation’s own winning', async () => {
     const list = await sb.run(['template', 'list', '--org', 'usmf', '--json']);
     expect(list.exitCode).toBe(0);
-    expect(json<{ templates: { id: string; org: string | null }[] }>(stdout(list)).templates).toEqual([expect.objectContaining({ id: 'approval', org: 'usmf' })]);
+    expect(json<{ templates: { id: string; org: string | null }[] }>(stdout(list)).templates).toEqual([
+      expect.objectContaining({ id: 'approval', org: 'usmf' }),
+    ]);
     const show = await sb.run(['template', 'show', 'approval', '--org', 'demf', '--json']);
     expect(json(stdout(show))).toMatchObject({ id: 'approval', org: null, placeholders: ['doc', 'name'] });
   });
@@ -103,10 +129,20 @@ describe('notify on the built binary', () => {
     const before = messageCount();
     const r = await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--org', 'usmf', '--data', data, '--json']);
     expect(r.exitCode, stderr(r)).toBe(0);
-    expect(json(stdout(r))).toMatchObject({ skipped: false, status: 'queued', to: 'ada@example.com', from: 'usmf@example.com', subject: '[USMF] PO-1042' });
+    expect(json(stdout(r))).toMatchObject({
+      skipped: false,
+      status: 'queued',
+      to: 'ada@example.com',
+      from: 'usmf@example.com',
+      subject: '[USMF] PO-1042',
+    });
     expect(messageCount()).toBe(before + 1);
     const db = new Database(sb.db, { readonly: true });
-    const row = db.prepare('SELECT status, provider, html_body AS html FROM messages ORDER BY id DESC LIMIT 1').get() as { status: string; provider: string | null; html: string };
+    const row = db.prepare('SELECT status, provider, html_body AS html FROM messages ORDER BY id DESC LIMIT 1').get() as {
+      status: string;
+      provider: string | null;
+      html: string;
+    };
     db.close();
     expect(row).toEqual({ status: 'pending', provider: null, html: '<p>Hello Ada &amp; &lt;co&gt;, <b>PO-1042</b> waits.</p>' });
   });
@@ -130,12 +166,16 @@ describe('notify on the built binary', () => {
     const err = json<{ error: { code: string; message: string; data: { missing: string[] } } }>(stderr(r)).error;
     expect(err.code).toBe('PLACEHOLDER_MISSING');
     expect(err.data.missing).toEqual(['doc', 'name']);
-    expect((await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--data', path.join(sb.dir, 'absent.json')])).exitCode).toBe(66);
+    expect((await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--data', path.join(sb.dir, 'absent.json')])).exitCode).toBe(
+      66,
+    );
     expect((await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--data', file('bad.json', '{"doc":')])).exitCode).toBe(65);
   });
 
   it('reads the data from standard input with --data -', async () => {
-    const r = await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--data', '-', '--json'], { input: '{"doc":"PO-5","name":"Ada"}' });
+    const r = await sb.run(['notify', '--template', 'approval', '--user', 'ada', '--data', '-', '--json'], {
+      input: '{"doc":"PO-5","name":"Ada"}',
+    });
     expect(r.exitCode, stderr(r)).toBe(0);
     expect(json(stdout(r))).toMatchObject({ subject: 'Approve PO-5', from: 'workflow@example.com' });
   });

@@ -95,7 +95,12 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       res.writeHead(r.status, headers);
       res.end(r.body);
     } else if (endpoint === 'token') {
-      json(res, r.status, { error: r.code ?? 'invalid_client', error_description: r.message ?? 'AADSTS7000215: Invalid client secret provided.' }, headers);
+      json(
+        res,
+        r.status,
+        { error: r.code ?? 'invalid_client', error_description: r.message ?? 'AADSTS7000215: Invalid client secret provided.' },
+        headers,
+      );
     } else {
       graphError(res, r.status, r.code ?? 'ErrorInternalServerError', r.message ?? 'scripted failure', headers);
     }
@@ -109,25 +114,45 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       const raw = Buffer.concat(chunks);
       const url = new URL(req.url ?? '/', 'http://x');
       const isUpload = url.pathname.startsWith('/upload/');
-      requests.push({ method: req.method ?? '', path: url.pathname + url.search, headers: req.headers, body: isUpload ? `<${raw.length} bytes>` : raw.toString('utf8') });
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname + url.search,
+        headers: req.headers,
+        body: isUpload ? `<${raw.length} bytes>` : raw.toString('utf8'),
+      });
       const body = raw.toString('utf8');
 
       if (req.method === 'POST' && url.pathname === '/token') {
         if (scripted('token', res)) return;
         const form = new URLSearchParams(body);
-        if (form.get('grant_type') !== 'client_credentials' || form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) {
-          return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.' });
+        if (
+          form.get('grant_type') !== 'client_credentials' ||
+          form.get('client_id') !== clientId ||
+          form.get('client_secret') !== clientSecret
+        ) {
+          return json(res, 401, {
+            error: 'invalid_client',
+            error_description:
+              'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.',
+          });
         }
-        return json(res, 200, { token_type: 'Bearer', expires_in: options.expiresIn ?? 3600, access_token: accessToken, scope: form.get('scope') });
+        return json(res, 200, {
+          token_type: 'Bearer',
+          expires_in: options.expiresIn ?? 3600,
+          access_token: accessToken,
+          scope: form.get('scope'),
+        });
       }
 
       if (isUpload) {
         if (scripted('upload', res)) return;
         const s = sessions.get(url.pathname.slice('/upload/'.length));
         if (!s) return graphError(res, 404, 'ErrorItemNotFound', 'upload session not found');
-        if (req.headers.authorization) return graphError(res, 401, 'InvalidAuthenticationToken', 'upload URLs take no Authorization header');
+        if (req.headers.authorization)
+          return graphError(res, 401, 'InvalidAuthenticationToken', 'upload URLs take no Authorization header');
         const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(req.headers['content-range'] ?? ''));
-        if (!range || Number(range[2]) - Number(range[1]) + 1 !== raw.length) return graphError(res, 400, 'InvalidRequest', 'bad Content-Range');
+        if (!range || Number(range[2]) - Number(range[1]) + 1 !== raw.length)
+          return graphError(res, 400, 'InvalidRequest', 'bad Content-Range');
         s.chunks.push(raw);
         const end = Number(range[2]) + 1;
         if (end >= s.size) {
@@ -150,7 +175,13 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
 
       if (req.method === 'GET' && rest === '') {
         if (scripted('user', res)) return;
-        if (!exists) return graphError(res, 404, 'Request_ResourceNotFound', `Resource '${mailbox}' does not exist or one of its queried reference-property objects are not present.`);
+        if (!exists)
+          return graphError(
+            res,
+            404,
+            'Request_ResourceNotFound',
+            `Resource '${mailbox}' does not exist or one of its queried reference-property objects are not present.`,
+          );
         return json(res, 200, { displayName: 'Test Sender', mail: mailbox, userPrincipalName: mailbox });
       }
       if (req.method === 'POST' && rest === '/sendMail') {
@@ -182,7 +213,11 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
           const item = (JSON.parse(body) as { AttachmentItem: { name: string; size: number } }).AttachmentItem;
           const sid = `s${nextId++}`;
           sessions.set(sid, { draft: id, name: item.name, size: item.size, chunks: [] });
-          return json(res, 201, { uploadUrl: `${baseUrl}/upload/${sid}`, expirationDateTime: new Date(Date.now() + 3600_000).toISOString(), nextExpectedRanges: ['0-'] });
+          return json(res, 201, {
+            uploadUrl: `${baseUrl}/upload/${sid}`,
+            expirationDateTime: new Date(Date.now() + 3600_000).toISOString(),
+            nextExpectedRanges: ['0-'],
+          });
         }
         if (req.method === 'POST' && d[2] === '/send') {
           if (scripted('send', res)) return;

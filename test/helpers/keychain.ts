@@ -74,8 +74,8 @@ export function describeKeychain(name: string, fn: () => void): void {
   describe(name, () => {
     beforeAll(() => {
       throw new Error(
-        `SYSEMAIL_REQUIRE_KEYCHAIN=1 but no keychain answers (${known.problem ?? 'unavailable'}). `
-          + 'Run the tests inside: bash scripts/with-keychain.sh npx vitest run ...',
+        `SYSEMAIL_REQUIRE_KEYCHAIN=1 but no keychain answers (${known.problem ?? 'unavailable'}). ` +
+          'Run the tests inside: bash scripts/with-keychain.sh npx vitest run ...',
       );
     });
     fn();

@@ -72,7 +72,9 @@ async function freePort(): Promise<number> {
 
 /** Runs a PostgreSQL program, as `nobody` when we are root (the server refuses to run as root). */
 function runAs(unprivileged: boolean, file: string, args: string[], timeoutMs: number): { status: number | null; output: string } {
-  const [cmd, argv] = unprivileged ? ['setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', file, ...args]] : [file, args];
+  const [cmd, argv] = unprivileged
+    ? ['setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', file, ...args]]
+    : [file, args];
   const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
@@ -95,7 +97,12 @@ export async function startCluster(): Promise<PgCluster> {
     fs.chownSync(pwfile, NOBODY, NOBODY);
   }
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  const init = runAs(root, initdb, ['-D', data, '-U', PG_TEST_USER, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-sync'], 120_000);
+  const init = runAs(
+    root,
+    initdb,
+    ['-D', data, '-U', PG_TEST_USER, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-sync'],
+    120_000,
+  );
   fs.rmSync(pwfile, { force: true });
   if (init.status !== 0) {
     cleanup();
@@ -177,7 +184,8 @@ export const postgresRequired = (): boolean => !!process.env.SYSEMAIL_REQUIRE_PO
 export async function pgAvailable(): Promise<boolean> {
   const server = await testServer();
   if (server) return true;
-  if (postgresRequired()) throw new Error(`SYSEMAIL_REQUIRE_POSTGRES is set but no PostgreSQL server could be started: ${String(localError)}`);
+  if (postgresRequired())
+    throw new Error(`SYSEMAIL_REQUIRE_POSTGRES is set but no PostgreSQL server could be started: ${String(localError)}`);
   return false;
 }
 

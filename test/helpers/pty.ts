@@ -71,9 +71,9 @@ export function requireScript(): void {
   const probe = spawnSync(SCRIPT, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0 || !/util-linux/.test(probe.stdout)) {
     throw new Error(
-      `the interactive tests need util-linux \`script\` at ${SCRIPT} to run commands on a pseudo-terminal `
-        + `(${probe.error ? probe.error.message : (probe.stderr || probe.stdout).trim() || `exit ${probe.status}`}). `
-        + 'Install util-linux: on Debian/Ubuntu `apt-get install bsdutils` (it provides /usr/bin/script).',
+      `the interactive tests need util-linux \`script\` at ${SCRIPT} to run commands on a pseudo-terminal ` +
+        `(${probe.error ? probe.error.message : (probe.stderr || probe.stdout).trim() || `exit ${probe.status}`}). ` +
+        'Install util-linux: on Debian/Ubuntu `apt-get install bsdutils` (it provides /usr/bin/script).',
     );
   }
   scriptChecked = true;

@@ -27,14 +27,25 @@ export function serviceAccountCanRun(): boolean {
   if (!IS_ROOT) return true;
   const probe = spawnSync(
     SETPRIV,
-    [`--reuid=${SERVICE_UID}`, `--regid=${SERVICE_GID}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))}); require('fs').accessSync(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))})`],
+    [
+      `--reuid=${SERVICE_UID}`,
+      `--regid=${SERVICE_GID}`,
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      `require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))}); require('fs').accessSync(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))})`,
+    ],
     { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? SERVICE_PATH, HOME: '/nonexistent' } },
   );
   if (probe.status === 0) return true;
   if (process.env.SYSEMAIL_REQUIRE_SERVICE_USER === '1') {
-    throw new Error(`SYSEMAIL_REQUIRE_SERVICE_USER is set but uid ${SERVICE_UID} cannot read ${ROOT}: run the suite from a world-readable folder`);
+    throw new Error(
+      `SYSEMAIL_REQUIRE_SERVICE_USER is set but uid ${SERVICE_UID} cannot read ${ROOT}: run the suite from a world-readable folder`,
+    );
   }
-  console.warn(`skipping the tests run as uid ${SERVICE_UID}: it cannot read ${ROOT} (${(probe.error?.message ?? probe.stderr).trim().split('\n')[0]})`);
+  console.warn(
+    `skipping the tests run as uid ${SERVICE_UID}: it cannot read ${ROOT} (${(probe.error?.message ?? probe.stderr).trim().split('\n')[0]})`,
+  );
   return false;
 }
 
@@ -69,7 +80,11 @@ export function serviceEnv(env: Record<string, string> = {}): Record<string, str
 }
 
 /** Starts `file args` as the service account (setpriv when root). */
-export function startAsService(file: string, args: readonly string[], options: { cwd: string; env?: Record<string, string>; timeout?: number; input?: string }): ResultPromise<Options> {
+export function startAsService(
+  file: string,
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; timeout?: number; input?: string },
+): ResultPromise<Options> {
   const [cmd, argv] = IS_ROOT
     ? [SETPRIV, [`--reuid=${SERVICE_UID}`, `--regid=${SERVICE_GID}`, '--clear-groups', file, ...args]]
     : [file, [...args]];
@@ -84,15 +99,22 @@ export function startAsService(file: string, args: readonly string[], options: {
 }
 
 /** Runs `sysemail ARGS` (this checkout's build) as the service account and waits for it. */
-export async function asService(args: readonly string[], options: { cwd: string; env?: Record<string, string>; timeout?: number; input?: string }): Promise<CliResult> {
+export async function asService(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; timeout?: number; input?: string },
+): Promise<CliResult> {
   const r = await startAsService(process.execPath, [BIN, ...args], options);
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), signal: r.signal ?? undefined };
 }
 
 /** Runs `sysemail ARGS` as root (the tests' own user), as `sudo sysemail ...` would: root's HOME. */
-export async function asAdmin(args: readonly string[], options: { cwd: string; env?: Record<string, string>; home: string; prefix?: readonly string[] }): Promise<CliResult> {
+export async function asAdmin(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; home: string; prefix?: readonly string[] },
+): Promise<CliResult> {
   const prefix = options.prefix ?? [];
-  const [cmd, argv] = prefix.length > 0 ? [prefix[0], [...prefix.slice(1), process.execPath, BIN, ...args]] : [process.execPath, [BIN, ...args]];
+  const [cmd, argv] =
+    prefix.length > 0 ? [prefix[0], [...prefix.slice(1), process.execPath, BIN, ...args]] : [process.execPath, [BIN, ...args]];
   const r = await execa(cmd, argv, {
     cwd: options.cwd,
     env: { PATH: serviceEnv().PATH, HOME: options.home, NO_COLOR: '1', ...options.env },

@@ -149,9 +149,12 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
       if (refuse.auth) return cb(reply(refuse.auth));
       if (auth.method === 'XOAUTH2') {
         const ok = auth.username !== undefined && options.tokens?.[auth.username] === auth.accessToken;
-        return ok ? cb(null, { user: auth.username }) : cb(null, { data: { status: '401', schemes: 'bearer', scope: 'https://outlook.office365.com/.default' } });
+        return ok
+          ? cb(null, { user: auth.username })
+          : cb(null, { data: { status: '401', schemes: 'bearer', scope: 'https://outlook.office365.com/.default' } });
       }
-      const ok = auth.username !== undefined && options.users?.[auth.username] !== undefined && options.users[auth.username] === auth.password;
+      const ok =
+        auth.username !== undefined && options.users?.[auth.username] !== undefined && options.users[auth.username] === auth.password;
       if (!ok) return cb(reply('535 5.7.8 Authentication credentials invalid'));
       cb(null, { user: auth.username });
     },

@@ -46,7 +46,10 @@ function pair(dir: string, name: string): KeyPair {
 }
 
 function signed(dir: string, name: string, cn: string, dates?: { start: string; end: string }): KeyPair {
-  fs.writeFileSync(path.join(dir, `${name}.ext`), `${SAN}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
+  fs.writeFileSync(
+    path.join(dir, `${name}.ext`),
+    `${SAN}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+  );
   openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`]);
   if (dates) {
     // `openssl x509` cannot backdate; a throwaway CA database with `openssl ca` can
@@ -57,9 +60,42 @@ function signed(dir: string, name: string, cn: string, dates?: { start: string; 
       path.join(dir, 'ca.cnf'),
       `[ca]\ndefault_ca=test\n[test]\ndir=./ca-db\ndatabase=$dir/index.txt\nserial=$dir/serial\nnew_certs_dir=$dir\ncertificate=ca.crt\nprivate_key=ca.key\ndefault_md=sha256\npolicy=any\nemail_in_dn=no\ncopy_extensions=none\n[any]\ncommonName=supplied\n`,
     );
-    openssl(dir, ['ca', '-batch', '-config', 'ca.cnf', '-notext', '-startdate', dates.start, '-enddate', dates.end, '-extfile', `${name}.ext`, '-in', `${name}.csr`, '-out', `${name}.crt`]);
+    openssl(dir, [
+      'ca',
+      '-batch',
+      '-config',
+      'ca.cnf',
+      '-notext',
+      '-startdate',
+      dates.start,
+      '-enddate',
+      dates.end,
+      '-extfile',
+      `${name}.ext`,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+    ]);
   } else {
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ]);
   }
   return pair(dir, name);
 }
@@ -68,10 +104,44 @@ export function testPki(): TestPki {
   if (cached) return cached;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-pki-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=sysemail test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=sysemail test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const server = signed(dir, 'server', 'localhost');
   const expired = signed(dir, 'expired', 'localhost', { start: '20010101000000Z', end: '20020101000000Z' });
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'untrusted.key', '-out', 'untrusted.crt', '-days', '30', '-subj', '/CN=localhost', '-addext', SAN]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'untrusted.key',
+    '-out',
+    'untrusted.crt',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    SAN,
+  ]);
   const untrusted = pair(dir, 'untrusted');
   cached = { dir, ca: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8'), caFile: path.join(dir, 'ca.crt'), server, untrusted, expired };
   return cached;

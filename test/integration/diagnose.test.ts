@@ -107,18 +107,20 @@ describe('diagnose against a real SMTP server', () => {
   it('passes every step of a correct setup, checks the recipient with RCPT and never sends DATA', async () => {
     const srv = await smtp({ authHiddenBeforeStartTls: true });
     const r = await checklist(smtpSettings(srv.port), { to: 'bob@example.com' });
-    expect(statuses(r.checks, ['config.server', 'secret', 'dns', 'tcp', 'greeting', 'tls', 'ehlo', 'auth', 'sender', 'recipient'])).toEqual({
-      'config.server': 'pass',
-      secret: 'pass',
-      dns: 'pass',
-      tcp: 'pass',
-      greeting: 'pass',
-      tls: 'pass',
-      ehlo: 'pass',
-      auth: 'pass',
-      sender: 'pass',
-      recipient: 'pass',
-    });
+    expect(statuses(r.checks, ['config.server', 'secret', 'dns', 'tcp', 'greeting', 'tls', 'ehlo', 'auth', 'sender', 'recipient'])).toEqual(
+      {
+        'config.server': 'pass',
+        secret: 'pass',
+        dns: 'pass',
+        tcp: 'pass',
+        greeting: 'pass',
+        tls: 'pass',
+        ehlo: 'pass',
+        auth: 'pass',
+        sender: 'pass',
+        recipient: 'pass',
+      },
+    );
     expect(r.ok).toBe(true);
     expect(check(r.checks, 'ehlo').detail).toContain('AUTH offered only after STARTTLS');
     expect(check(r.checks, 'tls').detail).toMatch(/TLSv1\.[23].*localhost.*sysemail test CA.*\d+ days/);
@@ -209,7 +211,9 @@ describe('diagnose against a real SMTP server', () => {
   });
 
   it('an unknown recipient at RCPT TO: RECIPIENT_UNKNOWN, and still no DATA', async () => {
-    const srv = await smtp({ refuse: { rcpt: '550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in virtual mailbox table' } });
+    const srv = await smtp({
+      refuse: { rcpt: '550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in virtual mailbox table' },
+    });
     const r = await checklist(smtpSettings(srv.port), { to: 'nobody@example.com' });
     expect(check(r.checks, 'sender').status).toBe('pass');
     expect(check(r.checks, 'recipient')).toMatchObject({ status: 'fail', diagnosis: 'RECIPIENT_UNKNOWN' });
@@ -281,15 +285,30 @@ describe('diagnose against a real SMTP server', () => {
 
 describe('diagnose configuration (no network)', () => {
   it('flags a port and security that do not fit, and a DOMAIN\\user name, before connecting', async () => {
-    const r = await checklist({ 'smtp.host': 'smtp.example.com', 'smtp.port': 465, 'smtp.security': 'starttls', 'smtp.username': 'CONTOSO\\ann', 'sender.default': USER }, { offline: true });
+    const r = await checklist(
+      {
+        'smtp.host': 'smtp.example.com',
+        'smtp.port': 465,
+        'smtp.security': 'starttls',
+        'smtp.username': 'CONTOSO\\ann',
+        'sender.default': USER,
+      },
+      { offline: true },
+    );
     expect(check(r.checks, 'config.security')).toMatchObject({ status: 'fail', diagnosis: 'TLS_MODE_MISMATCH' });
     expect(check(r.checks, 'config.auth')).toMatchObject({ status: 'fail', diagnosis: 'USERNAME_FORMAT' });
-    const r2 = await checklist({ 'smtp.host': 'smtp.example.com', 'smtp.port': 587, 'smtp.security': 'tls', 'smtp.username': USER, 'sender.default': USER }, { offline: true });
+    const r2 = await checklist(
+      { 'smtp.host': 'smtp.example.com', 'smtp.port': 587, 'smtp.security': 'tls', 'smtp.username': USER, 'sender.default': USER },
+      { offline: true },
+    );
     expect(check(r2.checks, 'config.security')).toMatchObject({ status: 'fail', diagnosis: 'TLS_MODE_MISMATCH' });
   });
 
   it('a user name set while sign-in is off is a warning, not a failure', async () => {
-    const r = await checklist({ 'smtp.host': '127.0.0.1', 'smtp.authRequired': false, 'smtp.username': USER, 'sender.default': USER }, { offline: true });
+    const r = await checklist(
+      { 'smtp.host': '127.0.0.1', 'smtp.authRequired': false, 'smtp.username': USER, 'sender.default': USER },
+      { offline: true },
+    );
     expect(check(r.checks, 'config.auth').status).toBe('warn');
     expect(check(r.checks, 'secret').status).toBe('skip');
   });
@@ -297,7 +316,10 @@ describe('diagnose configuration (no network)', () => {
   it.each(['smtp.office365.com', 'outlook.office365.com', 'contoso-com.mail.protection.outlook.com'])(
     'Microsoft 365 host %s with a password sign-in: a warning with the commands to move to OAuth2 or Graph',
     async (host) => {
-      const r = await checklist({ 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER }, { offline: true, clock: fixedClock(Date.parse('2026-12-01T12:00:00Z')) });
+      const r = await checklist(
+        { 'smtp.host': host, 'smtp.port': 587, 'smtp.username': USER, 'sender.default': USER },
+        { offline: true, clock: fixedClock(Date.parse('2026-12-01T12:00:00Z')) },
+      );
       const c = check(r.checks, 'config.m365');
       expect(c).toMatchObject({ status: 'warn', diagnosis: 'BASIC_AUTH_DISABLED' });
       expect(c.detail).toContain('December 2026');
@@ -310,17 +332,30 @@ describe('diagnose configuration (no network)', () => {
   );
 
   it('after the end of December 2026 the Microsoft 365 warning says basic authentication is off by default', async () => {
-    const r = await checklist({ 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true, clock: fixedClock(Date.parse('2027-01-15T12:00:00Z')) });
+    const r = await checklist(
+      { 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER },
+      { offline: true, clock: fixedClock(Date.parse('2027-01-15T12:00:00Z')) },
+    );
     expect(check(r.checks, 'config.m365').detail).toMatch(/has been switched off by default/);
   });
 
   it('no Microsoft 365 warning for OAuth2, for a relay without sign-in, or for another host', async () => {
     const oauth = await checklist(
-      { 'smtp.host': 'smtp.office365.com', 'smtp.username': USER, 'sender.default': USER, 'smtp.authMethod': 'oauth2', 'smtp.oauth.tenantId': 'contoso.onmicrosoft.com', 'smtp.oauth.clientId': 'app' },
+      {
+        'smtp.host': 'smtp.office365.com',
+        'smtp.username': USER,
+        'sender.default': USER,
+        'smtp.authMethod': 'oauth2',
+        'smtp.oauth.tenantId': 'contoso.onmicrosoft.com',
+        'smtp.oauth.clientId': 'app',
+      },
       { offline: true },
     );
     expect(oauth.checks.find((c) => c.id === 'config.m365')?.status ?? 'pass').toBe('pass');
-    const relay = await checklist({ 'smtp.host': 'contoso-com.mail.protection.outlook.com', 'smtp.port': 25, 'smtp.authRequired': false, 'sender.default': USER }, { offline: true });
+    const relay = await checklist(
+      { 'smtp.host': 'contoso-com.mail.protection.outlook.com', 'smtp.port': 25, 'smtp.authRequired': false, 'sender.default': USER },
+      { offline: true },
+    );
     expect(relay.checks.find((c) => c.id === 'config.m365' && c.status === 'warn')).toBeUndefined();
     const other = await checklist({ 'smtp.host': 'smtp.example.com', 'smtp.username': USER, 'sender.default': USER }, { offline: true });
     expect(other.checks.find((c) => c.id === 'config.m365')).toBeUndefined();
@@ -368,7 +403,10 @@ describe('diagnose against the local Graph and token server', () => {
   });
 
   it('the secret check names exchange.clientSecretCommand as the source it used, or the one that failed', async () => {
-    const ok = await checklist({ ...exchange(graph), 'exchange.clientSecretCommand': 'printf test-secret' }, { env: { PATH: process.env.PATH } });
+    const ok = await checklist(
+      { ...exchange(graph), 'exchange.clientSecretCommand': 'printf test-secret' },
+      { env: { PATH: process.env.PATH } },
+    );
     expect(check(ok.checks, 'secret')).toMatchObject({ status: 'pass' });
     expect(check(ok.checks, 'secret').detail).toContain('exchange.clientSecretCommand');
     expect(check(ok.checks, 'exchange.token').status).toBe('pass');
@@ -385,7 +423,11 @@ describe('diagnose against the local Graph and token server', () => {
   });
 
   it('401 from Graph: EXCHANGE_UNAUTHORIZED', async () => {
-    graph.script('user', { status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure. Invalid audience.' });
+    graph.script('user', {
+      status: 401,
+      code: 'InvalidAuthenticationToken',
+      message: 'Access token validation failure. Invalid audience.',
+    });
     const r = await checklist(exchange(graph));
     expect(check(r.checks, 'exchange.mailbox')).toMatchObject({ status: 'fail', diagnosis: 'EXCHANGE_UNAUTHORIZED' });
   });
@@ -407,13 +449,30 @@ describe('diagnose against the local Graph and token server', () => {
 
 describe('distributor health and recent failures', () => {
   const MIN = 60_000;
-  const message = (dueAt: number) => ({ status: 'pending' as const, provider: null, from: USER, to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [], dueAt });
+  const message = (dueAt: number) => ({
+    status: 'pending' as const,
+    provider: null,
+    from: USER,
+    to: ['bob@example.com'],
+    cc: [],
+    bcc: [],
+    subject: 's',
+    text: 'b',
+    attachments: [],
+    dueAt,
+  });
 
   it('messages due for more than 10 minutes with no run: is the distributor scheduled? with the cron line', async () => {
     const store = await openStore();
     const now = Date.now();
     await store.messages.insert(message(now - 30 * MIN), now - 30 * MIN);
-    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
+    const r = await runChecklist({
+      store,
+      settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }),
+      secrets: { dbId: store.id, env: {} },
+      offline: true,
+      clock: fixedClock(now),
+    });
     const d = check(r.checks, 'distributor');
     expect(d.status).toBe('fail');
     expect(d.detail).toContain('Is the distributor scheduled?');
@@ -421,7 +480,13 @@ describe('distributor health and recent failures', () => {
     // a recent run means someone runs it: no longer a failure
     const runId = store.queue.startRun({ owner: 'h:1:x', host: 'elsewhere', pid: 1, now: now - MIN });
     store.queue.finishRun(runId, now - MIN);
-    const r2 = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
+    const r2 = await runChecklist({
+      store,
+      settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }),
+      secrets: { dbId: store.id, env: {} },
+      offline: true,
+      clock: fixedClock(now),
+    });
     expect(check(r2.checks, 'distributor').status).toBe('warn');
     await store.close();
   });
@@ -430,15 +495,44 @@ describe('distributor health and recent failures', () => {
     const store = await openStore();
     const now = Date.now();
     const stuck = await store.messages.insert(message(now - 5 * MIN), now - 5 * MIN);
-    store.sqlite.prepare("UPDATE messages SET status = 'sending', lease_owner = 'host:99999:dead', lease_expires_at = ? WHERE id = ?").run(now - 2 * MIN, stuck);
-    const failure = { provider: 'smtp' as const, phase: 'auth' as const, code: 'EAUTH', responseCode: 535, enhancedCode: '5.7.8', response: '535 5.7.8 Authentication credentials invalid' };
+    store.sqlite
+      .prepare("UPDATE messages SET status = 'sending', lease_owner = 'host:99999:dead', lease_expires_at = ? WHERE id = ?")
+      .run(now - 2 * MIN, stuck);
+    const failure = {
+      provider: 'smtp' as const,
+      phase: 'auth' as const,
+      code: 'EAUTH',
+      responseCode: 535,
+      enhancedCode: '5.7.8',
+      response: '535 5.7.8 Authentication credentials invalid',
+    };
     for (let i = 0; i < 3; i++) {
       const id = await store.messages.insert(message(now - 60 * MIN), now - 60 * MIN);
-      recordAttempt(store, { messageId: id, startedAt: now - (10 + i) * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'BAD_CREDENTIALS' });
+      recordAttempt(store, {
+        messageId: id,
+        startedAt: now - (10 + i) * MIN,
+        provider: 'smtp',
+        outcome: 'failed',
+        failure,
+        diagnosis: 'BAD_CREDENTIALS',
+      });
     }
     const old = await store.messages.insert(message(now - 3 * 24 * 60 * MIN), now - 3 * 24 * 60 * MIN);
-    recordAttempt(store, { messageId: old, startedAt: now - 2 * 24 * 60 * MIN, provider: 'smtp', outcome: 'failed', failure, diagnosis: 'RELAY_DENIED' });
-    const r = await runChecklist({ store, settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }), secrets: { dbId: store.id, env: {} }, offline: true, clock: fixedClock(now) });
+    recordAttempt(store, {
+      messageId: old,
+      startedAt: now - 2 * 24 * 60 * MIN,
+      provider: 'smtp',
+      outcome: 'failed',
+      failure,
+      diagnosis: 'RELAY_DENIED',
+    });
+    const r = await runChecklist({
+      store,
+      settings: settingsOf({ 'smtp.host': '127.0.0.1', 'sender.default': USER, 'smtp.authRequired': false }),
+      secrets: { dbId: store.id, env: {} },
+      offline: true,
+      clock: fixedClock(now),
+    });
     expect(check(r.checks, 'distributor.leases').status).toBe('warn');
     const group = check(r.checks, 'failures.BAD_CREDENTIALS');
     expect(group).toMatchObject({ status: 'warn', diagnosis: 'BAD_CREDENTIALS' });
@@ -453,11 +547,41 @@ describe('diagnose --history', () => {
   it('maps each failed attempt and the last failure to known causes, the last one first', async () => {
     const store = await openStore();
     const now = Date.now();
-    const id = await store.messages.insert({ status: 'pending', provider: null, from: USER, to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [] }, now);
-    const busy = { provider: 'smtp' as const, phase: 'mail' as const, responseCode: 421, enhancedCode: '4.7.0', response: '421 4.7.0 Temporary System Problem. Try again later. Rate limit exceeded' };
-    const unknown = { provider: 'smtp' as const, phase: 'rcpt' as const, code: 'EENVELOPE', responseCode: 550, enhancedCode: '5.1.1', response: "550 5.1.1 The email account that you tried to reach does not exist." };
-    recordAttempt(store, { messageId: id, startedAt: now - 2000, provider: 'smtp', outcome: 'deferred', failure: busy, diagnosis: 'RATE_LIMITED' });
-    recordAttempt(store, { messageId: id, startedAt: now - 1000, provider: 'smtp', outcome: 'failed', failure: unknown, diagnosis: 'RECIPIENT_UNKNOWN' });
+    const id = await store.messages.insert(
+      { status: 'pending', provider: null, from: USER, to: ['bob@example.com'], cc: [], bcc: [], subject: 's', text: 'b', attachments: [] },
+      now,
+    );
+    const busy = {
+      provider: 'smtp' as const,
+      phase: 'mail' as const,
+      responseCode: 421,
+      enhancedCode: '4.7.0',
+      response: '421 4.7.0 Temporary System Problem. Try again later. Rate limit exceeded',
+    };
+    const unknown = {
+      provider: 'smtp' as const,
+      phase: 'rcpt' as const,
+      code: 'EENVELOPE',
+      responseCode: 550,
+      enhancedCode: '5.1.1',
+      response: '550 5.1.1 The email account that you tried to reach does not exist.',
+    };
+    recordAttempt(store, {
+      messageId: id,
+      startedAt: now - 2000,
+      provider: 'smtp',
+      outcome: 'deferred',
+      failure: busy,
+      diagnosis: 'RATE_LIMITED',
+    });
+    recordAttempt(store, {
+      messageId: id,
+      startedAt: now - 1000,
+      provider: 'smtp',
+      outcome: 'failed',
+      failure: unknown,
+      diagnosis: 'RECIPIENT_UNKNOWN',
+    });
     markFailed(store, id, now, unknown, 'RECIPIENT_UNKNOWN');
     const d = await diagnoseHistory(store, id);
     expect(d.matches[0]?.id).toBe('RECIPIENT_UNKNOWN');

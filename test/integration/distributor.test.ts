@@ -26,7 +26,18 @@ async function freshStore(): Promise<Store> {
 }
 
 function msg(to: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [to], cc: [], bcc: [], subject: `to ${to}`, text: 'hello', attachments: [], ...extra };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [to],
+    cc: [],
+    bcc: [],
+    subject: `to ${to}`,
+    text: 'hello',
+    attachments: [],
+    ...extra,
+  };
 }
 
 function baseOptions(store: Store, srv: TestSmtpServer, password = 'pw', extra: Partial<RunQueueOptions> = {}): RunQueueOptions {
@@ -120,11 +131,19 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     servers.push(scripted);
   });
 
-  it('ends each message in the right status, keeping the server\'s words; a 421 stops the run without burning the rest', async () => {
+  it("ends each message in the right status, keeping the server's words; a 421 stops the run without burning the rest", async () => {
     const store = await freshStore();
     const big = 'x'.repeat(60_000);
     const ids = await store.messages.insertMany(
-      [msg('ok1@example.com'), msg('t451@example.com'), msg('t452@example.com'), msg('p550@example.com'), msg('big@example.com', { text: big }), msg('t421@example.com'), msg('ok2@example.com')],
+      [
+        msg('ok1@example.com'),
+        msg('t451@example.com'),
+        msg('t452@example.com'),
+        msg('p550@example.com'),
+        msg('big@example.com', { text: big }),
+        msg('t421@example.com'),
+        msg('ok2@example.com'),
+      ],
       Date.now() - 1000,
     );
     const [ok1, t451, t452, p550, big552, t421, ok2] = ids;
@@ -186,11 +205,14 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     expect(drop.messages).toHaveLength(0);
   });
 
-  it('535 stops the run, keeps every message queued with no attempt counted, and records the run\'s error', async () => {
+  it("535 stops the run, keeps every message queued with no attempt counted, and records the run's error", async () => {
     const auth = await startSmtpServer({ users: { app: 'right' } });
     servers.push(auth);
     const store = await freshStore();
-    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`u${i}@example.com`)), Date.now());
+    const ids = await store.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(`u${i}@example.com`)),
+      Date.now(),
+    );
     const err = await runCaught(options(store, auth, 'wrong', { concurrency: 3 }));
     expect(err?.kind).toBe('noperm');
     for (const id of ids) {
@@ -214,7 +236,10 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const plain = await startSmtpServer({ users: { app: 'pw' } });
     servers.push(plain);
     const store = await freshStore();
-    await store.messages.insertMany(Array.from({ length: 10 }, (_, i) => msg(`v${i}@example.com`)), Date.now());
+    await store.messages.insertMany(
+      Array.from({ length: 10 }, (_, i) => msg(`v${i}@example.com`)),
+      Date.now(),
+    );
     const r = await runQueue(options(store, plain, 'pw', { max: 4, concurrency: 2 }));
     expect(r.lane).toBe(lane);
     expect(r.totals.sent).toBe(4);
@@ -241,14 +266,17 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     expect(plain.messages).toHaveLength(counts.sent);
   });
 
-  it('a second distributor whose clock runs 15 minutes ahead takes none of the first one\'s valid leases', async () => {
+  it("a second distributor whose clock runs 15 minutes ahead takes none of the first one's valid leases", async () => {
     const slow = await startSmtpServer({ users: { app: 'pw' }, delayMs: 40 });
     servers.push(slow);
     const file = path.join(dir, `ahead-${lane}.db`);
     const a = (await Store.open(file))!;
     const b = (await Store.open(file))!;
     const total = 40;
-    await a.messages.insertMany(Array.from({ length: total }, (_, i) => msg(`w${i}@example.com`)), Date.now() - 1000);
+    await a.messages.insertMany(
+      Array.from({ length: total }, (_, i) => msg(`w${i}@example.com`)),
+      Date.now() - 1000,
+    );
     const ahead: Clock = { now: () => Date.now() + 15 * 60_000, sleep: (ms, signal) => systemClock.sleep(ms, signal) };
     const first = runQueue(options(a, slow, 'pw', { owner: 'host-a:1:first', concurrency: 2 }));
     await until(() => slow.messages.length >= 2, 'the first distributor to be sending');
@@ -277,7 +305,10 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const plain = await startSmtpServer({ users: { app: 'pw' } });
     servers.push(plain);
     const store = await freshStore();
-    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`f${i}@example.com`)), Date.now() - 1000);
+    const ids = await store.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(`f${i}@example.com`)),
+      Date.now() - 1000,
+    );
     const clock = pausable();
     const leaseSec = 60;
     const owner = `test:${process.pid}:fence-drop`;
@@ -307,10 +338,14 @@ describe.each(LANES)('distributor (%s lane) against a real SMTP server', (laneNa
     const plain = await startSmtpServer({ users: { app: 'pw' } });
     servers.push(plain);
     const store = await freshStore();
-    const ids = await store.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(`g${i}@example.com`)), Date.now() - 1000);
+    const ids = await store.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(`g${i}@example.com`)),
+      Date.now() - 1000,
+    );
     const clock = pausable();
     const leaseSec = 60;
-    const leaseOf = (id: number) => store.sqlite.prepare('SELECT lease_expires_at FROM messages WHERE id = ?').pluck().get(id) as number | null;
+    const leaseOf = (id: number) =>
+      store.sqlite.prepare('SELECT lease_expires_at FROM messages WHERE id = ?').pluck().get(id) as number | null;
     let before = 0;
     let after = 0;
     const r = await runQueue(

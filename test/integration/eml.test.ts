@@ -66,7 +66,15 @@ describe('eml provider (email app)', () => {
     const blocker = path.join(tmp, 'not-a-folder');
     fs.writeFileSync(blocker, '');
     try {
-      await provider(path.join(blocker, 'outbox')).send({ from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], subject: 's', text: 'x', attachments: [] });
+      await provider(path.join(blocker, 'outbox')).send({
+        from: 'a@example.com',
+        to: ['b@example.com'],
+        cc: [],
+        bcc: [],
+        subject: 's',
+        text: 'x',
+        attachments: [],
+      });
       throw new Error('expected a failure');
     } catch (err) {
       expect(err).toBeInstanceOf(SysemailError);

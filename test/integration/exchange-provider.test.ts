@@ -17,13 +17,27 @@ let tmp: string;
 
 function provider(mailbox = MAILBOX, secret = 'graph-secret') {
   return new ExchangeProvider({
-    settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': mailbox }),
+    settings: settingsOf({
+      'exchange.graphUrl': graph.graphUrl,
+      'exchange.tokenUrl': graph.tokenUrl,
+      'exchange.clientId': 'graph-app',
+      'exchange.mailbox': mailbox,
+    }),
     secrets: { dbId: 'test-db', env: { SYSEMAIL_EXCHANGE_CLIENT_SECRET: secret } },
   });
 }
 
 function message(overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
-  return { from: MAILBOX, to: ['Ann Lee <ann@example.com>'], cc: ['cc@example.com'], bcc: [], subject: 'Rechnung – März', text: 'Grüße ✓', attachments: [], ...overrides };
+  return {
+    from: MAILBOX,
+    to: ['Ann Lee <ann@example.com>'],
+    cc: ['cc@example.com'],
+    bcc: [],
+    subject: 'Rechnung – März',
+    text: 'Grüße ✓',
+    attachments: [],
+    ...overrides,
+  };
 }
 
 async function sendError(m: OutgoingMessage = message(), p = provider()): Promise<SysemailError> {
@@ -91,7 +105,11 @@ describe('Exchange provider (Microsoft Graph)', () => {
     expect(exitCodeOf(err.kind)).toBe(77);
     expect(err.code).toBe('EXCHANGE_UNAUTHORIZED');
     expect(err.fix).toContain('Mail.Send');
-    expect(err.data).toMatchObject({ httpStatus: 403, graphCode: 'ErrorAccessDenied', response: 'Access is denied. Check credentials and try again.' });
+    expect(err.data).toMatchObject({
+      httpStatus: 403,
+      graphCode: 'ErrorAccessDenied',
+      response: 'Access is denied. Check credentials and try again.',
+    });
   });
 
   it('404 ErrorNonExistentMailbox → 69, account scope', async () => {
@@ -102,7 +120,12 @@ describe('Exchange provider (Microsoft Graph)', () => {
   });
 
   it('429 → 75 carrying Retry-After', async () => {
-    graph.script('sendMail', { status: 429, code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.', retryAfter: '37' });
+    graph.script('sendMail', {
+      status: 429,
+      code: 'ApplicationThrottled',
+      message: 'Application is over its MailboxConcurrency limit.',
+      retryAfter: '37',
+    });
     const err = await sendError();
     expect(exitCodeOf(err.kind)).toBe(75);
     expect(err.data).toMatchObject({ httpStatus: 429, graphCode: 'ApplicationThrottled', retryAfterSec: 37, scope: 'account' });
@@ -125,7 +148,13 @@ describe('Exchange provider (Microsoft Graph)', () => {
 
   it('takes the client secret from exchange.clientSecretCommand when no variable is set', async () => {
     const p = new ExchangeProvider({
-      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretCommand': 'printf graph-secret' }),
+      settings: settingsOf({
+        'exchange.graphUrl': graph.graphUrl,
+        'exchange.tokenUrl': graph.tokenUrl,
+        'exchange.clientId': 'graph-app',
+        'exchange.mailbox': MAILBOX,
+        'exchange.clientSecretCommand': 'printf graph-secret',
+      }),
       secrets: { dbId: 'test-db', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     });
     await p.send(message());
@@ -137,7 +166,13 @@ describe('Exchange provider (Microsoft Graph)', () => {
     fs.writeFileSync(file, 'graph-secret\n');
     fs.chmodSync(file, 0o644);
     const p = new ExchangeProvider({
-      settings: settingsOf({ 'exchange.graphUrl': graph.graphUrl, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX, 'exchange.clientSecretFile': file }),
+      settings: settingsOf({
+        'exchange.graphUrl': graph.graphUrl,
+        'exchange.tokenUrl': graph.tokenUrl,
+        'exchange.clientId': 'graph-app',
+        'exchange.mailbox': MAILBOX,
+        'exchange.clientSecretFile': file,
+      }),
       secrets: { dbId: 'test-db', env: {} },
     });
     const err = await sendError(message(), p);
@@ -156,7 +191,12 @@ describe('Exchange provider (Microsoft Graph)', () => {
     try {
       const url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`;
       const p = new ExchangeProvider({
-        settings: settingsOf({ 'exchange.graphUrl': url, 'exchange.tokenUrl': graph.tokenUrl, 'exchange.clientId': 'graph-app', 'exchange.mailbox': MAILBOX }),
+        settings: settingsOf({
+          'exchange.graphUrl': url,
+          'exchange.tokenUrl': graph.tokenUrl,
+          'exchange.clientId': 'graph-app',
+          'exchange.mailbox': MAILBOX,
+        }),
         secrets: { dbId: 'test-db', env: { SYSEMAIL_EXCHANGE_CLIENT_SECRET: 'graph-secret' } },
         timeouts: { requestMs: 1_000 },
       });

@@ -28,7 +28,12 @@ afterEach(async () => {
   await store.close();
 });
 
-const settings = Settings.from({ params: new Map([['sender.default', 'app@example.com']]), user: new Map(), env: {}, dataDir: dir }).settings;
+const settings = Settings.from({
+  params: new Map([['sender.default', 'app@example.com']]),
+  user: new Map(),
+  env: {},
+  dataDir: dir,
+}).settings;
 
 function run(lines: readonly unknown[]) {
   const text = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
@@ -59,7 +64,12 @@ describe('queue import', () => {
   it('a bad line after batches of good ones: nothing stored, the copies of attachments removed, every bad line named', async () => {
     const report = path.join(dir, 'report.csv');
     fs.writeFileSync(report, 'a,b\n');
-    const lines: unknown[] = Array.from({ length: 240 }, (_, i) => ({ to: `r${i}@example.com`, subject: `m${i}`, text: 'x', ...(i % 40 === 0 ? { attachments: [report] } : {}) }));
+    const lines: unknown[] = Array.from({ length: 240 }, (_, i) => ({
+      to: `r${i}@example.com`,
+      subject: `m${i}`,
+      text: 'x',
+      ...(i % 40 === 0 ? { attachments: [report] } : {}),
+    }));
     lines[180] = { to: 'r180@@example.com', subject: 'bad', text: 'x' };
     lines[230] = '{"to": ';
     const e = await refusal(run(lines));
@@ -76,7 +86,12 @@ describe('queue import', () => {
     expect(await count()).toBe(240);
     expect(fs.readdirSync(spoolDir)).toHaveLength(6);
     const m80 = (await store.messages.get(r.ids[80]))!;
-    expect([m80.subject, m80.from, m80.attachments[0].filename, path.dirname(path.dirname(m80.attachments[0].path!))]).toEqual(['m80', 'app@example.com', 'report.csv', spoolDir]);
+    expect([m80.subject, m80.from, m80.attachments[0].filename, path.dirname(path.dirname(m80.attachments[0].path!))]).toEqual([
+      'm80',
+      'app@example.com',
+      'report.csv',
+      spoolDir,
+    ]);
   });
 
   it('a user named by a line gives its sender, however the key is written; an unknown one is a bad line', async () => {

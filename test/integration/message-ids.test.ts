@@ -14,7 +14,18 @@ let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `f${++n}.db`)))!;
 
 function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [`u${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `m${i}`,
+    text: 'hi',
+    attachments: [],
+    ...extra,
+  };
 }
 
 /** Schema 2 (bodies apart), the layout databases in use today have, filled with three messages. */
@@ -31,8 +42,8 @@ function schema2Database(file: string): void {
   ins.run('sent', 's1', 'one', 0, 1);
   ins.run('failed', 's2', null, 1, 1);
   ins.run('pending', 's3', 'three', 0, 0);
-  raw.prepare("INSERT INTO message_bodies (message_id, text_body) VALUES (2, ?)").run('L'.repeat(BODY_APART_CHARS + 1));
-  const att = raw.prepare("INSERT INTO attempts (message_id, started_at, outcome, response) VALUES (?, 1, ?, ?)");
+  raw.prepare('INSERT INTO message_bodies (message_id, text_body) VALUES (2, ?)').run('L'.repeat(BODY_APART_CHARS + 1));
+  const att = raw.prepare('INSERT INTO attempts (message_id, started_at, outcome, response) VALUES (?, 1, ?, ?)');
   att.run(1, 'sent', '250 ok');
   att.run(2, 'failed', '550 no');
   raw.prepare("INSERT INTO distributor_runs (owner, host, pid, started_at) VALUES ('o', 'h', 1, 1)").run();
@@ -40,7 +51,8 @@ function schema2Database(file: string): void {
   raw.close();
 }
 
-const seq = (s: Store, table: string) => s.sqlite.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(table) as number | undefined;
+const seq = (s: Store, table: string) =>
+  s.sqlite.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(table) as number | undefined;
 
 describe('message ids are never reused', () => {
   it('a new database: the id of a deleted last message is not given again, nor after retention', async () => {
@@ -76,10 +88,19 @@ describe('message ids are never reused', () => {
     expect((await s.messages.get(2))!.text).toHaveLength(BODY_APART_CHARS + 1);
     expect((await s.messages.attempts(1)).map((x) => x.response)).toEqual(['250 ok']);
     const indexes = s.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").pluck().all();
-    expect(indexes).toEqual(expect.arrayContaining(['attempts_message', 'distributor_runs_started', 'messages_created', 'messages_status_created', 'messages_status_due']));
+    expect(indexes).toEqual(
+      expect.arrayContaining([
+        'attempts_message',
+        'distributor_runs_started',
+        'messages_created',
+        'messages_status_created',
+        'messages_status_due',
+      ]),
+    );
     expect(s.sqlite.pragma('foreign_key_check')).toEqual([]);
     // the children still point at the messages table: deleting a message takes its body and attempts
-    const fks = (t: string) => (s.sqlite.pragma(`foreign_key_list(${t})`) as { table: string; on_delete: string }[]).map((f) => [f.table, f.on_delete]);
+    const fks = (t: string) =>
+      (s.sqlite.pragma(`foreign_key_list(${t})`) as { table: string; on_delete: string }[]).map((f) => [f.table, f.on_delete]);
     expect(fks('attempts')).toEqual([['messages', 'CASCADE']]);
     expect(fks('message_bodies')).toEqual([['messages', 'CASCADE']]);
     expect(s.queue.change('delete', { ids: [2] }, { now: 0 }).changed).toEqual([2]);

@@ -12,7 +12,18 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-insert-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function message(i: number, over: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'shop@example.com', to: [`c${i}@example.com`], cc: [], bcc: [], subject: `order ${i}`, text: `text ${i}`, attachments: [], ...over };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'shop@example.com',
+    to: [`c${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `order ${i}`,
+    text: `text ${i}`,
+    attachments: [],
+    ...over,
+  };
 }
 
 describe('insertMany', () => {
@@ -26,7 +37,14 @@ describe('insertMany', () => {
       const long = 'x'.repeat(BODY_APART_CHARS + 1);
       const count = 50 * 3 + 7; // three full batches and a rest
       const messages = Array.from({ length: count }, (_, i) =>
-        message(i, i % 37 === 5 ? { text: `${long}${i}`, html: `<p>${i}</p>` } : i === 60 ? { cc: ['cc@example.com'], headers: { 'X-Order': '60' }, userId: 'u1' } : {}),
+        message(
+          i,
+          i % 37 === 5
+            ? { text: `${long}${i}`, html: `<p>${i}</p>` }
+            : i === 60
+              ? { cc: ['cc@example.com'], headers: { 'X-Order': '60' }, userId: 'u1' }
+              : {},
+        ),
       );
       const ids = await store.messages.insertMany(messages, now);
       expect(ids).toEqual(Array.from({ length: count }, (_, i) => before + 1 + i));
@@ -40,8 +58,14 @@ describe('insertMany', () => {
 
       const raw = new Database(file, { readonly: true });
       try {
-        const apart = raw.prepare('SELECT m.id, m.subject, b.text_body, b.html_body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.body_apart = 1 ORDER BY m.id').all() as { id: number; subject: string; text_body: string; html_body: string }[];
-        const expected = messages.flatMap((m, i) => (i % 37 === 5 ? [{ id: ids[i], subject: `order ${i}`, text_body: m.text, html_body: m.html }] : []));
+        const apart = raw
+          .prepare(
+            'SELECT m.id, m.subject, b.text_body, b.html_body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.body_apart = 1 ORDER BY m.id',
+          )
+          .all() as { id: number; subject: string; text_body: string; html_body: string }[];
+        const expected = messages.flatMap((m, i) =>
+          i % 37 === 5 ? [{ id: ids[i], subject: `order ${i}`, text_body: m.text, html_body: m.html }] : [],
+        );
         expect(apart).toEqual(expected);
         expect(raw.prepare('SELECT count(*) FROM messages WHERE body_apart = 0 AND text_body IS NULL').pluck().get()).toBe(0);
       } finally {

@@ -8,7 +8,15 @@ import nodemailer from 'nodemailer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolOptions } from '../../src/providers/smtp/config.js';
-import { MASKED_SECRET, closeTransport, eventLogger, readLogEntry, sendRawCommand, socketOf, type LogEvent } from '../../src/providers/smtp/internals.js';
+import {
+  MASKED_SECRET,
+  closeTransport,
+  eventLogger,
+  readLogEntry,
+  sendRawCommand,
+  socketOf,
+  type LogEvent,
+} from '../../src/providers/smtp/internals.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { testPki } from '../helpers/tls.js';
 
@@ -45,11 +53,13 @@ function connection(port: number, events: LogEvent[]): SMTPConnection {
 }
 
 const connect = (c: SMTPConnection) => new Promise<void>((resolve, reject) => c.connect((err?: Error) => (err ? reject(err) : resolve())));
-const login = (c: SMTPConnection) => new Promise<void>((resolve, reject) => c.login({ user: USER, pass: PASSWORD }, (err) => (err ? reject(err) : resolve())));
-const quit = (c: SMTPConnection) => new Promise<void>((resolve) => {
-  c.once('end', () => resolve());
-  c.quit();
-});
+const login = (c: SMTPConnection) =>
+  new Promise<void>((resolve, reject) => c.login({ user: USER, pass: PASSWORD }, (err) => (err ? reject(err) : resolve())));
+const quit = (c: SMTPConnection) =>
+  new Promise<void>((resolve) => {
+    c.once('end', () => resolve());
+    c.quit();
+  });
 
 describe('SMTPConnection private fields', () => {
   it('has _sendCommand, _responseActions and _socket where internals.ts reaches for them', () => {
@@ -60,7 +70,7 @@ describe('SMTPConnection private fields', () => {
     expect('_socket' in internals).toBe(true);
   });
 
-  it('a raw MAIL FROM and RCPT TO get the server\'s replies, and the socket is the TLS one after STARTTLS', async () => {
+  it("a raw MAIL FROM and RCPT TO get the server's replies, and the socket is the TLS one after STARTTLS", async () => {
     const events: LogEvent[] = [];
     const c = connection(srv.port, events);
     await connect(c);
@@ -110,9 +120,19 @@ describe('the log entries of a session', () => {
     expect(server.some((t) => /^250-/.test(t) && /\n250[ -]/.test(t))).toBe(true);
   });
 
-  it('keep a server\'s words as they are, % signs included', () => {
-    expect(readLogEntry({ tnx: 'server' }, '250 2.0.0 100%% done, 50% left', [])).toEqual({ kind: 'server', session: '', text: '250 2.0.0 100%% done, 50% left' });
-    expect(readLogEntry({ tnx: 'network', remoteAddress: '127.0.0.1', remotePort: 25 }, '%s established to %s:%s', ['Connection', '127.0.0.1', 25])).toMatchObject({ established: true, text: 'Connection established to 127.0.0.1:25' });
+  it("keep a server's words as they are, % signs included", () => {
+    expect(readLogEntry({ tnx: 'server' }, '250 2.0.0 100%% done, 50% left', [])).toEqual({
+      kind: 'server',
+      session: '',
+      text: '250 2.0.0 100%% done, 50% left',
+    });
+    expect(
+      readLogEntry({ tnx: 'network', remoteAddress: '127.0.0.1', remotePort: 25 }, '%s established to %s:%s', [
+        'Connection',
+        '127.0.0.1',
+        25,
+      ]),
+    ).toMatchObject({ established: true, text: 'Connection established to 127.0.0.1:25' });
   });
 });
 
@@ -144,7 +164,7 @@ describe('the pooled transport', () => {
     expect(sent[0].bytes).toBeGreaterThan(50);
   });
 
-  it('keeps one connection past nodemailer\'s default of 100 messages per connection', async () => {
+  it("keeps one connection past nodemailer's default of 100 messages per connection", async () => {
     srv.reset();
     const t = pool(srv.port, []);
     try {

@@ -7,8 +7,25 @@ import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres
 
 const available = await pgAvailable();
 
-const msg = (i: number): NewMessage => ({ status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [] });
-const req = (owner: string, max: number): ClaimRequest => ({ owner, now: Date.now(), leaseMs: 60_000, max, providerOf: () => 'smtp', limitOf: () => 0 });
+const msg = (i: number): NewMessage => ({
+  status: 'pending',
+  provider: null,
+  from: 'app@example.com',
+  to: [`u${i}@example.com`],
+  cc: [],
+  bcc: [],
+  subject: `m${i}`,
+  text: 'hi',
+  attachments: [],
+});
+const req = (owner: string, max: number): ClaimRequest => ({
+  owner,
+  now: Date.now(),
+  leaseMs: 60_000,
+  max,
+  providerOf: () => 'smtp',
+  limitOf: () => 0,
+});
 const outcome = () => ({ now: Date.now(), startedAt: Date.now(), provider: 'smtp' as const });
 
 describe.skipIf(!available)('PortLane on PostgreSQL', () => {
@@ -24,7 +41,10 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
 
   it('applies writes in order, carries waiting ones into the next claim, and counts only what the database accepted', async () => {
     const s = await store();
-    const ids = await s.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(i)), Date.now() - 1000);
+    const ids = await s.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
     const lane = new PortLane(s.messages, 64);
     const first = await lane.claim(req('A', 3));
     expect(first.claimed).toHaveLength(3);
@@ -35,7 +55,12 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     const second = await lane.claim(req('A', 10));
     expect(second.beforeAccepted).toEqual([true, true, true, false]);
     expect(second.claimed.map((m) => m.id).sort()).toEqual(ids.filter((id) => !first.claimed.some((m) => m.id === id)).sort());
-    lane.write({ op: 'failed', id: second.claimed[0].id, owner: 'A', outcome: { ...outcome(), failure: { responseCode: 550, response: '550 no' } } });
+    lane.write({
+      op: 'failed',
+      id: second.claimed[0].id,
+      owner: 'A',
+      outcome: { ...outcome(), failure: { responseCode: 550, response: '550 no' } },
+    });
     for (const m of second.claimed.slice(1)) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
     await lane.settle();
     expect(lane.unrecorded()).toBe(0);

@@ -64,7 +64,10 @@ describe.skipIf(!available)('PostgreSQL store', () => {
 
   it('claimers racing at the same moment never get the same message (FOR UPDATE SKIP LOCKED)', async () => {
     const hosts = await stores(4);
-    const ids = await hosts[0].messages.insertMany(Array.from({ length: 300 }, (_, i) => msg(i)), Date.now() - 1000);
+    const ids = await hosts[0].messages.insertMany(
+      Array.from({ length: 300 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
     const owners = new Map<number, string>();
     await Promise.all(
       hosts.map(async (s, h) => {
@@ -94,14 +97,23 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     expect(taken.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
     expect((await a.messages.renew('A', [id], 60_000)).renewed).toEqual([]);
     const now = Date.now();
-    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome: { now, startedAt: now, provider: 'smtp' } }])).toEqual([false]);
-    expect(await b.messages.applyWrites([{ op: 'sent', id, owner: 'B', outcome: { now, startedAt: now, provider: 'smtp', response: '250 ok' } }])).toEqual([true]);
+    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome: { now, startedAt: now, provider: 'smtp' } }])).toEqual([
+      false,
+    ]);
+    expect(
+      await b.messages.applyWrites([
+        { op: 'sent', id, owner: 'B', outcome: { now, startedAt: now, provider: 'smtp', response: '250 ok' } },
+      ]),
+    ).toEqual([true]);
     expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.leaseOwner])).toEqual([['sent', 'B']]);
   });
 
   it('three hosts sharing a limit of 20 per minute claim at most 20 sends between them', async () => {
     const hosts = await stores(3);
-    await hosts[0].messages.insertMany(Array.from({ length: 60 }, (_, i) => msg(i)), Date.now() - 1000);
+    await hosts[0].messages.insertMany(
+      Array.from({ length: 60 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
     const results = await Promise.all(hosts.map((s, h) => s.messages.claim(req(`host${h}`, 20, { limit: 20 }))));
     const sent = results.flatMap((r) => r.claimed);
     expect(sent).toHaveLength(20);
@@ -122,9 +134,14 @@ describe.skipIf(!available)('PostgreSQL store', () => {
       const bytes = Buffer.from([0, 1, 2, 250, 255, 10, 13]);
       fs.writeFileSync(file, bytes);
       const [a, b] = await stores(2);
-      const id = await a.messages.insert({ ...msg(1), attachments: [{ filename: 'report.pdf', path: file, contentType: 'application/pdf', size: bytes.length }] }, Date.now());
+      const id = await a.messages.insert(
+        { ...msg(1), attachments: [{ filename: 'report.pdf', path: file, contentType: 'application/pdf', size: bytes.length }] },
+        Date.now(),
+      );
       fs.rmSync(file);
-      expect(await b.messages.attachmentContents(id)).toEqual([{ position: 0, filename: 'report.pdf', contentType: 'application/pdf', content: bytes }]);
+      expect(await b.messages.attachmentContents(id)).toEqual([
+        { position: 0, filename: 'report.pdf', contentType: 'application/pdf', content: bytes },
+      ]);
       expect((await b.operator.change('delete', { ids: [id] }, { now: Date.now() })).changed).toEqual([id]);
       expect(await b.messages.attachmentContents(id)).toEqual([]);
     } finally {
@@ -141,7 +158,9 @@ describe.skipIf(!available)('PostgreSQL store', () => {
       await s.close();`;
     const run = promisify(execFile);
     const outs = await Promise.all(
-      Array.from({ length: 6 }, () => run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: url }, timeout: 60_000 })),
+      Array.from({ length: 6 }, () =>
+        run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: url }, timeout: 60_000 }),
+      ),
     );
     const opened = outs.map((o) => JSON.parse(o.stdout) as { id: string; created: boolean });
     expect(new Set(opened.map((o) => o.id)).size).toBe(1);
@@ -196,7 +215,9 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     });
 
     it('no password anywhere: noperm (77), without looking at a password file anyone may read', async () => {
-      const err = await failureOf(PgStore.open(dbUrl(server!, 'postgres', { password: null }), { env: { HOME: '/nonexistent', PGPASSFILE: '/nonexistent/pgpass' } }));
+      const err = await failureOf(
+        PgStore.open(dbUrl(server!, 'postgres', { password: null }), { env: { HOME: '/nonexistent', PGPASSFILE: '/nonexistent/pgpass' } }),
+      );
       expect(err).toMatchObject({ kind: 'noperm' });
     });
 

@@ -19,7 +19,18 @@ let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `l${++n}.db`)))!;
 
 function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [`u${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `m${i}`,
+    text: 'hi',
+    attachments: [],
+    ...extra,
+  };
 }
 
 const spec = (now: number, max: number): ClaimSpec => ({ owner: 'host:1:a', now, leaseMs: 60_000, max, batchProvider: 'smtp', limits: {} });
@@ -35,7 +46,9 @@ describe('bodies kept apart from the message row', () => {
       { id: shortId, body_apart: 0, text_body: 'hi', html_body: null },
       { id: longId, body_apart: 1, text_body: null, html_body: null },
     ]);
-    expect(s.sqlite.prepare('SELECT message_id, length(text_body) AS t FROM message_bodies').all()).toEqual([{ message_id: longId, t: long.length }]);
+    expect(s.sqlite.prepare('SELECT message_id, length(text_body) AS t FROM message_bodies').all()).toEqual([
+      { message_id: longId, t: long.length },
+    ]);
 
     expect((await s.messages.get(longId))!.html).toBe(`<p>${long}</p>`);
     expect(s.queue.list({ limit: 10 }).map((m) => m.text)).toEqual(['hi', long]);
@@ -63,7 +76,9 @@ describe('bodies kept apart from the message row', () => {
     raw.exec(MIGRATIONS[0]);
     raw.prepare("INSERT INTO meta (key, value) VALUES ('db_id', 'abc'), ('created_at', '1')").run();
     raw
-      .prepare(`INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at) VALUES ('pending', 'a@example.com', '["b@example.com"]', 's', ?, 1, 1, 1)`)
+      .prepare(
+        `INSERT INTO messages (status, from_addr, to_addrs, subject, text_body, created_at, due_at, updated_at) VALUES ('pending', 'a@example.com', '["b@example.com"]', 's', ?, 1, 1, 1)`,
+      )
       .run(long);
     raw.pragma('user_version = 1');
     raw.close();
@@ -87,12 +102,22 @@ describe.each([
       expect(first.claimed.map((m) => m.subject)).toEqual(['m1', 'm2']);
       expect(first.claimed[1].text).toHaveLength(5000);
       const [a, b] = first.claimed;
-      lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', outcome: { now: 2100, startedAt: 2000, provider: 'smtp', response: '250 ok' } });
+      lane.write({
+        op: 'sent',
+        id: a.id,
+        owner: 'host:1:a',
+        outcome: { now: 2100, startedAt: 2000, provider: 'smtp', response: '250 ok' },
+      });
       lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [b.id], opts: { now: 2100, uncount: true, reason: 'stopped' } });
       // the give-back is applied before this claim, so b is due again and taken with m3
       const second = await lane.claim(spec(2200, 5));
       expect(second.claimed.map((m) => m.subject).sort()).toEqual(['m2', 'm3']);
-      lane.write({ op: 'failed', id: b.id, owner: 'host:1:a', outcome: { now: 2300, startedAt: 2200, provider: 'smtp', failure: { provider: 'smtp', responseCode: 550, response: '550 no' } } });
+      lane.write({
+        op: 'failed',
+        id: b.id,
+        owner: 'host:1:a',
+        outcome: { now: 2300, startedAt: 2200, provider: 'smtp', failure: { provider: 'smtp', responseCode: 550, response: '550 no' } },
+      });
       await lane.settle();
       expect(s.queue.counts()).toMatchObject({ sent: 1, failed: 1, sending: 1 });
       const attempts = await s.messages.attempts(a.id);
@@ -115,7 +140,12 @@ describe.each([
       lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', forced: true, outcome: o });
       lane.write({ op: 'sent', id: c.id, owner: 'host:1:a', outcome: o });
       expect((await lane.renew('host:1:a', [b.id, c.id, d.id], 60_000)).sort()).toEqual([b.id]);
-      lane.write({ op: 'failed', id: b.id, owner: 'host:1:a', outcome: { ...o, failure: { provider: 'smtp', responseCode: 550, response: '550 no' } } });
+      lane.write({
+        op: 'failed',
+        id: b.id,
+        owner: 'host:1:a',
+        outcome: { ...o, failure: { provider: 'smtp', responseCode: 550, response: '550 no' } },
+      });
       lane.write({ op: 'deferred', id: d.id, owner: 'host:1:a', outcome: { ...o, dueAt: 9999, reason: 'later' } });
       await lane.settle();
       expect(lane.takeCounts()).toEqual({ sent: 1, deferred: 0, failed: 1, forced: 1 });
@@ -135,7 +165,12 @@ describe.each([
       const [m] = (await lane.claim(spec(2000, 1))).claimed;
       // an attempt for a message that does not exist breaks the foreign key
       const bad = () =>
-        lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2100, uncount: true, reason: 'r', attempt: { id: 999_999, now: 2100, startedAt: 2000, provider: 'smtp' } } });
+        lane.write({
+          op: 'giveBack',
+          owner: 'host:1:a',
+          ids: [m.id],
+          opts: { now: 2100, uncount: true, reason: 'r', attempt: { id: 999_999, now: 2100, startedAt: 2000, provider: 'smtp' } },
+        });
       let err: unknown;
       try {
         bad();
@@ -148,7 +183,9 @@ describe.each([
         expect((err as SysemailError).code).toBe('DB_WRITE_FAILED');
         expect((err as SysemailError).kind).toBe('ioerr');
         // and the lane stays failed
-        expect(() => lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2200, uncount: true, reason: 'r' } })).toThrow(/cannot write the queue/);
+        expect(() =>
+          lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2200, uncount: true, reason: 'r' } }),
+        ).toThrow(/cannot write the queue/);
       } else {
         // on this thread the refusal comes straight from SQLite
         expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);

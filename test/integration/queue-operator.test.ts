@@ -14,10 +14,27 @@ let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `o${++n}.db`)))!;
 
 function msg(to: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [to], cc: [], bcc: [], subject: 's', text: 'hi', attachments: [], ...extra };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [to],
+    cc: [],
+    bcc: [],
+    subject: 's',
+    text: 'hi',
+    attachments: [],
+    ...extra,
+  };
 }
 
-const statusOf = (s: Store) => Object.fromEntries((s.sqlite.prepare('SELECT id, status FROM messages ORDER BY id').all() as { id: number; status: string }[]).map((r) => [r.id, r.status]));
+const statusOf = (s: Store) =>
+  Object.fromEntries(
+    (s.sqlite.prepare('SELECT id, status FROM messages ORDER BY id').all() as { id: number; status: string }[]).map((r) => [
+      r.id,
+      r.status,
+    ]),
+  );
 
 describe('operator actions by filter', () => {
   it('filters are ANDed, match recipients with display names in To, Cc and Bcc, and compare addresses literally', async () => {
@@ -63,7 +80,9 @@ describe('operator actions by filter', () => {
     const left = (await s.messages.get(ids[0]))!;
     expect([left.status, left.leaseOwner]).toEqual(['sending', 'A']);
     // the lease owner still completes it
-    expect(s.queue.applyWrites([{ op: 'sent', id: ids[0], owner: 'A', outcome: { now: 2100, startedAt: 1500, provider: 'smtp' } }])[0]).toBe(true);
+    expect(
+      s.queue.applyWrites([{ op: 'sent', id: ids[0], owner: 'A', outcome: { now: 2100, startedAt: 1500, provider: 'smtp' } }])[0],
+    ).toBe(true);
     await s.close();
   });
 
@@ -72,11 +91,15 @@ describe('operator actions by filter', () => {
     const ids = await s.messages.insertMany([msg('a@example.com'), msg('b@example.com')], 1000);
     s.sqlite.prepare("UPDATE messages SET status = 'sent' WHERE id = ?").run(ids[1]);
     for (const dryRun of [true, false]) {
-      await expect(changeMessages(s, 'hold', parseSelection('hold', [String(ids[0]), String(ids[1])], {}), { now: 2000, dryRun })).rejects.toMatchObject({
+      await expect(
+        changeMessages(s, 'hold', parseSelection('hold', [String(ids[0]), String(ids[1])], {}), { now: 2000, dryRun }),
+      ).rejects.toMatchObject({
         kind: 'data',
         code: 'MESSAGE_WRONG_STATUS',
       });
-      await expect(changeMessages(s, 'hold', parseSelection('hold', [String(ids[0]), '999'], {}), { now: 2000, dryRun })).rejects.toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
+      await expect(
+        changeMessages(s, 'hold', parseSelection('hold', [String(ids[0]), '999'], {}), { now: 2000, dryRun }),
+      ).rejects.toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
     }
     expect(statusOf(s)).toEqual({ [ids[0]]: 'pending', [ids[1]]: 'sent' });
     await s.close();

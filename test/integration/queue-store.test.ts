@@ -19,7 +19,18 @@ async function open(file?: string): Promise<{ a: Store; b: Store; file: string }
 }
 
 function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [], ...extra };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [`u${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `m${i}`,
+    text: 'hi',
+    attachments: [],
+    ...extra,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -43,10 +54,16 @@ describe('queue store', () => {
   it('claims atomically: two stores on one file never get the same message', async () => {
     const { a, b } = await open();
     stores.push(a, b);
-    await a.messages.insertMany(Array.from({ length: 100 }, (_, i) => msg(i)), 1000);
+    await a.messages.insertMany(
+      Array.from({ length: 100 }, (_, i) => msg(i)),
+      1000,
+    );
     const seen = new Map<number, string>();
     for (let round = 0; round < 20; round++) {
-      for (const [s, owner] of [[a, 'A'], [b, 'B']] as const) {
+      for (const [s, owner] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
         for (const m of s.queue.claim(req(owner, 2000, 7)).claimed) {
           expect(seen.has(m.id)).toBe(false);
           seen.set(m.id, owner);
@@ -87,7 +104,7 @@ describe('queue store', () => {
     expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.response, x.leaseOwner])).toEqual([['sent', '250 ok', 'B']]);
   });
 
-  it('sets leases on the database\'s clock: a claimer whose clock runs 15 minutes ahead takes no valid lease', async () => {
+  it("sets leases on the database's clock: a claimer whose clock runs 15 minutes ahead takes no valid lease", async () => {
     const { a, b } = await open();
     stores.push(a, b);
     await a.messages.insertMany([msg(1), msg(2)], 0);
@@ -112,7 +129,12 @@ describe('queue store', () => {
     const claimedAt = Date.now();
     a.queue.claim({ ...req('A', 10, 2), leaseMs: 1000 });
     b.queue.claim({ ...req('B', 10, 1), leaseMs: 60_000 });
-    const held = () => a.sqlite.prepare('SELECT id, lease_owner AS owner, lease_expires_at AS until FROM messages ORDER BY id').all() as { id: number; owner: string; until: number }[];
+    const held = () =>
+      a.sqlite.prepare('SELECT id, lease_owner AS owner, lease_expires_at AS until FROM messages ORDER BY id').all() as {
+        id: number;
+        owner: string;
+        until: number;
+      }[];
     const first = held();
     // A renews its two and B's one: only its own are renewed, B's lease stays as it was
     expect(a.queue.renew('A', ids, 60_000).renewed.sort()).toEqual([ids[0], ids[1]]);
@@ -126,7 +148,7 @@ describe('queue store', () => {
     expect(held()[0].owner).toBe('A');
   });
 
-  it('applyWrites tells which writes the database accepted, and only those count for the writer\'s run', async () => {
+  it("applyWrites tells which writes the database accepted, and only those count for the writer's run", async () => {
     const { a, b } = await open();
     stores.push(a, b);
     const ids = await a.messages.insertMany([msg(1), msg(2), msg(3)], 0);
@@ -141,7 +163,9 @@ describe('queue store', () => {
       { op: 'sent', id: ids[2], owner: 'A', outcome: o },
     ]);
     expect(accepted).toEqual([true, true, false]);
-    const run = a.sqlite.prepare('SELECT sent, deferred, failed, forced, heartbeat_at AS heartbeatAt FROM distributor_runs WHERE id = ?').get(runA) as RunCounts & { heartbeatAt: number };
+    const run = a.sqlite
+      .prepare('SELECT sent, deferred, failed, forced, heartbeat_at AS heartbeatAt FROM distributor_runs WHERE id = ?')
+      .get(runA) as RunCounts & { heartbeatAt: number };
     expect([run.sent, run.deferred, run.failed, run.forced]).toEqual([1, 1, 0, 1]);
     expect(run.heartbeatAt).toBeGreaterThan(0);
     expect(a.queue.heldBy('B')).toMatchObject({ count: 1 });
@@ -173,17 +197,25 @@ describe('queue store', () => {
   it('two distributors on one file share the throttle window', async () => {
     const { a, b } = await open();
     stores.push(a, b);
-    await a.messages.insertMany(Array.from({ length: 100 }, (_, i) => msg(i)), 0);
+    await a.messages.insertMany(
+      Array.from({ length: 100 }, (_, i) => msg(i)),
+      0,
+    );
     let now = 1000;
     const sendTimes: number[] = [];
     const forcedTimes: number[] = [];
     // both claim alternately every 5 s for 5 minutes, limit 10/min
     for (let step = 0; step < 60; step++, now += 5000) {
-      for (const [s, owner] of [[a, 'A'], [b, 'B']] as const) {
+      for (const [s, owner] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
         const r = s.queue.claim(req(owner, now, 4, 10));
         for (const m of r.claimed) {
           (m.forcedSend ? forcedTimes : sendTimes).push(now);
-          expect(s.queue.applyWrites([{ op: 'sent', id: m.id, owner: owner, outcome: { now, startedAt: now, provider: 'smtp' } }])[0]).toBe(true);
+          expect(s.queue.applyWrites([{ op: 'sent', id: m.id, owner: owner, outcome: { now, startedAt: now, provider: 'smtp' } }])[0]).toBe(
+            true,
+          );
         }
         for (const t of r.throttled) {
           expect(t.until).toBeGreaterThan(now);
@@ -213,7 +245,16 @@ describe('queue store', () => {
     expect(a.queue.change('hold', { ids: [ids[0], ids[1]] }, { now: 5 }).changed).toEqual([ids[0], ids[1]]);
     expect(a.queue.claim(req('A', 10, 10)).claimed.map((m) => m.id)).toEqual([ids[2]]);
     expect(a.queue.change('delete', { ids: [ids[2]] }, { now: 0 }).refused).toEqual([{ id: ids[2], status: 'sending' }]);
-    expect(a.queue.applyWrites([{ op: 'failed', id: ids[2], owner: 'A', outcome: { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } } }])[0]).toBe(true);
+    expect(
+      a.queue.applyWrites([
+        {
+          op: 'failed',
+          id: ids[2],
+          owner: 'A',
+          outcome: { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } },
+        },
+      ])[0],
+    ).toBe(true);
     expect(a.queue.change('retry', { ids: [ids[2]] }, { now: 20 }).changed).toEqual([ids[2]]);
     const retried = (await a.messages.get(ids[2]))!;
     expect([retried.status, retried.attempts, retried.dueAt]).toEqual(['pending', 0, 20]);
@@ -226,9 +267,16 @@ describe('queue store', () => {
   it('history: newest first, failed filter, recipient filter; retention deletes in batches', async () => {
     const { a } = await open();
     stores.push(a);
-    const ids = await a.messages.insertMany(Array.from({ length: 1200 }, (_, i) => msg(i)), 1000);
+    const ids = await a.messages.insertMany(
+      Array.from({ length: 1200 }, (_, i) => msg(i)),
+      1000,
+    );
     a.sqlite.prepare("UPDATE messages SET status = 'sent', created_at = id WHERE id <= 1100").run();
-    a.sqlite.prepare("UPDATE messages SET status = 'failed', created_at = id, last_error = '{\"responseCode\":550}' WHERE id > 1100 AND id <= 1150").run();
+    a.sqlite
+      .prepare(
+        "UPDATE messages SET status = 'failed', created_at = id, last_error = '{\"responseCode\":550}' WHERE id > 1100 AND id <= 1150",
+      )
+      .run();
     const failed = await a.history.list({ failed: true, limit: 5 });
     expect(failed.map((r) => r.id)).toEqual([1150, 1149, 1148, 1147, 1146]);
     expect(failed[0].lastError).toEqual({ responseCode: 550 });

@@ -19,7 +19,17 @@ let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `r${++n}.db`)))!;
 
 function msg(i: number): NewMessage {
-  return { status: 'pending', provider: null, from: 'app@example.com', to: [`u${i}@example.com`], cc: [], bcc: [], subject: `m${i}`, text: 'hi', attachments: [] };
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [`u${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `m${i}`,
+    text: 'hi',
+    attachments: [],
+  };
 }
 
 const HERE = { host: 'here', isPidAlive: () => true };
@@ -37,14 +47,21 @@ async function runThatClaimed(store: Store, host: string, silentMs: number): Pro
   return { owner, until };
 }
 
-const check = (checks: { id: string }[], id: string) => checks.find((c) => c.id === id) as { id: string; status: string; detail: string; fix: string };
+const check = (checks: { id: string }[], id: string) =>
+  checks.find((c) => c.id === id) as { id: string; status: string; detail: string; fix: string };
 
 describe('the last distributor run as queue status and diagnose show it', () => {
   it('a run on another host silent for longer than its lease died: its leased messages and when they are taken back', async () => {
     const store = await fresh();
     const { until } = await runThatClaimed(store, 'elsewhere', LEASE_MS + 5_000);
     const s = await queueStatus(store, Date.now(), HERE);
-    expect(s.lastRun).toMatchObject({ state: 'died', diedBecause: 'silent', endedAt: null, leasedMessages: 2, leasesExpireAt: new Date(until).toISOString() });
+    expect(s.lastRun).toMatchObject({
+      state: 'died',
+      diedBecause: 'silent',
+      endedAt: null,
+      leasedMessages: 2,
+      leasesExpireAt: new Date(until).toISOString(),
+    });
     expect(Date.parse(s.lastRun!.lastSeenAt!)).toBeLessThan(Date.now() - LEASE_MS);
 
     const checks = await healthChecks({ store, now: Date.now(), ...HERE });
@@ -81,10 +98,17 @@ describe('the last distributor run as queue status and diagnose show it', () => 
     const store = await fresh();
     const a = store.queue.startRun({ owner: 'here:1:a', host: 'here', pid: 1, now: 1000, leaseMs: LEASE_MS });
     store.queue.finishRun(a, 2000);
-    expect((await queueStatus(store, Date.now(), HERE)).lastRun).toMatchObject({ state: 'finished', leasedMessages: 0, leasesExpireAt: null });
+    expect((await queueStatus(store, Date.now(), HERE)).lastRun).toMatchObject({
+      state: 'finished',
+      leasedMessages: 0,
+      leasesExpireAt: null,
+    });
     const b = store.queue.startRun({ owner: 'here:2:b', host: 'here', pid: 2, now: 3000, leaseMs: LEASE_MS });
     store.queue.finishRun(b, 4000, { code: 'AUTH_FAILED', message: '535 5.7.8 Authentication credentials invalid' });
-    expect((await queueStatus(store, Date.now(), { host: 'here', isPidAlive: () => false })).lastRun).toMatchObject({ state: 'stopped', error: { code: 'AUTH_FAILED' } });
+    expect((await queueStatus(store, Date.now(), { host: 'here', isPidAlive: () => false })).lastRun).toMatchObject({
+      state: 'stopped',
+      error: { code: 'AUTH_FAILED' },
+    });
     await store.close();
   });
 });

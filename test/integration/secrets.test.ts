@@ -113,7 +113,11 @@ describe('source order', () => {
     keychain.entries.set(keychainAccount('smtp.password', dbId), 'from-keychain');
     const file = await secretFile('order-command', 'from-file\n', 0o600);
     const got = await resolveSecret('smtp.password', {
-      dbId, env: baseEnv(), passwordCommand: 'printf from-command', passwordFile: file, keychain,
+      dbId,
+      env: baseEnv(),
+      passwordCommand: 'printf from-command',
+      passwordFile: file,
+      keychain,
     });
     expect(got).toEqual({ value: 'from-command', source: 'command' });
     expect(keychain.calls).toBe(0);
@@ -133,7 +137,10 @@ describe('source order', () => {
     const keychain = new MemoryKeychain();
     const dbId = newDbId();
     keychain.entries.set(`${dbId}:smtp.password`, 'from-keychain');
-    expect(await resolveSecret('smtp.password', { dbId, env: baseEnv(), keychain })).toEqual({ value: 'from-keychain', source: 'keychain' });
+    expect(await resolveSecret('smtp.password', { dbId, env: baseEnv(), keychain })).toEqual({
+      value: 'from-keychain',
+      source: 'keychain',
+    });
   });
 
   it('does not let a failing configured source fall through to the keychain', async () => {
@@ -174,8 +181,18 @@ describe('source order', () => {
 
 describe('OAuth client secrets: the same sources as the SMTP password', () => {
   const CASES = [
-    { name: 'exchange.clientSecret', command: 'exchange.clientSecretCommand', file: 'exchange.clientSecretFile', variable: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET' },
-    { name: 'smtp.oauth.clientSecret', command: 'smtp.oauth.clientSecretCommand', file: 'smtp.oauth.clientSecretFile', variable: 'SYSEMAIL_SMTP_CLIENT_SECRET' },
+    {
+      name: 'exchange.clientSecret',
+      command: 'exchange.clientSecretCommand',
+      file: 'exchange.clientSecretFile',
+      variable: 'SYSEMAIL_EXCHANGE_CLIENT_SECRET',
+    },
+    {
+      name: 'smtp.oauth.clientSecret',
+      command: 'smtp.oauth.clientSecretCommand',
+      file: 'smtp.oauth.clientSecretFile',
+      variable: 'SYSEMAIL_SMTP_CLIENT_SECRET',
+    },
   ] as const;
 
   for (const c of CASES) {
@@ -187,16 +204,29 @@ describe('OAuth client secrets: the same sources as the SMTP password', () => {
         const file = await secretFile(`${c.name}-order`, 'from-file\n', 0o600);
         const settings = secretSettings({ [c.command]: 'printf from-command', [c.file]: file });
         const base = { dbId, keychain, ...settings };
-        expect(await resolveSecret(c.name, { ...base, env: { ...baseEnv(), [c.variable]: 'from-env' } })).toEqual({ value: 'from-env', source: 'env' });
+        expect(await resolveSecret(c.name, { ...base, env: { ...baseEnv(), [c.variable]: 'from-env' } })).toEqual({
+          value: 'from-env',
+          source: 'env',
+        });
         expect(await resolveSecret(c.name, { ...base, env: baseEnv() })).toEqual({ value: 'from-command', source: 'command' });
         const fileOnly = secretSettings({ [c.file]: file });
-        expect(await resolveSecret(c.name, { dbId, keychain, env: baseEnv(), ...fileOnly })).toEqual({ value: 'from-file', source: 'file' });
+        expect(await resolveSecret(c.name, { dbId, keychain, env: baseEnv(), ...fileOnly })).toEqual({
+          value: 'from-file',
+          source: 'file',
+        });
         expect(await resolveSecret(c.name, { dbId, keychain, env: baseEnv() })).toEqual({ value: 'from-keychain', source: 'keychain' });
       });
 
       it(`a failing ${c.command} is named, its output never shown, and the keychain not asked`, async () => {
         const keychain = new MemoryKeychain();
-        const err = await caught(resolveSecret(c.name, { dbId: newDbId(), env: baseEnv(), keychain, ...secretSettings({ [c.command]: 'printf leaked-output; exit 3' }) }));
+        const err = await caught(
+          resolveSecret(c.name, {
+            dbId: newDbId(),
+            env: baseEnv(),
+            keychain,
+            ...secretSettings({ [c.command]: 'printf leaked-output; exit 3' }),
+          }),
+        );
         expect(err.code).toBe('SECRET_UNAVAILABLE');
         expect(err.message).toContain(`${c.command} exited with status 3`);
         expect(err.fix).toContain(c.command);
@@ -207,7 +237,9 @@ describe('OAuth client secrets: the same sources as the SMTP password', () => {
 
       it(`${c.file} readable by group or others is refused, naming the key`, async () => {
         const file = await secretFile(`${c.name}-open`, 'open-secret\n', 0o644);
-        const err = await caught(resolveSecret(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain(), ...secretSettings({ [c.file]: file }) }));
+        const err = await caught(
+          resolveSecret(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain(), ...secretSettings({ [c.file]: file }) }),
+        );
         expect(err.code).toBe('SECRET_UNAVAILABLE');
         expect(err.message).toContain(`${c.file} ${file} is readable by group or others`);
         expect(printable(err)).not.toContain('open-secret');
@@ -215,7 +247,12 @@ describe('OAuth client secrets: the same sources as the SMTP password', () => {
 
       it('describeSecretSource names the source it would use', async () => {
         const file = await secretFile(`${c.name}-describe`, 'x\n', 0o600);
-        const d = await describeSecretSource(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain(), ...secretSettings({ [c.file]: file }) });
+        const d = await describeSecretSource(c.name, {
+          dbId: newDbId(),
+          env: baseEnv(),
+          keychain: new MemoryKeychain(),
+          ...secretSettings({ [c.file]: file }),
+        });
         expect(d).toMatchObject({ source: 'file', detail: `${c.file} ${file}` });
         const none = await describeSecretSource(c.name, { dbId: newDbId(), env: baseEnv(), keychain: new MemoryKeychain() });
         expect(none.source).toBe('none');
@@ -243,9 +280,14 @@ describe('smtp.passwordCommand', () => {
   });
 
   it('reports a non-zero exit by its status and never repeats the output', async () => {
-    const err = await caught(resolveSecret('smtp.password', {
-      dbId: newDbId(), env: baseEnv(), passwordCommand: 'echo half-a-secret; echo oops >&2; exit 3', keychain: new MemoryKeychain(),
-    }));
+    const err = await caught(
+      resolveSecret('smtp.password', {
+        dbId: newDbId(),
+        env: baseEnv(),
+        passwordCommand: 'echo half-a-secret; echo oops >&2; exit 3',
+        keychain: new MemoryKeychain(),
+      }),
+    );
     expect(err.kind).toBe('config');
     expect(err.code).toBe('SECRET_UNAVAILABLE');
     expect(err.message).toContain('status 3');
@@ -255,9 +297,14 @@ describe('smtp.passwordCommand', () => {
   });
 
   it('refuses empty output', async () => {
-    const err = await caught(resolveSecret('smtp.password', {
-      dbId: newDbId(), env: baseEnv(), passwordCommand: 'printf "\\n"', keychain: new MemoryKeychain(),
-    }));
+    const err = await caught(
+      resolveSecret('smtp.password', {
+        dbId: newDbId(),
+        env: baseEnv(),
+        passwordCommand: 'printf "\\n"',
+        keychain: new MemoryKeychain(),
+      }),
+    );
     expect(err.code).toBe('SECRET_UNAVAILABLE');
     expect(err.data).toMatchObject({ source: 'command', exitCode: 0 });
     expect(err.message).toContain('printed nothing');
@@ -284,8 +331,10 @@ describe('smtp.passwordCommand', () => {
 describe('smtp.passwordFile', () => {
   it('accepts a 0600 file and takes its first line', async () => {
     const file = await secretFile('good', 'first-line\nsecond-line\n', 0o600);
-    expect(await resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: file }))
-      .toEqual({ value: 'first-line', source: 'file' });
+    expect(await resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: file })).toEqual({
+      value: 'first-line',
+      source: 'file',
+    });
   });
 
   it('expands ~/ from HOME', async () => {
@@ -317,11 +366,13 @@ describe('smtp.passwordFile', () => {
   it('refuses a directory and an empty first line', async () => {
     const sub = join(dir, 'a-directory');
     await mkdir(sub, { recursive: true, mode: 0o700 });
-    expect((await caught(resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: sub }))).code)
-      .toBe('SECRET_UNAVAILABLE');
+    expect((await caught(resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: sub }))).code).toBe(
+      'SECRET_UNAVAILABLE',
+    );
     const blank = await secretFile('blank', '\nsecond\n', 0o600);
-    expect((await caught(resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: blank }))).message)
-      .toContain('blank');
+    expect((await caught(resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), passwordFile: blank }))).message).toContain(
+      'blank',
+    );
   });
 });
 
@@ -337,7 +388,12 @@ describe('no secret anywhere', () => {
     expect(err.message).toContain('smtp.password');
     expect(err.message).toContain(here);
     expect(err.message).toContain('copied from another machine');
-    for (const way of ['printf %s "$PW" | sysemail params set smtp.password --stdin', 'SYSEMAIL_SMTP_PASSWORD', 'smtp.passwordCommand', 'smtp.passwordFile']) {
+    for (const way of [
+      'printf %s "$PW" | sysemail params set smtp.password --stdin',
+      'SYSEMAIL_SMTP_PASSWORD',
+      'smtp.passwordCommand',
+      'smtp.passwordFile',
+    ]) {
       expect(err.line).toContain(way);
     }
     expect(err.data).toMatchObject({ secret: 'smtp.password', dbId: here, service: KEYCHAIN_SERVICE, account: `${here}:smtp.password` });
@@ -370,7 +426,11 @@ describe('keychain unavailable', () => {
 
   it.each(cases)('turns "%s" into one KEYCHAIN_UNAVAILABLE line naming the other sources', async (libraryMessage, problem) => {
     const original = new Error(libraryMessage);
-    const keychain: Keychain = { get: () => Promise.reject(original), set: () => Promise.reject(original), delete: () => Promise.reject(original) };
+    const keychain: Keychain = {
+      get: () => Promise.reject(original),
+      set: () => Promise.reject(original),
+      delete: () => Promise.reject(original),
+    };
     const err = await caught(resolveSecret('smtp.password', { dbId: newDbId(), env: baseEnv(), keychain }));
     expect(err.kind).toBe('config');
     expect(err.code).toBe('KEYCHAIN_UNAVAILABLE');
@@ -384,15 +444,23 @@ describe('keychain unavailable', () => {
   it('fails store, delete and has the same way', async () => {
     const keychain = brokenKeychain('Cannot create an item in a locked collection');
     const dbId = newDbId();
-    for (const op of [storeSecret('smtp.password', 'x', dbId, keychain), deleteSecret('smtp.password', dbId, keychain), hasSecret('smtp.password', dbId, keychain)]) {
+    for (const op of [
+      storeSecret('smtp.password', 'x', dbId, keychain),
+      deleteSecret('smtp.password', dbId, keychain),
+      hasSecret('smtp.password', dbId, keychain),
+    ]) {
       expect((await caught(op)).code).toBe('KEYCHAIN_UNAVAILABLE');
     }
   });
 
-  it('names the client secret\'s own sources, not the SMTP password\'s', async () => {
-    const err = await caught(resolveSecret('smtp.oauth.clientSecret', {
-      dbId: newDbId(), env: baseEnv(), keychain: brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY'),
-    }));
+  it("names the client secret's own sources, not the SMTP password's", async () => {
+    const err = await caught(
+      resolveSecret('smtp.oauth.clientSecret', {
+        dbId: newDbId(),
+        env: baseEnv(),
+        keychain: brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY'),
+      }),
+    );
     expect(err.code).toBe('KEYCHAIN_UNAVAILABLE');
     expect(err.line).toContain('SYSEMAIL_SMTP_CLIENT_SECRET, smtp.oauth.clientSecretCommand or smtp.oauth.clientSecretFile');
     expect(err.line).not.toContain('smtp.passwordFile');
@@ -410,7 +478,11 @@ describe('keychain unavailable', () => {
 
   it('does not need the keychain when another source is configured', async () => {
     const keychain = brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY');
-    const got = await resolveSecret('smtp.password', { dbId: newDbId(), env: { ...baseEnv(), SYSEMAIL_SMTP_PASSWORD: 'env-pw' }, keychain });
+    const got = await resolveSecret('smtp.password', {
+      dbId: newDbId(),
+      env: { ...baseEnv(), SYSEMAIL_SMTP_PASSWORD: 'env-pw' },
+      keychain,
+    });
     expect(got.source).toBe('env');
   });
 });
@@ -421,8 +493,10 @@ describe('describeSecretSource', () => {
     const keychain = new MemoryKeychain();
     const dbId = newDbId();
     const ctx: SecretContext = { dbId, env: baseEnv(), keychain };
-    expect(await describeSecretSource('smtp.password', { ...ctx, env: { SYSEMAIL_SMTP_PASSWORD: 'x' } }))
-      .toEqual({ source: 'env', detail: 'environment variable SYSEMAIL_SMTP_PASSWORD' });
+    expect(await describeSecretSource('smtp.password', { ...ctx, env: { SYSEMAIL_SMTP_PASSWORD: 'x' } })).toEqual({
+      source: 'env',
+      detail: 'environment variable SYSEMAIL_SMTP_PASSWORD',
+    });
     expect((await describeSecretSource('smtp.password', { ...ctx, passwordCommand: `touch '${marker}'` })).source).toBe('command');
     expect(existsSync(marker)).toBe(false);
     expect((await describeSecretSource('smtp.password', { ...ctx, passwordFile: '/etc/x' })).source).toBe('file');
@@ -431,7 +505,10 @@ describe('describeSecretSource', () => {
     expect('error' in none && none.error.code).toBe('SECRET_UNAVAILABLE');
     await storeSecret('smtp.password', 'kept', dbId, keychain);
     expect((await describeSecretSource('smtp.password', ctx)).source).toBe('keychain');
-    const broken = await describeSecretSource('smtp.password', { ...ctx, keychain: brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY') });
+    const broken = await describeSecretSource('smtp.password', {
+      ...ctx,
+      keychain: brokenKeychain('Cannot autolaunch D-Bus without X11 $DISPLAY'),
+    });
     expect('error' in broken && broken.error.code).toBe('KEYCHAIN_UNAVAILABLE');
   });
 });
@@ -459,21 +536,30 @@ describeKeychain('the real OS keychain', () => {
     await storeSecret('smtp.password', secret, dbId);
     expect(await hasSecret('smtp.password', dbId)).toBe(true);
     expect(await resolveSecret('smtp.password', { dbId, env: baseEnv() })).toEqual({ value: secret, source: 'keychain' });
-    expect(await describeSecretSource('smtp.password', { dbId, env: baseEnv() }))
-      .toEqual({ source: 'keychain', detail: `OS keychain, service sysemail, account ${dbId}:smtp.password` });
+    expect(await describeSecretSource('smtp.password', { dbId, env: baseEnv() })).toEqual({
+      source: 'keychain',
+      detail: `OS keychain, service sysemail, account ${dbId}:smtp.password`,
+    });
 
     const copied = dbIdForTest();
     const err = await caught(resolveSecret('smtp.password', { dbId: copied, env: baseEnv() }));
     expect(err.code).toBe('SECRET_UNAVAILABLE');
     expect(err.message).toContain(copied);
-    for (const way of ['sysemail params set smtp.password --stdin', 'SYSEMAIL_SMTP_PASSWORD', 'smtp.passwordCommand', 'smtp.passwordFile']) {
+    for (const way of [
+      'sysemail params set smtp.password --stdin',
+      'SYSEMAIL_SMTP_PASSWORD',
+      'smtp.passwordCommand',
+      'smtp.passwordFile',
+    ]) {
       expect(err.line).toContain(way);
     }
     expect(printable(err)).not.toContain(secret);
     expect(printable(err)).not.toMatch(/\bat .+:\d+:\d+/);
 
-    expect(await resolveSecret('smtp.password', { dbId, env: { ...baseEnv(), SYSEMAIL_SMTP_PASSWORD: 'env-wins' } }))
-      .toEqual({ value: 'env-wins', source: 'env' });
+    expect(await resolveSecret('smtp.password', { dbId, env: { ...baseEnv(), SYSEMAIL_SMTP_PASSWORD: 'env-wins' } })).toEqual({
+      value: 'env-wins',
+      source: 'env',
+    });
 
     expect(await deleteSecret('smtp.password', dbId)).toBe(true);
     expect(await deleteSecret('smtp.password', dbId)).toBe(false);

@@ -44,7 +44,13 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
   }
 }
 
-function provider(srv: { port: number }, extra: Record<string, string | number | boolean> = {}, env: Record<string, string> = { SYSEMAIL_SMTP_PASSWORD: PASSWORD }, pool?: { maxConnections: number }, timeouts: Partial<typeof FAST & { sessionMs: number }> = {}) {
+function provider(
+  srv: { port: number },
+  extra: Record<string, string | number | boolean> = {},
+  env: Record<string, string> = { SYSEMAIL_SMTP_PASSWORD: PASSWORD },
+  pool?: { maxConnections: number },
+  timeouts: Partial<typeof FAST & { sessionMs: number }> = {},
+) {
   const settings = settingsOf({
     'smtp.host': '127.0.0.1',
     'smtp.port': srv.port,
@@ -56,7 +62,16 @@ function provider(srv: { port: number }, extra: Record<string, string | number |
 }
 
 function message(overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
-  return { from: USER, to: ['Zoë Ünicode <zoe@example.com>'], cc: [], bcc: [], subject: 'Grüße — 件名 ✓', text: 'Héllo wörld, 你好 🌍\n', attachments: [], ...overrides };
+  return {
+    from: USER,
+    to: ['Zoë Ünicode <zoe@example.com>'],
+    cc: [],
+    bcc: [],
+    subject: 'Grüße — 件名 ✓',
+    text: 'Héllo wörld, 你好 🌍\n',
+    attachments: [],
+    ...overrides,
+  };
 }
 
 async function sendError(p: SmtpProvider, m: OutgoingMessage = message()): Promise<SysemailError> {
@@ -86,7 +101,9 @@ describe('SMTP provider: sending', () => {
   it('sends over STARTTLS with AUTH PLAIN, trusting the test CA, and UTF-8 survives the trip', async () => {
     const srv = await server();
     const p = provider(srv);
-    const result = await p.send(message({ attachments: [{ filename: path.basename(attachmentFile), path: attachmentFile, size: fs.statSync(attachmentFile).size }] }));
+    const result = await p.send(
+      message({ attachments: [{ filename: path.basename(attachmentFile), path: attachmentFile, size: fs.statSync(attachmentFile).size }] }),
+    );
     await p.close();
     expect(result.response).toMatch(/^250 .*queued as TEST1/);
     expect(result.accepted).toEqual(['zoe@example.com']);
@@ -95,7 +112,10 @@ describe('SMTP provider: sending', () => {
     const parsed = await simpleParser(srv.messages[0]);
     expect(parsed.subject).toBe('Grüße — 件名 ✓');
     expect(parsed.text).toBe('Héllo wörld, 你好 🌍\n');
-    expect(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value[0] : undefined).toEqual({ address: 'zoe@example.com', name: 'Zoë Ünicode' });
+    expect(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value[0] : undefined).toEqual({
+      address: 'zoe@example.com',
+      name: 'Zoë Ünicode',
+    });
     expect(parsed.attachments.map((a) => a.filename)).toEqual(['rapport-été-報告.txt']);
     expect(parsed.attachments[0].content.toString('utf8')).toBe('pièce jointe ✓\n');
   });
@@ -113,12 +133,21 @@ describe('SMTP provider: sending', () => {
     const graph: TestGraphServer = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'app-secret', accessToken: 'tok-123' });
     try {
       const srv = await server({ authMethods: ['XOAUTH2'], tokens: { [USER]: 'tok-123' } });
-      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' }, { SYSEMAIL_SMTP_CLIENT_SECRET: 'app-secret' });
+      const p = provider(
+        srv,
+        { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' },
+        { SYSEMAIL_SMTP_CLIENT_SECRET: 'app-secret' },
+      );
       await p.send(message());
       await p.close();
       expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
       const tokenRequest = new URLSearchParams(graph.requests[0].body);
-      expect(Object.fromEntries(tokenRequest)).toEqual({ grant_type: 'client_credentials', client_id: 'smtp-app', client_secret: 'app-secret', scope: 'https://outlook.office365.com/.default' });
+      expect(Object.fromEntries(tokenRequest)).toEqual({
+        grant_type: 'client_credentials',
+        client_id: 'smtp-app',
+        client_secret: 'app-secret',
+        scope: 'https://outlook.office365.com/.default',
+      });
     } finally {
       await graph.close();
     }
@@ -130,7 +159,16 @@ describe('SMTP provider: sending', () => {
       const file = path.join(tmp, 'oauth-secret');
       fs.writeFileSync(file, 'file-secret\n', { mode: 0o600 });
       const srv = await server({ authMethods: ['XOAUTH2'], tokens: { [USER]: 'tok-456' } });
-      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app', 'smtp.oauth.clientSecretFile': file }, {});
+      const p = provider(
+        srv,
+        {
+          'smtp.authMethod': 'oauth2',
+          'smtp.oauth.tokenUrl': graph.tokenUrl,
+          'smtp.oauth.clientId': 'smtp-app',
+          'smtp.oauth.clientSecretFile': file,
+        },
+        {},
+      );
       await p.send(message());
       await p.close();
       expect(srv.auths).toEqual([{ method: 'XOAUTH2', username: USER }]);
@@ -144,7 +182,11 @@ describe('SMTP provider: sending', () => {
     const graph = await startGraphServer({ clientId: 'smtp-app', clientSecret: 'right-secret' });
     try {
       const srv = await server({ authMethods: ['XOAUTH2'] });
-      const p = provider(srv, { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' }, { SYSEMAIL_SMTP_CLIENT_SECRET: 'wrong-secret' });
+      const p = provider(
+        srv,
+        { 'smtp.authMethod': 'oauth2', 'smtp.oauth.tokenUrl': graph.tokenUrl, 'smtp.oauth.clientId': 'smtp-app' },
+        { SYSEMAIL_SMTP_CLIENT_SECRET: 'wrong-secret' },
+      );
       const err = await sendError(p);
       expect(exitCodeOf(err.kind)).toBe(77);
       expect(err.data).toMatchObject({ phase: 'token', httpStatus: 401, code: 'invalid_client' });
@@ -174,13 +216,62 @@ describe('SMTP provider: sending', () => {
 });
 
 describe('SMTP provider: refusals map to the contract exit codes', () => {
-  const cases: { name: string; refuse: TestSmtpServerOptions['refuse']; exit: number; scope: string; phase: string; responseCode: number }[] = [
-    { name: '535 bad credentials → 77', refuse: { auth: '535 5.7.3 Authentication unsuccessful' }, exit: 77, scope: 'account', phase: 'auth', responseCode: 535 },
-    { name: '550 5.7.60 Send As denied → 77', refuse: { mail: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' }, exit: 77, scope: 'account', phase: 'mail', responseCode: 550 },
-    { name: '552 message too large → 69', refuse: { data: '552 5.3.4 Message size exceeds fixed maximum message size' }, exit: 69, scope: 'message', phase: 'data', responseCode: 552 },
-    { name: '421 on connect → 75', refuse: { onConnect: '421 4.7.0 Too many connections, try again later' }, exit: 75, scope: 'account', phase: 'greeting', responseCode: 421 },
-    { name: '550 5.1.1 unknown recipient → 69', refuse: { rcpt: '550 5.1.1 <zoe@example.com>: Recipient address rejected: User unknown' }, exit: 69, scope: 'message', phase: 'rcpt', responseCode: 550 },
-    { name: '451 temporary local problem → 75', refuse: { data: '451 4.3.0 Temporary local problem' }, exit: 75, scope: 'message', phase: 'data', responseCode: 451 },
+  const cases: {
+    name: string;
+    refuse: TestSmtpServerOptions['refuse'];
+    exit: number;
+    scope: string;
+    phase: string;
+    responseCode: number;
+  }[] = [
+    {
+      name: '535 bad credentials → 77',
+      refuse: { auth: '535 5.7.3 Authentication unsuccessful' },
+      exit: 77,
+      scope: 'account',
+      phase: 'auth',
+      responseCode: 535,
+    },
+    {
+      name: '550 5.7.60 Send As denied → 77',
+      refuse: { mail: '550 5.7.60 SMTP; Client does not have permissions to send as this sender' },
+      exit: 77,
+      scope: 'account',
+      phase: 'mail',
+      responseCode: 550,
+    },
+    {
+      name: '552 message too large → 69',
+      refuse: { data: '552 5.3.4 Message size exceeds fixed maximum message size' },
+      exit: 69,
+      scope: 'message',
+      phase: 'data',
+      responseCode: 552,
+    },
+    {
+      name: '421 on connect → 75',
+      refuse: { onConnect: '421 4.7.0 Too many connections, try again later' },
+      exit: 75,
+      scope: 'account',
+      phase: 'greeting',
+      responseCode: 421,
+    },
+    {
+      name: '550 5.1.1 unknown recipient → 69',
+      refuse: { rcpt: '550 5.1.1 <zoe@example.com>: Recipient address rejected: User unknown' },
+      exit: 69,
+      scope: 'message',
+      phase: 'rcpt',
+      responseCode: 550,
+    },
+    {
+      name: '451 temporary local problem → 75',
+      refuse: { data: '451 4.3.0 Temporary local problem' },
+      exit: 75,
+      scope: 'message',
+      phase: 'data',
+      responseCode: 451,
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -289,7 +380,9 @@ describe('SMTP provider: TLS is never optional', () => {
   it('a certificate from an unknown CA is refused (78) unless smtp.caFile names the CA', async () => {
     const srv = await server();
     const settings = settingsOf({ 'smtp.host': '127.0.0.1', 'smtp.port': srv.port, 'smtp.username': USER });
-    const err = await sendError(new SmtpProvider({ settings, secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } }, timeouts: FAST }));
+    const err = await sendError(
+      new SmtpProvider({ settings, secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } }, timeouts: FAST }),
+    );
     expect(exitCodeOf(err.kind)).toBe(78);
     expect(err.code).toBe('TLS_CERT_UNTRUSTED');
     expect(srv.auths).toEqual([]);
@@ -303,7 +396,10 @@ describe('SMTP provider: TLS is never optional', () => {
   });
 
   it('smtp.security none refuses to send a password to another machine, before connecting', async () => {
-    const p = new SmtpProvider({ settings: settingsOf({ 'smtp.host': 'smtp.example.com', 'smtp.security': 'none', 'smtp.username': USER }), secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } } });
+    const p = new SmtpProvider({
+      settings: settingsOf({ 'smtp.host': 'smtp.example.com', 'smtp.security': 'none', 'smtp.username': USER }),
+      secrets: { dbId: 'x', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } },
+    });
     const err = await sendError(p);
     expect(exitCodeOf(err.kind)).toBe(78);
     expect(err.code).toBe('INSECURE_AUTH_REFUSED');
@@ -387,7 +483,10 @@ describe('SMTP provider: test() phase by phase', () => {
     const srv = await server({ starttls: 'off', authOnlyAfterStartTls: false });
     const r = await provider(srv).test({ from: USER, quitAfter: 'auth' });
     expect(r.ok).toBe(false);
-    expect(r.phases.map((p) => [p.phase, p.ok])).toEqual([['connect', true], ['tls', false]]);
+    expect(r.phases.map((p) => [p.phase, p.ok])).toEqual([
+      ['connect', true],
+      ['tls', false],
+    ]);
     expect(srv.commands).not.toContain('AUTH');
   });
 
@@ -449,7 +548,14 @@ describe('SMTP provider: an overall deadline for every session', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     servers.push({ close: () => new Promise<void>((resolve) => proxy.close(() => resolve())) });
     const p = provider({ port: (proxy.address() as net.AddressInfo).port }, {}, PW, { maxConnections: 2 }, { sessionMs: 2_000 });
-    const outcomes = await Promise.all([1, 2, 3].map((i) => p.send(message({ subject: `m${i}` })).then(() => 'sent', (e: SysemailError) => e.code)));
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((i) =>
+        p.send(message({ subject: `m${i}` })).then(
+          () => 'sent',
+          (e: SysemailError) => e.code,
+        ),
+      ),
+    );
     expect(outcomes.filter((o) => o === 'SESSION_TIMEOUT')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'sent')).toHaveLength(2);
     expect(good.messages).toHaveLength(2);

@@ -59,7 +59,12 @@ const msg = (i: number, extra: Partial<NewMessage> = {}): NewMessage => ({
   ...extra,
 });
 
-const req = (owner: string, now: number, max: number, o: { limit?: number; leaseMs?: number; deadOwners?: string[] } = {}): ClaimRequest => ({
+const req = (
+  owner: string,
+  now: number,
+  max: number,
+  o: { limit?: number; leaseMs?: number; deadOwners?: string[] } = {},
+): ClaimRequest => ({
   owner,
   now,
   leaseMs: o.leaseMs ?? 60_000,
@@ -87,10 +92,16 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
 
   it('claims are exclusive: two connections claiming in turn never get the same message', async () => {
     const [a, b] = await two();
-    const ids = await a.messages.insertMany(Array.from({ length: 20 }, (_, i) => msg(i)), 0);
+    const ids = await a.messages.insertMany(
+      Array.from({ length: 20 }, (_, i) => msg(i)),
+      0,
+    );
     const seen = new Map<number, string>();
     for (let round = 0; round < 6; round++) {
-      for (const [s, owner] of [[a, 'A'], [b, 'B']] as const) {
+      for (const [s, owner] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
         for (const m of (await s.messages.claim(req(owner, 10, 3))).claimed) {
           expect(seen.has(m.id), `message ${m.id} claimed twice`).toBe(false);
           seen.set(m.id, owner);
@@ -120,16 +131,27 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
   it('a message stored in sending (a direct send) completes through the same path, by its owner only', async () => {
     const [a] = await two();
     const now = await a.messages.dbNow();
-    const id = await a.messages.insert(msg(1, { status: 'sending', provider: 'smtp', leaseOwner: 'send:h:1', leaseExpiresAt: now + 60_000 }), now);
+    const id = await a.messages.insert(
+      msg(1, { status: 'sending', provider: 'smtp', leaseOwner: 'send:h:1', leaseExpiresAt: now + 60_000 }),
+      now,
+    );
     expect((await a.messages.get(id))!.attempts).toBe(1);
     // the distributor leaves it alone while the lease holds
     expect((await a.messages.claim(req('D', now + 1000, 10))).claimed).toEqual([]);
     const failure = { responseCode: 550, response: '550 5.1.1 no such user' };
-    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'someone else', outcome: { ...outcome(now), failure } }])).toEqual([false]);
-    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'send:h:1', outcome: { ...outcome(now), failure, diagnosis: 'RECIPIENT_UNKNOWN' } }])).toEqual([true]);
+    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'someone else', outcome: { ...outcome(now), failure } }])).toEqual([
+      false,
+    ]);
+    expect(
+      await a.messages.applyWrites([
+        { op: 'failed', id, owner: 'send:h:1', outcome: { ...outcome(now), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
+      ]),
+    ).toEqual([true]);
     const m = (await a.messages.get(id))!;
     expect([m.status, m.lastError, m.diagnosis]).toEqual(['failed', failure, 'RECIPIENT_UNKNOWN']);
-    expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.responseCode, x.diagnosis])).toEqual([['failed', 550, 'RECIPIENT_UNKNOWN']]);
+    expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.responseCode, x.diagnosis])).toEqual([
+      ['failed', 550, 'RECIPIENT_UNKNOWN'],
+    ]);
   });
 
   it('expired leases and those of dead owners are taken back; the former owner can no longer complete', async () => {
@@ -143,7 +165,12 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     await sleep(claimedAt + leaseMs + 100 - Date.now());
     const r = await b.messages.claim(req('B', 20, 5, { deadOwners: ['host:1:gone'] }));
     expect(r.reclaimed.sort()).toEqual([short, dead].sort());
-    expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner]).sort()).toEqual([[short, 2, 'B'], [dead, 2, 'B']].sort());
+    expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner]).sort()).toEqual(
+      [
+        [short, 2, 'B'],
+        [dead, 2, 'B'],
+      ].sort(),
+    );
     expect(await a.messages.applyWrites([{ op: 'sent', id: short, owner: 'A', outcome: outcome(30) }])).toEqual([false]);
     expect(await b.messages.applyWrites([{ op: 'sent', id: short, owner: 'B', outcome: outcome(30) }])).toEqual([true]);
     expect(await b.messages.giveBackAll('B', 40, 'stopping')).toBe(1);
@@ -162,7 +189,10 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
 
   it('the throttle window is shared by every connection', async () => {
     const [a, b] = await two();
-    await a.messages.insertMany(Array.from({ length: 6 }, (_, i) => msg(i)), 0);
+    await a.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(i)),
+      0,
+    );
     const first = await a.messages.claim(req('A', 1000, 2, { limit: 3 }));
     const second = await b.messages.claim(req('B', 1001, 4, { limit: 3 }));
     expect(first.claimed).toHaveLength(2);
@@ -186,11 +216,17 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     };
     const claim = () => a.messages.claim(req('A', now, 1));
     await step(claim, 'sending');
-    await step(() => a.messages.applyWrites([{ op: 'deferred', id, owner: 'A', outcome: { ...outcome(now), dueAt: now, reason: '451 later' } }]), 'deferred');
+    await step(
+      () => a.messages.applyWrites([{ op: 'deferred', id, owner: 'A', outcome: { ...outcome(now), dueAt: now, reason: '451 later' } }]),
+      'deferred',
+    );
     await step(() => a.operator.change('hold', { ids: [id] }, { now }), 'held');
     await step(() => a.operator.change('release', { ids: [id] }, { now }), 'pending');
     await step(claim, 'sending');
-    await step(() => a.messages.applyWrites([{ op: 'giveBack', owner: 'A', ids: [id], opts: { now, uncount: true, reason: 'stopped' } }]), 'pending');
+    await step(
+      () => a.messages.applyWrites([{ op: 'giveBack', owner: 'A', ids: [id], opts: { now, uncount: true, reason: 'stopped' } }]),
+      'pending',
+    );
     await step(claim, 'sending');
     await step(() => a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome: outcome(now) }]), 'failed');
     await step(() => a.operator.change('retry', { ids: [id] }, { now }), 'pending');
@@ -214,31 +250,69 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     const ids = await a.messages.insertMany([msg(1), msg(2)], 0);
     const runId = await a.runs.startRun({ owner: 'A', host: 'h', pid: 1, now: 5, leaseMs: 60_000 });
     await a.messages.claim(req('A', 10, 2));
-    expect(await a.messages.applyWrites([{ op: 'sent', id: ids[0], owner: 'A', outcome: outcome(20) }, { op: 'sent', id: ids[1], owner: 'B', outcome: outcome(20) }])).toEqual([true, false]);
+    expect(
+      await a.messages.applyWrites([
+        { op: 'sent', id: ids[0], owner: 'A', outcome: outcome(20) },
+        { op: 'sent', id: ids[1], owner: 'B', outcome: outcome(20) },
+      ]),
+    ).toEqual([true, false]);
     await a.runs.finishRun(runId, 30);
     expect(await a.runs.lastRun()).toMatchObject({ id: runId, owner: 'A', sent: 1, deferred: 0, failed: 0, endedAt: 30 });
   });
 
   it('params, templates and users round-trip', async () => {
     const [a, b] = await two();
-    await a.params.apply([{ key: 'smtp.host', value: 'mail.example.com' }, { key: 'smtp.port', value: 2525 }]);
+    await a.params.apply([
+      { key: 'smtp.host', value: 'mail.example.com' },
+      { key: 'smtp.port', value: 2525 },
+    ]);
     await a.params.apply([{ key: 'throttling.enabled', value: true }], ['smtp.port']);
     expect(Object.fromEntries(await b.params.all())).toEqual({ 'smtp.host': 'mail.example.com', 'throttling.enabled': true });
 
     const t = await a.templates.put('welcome', '', { subject: 'Hi {{name}}', text: 'Hello', html: null, sender: 'hr@example.com' }, 100);
-    expect(t).toMatchObject({ id: 'welcome', org: '', subject: 'Hi {{name}}', text: 'Hello', html: null, sender: 'hr@example.com', createdAt: 100, updatedAt: 100 });
+    expect(t).toMatchObject({
+      id: 'welcome',
+      org: '',
+      subject: 'Hi {{name}}',
+      text: 'Hello',
+      html: null,
+      sender: 'hr@example.com',
+      createdAt: 100,
+      updatedAt: 100,
+    });
     await a.templates.put('welcome', 'acme', { subject: 'Acme hi' }, 200);
     expect((await b.templates.resolve('welcome', 'acme'))!.subject).toBe('Acme hi');
     expect((await b.templates.resolve('welcome', 'other'))!.subject).toBe('Hi {{name}}');
     expect((await b.templates.put('welcome', '', { subject: 'Hi again' }, 300)).createdAt).toBe(100);
-    expect((await b.templates.list()).map((x) => [x.org, x.id])).toEqual([['', 'welcome'], ['acme', 'welcome']]);
+    expect((await b.templates.list()).map((x) => [x.org, x.id])).toEqual([
+      ['', 'welcome'],
+      ['acme', 'welcome'],
+    ]);
     expect(await a.templates.remove('welcome', 'acme')).toBe(true);
     expect(await a.templates.remove('welcome', 'acme')).toBe(false);
     expect(await a.templates.get('welcome', 'acme')).toBeUndefined();
 
-    const u = await a.users.put('ann', { email: 'ann@example.com', senderEmail: 'team@example.com', provider: 'eml', notifyEmail: false, name: 'Ann' }, 100);
-    expect(u).toMatchObject({ id: 'ann', email: 'ann@example.com', senderEmail: 'team@example.com', provider: 'eml', notifyEmail: false, name: 'Ann', createdAt: 100 });
-    expect((await b.users.put('ann', { email: 'ann@example.org' }, 200))).toMatchObject({ email: 'ann@example.org', senderEmail: null, notifyEmail: true, createdAt: 100, updatedAt: 200 });
+    const u = await a.users.put(
+      'ann',
+      { email: 'ann@example.com', senderEmail: 'team@example.com', provider: 'eml', notifyEmail: false, name: 'Ann' },
+      100,
+    );
+    expect(u).toMatchObject({
+      id: 'ann',
+      email: 'ann@example.com',
+      senderEmail: 'team@example.com',
+      provider: 'eml',
+      notifyEmail: false,
+      name: 'Ann',
+      createdAt: 100,
+    });
+    expect(await b.users.put('ann', { email: 'ann@example.org' }, 200)).toMatchObject({
+      email: 'ann@example.org',
+      senderEmail: null,
+      notifyEmail: true,
+      createdAt: 100,
+      updatedAt: 200,
+    });
     expect((await b.users.list()).map((x) => x.id)).toEqual(['ann']);
     expect(await a.users.remove('ann')).toBe(true);
     expect(await a.users.get('ann')).toBeUndefined();
@@ -253,8 +327,16 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
       { op: 'sent', id: ids[0], owner: 'A', outcome: outcome(20) },
       { op: 'failed', id: ids[1], owner: 'A', outcome: { ...outcome(20), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
     ]);
-    expect((await b.history.list({ limit: 10 })).map((r) => [r.id, r.status])).toEqual([[ids[2], 'pending'], [ids[1], 'failed'], [ids[0], 'sent']].sort((x, y) => (y[0] as number) - (x[0] as number)));
-    expect(await b.history.list({ failed: true, limit: 10 })).toMatchObject([{ id: ids[1], lastError: failure, diagnosis: 'RECIPIENT_UNKNOWN', to: ['Bo Lee <bo@example.com>'] }]);
+    expect((await b.history.list({ limit: 10 })).map((r) => [r.id, r.status])).toEqual(
+      [
+        [ids[2], 'pending'],
+        [ids[1], 'failed'],
+        [ids[0], 'sent'],
+      ].sort((x, y) => (y[0] as number) - (x[0] as number)),
+    );
+    expect(await b.history.list({ failed: true, limit: 10 })).toMatchObject([
+      { id: ids[1], lastError: failure, diagnosis: 'RECIPIENT_UNKNOWN', to: ['Bo Lee <bo@example.com>'] },
+    ]);
     expect((await b.history.list({ to: 'BO@example.com', limit: 10 })).map((r) => r.id)).toEqual([ids[1]]);
     expect(await b.history.purgeable(1)).toEqual([ids[0], ids[1]]);
     expect(await a.history.purgeBatch(1, 1)).toMatchObject({ deleted: 1 });
@@ -274,8 +356,17 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     const r = await a.messages.claim(req('B', 20, 1));
     expect(r.reclaimed).toEqual([id]);
     const failure = { responseCode: 535, response: '535 5.7.8 bad credentials' };
-    await a.messages.applyWrites([{ op: 'deferred', id, owner: 'B', outcome: { now: 30, startedAt: 25, provider: 'smtp', failure, diagnosis: 'BAD_CREDENTIALS', dueAt: 40, reason: 'auth' } }]);
-    expect(await a.diagnosis.failuresSince(0)).toEqual([{ diagnosis: 'BAD_CREDENTIALS', count: 1, messages: 1, lastAt: 25, lastFailure: failure }]);
+    await a.messages.applyWrites([
+      {
+        op: 'deferred',
+        id,
+        owner: 'B',
+        outcome: { now: 30, startedAt: 25, provider: 'smtp', failure, diagnosis: 'BAD_CREDENTIALS', dueAt: 40, reason: 'auth' },
+      },
+    ]);
+    expect(await a.diagnosis.failuresSince(0)).toEqual([
+      { diagnosis: 'BAD_CREDENTIALS', count: 1, messages: 1, lastAt: 25, lastFailure: failure },
+    ]);
     expect(await a.diagnosis.failuresSince(26)).toEqual([]);
   });
 });

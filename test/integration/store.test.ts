@@ -36,7 +36,9 @@ describe('opening the database', () => {
     expect(s2!.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(s2!.sqlite.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     const tables = (s2!.sqlite.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]).map((t) => t.name);
-    expect(tables).toEqual(expect.arrayContaining(['params', 'messages', 'attempts', 'templates', 'users', 'distributor_runs', 'throttle_sends']));
+    expect(tables).toEqual(
+      expect.arrayContaining(['params', 'messages', 'attempts', 'templates', 'users', 'distributor_runs', 'throttle_sends']),
+    );
     await s2!.close();
     const other = await Store.open(path.join(dir, 'b.db'));
     expect(other!.id).not.toBe(id);

@@ -4,7 +4,15 @@ import path from 'node:path';
 import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { notify } from '../../src/app/notify.js';
 import { fixedClock } from '../helpers/fixed-clock.js';
-import { addTemplate, listTemplates, removeTemplate, renderTemplateForSend, setTemplate, showTemplate, verifyTemplates } from '../../src/app/templates.js';
+import {
+  addTemplate,
+  listTemplates,
+  removeTemplate,
+  renderTemplateForSend,
+  setTemplate,
+  showTemplate,
+  verifyTemplates,
+} from '../../src/app/templates.js';
 import { addUser, listUsers, removeUser, setUser, showUser } from '../../src/app/users.js';
 import { SysemailError } from '../../src/core/errors.js';
 import type { ParamValue } from '../../src/core/params.js';
@@ -40,10 +48,21 @@ async function failure(p: Promise<unknown>): Promise<SysemailError> {
 const NOW = 1_800_000_000_000;
 
 async function seedApproval(): Promise<void> {
-  await addTemplate(store, { id: 'approval', subject: 'Approve %doc%', text: 'Hello %name%, %doc% waits.', sender: 'workflow@example.com' }, NOW);
   await addTemplate(
     store,
-    { id: 'approval', org: 'usmf', subject: '[USMF] %doc%', html: '<p>Hello %name%, %doc% waits.</p>', text: 'Hello %name%', sender: 'usmf@example.com' },
+    { id: 'approval', subject: 'Approve %doc%', text: 'Hello %name%, %doc% waits.', sender: 'workflow@example.com' },
+    NOW,
+  );
+  await addTemplate(
+    store,
+    {
+      id: 'approval',
+      org: 'usmf',
+      subject: '[USMF] %doc%',
+      html: '<p>Hello %name%, %doc% waits.</p>',
+      text: 'Hello %name%',
+      sender: 'usmf@example.com',
+    },
     NOW,
   );
 }
@@ -55,7 +74,12 @@ describe('template scope', () => {
     const usmf = await renderTemplateForSend({ store, templateId: 'approval', org: 'usmf', data });
     expect(usmf).toMatchObject({ from: 'usmf@example.com', subject: '[USMF] PO-7', template: { id: 'approval', org: 'usmf' } });
     const other = await renderTemplateForSend({ store, templateId: 'approval', org: 'demf', data });
-    expect(other).toMatchObject({ from: 'workflow@example.com', subject: 'Approve PO-7', text: 'Hello Ada, PO-7 waits.', template: { org: null } });
+    expect(other).toMatchObject({
+      from: 'workflow@example.com',
+      subject: 'Approve PO-7',
+      text: 'Hello Ada, PO-7 waits.',
+      template: { org: null },
+    });
     expect(other.html).toBeUndefined();
     const system = await renderTemplateForSend({ store, templateId: 'approval', data });
     expect(system.subject).toBe('Approve PO-7');
@@ -82,7 +106,9 @@ describe('template scope', () => {
   it('remove takes one scope only; an unknown one is bad input (65) pointing at template list', async () => {
     await seedApproval();
     await removeTemplate(store, 'approval', 'usmf');
-    expect((await renderTemplateForSend({ store, templateId: 'approval', org: 'usmf', data: { doc: 'x', name: 'y' } })).template.org).toBeNull();
+    expect(
+      (await renderTemplateForSend({ store, templateId: 'approval', org: 'usmf', data: { doc: 'x', name: 'y' } })).template.org,
+    ).toBeNull();
     const err = await failure(removeTemplate(store, 'approval', 'usmf'));
     expect(err.kind).toBe('data');
     expect(err.fix).toContain('sysemail template list');
@@ -91,7 +117,9 @@ describe('template scope', () => {
   it('add refuses a duplicate, a bad sender and a template that does not parse, storing nothing', async () => {
     await seedApproval();
     expect((await failure(addTemplate(store, { id: 'approval', subject: 'x', text: 'y' }, NOW))).code).toBe('TEMPLATE_EXISTS');
-    expect((await failure(addTemplate(store, { id: 'n1', subject: 'x', text: 'y', sender: 'not an address' }, NOW))).code).toBe('TEMPLATE_SENDER_INVALID');
+    expect((await failure(addTemplate(store, { id: 'n1', subject: 'x', text: 'y', sender: 'not an address' }, NOW))).code).toBe(
+      'TEMPLATE_SENDER_INVALID',
+    );
     const syntax = await failure(addTemplate(store, { id: 'n2', subject: 'Save 50% today', text: 'y' }, NOW));
     expect(syntax.code).toBe('TEMPLATE_SYNTAX');
     expect(syntax.kind).toBe('data');
@@ -169,7 +197,13 @@ describe('users', () => {
     expect((await failure(addUser(store, 'ada', { email: 'ada@example.com' }, NOW))).code).toBe('USER_EXISTS');
     const { user, created } = await setUser(store, 'ada', { senderEmail: 'finance@example.com', provider: 'exchange' }, NOW + 1);
     expect(created).toBe(false);
-    expect(user).toMatchObject({ email: 'ada@example.com', senderEmail: 'finance@example.com', sendsAs: 'finance@example.com', provider: 'exchange', name: 'Ada' });
+    expect(user).toMatchObject({
+      email: 'ada@example.com',
+      senderEmail: 'finance@example.com',
+      sendsAs: 'finance@example.com',
+      provider: 'exchange',
+      name: 'Ada',
+    });
     expect((await store.users.get('ada'))!.createdAt).toBe(NOW);
     expect((await setUser(store, 'ada', { senderEmail: '' }, NOW + 2)).user.sendsAs).toBe('ada@example.com');
     expect((await setUser(store, 'bob', { email: 'bob@example.com', notifyEmail: 'no' }, NOW)).created).toBe(true);
@@ -203,11 +237,31 @@ describe('notify', () => {
   it("queues the organisation's template for the batch provider, addressed to the user", async () => {
     await seedApproval();
     await addUser(store, 'ada', { email: 'ada@example.com', senderEmail: 'finance@example.com' }, NOW);
-    const r = await notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'approval', userId: 'ada', org: 'usmf', data });
-    expect(r).toMatchObject({ skipped: false, status: 'queued', provider: null, to: 'ada@example.com', from: 'usmf@example.com', subject: '[USMF] PO-9' });
+    const r = await notify(
+      { store, settings: settings(), clock: fixedClock(NOW) },
+      { templateId: 'approval', userId: 'ada', org: 'usmf', data },
+    );
+    expect(r).toMatchObject({
+      skipped: false,
+      status: 'queued',
+      provider: null,
+      to: 'ada@example.com',
+      from: 'usmf@example.com',
+      subject: '[USMF] PO-9',
+    });
     if (r.skipped) throw new Error('unreachable');
     const m = (await store.messages.get(r.id))!;
-    expect(m).toMatchObject({ status: 'pending', provider: null, from: 'usmf@example.com', to: ['ada@example.com'], subject: '[USMF] PO-9', userId: 'ada', templateId: 'approval', org: 'usmf', dueAt: NOW });
+    expect(m).toMatchObject({
+      status: 'pending',
+      provider: null,
+      from: 'usmf@example.com',
+      to: ['ada@example.com'],
+      subject: '[USMF] PO-9',
+      userId: 'ada',
+      templateId: 'approval',
+      org: 'usmf',
+      dueAt: NOW,
+    });
     expect(m.html).toBe('<p>Hello &lt;Ada&gt;, PO-9 waits.</p>');
     expect(m.text).toBe('Hello <Ada>');
   });
@@ -225,10 +279,15 @@ describe('notify', () => {
   it('falls back to sender.default when the template has no sender, and is a config error (78) when there is none', async () => {
     await addTemplate(store, { id: 'plain', subject: 'Hi %name%', text: 'x' }, NOW);
     await addUser(store, 'ada', { email: 'ada@example.com' }, NOW);
-    const none = await failure(notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } }));
+    const none = await failure(
+      notify({ store, settings: settings(), clock: fixedClock(NOW) }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } }),
+    );
     expect(none.kind).toBe('config');
     expect(none.fix).toContain('sysemail params set sender.default');
-    const r = await notify({ store, settings: settings({ 'sender.default': 'noreply@example.com' }), clock: fixedClock(NOW) }, { templateId: 'plain', userId: 'ada', data: { name: 'A' } });
+    const r = await notify(
+      { store, settings: settings({ 'sender.default': 'noreply@example.com' }), clock: fixedClock(NOW) },
+      { templateId: 'plain', userId: 'ada', data: { name: 'A' } },
+    );
     expect(r).toMatchObject({ from: 'noreply@example.com', status: 'queued' });
   });
 
@@ -258,7 +317,9 @@ describe('notify', () => {
       { templateId: 'approval', userId: 'ada', data, now: true },
     );
     expect(r).toMatchObject({ status: 'sent', id: 77, provider: 'eml', file: '/tmp/x.eml' });
-    expect(handed).toEqual([expect.objectContaining({ to: ['ada@example.com'], from: 'workflow@example.com', subject: 'Approve PO-9', userId: 'ada' })]);
+    expect(handed).toEqual([
+      expect.objectContaining({ to: ['ada@example.com'], from: 'workflow@example.com', subject: 'Approve PO-9', userId: 'ada' }),
+    ]);
     expect(store.sqlite.prepare('SELECT count(*) AS n FROM messages').get()).toEqual({ n: 0 });
   });
 });

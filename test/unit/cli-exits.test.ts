@@ -29,7 +29,19 @@ function offending(pattern: RegExp, except: string[] = []): string[] {
 
 describe('exit codes', () => {
   it('keep the contract numbers', () => {
-    expect(EXIT).toMatchObject({ OK: 0, CHECK_FAILED: 1, USAGE: 64, DATAERR: 65, NOINPUT: 66, UNAVAILABLE: 69, SOFTWARE: 70, IOERR: 74, TEMPFAIL: 75, NOPERM: 77, CONFIG: 78 });
+    expect(EXIT).toMatchObject({
+      OK: 0,
+      CHECK_FAILED: 1,
+      USAGE: 64,
+      DATAERR: 65,
+      NOINPUT: 66,
+      UNAVAILABLE: 69,
+      SOFTWARE: 70,
+      IOERR: 74,
+      TEMPFAIL: 75,
+      NOPERM: 77,
+      CONFIG: 78,
+    });
     expect([EXIT.INTERRUPTED, EXIT.BROKEN_PIPE, EXIT.TERMINATED]).toEqual([130, 141, 143]);
     expect([exitCodeOf('usage'), exitCodeOf('data'), exitCodeOf('internal'), exitCodeOf('config')]).toEqual([64, 65, 70, 78]);
     expect([exitCode('CHECK_FAILED'), signalExit('SIGINT'), signalExit('SIGTERM')]).toEqual([1, 130, 143]);
@@ -37,7 +49,9 @@ describe('exit codes', () => {
 
   it('are never written as numbers outside the table', () => {
     // an exit code as a literal: process.exit(3), exitCode = 3, return 75 / return x ? 0 : 1 from a command
-    expect(offending(/process\.exit\(\s*\d|exitCode\s*=\s*\d|return\s+\d+\s*;|return\s[^;]*\?\s*\d+\s*:\s*\d+\s*;/, ['exit-codes.ts'])).toEqual([]);
+    expect(
+      offending(/process\.exit\(\s*\d|exitCode\s*=\s*\d|return\s+\d+\s*;|return\s[^;]*\?\s*\d+\s*:\s*\d+\s*;/, ['exit-codes.ts']),
+    ).toEqual([]);
   });
 
   it('are not kept in a process-wide holder: main.ts maps what a command ended with', () => {

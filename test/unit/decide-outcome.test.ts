@@ -16,7 +16,10 @@ function failure(f: FailureInfo, classification: FailureClass, error: unknown = 
   return { failure: { provider: 'smtp', ...f }, classification, diagnosis: 'SOME_DIAGNOSIS', error };
 }
 
-function input(result: SendResult, over: { message?: Partial<typeof message>; streak?: number; stopping?: SysemailError } = {}): OutcomeInput {
+function input(
+  result: SendResult,
+  over: { message?: Partial<typeof message>; streak?: number; stopping?: SysemailError } = {},
+): OutcomeInput {
   return {
     message: { ...message, ...over.message },
     owner: 'host:1:abc',
@@ -30,9 +33,15 @@ function input(result: SendResult, over: { message?: Partial<typeof message>; st
 }
 
 const sent: SendResult = { sent: { messageId: '<m@example.com>', response: '250 2.0.0 Ok: queued as ABC' } };
-const tempRcpt = failure({ code: 'EENVELOPE', responseCode: 451, response: '451 4.3.0 Temporary local problem' }, { kind: 'tempfail', scope: 'message' });
-const deadline = (code = DEADLINE_SMTP) => failure({ code, response: 'the session ran past its deadline' }, { kind: 'tempfail', scope: 'message' });
-const authRefused = new SysemailError('noperm', 'AUTH_REFUSED', '535 5.7.8 Authentication credentials invalid', { data: { scope: 'account' } });
+const tempRcpt = failure(
+  { code: 'EENVELOPE', responseCode: 451, response: '451 4.3.0 Temporary local problem' },
+  { kind: 'tempfail', scope: 'message' },
+);
+const deadline = (code = DEADLINE_SMTP) =>
+  failure({ code, response: 'the session ran past its deadline' }, { kind: 'tempfail', scope: 'message' });
+const authRefused = new SysemailError('noperm', 'AUTH_REFUSED', '535 5.7.8 Authentication credentials invalid', {
+  data: { scope: 'account' },
+});
 
 interface Case {
   name: string;
@@ -48,7 +57,14 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'sent', input: input(sent, { streak: 2 }), op: 'sent', counts: { sent: 1, deferred: 0, failed: 0, forced: 0 }, stop: null, streak: 0 },
+  {
+    name: 'sent',
+    input: input(sent, { streak: 2 }),
+    op: 'sent',
+    counts: { sent: 1, deferred: 0, failed: 0, forced: 0 },
+    stop: null,
+    streak: 0,
+  },
   {
     name: 'sent over the throttle limit (forced)',
     input: input(sent, { message: { forcedSend: true } }),
@@ -76,7 +92,12 @@ const cases: Case[] = [
   },
   {
     name: "the server's Retry-After is honoured when longer than the backoff",
-    input: input(failure({ responseCode: 450, response: '450 4.7.0 try again in an hour', retryAfterSec: 3600 }, { kind: 'tempfail', scope: 'message' })),
+    input: input(
+      failure(
+        { responseCode: 450, response: '450 4.7.0 try again in an hour', retryAfterSec: 3600 },
+        { kind: 'tempfail', scope: 'message' },
+      ),
+    ),
     op: 'deferred',
     dueAt: NOW + 3_600_000,
     counts: { sent: 0, deferred: 1, failed: 0, forced: 0 },
@@ -85,7 +106,9 @@ const cases: Case[] = [
   },
   {
     name: 'a permanent refusal (550 unknown recipient, unavailable): failed',
-    input: input(failure({ code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 User unknown' }, { kind: 'unavailable', scope: 'message' })),
+    input: input(
+      failure({ code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 User unknown' }, { kind: 'unavailable', scope: 'message' }),
+    ),
     op: 'failed',
     counts: { sent: 0, deferred: 0, failed: 1, forced: 0 },
     stop: null,
@@ -117,7 +140,9 @@ const cases: Case[] = [
   },
   {
     name: "sign-in refused (noperm, the provider's own error): given back uncounted, the run stops with it",
-    input: input(failure({ code: 'EAUTH', responseCode: 535, response: authRefused.message }, { kind: 'noperm', scope: 'account' }, authRefused)),
+    input: input(
+      failure({ code: 'EAUTH', responseCode: 535, response: authRefused.message }, { kind: 'noperm', scope: 'account' }, authRefused),
+    ),
     op: 'giveBack',
     counts: { sent: 0, deferred: 0, failed: 0, forced: 0 },
     stop: 'AUTH_REFUSED',
@@ -125,7 +150,9 @@ const cases: Case[] = [
   },
   {
     name: 'the whole account told to try later (421): deferred, and the run stops',
-    input: input(failure({ responseCode: 421, response: '421 4.7.0 Too many concurrent connections' }, { kind: 'tempfail', scope: 'account' })),
+    input: input(
+      failure({ responseCode: 421, response: '421 4.7.0 Too many concurrent connections' }, { kind: 'tempfail', scope: 'account' }),
+    ),
     op: 'deferred',
     dueAt: NOW + 300_000,
     counts: { sent: 0, deferred: 1, failed: 0, forced: 0 },
@@ -169,7 +196,7 @@ const cases: Case[] = [
     streak: 4,
   },
   {
-    name: "a Graph request past its deadline counts in the same streak",
+    name: 'a Graph request past its deadline counts in the same streak',
     input: input(deadline(DEADLINE_GRAPH), { streak: 3 }),
     op: 'deferred',
     dueAt: NOW + 300_000,
@@ -199,7 +226,7 @@ describe('decideOutcome: every failure class', () => {
     expect(d.deadlineStreak).toBe(c.streak);
   });
 
-  it('a sent write carries the server\'s words and Message-ID, and the time it took', () => {
+  it("a sent write carries the server's words and Message-ID, and the time it took", () => {
     const d = decideOutcome(input(sent));
     expect(d.write).toEqual({
       op: 'sent',
@@ -220,25 +247,37 @@ describe('decideOutcome: every failure class', () => {
   });
 
   it('a give-back takes back the attempt, records what the one message met, and names the error that stops the run', () => {
-    const d = decideOutcome(input(failure({ code: 'EAUTH', responseCode: 535, response: authRefused.message }, { kind: 'noperm', scope: 'account' }, authRefused)));
+    const d = decideOutcome(
+      input(
+        failure({ code: 'EAUTH', responseCode: 535, response: authRefused.message }, { kind: 'noperm', scope: 'account' }, authRefused),
+      ),
+    );
     expect(d.stop).toBe(authRefused);
     expect(d.write).toMatchObject({
       op: 'giveBack',
       ids: [7],
-      opts: { uncount: true, reason: `run stopped: ${authRefused.message}`, attempt: { id: 7, failure: { responseCode: 535 }, diagnosis: 'SOME_DIAGNOSIS' } },
+      opts: {
+        uncount: true,
+        reason: `run stopped: ${authRefused.message}`,
+        attempt: { id: 7, failure: { responseCode: 535 }, diagnosis: 'SOME_DIAGNOSIS' },
+      },
     });
   });
 
   it('an account failure while the run is already stopping gives back under the first error and raises no second one', () => {
     const first = new SysemailError('tempfail', 'ACCOUNT_REFUSED', '421 4.7.0 closing');
-    const d = decideOutcome(input(failure({ phase: 'config', response: 'no host' }, { kind: 'config', scope: 'account' }), { stopping: first }));
+    const d = decideOutcome(
+      input(failure({ phase: 'config', response: 'no host' }, { kind: 'config', scope: 'account' }), { stopping: first }),
+    );
     expect(d.stop).toBeUndefined();
     expect(d.write).toMatchObject({ op: 'giveBack', opts: { reason: 'run stopped: 421 4.7.0 closing' } });
   });
 
-  it('the stop error keeps the cause and the server\'s words', () => {
+  it("the stop error keeps the cause and the server's words", () => {
     const cause = new Error('socket hang up');
-    const d = decideOutcome(input(failure({ responseCode: 421, response: '421 4.7.0 Try again later' }, { kind: 'tempfail', scope: 'account' }, cause)));
+    const d = decideOutcome(
+      input(failure({ responseCode: 421, response: '421 4.7.0 Try again later' }, { kind: 'tempfail', scope: 'account' }, cause)),
+    );
     expect(d.stop).toMatchObject({ kind: 'tempfail', code: 'ACCOUNT_REFUSED', message: '421 4.7.0 Try again later' });
     expect(d.stop?.cause).toBe(cause);
   });

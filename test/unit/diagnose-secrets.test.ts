@@ -39,11 +39,30 @@ fs.chmodSync(openFile, 0o644);
 const cases: [string, () => Promise<unknown>, string?][] = [
   ['no keychain entry for this database', () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, keychain: emptyKeychain })],
   ['the keychain cannot be reached', () => resolveSecret('exchange.clientSecret', { dbId: 'db1', env: {}, keychain: brokenKeychain })],
-  ['a password file that does not exist', () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, passwordFile: path.join(dir, 'missing') })],
+  [
+    'a password file that does not exist',
+    () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, passwordFile: path.join(dir, 'missing') }),
+  ],
   ['a password file others may read', () => resolveSecret('smtp.password', { dbId: 'db1', env: {}, passwordFile: openFile })],
-  ['a password command that fails', () => resolveSecret('smtp.password', { dbId: 'db1', env: { PATH: process.env.PATH }, passwordCommand: 'exit 3' })],
-  ['an Exchange client secret command that fails', () => resolveSecret('exchange.clientSecret', { dbId: 'db1', env: { PATH: process.env.PATH }, commands: { 'exchange.clientSecret': 'exit 3' } }), 'exchange.clientSecretCommand exited with status 3'],
-  ['an SMTP OAuth client secret file others may read', () => resolveSecret('smtp.oauth.clientSecret', { dbId: 'db1', env: {}, files: { 'smtp.oauth.clientSecret': openFile } }), 'smtp.oauth.clientSecretFile'],
+  [
+    'a password command that fails',
+    () => resolveSecret('smtp.password', { dbId: 'db1', env: { PATH: process.env.PATH }, passwordCommand: 'exit 3' }),
+  ],
+  [
+    'an Exchange client secret command that fails',
+    () =>
+      resolveSecret('exchange.clientSecret', {
+        dbId: 'db1',
+        env: { PATH: process.env.PATH },
+        commands: { 'exchange.clientSecret': 'exit 3' },
+      }),
+    'exchange.clientSecretCommand exited with status 3',
+  ],
+  [
+    'an SMTP OAuth client secret file others may read',
+    () => resolveSecret('smtp.oauth.clientSecret', { dbId: 'db1', env: {}, files: { 'smtp.oauth.clientSecret': openFile } }),
+    'smtp.oauth.clientSecretFile',
+  ],
 ];
 
 describe.each(cases)('%s', (_name, make, names) => {

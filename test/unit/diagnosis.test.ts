@@ -326,7 +326,7 @@ const CASES: Record<DiagnosisId, readonly Case[]> = {
     },
     {
       source: 'Microsoft Graph (unknown user)',
-      text: "{\"error\":{\"code\":\"ErrorInvalidUser\",\"message\":\"The requested user 'noreply@contoso.com' is invalid.\"}}",
+      text: '{"error":{"code":"ErrorInvalidUser","message":"The requested user \'noreply@contoso.com\' is invalid."}}',
       failure: { provider: 'exchange', httpStatus: 404 },
     },
     {
@@ -962,18 +962,23 @@ describe('diagnose on codes alone', () => {
   });
 
   it('lets the wording decide between the causes a shared code covers', () => {
-    const policy = diagnose({ responseCode: 535, enhancedCode: '5.7.139', response: 'Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully.' });
-    const basic = diagnose({ responseCode: 535, enhancedCode: '5.7.139', response: 'Authentication unsuccessful, basic authentication is disabled.' });
+    const policy = diagnose({
+      responseCode: 535,
+      enhancedCode: '5.7.139',
+      response: 'Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully.',
+    });
+    const basic = diagnose({
+      responseCode: 535,
+      enhancedCode: '5.7.139',
+      response: 'Authentication unsuccessful, basic authentication is disabled.',
+    });
     expect(ids(policy)).toEqual(['AUTH_POLICY_BLOCKED']);
     expect(ids(basic)).toEqual(['BASIC_AUTH_DISABLED']);
   });
 
   it('keeps a secondary cause suggested by the wording, after the named one', () => {
     expect(ids(diagnoseText('Greeting never received'))).toEqual(['CONNECTION_TIMEOUT', 'TLS_MODE_MISMATCH']);
-    expect(ids(diagnoseText('The SMTP address has no mailbox associated with it.'))).toEqual([
-      'MAILBOX_NOT_FOUND',
-      'USERNAME_FORMAT',
-    ]);
+    expect(ids(diagnoseText('The SMTP address has no mailbox associated with it.'))).toEqual(['MAILBOX_NOT_FOUND', 'USERNAME_FORMAT']);
     expect(ids(diagnoseText('553 5.7.1 <app@contoso.com>: Sender address rejected: not owned by user svc@contoso.com'))).toEqual([
       'SENDER_REJECTED',
       'SEND_AS_DENIED',
@@ -1073,7 +1078,7 @@ describe('diagnoseLog', () => {
     '    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)',
     '[2022-11-16 12:00:01] INFO  [x] 250 2.0.0 Ok: queued as 4BX2',
     '[2022-11-16 12:00:05] DEBUG [y] S: 550-5.1.1 The email account that you tried to reach does not exist. Please try',
-    '[2022-11-16 12:00:05] DEBUG [y] S: 550-5.1.1 double-checking the recipient\'s email address for typos or',
+    "[2022-11-16 12:00:05] DEBUG [y] S: 550-5.1.1 double-checking the recipient's email address for typos or",
     '[2022-11-16 12:00:05] DEBUG [y] S: 550 5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser - gsmtp',
     'Error: connect ECONNREFUSED 127.0.0.1:587',
     '    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)',
@@ -1081,11 +1086,7 @@ describe('diagnoseLog', () => {
 
   it('reports each distinct error once, in order, with its excerpt and matches', () => {
     const findings = diagnoseLog(log);
-    expect(findings.map((f) => f.matches[0]?.id)).toEqual([
-      'SMTP_AUTH_DISABLED',
-      'CONNECTION_REFUSED',
-      'RECIPIENT_UNKNOWN',
-    ]);
+    expect(findings.map((f) => f.matches[0]?.id)).toEqual(['SMTP_AUTH_DISABLED', 'CONNECTION_REFUSED', 'RECIPIENT_UNKNOWN']);
     expect(findings[0]?.excerpt).toContain('S: 535 5.7.139');
     expect(findings[1]?.excerpt).toBe('Error: connect ECONNREFUSED 127.0.0.1:587');
     expect(findings[2]?.excerpt.split('\n')).toHaveLength(3);

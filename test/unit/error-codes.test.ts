@@ -3,7 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, errorCodesSectionOf, isErrorCode, renderErrorCodesMarkdown, withErrorCodesSection } from '../../src/core/error-codes.js';
+import {
+  ERROR_CODES,
+  errorCodesSectionOf,
+  isErrorCode,
+  renderErrorCodesMarkdown,
+  withErrorCodesSection,
+} from '../../src/core/error-codes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const SRC = path.join(ROOT, 'src');

@@ -9,7 +9,11 @@ describe('the params get fast path', () => {
       key: 'smtp.port',
       globals: { db: 'x.db', json: true, quiet: true },
     });
-    expect(paramsGetArgs(['params', 'get', 'smtp.host', '--no-color', '--config', 'c.yaml', '-v'])?.globals).toEqual({ color: false, config: 'c.yaml', verbose: true });
+    expect(paramsGetArgs(['params', 'get', 'smtp.host', '--no-color', '--config', 'c.yaml', '-v'])?.globals).toEqual({
+      color: false,
+      config: 'c.yaml',
+      verbose: true,
+    });
   });
 
   it('leaves everything else to the full parser', () => {

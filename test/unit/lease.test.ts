@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { elapsedClock } from '../../src/app/distributor/index.js';
-import { DEFAULT_SEND_DEADLINE_MS, FENCE_MARGIN_MS, deathSign, fenceDecision, leaseNeededMs, runState, type RunLiveness } from '../../src/core/lease.js';
+import {
+  DEFAULT_SEND_DEADLINE_MS,
+  FENCE_MARGIN_MS,
+  deathSign,
+  fenceDecision,
+  leaseNeededMs,
+  runState,
+  type RunLiveness,
+} from '../../src/core/lease.js';
 
 describe('the fence before a send', () => {
-  it('asks for the provider\'s deadline plus a margin, or three fifths of a lease too short for that', () => {
+  it("asks for the provider's deadline plus a margin, or three fifths of a lease too short for that", () => {
     expect(leaseNeededMs(undefined, 600_000)).toBe(DEFAULT_SEND_DEADLINE_MS + FENCE_MARGIN_MS);
     expect(leaseNeededMs(120_000, 600_000)).toBe(120_000 + FENCE_MARGIN_MS);
     expect(leaseNeededMs(undefined, 5_000)).toBe(3_000);
@@ -17,8 +25,15 @@ describe('the fence before a send', () => {
     ['a millisecond short: renew first', { expiresAt: 305_999 }, 1_000, 305_000, false, 'renew'],
     ['after a pause longer than the lease: renew first', { expiresAt: 600_000 }, 900_000, 305_000, false, 'renew'],
     ['renewed and now long enough: send', { expiresAt: 1_500_000 }, 900_000, 305_000, true, 'send'],
-    ['renewal accepted but still too short (it took too long): give it back untried', { expiresAt: 1_100_000 }, 900_000, 305_000, true, 'giveBack'],
-    ['renewal refused (expired or another owner\'s): drop unsent', undefined, 900_000, 305_000, true, 'drop'],
+    [
+      'renewal accepted but still too short (it took too long): give it back untried',
+      { expiresAt: 1_100_000 },
+      900_000,
+      305_000,
+      true,
+      'giveBack',
+    ],
+    ["renewal refused (expired or another owner's): drop unsent", undefined, 900_000, 305_000, true, 'drop'],
     ['lost at an earlier renewal: drop without asking again', undefined, 1_000, 305_000, false, 'drop'],
   ];
   it.each(table)('%s', (_what, lease, now, needed, renewed, expected) => {
@@ -26,7 +41,7 @@ describe('the fence before a send', () => {
   });
 });
 
-describe('the run\'s elapsed clock', () => {
+describe("the run's elapsed clock", () => {
   it('counts a frozen process (wall and monotonic both move) and a suspended machine (only the wall moves), and never goes back', () => {
     let mono = 1_000;
     let wall = 1_700_000_000_000;
@@ -75,11 +90,23 @@ describe('what the record of a run says about its distributor', () => {
     ['ended with an error: stopped', run({ endedAt: 5, errorCode: 'AUTH_FAILED' }), here({ alive: false }), 'stopped', null],
     ['this host, process alive: running', run(), here(), 'running', null],
     ['this host, process gone (kill -9): died', run(), here({ alive: false }), 'died', 'process gone'],
-    ['this host, process gone, recorded before heartbeats: died', run({ heartbeatAt: null, silenceLimitMs: null }), here({ alive: false }), 'died', 'process gone'],
+    [
+      'this host, process gone, recorded before heartbeats: died',
+      run({ heartbeatAt: null, silenceLimitMs: null }),
+      here({ alive: false }),
+      'died',
+      'process gone',
+    ],
     ['another host, heard from within its lease: running', run(), here({ host: 'web2', alive: false }), 'running', null],
     ['another host, silent longer than its lease: died', run(), here({ host: 'web2', dbNow: 1_600_001 }), 'died', 'silent'],
     ['another host, silent exactly its lease: running', run(), here({ host: 'web2', dbNow: 1_600_000 }), 'running', null],
-    ['another host, no heartbeat recorded: cannot tell, running', run({ heartbeatAt: null, silenceLimitMs: null }), here({ host: 'web2', dbNow: 9e12 }), 'running', null],
+    [
+      'another host, no heartbeat recorded: cannot tell, running',
+      run({ heartbeatAt: null, silenceLimitMs: null }),
+      here({ host: 'web2', dbNow: 9e12 }),
+      'running',
+      null,
+    ],
   ];
   it.each(table)('%s', (_what, r, o, state, sign) => {
     expect(runState(r, o)).toBe(state);

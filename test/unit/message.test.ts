@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BYTES_PER_MB, composeMessage, estimateMessageSize, formatMailbox, parseMailbox, splitAddressList } from '../../src/core/message.js';
+import {
+  BYTES_PER_MB,
+  composeMessage,
+  estimateMessageSize,
+  formatMailbox,
+  parseMailbox,
+  splitAddressList,
+} from '../../src/core/message.js';
 
 const limits = { maxMessageMb: 25 };
 const base = { from: 'noreply@example.com', to: ['ann@example.com'], subject: 'Hello', text: 'Hi' };
@@ -26,9 +33,19 @@ describe('address lists', () => {
 
 describe('composeMessage', () => {
   it('normalises every recipient list and keeps the bodies', () => {
-    const r = composeMessage({ ...base, to: ['ann@example.com, Bob <bob@example.com>'], cc: ['c@example.com'], bcc: ['d@example.com'] }, limits);
+    const r = composeMessage(
+      { ...base, to: ['ann@example.com, Bob <bob@example.com>'], cc: ['c@example.com'], bcc: ['d@example.com'] },
+      limits,
+    );
     expect(r.errors).toEqual([]);
-    expect(r.value?.message).toMatchObject({ from: 'noreply@example.com', to: ['ann@example.com', 'Bob <bob@example.com>'], cc: ['c@example.com'], bcc: ['d@example.com'], subject: 'Hello', text: 'Hi' });
+    expect(r.value?.message).toMatchObject({
+      from: 'noreply@example.com',
+      to: ['ann@example.com', 'Bob <bob@example.com>'],
+      cc: ['c@example.com'],
+      bcc: ['d@example.com'],
+      subject: 'Hello',
+      text: 'Hi',
+    });
   });
 
   it('accepts internationalised domains and local parts', () => {
@@ -40,7 +57,9 @@ describe('composeMessage', () => {
   it('a malformed address is a data error naming it', () => {
     const r = composeMessage({ ...base, to: ['ann@example.com, not-an-address'] }, limits);
     expect(r.value).toBeUndefined();
-    expect(r.errors).toEqual([expect.objectContaining({ field: 'to', code: 'ADDRESS_INVALID', message: expect.stringContaining('not-an-address') })]);
+    expect(r.errors).toEqual([
+      expect.objectContaining({ field: 'to', code: 'ADDRESS_INVALID', message: expect.stringContaining('not-an-address') }),
+    ]);
   });
 
   it('CR or LF in any header value is refused: subject, addresses, names, attachment names', () => {
@@ -54,7 +73,10 @@ describe('composeMessage', () => {
     ];
     for (const c of cases) {
       const r = composeMessage({ ...base, ...c }, limits);
-      expect(r.errors.map((e) => e.code), JSON.stringify(c)).toContain('HEADER_CRLF');
+      expect(
+        r.errors.map((e) => e.code),
+        JSON.stringify(c),
+      ).toContain('HEADER_CRLF');
       expect(r.value).toBeUndefined();
     }
   });
@@ -66,7 +88,9 @@ describe('composeMessage', () => {
   it('a single-label recipient domain is a warning, not an error', () => {
     const r = composeMessage({ ...base, to: ['ann@contoso'] }, limits);
     expect(r.errors).toEqual([]);
-    expect(r.value?.warnings).toEqual([expect.objectContaining({ code: 'SINGLE_LABEL_DOMAIN', address: 'ann@contoso', message: expect.stringContaining('Microsoft 365') })]);
+    expect(r.value?.warnings).toEqual([
+      expect.objectContaining({ code: 'SINGLE_LABEL_DOMAIN', address: 'ann@contoso', message: expect.stringContaining('Microsoft 365') }),
+    ]);
   });
 
   it('counts base64 overhead: an attachment under the limit on disk can be over it encoded, and the error shows both sizes', () => {

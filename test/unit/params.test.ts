@@ -19,12 +19,39 @@ describe('the parameter schema', () => {
   it('has every key of the contract, each with a description', () => {
     const keys = PARAMS.map((p) => p.key);
     for (const k of [
-      'batch.provider', 'interactive.provider', 'sender.default', 'limits.maxMessageMb', 'history.retentionDays',
-      'throttling.enabled', 'smtp.perMinuteLimit', 'exchange.perMinuteLimit', 'queue.minBackoffSec', 'queue.maxBackoffSec',
-      'queue.maxLifetimeHours', 'smtp.host', 'smtp.port', 'smtp.security', 'smtp.authRequired', 'smtp.authMethod',
-      'smtp.username', 'smtp.password', 'smtp.passwordCommand', 'smtp.passwordFile', 'smtp.caFile', 'smtp.oauth.tenantId',
-      'smtp.oauth.clientId', 'smtp.oauth.clientSecret', 'smtp.oauth.tokenUrl', 'smtp.oauth.scope', 'exchange.tenantId',
-      'exchange.clientId', 'exchange.clientSecret', 'exchange.mailbox', 'exchange.graphUrl', 'exchange.tokenUrl', 'eml.outputDir',
+      'batch.provider',
+      'interactive.provider',
+      'sender.default',
+      'limits.maxMessageMb',
+      'history.retentionDays',
+      'throttling.enabled',
+      'smtp.perMinuteLimit',
+      'exchange.perMinuteLimit',
+      'queue.minBackoffSec',
+      'queue.maxBackoffSec',
+      'queue.maxLifetimeHours',
+      'smtp.host',
+      'smtp.port',
+      'smtp.security',
+      'smtp.authRequired',
+      'smtp.authMethod',
+      'smtp.username',
+      'smtp.password',
+      'smtp.passwordCommand',
+      'smtp.passwordFile',
+      'smtp.caFile',
+      'smtp.oauth.tenantId',
+      'smtp.oauth.clientId',
+      'smtp.oauth.clientSecret',
+      'smtp.oauth.tokenUrl',
+      'smtp.oauth.scope',
+      'exchange.tenantId',
+      'exchange.clientId',
+      'exchange.clientSecret',
+      'exchange.mailbox',
+      'exchange.graphUrl',
+      'exchange.tokenUrl',
+      'eml.outputDir',
     ]) {
       expect(keys).toContain(k);
     }
@@ -67,7 +94,13 @@ describe('the parameter schema', () => {
     expect(r.errors[1].hint).toContain("'smtp.host'");
     const cross = validateAssignments([{ key: 'queue.minBackoffSec', raw: '5000' }], new Map());
     expect(cross.errors[0].message).toMatch(/must not exceed queue\.maxBackoffSec/);
-    const ok = validateAssignments([{ key: 'queue.minBackoffSec', raw: '5000' }, { key: 'queue.maxBackoffSec', raw: '6000' }], new Map());
+    const ok = validateAssignments(
+      [
+        { key: 'queue.minBackoffSec', raw: '5000' },
+        { key: 'queue.maxBackoffSec', raw: '6000' },
+      ],
+      new Map(),
+    );
     expect(ok.errors).toEqual([]);
   });
 

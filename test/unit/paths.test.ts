@@ -19,7 +19,9 @@ describe('a database named by URL', () => {
       expect(maskedDbUrl(file)).not.toContain('s3cret');
     }
     expect(maskedDbUrl('postgres://app:p%40ss:w@rd@db.example/mail')).toBe('postgres://app:***@db.example/mail');
-    expect(maskedDbUrl('postgres://db.example/mail?user=app&password=s3cret&sslmode=require')).toBe('postgres://db.example/mail?user=app&password=***&sslmode=require');
+    expect(maskedDbUrl('postgres://db.example/mail?user=app&password=s3cret&sslmode=require')).toBe(
+      'postgres://db.example/mail?user=app&password=***&sslmode=require',
+    );
     expect(maskedDbUrl('postgres://app@db.example/mail')).toBe('postgres://app@db.example/mail');
     expect(resolveDbPath('./x.db', {}, undefined).file).toBe(path.resolve('x.db'));
     expect(isServerDatabase(resolveDbPath('./x.db', {}, undefined).file)).toBe(false);
@@ -51,7 +53,10 @@ describe('the user config search of a service account', () => {
     try {
       await expect(loadUserConfig({ cwd, home: '/nonexistent' })).resolves.toEqual({ config: {}, warnings: [] });
       fs.writeFileSync(path.join(cwd, '.emailrc.json'), '{"color": false}');
-      await expect(loadUserConfig({ cwd, home: '/nonexistent' })).resolves.toMatchObject({ config: { color: false }, file: path.join(cwd, '.emailrc.json') });
+      await expect(loadUserConfig({ cwd, home: '/nonexistent' })).resolves.toMatchObject({
+        config: { color: false },
+        file: path.join(cwd, '.emailrc.json'),
+      });
     } finally {
       fs.rmSync(cwd, { recursive: true, force: true });
     }

@@ -27,7 +27,13 @@ describe('the password of a PostgreSQL URL, as libpq finds it', () => {
   });
 
   it('reads the password file with wildcards and escapes, first match wins; ignores it when others may read it', () => {
-    const text = ['# comment', 'other:5432:*:*:nope', 'db.example:*:mail:app:first\\:part', 'db.example:5432:*:*:second', '*:*:*:*:any:with:colons'].join('\n');
+    const text = [
+      '# comment',
+      'other:5432:*:*:nope',
+      'db.example:*:mail:app:first\\:part',
+      'db.example:5432:*:*:second',
+      '*:*:*:*:any:with:colons',
+    ].join('\n');
     const file = pgpass(text);
     const t = { host: 'db.example', port: 5432, database: 'mail', user: 'app' };
     expect(pgpassLookup(file, t)).toBe('first:part');
@@ -40,7 +46,13 @@ describe('the password of a PostgreSQL URL, as libpq finds it', () => {
 
 describe('a PostgreSQL URL to connection options', () => {
   it('takes host, port, database and user, with libpq defaults', () => {
-    expect(pgTarget('postgresql://app@db.example:6543/mail', NO_FILES)).toMatchObject({ host: 'db.example', port: 6543, database: 'mail', user: 'app', ssl: false });
+    expect(pgTarget('postgresql://app@db.example:6543/mail', NO_FILES)).toMatchObject({
+      host: 'db.example',
+      port: 6543,
+      database: 'mail',
+      user: 'app',
+      ssl: false,
+    });
     expect(pgTarget('postgres://app@db.example', NO_FILES)).toMatchObject({ port: 5432, database: 'app' });
   });
 
@@ -51,7 +63,11 @@ describe('a PostgreSQL URL to connection options', () => {
     expect(ssl('sslmode=disable')).toBe(false);
     expect(ssl('sslmode=prefer')).toBe(false);
     expect(ssl('sslmode=require')).toMatchObject({ rejectUnauthorized: false });
-    const verifyCa = ssl(`sslmode=verify-ca&sslrootcert=${ca}`) as { rejectUnauthorized: boolean; ca: Buffer; checkServerIdentity: () => unknown };
+    const verifyCa = ssl(`sslmode=verify-ca&sslrootcert=${ca}`) as {
+      rejectUnauthorized: boolean;
+      ca: Buffer;
+      checkServerIdentity: () => unknown;
+    };
     expect(verifyCa.rejectUnauthorized).toBe(true);
     expect(verifyCa.ca.toString()).toContain('BEGIN CERTIFICATE');
     expect(verifyCa.checkServerIdentity()).toBeUndefined();
@@ -86,7 +102,9 @@ describe('PostgreSQL failures by code', () => {
     const label = 'postgres://app:***@db/mail';
     const of = (e: object) => pgFailure(Object.assign(new Error('x'), e), label);
     expect(of({ code: 'ECONNREFUSED' })).toMatchObject({ kind: 'tempfail', code: 'PG_UNAVAILABLE' });
-    expect(pgFailure(Object.assign(new AggregateError([Object.assign(new Error('a'), { code: 'ECONNREFUSED' })]), {}), label)).toMatchObject({ kind: 'tempfail' });
+    expect(
+      pgFailure(Object.assign(new AggregateError([Object.assign(new Error('a'), { code: 'ECONNREFUSED' })]), {}), label),
+    ).toMatchObject({ kind: 'tempfail' });
     expect(of({ code: '28P01' })).toMatchObject({ kind: 'noperm' });
     expect(of({ code: '42501' })).toMatchObject({ kind: 'noperm' });
     expect(of({ code: '3D000' })).toMatchObject({ kind: 'config' });

@@ -19,9 +19,20 @@ describe('precedence of one value', () => {
       flags: new Map([['sender.default', 'flag@example.com']]),
     });
     expect(resolveParams(layers).values.get('sender.default')).toMatchObject({ value: 'flag@example.com', source: 'flag' });
-    expect(resolveParams({ ...layers, flags: undefined }).values.get('sender.default')).toMatchObject({ value: 'env@example.com', source: 'env', origin: 'SYSEMAIL_SENDER_DEFAULT' });
-    expect(resolveParams({ ...layers, flags: undefined, env: {} }).values.get('sender.default')).toMatchObject({ value: 'user@example.com', source: 'user', origin: '/home/a/.emailrc' });
-    expect(resolveParams({ ...layers, flags: undefined, env: {}, user: new Map() }).values.get('sender.default')).toMatchObject({ value: 'params@example.com', source: 'params' });
+    expect(resolveParams({ ...layers, flags: undefined }).values.get('sender.default')).toMatchObject({
+      value: 'env@example.com',
+      source: 'env',
+      origin: 'SYSEMAIL_SENDER_DEFAULT',
+    });
+    expect(resolveParams({ ...layers, flags: undefined, env: {} }).values.get('sender.default')).toMatchObject({
+      value: 'user@example.com',
+      source: 'user',
+      origin: '/home/a/.emailrc',
+    });
+    expect(resolveParams({ ...layers, flags: undefined, env: {}, user: new Map() }).values.get('sender.default')).toMatchObject({
+      value: 'params@example.com',
+      source: 'params',
+    });
     expect(resolveParams(base()).values.get('sender.default')).toMatchObject({ value: undefined, source: 'default' });
   });
 
@@ -46,11 +57,25 @@ describe('precedence of one value', () => {
   });
 
   it('works out defaults that depend on other values', () => {
-    const m365 = Settings.from(base({ params: new Map([['smtp.host', 'smtp.office365.com'], ['smtp.oauth.tenantId', 'contoso.onmicrosoft.com']]) })).settings;
+    const m365 = Settings.from(
+      base({
+        params: new Map([
+          ['smtp.host', 'smtp.office365.com'],
+          ['smtp.oauth.tenantId', 'contoso.onmicrosoft.com'],
+        ]),
+      }),
+    ).settings;
     expect(m365.number('smtp.perMinuteLimit')).toBe(30);
     expect(m365.number('exchange.perMinuteLimit')).toBe(30);
     expect(m365.string('smtp.oauth.tokenUrl')).toBe('https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token');
-    const other = Settings.from(base({ params: new Map<string, string | number>([['smtp.host', 'mail.example.com'], ['smtp.perMinuteLimit', 5]]) })).settings;
+    const other = Settings.from(
+      base({
+        params: new Map<string, string | number>([
+          ['smtp.host', 'mail.example.com'],
+          ['smtp.perMinuteLimit', 5],
+        ]),
+      }),
+    ).settings;
     expect(other.number('smtp.perMinuteLimit')).toBe(5);
     expect(Settings.from(base({ params: new Map([['smtp.host', 'mail.example.com']]) })).settings.number('smtp.perMinuteLimit')).toBe(0);
     expect(other.string('eml.outputDir')).toBe('/data/sysemail/outbox');
@@ -63,7 +88,13 @@ describe('precedence of one value', () => {
     const beside = Settings.from(base({ dataDir: '/var/lib/sysemail' })).settings;
     expect(beside.source('queue.spoolDir')).toMatchObject({ value: '/var/lib/sysemail/spool', source: 'default' });
     expect(beside.source('eml.outputDir')).toMatchObject({ value: '/var/lib/sysemail/outbox', source: 'default' });
-    const chosen = Settings.from(base({ dataDir: '/var/lib/sysemail', params: new Map([['queue.spoolDir', '/srv/spool']]), env: { SYSEMAIL_EML_OUTPUT_DIR: '/srv/drafts' } })).settings;
+    const chosen = Settings.from(
+      base({
+        dataDir: '/var/lib/sysemail',
+        params: new Map([['queue.spoolDir', '/srv/spool']]),
+        env: { SYSEMAIL_EML_OUTPUT_DIR: '/srv/drafts' },
+      }),
+    ).settings;
     expect(chosen.source('queue.spoolDir')).toMatchObject({ value: '/srv/spool', source: 'params' });
     expect(chosen.source('eml.outputDir')).toMatchObject({ value: '/srv/drafts', source: 'env' });
   });

@@ -27,7 +27,7 @@ describe('removing the spooled copies of deleted messages', () => {
     expect(fs.existsSync(path.dirname(b))).toBe(false);
   });
 
-  it('leaves the folders of files it did not copy (a direct send names the sender\'s own files)', () => {
+  it("leaves the folders of files it did not copy (a direct send names the sender's own files)", () => {
     const current = path.join(base, 'db2', 'spool');
     const own = copyIn(path.join(base, 'documents'), 'reports');
     const notOurs = copyIn(path.join(base, 'elsewhere', 'spool'), 'reports');

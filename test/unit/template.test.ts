@@ -38,7 +38,9 @@ describe('render', () => {
 
   it('HTML-escapes values in an HTML body but not in text or the subject', () => {
     const data = { name: `<script>alert("x")</script> & 'co'` };
-    expect(render('<p>%name%</p>', data, { html: true }).value).toBe('<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;</p>');
+    expect(render('<p>%name%</p>', data, { html: true }).value).toBe(
+      '<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;</p>',
+    );
     expect(render('Hi %name%', data).value).toBe(`Hi ${data.name}`);
     expect(render('Re: %name%', data, { subject: true }).value).toBe(`Re: ${data.name}`);
   });

@@ -9,7 +9,13 @@ function settings(params: Record<string, ParamValue>): Settings {
 
 /** A distributor driven by a fake clock: messages become due, each pass decides against the shared window. */
 function simulate(limit: number, arrivals: number[], passEveryMs: number, untilMs: number) {
-  interface Msg { id: number; due: number; deferrals: number; sentAt?: number; forced?: boolean }
+  interface Msg {
+    id: number;
+    due: number;
+    deferrals: number;
+    sentAt?: number;
+    forced?: boolean;
+  }
   const msgs: Msg[] = arrivals.map((t, id) => ({ id, due: t, deferrals: 0 }));
   const window: number[] = [];
   for (let now = 0; now <= untilMs; now += passEveryMs) {
@@ -60,13 +66,23 @@ describe('throttle window', () => {
     let deferrals = 0;
     let now = 1;
     for (let i = 0; i < MAX_DEFERRALS; i++) {
-      const [d] = planThrottle(30, full.map(() => now - 1), now, [{ deferrals }]);
+      const [d] = planThrottle(
+        30,
+        full.map(() => now - 1),
+        now,
+        [{ deferrals }],
+      );
       expect(d.action).toBe('defer');
       if (d.action === 'defer') deferrals = d.deferrals;
       now += 1000;
     }
     expect(deferrals).toBe(10);
-    const [eleventh] = planThrottle(30, full.map(() => now - 1), now, [{ deferrals }]);
+    const [eleventh] = planThrottle(
+      30,
+      full.map(() => now - 1),
+      now,
+      [{ deferrals }],
+    );
     expect(eleventh).toEqual({ action: 'send', forced: true });
   });
 

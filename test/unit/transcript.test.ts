@@ -14,7 +14,14 @@ describe('SMTP transcript', () => {
     t.secured('STARTTLS');
     t.client('EHLO host');
     t.server('250-mx\n250 AUTH PLAIN');
-    expect(lines).toEqual(['<- 220 mx ESMTP', '-> EHLO host', '=== TLS started: STARTTLS', '~> EHLO host', '<~ 250-mx', '<~ 250 AUTH PLAIN']);
+    expect(lines).toEqual([
+      '<- 220 mx ESMTP',
+      '-> EHLO host',
+      '=== TLS started: STARTTLS',
+      '~> EHLO host',
+      '<~ 250-mx',
+      '<~ 250 AUTH PLAIN',
+    ]);
   });
 
   it('hides every AUTH payload: PLAIN inline, LOGIN continuations, XOAUTH2 token', () => {

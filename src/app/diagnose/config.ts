@@ -60,7 +60,11 @@ function securityCheck(s: Settings): Check {
         'Use `sysemail params set smtp.security starttls` (port 587) or tls (port 465); none is only for a relay on this machine',
       );
     }
-    return warn('config.security', `smtp.security is none: mail to ${host} crosses the network unencrypted`, 'Prefer `sysemail params set smtp.security starttls` when the relay offers STARTTLS');
+    return warn(
+      'config.security',
+      `smtp.security is none: mail to ${host} crosses the network unencrypted`,
+      'Prefer `sysemail params set smtp.security starttls` when the relay offers STARTTLS',
+    );
   }
   return pass('config.security', `smtp.security ${security} on port ${port}`);
 }
@@ -72,16 +76,32 @@ function senderCheck(s: Settings, provider: ProviderName): Check {
     if (provider === 'exchange' && s.string('exchange.mailbox')) {
       return pass('config.sender', `no sender.default: messages go out from exchange.mailbox ${s.string('exchange.mailbox')}`);
     }
-    return fail('config.sender', 'no sender: sender.default is not set, so every send needs --from', 'Set one: `sysemail params set sender.default noreply@example.com`');
+    return fail(
+      'config.sender',
+      'no sender: sender.default is not set, so every send needs --from',
+      'Set one: `sysemail params set sender.default noreply@example.com`',
+    );
   }
   const mailbox = parseSender(sender).value;
   if (!mailbox) {
-    return fail('config.sender', `sender.default ${quoted(sender)} is not a valid address`, 'Set a full address: `sysemail params set sender.default noreply@example.com`');
+    return fail(
+      'config.sender',
+      `sender.default ${quoted(sender)} is not a valid address`,
+      'Set a full address: `sysemail params set sender.default noreply@example.com`',
+    );
   }
   if (isSingleLabelDomain(mailbox.address)) {
-    return fail('config.sender', `sender.default ${sender} has a domain without a dot`, 'Use an address in a full domain (example.com), not a single-label one', 'SINGLE_LABEL_DOMAIN');
+    return fail(
+      'config.sender',
+      `sender.default ${sender} has a domain without a dot`,
+      'Use an address in a full domain (example.com), not a single-label one',
+      'SINGLE_LABEL_DOMAIN',
+    );
   }
-  return pass('config.sender', `${sender}${from && from.source !== 'params' && from.source !== 'default' ? ` (from ${from.origin ?? from.source})` : ''}`);
+  return pass(
+    'config.sender',
+    `${sender}${from && from.source !== 'params' && from.source !== 'default' ? ` (from ${from.origin ?? from.source})` : ''}`,
+  );
 }
 
 function authCheck(s: Settings): Check {
@@ -91,10 +111,19 @@ function authCheck(s: Settings): Check {
   const username = s.string('smtp.username');
   if (!authRequired) {
     if (username) {
-      return warn('config.auth', `smtp.username ${username} is set but smtp.authRequired is false, so it is never used`, 'Sign in with `sysemail params set smtp.authRequired true`, or remove the name: `sysemail params unset smtp.username`');
+      return warn(
+        'config.auth',
+        `smtp.username ${username} is set but smtp.authRequired is false, so it is never used`,
+        'Sign in with `sysemail params set smtp.authRequired true`, or remove the name: `sysemail params unset smtp.username`',
+      );
     }
     if (isMicrosoft365Host(host)) {
-      return warn('config.auth', `smtp.authRequired is false, but ${host} accepts mail only after a sign-in`, 'Use `sysemail params set smtp.authRequired true smtp.username user@example.com`', 'NOT_AUTHENTICATED');
+      return warn(
+        'config.auth',
+        `smtp.authRequired is false, but ${host} accepts mail only after a sign-in`,
+        'Use `sysemail params set smtp.authRequired true smtp.username user@example.com`',
+        'NOT_AUTHENTICATED',
+      );
     }
     return pass('config.auth', 'no sign-in (smtp.authRequired is false): a relay that trusts this machine');
   }
@@ -114,12 +143,24 @@ function authCheck(s: Settings): Check {
     );
   }
   if (isMicrosoft365Host(host) && !username.includes('@')) {
-    return warn('config.auth', `smtp.username '${username}' is not an address; ${host} expects the user principal name`, 'Use `sysemail params set smtp.username user@example.com`', 'USERNAME_FORMAT');
+    return warn(
+      'config.auth',
+      `smtp.username '${username}' is not an address; ${host} expects the user principal name`,
+      'Use `sysemail params set smtp.username user@example.com`',
+      'USERNAME_FORMAT',
+    );
   }
   if (method === 'oauth2') {
-    const missing = [!s.string('smtp.oauth.clientId') && 'smtp.oauth.clientId', !s.string('smtp.oauth.tokenUrl') && 'smtp.oauth.tenantId (or smtp.oauth.tokenUrl)'].filter(Boolean);
+    const missing = [
+      !s.string('smtp.oauth.clientId') && 'smtp.oauth.clientId',
+      !s.string('smtp.oauth.tokenUrl') && 'smtp.oauth.tenantId (or smtp.oauth.tokenUrl)',
+    ].filter(Boolean);
     if (missing.length > 0) {
-      return fail('config.auth', `smtp.authMethod is oauth2 but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, 'Set `sysemail params set smtp.oauth.tenantId TENANT smtp.oauth.clientId APP_ID`');
+      return fail(
+        'config.auth',
+        `smtp.authMethod is oauth2 but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`,
+        'Set `sysemail params set smtp.oauth.tenantId TENANT smtp.oauth.clientId APP_ID`',
+      );
     }
     return pass('config.auth', `XOAUTH2 as ${username} with a client-credentials token for ${s.string('smtp.oauth.clientId')}`);
   }
@@ -136,7 +177,9 @@ export const M365_BASIC_AUTH_END = Date.parse('2026-12-31T23:59:59Z');
 function m365Check(s: Settings, now: number): Check | undefined {
   const host = s.string('smtp.host');
   if (!isMicrosoft365Host(host) || !s.boolean('smtp.authRequired') || (s.string('smtp.authMethod') ?? 'password') !== 'password') {
-    return isMicrosoft365Host(host) && s.boolean('smtp.authRequired') ? pass('config.m365', `${host}: OAuth2 sign-in, ready for the end of basic authentication`) : undefined;
+    return isMicrosoft365Host(host) && s.boolean('smtp.authRequired')
+      ? pass('config.m365', `${host}: OAuth2 sign-in, ready for the end of basic authentication`)
+      : undefined;
   }
   const mailbox = s.string('smtp.username') ?? 'sender@example.com';
   const when =
@@ -170,7 +213,10 @@ function exchangeCheck(s: Settings): Check {
       'Set them: `sysemail params set exchange.tenantId TENANT exchange.clientId APP_ID exchange.mailbox sender@example.com`',
     );
   }
-  return pass('config.exchange', `mailbox ${s.string('exchange.mailbox')} through ${s.string('exchange.graphUrl')} with application ${s.string('exchange.clientId')}`);
+  return pass(
+    'config.exchange',
+    `mailbox ${s.string('exchange.mailbox')} through ${s.string('exchange.graphUrl')} with application ${s.string('exchange.clientId')}`,
+  );
 }
 
 /**

@@ -27,7 +27,14 @@ export interface ErrorDiagnosis {
 export const COLLECT_NEXT = 'sysemail test-email --to ADDR --quit-after auth -v';
 
 function view(m: Match, excerpt?: string): CauseView {
-  return { id: m.id, title: m.title, explanation: m.explanation, fix: m.fix, retryable: m.retryable, ...(excerpt !== undefined ? { excerpt } : {}) };
+  return {
+    id: m.id,
+    title: m.title,
+    explanation: m.explanation,
+    fix: m.fix,
+    retryable: m.retryable,
+    ...(excerpt !== undefined ? { excerpt } : {}),
+  };
 }
 
 /** A single error, or a pasted log with several (each reported once, in the order they appear). */

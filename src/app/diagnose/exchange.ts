@@ -14,10 +14,18 @@ const SEND_ROLES = ['Mail.Send'];
 
 function permissionCheck(token: PhaseResult, mailbox: PhaseResult | undefined): Check {
   const roles = token.info?.roles;
-  const refused = mailbox?.info?.httpStatus === 403 ? ` (reading the mailbox was refused: 403${mailbox.info.graphCode ? ` ${mailbox.info.graphCode}` : ''})` : '';
+  const refused =
+    mailbox?.info?.httpStatus === 403
+      ? ` (reading the mailbox was refused: 403${mailbox.info.graphCode ? ` ${mailbox.info.graphCode}` : ''})`
+      : '';
   if (roles === undefined) {
     return refused
-      ? warn('exchange.permission', `the token does not list its permissions${refused}`, catalogueEntry('EXCHANGE_UNAUTHORIZED').fix, 'EXCHANGE_UNAUTHORIZED')
+      ? warn(
+          'exchange.permission',
+          `the token does not list its permissions${refused}`,
+          catalogueEntry('EXCHANGE_UNAUTHORIZED').fix,
+          'EXCHANGE_UNAUTHORIZED',
+        )
       : skip('exchange.permission', 'the token does not list its permissions (not a JWT); a real send will tell');
   }
   if (!roles.some((r) => SEND_ROLES.includes(r))) {
@@ -45,12 +53,23 @@ export async function exchangeNetworkChecks(o: { settings: Settings; secrets: Se
   const mailbox = result.phases.find((p) => p.phase === 'mailbox');
   const failedWith = (id: string) => failedStep(id, result.error, result.failure, 'failed');
   if (!token?.ok) {
-    return [failedWith('exchange.token'), skip('exchange.permission', 'not checked: no token'), skip('exchange.mailbox', 'not checked: no token')];
+    return [
+      failedWith('exchange.token'),
+      skip('exchange.permission', 'not checked: no token'),
+      skip('exchange.mailbox', 'not checked: no token'),
+    ];
   }
   const checks: Check[] = [pass('exchange.token', token.detail), permissionCheck(token, mailbox)];
   if (!mailbox) checks.push(skip('exchange.mailbox', 'not reached'));
   else if (!mailbox.ok) checks.push(failedWith('exchange.mailbox'));
-  else if (mailbox.info?.httpStatus === 403) checks.push(warn('exchange.mailbox', mailbox.detail, 'Nothing to do if sending works; to let `diagnose` check the mailbox, grant the application User.Read.All'));
+  else if (mailbox.info?.httpStatus === 403)
+    checks.push(
+      warn(
+        'exchange.mailbox',
+        mailbox.detail,
+        'Nothing to do if sending works; to let `diagnose` check the mailbox, grant the application User.Read.All',
+      ),
+    );
   else checks.push(pass('exchange.mailbox', mailbox.detail));
   return checks;
 }

@@ -43,12 +43,22 @@ export async function distributorCheck(o: HealthOptions): Promise<Check> {
   const ageSec = await o.store.messages.oldestDueAgeSec(o.now);
   const due = await o.store.messages.dueCount(o.now);
   const last = await lastRunOf(o);
-  const lastSeen = last ? Math.max(Date.parse(last.startedAt), last.endedAt ? Date.parse(last.endedAt) : 0, last.lastSeenAt ? Date.parse(last.lastSeenAt) : 0) : null;
-  const stateText = last ? { running: ', still running', finished: '', stopped: `, stopped by ${last.error?.code ?? 'an error'}`, died: ', ended abnormally' }[last.state] : '';
+  const lastSeen = last
+    ? Math.max(Date.parse(last.startedAt), last.endedAt ? Date.parse(last.endedAt) : 0, last.lastSeenAt ? Date.parse(last.lastSeenAt) : 0)
+    : null;
+  const stateText = last
+    ? { running: ', still running', finished: '', stopped: `, stopped by ${last.error?.code ?? 'an error'}`, died: ', ended abnormally' }[
+        last.state
+      ]
+    : '';
   const lastText = last ? `last run ${last.startedAt} on ${last.host} (pid ${last.pid})${stateText}` : 'no distributor run recorded';
   const stale = ageSec !== null && ageSec * 1000 > STALE_QUEUE_MS;
   if (!stale && last?.state === 'died') {
-    return warn('distributor', `${diedText(last)}; ${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}`, DIED_FIX);
+    return warn(
+      'distributor',
+      `${diedText(last)}; ${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}`,
+      DIED_FIX,
+    );
   }
   if (ageSec === null || !stale) {
     return pass('distributor', `${due} message(s) due${ageSec !== null ? `, the oldest for ${ageSec} s` : ''}; ${lastText}`);
@@ -63,7 +73,12 @@ export async function distributorCheck(o: HealthOptions): Promise<Check> {
     );
   }
   if (lastSeen === null || o.now - lastSeen > STALE_QUEUE_MS) {
-    if (last?.state === 'died') return fail('distributor', `${stuckSince} with no distributor run since ${diedText(last)}. Is the distributor scheduled?`, `${DIED_FIX}; schedule it, e.g. with \`crontab -e\` and the line: ${CRON_LINE}`);
+    if (last?.state === 'died')
+      return fail(
+        'distributor',
+        `${stuckSince} with no distributor run since ${diedText(last)}. Is the distributor scheduled?`,
+        `${DIED_FIX}; schedule it, e.g. with \`crontab -e\` and the line: ${CRON_LINE}`,
+      );
     return fail(
       'distributor',
       `${stuckSince} with no distributor run in that time; ${lastText}. Is the distributor scheduled?`,
@@ -108,7 +123,11 @@ export async function recentFailureChecks(o: HealthOptions): Promise<Check[]> {
       const entry = catalogueEntry(g.diagnosis);
       return warn(`failures.${g.diagnosis}`, `${entry.title}: ${counted}`, entry.fix, g.diagnosis);
     }
-    return warn('failures.unknown', `not matched by any known cause: ${counted}`, 'Run `sysemail history --failed --since 24h` and `sysemail diagnose --history ID` for the details');
+    return warn(
+      'failures.unknown',
+      `not matched by any known cause: ${counted}`,
+      'Run `sysemail history --failed --since 24h` and `sysemail diagnose --history ID` for the details',
+    );
   });
 }
 

@@ -70,7 +70,10 @@ function providerCheck(s: Settings, provider: ProviderName, explicit: boolean): 
   const interactive = s.string('interactive.provider');
   const chosen = explicit ? `--provider ${provider}` : `batch.provider ${provider}`;
   if (interactive && interactive !== 'prompt' && interactive !== provider) {
-    return pass('provider', `checking ${chosen}; interactive sends use ${interactive} (\`sysemail diagnose --provider ${interactive}\` checks it)`);
+    return pass(
+      'provider',
+      `checking ${chosen}; interactive sends use ${interactive} (\`sysemail diagnose --provider ${interactive}\` checks it)`,
+    );
   }
   return pass('provider', `checking ${chosen}`);
 }
@@ -84,7 +87,11 @@ function emlCheck(s: Settings): Check {
     fs.accessSync(probe, fs.constants.W_OK);
     return pass('eml.outputDir', `${dir} is writable${probe !== path.resolve(dir) ? ` (will be created under ${probe})` : ''}`);
   } catch {
-    return fail('eml.outputDir', `${dir} cannot be written by this user (${probe})`, 'Point eml.outputDir at a folder this user may write: `sysemail params set eml.outputDir DIR`');
+    return fail(
+      'eml.outputDir',
+      `${dir} cannot be written by this user (${probe})`,
+      'Point eml.outputDir at a folder this user may write: `sysemail params set eml.outputDir DIR`',
+    );
   }
 }
 
@@ -98,7 +105,9 @@ export async function runChecklist(o: ChecklistOptions): Promise<ChecklistResult
   const s = o.settings;
   const provider = chooseProvider({ flag: o.provider, settings: s });
   if (o.to !== undefined && !isValidAddress(o.to)) {
-    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(o.to)} is not a valid address`, { fix: 'Give one address, e.g. --to ann@example.com' });
+    throw new SysemailError('data', 'ADDRESS_INVALID', `--to ${quoted(o.to)} is not a valid address`, {
+      fix: 'Give one address, e.g. --to ann@example.com',
+    });
   }
   const checks: Check[] = [];
   const add = (group: Check[]) => {

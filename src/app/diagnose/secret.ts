@@ -26,9 +26,18 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function secretCheck(s: Settings, provider: ProviderName, access: SecretAccess, timeoutMs = SECRET_CHECK_TIMEOUT_MS): Promise<Check> {
+export async function secretCheck(
+  s: Settings,
+  provider: ProviderName,
+  access: SecretAccess,
+  timeoutMs = SECRET_CHECK_TIMEOUT_MS,
+): Promise<Check> {
   const name = neededSecret(s, provider);
-  if (!name) return skip('secret', provider === 'smtp' ? 'no secret needed: smtp.authRequired is false' : `no secret needed by the ${provider} provider`);
+  if (!name)
+    return skip(
+      'secret',
+      provider === 'smtp' ? 'no secret needed: smtp.authRequired is false' : `no secret needed by the ${provider} provider`,
+    );
   const { describeSecretSource, resolveSecret, secretSettings } = await import('../../secrets/index.js');
   const ctx = {
     dbId: access.dbId,
@@ -45,6 +54,11 @@ export async function secretCheck(s: Settings, provider: ProviderName, access: S
   } catch (err) {
     if (isSysemailError(err)) return fail('secret', err.message, err.fix ?? '', 'SECRET_UNAVAILABLE');
     const message = err instanceof Error ? err.message : String(err);
-    return fail('secret', `${name} cannot be read: ${message}`, 'See `sysemail params get ' + name + '`; give it through its environment variable if the keychain hangs', 'SECRET_UNAVAILABLE');
+    return fail(
+      'secret',
+      `${name} cannot be read: ${message}`,
+      'See `sysemail params get ' + name + '`; give it through its environment variable if the keychain hangs',
+      'SECRET_UNAVAILABLE',
+    );
   }
 }

@@ -72,12 +72,15 @@ function timeout<T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T
 }
 
 export async function dnsCheck(host: string, ms = defaultTimeout('dnsMs')): Promise<{ check: Check; address?: string }> {
-  if (net.isIP(host.replace(/^\[|\]$/g, ''))) return { check: pass('dns', `${host} is an IP address`), address: host.replace(/^\[|\]$/g, '') };
+  if (net.isIP(host.replace(/^\[|\]$/g, '')))
+    return { check: pass('dns', `${host} is an IP address`), address: host.replace(/^\[|\]$/g, '') };
   const lookup = dns.promises.lookup(host, { all: true }).then(
     (addresses) => ({ addresses }),
     (err: NodeJS.ErrnoException) => ({ err }),
   );
-  const r = await timeout<{ addresses?: dns.LookupAddress[]; err?: NodeJS.ErrnoException }>(lookup, ms, () => ({ err: Object.assign(new Error(`no answer within ${ms / 1000} s`), { code: 'ETIMEOUT' }) }));
+  const r = await timeout<{ addresses?: dns.LookupAddress[]; err?: NodeJS.ErrnoException }>(lookup, ms, () => ({
+    err: Object.assign(new Error(`no answer within ${ms / 1000} s`), { code: 'ETIMEOUT' }),
+  }));
   if (r.addresses && r.addresses.length > 0) {
     return { check: pass('dns', `${host} → ${r.addresses.map((a) => a.address).join(', ')}`), address: r.addresses[0].address };
   }
@@ -99,13 +102,27 @@ export function tcpCheck(address: string, port: number, ms = defaultTimeout('tcp
       resolve(check);
     };
     socket.setTimeout(ms, () =>
-      done(fail('tcp', `no answer from ${address}:${port} within ${ms / 1000} s`, `A firewall probably drops outbound port ${port}: open it, or ask the network team; some hosting providers block 25 and 587`, 'CONNECTION_TIMEOUT')),
+      done(
+        fail(
+          'tcp',
+          `no answer from ${address}:${port} within ${ms / 1000} s`,
+          `A firewall probably drops outbound port ${port}: open it, or ask the network team; some hosting providers block 25 and 587`,
+          'CONNECTION_TIMEOUT',
+        ),
+      ),
     );
     socket.once('connect', () => done(pass('tcp', `${address}:${port} accepts connections (${Date.now() - started} ms)`)));
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? 'ECONNECTION';
       const diagnosis = diagnose({ phase: 'connect', code, response: err.message })[0]?.id ?? 'CONNECTION_REFUSED';
-      done(fail('tcp', `cannot connect to ${address}:${port} (${code})`, `Check smtp.host and smtp.port and that the server is up; a firewall may block port ${port}`, diagnosis));
+      done(
+        fail(
+          'tcp',
+          `cannot connect to ${address}:${port} (${code})`,
+          `Check smtp.host and smtp.port and that the server is up; a firewall may block port ${port}`,
+          diagnosis,
+        ),
+      );
     });
   });
 }
@@ -118,7 +135,12 @@ function tlsCheck(p: PhaseResult, now: number): Check {
     days !== undefined ? `, expires ${t.validTo!.slice(0, 10)} (${days} day${days === 1 ? '' : 's'})` : ''
   }`;
   if (days !== undefined && days < CERT_EXPIRY_WARN_DAYS) {
-    return warn('tls', detail, 'The server\'s certificate expires soon: tell its administrator; once it lapses every send fails with an untrusted certificate', 'TLS_CERT_UNTRUSTED');
+    return warn(
+      'tls',
+      detail,
+      "The server's certificate expires soon: tell its administrator; once it lapses every send fails with an untrusted certificate",
+      'TLS_CERT_UNTRUSTED',
+    );
   }
   return pass('tls', detail);
 }
@@ -128,7 +150,13 @@ const AUTH_KEYWORD = /^AUTH[ =](.*)$/i;
 
 function mechanismsOf(capabilities: readonly string[]): string[] | undefined {
   const line = capabilities.find((c) => AUTH_KEYWORD.test(c));
-  return line === undefined ? undefined : (AUTH_KEYWORD.exec(line)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map((m) => m.toUpperCase());
+  return line === undefined
+    ? undefined
+    : (AUTH_KEYWORD.exec(line)?.[1] ?? '')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((m) => m.toUpperCase());
 }
 
 /** EHLO: what the server offers, judged against what sysemail is set up to do. */
@@ -151,7 +179,12 @@ function ehloCheck(p: PhaseResult, s: Settings): Check {
 
   if (authRequired && !mechanisms) {
     if (security === 'none' && caps.some((c) => /^STARTTLS$/i.test(c))) {
-      return fail('ehlo', `${detail}: the server offers AUTH only after STARTTLS, and smtp.security is none`, 'Use `sysemail params set smtp.security starttls`', 'AUTH_NOT_SUPPORTED');
+      return fail(
+        'ehlo',
+        `${detail}: the server offers AUTH only after STARTTLS, and smtp.security is none`,
+        'Use `sysemail params set smtp.security starttls`',
+        'AUTH_NOT_SUPPORTED',
+      );
     }
     return fail(
       'ehlo',
@@ -161,10 +194,20 @@ function ehloCheck(p: PhaseResult, s: Settings): Check {
     );
   }
   if (authRequired && mechanisms && oauth && !mechanisms.includes('XOAUTH2')) {
-    return fail('ehlo', `${detail}: smtp.authMethod is oauth2 but the server does not offer XOAUTH2`, 'Use `sysemail params set smtp.authMethod password`, or a server that takes OAuth2 sign-in', 'AUTH_NOT_SUPPORTED');
+    return fail(
+      'ehlo',
+      `${detail}: smtp.authMethod is oauth2 but the server does not offer XOAUTH2`,
+      'Use `sysemail params set smtp.authMethod password`, or a server that takes OAuth2 sign-in',
+      'AUTH_NOT_SUPPORTED',
+    );
   }
   if (authRequired && mechanisms && !oauth && mechanisms.length > 0 && mechanisms.every((m) => m === 'XOAUTH2' || m === 'OAUTHBEARER')) {
-    return warn('ehlo', `${detail}: the server offers only OAuth2 sign-in, and smtp.authMethod is password`, 'Use `sysemail params set smtp.authMethod oauth2` with smtp.oauth.tenantId and smtp.oauth.clientId', 'BASIC_AUTH_DISABLED');
+    return warn(
+      'ehlo',
+      `${detail}: the server offers only OAuth2 sign-in, and smtp.authMethod is password`,
+      'Use `sysemail params set smtp.authMethod oauth2` with smtp.oauth.tenantId and smtp.oauth.clientId',
+      'BASIC_AUTH_DISABLED',
+    );
   }
   const limitMb = s.number('limits.maxMessageMb');
   if (sizeBytes > 0 && sizeBytes < limitMb * 1_048_576) {
@@ -215,11 +258,20 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
   // the table's values, diagnose's shorter ones by name, then the caller's
   const t = resolveTimeouts(s, DIAGNOSE_TIMEOUTS, o.timeouts);
   const authRequired = s.boolean('smtp.authRequired');
-  const wanted = ['greeting', 'tls', 'ehlo', ...(authRequired && s.string('smtp.authMethod') === 'oauth2' ? ['token'] : []), 'auth', 'sender', 'recipient'];
+  const wanted = [
+    'greeting',
+    'tls',
+    'ehlo',
+    ...(authRequired && s.string('smtp.authMethod') === 'oauth2' ? ['token'] : []),
+    'auth',
+    'sender',
+    'recipient',
+  ];
   const notReached = (from: number, why: string) => wanted.slice(from).map((id) => skip(id, why));
 
   const { check: dnsResult, address } = await dnsCheck(host, t.dnsMs);
-  if (!address) return [dnsResult, skip('tcp', 'not tried: the name does not resolve'), ...notReached(0, 'not tried: the name does not resolve')];
+  if (!address)
+    return [dnsResult, skip('tcp', 'not tried: the name does not resolve'), ...notReached(0, 'not tried: the name does not resolve')];
   const tcp = await tcpCheck(address, port, t.tcpMs);
   if (tcp.status === 'fail') return [dnsResult, tcp, ...notReached(0, 'not tried: no TCP connection')];
 
@@ -256,7 +308,8 @@ export async function smtpNetworkChecks(o: SmtpCheckOptions): Promise<Check[]> {
     if (id === 'auth' && !authRequired) checks.push(skip('auth', 'no sign-in: smtp.authRequired is false'));
     else if (id === 'auth' || id === 'token') checks.push(skip(id, 'not tried: the secret cannot be read (see the secret check)'));
     else if (id === 'sender') checks.push(skip('sender', o.noSignIn ? 'not tried: no sign-in' : 'not tried: no sender configured'));
-    else if (id === 'recipient') checks.push(skip('recipient', 'not tried: give --to ADDR to check a recipient (RCPT TO, then RSET: nothing is sent)'));
+    else if (id === 'recipient')
+      checks.push(skip('recipient', 'not tried: give --to ADDR to check a recipient (RCPT TO, then RSET: nothing is sent)'));
     else checks.push(skip(id, 'not reached'));
   }
   return checks;

@@ -209,7 +209,12 @@ export class Cycle {
     }
     if (d === 'giveBack') {
       this.leases.delete(m.id);
-      this.lane.write({ op: 'giveBack', owner: ctx.owner, ids: [m.id], opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' } });
+      this.lane.write({
+        op: 'giveBack',
+        owner: ctx.owner,
+        ids: [m.id],
+        opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' },
+      });
     }
     return d;
   }

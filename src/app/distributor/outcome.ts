@@ -51,14 +51,21 @@ const isDeadline = (f: FailureInfo) => f.code === DEADLINE_SMTP || f.code === DE
  * message: the run stops as for any "try later" of the whole account.
  */
 function stallingError(streak: number, failure: FailureInfo, cause: unknown): SysemailError {
-  return new SysemailError('tempfail', 'SERVER_STALLING', `${streak} sends in a row ran past their deadline: ${failure.response ?? 'no reply in time'}`, {
-    fix: 'The server accepts connections but does not finish its replies: look at it with `sysemail test-email --to ADDR -v`; if it is only slow, raise the deadline',
-    cause,
-  });
+  return new SysemailError(
+    'tempfail',
+    'SERVER_STALLING',
+    `${streak} sends in a row ran past their deadline: ${failure.response ?? 'no reply in time'}`,
+    {
+      fix: 'The server accepts connections but does not finish its replies: look at it with `sysemail test-email --to ADDR -v`; if it is only slow, raise the deadline',
+      cause,
+    },
+  );
 }
 
 function accountError(cls: FailureClass, failure: FailureInfo, err: unknown): SysemailError {
-  return isSysemailError(err) ? err : new SysemailError(cls.kind, 'ACCOUNT_REFUSED', failure.response ?? 'the provider refused the account', { cause: err });
+  return isSysemailError(err)
+    ? err
+    : new SysemailError(cls.kind, 'ACCOUNT_REFUSED', failure.response ?? 'the provider refused the account', { cause: err });
 }
 
 export function decideOutcome(i: OutcomeInput): OutcomeDecision {
@@ -82,14 +89,28 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
 
   if (accountWide && cls.kind !== 'tempfail') {
     // not this message's fault: it goes back as it was, and the run stops
-    return decided({ op: 'giveBack', owner, ids: [m.id], opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } } });
+    return decided({
+      op: 'giveBack',
+      owner,
+      ids: [m.id],
+      opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } },
+    });
   }
   // A temporary refusal is retried later; when it concerns the whole account (421, network down, rate
   // limit) the run also stops, so the rest of the queue is not thrown at a server saying "later".
   if (cls.kind === 'tempfail' || cls.kind === 'internal' || cls.kind === 'ioerr') {
-    const d = retryDecision({ attempts: m.attempts, firstAttemptAt: m.firstAttemptAt, createdAt: m.createdAt, now, retryAfterSec: failure.retryAfterSec }, policy.backoff, policy.random);
+    const d = retryDecision(
+      { attempts: m.attempts, firstAttemptAt: m.firstAttemptAt, createdAt: m.createdAt, now, retryAfterSec: failure.retryAfterSec },
+      policy.backoff,
+      policy.random,
+    );
     if (d.action === 'retry') {
-      return decided({ op: 'deferred', id: m.id, owner, outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` } });
+      return decided({
+        op: 'deferred',
+        id: m.id,
+        owner,
+        outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` },
+      });
     }
     // past queue.maxLifetimeHours: the server's last words stay as they were
   }

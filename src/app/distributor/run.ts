@@ -91,7 +91,12 @@ class Run {
     const total = o.max === undefined ? due : Math.min(due, o.max);
     // the provider (for SMTP: loading nodemailer) gets ready while the worker thread starts
     if (total > 0) this.provider(ctx.batchProvider).catch(() => undefined);
-    const lane = this.lane ?? (await openLane({ thread: o.thread, file: o.store.file, queue: ctx.queue, concurrency: ctx.concurrency, onLaneFallback: o.onLaneFallback }, total));
+    const lane =
+      this.lane ??
+      (await openLane(
+        { thread: o.thread, file: o.store.file, queue: ctx.queue, concurrency: ctx.concurrency, onLaneFallback: o.onLaneFallback },
+        total,
+      ));
     if (lane.kind === 'thread') this.lane = lane;
     const c = await new Cycle(ctx, lane, total, dead).run();
     this.cycles++;
@@ -157,7 +162,14 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const { messages, clock, leaseMs } = run.ctx;
   const runs = o.store.runs;
   const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
-  const runId = await runs.startRun({ owner: o.owner, host: o.host, pid: o.pid, now: clock.now(), leaseMs, intervalMs: o.watch ? intervalMs : null });
+  const runId = await runs.startRun({
+    owner: o.owner,
+    host: o.host,
+    pid: o.pid,
+    now: clock.now(),
+    leaseMs,
+    intervalMs: o.watch ? intervalMs : null,
+  });
   let runError: unknown;
   try {
     await run.loop();
@@ -170,10 +182,20 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
   const failure = run.ctx.run.stopping ?? runError;
   if (failure) {
     const e = isSysemailError(failure) ? failure : undefined;
-    await runs.finishRun(runId, clock.now(), { code: e?.code ?? 'INTERNAL', message: e?.message ?? String((failure as Error)?.message ?? failure) });
+    await runs.finishRun(runId, clock.now(), {
+      code: e?.code ?? 'INTERNAL',
+      message: e?.message ?? String((failure as Error)?.message ?? failure),
+    });
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
     throw failure;
   }
   await runs.finishRun(runId, clock.now());
-  return { runId, cycles: run.cycles, totals: run.totals, remaining: await messages.remaining(), lane: run.lane?.kind ?? 'inline', renderedAhead: run.ctx.run.renderedAhead };
+  return {
+    runId,
+    cycles: run.cycles,
+    totals: run.totals,
+    remaining: await messages.remaining(),
+    lane: run.lane?.kind ?? 'inline',
+    renderedAhead: run.ctx.run.renderedAhead,
+  };
 }

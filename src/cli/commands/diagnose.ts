@@ -24,13 +24,21 @@ function printChecks(ctx: CliContext, c: Chalk, checks: Check[]): void {
   const paint = { pass: c.green, warn: c.yellow, fail: c.red, skip: c.dim };
   for (const check of checks) {
     if (ctx.output.quiet && (check.status === 'pass' || check.status === 'skip')) continue;
-    ctx.output.line(`${paint[check.status](SYMBOL[check.status])} ${c.bold(check.id)}  ${check.detail}${check.diagnosis ? c.dim(` [${check.diagnosis}]`) : ''}`);
+    ctx.output.line(
+      `${paint[check.status](SYMBOL[check.status])} ${c.bold(check.id)}  ${check.detail}${check.diagnosis ? c.dim(` [${check.diagnosis}]`) : ''}`,
+    );
     if (check.fix && (check.status === 'fail' || check.status === 'warn')) ctx.output.line(`    ${c.cyan('fix:')} ${check.fix}`);
   }
 }
 
 function checkJson(check: Check): Record<string, unknown> {
-  return { id: check.id, status: check.status, detail: check.detail, fix: check.fix, ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}) };
+  return {
+    id: check.id,
+    status: check.status,
+    detail: check.detail,
+    fix: check.fix,
+    ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}),
+  };
 }
 
 async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<Outcome> {
@@ -77,7 +85,14 @@ async function printCauses(ctx: CliContext, matches: CauseView[]): Promise<void>
 }
 
 function causeJson(m: CauseView): Record<string, unknown> {
-  return { id: m.id, title: m.title, explanation: m.explanation, fix: m.fix, retryable: m.retryable, ...(m.excerpt !== undefined ? { excerpt: m.excerpt } : {}) };
+  return {
+    id: m.id,
+    title: m.title,
+    explanation: m.explanation,
+    fix: m.fix,
+    retryable: m.retryable,
+    ...(m.excerpt !== undefined ? { excerpt: m.excerpt } : {}),
+  };
 }
 
 async function nothingMatched(ctx: CliContext, what: string): Promise<Outcome> {
@@ -90,7 +105,11 @@ async function nothingMatched(ctx: CliContext, what: string): Promise<Outcome> {
 async function fromError(ctx: CliContext, text: string): Promise<Outcome> {
   const [{ diagnoseErrorText }, { readStdin }] = await Promise.all([import('../../app/diagnose/error.js'), import('../io.js')]);
   const input = text === '-' ? await readStdin() : text;
-  if (input.trim() === '') throw usageError('--error needs the error text (or - to read it from stdin)', 'e.g. sysemail diagnose --error "535 5.7.8 Authentication credentials invalid"');
+  if (input.trim() === '')
+    throw usageError(
+      '--error needs the error text (or - to read it from stdin)',
+      'e.g. sysemail diagnose --error "535 5.7.8 Authentication credentials invalid"',
+    );
   const d = diagnoseErrorText(input);
   if (d.matches.length === 0) return nothingMatched(ctx, 'this error');
   if (ctx.output.json) ctx.output.jsonDoc({ matches: d.matches.map(causeJson) });
@@ -120,7 +139,8 @@ async function fromHistory(ctx: CliContext, idText: string): Promise<Outcome> {
     ctx.output.line(`  - ${a.at} ${a.provider ?? ''} ${a.outcome ?? ''}${a.ids.length ? ` [${a.ids.join(', ')}]` : ''}`);
     if (a.response) ctx.output.line(`      ${a.response.replace(/\n/g, '\n      ')}`);
   }
-  if (d.matches.length === 0) return nothingMatched(ctx, d.attempts.length === 0 ? `message ${d.id} has no failed attempt; it` : `the failure of message ${d.id}`);
+  if (d.matches.length === 0)
+    return nothingMatched(ctx, d.attempts.length === 0 ? `message ${d.id} has no failed attempt; it` : `the failure of message ${d.id}`);
   ctx.output.line();
   await printCauses(ctx, d.matches);
   return 'OK';
@@ -154,7 +174,10 @@ Examples:
         const modes = [flags.error !== undefined, flags.history !== undefined].filter(Boolean).length;
         if (modes > 1) throw usageError('--error and --history cannot be combined', 'Give one of them');
         if (modes === 1 && (flags.offline || flags.to !== undefined || flags.provider !== undefined)) {
-          throw usageError('--offline, --to and --provider belong to the checklist, not to --error or --history', 'Drop them, or run `sysemail diagnose` alone');
+          throw usageError(
+            '--offline, --to and --provider belong to the checklist, not to --error or --history',
+            'Drop them, or run `sysemail diagnose` alone',
+          );
         }
         if (flags.error !== undefined) return fromError(ctx, flags.error);
         if (flags.history !== undefined) return fromHistory(ctx, flags.history);

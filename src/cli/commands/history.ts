@@ -39,7 +39,11 @@ async function list(ctx: CliContext, flags: ListFlags): Promise<Outcome> {
 }
 
 async function show(ctx: CliContext, idText: string): Promise<Outcome> {
-  const [{ showHistory }, { parseIds }, { catalogue }] = await Promise.all([import('../../app/history.js'), import('../../app/queue.js'), import('../../core/diagnosis/index.js')]);
+  const [{ showHistory }, { parseIds }, { catalogue }] = await Promise.all([
+    import('../../app/history.js'),
+    import('../../app/queue.js'),
+    import('../../core/diagnosis/index.js'),
+  ]);
   const [id] = parseIds([idText]);
   const d = await showHistory(await ctx.store(), id);
   if (ctx.output.json) {
@@ -71,7 +75,10 @@ async function show(ctx: CliContext, idText: string): Promise<Outcome> {
 }
 
 async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boolean }): Promise<Outcome> {
-  const [{ purgeHistory, purgeDryRun, retentionDays }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
+  const [{ purgeHistory, purgeDryRun, retentionDays }, { parseDuration }] = await Promise.all([
+    import('../../app/history.js'),
+    import('../../core/duration.js'),
+  ]);
   const age = opts.olderThan !== undefined ? parseDuration(opts.olderThan, '--older-than') : undefined;
   const store = await ctx.store();
   const cutoff = Date.now() - (age ?? retentionDays(await ctx.settings()) * 86_400_000);
@@ -80,7 +87,9 @@ async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boole
     const { ids } = await purgeDryRun({ store, cutoff });
     if (ctx.output.json) ctx.output.jsonDoc({ deleted: ids.length, before, dryRun: true, ids });
     else {
-      ctx.output.note(`${ids.length} sent/failed message(s) created before ${before} would be deleted${ids.length ? `: ${idList(ids)}` : ''} (dry run: nothing deleted)`);
+      ctx.output.note(
+        `${ids.length} sent/failed message(s) created before ${before} would be deleted${ids.length ? `: ${idList(ids)}` : ''} (dry run: nothing deleted)`,
+      );
     }
     return 'OK';
   }
@@ -94,7 +103,7 @@ async function purge(ctx: CliContext, opts: { olderThan?: string; dryRun?: boole
 export function registerHistory(program: Command): void {
   const history = program
     .command('history')
-    .description('sent and failed messages, newest first, with the server\'s words of the last failure')
+    .description("sent and failed messages, newest first, with the server's words of the last failure")
     .option('--failed', 'only failed messages')
     .option('--since <duration>', 'only messages created in the last DURATION (e.g. 7d, 12h, 30m)')
     .option('--to <addr>', 'only messages to this recipient (To, Cc or Bcc)')
@@ -112,7 +121,7 @@ Examples:
 
   history
     .command('show')
-    .description('one message with every attempt, the server\'s words and the diagnosis')
+    .description("one message with every attempt, the server's words and the diagnosis")
     .argument('<id>', 'message id')
     .action(action((ctx, id: string) => show(ctx, id)));
 

@@ -27,14 +27,31 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
         const { sendMessage } = await import('../../app/send.js');
         const provider = chooseProvider({ user: m.provider, settings });
         const sent = await sendMessage(
-          { from: m.from, to: m.to, subject: m.subject, text: m.text, html: m.html, userId: m.userId, meta: { templateId: m.templateId, org: m.org ?? undefined }, provider },
+          {
+            from: m.from,
+            to: m.to,
+            subject: m.subject,
+            text: m.text,
+            html: m.html,
+            userId: m.userId,
+            meta: { templateId: m.templateId, org: m.org ?? undefined },
+            provider,
+          },
           { store, settings, secrets: { dbId: store.id, env: ctx.env } },
         );
         for (const w of sent.warnings) await ctx.output.warn(w);
-        return { id: sent.id, provider, ...(sent.messageId ? { messageId: sent.messageId } : {}), ...(sent.file ? { file: sent.file } : {}) };
+        return {
+          id: sent.id,
+          provider,
+          ...(sent.messageId ? { messageId: sent.messageId } : {}),
+          ...(sent.file ? { file: sent.file } : {}),
+        };
       }
     : undefined;
-  const result = await notify({ store, settings, deliver }, { templateId: opts.template, userId: opts.user, org: opts.org, data, now: !!opts.now, provider });
+  const result = await notify(
+    { store, settings, deliver },
+    { templateId: opts.template, userId: opts.user, org: opts.org, data, now: !!opts.now, provider },
+  );
   if (ctx.output.json) {
     ctx.output.jsonDoc(result);
     return 'OK';
@@ -58,7 +75,7 @@ export function registerNotify(program: Command): void {
     .description("email a user from a template (the organisation's, else the system one), queued for the distributor")
     .requiredOption('--template <id>', 'template id')
     .requiredOption('--user <id>', 'user to notify (see `sysemail users list`)')
-    .option('--org <org>', "organisation: its own template wins over the system one")
+    .option('--org <org>', 'organisation: its own template wins over the system one')
     .option('--data <file>', 'JSON object of placeholder values (- = standard input)')
     .option('--now', 'send at once instead of queueing for `sysemail queue run`')
     .option('--provider <provider>', `${PROVIDER_LIST} (default: batch.provider)`)

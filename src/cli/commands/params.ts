@@ -39,7 +39,11 @@ async function rows(ctx: CliContext, keys?: readonly string[]): Promise<ParamRow
   const { paramRows } = await import('../../app/params.js');
   const settings = await ctx.settings();
   const wanted = keys ?? SECRET_KEYS;
-  const secrets = await secretPresence(ctx, settings, wanted.filter((k) => isSecretKey(k)));
+  const secrets = await secretPresence(
+    ctx,
+    settings,
+    wanted.filter((k) => isSecretKey(k)),
+  );
   const all = paramRows(settings, secrets);
   return keys ? all.filter((r) => keys.includes(r.key)) : all;
 }
@@ -103,9 +107,14 @@ async function set(ctx: CliContext, pairs: string[], opts: { stdin?: boolean }):
     });
   }
   if (pairs.length === 0 || pairs.length % 2 !== 0) {
-    throw new SysemailError('usage', 'PARAMS_SET_PAIRS', `params set takes KEY VALUE pairs (got ${pairs.length} word${pairs.length === 1 ? '' : 's'})`, {
-      fix: 'Example: sysemail params set smtp.host smtp.example.com smtp.port 587',
-    });
+    throw new SysemailError(
+      'usage',
+      'PARAMS_SET_PAIRS',
+      `params set takes KEY VALUE pairs (got ${pairs.length} word${pairs.length === 1 ? '' : 's'})`,
+      {
+        fix: 'Example: sysemail params set smtp.host smtp.example.com smtp.port 587',
+      },
+    );
   }
   const { setParams } = await import('../../app/params.js');
   const store = await ctx.store();
@@ -141,10 +150,15 @@ async function exportCmd(ctx: CliContext, opts: { file?: string }): Promise<Outc
     try {
       fs.writeFileSync(opts.file, text, { mode: 0o600 });
     } catch (err) {
-      throw new SysemailError('ioerr', 'EXPORT_WRITE_FAILED', `cannot write ${opts.file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-        fix: 'Choose a writable path for --file',
-        cause: err,
-      });
+      throw new SysemailError(
+        'ioerr',
+        'EXPORT_WRITE_FAILED',
+        `cannot write ${opts.file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        {
+          fix: 'Choose a writable path for --file',
+          cause: err,
+        },
+      );
     }
     if (ctx.output.json) ctx.output.jsonDoc({ file: opts.file, count: Object.keys(doc.params).length });
     else ctx.output.note(`${Object.keys(doc.params).length} parameters written to ${opts.file}`);
@@ -163,7 +177,12 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
     doc = JSON.parse(text);
   } catch {
     const { notJsonError } = await import('../../core/text.js');
-    throw notJsonError(file === '-' ? 'standard input' : file, text, 'Give a file made by `sysemail params export --file F`; nothing was changed', 'IMPORT_NOT_JSON');
+    throw notJsonError(
+      file === '-' ? 'standard input' : file,
+      text,
+      'Give a file made by `sysemail params export --file F`; nothing was changed',
+      'IMPORT_NOT_JSON',
+    );
   }
   const result = await importParams(await ctx.store(), doc, { dryRun: !!opts.dryRun, replace: !!opts.replace, file, base: ctx.pathBase });
   if (ctx.output.json) {
@@ -180,7 +199,11 @@ async function importCmd(ctx: CliContext, file: string, opts: { dryRun?: boolean
     const to = ch.to === null ? c.dim('(unset)') : formatParamValue(ch.to);
     ctx.output.line(`${ch.from === null ? c.green('+') : ch.to === null ? c.red('-') : c.yellow('~')} ${ch.key}: ${from} → ${to}`);
   }
-  ctx.output.note(opts.dryRun ? `${result.changes.length} change(s) would be made (dry run: nothing changed)` : `${result.changes.length} change(s) applied`);
+  ctx.output.note(
+    opts.dryRun
+      ? `${result.changes.length} change(s) would be made (dry run: nothing changed)`
+      : `${result.changes.length} change(s) applied`,
+  );
   return 'OK';
 }
 
@@ -208,7 +231,10 @@ Examples:
     .command('get')
     .description('effective value of one parameter (secrets print *** when set)')
     .argument('<key>', 'parameter key, e.g. smtp.host')
-    .addHelpText('after', '\nExamples:\n  $ sysemail params get smtp.host\n  $ SYSEMAIL_SMTP_PORT=2525 sysemail params get smtp.port --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sysemail params get smtp.host\n  $ SYSEMAIL_SMTP_PORT=2525 sysemail params get smtp.port --json',
+    )
     .action(action((ctx, key: string) => get(ctx, key)));
 
   params

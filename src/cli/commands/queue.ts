@@ -62,7 +62,10 @@ interface RunFlags {
  * lines: one pass prints its summary only where a person reads it (a terminal, -v, --json); --watch
  * prints a cycle that did something, and an idle one only when --heartbeat SEC has passed in silence.
  */
-export function cycleReport(o: { watch: boolean; json: boolean; terminal: boolean; verbose: boolean; heartbeatMs?: number }, start = Date.now()) {
+export function cycleReport(
+  o: { watch: boolean; json: boolean; terminal: boolean; verbose: boolean; heartbeatMs?: number },
+  start = Date.now(),
+) {
   let lastLineAt = start;
   return (c: CycleResult, now = Date.now()): boolean => {
     const active = c.sent + c.deferred + c.failed + c.forced > 0;
@@ -74,7 +77,9 @@ export function cycleReport(o: { watch: boolean; json: boolean; terminal: boolea
 
 async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
   if (flags.heartbeat !== undefined && !flags.watch) {
-    throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', { fix: 'Example: sysemail queue run --watch --heartbeat 300' });
+    throw new SysemailError('usage', 'HEARTBEAT_WITHOUT_WATCH', '--heartbeat only applies to --watch', {
+      fix: 'Example: sysemail queue run --watch --heartbeat 300',
+    });
   }
   const [{ runQueue, newOwner }, { createProvider }, { diagnose }, { spoolDirOf }] = await Promise.all([
     import('../../app/distributor/index.js'),
@@ -100,7 +105,12 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
       store,
       settings,
       providerFactory: async (name: ProviderName) =>
-        createProvider(name, { settings, secrets: { dbId: store.id, env: ctx.env }, pool: { maxConnections: concurrency }, ...transcriptOption(ctx) }),
+        createProvider(name, {
+          settings,
+          secrets: { dbId: store.id, env: ctx.env },
+          pool: { maxConnections: concurrency },
+          ...transcriptOption(ctx),
+        }),
       owner: newOwner(host, process.pid, randomBytes(4).toString('hex')),
       host,
       pid: process.pid,
@@ -114,12 +124,22 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
       thread: { mode: flags.writeThread ?? 'auto' },
       spoolDir: spoolDirOf(settings),
       diagnose: (f: FailureInfo) => diagnose(f)[0]?.id ?? null,
-      onLaneFallback: (err) => ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
+      onLaneFallback: (err) =>
+        ctx.output.debug(`worker thread unavailable, queue writes stay on the main thread: ${(err as Error).message}`),
       onProgress: (p) => bar.update(p.done, p.total),
       onCycle: (c) => {
         bar.done();
         if (!report(c)) return;
-        if (ctx.output.json) ctx.output.jsonDoc({ sent: c.sent, deferred: c.deferred, failed: c.failed, forced: c.forced, remaining: c.remaining, lane: c.lane, time: new Date().toISOString() });
+        if (ctx.output.json)
+          ctx.output.jsonDoc({
+            sent: c.sent,
+            deferred: c.deferred,
+            failed: c.failed,
+            forced: c.forced,
+            remaining: c.remaining,
+            lane: c.lane,
+            time: new Date().toISOString(),
+          });
         else {
           ctx.output.note(
             `sent ${c.sent}, deferred ${c.deferred}, failed ${c.failed}${c.forced ? ` (${c.forced} forced over the throttle limit)` : ''}; ${c.remaining} still queued`,
@@ -127,7 +147,8 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
         }
       },
     });
-    if (flags.watch && !ctx.output.json) ctx.output.note(`stopped after ${result.cycles} cycle(s): sent ${result.totals.sent}, ${result.remaining} still queued`);
+    if (flags.watch && !ctx.output.json)
+      ctx.output.note(`stopped after ${result.cycles} cycle(s): sent ${result.totals.sent}, ${result.remaining} still queued`);
     ctx.output.debug(
       result.lane === 'thread'
         ? `queue writes ran on a worker thread (a long queue); ${result.renderedAhead} message(s) were rendered there ahead of sending`
@@ -200,7 +221,11 @@ interface ChangeFlags extends SelectionFlags {
 async function change(ctx: CliContext, act: QueueAction, words: string[], flags: ChangeFlags): Promise<Outcome> {
   const { changeMessages, parseSelection } = await import('../../app/queue.js');
   const selection = parseSelection(act, words, flags);
-  const r = await changeMessages(await ctx.store(), act, selection, { now: Date.now(), dryRun: !!flags.dryRun, spoolDir: await spoolDir(ctx) });
+  const r = await changeMessages(await ctx.store(), act, selection, {
+    now: Date.now(),
+    dryRun: !!flags.dryRun,
+    spoolDir: await spoolDir(ctx),
+  });
   if (ctx.output.json) {
     ctx.output.jsonDoc({ action: r.action, changed: r.changed, refused: r.refused, dryRun: r.dryRun, count: r.changed.length });
     return 'OK';
@@ -215,7 +240,9 @@ async function change(ctx: CliContext, act: QueueAction, words: string[], flags:
     );
   }
   if (r.refused.length > 0) {
-    ctx.output.note(`${r.refused.length} message(s) being sent ${r.dryRun ? 'would be' : 'were'} left as they are: ${idList(r.refused.map((x) => x.id))}`);
+    ctx.output.note(
+      `${r.refused.length} message(s) being sent ${r.dryRun ? 'would be' : 'were'} left as they are: ${idList(r.refused.map((x) => x.id))}`,
+    );
   }
   return 'OK';
 }
@@ -240,7 +267,10 @@ async function importCmd(ctx: CliContext, file: string): Promise<Outcome> {
     });
     bar.done();
     if (ctx.output.json) ctx.output.jsonDoc({ imported: r.imported, firstId: r.ids[0] ?? null, lastId: r.ids[r.ids.length - 1] ?? null });
-    else ctx.output.note(`${r.imported} message(s) queued (ids ${r.ids[0]}–${r.ids[r.ids.length - 1]}); send them with \`sysemail queue run\``);
+    else
+      ctx.output.note(
+        `${r.imported} message(s) queued (ids ${r.ids[0]}–${r.ids[r.ids.length - 1]}); send them with \`sysemail queue run\``,
+      );
     return 'OK';
   } finally {
     bar.done();
@@ -268,11 +298,22 @@ Examples:
     .option('--interval <sec>', 'seconds between checks with --watch (default 10)', intOption('--interval', 1))
     .option('--max <n>', 'send at most N messages per pass', intOption('--max', 1))
     .option('--concurrency <n>', 'messages sent in parallel over pooled connections (default 4)', intOption('--concurrency', 1))
-    .option('--lease <sec>', 'seconds a claimed message stays reserved for this run before another may take it (default 600)', intOption('--lease', 5))
-    .option('--heartbeat <sec>', 'with --watch: also print an idle cycle\'s line when nothing was printed for SEC seconds (default: idle cycles print nothing)', intOption('--heartbeat', 1))
+    .option(
+      '--lease <sec>',
+      'seconds a claimed message stays reserved for this run before another may take it (default 600)',
+      intOption('--lease', 5),
+    )
+    .option(
+      '--heartbeat <sec>',
+      "with --watch: also print an idle cycle's line when nothing was printed for SEC seconds (default: idle cycles print nothing)",
+      intOption('--heartbeat', 1),
+    )
     .addOption(
       program
-        .createOption('--write-thread <mode>', "where the queue's writes run: auto (a worker thread from 200 due messages), on (always a worker thread), off (this thread)")
+        .createOption(
+          '--write-thread <mode>',
+          "where the queue's writes run: auto (a worker thread from 200 due messages), on (always a worker thread), off (this thread)",
+        )
         .choices(['auto', 'on', 'off']),
     )
     .addHelpText(

@@ -1,5 +1,14 @@
 import type { Command } from 'commander';
-import { DEFAULT_PROVIDER, PROVIDER_CHOICES, PROVIDER_NAMES, PROMPT_PROVIDER, chooseProvider, isProviderChoice, queuedProvider, type ProviderName } from '../../core/providers.js';
+import {
+  DEFAULT_PROVIDER,
+  PROVIDER_CHOICES,
+  PROVIDER_NAMES,
+  PROMPT_PROVIDER,
+  chooseProvider,
+  isProviderChoice,
+  queuedProvider,
+  type ProviderName,
+} from '../../core/providers.js';
 import { SysemailError } from '../../core/errors.js';
 import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -55,7 +64,11 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
   const { input } = await loadPrompts(ctx.output);
   const { parseMailbox, splitAddressList } = await import('../../core/message.js');
   const { measureAttachments } = await import('../../app/send.js');
-  const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (s: string) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const ask = (message: string, prefill: string, validate?: (value: string) => string | true) =>
     input({ message, default: prefill, ...(validate ? { validate } : {}) });
   const addresses = (value: string): string | true => {
@@ -63,12 +76,18 @@ async function compose(ctx: CliContext, draft: Draft, asks: ComposeAsks): Promis
     return bad === undefined ? true : `${quoted(bad)} is not a valid email address: write user@example.com or Name <user@example.com>`;
   };
   const mailbox = (value: string): string | true =>
-    value.trim() === '' ? 'A sender address is needed' : parseMailbox(value) ? true : `${quoted(value.trim())} is not a valid email address: write user@example.com or Name <user@example.com>`;
+    value.trim() === ''
+      ? 'A sender address is needed'
+      : parseMailbox(value)
+        ? true
+        : `${quoted(value.trim())} is not a valid email address: write user@example.com or Name <user@example.com>`;
   // with --cc or --bcc given, To may stay empty (undisclosed recipients)
   const hasOtherRecipients = draft.cc.length + draft.bcc.length > 0;
 
   const from = asks.from ? (await ask('From:', draft.from ?? '', mailbox)).trim() : draft.from;
-  const to = await ask('To:', draft.to.join(', '), (v) => (v.trim() === '' && !hasOtherRecipients ? 'At least one recipient is needed' : addresses(v)));
+  const to = await ask('To:', draft.to.join(', '), (v) =>
+    v.trim() === '' && !hasOtherRecipients ? 'At least one recipient is needed' : addresses(v),
+  );
   const cc = await ask('Cc:', draft.cc.join(', '), addresses);
   const bcc = await ask('Bcc:', draft.bcc.join(', '), addresses);
   const subject = await ask('Subject:', draft.subject ?? '');
@@ -142,13 +161,25 @@ async function askProvider(ctx: CliContext): Promise<ProviderName> {
 
 async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
   if (flags.provider !== undefined && !isProviderChoice(flags.provider)) {
-    throw new SysemailError('usage', 'PROVIDER_INVALID', `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`, { fix: 'Example: --provider smtp' });
+    throw new SysemailError(
+      'usage',
+      'PROVIDER_INVALID',
+      `--provider must be one of ${PROVIDER_CHOICES.join(', ')} (got ${quoted(flags.provider)})`,
+      { fix: 'Example: --provider smtp' },
+    );
   }
   if (flags.body !== undefined && flags.bodyFile !== undefined) {
-    throw new SysemailError('usage', 'BODY_TWICE', '--body and --body-file both give the text body', { fix: 'Use one of them (--html-file may go with either)' });
+    throw new SysemailError('usage', 'BODY_TWICE', '--body and --body-file both give the text body', {
+      fix: 'Use one of them (--html-file may go with either)',
+    });
   }
   if (flags.data !== undefined && flags.template === undefined) {
-    throw new SysemailError('usage', 'DATA_WITHOUT_TEMPLATE', '--data gives placeholder values for a template, but no --template was given', { fix: 'Add --template ID' });
+    throw new SysemailError(
+      'usage',
+      'DATA_WITHOUT_TEMPLATE',
+      '--data gives placeholder values for a template, but no --template was given',
+      { fix: 'Add --template ID' },
+    );
   }
   const { readInputFile, readStdin, readTemplateData } = await import('../io.js');
   let text = flags.body;
@@ -157,7 +188,16 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
   let templateData: Record<string, unknown> | undefined;
   if (flags.template !== undefined) templateData = await readTemplateData(flags.data);
 
-  let draft: Draft = { from: flags.from, to: flags.to ?? [], cc: flags.cc ?? [], bcc: flags.bcc ?? [], subject: flags.subject, text, html, attachments: flags.attach ?? [] };
+  let draft: Draft = {
+    from: flags.from,
+    to: flags.to ?? [],
+    cc: flags.cc ?? [],
+    bcc: flags.bcc ?? [],
+    subject: flags.subject,
+    text,
+    html,
+    attachments: flags.attach ?? [],
+  };
   const noRecipient = draft.to.length + draft.cc.length + draft.bcc.length === 0;
   const noBody = text === undefined && html === undefined && flags.template === undefined;
   const noSubject = flags.subject === undefined && flags.template === undefined;
@@ -172,7 +212,8 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
   // an unknown --user is refused before the compose form asks anything
   const ofUser = flags.user !== undefined ? await providerOfUser(store, flags.user) : null;
   if (composing) {
-    const senderKnown = flags.from !== undefined || flags.user !== undefined || flags.template !== undefined || !!settings.string('sender.default');
+    const senderKnown =
+      flags.from !== undefined || flags.user !== undefined || flags.template !== undefined || !!settings.string('sender.default');
     const bodyFromFlag = flags.body !== undefined && flags.htmlFile === undefined;
     draft = await compose(ctx, draft, { from: !senderKnown, body: noBody || bodyFromFlag });
   }
@@ -187,9 +228,14 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
     else if (ctx.output.interactive) provider = await askProvider(ctx);
     else {
       // guessing would be worse than stopping: an .eml nobody opens is a message reported sent and never delivered
-      throw new SysemailError('config', 'PROVIDER_NOT_CHOSEN', 'no provider chosen: interactive.provider is prompt and there is no terminal to ask how to send', {
-        fix: `Give --provider ${PROVIDER_NAMES.join('|')}, set "provider" in your .emailrc.json, or \`sysemail params set interactive.provider ${DEFAULT_PROVIDER}\``,
-      });
+      throw new SysemailError(
+        'config',
+        'PROVIDER_NOT_CHOSEN',
+        'no provider chosen: interactive.provider is prompt and there is no terminal to ask how to send',
+        {
+          fix: `Give --provider ${PROVIDER_NAMES.join('|')}, set "provider" in your .emailrc.json, or \`sysemail params set interactive.provider ${DEFAULT_PROVIDER}\``,
+        },
+      );
     }
   }
 
@@ -253,7 +299,10 @@ export function registerSend(program: Command): void {
     .option('--body-file <file>', 'plain-text body from a file (- = standard input)')
     .option('--html-file <file>', 'HTML body from a file (may go with --body or --body-file as the text alternative)')
     .option('--attach <file>', 'attachment (repeatable)', collect)
-    .option('--provider <provider>', `${PROVIDER_NAMES.join(', ')} or ${PROMPT_PROVIDER} (default: the --user's provider, user config "provider", then interactive.provider; without a terminal prompt is an error)`)
+    .option(
+      '--provider <provider>',
+      `${PROVIDER_NAMES.join(', ')} or ${PROMPT_PROVIDER} (default: the --user's provider, user config "provider", then interactive.provider; without a terminal prompt is an error)`,
+    )
     .option('--queue', 'store for the distributor batch (`sysemail queue run`) instead of sending now')
     .option('--template <id>', 'render this template for the subject and body')
     .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')

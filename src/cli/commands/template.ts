@@ -50,7 +50,9 @@ type SetOptions = Omit<Partial<AddOptions>, 'replace'>;
 
 async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<Outcome> {
   if (opts.bodyFile !== undefined && opts.textFile !== undefined) {
-    throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', { fix: 'Give one of them' });
+    throw new SysemailError('usage', 'TEMPLATE_TWO_TEXT_BODIES', '--body-file and --text-file both give the plain-text body', {
+      fix: 'Give one of them',
+    });
   }
   const { readInputFile } = await import('../io.js');
   const textFile = opts.bodyFile ?? opts.textFile;
@@ -203,7 +205,10 @@ Examples:
     .option('--sender <addr>', "From address ('' clears it: sender.default is used)")
     .option('--org <org>', 'organisation the template belongs to (default: system template)')
     .option('--description <text>', 'what the template is for')
-    .addHelpText('after', '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html',
+    )
     .action(action((ctx, id: string, opts: SetOptions) => set(ctx, id, opts)));
 
   template

@@ -27,10 +27,18 @@ async function run(ctx: CliContext, flags: TestFlags): Promise<Outcome> {
     const detail = p.detail.replace(/\r?\n/g, ' | ');
     ctx.output.line(`${mark} ${p.phase.padEnd(width)} ${c.dim(`${String(p.ms).padStart(5)} ms`)}  ${detail}`);
   };
-  if (!ctx.output.json) ctx.output.note(`testing ${provider}${flags.quitAfter ? ` up to ${flags.quitAfter}` : ' with a real test message'}…`);
+  if (!ctx.output.json)
+    ctx.output.note(`testing ${provider}${flags.quitAfter ? ` up to ${flags.quitAfter}` : ' with a real test message'}…`);
   const { testEmail } = await import('../../app/test-email.js');
   const result = await testEmail(
-    { provider, ...(flags.to ? { to: flags.to } : {}), ...(flags.from ? { from: flags.from } : {}), ...(flags.user ? { userId: flags.user } : {}), ...(flags.quitAfter ? { quitAfter: flags.quitAfter } : {}), onPhase: print },
+    {
+      provider,
+      ...(flags.to ? { to: flags.to } : {}),
+      ...(flags.from ? { from: flags.from } : {}),
+      ...(flags.user ? { userId: flags.user } : {}),
+      ...(flags.quitAfter ? { quitAfter: flags.quitAfter } : {}),
+      onPhase: print,
+    },
     { store, settings, secrets: { dbId: store.id, env: ctx.env }, ...verboseProviders(ctx) },
   );
   if (ctx.output.json) {
@@ -49,12 +57,23 @@ async function run(ctx: CliContext, flags: TestFlags): Promise<Outcome> {
 export function registerTestEmail(program: Command): void {
   program
     .command('test-email')
-    .description('test the sending setup with a real transaction, step by step, each with its time and the server\'s words')
+    .description("test the sending setup with a real transaction, step by step, each with its time and the server's words")
     .option('--to <addr>', 'recipient of the test message (not needed with --quit-after connect|tls|ehlo|auth|mail)')
     .option('--from <addr>', 'sender (default as for send)')
-    .option('--user <id>', 'use this user\'s sender address')
-    .addOption(new Option('--provider <provider>', `${PROVIDER_LIST} (default: interactive.provider, else batch.provider)`).choices(PROVIDER_NAMES))
-    .addOption(new Option('--quit-after <phase>', 'stop after this step; auth = connection and sign-in test that sends nothing').choices(['connect', 'tls', 'ehlo', 'auth', 'mail', 'rcpt']))
+    .option('--user <id>', "use this user's sender address")
+    .addOption(
+      new Option('--provider <provider>', `${PROVIDER_LIST} (default: interactive.provider, else batch.provider)`).choices(PROVIDER_NAMES),
+    )
+    .addOption(
+      new Option('--quit-after <phase>', 'stop after this step; auth = connection and sign-in test that sends nothing').choices([
+        'connect',
+        'tls',
+        'ehlo',
+        'auth',
+        'mail',
+        'rcpt',
+      ]),
+    )
     .addHelpText(
       'after',
       `

@@ -30,7 +30,10 @@ async function set(ctx: CliContext, id: string, opts: UserInput): Promise<Outcom
   const { setUser } = await import('../../app/users.js');
   const { user, created } = await setUser(await ctx.store(), id, opts, Date.now());
   if (ctx.output.json) ctx.output.jsonDoc({ ...user, created });
-  else ctx.output.note(`${created ? 'added' : 'updated'} user ${user.id} <${user.email}>, sends as ${user.sendsAs}${user.notifyEmail ? '' : ', no notification email'}`);
+  else
+    ctx.output.note(
+      `${created ? 'added' : 'updated'} user ${user.id} <${user.email}>, sends as ${user.sendsAs}${user.notifyEmail ? '' : ', no notification email'}`,
+    );
   return 'OK';
 }
 
@@ -69,7 +72,10 @@ async function remove(ctx: CliContext, id: string): Promise<Outcome> {
 }
 
 function userOptions(cmd: Command, emailRequired: boolean): Command {
-  (emailRequired ? cmd.requiredOption('--email <addr>', "the user's email: where notifications go and, by default, the From when they send") : cmd.option('--email <addr>', "the user's email"))
+  (emailRequired
+    ? cmd.requiredOption('--email <addr>', "the user's email: where notifications go and, by default, the From when they send")
+    : cmd.option('--email <addr>', "the user's email")
+  )
     .option('--sender-email <addr>', "From override when this user sends (needs Send As rights on the server); '' clears it")
     .option('--provider <provider>', `the user's provider: ${PROVIDER_LIST}; '' clears it`)
     .option('--notify-email <yes|no>', 'whether workflow notifications are emailed to the user (default yes)')
@@ -91,11 +97,23 @@ Examples:
   $ sysemail users list --json`,
     );
 
-  userOptions(users.command('add').description('add a user (refused when the id exists; see users set)').argument('<id>', 'user id, e.g. ada'), true)
-    .addHelpText('after', '\nExample:\n  $ sysemail users add ada --email ada@example.com --sender-email finance@example.com --provider smtp')
+  userOptions(
+    users.command('add').description('add a user (refused when the id exists; see users set)').argument('<id>', 'user id, e.g. ada'),
+    true,
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sysemail users add ada --email ada@example.com --sender-email finance@example.com --provider smtp',
+    )
     .action(action((ctx, id: string, opts: UserInput) => add(ctx, id, opts)));
 
-  userOptions(users.command('set').description('change the given fields of a user; creates the user when --email is given and it does not exist').argument('<id>', 'user id'), false)
+  userOptions(
+    users
+      .command('set')
+      .description('change the given fields of a user; creates the user when --email is given and it does not exist')
+      .argument('<id>', 'user id'),
+    false,
+  )
     .addHelpText('after', "\nExamples:\n  $ sysemail users set ada --notify-email no\n  $ sysemail users set ada --sender-email ''")
     .action(action((ctx, id: string, opts: UserInput) => set(ctx, id, opts)));
 

@@ -81,8 +81,7 @@ export interface CatalogueEntry {
 
 // A down-level logon name (CONTOSO\jdoe) where a user name or SMTP address is expected. The leading
 // context word keeps escaped text ("...\n...") and Windows paths from looking like one.
-const DOWN_LEVEL_USER =
-  /(?:\buser(?:\s?name)?|\blogin|\baccount|SmtpAddress>)[\s:='"<]{0,4}[A-Za-z][\w-]{0,14}\\[\w.$-]+/i;
+const DOWN_LEVEL_USER = /(?:\buser(?:\s?name)?|\blogin|\baccount|SmtpAddress>)[\s:='"<]{0,4}[A-Za-z][\w-]{0,14}\\[\w.$-]+/i;
 
 // Any 535/534 reply means an AUTH attempt was answered; a "not authenticated" reply later in the same
 // text is then a consequence, not the cause.
@@ -105,10 +104,7 @@ export const catalogue: readonly CatalogueEntry[] = [
     rules: {
       enhancedCodes: ['5.1.6'],
       errorCodes: ['EENVELOPE'],
-      text: [
-        /single[- ]label domains?/i,
-        /Recipient address rejected: need fully[- ]qualified (?:address|domain)/i,
-      ],
+      text: [/single[- ]label domains?/i, /Recipient address rejected: need fully[- ]qualified (?:address|domain)/i],
       // An address in angle brackets whose domain is one label (<jdoe@contoso>).
       hints: [/<[^\s<>@"]+@[A-Za-z0-9-]+>/],
     },
@@ -269,8 +265,7 @@ export const catalogue: readonly CatalogueEntry[] = [
     id: 'STARTTLS_REQUIRED',
     title: 'Server requires STARTTLS first',
     explanation:
-      'The server will not go on over an unencrypted session: AUTH or MAIL was sent before the connection ' +
-      'was upgraded with STARTTLS.',
+      'The server will not go on over an unencrypted session: AUTH or MAIL was sent before the connection ' + 'was upgraded with STARTTLS.',
     fix:
       '`sysemail params set smtp.security starttls` (normally with `sysemail params set smtp.port 587`), or ' +
       'implicit TLS with `sysemail params set smtp.security tls` on port 465. Keep `smtp.security none` for ' +
@@ -328,7 +323,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'in From. Exchange checks this for every message.',
     fix:
       'Grant the account Send As on that mailbox (Exchange admin centre, or ' +
-      'Add-RecipientPermission ADDR -AccessRights SendAs -Trustee ACCOUNT), or send from the account\'s own ' +
+      "Add-RecipientPermission ADDR -AccessRights SendAs -Trustee ACCOUNT), or send from the account's own " +
       'address: `sysemail params set sender.default ADDR`. Users with their own sender address need the same ' +
       'right.',
     retryable: false,
@@ -453,7 +448,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'The account uses two-step verification, so the provider refuses the normal account password over ' +
       'SMTP and expects a separately generated app password instead.',
     fix:
-      'Create an app password in the account\'s security settings (Google: myaccount.google.com/apppasswords) ' +
+      "Create an app password in the account's security settings (Google: myaccount.google.com/apppasswords) " +
       'and store it with `sysemail params set smtp.password --stdin`. Where the provider supports it, ' +
       '`sysemail params set smtp.authMethod oauth2` avoids passwords altogether.',
     retryable: false,
@@ -610,7 +605,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'outbound ports 25 and 587 silently; an overloaded server or a wrong host address can look the same.',
     fix:
       'Test the path with `sysemail test-email --to ADDR --quit-after connect -v` and have the outbound port ' +
-      'opened, or use the provider\'s submission port 587. `sysemail diagnose` also tries a TLS handshake on a ' +
+      "opened, or use the provider's submission port 587. `sysemail diagnose` also tries a TLS handshake on a " +
       'silent port, to tell a TLS mode that does not match the port (TLS_MODE_MISMATCH). A server that is only ' +
       'slow may get more time: `sysemail params set smtp.sessionTimeoutSec 600`.',
     retryable: true,
@@ -634,7 +629,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'parallel Graph requests per mailbox.',
     fix:
       'Let the distributor pace the sending: `sysemail params set throttling.enabled true` and keep ' +
-      '`smtp.perMinuteLimit` / `exchange.perMinuteLimit` below the provider\'s limit; run `sysemail queue run` ' +
+      "`smtp.perMinuteLimit` / `exchange.perMinuteLimit` below the provider's limit; run `sysemail queue run` " +
       'with a lower `--concurrency`. Deferred messages are retried automatically; a daily quota frees up ' +
       'within 24 hours.',
     retryable: true,
@@ -665,7 +660,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'the server accepts or over limits.maxMessageMb.',
     fix:
       'Send fewer or smaller attachments, or a link instead. Keep `sysemail params set limits.maxMessageMb N` ' +
-      'at or below the server\'s limit (Microsoft 365 and Gmail: 25 by default) so that sysemail refuses such ' +
+      "at or below the server's limit (Microsoft 365 and Gmail: 25 by default) so that sysemail refuses such " +
       'messages before sending them.',
     retryable: false,
     rules: {
@@ -686,9 +681,7 @@ export const catalogue: readonly CatalogueEntry[] = [
   {
     id: 'RECIPIENT_UNKNOWN',
     title: 'Recipient address does not exist',
-    explanation:
-      'The recipient\'s server has no mailbox for this address, usually because of a typo or a user who has ' +
-      'left.',
+    explanation: "The recipient's server has no mailbox for this address, usually because of a typo or a user who has " + 'left.',
     fix:
       'Correct the address in the message, template or user record, then resend with ' +
       '`sysemail queue retry ID`; `sysemail history --failed` lists the messages concerned.',
@@ -716,7 +709,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'that sender.',
     fix:
       'Send from an address of a verified domain that you control: `sysemail params set sender.default ADDR` ' +
-      '(and check users\' own sender addresses). Publish SPF, DKIM and DMARC records that include this mail ' +
+      "(and check users' own sender addresses). Publish SPF, DKIM and DMARC records that include this mail " +
       'server, or verify the domain with the provider.',
     retryable: false,
     rules: {
@@ -745,7 +738,7 @@ export const catalogue: readonly CatalogueEntry[] = [
       'set-up is broken). Nothing was sent and no password crossed the connection; retrying will not help ' +
       'until the port or the server changes.',
     fix:
-      'Use the server\'s port that offers STARTTLS (`sysemail params set smtp.port 587`), or implicit TLS ' +
+      "Use the server's port that offers STARTTLS (`sysemail params set smtp.port 587`), or implicit TLS " +
       '(`sysemail params set smtp.security tls smtp.port 465`). A server answering 454 needs its administrator ' +
       'to repair its TLS. `sysemail params set smtp.security none` is only for a relay on this machine.',
     retryable: false,
@@ -764,14 +757,14 @@ export const catalogue: readonly CatalogueEntry[] = [
     title: 'Message rejected as spam or by a content policy',
     explanation:
       'The server took the sender and the recipients but refused the message itself: its spam filter or a ' +
-      'content rule (Microsoft 365 anti-spam, Gmail\'s unsolicited-mail checks, SpamAssassin, rspamd or ' +
+      "content rule (Microsoft 365 anti-spam, Gmail's unsolicited-mail checks, SpamAssassin, rspamd or " +
       'Exchange content filtering behind Postfix, Exim or Exchange) judged it unwanted. The usual reasons are ' +
       'a sending domain without SPF, DKIM or DMARC, a sending address or IP with a poor reputation, or content ' +
       'that looks like bulk mail. This is not a relay problem: the account may send.',
     fix:
       'Check that the sending domain publishes SPF, DKIM and DMARC records that allow this server; ' +
       'avoid link shorteners, image-only bodies and risky attachment types. Once changed, resend with ' +
-      '`sysemail queue retry ID`; if it still bounces, ask the recipient\'s mail administrator to look the ' +
+      "`sysemail queue retry ID`; if it still bounces, ask the recipient's mail administrator to look the " +
       'rejection up in their logs.',
     retryable: false,
     rules: {

@@ -68,8 +68,8 @@ const httpUse = usage((r) => r.httpStatuses);
 
 // Reply codes that exist in SMTP; anything else ("404", "587") found in text is not a reply.
 const SMTP_ERROR_REPLIES: ReadonlySet<number> = new Set([
-  421, 432, 450, 451, 452, 453, 454, 455, 458, 459, 500, 501, 502, 503, 504, 521, 523, 530, 534, 535, 538,
-  550, 551, 552, 553, 554, 555, 556,
+  421, 432, 450, 451, 452, 453, 454, 455, 458, 459, 500, 501, 502, 503, 504, 521, 523, 530, 534, 535, 538, 550, 551, 552, 553, 554, 555,
+  556,
 ]);
 
 // ---------------------------------------------------------------------------------------------------
@@ -302,8 +302,7 @@ function blocksOf(text: string): string[][] {
       continue;
     }
     const continues =
-      current !== undefined &&
-      (/^\s/.test(line) || (openReply !== undefined && new RegExp(`(?:^|\\s)${openReply}[ -]`).test(line)));
+      current !== undefined && (/^\s/.test(line) || (openReply !== undefined && new RegExp(`(?:^|\\s)${openReply}[ -]`).test(line)));
     if (continues && current !== undefined) {
       current.push(line);
     } else {
@@ -316,7 +315,10 @@ function blocksOf(text: string): string[][] {
 }
 
 function excerptOf(block: readonly string[]): string {
-  const text = block.filter((line) => !STACK_FRAME.test(line)).join('\n').trim();
+  const text = block
+    .filter((line) => !STACK_FRAME.test(line))
+    .join('\n')
+    .trim();
   return text.length > MAX_EXCERPT ? `${text.slice(0, MAX_EXCERPT - 1)}…` : text;
 }
 
@@ -327,10 +329,7 @@ function sameErrorKey(excerpt: string): string {
   const core =
     code !== null
       ? excerpt.slice(code.index)
-      : excerpt.replace(
-          /^(?:\[[^\]]*\]\s*|\d{4}-\d\d-\d\d[T ][\d:.,]+Z?\s*|(?:DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL)\b:?\s*)+/,
-          '',
-        );
+      : excerpt.replace(/^(?:\[[^\]]*\]\s*|\d{4}-\d\d-\d\d[T ][\d:.,]+Z?\s*|(?:DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL)\b:?\s*)+/, '');
   return core.replace(/\s+/g, ' ').trim().toLowerCase();
 }
 

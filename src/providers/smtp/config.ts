@@ -39,24 +39,45 @@ export function isLoopbackHost(host: string): boolean {
 
 export function readSmtpConfig(settings: Settings): SmtpConfig {
   const host = settings.string('smtp.host');
-  if (!host) throw configError('smtp', 'SMTP_HOST_MISSING', 'smtp.host is not set', 'Set the server with `sysemail params set smtp.host smtp.example.com smtp.port 587`');
+  if (!host)
+    throw configError(
+      'smtp',
+      'SMTP_HOST_MISSING',
+      'smtp.host is not set',
+      'Set the server with `sysemail params set smtp.host smtp.example.com smtp.port 587`',
+    );
   const port = settings.number('smtp.port');
   const security = (settings.string('smtp.security') ?? 'starttls') as SmtpSecurity;
   const authRequired = settings.boolean('smtp.authRequired');
   const authMethod = (settings.string('smtp.authMethod') ?? 'password') as 'password' | 'oauth2';
   const username = settings.string('smtp.username');
   if (authRequired && !username) {
-    throw configError('smtp', 'SMTP_USERNAME_MISSING', 'smtp.authRequired is true but smtp.username is not set', 'Set `sysemail params set smtp.username user@example.com`, or `sysemail params set smtp.authRequired false` for a relay that needs no sign-in');
+    throw configError(
+      'smtp',
+      'SMTP_USERNAME_MISSING',
+      'smtp.authRequired is true but smtp.username is not set',
+      'Set `sysemail params set smtp.username user@example.com`, or `sysemail params set smtp.authRequired false` for a relay that needs no sign-in',
+    );
   }
   if (security === 'none' && authRequired && !isLoopbackHost(host)) {
-    throw configError('smtp', 'INSECURE_AUTH_REFUSED', `smtp.security is none, so the credentials would cross the network to ${host} unencrypted; sysemail refuses`, 'Use `sysemail params set smtp.security starttls` (port 587) or tls (port 465); none is only for a relay on this machine');
+    throw configError(
+      'smtp',
+      'INSECURE_AUTH_REFUSED',
+      `smtp.security is none, so the credentials would cross the network to ${host} unencrypted; sysemail refuses`,
+      'Use `sysemail params set smtp.security starttls` (port 587) or tls (port 465); none is only for a relay on this machine',
+    );
   }
   const cfg: SmtpConfig = { host, port, security, authRequired, authMethod, ...(username ? { username } : {}) };
   if (authRequired && authMethod === 'oauth2') {
     const tokenUrl = settings.string('smtp.oauth.tokenUrl');
     const clientId = settings.string('smtp.oauth.clientId');
     if (!tokenUrl || !clientId) {
-      throw configError('smtp', 'SMTP_OAUTH_INCOMPLETE', `smtp.authMethod is oauth2 but ${!clientId ? 'smtp.oauth.clientId' : 'smtp.oauth.tenantId (or smtp.oauth.tokenUrl)'} is not set`, 'Set `sysemail params set smtp.oauth.tenantId TENANT smtp.oauth.clientId APP_ID` and store the secret with `printf %s "$SECRET" | sysemail params set smtp.oauth.clientSecret --stdin`');
+      throw configError(
+        'smtp',
+        'SMTP_OAUTH_INCOMPLETE',
+        `smtp.authMethod is oauth2 but ${!clientId ? 'smtp.oauth.clientId' : 'smtp.oauth.tenantId (or smtp.oauth.tokenUrl)'} is not set`,
+        'Set `sysemail params set smtp.oauth.tenantId TENANT smtp.oauth.clientId APP_ID` and store the secret with `printf %s "$SECRET" | sysemail params set smtp.oauth.clientSecret --stdin`',
+      );
     }
     cfg.oauth = { tokenUrl, clientId, scope: settings.string('smtp.oauth.scope') ?? SMTP_OAUTH_SCOPE };
   }
@@ -67,10 +88,20 @@ export function readSmtpConfig(settings: Settings): SmtpConfig {
       pem = fs.readFileSync(caFile, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw configError('smtp', 'SMTP_CA_UNREADABLE', `smtp.caFile ${caFile} cannot be read (${code})`, 'Point smtp.caFile at a readable PEM file, or `sysemail params unset smtp.caFile`');
+      throw configError(
+        'smtp',
+        'SMTP_CA_UNREADABLE',
+        `smtp.caFile ${caFile} cannot be read (${code})`,
+        'Point smtp.caFile at a readable PEM file, or `sysemail params unset smtp.caFile`',
+      );
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw configError('smtp', 'SMTP_CA_INVALID', `smtp.caFile ${caFile} holds no PEM certificate`, 'Give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)');
+      throw configError(
+        'smtp',
+        'SMTP_CA_INVALID',
+        `smtp.caFile ${caFile} holds no PEM certificate`,
+        'Give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)',
+      );
     }
     cfg.ca = pem;
   }

@@ -25,7 +25,13 @@ export class SmtpCredentials {
   async accessToken(cfg: SmtpConfig): Promise<AccessToken> {
     if (this.token && this.token.expiresAt > Date.now()) return this.token;
     const clientSecret = await readSecret('smtp.oauth.clientSecret', 'smtp', this.settings, this.secrets);
-    this.token = await fetchClientCredentialsToken({ provider: 'smtp', tokenUrl: cfg.oauth!.tokenUrl, clientId: cfg.oauth!.clientId, clientSecret, scope: cfg.oauth!.scope });
+    this.token = await fetchClientCredentialsToken({
+      provider: 'smtp',
+      tokenUrl: cfg.oauth!.tokenUrl,
+      clientId: cfg.oauth!.clientId,
+      clientSecret,
+      scope: cfg.oauth!.scope,
+    });
     return this.token;
   }
 

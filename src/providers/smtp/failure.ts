@@ -15,7 +15,8 @@ import type { SmtpConfig, SmtpEndpoint } from './config.js';
 export type { SmtpEndpoint, SmtpSecurity } from './config.js';
 
 /** Node's own code is more telling than nodemailer's wrapper (ECONNREFUSED beats ESOCKET). */
-const SPECIFIC_CODE = /^(E[A-Z_]+|ERR_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|HOSTNAME_MISMATCH)$/;
+const SPECIFIC_CODE =
+  /^(E[A-Z_]+|ERR_[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|HOSTNAME_MISMATCH)$/;
 const CERT_TEXT = /certificate|self[- ]signed|unable to (get|verify)|altnames/i;
 
 function phaseOf(err: NodemailerError): FailurePhase | undefined {
@@ -45,7 +46,7 @@ export function smtpFailureOf(err: NodemailerError, phaseHint?: FailurePhase): F
   const enhancedCode = enhancedCodeOf(err.response);
   return {
     provider: 'smtp',
-    ...(phaseOf(err) ?? phaseHint ? { phase: phaseOf(err) ?? phaseHint } : {}),
+    ...((phaseOf(err) ?? phaseHint) ? { phase: phaseOf(err) ?? phaseHint } : {}),
     ...(code ? { code } : {}),
     ...(err.responseCode ? { responseCode: err.responseCode } : {}),
     ...(enhancedCode ? { enhancedCode } : {}),
@@ -79,7 +80,12 @@ export function mismatchMessage(ep: SmtpEndpoint): string {
 }
 
 /** The SysemailError for a failed SMTP step, with a message naming the server and what to do. */
-export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknown, extra?: { from?: string; mismatch?: boolean }): SysemailError {
+export function smtpError(
+  failure: FailureInfo,
+  ep: SmtpEndpoint,
+  cause?: unknown,
+  extra?: { from?: string; mismatch?: boolean },
+): SysemailError {
   const server = `${ep.host}:${ep.port}`;
   const words = failure.response ?? failure.code ?? 'no details';
   const { rule } = classifyFailure(failure);
@@ -92,62 +98,126 @@ export function smtpError(failure: FailureInfo, ep: SmtpEndpoint, cause?: unknow
   const fail = (code: ErrorCode, message: string, fix: string) => failureError(failure, code, message, fix, cause);
 
   if (extra?.mismatch || rule === 'tls-mode') {
-    return fail('TLS_MODE_MISMATCH', `${server}: ${mismatchMessage(ep)}`, `Fix it with \`sysemail params set smtp.security ${ep.security === 'tls' ? 'starttls' : 'tls'}\` or change smtp.port`);
+    return fail(
+      'TLS_MODE_MISMATCH',
+      `${server}: ${mismatchMessage(ep)}`,
+      `Fix it with \`sysemail params set smtp.security ${ep.security === 'tls' ? 'starttls' : 'tls'}\` or change smtp.port`,
+    );
   }
   switch (rule) {
     case 'tls-cert':
-      return fail('TLS_CERT_UNTRUSTED', `the TLS certificate of ${server} is not trusted (${words})`, 'If a private CA or a TLS-inspecting proxy signs it, add that CA with `sysemail params set smtp.caFile /path/ca.pem`; make sure smtp.host is the name on the certificate');
+      return fail(
+        'TLS_CERT_UNTRUSTED',
+        `the TLS certificate of ${server} is not trusted (${words})`,
+        'If a private CA or a TLS-inspecting proxy signs it, add that CA with `sysemail params set smtp.caFile /path/ca.pem`; make sure smtp.host is the name on the certificate',
+      );
     case 'starttls-unavailable':
       // "502 command not recognized" alone does not say what was refused
       if (!/TLS/i.test(failure.response ?? '')) failure = { ...failure, response: `STARTTLS not available: ${words}` };
       return fail(
         'STARTTLS_UNAVAILABLE',
         `smtp.security is starttls but ${server} does not offer STARTTLS (it answered: ${words}); nothing was sent and no password crossed the connection`,
-        'Use the server\'s submission port that offers STARTTLS (587: `sysemail params set smtp.port 587`), or port 465 with `sysemail params set smtp.security tls`; smtp.security none is only for a local relay',
+        "Use the server's submission port that offers STARTTLS (587: `sysemail params set smtp.port 587`), or port 465 with `sysemail params set smtp.security tls`; smtp.security none is only for a local relay",
       );
     case 'tls':
-      return fail('TLS_FAILED', `TLS with ${server} failed (${words})`, 'Check smtp.port and smtp.security (starttls for 587, tls for 465)' + diagnose);
+      return fail(
+        'TLS_FAILED',
+        `TLS with ${server} failed (${words})`,
+        'Check smtp.port and smtp.security (starttls for 587, tls for 465)' + diagnose,
+      );
     case 'tls-network':
       return fail('TLS_FAILED', `TLS with ${server} failed for now (${words})`, 'Try again later' + diagnose);
     case 'starttls-required':
       return fail('STARTTLS_REQUIRED', `${server} requires STARTTLS first (${words})`, 'Use `sysemail params set smtp.security starttls`');
     case 'send-as':
-      return fail('SEND_AS_DENIED', `${server} refused to let ${user} send as ${extra?.from ?? 'this sender'} (${words})`, `Grant ${user} Send As permission on that address, or send from the account's own address (--from or sender.default)`);
+      return fail(
+        'SEND_AS_DENIED',
+        `${server} refused to let ${user} send as ${extra?.from ?? 'this sender'} (${words})`,
+        `Grant ${user} Send As permission on that address, or send from the account's own address (--from or sender.default)`,
+      );
     case 'auth-refused':
-      return fail('AUTH_REFUSED', `${server} refused the sign-in of ${user} (${words})`, secretHint.charAt(0).toUpperCase() + secretHint.slice(1) + diagnose);
+      return fail(
+        'AUTH_REFUSED',
+        `${server} refused the sign-in of ${user} (${words})`,
+        secretHint.charAt(0).toUpperCase() + secretHint.slice(1) + diagnose,
+      );
     case 'auth-temporary':
     case 'auth-network':
       return fail('AUTH_TEMPFAIL', `${server} could not sign in ${user} for now (${words})`, 'Try again later' + diagnose);
     case 'auth-mechanism':
     case 'auth-setup':
-      return fail('AUTH_NOT_POSSIBLE', `cannot sign in to ${server} (${words})`, ep.security === 'none'
-        ? 'The server may offer AUTH only after STARTTLS: use smtp.security starttls'
-        : 'Check smtp.authMethod and that the server offers AUTH (`sysemail test-email --quit-after ehlo` lists what it offers); set smtp.authRequired false for a relay without sign-in');
+      return fail(
+        'AUTH_NOT_POSSIBLE',
+        `cannot sign in to ${server} (${words})`,
+        ep.security === 'none'
+          ? 'The server may offer AUTH only after STARTTLS: use smtp.security starttls'
+          : 'Check smtp.authMethod and that the server offers AUTH (`sysemail test-email --quit-after ehlo` lists what it offers); set smtp.authRequired false for a relay without sign-in',
+      );
     case 'dns-not-found':
-      return fail('HOST_NOT_FOUND', `smtp.host '${ep.host}' does not resolve (${words})`, 'Check the spelling of smtp.host and the DNS settings of this machine');
+      return fail(
+        'HOST_NOT_FOUND',
+        `smtp.host '${ep.host}' does not resolve (${words})`,
+        'Check the spelling of smtp.host and the DNS settings of this machine',
+      );
     case 'smtp-421':
     case 'smtp-throttled':
-      return fail('SERVER_BUSY', `${server} is not taking mail right now (${words})`, 'The server is busy or limiting the sending rate; try again later' + diagnose);
+      return fail(
+        'SERVER_BUSY',
+        `${server} is not taking mail right now (${words})`,
+        'The server is busy or limiting the sending rate; try again later' + diagnose,
+      );
     case 'network':
       if (failure.code === 'ECONNREFUSED') {
-        return fail('CONNECTION_REFUSED', `cannot connect to ${server}: connection refused`, `Check smtp.host and smtp.port and that the server is up; a firewall may block outbound port ${ep.port}`);
+        return fail(
+          'CONNECTION_REFUSED',
+          `cannot connect to ${server}: connection refused`,
+          `Check smtp.host and smtp.port and that the server is up; a firewall may block outbound port ${ep.port}`,
+        );
       }
       if (failure.code === 'ETIMEDOUT') {
-        return fail('CONNECTION_TIMEOUT', `no answer from ${server} in time (${words})`, `Check that outbound port ${ep.port} is open from this machine (firewalls often block 25 and 587); try again later`);
+        return fail(
+          'CONNECTION_TIMEOUT',
+          `no answer from ${server} in time (${words})`,
+          `Check that outbound port ${ep.port} is open from this machine (firewalls often block 25 and 587); try again later`,
+        );
       }
       return fail('CONNECTION_FAILED', `the connection to ${server} failed (${words})`, 'Try again later' + diagnose);
     case 'smtp-5xx':
     case 'message-refused-locally':
-      if (failure.phase === 'rcpt') return fail('RECIPIENT_REFUSED', `${server} refused the recipient (${words})`, 'Check the recipient address' + diagnose);
-      if (failure.phase === 'mail') return fail('SENDER_REFUSED', `${server} refused the sender ${extra?.from ?? ''} (${words})`.replace('  ', ' '), 'Check the From address and that the account may use it' + diagnose);
-      return fail('MESSAGE_REFUSED', `${server} refused the message (${words})`, failure.responseCode === 552 || /size/i.test(words) ? 'The message is over the server\'s size limit: send smaller attachments' : 'See the server\'s reply' + diagnose);
+      if (failure.phase === 'rcpt')
+        return fail('RECIPIENT_REFUSED', `${server} refused the recipient (${words})`, 'Check the recipient address' + diagnose);
+      if (failure.phase === 'mail')
+        return fail(
+          'SENDER_REFUSED',
+          `${server} refused the sender ${extra?.from ?? ''} (${words})`.replace('  ', ' '),
+          'Check the From address and that the account may use it' + diagnose,
+        );
+      return fail(
+        'MESSAGE_REFUSED',
+        `${server} refused the message (${words})`,
+        failure.responseCode === 552 || /size/i.test(words)
+          ? "The message is over the server's size limit: send smaller attachments"
+          : "See the server's reply" + diagnose,
+      );
     case 'smtp-4xx':
     case 'smtp-4xx-session':
-      return fail('SEND_DEFERRED', `${server} deferred the message (${words})`, 'Try again later (`sysemail send --queue` lets the distributor retry)' + diagnose);
+      return fail(
+        'SEND_DEFERRED',
+        `${server} deferred the message (${words})`,
+        'Try again later (`sysemail send --queue` lets the distributor retry)' + diagnose,
+      );
     case 'smtp-5xx-session':
-      return fail('SERVER_REFUSED', `${server} refused the session (${words})`, 'The server does not accept mail from this machine' + diagnose);
+      return fail(
+        'SERVER_REFUSED',
+        `${server} refused the session (${words})`,
+        'The server does not accept mail from this machine' + diagnose,
+      );
     default:
-      return fail('SEND_FAILED', `sending through ${server} failed${failure.phase ? ` at ${failure.phase}` : ''} (${words})`, 'Run `sysemail test-email --to ADDR` to see which step fails' + diagnose);
+      return fail(
+        'SEND_FAILED',
+        `sending through ${server} failed${failure.phase ? ` at ${failure.phase}` : ''} (${words})`,
+        'Run `sysemail test-email --to ADDR` to see which step fails' + diagnose,
+      );
   }
 }
 
@@ -197,11 +267,20 @@ export async function explainSmtpError(err: unknown, cfg: SmtpConfig, probeMs: n
   if (cfg.security === 'tls' && /wrong version number|packet length too long|unknown protocol|ERR_SSL_WRONG_VERSION_NUMBER/i.test(text)) {
     mismatch = true;
     failure = { ...failure, phase: 'tls' };
-  } else if (cfg.security !== 'tls' && (err.timeoutType === 'GREETING_TIMEOUT' || failure.phase === 'greeting' || /closed unexpectedly/i.test(err.message)) && !failure.responseCode) {
+  } else if (
+    cfg.security !== 'tls' &&
+    (err.timeoutType === 'GREETING_TIMEOUT' || failure.phase === 'greeting' || /closed unexpectedly/i.test(err.message)) &&
+    !failure.responseCode
+  ) {
     // the finding goes into the words kept with the attempt, so the diagnosis of the history says it too
     if (await probeImplicitTls(cfg, probeMs)) {
       mismatch = true;
-      failure = { ...failure, phase: 'tls', code: 'ETLS', response: `${failure.response}; the port answered a TLS handshake: it expects implicit TLS` };
+      failure = {
+        ...failure,
+        phase: 'tls',
+        code: 'ETLS',
+        response: `${failure.response}; the port answered a TLS handshake: it expects implicit TLS`,
+      };
     } else if (err.timeoutType === 'GREETING_TIMEOUT') {
       failure = { ...failure, response: `${failure.response}; the port did not answer a TLS handshake either` };
     }

@@ -59,7 +59,12 @@ export class SmtpProvider implements Provider {
 
   test(opts: ConnectionTestOptions): Promise<{ ok: boolean; phases: PhaseResult[]; failure?: FailureInfo; error?: SysemailError }> {
     return runSmtpSession(
-      { config: () => this.config(), credentials: this.credentials, timeouts: this.timeouts, ...(this.options.onTranscript ? { onTranscript: this.options.onTranscript } : {}) },
+      {
+        config: () => this.config(),
+        credentials: this.credentials,
+        timeouts: this.timeouts,
+        ...(this.options.onTranscript ? { onTranscript: this.options.onTranscript } : {}),
+      },
       opts,
     );
   }

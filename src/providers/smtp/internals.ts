@@ -104,5 +104,8 @@ export function readLogEntry(entry: unknown, message: unknown, args: readonly un
  */
 export function eventLogger(onEvent: (event: LogEvent) => void): Record<(typeof LOG_LEVELS)[number], (...args: unknown[]) => void> {
   const log = (entry: unknown, message: unknown, ...args: unknown[]) => onEvent(readLogEntry(entry, message, args));
-  return Object.fromEntries(LOG_LEVELS.map((level) => [level, level === 'trace' ? () => undefined : log])) as Record<(typeof LOG_LEVELS)[number], (...args: unknown[]) => void>;
+  return Object.fromEntries(LOG_LEVELS.map((level) => [level, level === 'trace' ? () => undefined : log])) as Record<
+    (typeof LOG_LEVELS)[number],
+    (...args: unknown[]) => void
+  >;
 }

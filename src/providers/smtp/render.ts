@@ -35,7 +35,10 @@ export class MimeRenderer {
       };
       this.transporter = nodemailer.createTransport(keep as unknown as Parameters<typeof nodemailer.createTransport>[0]);
     }
-    const info = (await this.transporter.sendMail(nodemailerMessage(message))) as unknown as { envelope: { from: string | false; to: string[] }; raw: Buffer };
+    const info = (await this.transporter.sendMail(nodemailerMessage(message))) as unknown as {
+      envelope: { from: string | false; to: string[] };
+      raw: Buffer;
+    };
     return { raw: info.raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
   }
 }

@@ -54,7 +54,10 @@ function tlsDetail(socket: unknown): string {
   const name = String(cert?.subject?.CN ?? cert?.subject?.O ?? 'unnamed');
   const issuer = String(cert?.issuer?.CN ?? cert?.issuer?.O ?? 'unknown issuer');
   const until = cert?.valid_to ? new Date(cert.valid_to).toISOString().slice(0, 10) : 'unknown';
-  return `${socket.getProtocol() ?? 'TLS'} ${socket.getCipher()?.name ?? ''}; certificate CN=${name} issued by ${issuer}, expires ${until}`.replace(' ;', ';');
+  return `${socket.getProtocol() ?? 'TLS'} ${socket.getCipher()?.name ?? ''}; certificate CN=${name} issued by ${issuer}, expires ${until}`.replace(
+    ' ;',
+    ';',
+  );
 }
 
 /** Lines of an EHLO reply without the greeting line and the codes: the server's capabilities. */
@@ -216,7 +219,12 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
     if (!cfg.authRequired) {
       emit('auth', true, 'skipped: smtp.authRequired is false');
     } else if (!c.allowsAuth) {
-      const failure: FailureInfo = { provider: 'smtp', phase: 'auth', code: 'EAUTH', response: 'the server announced no AUTH in its EHLO reply' };
+      const failure: FailureInfo = {
+        provider: 'smtp',
+        phase: 'auth',
+        code: 'EAUTH',
+        response: 'the server announced no AUTH in its EHLO reply',
+      };
       c.close();
       return fail('auth', smtpError(failure, cfg));
     } else {
@@ -224,7 +232,11 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       try {
         if (cfg.authMethod === 'oauth2') {
           const token = await o.credentials.accessToken(cfg);
-          emit('token', true, `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`);
+          emit(
+            'token',
+            true,
+            `client-credentials token from ${safeHost(cfg.oauth!.tokenUrl)} for ${cfg.oauth!.clientId}, valid ${Math.round((token.expiresAt - Date.now()) / 60_000)} min`,
+          );
           const { default: XOAuth2 } = await import('nodemailer/lib/xoauth2');
           auth = { user: cfg.username, method: 'XOAUTH2', oauth2: new XOAuth2({ user: cfg.username, accessToken: token.accessToken }) };
         } else {
@@ -233,7 +245,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       } catch (err) {
         c.close();
         if (!isSysemailError(err)) throw err;
-        return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? ('token') : 'auth', err);
+        return fail((err.data as FailureInfo | undefined)?.phase === 'token' ? 'token' : 'auth', err);
       }
       try {
         await raceClosed(new Promise<void>((resolve, reject) => c.login(auth, (err) => (err ? reject(err) : resolve()))));
@@ -258,7 +270,12 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       }
       if (!reply.startsWith('2')) {
         const command = phase === 'mail' ? 'MAIL FROM' : 'RCPT TO';
-        const err = Object.assign(new Error(reply), { code: 'EENVELOPE', response: reply, responseCode: Number(reply.slice(0, 3)) || undefined, command }) as NodemailerError;
+        const err = Object.assign(new Error(reply), {
+          code: 'EENVELOPE',
+          response: reply,
+          responseCode: Number(reply.slice(0, 3)) || undefined,
+          command,
+        }) as NodemailerError;
         return { ok: false, result: await failWith(err, phase, from) };
       }
       emit(phase, true, reply);
@@ -273,7 +290,10 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       await finish();
       return { ok: true, phases };
     }
-    if (!opts.to) throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', 'a recipient is needed from the rcpt step on', { fix: 'Give --to ADDR, or --quit-after auth to test without one' });
+    if (!opts.to)
+      throw new SysemailError('usage', 'TEST_NEEDS_RECIPIENT', 'a recipient is needed from the rcpt step on', {
+        fix: 'Give --to ADDR, or --quit-after auth to test without one',
+      });
     const to = addressOf(opts.to);
     const rcpt = await envelopeStep('rcpt', `RCPT TO:<${to}>`);
     if (!rcpt.ok) return rcpt.result;
@@ -288,7 +308,11 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
       await raceClosed(new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve()))));
       const raw = await buildTestMessage(opts.from, opts.to);
       transcript?.expectBody(countLines(raw));
-      const info = await raceClosed(new Promise<{ response: string }>((resolve, reject) => c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res)))));
+      const info = await raceClosed(
+        new Promise<{ response: string }>((resolve, reject) =>
+          c.send({ from, to: [to] }, raw, (err, res) => (err ? reject(err) : resolve(res))),
+        ),
+      );
       emit('data', true, info.response);
     } catch (err) {
       return await failWith(err, 'data', from);

@@ -12,7 +12,6 @@ const MAX_LINE = 400;
 
 /** Control characters (CR, NUL, escapes) shown as \xNN so a hostile reply cannot rewrite the terminal. */
 function printable(text: string): string {
-   
   const safe = text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe;
 }
@@ -70,7 +69,6 @@ export class SmtpTranscript {
     this.secure = true;
     this.note(`TLS started: ${detail}`);
   }
-
 }
 
 /** Counts the lines of a message on its way out; the count is shown once the server has the message. */
@@ -132,7 +130,8 @@ export function transcriptLogger(emit: (line: string) => void, options: { implic
         session(e.session).server(e.text);
         break;
       case 'network':
-        if (e.remoteAddress && e.established) session(e.session).note(`Connected to ${e.remoteAddress}:${e.remotePort ?? ''}${options.implicitTls ? ' (implicit TLS)' : ''}`);
+        if (e.remoteAddress && e.established)
+          session(e.session).note(`Connected to ${e.remoteAddress}:${e.remotePort ?? ''}${options.implicitTls ? ' (implicit TLS)' : ''}`);
         break;
       case 'starttls':
         session(e.session).secured('STARTTLS');

@@ -75,11 +75,21 @@ export class SmtpTransport {
       const transporter = await this.transport(cfg);
       const info = await transporter.sendMail({
         ...(r
-          ? { envelope: r.envelope, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength), ...(message.messageId ? { messageId: message.messageId } : {}) }
+          ? {
+              envelope: r.envelope,
+              raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength),
+              ...(message.messageId ? { messageId: message.messageId } : {}),
+            }
           : nodemailerMessage(message)),
         signal: deadline.signal,
       });
-      return { provider: 'smtp', messageId: info.messageId, response: info.response, accepted: addressesOf(info.accepted), rejected: addressesOf(info.rejected) };
+      return {
+        provider: 'smtp',
+        messageId: info.messageId,
+        response: info.response,
+        accepted: addressesOf(info.accepted),
+        rejected: addressesOf(info.rejected),
+      };
     } catch (err) {
       if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err);
       throw await explainSmtpError(err, cfg, this.o.timeouts.probeMs, addressOf(message.from));

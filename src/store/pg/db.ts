@@ -67,16 +67,25 @@ async function schemaVersion(q: Queryable): Promise<number> {
   // a scan of the catalog, not to_regclass(): a name lookup may answer from this connection's cache,
   // which a transaction that only waited on an advisory lock has not refreshed since another host's
   // migration committed
-  const exists = (await q.query<{ t: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version') AS t")).rows[0].t;
+  const exists = (
+    await q.query<{ t: boolean }>(
+      "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version') AS t",
+    )
+  ).rows[0].t;
   if (!exists) return 0;
   const r = (await q.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version')).rows[0];
   return r.v ?? 0;
 }
 
 function tooNew(label: string, version: number): SysemailError {
-  return new SysemailError('config', 'DB_TOO_NEW', `database ${label} was written by a newer sysemail (schema ${version}, this one knows ${PG_MIGRATIONS.length})`, {
-    fix: 'Upgrade sysemail on this host to the version the other hosts run; the database was left unchanged',
-  });
+  return new SysemailError(
+    'config',
+    'DB_TOO_NEW',
+    `database ${label} was written by a newer sysemail (schema ${version}, this one knows ${PG_MIGRATIONS.length})`,
+    {
+      fix: 'Upgrade sysemail on this host to the version the other hosts run; the database was left unchanged',
+    },
+  );
 }
 
 /**
@@ -97,11 +106,20 @@ export async function migrate(db: PgDatabase): Promise<{ id: string; created: bo
       if (current > PG_MIGRATIONS.length) throw tooNew(db.label, current);
       if (current === PG_MIGRATIONS.length) return false;
       if (current === 0) {
-        const foreign = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('messages', 'params', 'meta')")).rows[0].n;
+        const foreign = (
+          await c.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('messages', 'params', 'meta')",
+          )
+        ).rows[0].n;
         if (foreign > 0) {
-          throw new SysemailError('config', 'DB_FOREIGN', `database ${db.label} already has tables named like sysemail's but is not a sysemail database (nothing was changed)`, {
-            fix: 'Create an empty database for sysemail (createdb sysemail) and point --db at it',
-          });
+          throw new SysemailError(
+            'config',
+            'DB_FOREIGN',
+            `database ${db.label} already has tables named like sysemail's but is not a sysemail database (nothing was changed)`,
+            {
+              fix: 'Create an empty database for sysemail (createdb sysemail) and point --db at it',
+            },
+          );
         }
         await c.query('CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
       }
@@ -110,12 +128,18 @@ export async function migrate(db: PgDatabase): Promise<{ id: string; created: bo
         await c.query('INSERT INTO schema_version (version) VALUES ($1)', [i + 1]);
       }
       if (current === 0) {
-        await c.query("INSERT INTO meta (key, value) VALUES ('db_id', $1), ('created_at', $2)", [crypto().randomBytes(16).toString('hex'), String(Date.now())]);
+        await c.query("INSERT INTO meta (key, value) VALUES ('db_id', $1), ('created_at', $2)", [
+          crypto().randomBytes(16).toString('hex'),
+          String(Date.now()),
+        ]);
       }
       return current === 0;
     });
   }
   const row = (await db.query<{ value: string }>("SELECT value FROM meta WHERE key = 'db_id'"))[0];
-  if (!row) throw new SysemailError('ioerr', 'DB_CORRUPT', `database ${db.label} has no id`, { fix: 'The database is damaged; restore it from a backup' });
+  if (!row)
+    throw new SysemailError('ioerr', 'DB_CORRUPT', `database ${db.label} has no id`, {
+      fix: 'The database is damaged; restore it from a backup',
+    });
   return { id: row.value, created };
 }

@@ -46,41 +46,95 @@ export function pgFailure(err: unknown, label: string): SysemailError {
   const raw = scrub(String((err as Error)?.message || code || err));
   const at = `database ${label}`;
   const make = (kind: ConstructorParameters<typeof SysemailError>[0], id: ErrorCode, message: string, fix: string) =>
-    new SysemailError(kind, id, scrub(message), { fix, cause: err, data: code ? { [/^[0-9A-Z]{5}$/.test(code) ? 'sqlstate' : 'errno']: code } : undefined });
+    new SysemailError(kind, id, scrub(message), {
+      fix,
+      cause: err,
+      data: code ? { [/^[0-9A-Z]{5}$/.test(code) ? 'sqlstate' : 'errno']: code } : undefined,
+    });
   switch (code) {
     case 'ECONNREFUSED':
-      return make('tempfail', 'PG_UNAVAILABLE', `cannot connect to ${at}: connection refused`, 'Start the PostgreSQL server or check the host and port in --db; retrying later may work');
+      return make(
+        'tempfail',
+        'PG_UNAVAILABLE',
+        `cannot connect to ${at}: connection refused`,
+        'Start the PostgreSQL server or check the host and port in --db; retrying later may work',
+      );
     case 'ETIMEDOUT':
     case 'ECONNRESET':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
-      return make('tempfail', 'PG_UNAVAILABLE', `cannot reach ${at} (${code})`, 'Check that the server is up and reachable from this host; retrying later may work');
+      return make(
+        'tempfail',
+        'PG_UNAVAILABLE',
+        `cannot reach ${at} (${code})`,
+        'Check that the server is up and reachable from this host; retrying later may work',
+      );
     case 'ENOTFOUND':
       return make('config', 'PG_HOST_NOT_FOUND', `the host of ${at} does not resolve`, 'Correct the host name in --db (or SYSEMAIL_DB)');
     case '28P01':
-      return make('noperm', 'PG_AUTH_FAILED', `${at} refused the password (${raw})`, 'Give the right password in the URL, PGPASSWORD or ~/.pgpass (mode 0600)');
+      return make(
+        'noperm',
+        'PG_AUTH_FAILED',
+        `${at} refused the password (${raw})`,
+        'Give the right password in the URL, PGPASSWORD or ~/.pgpass (mode 0600)',
+      );
     case '28000':
-      return make('noperm', 'PG_AUTH_FAILED', `${at} refused the connection (${raw})`, 'Check the user name and the server\'s pg_hba.conf rules for this host');
+      return make(
+        'noperm',
+        'PG_AUTH_FAILED',
+        `${at} refused the connection (${raw})`,
+        "Check the user name and the server's pg_hba.conf rules for this host",
+      );
     case '42501':
-      return make('noperm', 'PG_NO_PRIVILEGE', `${at}: permission denied (${raw})`, 'Grant the database user the privileges sysemail needs (owner of its database, or CREATE and read/write on its tables)');
+      return make(
+        'noperm',
+        'PG_NO_PRIVILEGE',
+        `${at}: permission denied (${raw})`,
+        'Grant the database user the privileges sysemail needs (owner of its database, or CREATE and read/write on its tables)',
+      );
     case '3D000':
-      return make('config', 'PG_NO_DATABASE', `${at} does not exist`, 'Create it first (createdb NAME, or CREATE DATABASE NAME) or correct the name in --db');
+      return make(
+        'config',
+        'PG_NO_DATABASE',
+        `${at} does not exist`,
+        'Create it first (createdb NAME, or CREATE DATABASE NAME) or correct the name in --db',
+      );
     default:
       break;
   }
   // the server asked for a password and none was found (node-postgres says so before sending anything)
   if (!code && /password must be a string|password must be a non-empty string|no password supplied/i.test(raw)) {
-    return make('noperm', 'PG_NO_PASSWORD', `${at} wants a password and none was given`, 'Give it in the URL, in PGPASSWORD or in ~/.pgpass (a line host:port:database:user:password, mode 0600)');
+    return make(
+      'noperm',
+      'PG_NO_PASSWORD',
+      `${at} wants a password and none was given`,
+      'Give it in the URL, in PGPASSWORD or in ~/.pgpass (a line host:port:database:user:password, mode 0600)',
+    );
   }
   if (code && TLS_CODES.has(code)) {
-    return make('config', 'PG_TLS_UNTRUSTED', `the certificate of ${at} is not trusted (${code})`, 'Give the CA with sslrootcert=FILE in the URL, or sslmode=require to encrypt without verifying');
+    return make(
+      'config',
+      'PG_TLS_UNTRUSTED',
+      `the certificate of ${at} is not trusted (${code})`,
+      'Give the CA with sslrootcert=FILE in the URL, or sslmode=require to encrypt without verifying',
+    );
   }
   if (/does not support SSL/i.test(raw)) {
-    return make('config', 'PG_TLS_UNSUPPORTED', `${at} does not accept TLS connections`, 'Enable ssl on the server, or use sslmode=disable or prefer in the URL');
+    return make(
+      'config',
+      'PG_TLS_UNSUPPORTED',
+      `${at} does not accept TLS connections`,
+      'Enable ssl on the server, or use sslmode=disable or prefer in the URL',
+    );
   }
   if (/timeout|terminated/i.test(raw) && !code) {
-    return make('tempfail', 'PG_UNAVAILABLE', `lost or could not open the connection to ${at} (${raw})`, 'Check that the server is up and reachable; retrying later may work');
+    return make(
+      'tempfail',
+      'PG_UNAVAILABLE',
+      `lost or could not open the connection to ${at} (${raw})`,
+      'Check that the server is up and reachable; retrying later may work',
+    );
   }
   if (code && TEMPORARY_SQLSTATE.test(code)) {
     return make('tempfail', 'PG_TEMPORARY', `${at}: ${raw}`, 'Retrying later may work');

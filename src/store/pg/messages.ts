@@ -92,10 +92,15 @@ export class PgMessagesRepo implements MessagesRepo {
       try {
         content = await fs.promises.readFile(a.path);
       } catch (err) {
-        throw new SysemailError('noinput', 'ATTACHMENT_UNREADABLE', `attachment ${a.filename} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-          fix: 'Check that the file exists and is readable, then send again',
-          cause: err,
-        });
+        throw new SysemailError(
+          'noinput',
+          'ATTACHMENT_UNREADABLE',
+          `attachment ${a.filename} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+          {
+            fix: 'Check that the file exists and is readable, then send again',
+            cause: err,
+          },
+        );
       }
       await c.query('INSERT INTO message_attachments (message_id, position, filename, content_type, content) VALUES ($1, $2, $3, $4, $5)', [
         id,
@@ -125,7 +130,9 @@ export class PgMessagesRepo implements MessagesRepo {
   }
 
   /** The stored bytes of a message's attachments, in the order of its attachments list. */
-  async attachmentContents(messageId: number): Promise<{ position: number; filename: string; contentType: string | null; content: Buffer }[]> {
+  async attachmentContents(
+    messageId: number,
+  ): Promise<{ position: number; filename: string; contentType: string | null; content: Buffer }[]> {
     const rows = await this.db.query<{ position: number; filename: string; content_type: string | null; content: Buffer }>(
       'SELECT position, filename, content_type, content FROM message_attachments WHERE message_id = $1 ORDER BY position',
       [messageId],
@@ -139,8 +146,14 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async list(opts: { status?: MessageStatus; limit: number }): Promise<MessageRow[]> {
     const rows = opts.status
-      ? await this.db.query<PgMessageRow>('SELECT * FROM messages WHERE status = $1 ORDER BY due_at, id LIMIT $2', [opts.status, opts.limit])
-      : await this.db.query<PgMessageRow>("SELECT * FROM messages WHERE status IN ('pending','sending','deferred','held') ORDER BY due_at, id LIMIT $1", [opts.limit]);
+      ? await this.db.query<PgMessageRow>('SELECT * FROM messages WHERE status = $1 ORDER BY due_at, id LIMIT $2', [
+          opts.status,
+          opts.limit,
+        ])
+      : await this.db.query<PgMessageRow>(
+          "SELECT * FROM messages WHERE status IN ('pending','sending','deferred','held') ORDER BY due_at, id LIMIT $1",
+          [opts.limit],
+        );
     return rows.map(toMessageRow);
   }
 
@@ -174,7 +187,9 @@ export class PgMessagesRepo implements MessagesRepo {
         // the window runs on the database's clock, which all hosts share; due times stay on the caller's
         const dbNow = (await c.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`)).rows[0].now;
         await c.query('DELETE FROM throttle_sends WHERE provider = $1 AND sent_at <= $2', [provider, dbNow - THROTTLE_WINDOW_MS]);
-        const window = (await c.query<{ sent_at: number }>('SELECT sent_at FROM throttle_sends WHERE provider = $1', [provider])).rows.map((r) => r.sent_at);
+        const window = (await c.query<{ sent_at: number }>('SELECT sent_at FROM throttle_sends WHERE provider = $1', [provider])).rows.map(
+          (r) => r.sent_at,
+        );
         const decisions = planThrottle(limit, window, dbNow, messages);
         let sends = 0;
         for (const [i, m] of messages.entries()) {
@@ -186,10 +201,16 @@ export class PgMessagesRepo implements MessagesRepo {
           } else {
             const until = d.until - dbNow + now;
             const reason = `throttled: ${provider}.perMinuteLimit ${limit} reached (deferral ${d.deferrals})`;
-            if (await throttledIn(c, m.id, req.owner, { until, deferrals: d.deferrals, now, reason })) throttled.push({ id: m.id, until, deferrals: d.deferrals });
+            if (await throttledIn(c, m.id, req.owner, { until, deferrals: d.deferrals, now, reason }))
+              throttled.push({ id: m.id, until, deferrals: d.deferrals });
           }
         }
-        if (sends > 0) await c.query('INSERT INTO throttle_sends (provider, sent_at) SELECT $1, $2 FROM generate_series(1, $3)', [provider, dbNow, sends]);
+        if (sends > 0)
+          await c.query('INSERT INTO throttle_sends (provider, sent_at) SELECT $1, $2 FROM generate_series(1, $3)', [
+            provider,
+            dbNow,
+            sends,
+          ]);
       }
       if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
       return { claimed, throttled, reclaimed, beforeAccepted };
@@ -197,7 +218,12 @@ export class PgMessagesRepo implements MessagesRepo {
   }
 
   /** Extends only the leases `owner` still holds and that have not run out (past them the message may be another host's). */
-  async renew(owner: string, ids: readonly number[], leaseMs: number, before: readonly QueueWrite[] = []): Promise<{ renewed: number[]; beforeAccepted: boolean[] }> {
+  async renew(
+    owner: string,
+    ids: readonly number[],
+    leaseMs: number,
+    before: readonly QueueWrite[] = [],
+  ): Promise<{ renewed: number[]; beforeAccepted: boolean[] }> {
     return this.db.tx(async (c) => {
       const beforeAccepted = await applyAllIn(c, before);
       await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [owner]);
@@ -218,13 +244,19 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async giveBackAll(owner: string, now: number, reason: string): Promise<number> {
     return this.db.tx(async (c) => {
-      const ids = (await c.query<{ id: number }>("SELECT id FROM messages WHERE status = 'sending' AND lease_owner = $1 FOR UPDATE", [owner])).rows.map((r) => r.id);
+      const ids = (
+        await c.query<{ id: number }>("SELECT id FROM messages WHERE status = 'sending' AND lease_owner = $1 FOR UPDATE", [owner])
+      ).rows.map((r) => r.id);
       return ids.length === 0 ? 0 : giveBackIn(c, owner, ids, { now, uncount: true, reason });
     });
   }
 
   async leaseOwners(): Promise<string[]> {
-    return (await this.db.query<{ o: string }>("SELECT DISTINCT lease_owner AS o FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL")).map((r) => r.o);
+    return (
+      await this.db.query<{ o: string }>(
+        "SELECT DISTINCT lease_owner AS o FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL",
+      )
+    ).map((r) => r.o);
   }
 
   async heldBy(owner: string): Promise<HeldLeases> {
@@ -241,7 +273,8 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async counts(): Promise<StatusCounts> {
     const out = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
-    for (const r of await this.db.query<{ status: MessageStatus; n: number }>('SELECT status, count(*) AS n FROM messages GROUP BY status')) out[r.status] = r.n;
+    for (const r of await this.db.query<{ status: MessageStatus; n: number }>('SELECT status, count(*) AS n FROM messages GROUP BY status'))
+      out[r.status] = r.n;
     return out;
   }
 
@@ -250,11 +283,18 @@ export class PgMessagesRepo implements MessagesRepo {
   }
 
   async dueCount(now: number): Promise<number> {
-    return (await this.db.query<{ n: number }>("SELECT count(*) AS n FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1", [now]))[0].n;
+    return (
+      await this.db.query<{ n: number }>("SELECT count(*) AS n FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1", [
+        now,
+      ])
+    )[0].n;
   }
 
   async oldestDueAgeSec(now: number): Promise<number | null> {
-    const [r] = await this.db.query<{ d: number | null }>("SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1", [now]);
+    const [r] = await this.db.query<{ d: number | null }>(
+      "SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1",
+      [now],
+    );
     return r.d === null ? null : Math.max(0, Math.floor((now - r.d) / 1000));
   }
 

@@ -21,7 +21,20 @@ import { attachmentPathsOf, hasRecipient, type PgMessageRow } from './rows.js';
 
 type HistoryDbRow = Pick<
   PgMessageRow,
-  'id' | 'status' | 'provider' | 'sent_provider' | 'from_addr' | 'to_addrs' | 'subject' | 'attempts' | 'created_at' | 'sent_at' | 'due_at' | 'last_error' | 'diagnosis' | 'deferral_reason'
+  | 'id'
+  | 'status'
+  | 'provider'
+  | 'sent_provider'
+  | 'from_addr'
+  | 'to_addrs'
+  | 'subject'
+  | 'attempts'
+  | 'created_at'
+  | 'sent_at'
+  | 'due_at'
+  | 'last_error'
+  | 'diagnosis'
+  | 'deferral_reason'
 >;
 
 export class PgHistoryRepo implements HistoryRepo {
@@ -71,7 +84,11 @@ export class PgHistoryRepo implements HistoryRepo {
   }
 
   async purgeable(cutoff: number): Promise<number[]> {
-    return (await this.db.query<{ id: number }>("SELECT id FROM messages WHERE status IN ('sent','failed') AND created_at < $1 ORDER BY id", [cutoff])).map((r) => r.id);
+    return (
+      await this.db.query<{ id: number }>("SELECT id FROM messages WHERE status IN ('sent','failed') AND created_at < $1 ORDER BY id", [
+        cutoff,
+      ])
+    ).map((r) => r.id);
   }
 
   /** One short transaction per batch; rows another host holds locked are left for the next pass. */
@@ -119,7 +136,10 @@ export class PgTemplatesRepo implements TemplatesRepo {
   }
 
   async resolve(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
-    const [r] = await this.db.query<PgTemplateRow>("SELECT * FROM templates WHERE id = $1 AND org IN ($2, '') ORDER BY org = '' LIMIT 1", [id, org]);
+    const [r] = await this.db.query<PgTemplateRow>("SELECT * FROM templates WHERE id = $1 AND org IN ($2, '') ORDER BY org = '' LIMIT 1", [
+      id,
+      org,
+    ]);
     return r ? toTemplateRow(r) : undefined;
   }
 
@@ -212,7 +232,13 @@ export class PgDiagnosisReads implements DiagnosisReads {
   }
 
   async failuresSince(since: number): Promise<FailureGroup[]> {
-    const rows = await this.db.query<{ diagnosis: string | null; n: number; messages: number; last_at: number; last_failure: FailureInfo | null }>(
+    const rows = await this.db.query<{
+      diagnosis: string | null;
+      n: number;
+      messages: number;
+      last_at: number;
+      last_failure: FailureInfo | null;
+    }>(
       `SELECT diagnosis, count(*) AS n, count(DISTINCT message_id) AS messages, max(started_at) AS last_at,
          (SELECT a2.failure FROM attempts a2
             WHERE a2.diagnosis IS NOT DISTINCT FROM a.diagnosis AND a2.failure IS NOT NULL AND a2.started_at >= $1

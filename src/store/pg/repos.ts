@@ -72,7 +72,12 @@ export class PgRunsRepo implements RunsRepo {
   }
 
   async finishRun(runId: number, now: number, error?: { code: string; message: string }): Promise<void> {
-    await this.db.query('UPDATE distributor_runs SET ended_at = $1, error_code = $2, error_message = $3 WHERE id = $4', [now, error?.code ?? null, error?.message ?? null, runId]);
+    await this.db.query('UPDATE distributor_runs SET ended_at = $1, error_code = $2, error_message = $3 WHERE id = $4', [
+      now,
+      error?.code ?? null,
+      error?.message ?? null,
+      runId,
+    ]);
   }
 
   async lastRun(): Promise<RunRow | null> {
@@ -114,7 +119,11 @@ export class PgOperatorRepo implements OperatorRepo {
       const chosen: number[] = [];
       const lock = o.dryRun ? '' : 'FOR UPDATE';
       if ('ids' in selection) {
-        const rows = (await c.query<{ id: number; status: MessageStatus }>(`SELECT id, status FROM messages WHERE id = ANY($1::bigint[]) ${lock}`, [selection.ids])).rows;
+        const rows = (
+          await c.query<{ id: number; status: MessageStatus }>(`SELECT id, status FROM messages WHERE id = ANY($1::bigint[]) ${lock}`, [
+            selection.ids,
+          ])
+        ).rows;
         const byId = new Map(rows.map((r) => [r.id, r.status]));
         for (const id of selection.ids) {
           const status = byId.get(id);
@@ -134,7 +143,12 @@ export class PgOperatorRepo implements OperatorRepo {
     });
   }
 
-  private async select(c: Tx, targets: readonly MessageStatus[], f: MessageFilter, lock: string): Promise<{ id: number; status: MessageStatus }[]> {
+  private async select(
+    c: Tx,
+    targets: readonly MessageStatus[],
+    f: MessageFilter,
+    lock: string,
+  ): Promise<{ id: number; status: MessageStatus }[]> {
     const statuses = f.status ? [f.status] : [...targets, 'sending'];
     const args: unknown[] = [statuses];
     const where = ['status = ANY($1::text[])'];
@@ -146,7 +160,12 @@ export class PgOperatorRepo implements OperatorRepo {
       args.push(f.recipient.toLowerCase());
       where.push(hasRecipient(`$${args.length}::text`));
     }
-    return (await c.query<{ id: number; status: MessageStatus }>(`SELECT id, status FROM messages WHERE ${where.join(' AND ')} ORDER BY id ${lock}`, args)).rows;
+    return (
+      await c.query<{ id: number; status: MessageStatus }>(
+        `SELECT id, status FROM messages WHERE ${where.join(' AND ')} ORDER BY id ${lock}`,
+        args,
+      )
+    ).rows;
   }
 
   private async apply(c: Tx, action: OperatorAction, ids: readonly number[], now: number): Promise<string[]> {
@@ -156,7 +175,10 @@ export class PgOperatorRepo implements OperatorRepo {
         await c.query("UPDATE messages SET status = 'held', updated_at = $1 WHERE id = ANY($2::bigint[])", [now, ids]);
         return [];
       case 'release':
-        await c.query("UPDATE messages SET status = 'pending', due_at = least(due_at, $1), updated_at = $1 WHERE id = ANY($2::bigint[])", [now, ids]);
+        await c.query("UPDATE messages SET status = 'pending', due_at = least(due_at, $1), updated_at = $1 WHERE id = ANY($2::bigint[])", [
+          now,
+          ids,
+        ]);
         return [];
       case 'retry':
         await c.query(
@@ -166,7 +188,11 @@ export class PgOperatorRepo implements OperatorRepo {
         );
         return [];
       case 'delete': {
-        const rows = (await c.query<{ attachments: StoredAttachment[] }>('DELETE FROM messages WHERE id = ANY($1::bigint[]) RETURNING attachments', [ids])).rows;
+        const rows = (
+          await c.query<{ attachments: StoredAttachment[] }>('DELETE FROM messages WHERE id = ANY($1::bigint[]) RETURNING attachments', [
+            ids,
+          ])
+        ).rows;
         return rows.flatMap((r) => attachmentPathsOf(r.attachments));
       }
     }

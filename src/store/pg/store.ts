@@ -74,7 +74,12 @@ export class PgStore implements Store {
       max: options.maxConnections ?? 4,
       application_name: 'sysemail',
       // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : (pg.types.getTypeParser(oid, format) as (value: string) => unknown))) as typeof pg.types.getTypeParser },
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === BIGINT_OID
+            ? Number
+            : (pg.types.getTypeParser(oid, format) as (value: string) => unknown)) as typeof pg.types.getTypeParser,
+      },
     });
     // an idle connection the server dropped must not crash the process; the next query reports it
     pool.on('error', () => {});
@@ -108,9 +113,14 @@ export class PgStore implements Store {
    * ports, `queue run` says so instead of failing on a missing method.
    */
   get queue(): never {
-    throw new SysemailError('config', 'PG_DISTRIBUTOR_UNSUPPORTED', `queue run on a PostgreSQL database (${this.db.label}) is not available in this version`, {
-      fix: 'Run the distributor on an SQLite database for now; every other command works on PostgreSQL',
-    });
+    throw new SysemailError(
+      'config',
+      'PG_DISTRIBUTOR_UNSUPPORTED',
+      `queue run on a PostgreSQL database (${this.db.label}) is not available in this version`,
+      {
+        fix: 'Run the distributor on an SQLite database for now; every other command works on PostgreSQL',
+      },
+    );
   }
 
   /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */

@@ -20,7 +20,13 @@ function withAttempt(update: string, k: number): string {
     INSERT INTO attempts (${ATTEMPT_COLUMNS}) SELECT ${attemptParams(k)} FROM changed RETURNING id`;
 }
 
-function attempt(id: number, owner: string, outcome: 'sent' | 'deferred' | 'failed' | 'released', o: Outcome, response?: string | null): unknown[] {
+function attempt(
+  id: number,
+  owner: string,
+  outcome: 'sent' | 'deferred' | 'failed' | 'released',
+  o: Outcome,
+  response?: string | null,
+): unknown[] {
   return attemptValues({
     messageId: id,
     startedAt: o.startedAt,
@@ -69,12 +75,28 @@ async function applyIn(c: Client, w: QueueWrite): Promise<boolean> {
   switch (w.op) {
     case 'sent': {
       const o = w.outcome;
-      const r = await c.query(SENT, [w.id, w.owner, o.now, o.provider, o.messageId ?? null, ...attempt(w.id, w.owner, 'sent', o, o.response)]);
+      const r = await c.query(SENT, [
+        w.id,
+        w.owner,
+        o.now,
+        o.provider,
+        o.messageId ?? null,
+        ...attempt(w.id, w.owner, 'sent', o, o.response),
+      ]);
       return r.rowCount === 1;
     }
     case 'deferred': {
       const o = w.outcome;
-      const r = await c.query(DEFERRED, [w.id, w.owner, o.now, o.dueAt, json(o.failure), o.diagnosis ?? null, o.reason, ...attempt(w.id, w.owner, 'deferred', o)]);
+      const r = await c.query(DEFERRED, [
+        w.id,
+        w.owner,
+        o.now,
+        o.dueAt,
+        json(o.failure),
+        o.diagnosis ?? null,
+        o.reason,
+        ...attempt(w.id, w.owner, 'deferred', o),
+      ]);
       return r.rowCount === 1;
     }
     case 'failed': {
@@ -102,7 +124,11 @@ async function recordRunCounts(c: Client, writes: readonly QueueWrite[], accepte
   }
 }
 
-export async function addRunCounts(c: Client, owner: string, t: { sent: number; deferred: number; failed: number; forced: number }): Promise<void> {
+export async function addRunCounts(
+  c: Client,
+  owner: string,
+  t: { sent: number; deferred: number; failed: number; forced: number },
+): Promise<void> {
   await c.query(
     `UPDATE distributor_runs SET sent = sent + $2, deferred = deferred + $3, failed = failed + $4, forced = forced + $5, heartbeat_at = ${DB_NOW_MS}
      WHERE owner = $1`,
@@ -114,13 +140,21 @@ export async function addRunCounts(c: Client, owner: string, t: { sent: number; 
 export async function giveBackIn(c: Client, owner: string, ids: readonly number[], opts: GiveBackOptions): Promise<number> {
   const r = await c.query(GIVE_BACK, [ids, owner, opts.now, opts.uncount, opts.reason]);
   if (opts.attempt) {
-    await c.query(`INSERT INTO attempts (${ATTEMPT_COLUMNS}) VALUES (${attemptParams(1)})`, attempt(opts.attempt.id, owner, 'released', opts.attempt));
+    await c.query(
+      `INSERT INTO attempts (${ATTEMPT_COLUMNS}) VALUES (${attemptParams(1)})`,
+      attempt(opts.attempt.id, owner, 'released', opts.attempt),
+    );
   }
   return r.rowCount ?? 0;
 }
 
 /** Throttled at claim time: deferred until `until`, the claim's attempt taken back. */
-export async function throttledIn(c: Client, id: number, owner: string, d: { until: number; deferrals: number; now: number; reason: string }): Promise<boolean> {
+export async function throttledIn(
+  c: Client,
+  id: number,
+  owner: string,
+  d: { until: number; deferrals: number; now: number; reason: string },
+): Promise<boolean> {
   const r = await c.query(
     `UPDATE messages SET status = 'deferred', due_at = $3, deferrals = $4, attempts = attempts - 1,
        first_attempt_at = CASE WHEN attempts - 1 = 0 THEN NULL ELSE first_attempt_at END,

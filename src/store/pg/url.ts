@@ -84,10 +84,15 @@ function readFileOption(label: string, name: string, file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new SysemailError('noinput', 'PG_TLS_FILE_UNREADABLE', `${name}=${file} in database URL ${label} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-      fix: `Give a readable file in ${name}`,
-      cause: err,
-    });
+    throw new SysemailError(
+      'noinput',
+      'PG_TLS_FILE_UNREADABLE',
+      `${name}=${file} in database URL ${label} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      {
+        fix: `Give a readable file in ${name}`,
+        cause: err,
+      },
+    );
   }
 }
 
@@ -130,19 +135,39 @@ export function pgTarget(url: string, env: NodeJS.ProcessEnv = process.env): PgT
   const host = q.get('host') ?? (u.hostname ? decode(u.hostname).replace(/^\[|\]$/g, '') : env.PGHOST || 'localhost');
   const portText = q.get('port') ?? (u.port || env.PGPORT || '5432');
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw badUrl(label, `port ${portText} is not a TCP port`, 'Give a port between 1 and 65535, e.g. :5432');
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw badUrl(label, `port ${portText} is not a TCP port`, 'Give a port between 1 and 65535, e.g. :5432');
   const user = q.get('user') ?? (u.username ? decode(u.username) : env.PGUSER || os.userInfo().username);
   const database = q.get('dbname') ?? (u.pathname.length > 1 ? decode(u.pathname.slice(1)) : env.PGDATABASE || user);
   const mode = (q.get('sslmode') ?? env.PGSSLMODE ?? 'prefer') as SslMode;
-  if (!SSL_MODES.includes(mode)) throw badUrl(label, `sslmode=${mode} is not one of ${SSL_MODES.join(', ')}`, 'Use sslmode=verify-full (or require, verify-ca, disable)');
+  if (!SSL_MODES.includes(mode))
+    throw badUrl(
+      label,
+      `sslmode=${mode} is not one of ${SSL_MODES.join(', ')}`,
+      'Use sslmode=verify-full (or require, verify-ca, disable)',
+    );
   const timeoutText = q.get('connect_timeout') ?? env.PGCONNECT_TIMEOUT ?? '10';
   const timeout = Number(timeoutText);
-  if (!Number.isFinite(timeout) || timeout < 0) throw badUrl(label, `connect_timeout=${timeoutText} is not a number of seconds`, 'Give connect_timeout in seconds, e.g. connect_timeout=10');
+  if (!Number.isFinite(timeout) || timeout < 0)
+    throw badUrl(
+      label,
+      `connect_timeout=${timeoutText} is not a number of seconds`,
+      'Give connect_timeout in seconds, e.g. connect_timeout=10',
+    );
   let password = q.get('password') ?? (u.password ? decode(u.password) : undefined);
   if (password === undefined && env.PGPASSWORD) password = env.PGPASSWORD;
   if (password === undefined) {
     const file = env.PGPASSFILE || path.join(env.HOME || os.homedir(), '.pgpass');
     password = pgpassLookup(file, { host, port, database, user });
   }
-  return { host, port, database, user, password, ssl: sslOptions(label, mode, host, q, env), connectTimeoutMs: Math.max(1, timeout) * 1000, label };
+  return {
+    host,
+    port,
+    database,
+    user,
+    password,
+    ssl: sslOptions(label, mode, host, q, env),
+    connectTimeoutMs: Math.max(1, timeout) * 1000,
+    label,
+  };
 }

@@ -104,7 +104,12 @@ export class Claims {
    * pause longer than the lease the message may be someone else's, and renewing it would let two
    * distributors send it.
    */
-  renew(owner: string, ids: readonly number[], leaseMs: number, before: readonly QueueWrite[] = []): { renewed: number[]; beforeAccepted: boolean[] } {
+  renew(
+    owner: string,
+    ids: readonly number[],
+    leaseMs: number,
+    before: readonly QueueWrite[] = [],
+  ): { renewed: number[]; beforeAccepted: boolean[] } {
     return this.db
       .transaction(() => {
         const beforeAccepted = this.transitions.applyAllIn(before);
@@ -138,13 +143,18 @@ export class Claims {
 
   /** Owners holding leases right now (to spot dead local distributors). */
   leaseOwners(): string[] {
-    return this.db.prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL").pluck().all() as string[];
+    return this.db
+      .prepare("SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_owner IS NOT NULL")
+      .pluck()
+      .all() as string[];
   }
 
   /** What `owner`'s leases still hold. */
   heldBy(owner: string): HeldLeases {
     const r = this.db
-      .prepare("SELECT count(*) AS n, min(lease_expires_at) AS first, max(lease_expires_at) AS last FROM messages WHERE status = 'sending' AND lease_owner = ?")
+      .prepare(
+        "SELECT count(*) AS n, min(lease_expires_at) AS first, max(lease_expires_at) AS last FROM messages WHERE status = 'sending' AND lease_owner = ?",
+      )
       .get(owner) as { n: number; first: number | null; last: number | null };
     return { count: r.n, firstExpiresAt: r.first, lastExpiresAt: r.last };
   }

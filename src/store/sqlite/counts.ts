@@ -9,7 +9,10 @@ export class QueueCounts {
 
   counts(): StatusCounts {
     const out = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
-    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as { status: MessageStatus; n: number }[]) {
+    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as {
+      status: MessageStatus;
+      n: number;
+    }[]) {
       out[r.status] = r.n;
     }
     return out;
@@ -22,7 +25,10 @@ export class QueueCounts {
 
   /** Due now (what a one-pass run would still find). */
   dueCount(now: number): number {
-    return this.db.prepare("SELECT count(*) FROM messages WHERE status IN ('pending','deferred') AND due_at <= ?").pluck().get(now) as number;
+    return this.db
+      .prepare("SELECT count(*) FROM messages WHERE status IN ('pending','deferred') AND due_at <= ?")
+      .pluck()
+      .get(now) as number;
   }
 
   /** Seconds the longest-waiting due message has been due; null when nothing is due. */

@@ -13,10 +13,14 @@ export class SqliteDiagnosisReads implements DiagnosisReads {
   /** Leases in sending that ran out, on the database's clock (the one leases are set on). */
   async expiredLeases(): Promise<ExpiredLeases> {
     const row = this.db
-      .prepare(`SELECT count(*) AS n, min(lease_expires_at) AS oldest FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS}`)
+      .prepare(
+        `SELECT count(*) AS n, min(lease_expires_at) AS oldest FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS}`,
+      )
       .get() as { n: number; oldest: number | null };
     const owners = this.db
-      .prepare(`SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS} AND lease_owner IS NOT NULL`)
+      .prepare(
+        `SELECT DISTINCT lease_owner FROM messages WHERE status = 'sending' AND lease_expires_at < ${DB_NOW_MS} AND lease_owner IS NOT NULL`,
+      )
       .pluck()
       .all() as string[];
     return { count: row.n, oldestExpiredAt: row.oldest, owners };

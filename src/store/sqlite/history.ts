@@ -11,7 +11,20 @@ import { HAS_RECIPIENT_SQL, attachmentPathsOf, type MessageDbRow } from './rows.
 
 type HistoryDbRow = Pick<
   MessageDbRow,
-  'id' | 'status' | 'provider' | 'sent_provider' | 'from_addr' | 'to_addrs' | 'subject' | 'attempts' | 'created_at' | 'sent_at' | 'due_at' | 'last_error' | 'diagnosis' | 'deferral_reason'
+  | 'id'
+  | 'status'
+  | 'provider'
+  | 'sent_provider'
+  | 'from_addr'
+  | 'to_addrs'
+  | 'subject'
+  | 'attempts'
+  | 'created_at'
+  | 'sent_at'
+  | 'due_at'
+  | 'last_error'
+  | 'diagnosis'
+  | 'deferral_reason'
 >;
 
 const COLUMNS =
@@ -85,6 +98,9 @@ export class SqliteHistoryRepo implements HistoryRepo {
    */
   async purgeBatch(cutoff: number, batch = PURGE_BATCH): Promise<{ deleted: number; attachmentPaths: string[] }> {
     const rows = this.db.transaction(() => this.purgeStmt.all({ cutoff, batch }) as { id: number; attachments: string }[]).immediate();
-    return { deleted: rows.length, attachmentPaths: rows.filter((r) => r.attachments !== '[]').flatMap((r) => attachmentPathsOf(r.attachments)) };
+    return {
+      deleted: rows.length,
+      attachmentPaths: rows.filter((r) => r.attachments !== '[]').flatMap((r) => attachmentPathsOf(r.attachments)),
+    };
   }
 }

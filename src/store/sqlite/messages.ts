@@ -105,7 +105,9 @@ export class SqliteMessages {
 
   /** Inserts exactly ROWS_PER_INSERT messages with one statement; call inside a transaction. */
   private insertBatch(batch: readonly NewMessage[], now: number, ids: number[]): void {
-    const stmt = (this.insertBatchStmt ??= this.db.prepare(`INSERT INTO messages (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(', ')}`));
+    const stmt = (this.insertBatchStmt ??= this.db.prepare(
+      `INSERT INTO messages (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(', ')}`,
+    ));
     const params = (this.batchParams ??= new Array<unknown>(COLUMN_COUNT * ROWS_PER_INSERT));
     let anyApart = false;
     for (let j = 0; j < ROWS_PER_INSERT; j++) {

@@ -57,7 +57,10 @@ export class Operator {
       where.push(HAS_RECIPIENT_SQL);
       args.to = f.recipient.toLowerCase();
     }
-    return this.db.prepare(`SELECT id, status FROM messages WHERE ${where.join(' AND ')} ORDER BY id`).all(args) as { id: number; status: MessageStatus }[];
+    return this.db.prepare(`SELECT id, status FROM messages WHERE ${where.join(' AND ')} ORDER BY id`).all(args) as {
+      id: number;
+      status: MessageStatus;
+    }[];
   }
 
   /** Changes the chosen messages; for a delete, returns their attachments' paths (their spooled copies go too). */

@@ -43,7 +43,12 @@ export class QueueRepo {
   claim(req: ClaimRequest, before: readonly QueueWrite[] = []): ClaimResult {
     return this.claims.claim(req, before);
   }
-  renew(owner: string, ids: readonly number[], leaseMs: number, before: readonly QueueWrite[] = []): { renewed: number[]; beforeAccepted: boolean[] } {
+  renew(
+    owner: string,
+    ids: readonly number[],
+    leaseMs: number,
+    before: readonly QueueWrite[] = [],
+  ): { renewed: number[]; beforeAccepted: boolean[] } {
     return this.claims.renew(owner, ids, leaseMs, before);
   }
   giveBackAll(owner: string, now: number, reason: string): number {

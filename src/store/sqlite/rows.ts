@@ -78,7 +78,11 @@ export function fillBodies(db: SqliteDatabase, rows: MessageDbRow[]): MessageDbR
     stmt = db.prepare('SELECT message_id, text_body, html_body FROM message_bodies WHERE message_id IN (SELECT value FROM json_each(?))');
     bodiesStmts.set(db, stmt);
   }
-  for (const b of stmt.all(JSON.stringify([...byId.keys()])) as { message_id: number; text_body: string | null; html_body: string | null }[]) {
+  for (const b of stmt.all(JSON.stringify([...byId.keys()])) as {
+    message_id: number;
+    text_body: string | null;
+    html_body: string | null;
+  }[]) {
     const r = byId.get(b.message_id)!;
     r.text_body = b.text_body;
     r.html_body = b.html_body;

@@ -48,7 +48,9 @@ export class Runs {
   startRun(r: NewRun): number {
     return Number(
       this.db
-        .prepare(`INSERT INTO distributor_runs (owner, host, pid, started_at, heartbeat_at, lease_ms, interval_ms) VALUES (?, ?, ?, ?, ${DB_NOW_MS}, ?, ?)`)
+        .prepare(
+          `INSERT INTO distributor_runs (owner, host, pid, started_at, heartbeat_at, lease_ms, interval_ms) VALUES (?, ?, ?, ?, ${DB_NOW_MS}, ?, ?)`,
+        )
         .run(r.owner, r.host, r.pid, r.now, r.leaseMs ?? null, r.intervalMs ?? null).lastInsertRowid,
     );
   }

@@ -42,9 +42,8 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
    * With the system org this is just the system template.
    */
   async resolve(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
-    const r = this.db
-      .prepare("SELECT * FROM templates WHERE id = ? AND org IN (?, '') ORDER BY org = '' LIMIT 1")
-      .get(id, org) as TemplateDbRow | undefined;
+    const r = this.db.prepare("SELECT * FROM templates WHERE id = ? AND org IN (?, '') ORDER BY org = '' LIMIT 1").get(id, org) as
+      TemplateDbRow | undefined;
     return r ? toTemplateRow(r) : undefined;
   }
 

@@ -110,7 +110,13 @@ export class Transitions {
     if (n > 0) this.runCountsStmt.run({ owner, sent: 0, deferred: n, failed: 0, forced: 0 });
   }
 
-  private recordAttempt(messageId: number, owner: string, outcome: 'sent' | 'deferred' | 'failed' | 'released', o: Outcome, response?: string | null): void {
+  private recordAttempt(
+    messageId: number,
+    owner: string,
+    outcome: 'sent' | 'deferred' | 'failed' | 'released',
+    o: Outcome,
+    response?: string | null,
+  ): void {
     this.attemptStmt.run(
       attemptParams({
         messageId,
@@ -150,8 +156,8 @@ export class Transitions {
 
   private failedIn(id: number, owner: string, o: Outcome): boolean {
     const ok =
-      this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null }).changes ===
-      1;
+      this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null })
+        .changes === 1;
     if (ok) this.recordAttempt(id, owner, 'failed', o);
     return ok;
   }

@@ -85,4 +85,3 @@ export class InlineLane implements QueueLane {
     this.flush();
   }
 }
-

@@ -43,13 +43,16 @@ export function errorData(err: unknown): LaneErrorData {
 export function laneError(d: LaneErrorData): SysemailError {
   if (d.kind) return new SysemailError(d.kind, isErrorCode(d.code) ? d.code : 'INTERNAL', d.message, { fix: d.fix });
   if (d.code === 'SQLITE_BUSY' || d.code === 'SQLITE_LOCKED') {
-    return new SysemailError('tempfail', 'DB_BUSY', `the database is locked by another process (${d.message})`, { fix: 'Try again in a moment' });
+    return new SysemailError('tempfail', 'DB_BUSY', `the database is locked by another process (${d.message})`, {
+      fix: 'Try again in a moment',
+    });
   }
   if (d.code?.startsWith('SQLITE_')) {
     return new SysemailError('ioerr', 'DB_WRITE_FAILED', `cannot write the queue to the database (${d.code}: ${d.message})`, {
       fix: 'Check the free disk space and the permissions of the database file and its folder',
     });
   }
-  return new SysemailError('internal', 'QUEUE_THREAD_FAILED', `the queue's database thread failed: ${d.message}`, { fix: 'Run again with --verbose and report it' });
+  return new SysemailError('internal', 'QUEUE_THREAD_FAILED', `the queue's database thread failed: ${d.message}`, {
+    fix: 'Run again with --verbose and report it',
+  });
 }
-

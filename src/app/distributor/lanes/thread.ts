@@ -52,7 +52,8 @@ export class ThreadLane implements QueueLane {
         const err = laneError(m.error);
         this.failed ??= err;
         w?.reject(err);
-      } else if (this.failed) w?.reject(this.failed); // an earlier write, posted without waiting, failed
+      } else if (this.failed)
+        w?.reject(this.failed); // an earlier write, posted without waiting, failed
       else w?.resolve(m);
     });
     const lost = (why: string) => {

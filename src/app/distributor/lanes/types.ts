@@ -73,4 +73,3 @@ export function claimRequest(spec: ClaimSpec): ClaimRequest {
     limitOf: (p) => spec.limits[p] ?? 0,
   };
 }
-
