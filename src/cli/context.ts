@@ -2,6 +2,7 @@
  * What every command needs, loaded once and only when asked for: global options, the output, the user
  * config, the store and the effective settings.
  */
+import type { RepoModuleName } from '../store/sqlite/store.js';
 import os from 'node:os';
 import { Settings } from '../core/precedence.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
@@ -74,11 +75,14 @@ export class CliContext {
     return { cwd: this.cwd, home: this.env.HOME || os.homedir() };
   }
 
-  /** Opens (creating on first use) the database. */
-  async store(): Promise<Store> {
+  /**
+   * Opens (creating on first use) the database. `only`: a command that reads one repository names it,
+   * so the others' code is not loaded (SQLite; a server database ignores it).
+   */
+  async store(only?: readonly RepoModuleName[]): Promise<Store> {
     if (!this.opened) {
       const { openStore } = await import('../store/open.js');
-      const store = (await openStore(this.dbPath, { paramsOnly: this.paramsOnly, env: this.env })) as Store | undefined;
+      const store = (await openStore(this.dbPath, { paramsOnly: this.paramsOnly, only, env: this.env })) as Store | undefined;
       if (!store) throw new SysemailError('internal', 'DB_NOT_OPENED', 'database could not be opened');
       this.opened = store;
     }

@@ -19,7 +19,8 @@ function errorText(e: HistoryEntry['lastError']): string {
 
 async function list(ctx: CliContext, flags: ListFlags): Promise<Outcome> {
   const [{ listHistory }, { parseDuration }] = await Promise.all([import('../../app/history.js'), import('../../core/duration.js')]);
-  const rows = await listHistory(await ctx.store(), {
+  // `history` is scripted and read often: only its repository's code is loaded
+  const rows = await listHistory(await ctx.store(['history']), {
     failed: flags.failed,
     sinceMs: flags.since === undefined ? undefined : parseDuration(flags.since, '--since'),
     to: flags.to,

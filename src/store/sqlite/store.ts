@@ -18,7 +18,14 @@ export interface StoreOptions extends OpenOptions {
    * pay for loading the queue, history, template and user code.
    */
   paramsOnly?: boolean;
+  /**
+   * Load only these repository modules (besides the parameters): for a read-only command that scripts
+   * call often, such as `history`. A repository left out is a bug the first time it is used.
+   */
+  only?: readonly RepoModuleName[];
 }
+
+export type RepoModuleName = keyof RepoModules;
 
 /** The repository modules that are loaded when the store opens (unless paramsOnly). */
 interface RepoModules {
@@ -29,15 +36,18 @@ interface RepoModules {
   diagnosis: typeof import('./diagnosis.js');
 }
 
-async function loadRepoModules(): Promise<RepoModules> {
-  const [repos, history, templates, users, diagnosis] = await Promise.all([
-    import('./repos.js'),
-    import('./history.js'),
-    import('./templates.js'),
-    import('./users.js'),
-    import('./diagnosis.js'),
-  ]);
-  return { repos, history, templates, users, diagnosis };
+const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
+  repos: () => import('./repos.js'),
+  history: () => import('./history.js'),
+  templates: () => import('./templates.js'),
+  users: () => import('./users.js'),
+  diagnosis: () => import('./diagnosis.js'),
+};
+
+async function loadRepoModules(only?: readonly RepoModuleName[]): Promise<Partial<RepoModules>> {
+  const names = only ?? (Object.keys(LOADERS) as RepoModuleName[]);
+  const loaded = await Promise.all(names.map(async (n) => [n, await LOADERS[n]()] as const));
+  return Object.fromEntries(loaded);
 }
 
 export class SqliteStore implements Store {
@@ -53,16 +63,17 @@ export class SqliteStore implements Store {
 
   private constructor(
     private readonly opened: OpenedDatabase,
-    private readonly modules: RepoModules | undefined,
+    private readonly modules: Partial<RepoModules>,
   ) {}
 
-  private mod(): RepoModules {
-    if (!this.modules) throw new Error('internal: this store was opened with paramsOnly');
-    return this.modules;
+  private mod<K extends RepoModuleName>(name: K): RepoModules[K] {
+    const m = this.modules[name];
+    if (!m) throw new Error(`internal: this store was opened without its ${name} repository`);
+    return m;
   }
 
   static async open(file: string, options: StoreOptions = {}): Promise<SqliteStore | undefined> {
-    const [opened, modules] = await Promise.all([openDatabase(file, options), options.paramsOnly ? undefined : loadRepoModules()]);
+    const [opened, modules] = await Promise.all([openDatabase(file, options), options.paramsOnly ? {} : loadRepoModules(options.only)]);
     return opened ? new SqliteStore(opened, modules) : undefined;
   }
 
@@ -75,35 +86,35 @@ export class SqliteStore implements Store {
    * writes from a buffer or a worker thread). Use cases go through `messages`, `runs` and `operator`.
    */
   get queue(): QueueRepo {
-    return (this.queueRepo ??= new (this.mod().repos.QueueRepo)(this.opened.db));
+    return (this.queueRepo ??= new (this.mod('repos').QueueRepo)(this.opened.db));
   }
 
   get messages(): SqliteMessagesRepo {
-    return (this.messagesRepo ??= new (this.mod().repos.SqliteMessagesRepo)(this.opened.db, () => this.queue));
+    return (this.messagesRepo ??= new (this.mod('repos').SqliteMessagesRepo)(this.opened.db, () => this.queue));
   }
 
   get runs(): SqliteRunsRepo {
-    return (this.runsRepo ??= new (this.mod().repos.SqliteRunsRepo)(this.queue));
+    return (this.runsRepo ??= new (this.mod('repos').SqliteRunsRepo)(this.queue));
   }
 
   get operator(): SqliteOperatorRepo {
-    return (this.operatorRepo ??= new (this.mod().repos.SqliteOperatorRepo)(this.queue));
+    return (this.operatorRepo ??= new (this.mod('repos').SqliteOperatorRepo)(this.queue));
   }
 
   get history(): SqliteHistoryRepo {
-    return (this.historyRepo ??= new (this.mod().history.SqliteHistoryRepo)(this.opened.db));
+    return (this.historyRepo ??= new (this.mod('history').SqliteHistoryRepo)(this.opened.db));
   }
 
   get templates(): SqliteTemplatesRepo {
-    return (this.templatesRepo ??= new (this.mod().templates.SqliteTemplatesRepo)(this.opened.db));
+    return (this.templatesRepo ??= new (this.mod('templates').SqliteTemplatesRepo)(this.opened.db));
   }
 
   get users(): SqliteUsersRepo {
-    return (this.usersRepo ??= new (this.mod().users.SqliteUsersRepo)(this.opened.db));
+    return (this.usersRepo ??= new (this.mod('users').SqliteUsersRepo)(this.opened.db));
   }
 
   get diagnosis(): SqliteDiagnosisReads {
-    return (this.diagnosisReads ??= new (this.mod().diagnosis.SqliteDiagnosisReads)(this.opened.db));
+    return (this.diagnosisReads ??= new (this.mod('diagnosis').SqliteDiagnosisReads)(this.opened.db));
   }
 
   /** The database's own random id. */
