@@ -4,7 +4,7 @@
  */
 import type { FailureInfo } from '../../src/core/failure.js';
 import type { SqliteStore } from '../../src/store/index.js';
-import type { NewAttempt } from '../../src/store/ports.js';
+import type { NewAttempt, NewMessage } from '../../src/store/ports.js';
 import { INSERT_ATTEMPT_SQL, attemptParams } from '../../src/store/sqlite/rows.js';
 
 export function recordAttempt(store: SqliteStore, a: NewAttempt): number {
@@ -19,4 +19,20 @@ export function markFailed(store: SqliteStore, id: number, at: number, failure: 
          lease_owner = NULL, lease_expires_at = NULL WHERE id = @id`,
     )
     .run({ id, at, failure: failure ? JSON.stringify(failure) : null, diagnosis });
+}
+
+/** A plain pending message number `i` (to u{i}@example.com, subject m{i}), with `extra` fields over it. */
+export function queuedMessage(i: number, extra: Partial<NewMessage> = {}): NewMessage {
+  return {
+    status: 'pending',
+    provider: null,
+    from: 'app@example.com',
+    to: [`u${i}@example.com`],
+    cc: [],
+    bcc: [],
+    subject: `m${i}`,
+    text: 'hi',
+    attachments: [],
+    ...extra,
+  };
 }

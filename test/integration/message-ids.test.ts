@@ -4,29 +4,15 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/index.js';
-import { BODY_APART_CHARS, type NewMessage } from '../../src/store/messages.js';
+import { BODY_APART_CHARS } from '../../src/store/messages.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-ids-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `f${++n}.db`)))!;
-
-function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return {
-    status: 'pending',
-    provider: null,
-    from: 'app@example.com',
-    to: [`u${i}@example.com`],
-    cc: [],
-    bcc: [],
-    subject: `m${i}`,
-    text: 'hi',
-    attachments: [],
-    ...extra,
-  };
-}
 
 /** Schema 2 (bodies apart), the layout databases in use today have, filled with three messages. */
 function schema2Database(file: string): void {

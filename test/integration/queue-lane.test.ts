@@ -5,10 +5,11 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SysemailError } from '../../src/core/errors.js';
 import { Store } from '../../src/store/index.js';
-import { BODY_APART_CHARS, type NewMessage } from '../../src/store/messages.js';
+import { BODY_APART_CHARS } from '../../src/store/messages.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { InlineLane, ThreadLane, type ClaimSpec, type QueueLane } from '../../src/app/distributor/lanes/index.js';
 import { laneError } from '../../src/app/distributor/lanes/protocol.js';
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-lane-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -17,21 +18,6 @@ const WORKER_SCRIPT = new URL('../../dist/app/distributor/lanes/worker.js', impo
 
 let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `l${++n}.db`)))!;
-
-function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return {
-    status: 'pending',
-    provider: null,
-    from: 'app@example.com',
-    to: [`u${i}@example.com`],
-    cc: [],
-    bcc: [],
-    subject: `m${i}`,
-    text: 'hi',
-    attachments: [],
-    ...extra,
-  };
-}
 
 const spec = (now: number, max: number): ClaimSpec => ({ owner: 'host:1:a', now, leaseMs: 60_000, max, batchProvider: 'smtp', limits: {} });
 

@@ -3,9 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/index.js';
-import type { NewMessage } from '../../src/store/messages.js';
+
 import type { ClaimRequest, RunCounts } from '../../src/store/queue.js';
 import { THROTTLE_WINDOW_MS } from '../../src/core/throttle.js';
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-queue-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -16,21 +17,6 @@ async function open(file?: string): Promise<{ a: Store; b: Store; file: string }
   const a = (await Store.open(f))!;
   const b = (await Store.open(f))!;
   return { a, b, file: f };
-}
-
-function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
-  return {
-    status: 'pending',
-    provider: null,
-    from: 'app@example.com',
-    to: [`u${i}@example.com`],
-    cc: [],
-    bcc: [],
-    subject: `m${i}`,
-    text: 'hi',
-    attachments: [],
-    ...extra,
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));

@@ -10,27 +10,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { healthChecks } from '../../src/app/diagnose/health.js';
 import { queueStatus } from '../../src/app/queue.js';
 import { Store } from '../../src/store/index.js';
-import type { NewMessage } from '../../src/store/messages.js';
+
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-runstate-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
 const fresh = async () => (await Store.open(path.join(dir, `r${++n}.db`)))!;
-
-function msg(i: number): NewMessage {
-  return {
-    status: 'pending',
-    provider: null,
-    from: 'app@example.com',
-    to: [`u${i}@example.com`],
-    cc: [],
-    bcc: [],
-    subject: `m${i}`,
-    text: 'hi',
-    attachments: [],
-  };
-}
 
 const HERE = { host: 'here', isPidAlive: () => true };
 const LEASE_MS = 60_000;

@@ -10,8 +10,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_STATUSES, canTransition, type MessageStatus } from '../../src/core/status.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { PgStore } from '../../src/store/pg/store.js';
-import type { ClaimRequest, NewMessage, QueueWrite, Store } from '../../src/store/ports.js';
+import type { ClaimRequest, QueueWrite, Store } from '../../src/store/ports.js';
 import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 interface Backend {
   name: string;
@@ -45,19 +46,6 @@ if (await pgAvailable()) {
     },
   });
 }
-
-const msg = (i: number, extra: Partial<NewMessage> = {}): NewMessage => ({
-  status: 'pending',
-  provider: null,
-  from: 'app@example.com',
-  to: [`u${i}@example.com`],
-  cc: [],
-  bcc: [],
-  subject: `m${i}`,
-  text: 'hi',
-  attachments: [],
-  ...extra,
-});
 
 const req = (
   owner: string,
