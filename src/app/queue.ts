@@ -9,7 +9,7 @@ import { deathSign, runState, type Observer, type RunState } from '../core/lease
 import { parseMailbox } from '../core/message.js';
 import type { Store } from '../store/ports.js';
 import { MESSAGE_STATUSES, type MessageStatus } from '../core/status.js';
-import type { BulkResult, OperatorAction, OperatorSelection, RunRow, StatusCounts } from '../store/ports.js';
+import type { BackendInfo, BulkResult, OperatorAction, OperatorSelection, RunRow, StatusCounts } from '../store/ports.js';
 import { OPERATOR_RULES } from '../store/rules.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
 import { LINE_BREAK_OR_NUL, quoted } from '../core/text.js';
@@ -39,6 +39,8 @@ export interface RunView {
 }
 
 export interface QueueStatus {
+  /** Which database holds the queue: backend, engine version, file or masked URL. */
+  database: BackendInfo;
   counts: StatusCounts;
   oldestDueAgeSec: number | null;
   lastRun: RunView | null;
@@ -79,6 +81,7 @@ export async function runView(store: Store, r: RunRow | null, who: RunObserver):
 
 export async function queueStatus(store: Store, now: number, who: RunObserver): Promise<QueueStatus> {
   return {
+    database: await store.describe(),
     counts: await store.messages.counts(),
     oldestDueAgeSec: await store.messages.oldestDueAgeSec(now),
     lastRun: await runView(store, await store.runs.lastRun(), who),

@@ -443,6 +443,15 @@ export interface DiagnosisReads {
 }
 
 /** One database: its repositories, its own random id (ties keychain entries to it), and closing it. */
+/** Which database a store is, as `queue status` and `diagnose` show it: never a password. */
+export interface BackendInfo {
+  backend: 'sqlite' | 'postgresql';
+  /** The engine's own version: SQLite's library, or the PostgreSQL server's. */
+  version: string;
+  /** The file, or the URL with its password masked. */
+  location: string;
+}
+
 export interface Store {
   readonly id: string;
   readonly params: ParamsRepo;
@@ -453,5 +462,6 @@ export interface Store {
   readonly templates: TemplatesRepo;
   readonly users: UsersRepo;
   readonly diagnosis: DiagnosisReads;
+  describe(): Promise<BackendInfo>;
   close(): Promise<void>;
 }

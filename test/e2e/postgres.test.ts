@@ -50,7 +50,16 @@ describe.skipIf(!available)('sysemail on PostgreSQL', () => {
     const sent = json<{ id: number; status: string }>(r.stdout);
     expect(sent.status).toBe('queued');
     r = await run(['queue', 'status', '--json']);
-    expect(json<{ counts: Record<string, number> }>(r.stdout).counts).toMatchObject({ pending: 1, sent: 0 });
+    const status = json<{ counts: Record<string, number>; database: { backend: string; version: string; location: string } }>(r.stdout);
+    expect(status.counts).toMatchObject({ pending: 1, sent: 0 });
+    // the backend and the server's version; the URL with its password masked
+    expect(status.database.backend).toBe('postgresql');
+    expect(status.database.version).toMatch(/^\d+(\.\d+)?/);
+    expect(status.database.location).toContain('127.0.0.1');
+    noPassword(r);
+    r = await run(['queue', 'status']);
+    expect(r.stdout).toMatch(/^database: PostgreSQL \d+/m);
+    noPassword(r);
     r = await run(['history', '--json']);
     expect(json<{ id: number; to: string[] }[]>(r.stdout)).toMatchObject([{ id: sent.id, status: 'pending', to: ['ann@example.com'] }]);
     r = await run(['queue', 'hold', String(sent.id), '--json']);

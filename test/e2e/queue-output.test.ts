@@ -153,6 +153,16 @@ describe('queue run output', () => {
       expect(d).toMatchObject({ sent: 0, deferred: 0, failed: 0, remaining: 0, time: expect.stringMatching(ISO_8601) });
   });
 
+  it('queue status names the database: its backend, the engine version and the file', async () => {
+    const sb = await box();
+    const j = await sb.run(['queue', 'status', '--json']);
+    expect(j.exitCode).toBe(0);
+    expect(JSON.parse(j.stdout).database).toEqual({ backend: 'sqlite', version: expect.stringMatching(/^3\.\d+/), location: sb.db });
+    const t = await sb.run(['queue', 'status']);
+    expect(t.stdout).toContain(`database: SQLite 3.`);
+    expect(t.stdout).toContain(sb.db);
+  });
+
   it('--heartbeat without --watch is a usage error', async () => {
     const sb = await box();
     const r = await sb.run(['queue', 'run', '--heartbeat', '60']);

@@ -173,6 +173,7 @@ async function status(ctx: CliContext): Promise<Outcome> {
     Object.entries(s.counts).map(([k, v]) => [k, v]),
   );
   ctx.output.line(`oldest due message waiting: ${s.oldestDueAgeSec === null ? 'none' : `${s.oldestDueAgeSec} s`}`);
+  ctx.output.line(`database: ${s.database.backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${s.database.version}, ${s.database.location}`);
   const r = s.lastRun;
   if (!r) ctx.output.line('last distributor run: never (schedule `sysemail queue run`, see `sysemail queue run --help`)');
   else {

@@ -4,7 +4,7 @@
  * when a `postgres://` URL is opened, so SQLite commands never pay for it.
  */
 import { SysemailError } from '../../core/errors.js';
-import type { Store } from '../ports.js';
+import type { BackendInfo, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
 import { PgMessagesRepo } from './messages.js';
@@ -103,9 +103,13 @@ export class PgStore implements Store {
     return this.db.label;
   }
 
+  async describe(): Promise<BackendInfo> {
+    return { backend: 'postgresql', version: await this.serverVersion(), location: this.db.label };
+  }
+
   /** The server's version, for `queue status` and `diagnose`. */
   async serverVersion(): Promise<string> {
-    return (await this.db.query<{ v: string }>('SHOW server_version'))[0].v;
+    return (await this.db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v;
   }
 
   /**
