@@ -102,6 +102,9 @@ describe('diagnose (the checklist)', () => {
         if (c.status === 'fail') expect(c.fix.length).toBeGreaterThan(0);
       }
       expect(checks.filter((c) => ['dns', 'tcp', 'tls', 'auth'].includes(c.id)).every((c) => c.status === 'skip')).toBe(true);
+      // the database the queue is in comes first among the health checks
+      expect(checks.find((c) => c.id === 'database')).toMatchObject({ status: 'pass', detail: expect.stringContaining(`SQLite 3.`) });
+      expect(checks.find((c) => c.id === 'database')?.detail).toContain(fresh.db);
     } finally {
       fresh.cleanup();
     }

@@ -60,6 +60,10 @@ describe.skipIf(!available)('sysemail on PostgreSQL', () => {
     r = await run(['queue', 'status']);
     expect(r.stdout).toMatch(/^database: PostgreSQL \d+/m);
     noPassword(r);
+    r = await run(['diagnose', '--offline', '--json']);
+    const database = json<{ checks: { id: string; status: string; detail: string }[] }>(r.stdout).checks.find((c) => c.id === 'database');
+    expect(database).toMatchObject({ status: 'pass', detail: expect.stringMatching(/^PostgreSQL \d+/) });
+    noPassword(r);
     r = await run(['history', '--json']);
     expect(json<{ id: number; to: string[] }[]>(r.stdout)).toMatchObject([{ id: sent.id, status: 'pending', to: ['ann@example.com'] }]);
     r = await run(['queue', 'hold', String(sent.id), '--json']);

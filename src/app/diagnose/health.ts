@@ -131,6 +131,12 @@ export async function recentFailureChecks(o: HealthOptions): Promise<Check[]> {
   });
 }
 
+/** Which database the queue is in: what an admin checks first on a host that shares one. */
+export async function databaseCheck(store: Store): Promise<Check> {
+  const d = await store.describe();
+  return pass('database', `${d.backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${d.version}, ${d.location}`);
+}
+
 export async function healthChecks(o: HealthOptions): Promise<Check[]> {
-  return [await distributorCheck(o), await leaseCheck(o), ...(await recentFailureChecks(o))];
+  return [await databaseCheck(o.store), await distributorCheck(o), await leaseCheck(o), ...(await recentFailureChecks(o))];
 }
