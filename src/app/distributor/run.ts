@@ -16,7 +16,7 @@ import { addCounts, zeroCounts } from '../../store/queue.js';
 import { applyRetention } from '../history.js';
 import { Cycle, type CycleContext } from './cycle.js';
 import { classifyAttempt } from './failure.js';
-import { openLane, type QueueLane } from './lanes/index.js';
+import { openLane, type LaneKind, type QueueLane } from './lanes/index.js';
 import { deadLocalOwners, elapsedClock } from './owners.js';
 import { DEFAULT_INTERVAL_SEC, DEFAULT_LEASE_SEC, type CycleResult, type RunQueueOptions, type RunQueueResult } from './types.js';
 
@@ -67,6 +67,8 @@ class Run {
   readonly ctx: CycleContext;
   private readonly providers = new Map<ProviderName, Promise<Provider>>();
   lane?: QueueLane;
+  /** The lane of the latest cycle. */
+  laneKind: LaneKind = 'inline';
   cycles = 0;
   readonly totals = zeroCounts();
 
@@ -94,10 +96,18 @@ class Run {
     const lane =
       this.lane ??
       (await openLane(
-        { thread: o.thread, file: o.store.file, queue: ctx.queue, concurrency: ctx.concurrency, onLaneFallback: o.onLaneFallback },
+        {
+          thread: o.thread,
+          file: o.store.file,
+          queue: ctx.queue,
+          messages: ctx.messages,
+          concurrency: ctx.concurrency,
+          onLaneFallback: o.onLaneFallback,
+        },
         total,
       ));
     if (lane.kind === 'thread') this.lane = lane;
+    this.laneKind = lane.kind;
     const c = await new Cycle(ctx, lane, total, dead).run();
     this.cycles++;
     // the run's row already has these: they were added as the database accepted them
@@ -195,7 +205,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     cycles: run.cycles,
     totals: run.totals,
     remaining: await messages.remaining(),
-    lane: run.lane?.kind ?? 'inline',
+    lane: run.lane?.kind ?? run.laneKind,
     renderedAhead: run.ctx.run.renderedAhead,
   };
 }
