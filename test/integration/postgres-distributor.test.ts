@@ -113,4 +113,27 @@ describe.skipIf(!available)('distributor on PostgreSQL (port lane)', () => {
     // the run's row carries what the database accepted
     expect(await store.runs.lastRun()).toMatchObject({ sent: 13, deferred: 1, failed: 1 });
   });
+
+  it('--watch keeps one port lane for every cycle: the fallback is told once', async () => {
+    await store.messages.insertMany([msg('w1@example.com'), msg('w2@example.com')], Date.now() - 1000);
+    const stop = new AbortController();
+    const fallbacks: unknown[] = [];
+    const lanes: (string | undefined)[] = [];
+    const r = await runQueue(
+      options({
+        watch: true,
+        intervalSec: 0.05,
+        signal: stop.signal,
+        thread: { mode: 'on' },
+        onLaneFallback: (err) => fallbacks.push(err),
+        onCycle: (c) => {
+          lanes.push(c.lane);
+          if (lanes.length === 3) stop.abort();
+        },
+      }),
+    );
+    expect(r).toMatchObject({ cycles: 3, lane: 'port', totals: { sent: 2 } });
+    expect(lanes).toEqual(['port', 'port', 'port']);
+    expect(fallbacks).toHaveLength(1);
+  });
 });

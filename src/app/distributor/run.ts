@@ -16,7 +16,7 @@ import { addCounts, zeroCounts } from '../../store/queue.js';
 import { applyRetention } from '../history.js';
 import { Cycle, type CycleContext } from './cycle.js';
 import { classifyAttempt } from './failure.js';
-import { openLane, type LaneKind, type QueueLane } from './lanes/index.js';
+import { openLane, type QueueLane } from './lanes/index.js';
 import { deadLocalOwners, elapsedClock } from './owners.js';
 import { DEFAULT_INTERVAL_SEC, DEFAULT_LEASE_SEC, type CycleResult, type RunQueueOptions, type RunQueueResult } from './types.js';
 
@@ -62,13 +62,11 @@ function backoffPolicy(settings: Settings) {
   };
 }
 
-/** A run: its providers (opened on first use), its worker thread (once started), its cycles. */
+/** A run: its providers (opened on first use), its worker thread or port lane (once opened), its cycles. */
 class Run {
   readonly ctx: CycleContext;
   private readonly providers = new Map<ProviderName, Promise<Provider>>();
   lane?: QueueLane;
-  /** The lane of the latest cycle. */
-  laneKind: LaneKind = 'inline';
   cycles = 0;
   readonly totals = zeroCounts();
 
@@ -106,8 +104,8 @@ class Run {
         },
         total,
       ));
-    if (lane.kind === 'thread') this.lane = lane;
-    this.laneKind = lane.kind;
+    // the worker thread, or the port lane (the only lane of a store without a file), serves every cycle
+    if (lane.kind !== 'inline') this.lane = lane;
     const c = await new Cycle(ctx, lane, total, dead).run();
     this.cycles++;
     // the run's row already has these: they were added as the database accepted them
@@ -205,7 +203,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     cycles: run.cycles,
     totals: run.totals,
     remaining: await messages.remaining(),
-    lane: run.lane?.kind ?? run.laneKind,
+    lane: run.lane?.kind ?? 'inline',
     renderedAhead: run.ctx.run.renderedAhead,
   };
 }
