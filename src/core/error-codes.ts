@@ -91,7 +91,6 @@ export const ERROR_CODES = {
   NO_DB_ID: 'the database has no id, so no keychain account can be named',
   PG_URL_INVALID: 'the PostgreSQL URL given as the database cannot be read',
   PG_DRIVER_MISSING: 'a PostgreSQL database was named, but its driver (the pg package) is not installed',
-  PG_DISTRIBUTOR_UNSUPPORTED: 'this command cannot run on a PostgreSQL database yet',
   PG_UNAVAILABLE: 'the PostgreSQL server refuses or does not answer connections',
   PG_TEMPORARY: 'the PostgreSQL server failed for now (shutting down, out of resources, a conflict)',
   PG_HOST_NOT_FOUND: 'the host name of the PostgreSQL URL does not resolve',

@@ -18,6 +18,15 @@ export interface StoredAttachment {
   size: number;
 }
 
+/** An attachment's bytes, for a store that keeps them in the database (PostgreSQL: any host can send the message). */
+export interface AttachmentContent {
+  /** Index in the message's attachments list. */
+  position: number;
+  filename: string;
+  contentType: string | null;
+  content: Buffer;
+}
+
 export interface NewMessage {
   status: MessageStatus;
   /** Provider asked for; null = the batch provider at send time. */
@@ -353,6 +362,11 @@ export interface MessagesRepo {
   insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]>;
   get(id: number): Promise<MessageRow | undefined>;
   attempts(messageId: number): Promise<AttemptRow[]>;
+  /**
+   * The stored bytes of a message's attachments, in the order of its list: only on a store that keeps
+   * them (PostgreSQL); on SQLite they are spooled files, named by each attachment's path.
+   */
+  attachmentContents?(messageId: number): Promise<AttachmentContent[]>;
   /** The queue (every unfinished status), or the messages of one status, by due time. */
   list(opts: { status?: MessageStatus; limit: number }): Promise<MessageRow[]>;
 

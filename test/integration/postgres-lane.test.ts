@@ -79,4 +79,25 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     lane.write({ op: 'failed', id, owner: 'A', outcome: outcome() });
     await expect(lane.record()).rejects.toMatchObject({ name: 'SysemailError' });
   });
+
+  it('writes a claim or renewal carries stay unrecorded until the database answers it', async () => {
+    const s = await store();
+    await s.messages.insertMany(
+      Array.from({ length: 4 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
+    const lane = new PortLane(s.messages, 64);
+    const first = await lane.claim(req('A', 3));
+    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    const claiming = lane.claim(req('A', 1));
+    expect(lane.unrecorded()).toBe(3);
+    const second = await claiming;
+    expect(lane.unrecorded()).toBe(0);
+    lane.write({ op: 'sent', id: second.claimed[0].id, owner: 'A', outcome: outcome() });
+    const renewing = lane.renew('A', [second.claimed[0].id], 60_000);
+    expect(lane.unrecorded()).toBe(1);
+    expect(await renewing).toEqual([]);
+    expect(lane.unrecorded()).toBe(0);
+    expect(lane.takeCounts()).toMatchObject({ sent: 4 });
+  });
 });

@@ -14,7 +14,7 @@ import type { FailureInfo } from '../../core/failure.js';
 import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from '../../core/lease.js';
 import type { BackoffPolicy } from '../../core/backoff.js';
 import type { ProviderName } from '../../core/providers.js';
-import type { Provider } from '../../providers/types.js';
+import type { OutgoingAttachment, OutgoingMessage, Provider } from '../../providers/types.js';
 import type { MessagesRepo } from '../../store/ports.js';
 import { addCounts, zeroCounts, type ClaimedMessage, type QueueRepo } from '../../store/queue.js';
 import { failureOf, type FailureClass } from './failure.js';
@@ -25,8 +25,8 @@ import type { CycleResult, Progress } from './types.js';
 
 /** What a cycle takes from its run: settings read once, and the state that outlives one cycle. */
 export interface CycleContext {
-  /** The SQLite lanes' synchronous repository. */
-  queue: QueueRepo;
+  /** The SQLite lanes' synchronous repository (absent on other stores: the port lane). */
+  queue?: QueueRepo;
   /** The queue's port: the run's own reads and its last give-back. */
   messages: MessagesRepo;
   dbId: string;
@@ -256,15 +256,32 @@ export class Cycle {
     }
     // outside a try: a failed renewal or give-back is the run's error, not this message's
     while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
+    const outgoing = toOutgoing(m, this.ctx.dbId);
+    outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
     if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
-    const result = await this.handOver(m, provider);
+    const result = await this.handOver(m, outgoing, provider);
     this.record(m, startedAt, result);
   }
 
-  private async handOver(m: ClaimedMessage, provider: Provider): Promise<SendResult> {
+  /**
+   * The attachments with their bytes from the database when the store keeps them (PostgreSQL: the
+   * message may have been queued on another host); on SQLite the provider reads each spooled path.
+   */
+  private async storedAttachments(m: ClaimedMessage, attachments: OutgoingAttachment[]): Promise<OutgoingAttachment[]> {
+    const { messages } = this.ctx;
+    if (attachments.length === 0 || !messages.attachmentContents) return attachments;
+    const stored = new Map((await messages.attachmentContents(m.id)).map((a) => [a.position, a.content]));
+    return attachments.map((a, i) => {
+      const content = stored.get(i);
+      if (!content) return a;
+      const { path: _spooled, ...rest } = a;
+      return { ...rest, content };
+    });
+  }
+
+  private async handOver(m: ClaimedMessage, outgoing: OutgoingMessage, provider: Provider): Promise<SendResult> {
     this.handedOver++;
     try {
-      const outgoing = toOutgoing(m, this.ctx.dbId);
       const rendered = this.lane.takeRendered(m.id);
       if (rendered) {
         outgoing.rendered = rendered;

@@ -62,7 +62,7 @@ function backoffPolicy(settings: Settings) {
   };
 }
 
-/** A run: its providers (opened on first use), its worker thread (once started), its cycles. */
+/** A run: its providers (opened on first use), its worker thread or port lane (once opened), its cycles. */
 class Run {
   readonly ctx: CycleContext;
   private readonly providers = new Map<ProviderName, Promise<Provider>>();
@@ -94,10 +94,18 @@ class Run {
     const lane =
       this.lane ??
       (await openLane(
-        { thread: o.thread, file: o.store.file, queue: ctx.queue, concurrency: ctx.concurrency, onLaneFallback: o.onLaneFallback },
+        {
+          thread: o.thread,
+          file: o.store.file,
+          queue: ctx.queue,
+          messages: ctx.messages,
+          concurrency: ctx.concurrency,
+          onLaneFallback: o.onLaneFallback,
+        },
         total,
       ));
-    if (lane.kind === 'thread') this.lane = lane;
+    // the worker thread, or the port lane (the only lane of a store without a file), serves every cycle
+    if (lane.kind !== 'inline') this.lane = lane;
     const c = await new Cycle(ctx, lane, total, dead).run();
     this.cycles++;
     // the run's row already has these: they were added as the database accepted them

@@ -4,8 +4,8 @@ import type { FailureInfo } from '../../core/failure.js';
 import type { Settings } from '../../core/precedence.js';
 import type { ProviderName } from '../../core/providers.js';
 import type { Provider } from '../../providers/types.js';
-import type { Store } from '../../store/index.js';
-import type { RunCounts } from '../../store/queue.js';
+import type { Store } from '../../store/ports.js';
+import type { QueueRepo, RunCounts } from '../../store/queue.js';
 import type { FailureClass } from './failure.js';
 import type { LaneKind } from './lanes/types.js';
 
@@ -30,8 +30,14 @@ export interface Progress {
 export type WriteThreadMode = 'auto' | 'on' | 'off';
 export const WRITE_THREAD_MODES: readonly WriteThreadMode[] = ['auto', 'on', 'off'];
 
+/**
+ * The store the distributor runs on: any store's ports; an SQLite store also gives its file and its
+ * synchronous queue, which its inline and thread lanes write through.
+ */
+export type DistributorStore = Store & { readonly file?: string; readonly queue?: QueueRepo };
+
 export interface RunQueueOptions {
-  store: Store;
+  store: DistributorStore;
   settings: Settings;
   providerFactory: ProviderFactory;
   clock?: Clock;
@@ -77,7 +83,7 @@ export interface RunQueueResult {
   cycles: number;
   totals: RunCounts;
   remaining: number;
-  /** Where the queue's writes ran: this thread, or a worker thread (long queues). */
+  /** Where the queue's writes ran: this thread, a worker thread (long queues), or the store's ports (PostgreSQL). */
   lane: LaneKind;
   /** Messages sent as the worker thread rendered them (the rest were composed at sending). */
   renderedAhead: number;

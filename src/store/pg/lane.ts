@@ -70,6 +70,17 @@ export class PortLane {
     }).catch(() => {});
   }
 
+  /** Runs `step`, which carries `before` to the database: those writes are in flight until it answers. */
+  private async handedOver<T>(before: readonly QueueWrite[], step: () => Promise<T>): Promise<T> {
+    this.inFlight += before.length;
+    try {
+      return await this.then(step);
+    } finally {
+      this.inFlight -= before.length;
+      this.throwFailure();
+    }
+  }
+
   write(w: QueueWrite): void {
     this.throwFailure();
     this.waiting.push(w);
@@ -79,16 +90,14 @@ export class PortLane {
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const before = this.take();
-    const r = await this.then(() => this.messages.claim(req, before));
-    this.throwFailure();
+    const r = await this.handedOver(before, () => this.messages.claim(req, before));
     tallyOf(before, r.beforeAccepted, this.counts);
     return r;
   }
 
   async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
     const before = this.take();
-    const r = await this.then(() => this.messages.renew(owner, ids, leaseMs, before));
-    this.throwFailure();
+    const r = await this.handedOver(before, () => this.messages.renew(owner, ids, leaseMs, before));
     tallyOf(before, r.beforeAccepted, this.counts);
     return r.renewed;
   }

@@ -7,6 +7,7 @@ import { MESSAGE_STATUSES, type MessageStatus } from '../../core/status.js';
 import { SysemailError } from '../../core/errors.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../../core/throttle.js';
 import type {
+  AttachmentContent,
   AttemptRow,
   ClaimRequest,
   ClaimResult,
@@ -130,9 +131,7 @@ export class PgMessagesRepo implements MessagesRepo {
   }
 
   /** The stored bytes of a message's attachments, in the order of its attachments list. */
-  async attachmentContents(
-    messageId: number,
-  ): Promise<{ position: number; filename: string; contentType: string | null; content: Buffer }[]> {
+  async attachmentContents(messageId: number): Promise<AttachmentContent[]> {
     const rows = await this.db.query<{ position: number; filename: string; content_type: string | null; content: Buffer }>(
       'SELECT position, filename, content_type, content FROM message_attachments WHERE message_id = $1 ORDER BY position',
       [messageId],

@@ -112,21 +112,6 @@ export class PgStore implements Store {
     return (await this.db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v;
   }
 
-  /**
-   * The SQLite distributor's synchronous queue does not exist here: until the distributor runs on the
-   * ports, `queue run` says so instead of failing on a missing method.
-   */
-  get queue(): never {
-    throw new SysemailError(
-      'config',
-      'PG_DISTRIBUTOR_UNSUPPORTED',
-      `queue run on a PostgreSQL database (${this.db.label}) is not available in this version`,
-      {
-        fix: 'Run the distributor on an SQLite database for now; every other command works on PostgreSQL',
-      },
-    );
-  }
-
   /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */
   get pool(): PgDatabase['pool'] {
     return this.db.pool;

@@ -1,18 +1,26 @@
-/** Which lane a run's writes take (see types.ts), by `queue run --write-thread` and the queue's length. */
+/**
+ * Which lane a run's writes take (see types.ts): on an SQLite file by `queue run --write-thread` and the
+ * queue's length; on any other store (no file, no synchronous queue) the port lane.
+ */
+import type { MessagesRepo } from '../../../store/ports.js';
 import type { QueueRepo } from '../../../store/queue.js';
 import { DEFAULT_THREAD_MIN_DUE, type RunQueueOptions } from '../types.js';
 import { InlineLane } from './inline.js';
+import { PortQueueLane } from './port.js';
 import { ThreadLane } from './thread.js';
 import type { QueueLane } from './types.js';
 
 export { InlineLane } from './inline.js';
+export { PortQueueLane } from './port.js';
 export { ThreadLane } from './thread.js';
 export type { ClaimSpec, LaneKind, QueueLane } from './types.js';
 
 export interface LaneChoice {
   thread: RunQueueOptions['thread'];
-  file: string;
-  queue: QueueRepo;
+  /** The SQLite file and its synchronous queue: absent on other stores. */
+  file?: string;
+  queue?: QueueRepo;
+  messages: MessagesRepo;
   concurrency: number;
   onLaneFallback?: (err: unknown) => void;
 }
@@ -27,6 +35,10 @@ export function wantsThread(thread: RunQueueOptions['thread'], due: number): boo
 
 /** The lane for a cycle with `due` messages: a worker thread when wanted and it starts, else this thread. */
 export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
+  if (!c.queue || !c.file) {
+    if (c.thread !== false && c.thread?.mode === 'on') c.onLaneFallback?.(new Error('a worker thread serves SQLite databases only'));
+    return new PortQueueLane(c.messages, c.concurrency);
+  }
   const script = (c.thread || undefined)?.script ?? ThreadLane.defaultScript();
   const on = c.thread !== false && c.thread?.mode === 'on';
   // running from the sources (tests) there is no compiled worker script: auto stays here silently

@@ -5,6 +5,8 @@
  * connection, so SQLite's work (row rewrites, index updates, WAL writes: about half of what a large run
  * costs besides SMTP itself) runs on another core while the main thread keeps the connections busy.
  * That thread also renders claimed SMTP messages to their bytes ahead; takeRendered hands them over.
+ * Both need the SQLite file; on any other store (PostgreSQL) the port lane (port.ts) writes over the
+ * store's async ports.
  *
  * Writes are queued and applied in the order given; a claim or a renewal runs after every write queued
  * before it. A sent message's record may wait a few milliseconds to share a transaction with others;
@@ -18,7 +20,7 @@ import type { RenderedMime } from '../../../providers/types.js';
 import type { MessageRow } from '../../../store/messages.js';
 import type { ClaimRequest, ClaimResult, QueueWrite, RunCounts } from '../../../store/queue.js';
 
-export type LaneKind = 'inline' | 'thread';
+export type LaneKind = 'inline' | 'thread' | 'port';
 
 /** A claim in plain data, so it can cross to a worker thread. */
 export interface ClaimSpec {
