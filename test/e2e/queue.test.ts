@@ -348,6 +348,7 @@ describe('queue run end to end', () => {
     const status = await sb.run(['queue', 'status', '--json']);
     expect(status.exitCode, stderr(status)).toBe(0);
     expect(JSON.parse(stdout(status))).toEqual({
+      database: expect.objectContaining({ backend: 'sqlite' }),
       counts: { pending: 0, sending: 0, deferred: 0, held: 0, sent: 0, failed: 0 },
       oldestDueAgeSec: null,
       lastRun: null,
