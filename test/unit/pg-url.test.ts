@@ -62,7 +62,8 @@ describe('a PostgreSQL URL to connection options', () => {
     const ssl = (q: string) => pgTarget(`postgres://app@db.example/mail?${q}`, NO_FILES).ssl;
     expect(ssl('sslmode=disable')).toBe(false);
     expect(ssl('sslmode=prefer')).toBe(false);
-    expect(ssl('sslmode=require')).toMatchObject({ rejectUnauthorized: false });
+    // require checks the chain (system CAs without sslrootcert): never encryption without verification
+    expect(ssl('sslmode=require')).toMatchObject({ rejectUnauthorized: true });
     const verifyCa = ssl(`sslmode=verify-ca&sslrootcert=${ca}`) as {
       rejectUnauthorized: boolean;
       ca: Buffer;
@@ -74,7 +75,7 @@ describe('a PostgreSQL URL to connection options', () => {
     const full = ssl(`sslmode=verify-full&sslrootcert=${ca}`) as Record<string, unknown>;
     expect(full).toMatchObject({ rejectUnauthorized: true, servername: 'db.example' });
     expect(full.checkServerIdentity).toBeUndefined();
-    // libpq: require with a root certificate given verifies it
+    // require with a root certificate given verifies against it
     expect(ssl(`sslmode=require&sslrootcert=${ca}`)).toMatchObject({ rejectUnauthorized: true });
   });
 

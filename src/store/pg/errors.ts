@@ -117,7 +117,7 @@ export function pgFailure(err: unknown, label: string): SysemailError {
       'config',
       'PG_TLS_UNTRUSTED',
       `the certificate of ${at} is not trusted (${code})`,
-      'Give the CA with sslrootcert=FILE in the URL, or sslmode=require to encrypt without verifying',
+      "Give the CA that signed the server's certificate with sslrootcert=FILE in the URL (or PGSSLROOTCERT)",
     );
   }
   if (/does not support SSL/i.test(raw)) {

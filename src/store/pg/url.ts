@@ -96,7 +96,11 @@ function readFileOption(label: string, name: string, file: string): Buffer {
   }
 }
 
-/** TLS options for a sslmode; verify-ca checks the chain but not the name, verify-full both. */
+/**
+ * TLS options for a sslmode; verify-ca checks the chain but not the name, verify-full both. The
+ * certificate chain is always checked: `require` behaves as verify-ca (against sslrootcert, else the
+ * system's CAs) instead of libpq's unverified encryption, which anyone on the path could intercept.
+ */
 function sslOptions(label: string, mode: SslMode, host: string, q: URLSearchParams, env: NodeJS.ProcessEnv): false | ConnectionOptions {
   // node-postgres has no "try TLS, fall back to plain": allow and prefer connect without TLS
   if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return false;
@@ -109,8 +113,6 @@ function sslOptions(label: string, mode: SslMode, host: string, q: URLSearchPara
   if (cert) opts.cert = readFileOption(label, 'sslcert', cert);
   if (key) opts.key = readFileOption(label, 'sslkey', key);
   if (!host.startsWith('/') && !/^[\d.]+$|:/.test(host)) opts.servername = host;
-  // libpq: require with a root certificate given behaves as verify-ca
-  if (mode === 'require' && !ca) return { ...opts, rejectUnauthorized: false };
   if (mode === 'verify-full') return { ...opts, rejectUnauthorized: true };
   return { ...opts, rejectUnauthorized: true, checkServerIdentity: () => undefined };
 }
