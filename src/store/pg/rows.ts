@@ -2,114 +2,36 @@
  * How PostgreSQL rows become the ports' types. bigint columns arrive as numbers (the pool's type
  * parser: epoch milliseconds and ids stay far below 2^53) and jsonb columns already parsed.
  */
-import type { FailureInfo, ProviderName } from '../../core/failure.js';
-import type { MessageStatus } from '../../core/status.js';
+import {
+  attemptFields,
+  attemptFromColumns,
+  messageFromColumns,
+  type AttemptColumns,
+  type ColumnDecoding,
+  type MessageColumns,
+} from '../columns.js';
+import type { FailureInfo } from '../../core/failure.js';
 import type { AttemptRow, MessageRow, NewAttempt, StoredAttachment } from '../ports.js';
 
-export interface PgMessageRow {
-  id: number;
-  status: MessageStatus;
-  provider: string | null;
-  sent_provider: string | null;
-  from_addr: string;
+/** jsonb columns arrive parsed, the forced flag as a boolean. */
+const PG_COLUMNS: ColumnDecoding<unknown, boolean> = { json: (v) => v, flag: (v) => v };
+
+export type PgMessageRow = MessageColumns<unknown, boolean> & {
   to_addrs: string[];
   cc_addrs: string[];
   bcc_addrs: string[];
-  reply_to: string | null;
-  subject: string;
-  text_body: string | null;
-  html_body: string | null;
   attachments: StoredAttachment[];
   headers: Record<string, string> | null;
-  message_id: string | null;
-  user_id: string | null;
-  template_id: string | null;
-  org: string | null;
-  size_bytes: number | null;
-  created_at: number;
-  due_at: number;
-  sent_at: number | null;
-  updated_at: number;
-  first_attempt_at: number | null;
-  attempts: number;
-  deferrals: number;
-  forced: boolean;
-  deferral_reason: string | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
   last_error: FailureInfo | null;
-  diagnosis: string | null;
-}
+};
+export type PgAttemptRow = AttemptColumns<unknown> & { failure: FailureInfo | null };
 
 export function toMessageRow(r: PgMessageRow): MessageRow {
-  return {
-    id: r.id,
-    status: r.status,
-    provider: r.provider as ProviderName | null,
-    sentProvider: r.sent_provider as ProviderName | null,
-    from: r.from_addr,
-    to: r.to_addrs,
-    cc: r.cc_addrs,
-    bcc: r.bcc_addrs,
-    replyTo: r.reply_to,
-    subject: r.subject,
-    text: r.text_body,
-    html: r.html_body,
-    attachments: r.attachments,
-    headers: r.headers,
-    messageId: r.message_id,
-    userId: r.user_id,
-    templateId: r.template_id,
-    org: r.org,
-    sizeBytes: r.size_bytes,
-    createdAt: r.created_at,
-    dueAt: r.due_at,
-    sentAt: r.sent_at,
-    updatedAt: r.updated_at,
-    firstAttemptAt: r.first_attempt_at,
-    attempts: r.attempts,
-    deferrals: r.deferrals,
-    forced: r.forced,
-    deferralReason: r.deferral_reason,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    lastError: r.last_error,
-    diagnosis: r.diagnosis,
-  };
-}
-
-export interface PgAttemptRow {
-  id: number;
-  message_id: number;
-  started_at: number;
-  ended_at: number | null;
-  provider: string | null;
-  outcome: string | null;
-  response: string | null;
-  error_code: string | null;
-  response_code: number | null;
-  enhanced_code: string | null;
-  failure: FailureInfo | null;
-  diagnosis: string | null;
-  lease_owner: string | null;
+  return messageFromColumns(r, PG_COLUMNS);
 }
 
 export function toAttemptRow(r: PgAttemptRow): AttemptRow {
-  return {
-    id: r.id,
-    messageId: r.message_id,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    provider: r.provider as ProviderName | null,
-    outcome: r.outcome,
-    response: r.response,
-    errorCode: r.error_code,
-    responseCode: r.response_code,
-    enhancedCode: r.enhanced_code,
-    failure: r.failure,
-    diagnosis: r.diagnosis,
-    leaseOwner: r.lease_owner,
-  };
+  return attemptFromColumns(r, PG_COLUMNS);
 }
 
 /** The attempt columns in INSERT order, and their values: the failure's codes spread into their own columns. */
@@ -124,21 +46,8 @@ export function attemptParams(from: number): string {
 }
 
 export function attemptValues(a: NewAttempt): unknown[] {
-  const f = a.failure;
-  return [
-    a.messageId,
-    a.startedAt,
-    a.endedAt ?? null,
-    a.provider,
-    a.outcome,
-    a.response ?? f?.response ?? null,
-    f?.code ?? f?.graphCode ?? null,
-    f?.responseCode ?? f?.httpStatus ?? null,
-    f?.enhancedCode ?? null,
-    f ? JSON.stringify(f) : null,
-    a.diagnosis ?? null,
-    a.leaseOwner ?? null,
-  ];
+  // attemptFields is in ATTEMPT_COLUMNS order
+  return Object.values(attemptFields(a));
 }
 
 /** `$n, $n+1, ...` for `count` values starting at `from`. */

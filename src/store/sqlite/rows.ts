@@ -2,9 +2,15 @@
  * How the SQLite tables' rows become the ports' types, and the SQL fragments several repositories
  * share: the database's clock, the attempt insert, the recipient condition.
  */
-import type { FailureInfo, ProviderName } from '../../core/failure.js';
-import type { MessageStatus } from '../../core/status.js';
-import type { AttemptRow, MessageRow, NewAttempt, StoredAttachment } from '../ports.js';
+import {
+  attemptFields,
+  attemptFromColumns,
+  messageFromColumns,
+  type AttemptColumns,
+  type ColumnDecoding,
+  type MessageColumns,
+} from '../columns.js';
+import type { AttemptRow, MessageRow } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 
 /**
@@ -18,42 +24,12 @@ import type { SqliteDatabase } from '../db.js';
  */
 export const DB_NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
-/** Raw column names as stored, for the repositories that build their own queries. */
-export interface MessageDbRow {
-  id: number;
-  status: MessageStatus;
-  provider: string | null;
-  sent_provider: string | null;
-  from_addr: string;
-  to_addrs: string;
-  cc_addrs: string;
-  bcc_addrs: string;
-  reply_to: string | null;
-  subject: string;
-  text_body: string | null;
-  html_body: string | null;
-  attachments: string;
-  headers: string | null;
-  message_id: string | null;
-  user_id: string | null;
-  template_id: string | null;
-  org: string | null;
-  size_bytes: number | null;
-  created_at: number;
-  due_at: number;
-  sent_at: number | null;
-  updated_at: number;
-  first_attempt_at: number | null;
-  attempts: number;
-  deferrals: number;
-  forced: number;
-  deferral_reason: string | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  last_error: string | null;
-  diagnosis: string | null;
-  body_apart: number;
-}
+/** Raw column names as stored, for the repositories that build their own queries (JSON columns as text). */
+export type MessageDbRow = MessageColumns<string, number> & { body_apart: number };
+export type AttemptDbRow = AttemptColumns<string>;
+
+/** JSON columns are text, the forced flag 0 or 1. */
+const SQLITE_COLUMNS: ColumnDecoding<string, number> = { json: (v) => JSON.parse(v) as unknown, flag: (v) => v === 1 };
 
 /**
  * Bodies longer than this (text and html together, in UTF-16 units) are stored apart from the message
@@ -96,74 +72,11 @@ export function attachmentPathsOf(json: string): string[] {
 }
 
 export function toMessageRow(r: MessageDbRow): MessageRow {
-  return {
-    id: r.id,
-    status: r.status,
-    provider: r.provider as ProviderName | null,
-    sentProvider: r.sent_provider as ProviderName | null,
-    from: r.from_addr,
-    to: JSON.parse(r.to_addrs) as string[],
-    cc: JSON.parse(r.cc_addrs) as string[],
-    bcc: JSON.parse(r.bcc_addrs) as string[],
-    replyTo: r.reply_to,
-    subject: r.subject,
-    text: r.text_body,
-    html: r.html_body,
-    attachments: JSON.parse(r.attachments) as StoredAttachment[],
-    headers: r.headers ? (JSON.parse(r.headers) as Record<string, string>) : null,
-    messageId: r.message_id,
-    userId: r.user_id,
-    templateId: r.template_id,
-    org: r.org,
-    sizeBytes: r.size_bytes,
-    createdAt: r.created_at,
-    dueAt: r.due_at,
-    sentAt: r.sent_at,
-    updatedAt: r.updated_at,
-    firstAttemptAt: r.first_attempt_at,
-    attempts: r.attempts,
-    deferrals: r.deferrals,
-    forced: r.forced === 1,
-    deferralReason: r.deferral_reason,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    lastError: r.last_error ? (JSON.parse(r.last_error) as FailureInfo) : null,
-    diagnosis: r.diagnosis,
-  };
-}
-
-export interface AttemptDbRow {
-  id: number;
-  message_id: number;
-  started_at: number;
-  ended_at: number | null;
-  provider: string | null;
-  outcome: string | null;
-  response: string | null;
-  error_code: string | null;
-  response_code: number | null;
-  enhanced_code: string | null;
-  failure: string | null;
-  diagnosis: string | null;
-  lease_owner: string | null;
+  return messageFromColumns(r, SQLITE_COLUMNS);
 }
 
 export function toAttemptRow(r: AttemptDbRow): AttemptRow {
-  return {
-    id: r.id,
-    messageId: r.message_id,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    provider: r.provider as ProviderName | null,
-    outcome: r.outcome,
-    response: r.response,
-    errorCode: r.error_code,
-    responseCode: r.response_code,
-    enhancedCode: r.enhanced_code,
-    failure: r.failure ? (JSON.parse(r.failure) as FailureInfo) : null,
-    diagnosis: r.diagnosis,
-    leaseOwner: r.lease_owner,
-  };
+  return attemptFromColumns(r, SQLITE_COLUMNS);
 }
 
 /** One attempt row: written only with the status transition it belongs to (./transitions.ts). */
@@ -174,23 +87,7 @@ export const INSERT_ATTEMPT_SQL = `
     @enhancedCode, @failure, @diagnosis, @leaseOwner)`;
 
 /** The statement parameters of an attempt: the failure's codes are spread into their own columns. */
-export function attemptParams(a: NewAttempt) {
-  const f = a.failure;
-  return {
-    messageId: a.messageId,
-    startedAt: a.startedAt,
-    endedAt: a.endedAt ?? null,
-    provider: a.provider,
-    outcome: a.outcome,
-    response: a.response ?? f?.response ?? null,
-    errorCode: f?.code ?? f?.graphCode ?? null,
-    responseCode: f?.responseCode ?? f?.httpStatus ?? null,
-    enhancedCode: f?.enhancedCode ?? null,
-    failure: f ? JSON.stringify(f) : null,
-    diagnosis: a.diagnosis ?? null,
-    leaseOwner: a.leaseOwner ?? null,
-  };
-}
+export const attemptParams = attemptFields;
 
 /**
  * SQL condition: the bare address @to (lower case) is among the row's To, Cc or Bcc, stored bare or
