@@ -5,7 +5,7 @@
  */
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { MessageStatus } from '../core/status.js';
-import type { AttemptRow, MessageRow, NewAttempt, StoredAttachment } from './ports.js';
+import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment } from './ports.js';
 
 /** A messages row as the driver returns it: `J` where a column holds JSON, `B` for the forced flag. */
 export interface MessageColumns<J, B> {
@@ -137,5 +137,44 @@ export function attemptFields(a: NewAttempt) {
     failure: f ? JSON.stringify(f) : null,
     diagnosis: a.diagnosis ?? null,
     leaseOwner: a.leaseOwner ?? null,
+  };
+}
+
+/** A distributor_runs row, the same on both drivers. */
+export interface RunColumns {
+  id: number;
+  owner: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  ended_at: number | null;
+  sent: number;
+  deferred: number;
+  failed: number;
+  forced: number;
+  error_code: string | null;
+  error_message: string | null;
+  heartbeat_at: number | null;
+  lease_ms: number | null;
+  interval_ms: number | null;
+}
+
+export function runFromColumns(r: RunColumns): RunRow {
+  return {
+    id: r.id,
+    owner: r.owner,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    sent: r.sent,
+    deferred: r.deferred,
+    failed: r.failed,
+    forced: r.forced,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    heartbeatAt: r.heartbeat_at ?? null,
+    leaseMs: r.lease_ms ?? null,
+    intervalMs: r.interval_ms ?? null,
   };
 }

@@ -1,4 +1,5 @@
 /** Parameters, distributor runs and the operator's actions on PostgreSQL. */
+import { runFromColumns, type RunColumns } from '../columns.js';
 import type { ParamValue } from '../../core/params.js';
 import type { MessageStatus } from '../../core/status.js';
 import type {
@@ -42,24 +43,6 @@ export class PgParamsRepo implements ParamsRepo {
   }
 }
 
-interface PgRunRow {
-  id: number;
-  owner: string;
-  host: string;
-  pid: number;
-  started_at: number;
-  ended_at: number | null;
-  sent: number;
-  deferred: number;
-  failed: number;
-  forced: number;
-  error_code: string | null;
-  error_message: string | null;
-  heartbeat_at: number | null;
-  lease_ms: number | null;
-  interval_ms: number | null;
-}
-
 export class PgRunsRepo implements RunsRepo {
   constructor(private readonly db: PgDatabase) {}
 
@@ -81,25 +64,8 @@ export class PgRunsRepo implements RunsRepo {
   }
 
   async lastRun(): Promise<RunRow | null> {
-    const [r] = await this.db.query<PgRunRow>('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1');
-    if (!r) return null;
-    return {
-      id: r.id,
-      owner: r.owner,
-      host: r.host,
-      pid: r.pid,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-      sent: r.sent,
-      deferred: r.deferred,
-      failed: r.failed,
-      forced: r.forced,
-      errorCode: r.error_code,
-      errorMessage: r.error_message,
-      heartbeatAt: r.heartbeat_at,
-      leaseMs: r.lease_ms,
-      intervalMs: r.interval_ms,
-    };
+    const [r] = await this.db.query<RunColumns>('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1');
+    return r ? runFromColumns(r) : null;
   }
 }
 

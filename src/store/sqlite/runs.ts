@@ -2,44 +2,7 @@
 import type { NewRun, RunRow } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS } from './rows.js';
-
-interface RunDbRow {
-  id: number;
-  owner: string;
-  host: string;
-  pid: number;
-  started_at: number;
-  ended_at: number | null;
-  sent: number;
-  deferred: number;
-  failed: number;
-  forced: number;
-  error_code: string | null;
-  error_message: string | null;
-  heartbeat_at: number | null;
-  lease_ms: number | null;
-  interval_ms: number | null;
-}
-
-function toRunRow(r: RunDbRow): RunRow {
-  return {
-    id: r.id,
-    owner: r.owner,
-    host: r.host,
-    pid: r.pid,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    sent: r.sent,
-    deferred: r.deferred,
-    failed: r.failed,
-    forced: r.forced,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    heartbeatAt: r.heartbeat_at ?? null,
-    leaseMs: r.lease_ms ?? null,
-    intervalMs: r.interval_ms ?? null,
-  };
-}
+import { runFromColumns, type RunColumns } from '../columns.js';
 
 export class Runs {
   constructor(private readonly db: SqliteDatabase) {}
@@ -62,7 +25,7 @@ export class Runs {
   }
 
   lastRun(): RunRow | null {
-    const r = this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as RunDbRow | undefined;
-    return r ? toRunRow(r) : null;
+    const r = this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as RunColumns | undefined;
+    return r ? runFromColumns(r) : null;
   }
 }
