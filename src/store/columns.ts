@@ -5,7 +5,7 @@
  */
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { MessageStatus } from '../core/status.js';
-import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment } from './ports.js';
+import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment, TemplateRow } from './ports.js';
 
 /** A messages row as the driver returns it: `J` where a column holds JSON, `B` for the forced flag. */
 export interface MessageColumns<J, B> {
@@ -176,5 +176,32 @@ export function runFromColumns(r: RunColumns): RunRow {
     heartbeatAt: r.heartbeat_at ?? null,
     leaseMs: r.lease_ms ?? null,
     intervalMs: r.interval_ms ?? null,
+  };
+}
+
+/** A templates row, the same on both drivers. */
+export interface TemplateColumns {
+  id: string;
+  org: string;
+  subject: string;
+  html_body: string | null;
+  text_body: string | null;
+  sender: string | null;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function templateFromColumns(r: TemplateColumns): TemplateRow {
+  return {
+    id: r.id,
+    org: r.org,
+    subject: r.subject,
+    html: r.html_body,
+    text: r.text_body,
+    sender: r.sender,
+    description: r.description,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }

@@ -18,6 +18,7 @@ import type {
 import { PURGE_BATCH, SYSTEM_ORG } from '../rules.js';
 import { DB_NOW_MS, type PgDatabase } from './db.js';
 import { attachmentPathsOf, hasRecipient, type PgMessageRow } from './rows.js';
+import { templateFromColumns, type TemplateColumns } from '../columns.js';
 
 type HistoryDbRow = Pick<
   PgMessageRow,
@@ -103,57 +104,33 @@ export class PgHistoryRepo implements HistoryRepo {
   }
 }
 
-interface PgTemplateRow {
-  id: string;
-  org: string;
-  subject: string;
-  html_body: string | null;
-  text_body: string | null;
-  sender: string | null;
-  description: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-const toTemplateRow = (r: PgTemplateRow): TemplateRow => ({
-  id: r.id,
-  org: r.org,
-  subject: r.subject,
-  html: r.html_body,
-  text: r.text_body,
-  sender: r.sender,
-  description: r.description,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
 export class PgTemplatesRepo implements TemplatesRepo {
   constructor(private readonly db: PgDatabase) {}
 
   async get(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
-    const [r] = await this.db.query<PgTemplateRow>('SELECT * FROM templates WHERE id = $1 AND org = $2', [id, org]);
-    return r ? toTemplateRow(r) : undefined;
+    const [r] = await this.db.query<TemplateColumns>('SELECT * FROM templates WHERE id = $1 AND org = $2', [id, org]);
+    return r ? templateFromColumns(r) : undefined;
   }
 
   async resolve(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
-    const [r] = await this.db.query<PgTemplateRow>("SELECT * FROM templates WHERE id = $1 AND org IN ($2, '') ORDER BY org = '' LIMIT 1", [
-      id,
-      org,
-    ]);
-    return r ? toTemplateRow(r) : undefined;
+    const [r] = await this.db.query<TemplateColumns>(
+      "SELECT * FROM templates WHERE id = $1 AND org IN ($2, '') ORDER BY org = '' LIMIT 1",
+      [id, org],
+    );
+    return r ? templateFromColumns(r) : undefined;
   }
 
   async list(org?: string): Promise<TemplateRow[]> {
     // COLLATE "C": the same order as SQLite's byte order, whatever the database's locale
     const rows =
       org === undefined
-        ? await this.db.query<PgTemplateRow>('SELECT * FROM templates ORDER BY org COLLATE "C", id COLLATE "C"')
-        : await this.db.query<PgTemplateRow>('SELECT * FROM templates WHERE org = $1 ORDER BY id COLLATE "C"', [org]);
-    return rows.map(toTemplateRow);
+        ? await this.db.query<TemplateColumns>('SELECT * FROM templates ORDER BY org COLLATE "C", id COLLATE "C"')
+        : await this.db.query<TemplateColumns>('SELECT * FROM templates WHERE org = $1 ORDER BY id COLLATE "C"', [org]);
+    return rows.map(templateFromColumns);
   }
 
   async put(id: string, org: string, fields: TemplateFields, now: number): Promise<TemplateRow> {
-    const [r] = await this.db.query<PgTemplateRow>(
+    const [r] = await this.db.query<TemplateColumns>(
       `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
        ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body, text_body = excluded.text_body,
@@ -161,7 +138,7 @@ export class PgTemplatesRepo implements TemplatesRepo {
        RETURNING *`,
       [id, org, fields.subject, fields.html ?? null, fields.text ?? null, fields.sender ?? null, fields.description ?? null, now],
     );
-    return toTemplateRow(r);
+    return templateFromColumns(r);
   }
 
   async remove(id: string, org: string = SYSTEM_ORG): Promise<boolean> {

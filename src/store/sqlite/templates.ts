@@ -1,40 +1,15 @@
 import type { TemplateFields, TemplateRow, TemplatesRepo } from '../ports.js';
 import { SYSTEM_ORG } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
-
-interface TemplateDbRow {
-  id: string;
-  org: string;
-  subject: string;
-  html_body: string | null;
-  text_body: string | null;
-  sender: string | null;
-  description: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-function toTemplateRow(r: TemplateDbRow): TemplateRow {
-  return {
-    id: r.id,
-    org: r.org,
-    subject: r.subject,
-    html: r.html_body,
-    text: r.text_body,
-    sender: r.sender,
-    description: r.description,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
+import { templateFromColumns, type TemplateColumns } from '../columns.js';
 
 export class SqliteTemplatesRepo implements TemplatesRepo {
   constructor(private readonly db: SqliteDatabase) {}
 
   /** Exactly the template of this scope (no fallback to the system one). */
   async get(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM templates WHERE id = ? AND org = ?').get(id, org) as TemplateDbRow | undefined;
-    return r ? toTemplateRow(r) : undefined;
+    const r = this.db.prepare('SELECT * FROM templates WHERE id = ? AND org = ?').get(id, org) as TemplateColumns | undefined;
+    return r ? templateFromColumns(r) : undefined;
   }
 
   /**
@@ -43,17 +18,17 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
    */
   async resolve(id: string, org: string = SYSTEM_ORG): Promise<TemplateRow | undefined> {
     const r = this.db.prepare("SELECT * FROM templates WHERE id = ? AND org IN (?, '') ORDER BY org = '' LIMIT 1").get(id, org) as
-      TemplateDbRow | undefined;
-    return r ? toTemplateRow(r) : undefined;
+      TemplateColumns | undefined;
+    return r ? templateFromColumns(r) : undefined;
   }
 
   /** Every template when org is undefined; otherwise the templates of that one scope. */
   async list(org?: string): Promise<TemplateRow[]> {
     const rows =
       org === undefined
-        ? (this.db.prepare('SELECT * FROM templates ORDER BY org, id').all() as TemplateDbRow[])
-        : (this.db.prepare('SELECT * FROM templates WHERE org = ? ORDER BY id').all(org) as TemplateDbRow[]);
-    return rows.map(toTemplateRow);
+        ? (this.db.prepare('SELECT * FROM templates ORDER BY org, id').all() as TemplateColumns[])
+        : (this.db.prepare('SELECT * FROM templates WHERE org = ? ORDER BY id').all(org) as TemplateColumns[]);
+    return rows.map(templateFromColumns);
   }
 
   /** Inserts or replaces a template of one scope, keeping its creation time. */
