@@ -11,7 +11,7 @@ import { nodemailerMessage, type AccessToken } from '../common.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
-import { explainSmtpError, sessionDeadlineError } from './failure.js';
+import { explainSmtpError, refusedOf, sessionDeadlineError } from './failure.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
 
@@ -89,6 +89,7 @@ export class SmtpTransport {
         response: info.response,
         accepted: addressesOf(info.accepted),
         rejected: addressesOf(info.rejected),
+        ...refusedOf((info as { rejectedErrors?: unknown }).rejectedErrors),
       };
     } catch (err) {
       if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err);
