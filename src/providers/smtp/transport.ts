@@ -42,7 +42,9 @@ export class SmtpTransport {
 
   /** The open transport when it can serve this send as it is (no OAuth2 token to renew): no promise per message. */
   private openTransport(): Transporter | undefined {
-    return this.transporter && !this.creating && (!this.transportToken || this.transportToken.expiresAt > Date.now()) ? this.transporter : undefined;
+    return this.transporter && !this.creating && (!this.transportToken || this.transportToken.expiresAt > Date.now())
+      ? this.transporter
+      : undefined;
   }
 
   private async open(cfg: SmtpConfig): Promise<Transporter> {
