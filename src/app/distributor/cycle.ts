@@ -260,7 +260,7 @@ export class Cycle {
     // outside a try: a failed renewal or give-back is the run's error, not this message's
     while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
     const outgoing = toOutgoing(m, this.ctx.dbId);
-    outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
+    if (outgoing.attachments.length > 0) outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
     if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
     const result = await this.handOver(m, outgoing, provider);
     this.record(m, startedAt, result);

@@ -40,6 +40,13 @@ export class SmtpTransport {
     return this.creating;
   }
 
+  /** The open transport when it can serve this send as it is (no OAuth2 token to renew): no promise per message. */
+  private openTransport(): Transporter | undefined {
+    return this.transporter && !this.creating && (!this.transportToken || this.transportToken.expiresAt > Date.now())
+      ? this.transporter
+      : undefined;
+  }
+
   private async open(cfg: SmtpConfig): Promise<Transporter> {
     // an OAuth2 token lives about an hour: a pooled transport is rebuilt with a fresh one
     if (this.transporter && (!this.transportToken || this.transportToken.expiresAt > Date.now())) return this.transporter;
@@ -72,7 +79,7 @@ export class SmtpTransport {
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
     try {
-      const transporter = await this.transport(cfg);
+      const transporter = this.openTransport() ?? (await this.transport(cfg));
       const info = await transporter.sendMail({
         ...(r
           ? {
