@@ -70,6 +70,13 @@ export const ERROR_CODES = {
   NOTIFY_EMAIL_INVALID: '--notify-email takes yes or no',
   ORG_INVALID: 'an organisation id holds characters it may not',
   DB_VALUE_TOO_BIG: 'a value is too big for the database to store',
+  DKIM_DOMAIN_INVALID: '`dkim` was given a domain that is not a DNS name such as example.com',
+  DKIM_SELECTOR_INVALID: '`dkim` was given a selector that is not one or more DNS labels',
+  DKIM_ALGORITHM_INVALID: '`dkim keygen --algorithm` names neither rsa-sha256 nor ed25519-sha256',
+  DKIM_KEY_SOURCE: '`dkim add` needs exactly one of --key-file, --key-command and --stdin',
+  DKIM_KEY_INVALID: 'a DKIM private key does not parse, is not RSA or Ed25519, is a public key, or is too short',
+  DKIM_KEY_NOT_FOUND: 'no DKIM key is registered for this domain (and selector)',
+  DKIM_OUT_EXISTS: '`dkim keygen --out` names a file that exists: it is never overwritten',
 
   // ---- configuration ----
   ENV_INVALID: 'an environment variable (SYSEMAIL_*) holds a value of the wrong type',
@@ -78,6 +85,7 @@ export const ERROR_CODES = {
   USER_CONFIG_WRITE_FAILED: 'the provider choice could not be saved in the user config file',
   SENDER_MISSING: 'no sender address: no --from, no user sender and no sender.default',
   SENDER_INVALID: 'the sender address (From) is not one valid mailbox',
+  DKIM_KEY_UNAVAILABLE: "a registered DKIM key cannot be read from its source (file, command or keychain), so nothing is sent unsigned",
   SMTP_HOST_MISSING: 'smtp.host is not set',
   SMTP_USERNAME_MISSING: 'smtp.authRequired is on, but smtp.username is not set',
   SMTP_OAUTH_INCOMPLETE: 'smtp.authMethod is oauth2, but a client-credentials setting is missing',

@@ -247,4 +247,19 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE distributor_runs ADD COLUMN interval_ms INTEGER;  -- null: one pass
   CREATE INDEX distributor_runs_owner ON distributor_runs (owner);
   `,
+  // 5: the DKIM signing keys: where each private key lives (a file, a command or the keychain), never
+  // the key itself; the public key is kept for the DNS record and for comparing with what is published.
+  `
+  CREATE TABLE dkim_keys (
+    domain     TEXT NOT NULL,
+    selector   TEXT NOT NULL,
+    algorithm  TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256','ed25519-sha256')),
+    source     TEXT NOT NULL CHECK (source IN ('file','command','keychain')),
+    location   TEXT,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, selector)
+  ) STRICT;
+  `,
 ];

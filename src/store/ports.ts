@@ -3,11 +3,13 @@
  * stand behind them as well as the SQLite file. Use cases depend on these types only; the SQLite
  * implementation lives in ./sqlite/. Nothing here names a driver.
  */
+import type { DkimKeyFields, DkimKeyRow } from '../core/dkim.js';
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
 
 export type { MessageStatus } from '../core/status.js';
+export type { DkimKeyFields, DkimKeyRow } from '../core/dkim.js';
 
 // ---- messages and attempts ----------------------------------------------------------------------
 
@@ -448,6 +450,19 @@ export interface UsersRepo {
   remove(id: string): Promise<boolean>;
 }
 
+/**
+ * The DKIM signing keys: domain, selector, algorithm, where the private key lives and the public key.
+ * The private key itself is never here.
+ */
+export interface DkimKeysRepo {
+  /** Every key, or the keys of one domain, by domain then selector. */
+  list(domain?: string): Promise<DkimKeyRow[]>;
+  /** Inserts or replaces the key of (domain, selector), keeping its creation time. */
+  put(fields: DkimKeyFields, now: number): Promise<DkimKeyRow>;
+  /** Removes the domain's key of this selector, or every key of the domain; returns the rows removed. */
+  remove(domain: string, selector?: string): Promise<DkimKeyRow[]>;
+}
+
 /** The reads `diagnose` needs beyond the queue's own. */
 export interface DiagnosisReads {
   /** Leases in sending that ran out, on the database's clock. */
@@ -475,6 +490,7 @@ export interface Store {
   readonly history: HistoryRepo;
   readonly templates: TemplatesRepo;
   readonly users: UsersRepo;
+  readonly dkim: DkimKeysRepo;
   readonly diagnosis: DiagnosisReads;
   describe(): Promise<BackendInfo>;
   close(): Promise<void>;

@@ -138,4 +138,18 @@ export const PG_MIGRATIONS: readonly string[] = [
     updated_at   bigint NOT NULL
   );
   `,
+  // 2: the DKIM signing keys (where each private key lives, never the key itself; the public key)
+  `
+  CREATE TABLE dkim_keys (
+    domain     text NOT NULL,
+    selector   text NOT NULL,
+    algorithm  text NOT NULL CHECK (algorithm IN ('rsa-sha256','ed25519-sha256')),
+    source     text NOT NULL CHECK (source IN ('file','command','keychain')),
+    location   text,
+    public_key text NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (domain, selector)
+  );
+  `,
 ];

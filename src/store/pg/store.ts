@@ -7,6 +7,7 @@ import { SysemailError } from '../../core/errors.js';
 import type { BackendInfo, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
+import { PgDkimKeysRepo } from './dkim.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -41,6 +42,7 @@ export class PgStore implements Store {
   readonly history: PgHistoryRepo;
   readonly templates: PgTemplatesRepo;
   readonly users: PgUsersRepo;
+  readonly dkim: PgDkimKeysRepo;
   readonly diagnosis: PgDiagnosisReads;
 
   private constructor(
@@ -55,6 +57,7 @@ export class PgStore implements Store {
     this.history = new PgHistoryRepo(db);
     this.templates = new PgTemplatesRepo(db);
     this.users = new PgUsersRepo(db);
+    this.dkim = new PgDkimKeysRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
   }
 
