@@ -123,7 +123,12 @@ export function domainOfAddress(address: string): string {
   const m = /<([^<>]*)>\s*$/.exec(address);
   const addr = (m ? m[1] : address).trim();
   const at = addr.lastIndexOf('@');
-  return at < 0 ? '' : addr.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  return at < 0
+    ? ''
+    : addr
+        .slice(at + 1)
+        .toLowerCase()
+        .replace(/\.$/, '');
 }
 
 /** The keys that sign a message from `from`: every key registered for its domain. */

@@ -132,6 +132,7 @@ export const ERROR_CODES = {
   EXPORT_WRITE_FAILED: '`params export --file` cannot write its file',
   SPOOL_FAILED: 'the attachments of a queued message cannot be copied into the spool folder',
   EML_WRITE_FAILED: 'the .eml file cannot be written into eml.outputDir',
+  DKIM_KEY_WRITE_FAILED: '`dkim keygen --out` cannot create or write its key file',
 
   // ---- sending ----
   HOST_NOT_FOUND: "the mail server's name does not resolve (DNS)",
