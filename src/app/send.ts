@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
+import type { DkimSigningKey } from '../core/dkim.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import { messageIdDomain } from '../core/address.js';
@@ -178,7 +179,9 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   if (!req.provider) throw new SysemailError('internal', 'NO_PROVIDER', 'internal: a message sent now needs a provider');
   const providerName = req.provider;
   const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;
-  const provider = await create(providerName, { settings, secrets: deps.secrets });
+  // the signing keys are read before anything is recorded: a key that cannot be read is 78, never an unsigned message
+  const dkim = await signingKeysFor(providerName, store, deps.secrets);
+  const provider = await create(providerName, { settings, secrets: deps.secrets, ...(dkim.length > 0 ? { dkim } : {}) });
   try {
     // settings and secrets first: a message is recorded only once it is really about to go out
     await provider.prepare?.();
@@ -232,6 +235,16 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   } finally {
     await provider.close();
   }
+}
+
+/**
+ * The DKIM keys a provider signs with: every registered key for SMTP and eml; none for Exchange, where
+ * Microsoft builds the message and signs it with the keys configured for the domain in Microsoft 365.
+ */
+export async function signingKeysFor(provider: ProviderName, store: Store, secrets: SecretAccess): Promise<DkimSigningKey[]> {
+  if (provider === 'exchange') return [];
+  const { loadSigningKeys } = await import('./dkim.js');
+  return loadSigningKeys(store, { dbId: secrets.dbId, env: secrets.env, ...(secrets.keychain ? { keychain: secrets.keychain } : {}) });
 }
 
 async function recordFailure(

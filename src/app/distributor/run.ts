@@ -101,6 +101,7 @@ class Run {
           messages: ctx.messages,
           concurrency: ctx.concurrency,
           onLaneFallback: o.onLaneFallback,
+          dkim: o.dkim,
         },
         total,
       ));

@@ -5,7 +5,10 @@
  */
 import type { Transporter } from 'nodemailer';
 import type { OutgoingMessage, RenderedMime } from '../../core/outgoing.js';
+import type { DkimSigningKey } from '../../core/dkim.js';
+import { dkimKeysFor } from '../../core/dkim.js';
 import { nodemailerMessage } from '../common.js';
+import { signMessageBuffer } from '../dkim.js';
 
 /** What nodemailer hands a transport: the compiled message (its documented custom-transport API). */
 interface RenderableMessage {
@@ -16,6 +19,9 @@ interface RenderableMessage {
 /** Messages with attachments are not rendered ahead: their bytes could be large. */
 export class MimeRenderer {
   private transporter?: Transporter;
+
+  /** `dkim`: the registered keys; a message from a domain with one is signed once rendered, as SMTP would. */
+  constructor(private readonly dkim: readonly DkimSigningKey[] = []) {}
 
   static wants(message: OutgoingMessage): boolean {
     return message.attachments.length === 0;
@@ -39,6 +45,8 @@ export class MimeRenderer {
       envelope: { from: string | false; to: string[] };
       raw: Buffer;
     };
-    return { raw: info.raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
+    // every header is final once built (Message-ID, Date): the signature covers the bytes that are sent
+    const raw = await signMessageBuffer(info.raw, dkimKeysFor(this.dkim, message.from));
+    return { raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
   }
 }
