@@ -30,6 +30,11 @@ export interface SendRequest {
   bcc?: readonly string[];
   from?: string;
   replyTo?: string;
+  /** Extra header fields already checked (a notification's List-Unsubscribe). */
+  headers?: Record<string, string>;
+  /** One-click unsubscribe (RFC 8058): an https URL taking a POST, and/or a mail address; over the template's. */
+  unsubscribeUrl?: string;
+  unsubscribeMailto?: string;
   subject?: string;
   text?: string;
   html?: string;
@@ -135,6 +140,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   let text = req.text;
   let html = req.html;
   let templateSender: string | undefined;
+  let listHeaders: Record<string, string> | undefined = req.headers;
   if (req.templateId !== undefined) {
     const { renderTemplateForSend } = await import('./templates.js');
     const t = await renderTemplateForSend({ store, templateId: req.templateId, org: req.org, data: req.templateData ?? {} });
@@ -144,6 +150,13 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
       html = t.html;
     }
     templateSender = t.from;
+    listHeaders = t.headers;
+  }
+  if (req.unsubscribeUrl !== undefined || req.unsubscribeMailto !== undefined) {
+    const { checkUnsubscribe, unsubscribeHeaders } = await import('../core/unsubscribe.js');
+    const given = { url: req.unsubscribeUrl, mailto: req.unsubscribeMailto };
+    checkUnsubscribe(given, { url: '--unsubscribe-url', mailto: '--unsubscribe-mailto' });
+    listHeaders = unsubscribeHeaders(given);
   }
 
   const attachments = measureAttachments(req.attachments ?? []);
@@ -156,6 +169,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   const { message, sizeBytes } = composed.value;
   const warnings = composed.value.warnings.map((w) => w.message);
   message.messageId = newMessageId(message.from);
+  if (listHeaders && Object.keys(listHeaders).length > 0) message.headers = { ...(message.headers ?? {}), ...listHeaders };
   const { attachments: _outgoing, ...fields } = message;
   const base = {
     ...fields,

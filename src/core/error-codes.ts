@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   TEMPLATE_NOT_FOUND: 'no template has this id (for the organisation, nor a system one)',
   TEMPLATE_SENDER_INVALID: "a template's sender is not one valid mailbox",
   TEMPLATE_SUBJECT_EMPTY: 'a template has an empty subject',
+  UNSUBSCRIBE_INVALID: 'an unsubscribe address is not an https URL (--unsubscribe-url) or a mail address (--unsubscribe-mailto)',
   TEMPLATE_SYNTAX: 'a template does not parse: an unbalanced % or a malformed placeholder',
   USER_EXISTS: 'a user with this id already exists',
   USER_ID_INVALID: 'a user id holds characters it may not',

@@ -262,4 +262,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (domain, selector)
   ) STRICT;
   `,
+  // 6: templates for bulk mail carry one-click unsubscribe (RFC 8058): an https URL and a mail address
+  `
+  ALTER TABLE templates ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE templates ADD COLUMN unsubscribe_url TEXT;
+  ALTER TABLE templates ADD COLUMN unsubscribe_mailto TEXT;
+  `,
 ];

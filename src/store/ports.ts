@@ -291,6 +291,12 @@ export interface TemplateRow {
   text: string | null;
   sender: string | null;
   description: string | null;
+  /** Bulk mail (newsletters, campaigns): needs one-click unsubscribe. */
+  bulk: boolean;
+  /** The https one-click unsubscribe URL (may hold placeholders). */
+  unsubscribeUrl: string | null;
+  /** The unsubscribe mail address or mailto: URI (may hold placeholders). */
+  unsubscribeMailto: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -301,6 +307,9 @@ export interface TemplateFields {
   text?: string | null;
   sender?: string | null;
   description?: string | null;
+  bulk?: boolean;
+  unsubscribeUrl?: string | null;
+  unsubscribeMailto?: string | null;
 }
 
 /** The application's users: where their notifications go and whom they send as. */

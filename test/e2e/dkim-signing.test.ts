@@ -228,4 +228,64 @@ describe('DKIM signing', () => {
     expect(send.stderr).toContain('gone1.pem');
     expect(server.messages).toHaveLength(0);
   });
+
+  it(
+    'one-click unsubscribe: a bulk template without it fails verify; with it, both headers are sent, rendered and signed',
+    { timeout: 60_000 },
+    async () => {
+      const sb = await box();
+      await keygen(sb, 'example.org', 'news1', 'rsa-sha256');
+      const body = path.join(sb.dir, 'news.txt');
+      fs.writeFileSync(body, 'Hello %name%, this month: ...\n');
+      const add = await sb.run([
+        'template',
+        'add',
+        'news',
+        '--subject',
+        'News for %name%',
+        '--body-file',
+        body,
+        '--sender',
+        'news@example.org',
+        '--bulk',
+        'yes',
+      ]);
+      expect(add.exitCode, add.stderr).toBe(0);
+      const bad = await sb.run(['template', 'verify', 'news', '--json']);
+      expect(bad.exitCode).toBe(1);
+      expect(JSON.stringify(json(bad.stdout))).toContain('UNSUBSCRIBE_MISSING');
+      const http = await sb.run(['template', 'set', 'news', '--unsubscribe-url', 'http://example.org/u']);
+      expect(http.exitCode).toBe(65);
+      expect(http.stderr).toMatch(/https/);
+      const set = await sb.run([
+        'template',
+        'set',
+        'news',
+        '--unsubscribe-url',
+        'https://example.org/unsubscribe?t=%token%',
+        '--unsubscribe-mailto',
+        'unsubscribe@example.org',
+      ]);
+      expect(set.exitCode, set.stderr).toBe(0);
+      expect((await sb.run(['template', 'verify', 'news'])).exitCode).toBe(0);
+
+      const data = path.join(sb.dir, 'data.json');
+      fs.writeFileSync(data, JSON.stringify({ name: 'Zoë', token: 'a b&c' }));
+      server.reset();
+      const sent = await sb.run(['send', '--provider', 'smtp', '--template', 'news', '--data', data, '--to', 'ann@example.net']);
+      expect(sent.exitCode, sent.stderr).toBe(0);
+      const m = server.messages[0];
+      const head = m
+        .toString('latin1')
+        .split('\r\n\r\n')[0]
+        .replace(/\r\n[ \t]+/g, ' ');
+      expect(head).toContain('List-Unsubscribe: <mailto:unsubscribe@example.org>, <https://example.org/unsubscribe?t=a%20b%26c>');
+      expect(head).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
+      expect(head).toMatch(/h=[^;]*list-unsubscribe:[^;]*list-unsubscribe-post/i);
+      expect(await verifyDkim(m, dns)).toMatchObject([{ result: 'pass', selector: 'news1' }]);
+      // the headers are covered: removing the one-click header breaks the signature
+      const stripped = Buffer.from(m.toString('latin1').replace(/List-Unsubscribe-Post: [^\r]*\r\n/, ''), 'latin1');
+      expect((await verifyDkim(stripped, dns))[0].result).not.toBe('pass');
+    },
+  );
 });

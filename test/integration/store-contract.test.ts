@@ -344,6 +344,23 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     expect((await a.dkim.list()).map((k) => k.domain)).toEqual(['other.example']);
   });
 
+  it('templates keep their bulk mark and one-click unsubscribe addresses', async () => {
+    const [a, b] = await two();
+    await a.templates.put(
+      'news',
+      '',
+      { subject: 's', text: 't', bulk: true, unsubscribeUrl: 'https://example.org/u?t=%token%', unsubscribeMailto: 'u@example.org' },
+      10,
+    );
+    expect(await b.templates.get('news')).toMatchObject({
+      bulk: true,
+      unsubscribeUrl: 'https://example.org/u?t=%token%',
+      unsubscribeMailto: 'u@example.org',
+    });
+    await b.templates.put('news', '', { subject: 's', text: 't' }, 20);
+    expect(await a.templates.get('news')).toMatchObject({ bulk: false, unsubscribeUrl: null, unsubscribeMailto: null });
+  });
+
   it('history lists what happened, newest first, and retention purges only what is finished', async () => {
     const [a, b] = await two();
     const ids = await a.messages.insertMany([msg(1), msg(2, { to: ['Bo Lee <bo@example.com>'] }), msg(3)], 0);

@@ -152,4 +152,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (domain, selector)
   );
   `,
+  // 3: templates for bulk mail carry one-click unsubscribe (RFC 8058): an https URL and a mail address
+  `
+  ALTER TABLE templates ADD COLUMN bulk boolean NOT NULL DEFAULT false;
+  ALTER TABLE templates ADD COLUMN unsubscribe_url text;
+  ALTER TABLE templates ADD COLUMN unsubscribe_mailto text;
+  `,
 ];
