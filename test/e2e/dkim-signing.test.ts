@@ -289,3 +289,44 @@ describe('DKIM signing', () => {
     },
   );
 });
+
+describe('test-email and DKIM', () => {
+  it('says whether the test message is signed and whether it verifies against the published key', { timeout: 60_000 }, async () => {
+    const sb = await box();
+    const base = [
+      'test-email',
+      '--provider',
+      'smtp',
+      '--from',
+      'billing@example.org',
+      '--to',
+      'ann@example.net',
+      '--dns-server',
+      dns.address,
+      '--json',
+    ];
+    const none = await sb.run(base);
+    expect(none.exitCode, none.stderr).toBe(0);
+    expect(json<{ dkim: unknown }>(none.stdout).dkim).toMatchObject({ signed: false, ok: false, signatures: [] });
+
+    await keygen(sb, 'example.org', 'te1', 'ed25519-sha256');
+    server.reset();
+    const good = await sb.run(base);
+    expect(good.exitCode, good.stderr).toBe(0);
+    expect(json<{ dkim: unknown }>(good.stdout).dkim).toMatchObject({
+      signed: true,
+      ok: true,
+      signatures: [{ domain: 'example.org', selector: 'te1', algorithm: 'ed25519-sha256', result: 'pass' }],
+    });
+    // what was sent is what was checked
+    expect(await verifyDkim(server.messages[0], dns)).toMatchObject([{ result: 'pass', selector: 'te1' }]);
+
+    // a key registered but its record not published (or another key published): signed, not verified
+    dns.set('te1._domainkey.example.org', undefined);
+    const missing = await sb.run([...base.slice(0, -1), '--quit-after', 'auth', '--json']);
+    expect(missing.exitCode, missing.stderr).toBe(0);
+    const r = json<{ dkim: { signed: boolean; ok: boolean; signatures: { result: string }[] } }>(missing.stdout).dkim;
+    expect(r).toMatchObject({ signed: true, ok: false });
+    expect(r.signatures[0].result).not.toBe('pass');
+  });
+});
