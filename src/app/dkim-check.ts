@@ -6,13 +6,13 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { createRequire } from 'node:module';
-import { dkimKeysFor, domainOfAddress, type DkimAlgorithm, type DkimSigningKey } from '../core/dkim.js';
+import { dkimKeysFor, domainOfAddress, type DkimSigningKey } from '../core/dkim.js';
 import type { ProviderName } from '../core/failure.js';
 
 export interface DkimSignatureCheck {
   domain: string;
   selector: string;
-  algorithm: DkimAlgorithm | string;
+  algorithm: string;
   /** mailauth's verdict: pass, fail, neutral (body changed), temperror (DNS unreachable), permerror (no or bad record). */
   result: string;
   detail: string;
