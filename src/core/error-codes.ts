@@ -86,7 +86,7 @@ export const ERROR_CODES = {
   USER_CONFIG_WRITE_FAILED: 'the provider choice could not be saved in the user config file',
   SENDER_MISSING: 'no sender address: no --from, no user sender and no sender.default',
   SENDER_INVALID: 'the sender address (From) is not one valid mailbox',
-  DKIM_KEY_UNAVAILABLE: "a registered DKIM key cannot be read from its source (file, command or keychain), so nothing is sent unsigned",
+  DKIM_KEY_UNAVAILABLE: 'a registered DKIM key cannot be read from its source (file, command or keychain), so nothing is sent unsigned',
   SMTP_HOST_MISSING: 'smtp.host is not set',
   SMTP_USERNAME_MISSING: 'smtp.authRequired is on, but smtp.username is not set',
   SMTP_OAUTH_INCOMPLETE: 'smtp.authMethod is oauth2, but a client-credentials setting is missing',
