@@ -28,6 +28,8 @@ export interface NotificationMessage {
   org: string | null;
   /** Provider asked for; null = batch.provider. */
   provider: ProviderName | null;
+  /** The template's List-Unsubscribe and List-Unsubscribe-Post, rendered. */
+  headers?: Record<string, string>;
 }
 
 export interface DeliveredNotification {
@@ -133,6 +135,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
     templateId: rendered.template.id,
     org: req.org ? req.org : null,
     provider: req.provider ?? null,
+    ...(rendered.headers ? { headers: rendered.headers } : {}),
   };
   const common = { skipped: false as const, user: user.id, to: user.email, from, subject: message.subject, template: rendered.template };
   if (req.now) {
@@ -166,6 +169,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
       templateId: message.templateId,
       org: message.org ?? undefined,
       sizeBytes: composed.value.sizeBytes,
+      ...(message.headers ? { headers: message.headers } : {}),
     },
     clock.now(),
   );

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
+import type { DkimSigningKey } from '../core/dkim.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import { messageIdDomain } from '../core/address.js';
@@ -32,6 +33,11 @@ export interface SendRequest {
   bcc?: readonly string[];
   from?: string;
   replyTo?: string;
+  /** Extra header fields already checked (a notification's List-Unsubscribe). */
+  headers?: Record<string, string>;
+  /** One-click unsubscribe (RFC 8058): an https URL taking a POST, and/or a mail address; over the template's. */
+  unsubscribeUrl?: string;
+  unsubscribeMailto?: string;
   subject?: string;
   text?: string;
   html?: string;
@@ -137,6 +143,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   let text = req.text;
   let html = req.html;
   let templateSender: string | undefined;
+  let listHeaders: Record<string, string> | undefined = req.headers;
   if (req.templateId !== undefined) {
     const { renderTemplateForSend } = await import('./templates.js');
     const t = await renderTemplateForSend({ store, templateId: req.templateId, org: req.org, data: req.templateData ?? {} });
@@ -146,6 +153,13 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
       html = t.html;
     }
     templateSender = t.from;
+    listHeaders = t.headers;
+  }
+  if (req.unsubscribeUrl !== undefined || req.unsubscribeMailto !== undefined) {
+    const { checkUnsubscribe, unsubscribeHeaders } = await import('../core/unsubscribe.js');
+    const given = { url: req.unsubscribeUrl, mailto: req.unsubscribeMailto };
+    checkUnsubscribe(given, { url: '--unsubscribe-url', mailto: '--unsubscribe-mailto' });
+    listHeaders = unsubscribeHeaders(given);
   }
 
   const attachments = measureAttachments(req.attachments ?? []);
@@ -159,6 +173,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   const warnings = composed.value.warnings.map((w) => w.message);
   await assertNotSuppressed(store, recipientsOf(message), clock.now());
   message.messageId = newMessageId(message.from);
+  if (listHeaders && Object.keys(listHeaders).length > 0) message.headers = { ...(message.headers ?? {}), ...listHeaders };
   const { attachments: _outgoing, ...fields } = message;
   const base = {
     ...fields,
@@ -182,7 +197,9 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   if (!req.provider) throw new SysemailError('internal', 'NO_PROVIDER', 'internal: a message sent now needs a provider');
   const providerName = req.provider;
   const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;
-  const provider = await create(providerName, { settings, secrets: deps.secrets });
+  // the signing keys are read before anything is recorded: a key that cannot be read is 78, never an unsigned message
+  const dkim = await signingKeysFor(providerName, store, deps.secrets);
+  const provider = await create(providerName, { settings, secrets: deps.secrets, ...(dkim.length > 0 ? { dkim } : {}) });
   try {
     // settings and secrets first: a message is recorded only once it is really about to go out
     await provider.prepare?.();
@@ -241,6 +258,16 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   } finally {
     await provider.close();
   }
+}
+
+/**
+ * The DKIM keys a provider signs with: every registered key for SMTP and eml; none for Exchange, where
+ * Microsoft builds the message and signs it with the keys configured for the domain in Microsoft 365.
+ */
+export async function signingKeysFor(provider: ProviderName, store: Store, secrets: SecretAccess): Promise<DkimSigningKey[]> {
+  if (provider === 'exchange') return [];
+  const { loadSigningKeys } = await import('./dkim.js');
+  return loadSigningKeys(store, { dbId: secrets.dbId, env: secrets.env, ...(secrets.keychain ? { keychain: secrets.keychain } : {}) });
 }
 
 interface DirectAttempt {

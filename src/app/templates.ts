@@ -4,11 +4,12 @@
  */
 import { formatMailbox, parseSender } from '../core/address.js';
 import { SysemailError } from '../core/errors.js';
-import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
+import { checkParts, lookup, parseTemplate, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/ports.js';
 import type { TemplateRow } from '../store/ports.js';
 import { SYSTEM_ORG } from '../store/rules.js';
 import { quoted, requireNoNul, requireOneLine } from '../core/text.js';
+import { checkUnsubscribe, mailtoUri, unsubscribeHeaders, unsubscribeUrlProblem } from '../core/unsubscribe.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -22,6 +23,10 @@ export interface TemplateView {
   description: string | null;
   text: string | null;
   html: string | null;
+  /** Bulk mail: `template verify` requires one-click unsubscribe. */
+  bulk: boolean;
+  unsubscribeUrl: string | null;
+  unsubscribeMailto: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -36,6 +41,9 @@ export function templateView(t: TemplateRow): TemplateView {
     description: t.description,
     text: t.text,
     html: t.html,
+    bulk: t.bulk,
+    unsubscribeUrl: t.unsubscribeUrl,
+    unsubscribeMailto: t.unsubscribeMailto,
     createdAt: new Date(t.createdAt).toISOString(),
     updatedAt: new Date(t.updatedAt).toISOString(),
   };
@@ -80,6 +88,12 @@ export interface AddTemplateInput {
   html?: string;
   sender?: string;
   description?: string;
+  /** Bulk mail (newsletters, campaigns): needs one-click unsubscribe. */
+  bulk?: boolean;
+  /** https one-click unsubscribe URL; placeholders allowed (a per-recipient token). */
+  unsubscribeUrl?: string;
+  /** Unsubscribe mail address or mailto: URI; placeholders allowed. */
+  unsubscribeMailto?: string;
   /** Replace an existing template of the same id and scope. */
   replace?: boolean;
 }
@@ -98,8 +112,20 @@ function templateSender(value: string): string {
 /** Checks a whole template before it is stored: nothing is saved when any part is wrong. */
 function checkFields(
   id: string,
-  fields: { subject: string; text?: string | null; html?: string | null; sender?: string | null; description?: string | null },
+  fields: {
+    subject: string;
+    text?: string | null;
+    html?: string | null;
+    sender?: string | null;
+    description?: string | null;
+    unsubscribeUrl?: string | null;
+    unsubscribeMailto?: string | null;
+  },
 ): void {
+  checkUnsubscribe(
+    { url: fields.unsubscribeUrl, mailto: fields.unsubscribeMailto },
+    { url: '--unsubscribe-url', mailto: '--unsubscribe-mailto' },
+  );
   // a subject with a line break is reported with the other template problems below
   if (fields.subject.includes('\0')) requireOneLine(fields.subject, 'the subject');
   if (fields.description != null) requireOneLine(fields.description, '--description');
@@ -136,6 +162,9 @@ export async function addTemplate(
     html: input.html ?? null,
     sender: input.sender == null ? null : templateSender(input.sender),
     description: input.description ?? null,
+    bulk: !!input.bulk,
+    unsubscribeUrl: input.unsubscribeUrl?.trim() || null,
+    unsubscribeMailto: input.unsubscribeMailto?.trim() || null,
   };
   checkFields(input.id, fields);
   const existing = await store.templates.get(input.id, org);
@@ -155,6 +184,9 @@ export interface TemplateChanges {
   html?: string;
   sender?: string;
   description?: string;
+  bulk?: boolean;
+  unsubscribeUrl?: string;
+  unsubscribeMailto?: string;
 }
 
 /** Changes the given fields of an existing template of one scope; the result is checked whole before it is saved. */
@@ -179,6 +211,9 @@ export async function setTemplate(
     html: pick(changes.html, existing.html),
     sender: changes.sender === undefined ? existing.sender : changes.sender.trim() === '' ? null : templateSender(changes.sender),
     description: pick(changes.description, existing.description),
+    bulk: changes.bulk ?? existing.bulk,
+    unsubscribeUrl: pick(changes.unsubscribeUrl?.trim(), existing.unsubscribeUrl),
+    unsubscribeMailto: pick(changes.unsubscribeMailto?.trim(), existing.unsubscribeMailto),
   };
   checkFields(id, fields);
   return templateView(await store.templates.put(id, o, fields, now));
@@ -227,8 +262,9 @@ export async function removeTemplate(store: Store, id: string, org?: string): Pr
 }
 
 export interface TemplateProblem {
-  code: 'SENDER_MISSING' | 'SENDER_INVALID' | 'NO_BODY' | 'SUBJECT_EMPTY' | PartIssue['code'];
-  part?: 'sender' | 'subject' | 'text' | 'html';
+  code:
+    'SENDER_MISSING' | 'SENDER_INVALID' | 'NO_BODY' | 'SUBJECT_EMPTY' | 'UNSUBSCRIBE_MISSING' | 'UNSUBSCRIBE_INVALID' | PartIssue['code'];
+  part?: 'sender' | 'subject' | 'text' | 'html' | 'unsubscribe';
   message: string;
   /** The command that mends it. */
   fix: string;
@@ -258,6 +294,26 @@ export function checkTemplate(t: TemplateRow): TemplateCheck {
   if (t.subject.trim() === '')
     problems.push({ code: 'SUBJECT_EMPTY', part: 'subject', message: 'the subject is empty', fix: `${set} --subject TEXT` });
   if (t.text === null && t.html === null) problems.push({ code: 'NO_BODY', message: 'there is no body', fix: `${set} --body-file F` });
+  if (t.bulk && !t.unsubscribeUrl) {
+    problems.push({
+      code: 'UNSUBSCRIBE_MISSING',
+      part: 'unsubscribe',
+      message:
+        'the template is marked bulk but has no one-click unsubscribe (List-Unsubscribe with https and List-Unsubscribe-Post), which Gmail, Yahoo and Outlook.com require of bulk senders',
+      fix: `${set} --unsubscribe-url https://.../unsubscribe?u=%token% [--unsubscribe-mailto unsubscribe@...]`,
+    });
+  }
+  const urlProblem = t.unsubscribeUrl ? unsubscribeUrlProblem(t.unsubscribeUrl) : undefined;
+  if (urlProblem)
+    problems.push({ code: 'UNSUBSCRIBE_INVALID', part: 'unsubscribe', message: urlProblem, fix: `${set} --unsubscribe-url https://...` });
+  if (t.unsubscribeMailto && !mailtoUri(t.unsubscribeMailto)) {
+    problems.push({
+      code: 'UNSUBSCRIBE_INVALID',
+      part: 'unsubscribe',
+      message: `the unsubscribe address ${quoted(t.unsubscribeMailto)} is not an address or a mailto: URI`,
+      fix: `${set} --unsubscribe-mailto unsubscribe@example.com`,
+    });
+  }
   for (const i of checkParts(t)) {
     const flag = i.part === 'subject' ? '--subject TEXT' : i.part === 'html' ? '--html-file F' : '--body-file F';
     problems.push({ code: i.code, part: i.part, message: i.message, fix: `${set} ${flag} (write a literal percent sign as %%)` });
@@ -290,6 +346,8 @@ export interface RenderedTemplate {
   subject: string;
   text?: string;
   html?: string;
+  /** List-Unsubscribe and List-Unsubscribe-Post, rendered with the data; absent when the template has none. */
+  headers?: Record<string, string>;
   /** Which template was used: org null = the system one. */
   template: { id: string; org: string | null };
 }
@@ -308,7 +366,32 @@ export async function renderTemplateForSend({ store, templateId, org, data }: Re
       data: { problems: syntax },
     });
   }
-  const { value, errors, missing } = renderParts(t, data);
+  const rendered = renderParts(t, data);
+  const { value, errors } = rendered;
+  let missing = rendered.missing;
+  // the unsubscribe addresses take the data too (a per-recipient token), each value URL-encoded
+  const unsub: { url?: string; mailto?: string } = {};
+  for (const [key, source] of [
+    ['url', t.unsubscribeUrl],
+    ['mailto', t.unsubscribeMailto],
+  ] as const) {
+    if (!source) continue;
+    let out = '';
+    for (const seg of parseTemplate(source).value) {
+      if (seg.kind === 'text') {
+        out += seg.text;
+        continue;
+      }
+      const v = lookup(data, seg.name);
+      if (v === undefined || v === null || typeof v === 'object') {
+        if (!missing.includes(seg.name)) missing = [...missing, seg.name];
+        continue;
+      }
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and lists were turned away above
+      out += encodeURIComponent(String(v));
+    }
+    unsub[key] = out;
+  }
   if (missing.length > 0) {
     throw new SysemailError('data', 'PLACEHOLDER_MISSING', `no value for ${missing.map((n) => `%${n}%`).join(', ')} in template ${t.id}`, {
       fix: `Add ${missing.map((n) => `"${n}"`).join(', ')} to the data file`,
@@ -322,5 +405,11 @@ export async function renderTemplateForSend({ store, templateId, org, data }: Re
     });
   }
   const from = t.sender?.trim() ? t.sender : undefined;
-  return { ...(from ? { from } : {}), ...value, template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org } };
+  const headers = unsubscribeHeaders(unsub);
+  return {
+    ...(from ? { from } : {}),
+    ...value,
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org },
+  };
 }

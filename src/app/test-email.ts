@@ -9,7 +9,8 @@ import type { Settings } from '../core/precedence.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { ConnectionTestOptions, PhaseResult, Provider } from '../providers/types.js';
 import type { Store } from '../store/ports.js';
-import { resolveSender } from './send.js';
+import type { DkimReport } from './dkim-check.js';
+import { resolveSender, signingKeysFor } from './send.js';
 import { quoted } from '../core/text.js';
 
 export type QuitAfter = NonNullable<ConnectionTestOptions['quitAfter']>;
@@ -22,6 +23,8 @@ export interface TestEmailRequest {
   userId?: string;
   quitAfter?: QuitAfter;
   onPhase?: (p: PhaseResult) => void;
+  /** The DNS server the DKIM check asks (HOST[:PORT]); the system's resolver when absent. */
+  dnsServer?: string;
 }
 
 export interface DiagnosisView {
@@ -39,6 +42,8 @@ export interface TestEmailResult {
   diagnosis: DiagnosisView[];
   failure?: FailureInfo;
   error?: SysemailError;
+  /** Whether the test message is signed and its signatures verify against DNS. */
+  dkim: DkimReport;
 }
 
 export interface TestEmailDeps {
@@ -85,11 +90,27 @@ export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Pro
     });
   }
 
+  // the message it would send, signed as it will be, checked against the published keys
+  const keys = await signingKeysFor(req.provider, deps.store, deps.secrets);
+  const { buildTestMessage } = await import('../providers/smtp/session.js');
+  const { checkDkim } = await import('./dkim-check.js');
+  const { signed, report } = await checkDkim(await buildTestMessage(from, req.to ?? from), {
+    provider: req.provider,
+    from,
+    keys,
+    ...(req.dnsServer ? { dnsServer: req.dnsServer } : {}),
+  });
+
   const create = deps.createProvider ?? (await import('../providers/index.js')).createProvider;
-  const provider = await create(req.provider, { settings: deps.settings, secrets: deps.secrets });
+  const provider = await create(req.provider, {
+    settings: deps.settings,
+    secrets: deps.secrets,
+    ...(keys.length > 0 ? { dkim: keys } : {}),
+  });
   try {
     const r = await provider.test({
       from,
+      ...(report.signed ? { message: signed } : {}),
       ...(req.to ? { to: req.to } : {}),
       ...(req.quitAfter ? { quitAfter: req.quitAfter } : {}),
       ...(req.onPhase ? { onPhase: req.onPhase } : {}),
@@ -113,6 +134,7 @@ export async function testEmail(req: TestEmailRequest, deps: TestEmailDeps): Pro
       diagnosis,
       ...(r.failure ? { failure: r.failure } : {}),
       ...(r.error ? { error: r.error } : {}),
+      dkim: report,
     };
   } finally {
     await provider.close();

@@ -59,7 +59,7 @@ export function intOption(name: string, min = 0): (value: string) => number {
  * What commander's InvalidArgumentError is, by its code: commander turns it into a usage error. Defined
  * here so that loading this file does not load commander (the `params get` fast path runs without it).
  */
-class InvalidOptionValue extends Error {
+export class InvalidOptionValue extends Error {
   readonly code = 'commander.invalidArgument';
   readonly exitCode = EXIT.USAGE;
 }

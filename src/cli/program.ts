@@ -31,6 +31,7 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   notify: async () => (await import('./commands/notify.js')).registerNotify,
   suppress: async () => (await import('./commands/suppress.js')).registerSuppress,
   bounces: async () => (await import('./commands/bounces.js')).registerBounces,
+  dkim: async () => (await import('./commands/dkim.js')).registerDkim,
 };
 
 /** Global options that take a value: the word after them is not the command. */

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   TEMPLATE_NOT_FOUND: 'no template has this id (for the organisation, nor a system one)',
   TEMPLATE_SENDER_INVALID: "a template's sender is not one valid mailbox",
   TEMPLATE_SUBJECT_EMPTY: 'a template has an empty subject',
+  UNSUBSCRIBE_INVALID: 'an unsubscribe address is not an https URL (--unsubscribe-url) or a mail address (--unsubscribe-mailto)',
   TEMPLATE_SYNTAX: 'a template does not parse: an unbalanced % or a malformed placeholder',
   USER_EXISTS: 'a user with this id already exists',
   USER_ID_INVALID: 'a user id holds characters it may not',
@@ -77,6 +78,13 @@ export const ERROR_CODES = {
   BOUNCES_MOVE_FAILED: '`bounces import --move-to` could not move a processed report into its folder',
   ORG_INVALID: 'an organisation id holds characters it may not',
   DB_VALUE_TOO_BIG: 'a value is too big for the database to store',
+  DKIM_DOMAIN_INVALID: '`dkim` was given a domain that is not a DNS name such as example.com',
+  DKIM_SELECTOR_INVALID: '`dkim` was given a selector that is not one or more DNS labels',
+  DKIM_ALGORITHM_INVALID: '`dkim keygen --algorithm` names neither rsa-sha256 nor ed25519-sha256',
+  DKIM_KEY_SOURCE: '`dkim add` needs exactly one of --key-file, --key-command and --stdin',
+  DKIM_KEY_INVALID: 'a DKIM private key does not parse, is not RSA or Ed25519, is a public key, or is too short',
+  DKIM_KEY_NOT_FOUND: 'no DKIM key is registered for this domain (and selector)',
+  DKIM_OUT_EXISTS: '`dkim keygen --out` names a file that exists: it is never overwritten',
 
   // ---- configuration ----
   ENV_INVALID: 'an environment variable (SYSEMAIL_*) holds a value of the wrong type',
@@ -85,6 +93,7 @@ export const ERROR_CODES = {
   USER_CONFIG_WRITE_FAILED: 'the provider choice could not be saved in the user config file',
   SENDER_MISSING: 'no sender address: no --from, no user sender and no sender.default',
   SENDER_INVALID: 'the sender address (From) is not one valid mailbox',
+  DKIM_KEY_UNAVAILABLE: 'a registered DKIM key cannot be read from its source (file, command or keychain), so nothing is sent unsigned',
   SMTP_HOST_MISSING: 'smtp.host is not set',
   SMTP_USERNAME_MISSING: 'smtp.authRequired is on, but smtp.username is not set',
   SMTP_OAUTH_INCOMPLETE: 'smtp.authMethod is oauth2, but a client-credentials setting is missing',
@@ -131,6 +140,7 @@ export const ERROR_CODES = {
   EXPORT_WRITE_FAILED: '`params export --file` cannot write its file',
   SPOOL_FAILED: 'the attachments of a queued message cannot be copied into the spool folder',
   EML_WRITE_FAILED: 'the .eml file cannot be written into eml.outputDir',
+  DKIM_KEY_WRITE_FAILED: '`dkim keygen --out` cannot create or write its key file',
 
   // ---- sending ----
   HOST_NOT_FOUND: "the mail server's name does not resolve (DNS)",

@@ -3,6 +3,7 @@
  * core/classify), the OAuth2 client-credentials grant, and reading secrets without ever echoing them.
  */
 import { classifyFailure } from '../core/classify.js';
+import type { DkimSigningKey } from '../core/dkim.js';
 import { SysemailError, isSysemailError, type ErrorCode } from '../core/errors.js';
 import type { FailureInfo, FailurePhase, ProviderName } from '../core/failure.js';
 import type { SecretName } from '../core/params.js';
@@ -35,6 +36,11 @@ export interface ProviderOptions {
    * is up), secrets and message bodies already elided: what `-v` prints.
    */
   onTranscript?: (line: string) => void;
+  /**
+   * The registered DKIM keys, read from their sources (src/app/dkim.ts): SMTP and eml sign every
+   * message whose From domain has one. Exchange ignores them (Microsoft signs what Graph builds).
+   */
+  dkim?: readonly DkimSigningKey[];
 }
 
 /** The error a provider throws: kind from the classification, data = the FailureInfo plus its scope. */

@@ -11,7 +11,9 @@ import { keepFolderOwner } from '../config/paths.js';
 import type { SysemailError } from '../core/errors.js';
 import { isSysemailError } from '../core/errors.js';
 import type { FailureInfo } from '../core/failure.js';
+import { dkimKeysFor } from '../core/dkim.js';
 import { recipientsOf } from '../core/message.js';
+import { signMessageStream } from './dkim.js';
 import type { ConnectionTestOptions, OutgoingMessage, PhaseResult, Provider, SendResult } from './types.js';
 import { configError, failureError, nodemailerMessage, type ProviderOptions } from './common.js';
 import { makeFolders } from '../store/folders.js';
@@ -98,7 +100,8 @@ export class EmlProvider implements Provider {
       throw writeError(err, dir, 'file');
     }
     try {
-      await pipeline(node.createReadStream(), out);
+      const keys = dkimKeysFor(this.options.dkim ?? [], message.from);
+      await pipeline(keys.length > 0 ? await signMessageStream(node.createReadStream(), keys) : node.createReadStream(), out);
       keepFolderOwner(file);
     } catch (err) {
       fs.rmSync(file, { force: true });

@@ -66,6 +66,8 @@ export interface ConnectionTestOptions {
   quitAfter?: 'connect' | 'tls' | 'ehlo' | 'auth' | 'mail' | 'rcpt';
   /** Called as each phase ends, so the CLI can print live. */
   onPhase?: (p: PhaseResult) => void;
+  /** The test message's bytes, signed as they will be (test-email checks the signature first); built by the provider when absent. */
+  message?: Buffer;
 }
 
 export interface Provider {

@@ -189,6 +189,10 @@ export interface TemplateColumns {
   text_body: string | null;
   sender: string | null;
   description: string | null;
+  /** 0/1 on SQLite, boolean on PostgreSQL. */
+  bulk: number | boolean;
+  unsubscribe_url: string | null;
+  unsubscribe_mailto: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -202,6 +206,9 @@ export function templateFromColumns(r: TemplateColumns): TemplateRow {
     text: r.text_body,
     sender: r.sender,
     description: r.description,
+    bulk: r.bulk === true || r.bulk === 1,
+    unsubscribeUrl: r.unsubscribe_url,
+    unsubscribeMailto: r.unsubscribe_mailto,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

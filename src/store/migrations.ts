@@ -270,4 +270,25 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX bounces_message ON bounces (message_id);
   `,
+  // 6: the DKIM signing keys: where each private key lives (a file, a command or the keychain), never
+  // the key itself; the public key is kept for the DNS record and for comparing with what is published.
+  `
+  CREATE TABLE dkim_keys (
+    domain     TEXT NOT NULL,
+    selector   TEXT NOT NULL,
+    algorithm  TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256','ed25519-sha256')),
+    source     TEXT NOT NULL CHECK (source IN ('file','command','keychain')),
+    location   TEXT,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, selector)
+  ) STRICT;
+  `,
+  // 7: templates for bulk mail carry one-click unsubscribe (RFC 8058): an https URL and a mail address
+  `
+  ALTER TABLE templates ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE templates ADD COLUMN unsubscribe_url TEXT;
+  ALTER TABLE templates ADD COLUMN unsubscribe_mailto TEXT;
+  `,
 ];

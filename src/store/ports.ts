@@ -3,6 +3,7 @@
  * stand behind them as well as the SQLite file. Use cases depend on these types only; the SQLite
  * implementation lives in ./sqlite/. Nothing here names a driver.
  */
+import type { DkimKeyFields, DkimKeyRow } from '../core/dkim.js';
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
@@ -10,6 +11,7 @@ import type { SuppressionEntry, SuppressionSource } from '../core/suppression.js
 
 export type { MessageStatus } from '../core/status.js';
 export type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
+export type { DkimKeyFields, DkimKeyRow } from '../core/dkim.js';
 
 // ---- messages and attempts ----------------------------------------------------------------------
 
@@ -301,6 +303,12 @@ export interface TemplateRow {
   text: string | null;
   sender: string | null;
   description: string | null;
+  /** Bulk mail (newsletters, campaigns): needs one-click unsubscribe. */
+  bulk: boolean;
+  /** The https one-click unsubscribe URL (may hold placeholders). */
+  unsubscribeUrl: string | null;
+  /** The unsubscribe mail address or mailto: URI (may hold placeholders). */
+  unsubscribeMailto: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -311,6 +319,9 @@ export interface TemplateFields {
   text?: string | null;
   sender?: string | null;
   description?: string | null;
+  bulk?: boolean;
+  unsubscribeUrl?: string | null;
+  unsubscribeMailto?: string | null;
 }
 
 /** The application's users: where their notifications go and whom they send as. */
@@ -460,6 +471,19 @@ export interface UsersRepo {
   remove(id: string): Promise<boolean>;
 }
 
+/**
+ * The DKIM signing keys: domain, selector, algorithm, where the private key lives and the public key.
+ * The private key itself is never here.
+ */
+export interface DkimKeysRepo {
+  /** Every key, or the keys of one domain, by domain then selector. */
+  list(domain?: string): Promise<DkimKeyRow[]>;
+  /** Inserts or replaces the key of (domain, selector), keeping its creation time. */
+  put(fields: DkimKeyFields, now: number): Promise<DkimKeyRow>;
+  /** Removes the domain's key of this selector, or every key of the domain; returns the rows removed. */
+  remove(domain: string, selector?: string): Promise<DkimKeyRow[]>;
+}
+
 /** The reads `diagnose` needs beyond the queue's own. */
 export interface DiagnosisReads {
   /** Leases in sending that ran out, on the database's clock. */
@@ -544,6 +568,7 @@ export interface Store {
   readonly history: HistoryRepo;
   readonly templates: TemplatesRepo;
   readonly users: UsersRepo;
+  readonly dkim: DkimKeysRepo;
   readonly diagnosis: DiagnosisReads;
   readonly suppressions: SuppressionsRepo;
   describe(): Promise<BackendInfo>;

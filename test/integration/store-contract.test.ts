@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_STATUSES, canTransition, type MessageStatus } from '../../src/core/status.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { PgStore } from '../../src/store/pg/store.js';
-import type { ClaimRequest, QueueWrite, Store } from '../../src/store/ports.js';
+import type { ClaimRequest, DkimKeyFields, QueueWrite, Store } from '../../src/store/ports.js';
 import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
 import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
@@ -304,6 +304,61 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     expect((await b.users.list()).map((x) => x.id)).toEqual(['ann']);
     expect(await a.users.remove('ann')).toBe(true);
     expect(await a.users.get('ann')).toBeUndefined();
+  });
+
+  it('DKIM keys: registered per domain and selector, replaced in place, listed, removed; never a private key column', async () => {
+    const [a, b] = await two();
+    const key = (selector: string, over: Partial<DkimKeyFields> = {}): DkimKeyFields => ({
+      domain: 'example.org',
+      selector,
+      algorithm: 'rsa-sha256',
+      source: 'file',
+      location: `/etc/dkim/${selector}.pem`,
+      publicKey: `PUB-${selector}`,
+      ...over,
+    });
+    expect(await a.dkim.list()).toEqual([]);
+    await a.dkim.put(key('s2'), 100);
+    await a.dkim.put(key('s1', { algorithm: 'ed25519-sha256', source: 'keychain', location: null }), 110);
+    await a.dkim.put(key('m1', { domain: 'other.example' }), 120);
+    // the other connection sees them, by domain then selector
+    expect((await b.dkim.list()).map((k) => `${k.selector}._domainkey.${k.domain}`)).toEqual([
+      's1._domainkey.example.org',
+      's2._domainkey.example.org',
+      'm1._domainkey.other.example',
+    ]);
+    expect(await b.dkim.list('example.org')).toEqual([
+      { ...key('s1', { algorithm: 'ed25519-sha256', source: 'keychain', location: null }), createdAt: 110, updatedAt: 110 },
+      { ...key('s2'), createdAt: 100, updatedAt: 100 },
+    ]);
+    // the same selector again replaces it, keeping its creation time
+    expect(await b.dkim.put(key('s2', { source: 'command', location: 'pass show dkim', publicKey: 'PUB-NEW' }), 200)).toEqual({
+      ...key('s2', { source: 'command', location: 'pass show dkim', publicKey: 'PUB-NEW' }),
+      createdAt: 100,
+      updatedAt: 200,
+    });
+    expect((await a.dkim.remove('example.org', 's2')).map((k) => k.selector)).toEqual(['s2']);
+    expect(await a.dkim.remove('example.org', 's2')).toEqual([]);
+    await a.dkim.put(key('s3'), 300);
+    expect((await b.dkim.remove('example.org')).map((k) => k.selector)).toEqual(['s1', 's3']);
+    expect((await a.dkim.list()).map((k) => k.domain)).toEqual(['other.example']);
+  });
+
+  it('templates keep their bulk mark and one-click unsubscribe addresses', async () => {
+    const [a, b] = await two();
+    await a.templates.put(
+      'news',
+      '',
+      { subject: 's', text: 't', bulk: true, unsubscribeUrl: 'https://example.org/u?t=%token%', unsubscribeMailto: 'u@example.org' },
+      10,
+    );
+    expect(await b.templates.get('news')).toMatchObject({
+      bulk: true,
+      unsubscribeUrl: 'https://example.org/u?t=%token%',
+      unsubscribeMailto: 'u@example.org',
+    });
+    await b.templates.put('news', '', { subject: 's', text: 't' }, 20);
+    expect(await a.templates.get('news')).toMatchObject({ bulk: false, unsubscribeUrl: null, unsubscribeMailto: null });
   });
 
   it('history lists what happened, newest first, and retention purges only what is finished', async () => {

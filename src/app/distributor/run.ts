@@ -102,6 +102,7 @@ class Run {
           messages: ctx.messages,
           concurrency: ctx.concurrency,
           onLaneFallback: o.onLaneFallback,
+          dkim: o.dkim,
         },
         total,
       ));

@@ -1,4 +1,5 @@
 /** The distributor's options and results. */
+import type { DkimSigningKey } from '../../core/dkim.js';
 import type { Clock } from '../../core/clock.js';
 import type { FailureInfo } from '../../core/failure.js';
 import type { Settings } from '../../core/precedence.js';
@@ -73,6 +74,11 @@ export interface RunQueueOptions {
   thread?: { minDue?: number; script?: URL; mode?: WriteThreadMode } | false;
   /** Told when the worker thread could not start and the run goes on without it. */
   onLaneFallback?: (err: unknown) => void;
+  /**
+   * The DKIM keys the providers sign with (given to providerFactory too): the worker thread signs the
+   * SMTP messages it renders ahead with them.
+   */
+  dkim?: readonly DkimSigningKey[];
   /** Where queued attachments are copied; their folders go when retention deletes a message. */
   spoolDir?: string;
   random?: () => number;

@@ -35,6 +35,7 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
             html: m.html,
             userId: m.userId,
             meta: { templateId: m.templateId, org: m.org ?? undefined },
+            ...(m.headers ? { headers: m.headers } : {}),
             provider,
           },
           { store, settings, secrets: { dbId: store.id, env: ctx.env } },

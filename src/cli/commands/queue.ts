@@ -100,6 +100,9 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
     verbose: ctx.output.verbose,
     heartbeatMs: flags.heartbeat === undefined ? undefined : flags.heartbeat * 1000,
   });
+  // the DKIM keys are read once, before anything is claimed: one that cannot be read stops the run (78)
+  const { signingKeysFor } = await import('../../app/send.js');
+  const dkim = await signingKeysFor('smtp', store, { dbId: store.id, env: ctx.env });
   try {
     const result = await runQueue({
       store,
@@ -110,7 +113,9 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
           secrets: { dbId: store.id, env: ctx.env },
           pool: { maxConnections: concurrency },
           ...transcriptOption(ctx),
+          ...(name !== 'exchange' && dkim.length > 0 ? { dkim } : {}),
         }),
+      dkim,
       owner: newOwner(host, process.pid, randomBytes(4).toString('hex')),
       host,
       pid: process.pid,

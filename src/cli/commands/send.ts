@@ -22,6 +22,8 @@ interface SendFlags {
   bcc?: string[];
   from?: string;
   replyTo?: string;
+  unsubscribeUrl?: string;
+  unsubscribeMailto?: string;
   subject?: string;
   body?: string;
   bodyFile?: string;
@@ -247,6 +249,8 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
       bcc: draft.bcc,
       ...(draft.from !== undefined ? { from: draft.from } : {}),
       ...(flags.replyTo !== undefined ? { replyTo: flags.replyTo } : {}),
+      ...(flags.unsubscribeUrl !== undefined ? { unsubscribeUrl: flags.unsubscribeUrl } : {}),
+      ...(flags.unsubscribeMailto !== undefined ? { unsubscribeMailto: flags.unsubscribeMailto } : {}),
       ...(draft.subject !== undefined ? { subject: draft.subject } : {}),
       ...(draft.text !== undefined ? { text: draft.text } : {}),
       ...(draft.html !== undefined ? { html: draft.html } : {}),
@@ -294,6 +298,11 @@ export function registerSend(program: Command): void {
     .option('--bcc <addr>', 'blind copy recipient (repeatable)', collect)
     .option('--from <addr>', 'sender (default: --user\'s sender, user config "from", then sender.default)')
     .option('--reply-to <addr>', 'Reply-To address')
+    .option(
+      '--unsubscribe-url <url>',
+      'one-click unsubscribe (RFC 8058): an https URL that accepts a POST; adds List-Unsubscribe and List-Unsubscribe-Post',
+    )
+    .option('--unsubscribe-mailto <addr>', 'unsubscribe by mail: an address or mailto: URI in List-Unsubscribe')
     .option('--subject <text>', 'subject')
     .option('--body <text>', 'plain-text body')
     .option('--body-file <file>', 'plain-text body from a file (- = standard input)')

@@ -13,7 +13,17 @@ interface AddOptions {
   sender?: string;
   org?: string;
   description?: string;
+  bulk?: string;
+  unsubscribeUrl?: string;
+  unsubscribeMailto?: string;
   replace?: boolean;
+}
+
+function yesNo(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (/^(yes|true|1)$/i.test(value)) return true;
+  if (/^(no|false|0)$/i.test(value)) return false;
+  throw new SysemailError('usage', 'USAGE', `--bulk takes yes or no (got ${value})`, { fix: 'Example: --bulk yes' });
 }
 
 function scope(t: { org: string | null }): string {
@@ -38,7 +48,19 @@ async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<Outco
   const { addTemplate } = await import('../../app/templates.js');
   const { template, replaced } = await addTemplate(
     await ctx.store(),
-    { id, org: opts.org, subject: opts.subject, text, html, sender: opts.sender, description: opts.description, replace: opts.replace },
+    {
+      id,
+      org: opts.org,
+      subject: opts.subject,
+      text,
+      html,
+      sender: opts.sender,
+      description: opts.description,
+      bulk: yesNo(opts.bulk),
+      unsubscribeUrl: opts.unsubscribeUrl,
+      unsubscribeMailto: opts.unsubscribeMailto,
+      replace: opts.replace,
+    },
     Date.now(),
   );
   if (ctx.output.json) ctx.output.jsonDoc({ ...template, replaced });
@@ -69,6 +91,9 @@ async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<Outco
       html: read(opts.htmlFile, 'HTML body file'),
       sender: opts.sender,
       description: opts.description,
+      bulk: yesNo(opts.bulk),
+      unsubscribeUrl: opts.unsubscribeUrl,
+      unsubscribeMailto: opts.unsubscribeMailto,
     },
     Date.now(),
   );
@@ -109,6 +134,8 @@ async function show(ctx: CliContext, id: string, opts: { org?: string }): Promis
   field('sender', t.sender);
   field('subject', t.subject);
   field('description', t.description);
+  field('bulk', t.bulk ? 'yes' : 'no');
+  field('unsubscribe', [t.unsubscribeUrl, t.unsubscribeMailto].filter(Boolean).join(', ') || null);
   field('placeholders', t.placeholders.length ? t.placeholders.map((n) => `%${n}%`).join(' ') : '');
   field('updated', t.updatedAt);
   for (const [name, body] of [
@@ -187,6 +214,12 @@ Examples:
     .option('--sender <addr>', 'From address of emails made from this template (else sender.default)')
     .option('--org <org>', 'organisation the template belongs to (default: system template)')
     .option('--description <text>', 'what the template is for')
+    .option('--bulk <yes|no>', 'bulk mail (newsletters, campaigns): template verify then requires one-click unsubscribe')
+    .option(
+      '--unsubscribe-url <url>',
+      'one-click unsubscribe URL (https, accepts a POST); placeholders allowed, e.g. https://example.com/u?t=%token%',
+    )
+    .option('--unsubscribe-mailto <addr>', 'unsubscribe mail address (or mailto: URI) for List-Unsubscribe; placeholders allowed')
     .option('--replace', 'overwrite an existing template of the same id and scope')
     .addHelpText(
       'after',
@@ -205,6 +238,9 @@ Examples:
     .option('--sender <addr>', "From address ('' clears it: sender.default is used)")
     .option('--org <org>', 'organisation the template belongs to (default: system template)')
     .option('--description <text>', 'what the template is for')
+    .option('--bulk <yes|no>', 'bulk mail: template verify then requires one-click unsubscribe')
+    .option('--unsubscribe-url <url>', "one-click unsubscribe URL (https); '' removes it")
+    .option('--unsubscribe-mailto <addr>', "unsubscribe mail address; '' removes it")
     .addHelpText(
       'after',
       '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html',

@@ -13,6 +13,7 @@ interface TestFlags {
   user?: string;
   provider?: ProviderName;
   quitAfter?: 'connect' | 'tls' | 'ehlo' | 'auth' | 'mail' | 'rcpt';
+  dnsServer?: string;
 }
 
 async function run(ctx: CliContext, flags: TestFlags): Promise<Outcome> {
@@ -37,12 +38,19 @@ async function run(ctx: CliContext, flags: TestFlags): Promise<Outcome> {
       ...(flags.from ? { from: flags.from } : {}),
       ...(flags.user ? { userId: flags.user } : {}),
       ...(flags.quitAfter ? { quitAfter: flags.quitAfter } : {}),
+      ...(flags.dnsServer ? { dnsServer: flags.dnsServer } : {}),
       onPhase: print,
     },
     { store, settings, secrets: { dbId: store.id, env: ctx.env }, ...verboseProviders(ctx) },
   );
   if (ctx.output.json) {
-    ctx.output.jsonDoc({ ok: result.ok, provider: result.provider, phases: result.phases, diagnosis: result.diagnosis });
+    ctx.output.jsonDoc({ ok: result.ok, provider: result.provider, phases: result.phases, diagnosis: result.diagnosis, dkim: result.dkim });
+  } else {
+    const mark = result.dkim.ok ? c.green('✔') : result.dkim.signed ? c.red('✖') : c.yellow('!');
+    ctx.output.line(`${mark} ${'dkim'.padEnd(width)}            ${result.dkim.detail}`);
+  }
+  if (ctx.output.json) {
+    // printed above
   } else if (!result.ok) {
     for (const d of result.diagnosis.slice(0, 2)) ctx.output.note(`${c.yellow('likely cause:')} ${d.title} (${d.id}). ${d.fix}`);
   } else {
@@ -74,6 +82,7 @@ export function registerTestEmail(program: Command): void {
         'rcpt',
       ]),
     )
+    .option('--dns-server <host[:port]>', 'DNS server for the DKIM check of the test message (default: the system resolver)')
     .addHelpText(
       'after',
       `

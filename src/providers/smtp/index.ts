@@ -37,6 +37,7 @@ export class SmtpProvider implements Provider {
       timeouts: this.timeouts,
       ...(options.pool ? { pool: options.pool } : {}),
       ...(options.onTranscript ? { onTranscript: options.onTranscript } : {}),
+      ...(options.dkim ? { dkim: options.dkim } : {}),
     });
   }
 

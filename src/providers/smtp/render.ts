@@ -5,7 +5,10 @@
  */
 import type { Transporter } from 'nodemailer';
 import type { OutgoingMessage, RenderedMime } from '../../core/outgoing.js';
+import type { DkimSigningKey } from '../../core/dkim.js';
+import { dkimKeysFor } from '../../core/dkim.js';
 import { nodemailerMessage } from '../common.js';
+import { signMessageBuffer } from '../dkim.js';
 import { serializeMime, type MimeEncoders } from './internals.js';
 
 /** What nodemailer hands a transport: the compiled message (its documented custom-transport API). */
@@ -19,6 +22,9 @@ export class MimeRenderer {
   private transporter?: Transporter;
   /** Messages written at once (serializeMime) rather than through build()'s stream pipeline. */
   serialized = 0;
+
+  /** `dkim`: the registered keys; a message from a domain with one is signed once rendered, as SMTP would. */
+  constructor(private readonly dkim: readonly DkimSigningKey[] = []) {}
 
   static wants(message: OutgoingMessage): boolean {
     return message.attachments.length === 0;
@@ -53,6 +59,8 @@ export class MimeRenderer {
       envelope: { from: string | false; to: string[] };
       raw: Buffer;
     };
-    return { raw: info.raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
+    // every header is final once built (Message-ID, Date): the signature covers the bytes that are sent
+    const raw = await signMessageBuffer(info.raw, dkimKeysFor(this.dkim, message.from));
+    return { raw, envelope: { from: info.envelope.from || '', to: info.envelope.to } };
   }
 }

@@ -306,7 +306,7 @@ export async function runSmtpSession(o: SessionOptions, opts: ConnectionTestOpti
     // the real DATA: start a clean transaction and let nodemailer stream a short message
     try {
       await raceClosed(new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve()))));
-      const raw = await buildTestMessage(opts.from, opts.to);
+      const raw = opts.message ?? (await buildTestMessage(opts.from, opts.to));
       transcript?.expectBody(countLines(raw));
       const info = await raceClosed(
         new Promise<{ response: string }>((resolve, reject) =>

@@ -3,11 +3,13 @@
  * distributor), and an overall deadline per message that a socket timeout cannot give.
  */
 import type { Transporter } from 'nodemailer';
+import type { DkimSigningKey } from '../../core/dkim.js';
 import { isSysemailError } from '../../core/errors.js';
 import { addressOf } from '../../core/message.js';
 import type { OutgoingMessage } from '../../core/outgoing.js';
 import type { Timeouts } from '../../core/timeouts.js';
 import { nodemailerMessage, type AccessToken } from '../common.js';
+import { dkimProcessFunc } from '../dkim.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
@@ -21,6 +23,8 @@ export interface SmtpTransportOptions {
   /** Keep connections open between messages (the distributor). */
   pool?: { maxConnections: number };
   onTranscript?: (line: string) => void;
+  /** Keys to sign with (by the From domain); see providers/dkim.ts. */
+  dkim?: readonly DkimSigningKey[];
 }
 
 function addressesOf(list: unknown[] | undefined): string[] {
@@ -63,10 +67,14 @@ export class SmtpTransport {
     });
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in
+    const keys = this.o.dkim ?? [];
     this.transporter.use('stream', (mail, done) => {
-      const data = mail.data as { raw?: unknown; messageId?: string };
+      const data = mail.data as { raw?: unknown; messageId?: string; from?: unknown };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
       if (transcript) mail.message.transform(() => transcript.counter());
+      // signed last, over the final bytes; a message rendered ahead was signed when it was rendered
+      const sign = !data.raw && keys.length > 0 && typeof data.from === 'string' ? dkimProcessFunc(keys, data.from) : undefined;
+      if (sign) mail.message.processFunc(sign);
       done();
     });
     return this.transporter;

@@ -160,4 +160,24 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX bounces_message ON bounces (message_id);
   `,
+  // 3: the DKIM signing keys (where each private key lives, never the key itself; the public key)
+  `
+  CREATE TABLE dkim_keys (
+    domain     text NOT NULL,
+    selector   text NOT NULL,
+    algorithm  text NOT NULL CHECK (algorithm IN ('rsa-sha256','ed25519-sha256')),
+    source     text NOT NULL CHECK (source IN ('file','command','keychain')),
+    location   text,
+    public_key text NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (domain, selector)
+  );
+  `,
+  // 4: templates for bulk mail carry one-click unsubscribe (RFC 8058): an https URL and a mail address
+  `
+  ALTER TABLE templates ADD COLUMN bulk boolean NOT NULL DEFAULT false;
+  ALTER TABLE templates ADD COLUMN unsubscribe_url text;
+  ALTER TABLE templates ADD COLUMN unsubscribe_mailto text;
+  `,
 ];

@@ -7,6 +7,7 @@ import { SysemailError } from '../../core/errors.js';
 import type { BackendInfo, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
+import { PgDkimKeysRepo } from './dkim.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -42,6 +43,7 @@ export class PgStore implements Store {
   readonly history: PgHistoryRepo;
   readonly templates: PgTemplatesRepo;
   readonly users: PgUsersRepo;
+  readonly dkim: PgDkimKeysRepo;
   readonly diagnosis: PgDiagnosisReads;
   readonly suppressions: PgSuppressionsRepo;
 
@@ -57,6 +59,7 @@ export class PgStore implements Store {
     this.history = new PgHistoryRepo(db);
     this.templates = new PgTemplatesRepo(db);
     this.users = new PgUsersRepo(db);
+    this.dkim = new PgDkimKeysRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
     this.suppressions = new PgSuppressionsRepo(db);
   }

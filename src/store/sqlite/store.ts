@@ -12,6 +12,7 @@ import type { SqliteSuppressionsRepo } from './suppressions.js';
 import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
 import type { SqliteTemplatesRepo } from './templates.js';
 import type { SqliteUsersRepo } from './users.js';
+import type { SqliteDkimKeysRepo } from './dkim.js';
 
 export interface StoreOptions extends OpenOptions {
   /**
@@ -34,6 +35,7 @@ interface RepoModules {
   history: typeof import('./history.js');
   templates: typeof import('./templates.js');
   users: typeof import('./users.js');
+  dkim: typeof import('./dkim.js');
   diagnosis: typeof import('./diagnosis.js');
   suppressions: typeof import('./suppressions.js');
 }
@@ -43,6 +45,7 @@ const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
   history: () => import('./history.js'),
   templates: () => import('./templates.js'),
   users: () => import('./users.js'),
+  dkim: () => import('./dkim.js'),
   diagnosis: () => import('./diagnosis.js'),
   suppressions: () => import('./suppressions.js'),
 };
@@ -62,6 +65,7 @@ export class SqliteStore implements Store {
   private historyRepo?: SqliteHistoryRepo;
   private templatesRepo?: SqliteTemplatesRepo;
   private usersRepo?: SqliteUsersRepo;
+  private dkimRepo?: SqliteDkimKeysRepo;
   private diagnosisReads?: SqliteDiagnosisReads;
   private suppressionsRepo?: SqliteSuppressionsRepo;
 
@@ -115,6 +119,10 @@ export class SqliteStore implements Store {
 
   get users(): SqliteUsersRepo {
     return (this.usersRepo ??= new (this.mod('users').SqliteUsersRepo)(this.opened.db));
+  }
+
+  get dkim(): SqliteDkimKeysRepo {
+    return (this.dkimRepo ??= new (this.mod('dkim').SqliteDkimKeysRepo)(this.opened.db));
   }
 
   get diagnosis(): SqliteDiagnosisReads {

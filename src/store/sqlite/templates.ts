@@ -35,10 +35,12 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
   async put(id: string, org: string, fields: TemplateFields, now: number): Promise<TemplateRow> {
     this.db
       .prepare(
-        `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, created_at, updated_at)
-         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @now, @now)
+        `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, bulk, unsubscribe_url,
+           unsubscribe_mailto, created_at, updated_at)
+         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @bulk, @unsubscribeUrl, @unsubscribeMailto, @now, @now)
          ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body,
            text_body = excluded.text_body, sender = excluded.sender, description = excluded.description,
+           bulk = excluded.bulk, unsubscribe_url = excluded.unsubscribe_url, unsubscribe_mailto = excluded.unsubscribe_mailto,
            updated_at = excluded.updated_at`,
       )
       .run({
@@ -49,6 +51,9 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
         text: fields.text ?? null,
         sender: fields.sender ?? null,
         description: fields.description ?? null,
+        bulk: fields.bulk ? 1 : 0,
+        unsubscribeUrl: fields.unsubscribeUrl ?? null,
+        unsubscribeMailto: fields.unsubscribeMailto ?? null,
         now,
       });
     return (await this.get(id, org))!;

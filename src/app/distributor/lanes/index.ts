@@ -23,6 +23,8 @@ export interface LaneChoice {
   messages: MessagesRepo;
   concurrency: number;
   onLaneFallback?: (err: unknown) => void;
+  /** The DKIM keys the worker thread signs what it renders ahead with. */
+  dkim?: RunQueueOptions['dkim'];
 }
 
 /** Does a cycle with `due` messages repay starting a worker thread? */
@@ -45,7 +47,7 @@ export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
   if ((script || on) && wantsThread(c.thread, due)) {
     try {
       if (!script) throw new Error('its script is not built (run `npm run build`)');
-      return await ThreadLane.open(c.file, script);
+      return await ThreadLane.open(c.file, script, c.dkim);
     } catch (err) {
       // the inline lane does the same work on this thread
       c.onLaneFallback?.(err);

@@ -2,6 +2,7 @@
  * The thread lane: the queue's writes, in order, on a worker thread with its own connection (worker.ts),
  * which also renders claimed SMTP messages ahead of their sending. See types.ts.
  */
+import type { DkimSigningKey } from '../../../core/dkim.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
@@ -74,9 +75,10 @@ export class ThreadLane implements QueueLane {
   }
 
   /** Starts the worker on `file`; resolves once its connection is open. */
-  static async open(file: string, script: URL): Promise<ThreadLane> {
+  static async open(file: string, script: URL, dkim: readonly DkimSigningKey[] = []): Promise<ThreadLane> {
     const { Worker } = await import('node:worker_threads');
-    const worker = new Worker(script, { workerData: { file } });
+    // the keys the SMTP provider signs with, so what the worker renders ahead is signed the same way
+    const worker = new Worker(script, { workerData: { file, dkim } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: LaneReply) => {
         if (!('ready' in m)) return;

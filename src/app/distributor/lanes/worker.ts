@@ -8,6 +8,7 @@
  * middle, so neither waits for the other and a message is rarely composed twice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { DkimSigningKey } from '../../../core/dkim.js';
 import { MimeRenderer } from '../../../providers/smtp/render.js';
 import type { RenderedMime } from '../../../providers/types.js';
 import { openDatabase } from '../../../store/db.js';
@@ -26,7 +27,7 @@ try {
   if (!opened) throw new Error('the database does not exist');
   const { db, id: dbId } = opened;
   const queue = new QueueRepo(db);
-  const renderer = new MimeRenderer();
+  const renderer = new MimeRenderer((workerData as { dkim?: DkimSigningKey[] }).dkim ?? []);
   // accepted writes not yet reported: they go with the next answer
   let counts = zeroCounts();
   const takeCounts = (): RunCounts => {
