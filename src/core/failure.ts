@@ -42,6 +42,11 @@ export interface FailureInfo {
   httpStatus?: number;
   /** Seconds the server asked us to wait (Retry-After). */
   retryAfterSec?: number;
+  /**
+   * The whole message reached the server (SMTP: the final dot; Graph: the whole request) and the
+   * connection was lost before its reply: it may have been delivered.
+   */
+  outcomeUnknown?: boolean;
 }
 
 /** Pulls an RFC 3463 enhanced status code out of a reply text, e.g. "550 5.1.1 <x>: unknown" → "5.1.1". */

@@ -93,7 +93,7 @@ export interface NewAttempt {
   startedAt: number;
   endedAt?: number;
   provider: ProviderName | null;
-  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released';
+  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released' | 'held';
   response?: string;
   failure?: FailureInfo;
   diagnosis?: string | null;
@@ -173,6 +173,8 @@ export type QueueWrite =
   | { op: 'sent'; id: number; owner: string; forced?: boolean; outcome: Outcome & { messageId?: string; response?: string } }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
   | { op: 'failed'; id: number; owner: string; outcome: Outcome }
+  /** Held for the operator (outcome unknown: the message may have been delivered). */
+  | { op: 'held'; id: number; owner: string; outcome: Outcome & { reason: string } }
   | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */

@@ -219,6 +219,26 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     await step(() => a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome: outcome(now) }]), 'failed');
     await step(() => a.operator.change('retry', { ids: [id] }, { now }), 'pending');
     await step(claim, 'sending');
+    // outcome unknown: held for the operator, only by the lease owner, with its reason and attempt
+    const lost = { code: 'ECONNECTION', outcomeUnknown: true, response: 'Connection closed unexpectedly' };
+    expect(
+      await a.messages.applyWrites([
+        { op: 'held', id, owner: 'B', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } },
+      ]),
+    ).toEqual([false]);
+    await step(
+      () =>
+        a.messages.applyWrites([{ op: 'held', id, owner: 'A', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } }]),
+      'held',
+    );
+    expect(await a.messages.get(id)).toMatchObject({
+      deferralReason: 'outcome unknown',
+      lastError: { outcomeUnknown: true },
+      leaseOwner: null,
+    });
+    expect((await a.messages.attempts(id)).at(-1)).toMatchObject({ outcome: 'held', errorCode: 'ECONNECTION' });
+    await step(() => a.operator.change('release', { ids: [id] }, { now }), 'pending');
+    await step(claim, 'sending');
     // nobody but a lease owner's write leaves sending
     for (const action of ['hold', 'release', 'retry', 'delete'] as const) {
       expect((await a.operator.change(action, { ids: [id] }, { now })).refused).toEqual([{ id, status: 'sending' }]);

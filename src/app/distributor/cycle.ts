@@ -42,6 +42,8 @@ export interface CycleContext {
   batchProvider: ProviderName;
   limits: Partial<Record<ProviderName, number>>;
   backoff: BackoffPolicy;
+  /** queue.outcomeUnknown. */
+  outcomeUnknown?: 'hold' | 'retry';
   random: () => number;
   provider(name: ProviderName): Promise<Provider>;
   classify(failure: FailureInfo, err: unknown): FailureClass;
@@ -310,7 +312,13 @@ export class Cycle {
       startedAt,
       now: ctx.clock.now(),
       result,
-      policy: { backoff: ctx.backoff, random: ctx.random, deadlineStreak: ctx.run.deadlineStreak, concurrency: ctx.concurrency },
+      policy: {
+        backoff: ctx.backoff,
+        random: ctx.random,
+        deadlineStreak: ctx.run.deadlineStreak,
+        concurrency: ctx.concurrency,
+        outcomeUnknown: ctx.outcomeUnknown,
+      },
       stopping: ctx.run.stopping,
     });
     ctx.run.deadlineStreak = d.deadlineStreak;

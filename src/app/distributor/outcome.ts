@@ -6,6 +6,7 @@ import { retryDecision, type BackoffPolicy } from '../../core/backoff.js';
 import { DEADLINE_GRAPH, DEADLINE_SMTP } from '../../core/classify.js';
 import { SysemailError, isSysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
+import { OUTCOME_UNKNOWN_REASON } from '../../core/status.js';
 import type { ClaimedMessage, Outcome, QueueWrite } from '../../store/queue.js';
 import type { FailureClass } from './failure.js';
 
@@ -22,6 +23,8 @@ export interface OutcomePolicy {
   deadlineStreak: number;
   /** That many in a row: every connection stalls, and the run stops. */
   concurrency: number;
+  /** queue.outcomeUnknown: a message that may have been delivered is held (default) or retried. */
+  outcomeUnknown?: 'hold' | 'retry';
 }
 
 export interface OutcomeInput {
@@ -95,6 +98,11 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
       ids: [m.id],
       opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } },
     });
+  }
+  // The whole message reached the server and its reply never came: it may have been delivered, so
+  // it is not sent again without the operator (queue release sends it, queue delete drops it).
+  if (failure.outcomeUnknown && (policy.outcomeUnknown ?? 'hold') === 'hold') {
+    return decided({ op: 'held', id: m.id, owner, outcome: { ...outcome, reason: OUTCOME_UNKNOWN_REASON } });
   }
   // A temporary refusal is retried later; when it concerns the whole account (421, network down, rate
   // limit) the run also stops, so the rest of the queue is not thrown at a server saying "later".

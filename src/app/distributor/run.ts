@@ -44,6 +44,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     batchProvider: batchProvider(settings),
     limits,
     backoff: backoffPolicy(settings),
+    outcomeUnknown: settings.string('queue.outcomeUnknown') === 'retry' ? 'retry' : 'hold',
     random: o.random ?? Math.random,
     provider,
     classify: o.classify ?? classifyAttempt,

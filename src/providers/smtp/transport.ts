@@ -2,7 +2,7 @@
  * Sending through nodemailer's SMTP transport: one transport shared by parallel sends (a pool for the
  * distributor), and an overall deadline per message that a socket timeout cannot give.
  */
-import type { Transporter } from 'nodemailer';
+import type { SendMailOptions, Transporter } from 'nodemailer';
 import { isSysemailError } from '../../core/errors.js';
 import { addressOf } from '../../core/message.js';
 import type { OutgoingMessage } from '../../core/outgoing.js';
@@ -12,6 +12,7 @@ import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
 import { explainSmtpError, sessionDeadlineError } from './failure.js';
+import { bodyWatcher, lostAfterDot, outcomeUnknownError, type BodyProgress } from './outcome.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
 
@@ -26,6 +27,9 @@ export interface SmtpTransportOptions {
 function addressesOf(list: unknown[] | undefined): string[] {
   return (list ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a)));
 }
+
+/** The option that carries a message's BodyProgress to the stream plugin (nodemailer copies string keys only). */
+const BODY = 'sysemailBody';
 
 export class SmtpTransport {
   private transporter?: Transporter;
@@ -57,9 +61,11 @@ export class SmtpTransport {
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in
     this.transporter.use('stream', (mail, done) => {
-      const data = mail.data as { raw?: unknown; messageId?: string };
+      const data = mail.data as { raw?: unknown; messageId?: string; [BODY]?: BodyProgress };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
       if (transcript) mail.message.transform(() => transcript.counter());
+      const progress = data[BODY];
+      if (progress) mail.message.transform(() => bodyWatcher(progress));
       done();
     });
     return this.transporter;
@@ -71,9 +77,11 @@ export class SmtpTransport {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
+    const body: BodyProgress = { handedOver: false };
     try {
       const transporter = await this.transport(cfg);
-      const info = await transporter.sendMail({
+      const options: SendMailOptions & { [BODY]: BodyProgress } = {
+        [BODY]: body,
         ...(r
           ? {
               envelope: r.envelope,
@@ -82,7 +90,8 @@ export class SmtpTransport {
             }
           : nodemailerMessage(message)),
         signal: deadline.signal,
-      });
+      };
+      const info = await transporter.sendMail(options);
       return {
         provider: 'smtp',
         messageId: info.messageId,
@@ -91,8 +100,12 @@ export class SmtpTransport {
         rejected: addressesOf(info.rejected),
       };
     } catch (err) {
-      if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err);
-      throw await explainSmtpError(err, cfg, this.o.timeouts.probeMs, addressOf(message.from));
+      const unknown = body.handedOver && lostAfterDot(err, deadline.signal.aborted);
+      const e =
+        deadline.signal.aborted && !isSysemailError(err)
+          ? sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err)
+          : await explainSmtpError(err, cfg, this.o.timeouts.probeMs, addressOf(message.from));
+      throw unknown ? outcomeUnknownError(e, cfg) : e;
     } finally {
       clearTimeout(timer);
     }
