@@ -14,7 +14,14 @@ export type DecidedMessage = Pick<ClaimedMessage, 'id' | 'attempts' | 'firstAtte
 
 export type SendResult =
   | { sent: { messageId?: string; response?: string } }
-  | { failure: FailureInfo; classification: FailureClass; diagnosis: string | null; error: unknown };
+  | {
+      failure: FailureInfo;
+      classification: FailureClass;
+      diagnosis: string | null;
+      error: unknown;
+      /** The reply asked to slow down and paused the message's governor key this long (seconds). */
+      pauseSec?: number;
+    };
 
 export interface OutcomePolicy {
   backoff: BackoffPolicy;
@@ -81,6 +88,15 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
   }
   const { failure, classification: cls, diagnosis, error } = i.result;
   const outcome: Outcome = { now, startedAt, provider: m.via, failure, diagnosis };
+  // "slow down" concerns one mailbox, now paused for every run: this message goes again when the
+  // pause ends, and the run goes on with the other mailboxes
+  if (i.result.pauseSec !== undefined && cls.kind === 'tempfail') {
+    const reason = `paused: the server asked to slow down for ${i.result.pauseSec} s (attempt ${m.attempts})`;
+    return {
+      write: { op: 'deferred', id: m.id, owner, outcome: { ...outcome, dueAt: now + i.result.pauseSec * 1000, reason } },
+      deadlineStreak: 0,
+    };
+  }
   const pastDeadline = isDeadline(failure);
   const deadlineStreak = pastDeadline ? policy.deadlineStreak + 1 : 0;
   const stalling = pastDeadline && deadlineStreak >= policy.concurrency;

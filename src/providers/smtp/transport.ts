@@ -2,6 +2,7 @@
  * Sending through nodemailer's SMTP transport: one transport shared by parallel sends (a pool for the
  * distributor), and an overall deadline per message that a socket timeout cannot give.
  */
+import net from 'node:net';
 import type { SendMailOptions, Transporter } from 'nodemailer';
 import { isSysemailError } from '../../core/errors.js';
 import { addressOf } from '../../core/message.js';
@@ -28,6 +29,9 @@ function addressesOf(list: unknown[] | undefined): string[] {
   return (list ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a)));
 }
 
+/** How long a connection of its own may take to close after QUIT before it is closed on. */
+const OWN_CONNECTION_CLOSE_MS = 5_000;
+
 /** The option that carries a message's BodyProgress to the stream plugin (nodemailer copies string keys only). */
 const BODY = 'sysemailBody';
 
@@ -42,6 +46,50 @@ export class SmtpTransport {
   private transport(cfg: SmtpConfig): Promise<Transporter> {
     if (!this.creating) this.creating = this.open(cfg).finally(() => (this.creating = undefined));
     return this.creating;
+  }
+
+  /**
+   * A transport for one message whose connection is closed before the send resolves: the socket is
+   * opened here (nodemailer's getSocket), so its close can be awaited.
+   */
+  private async ownConnection(cfg: SmtpConfig): Promise<{ transporter: Transporter; closed: () => Promise<void> }> {
+    const { default: nodemailer } = await import('nodemailer');
+    const { auth } = await this.o.credentials.forTransport(cfg);
+    let socket: net.Socket | undefined;
+    const options = connectionOptions(cfg, this.o.timeouts);
+    const transporter = nodemailer.createTransport({
+      ...options,
+      ...(auth ? { auth, forceAuth: true } : {}),
+      getSocket: (_o: unknown, cb: (err: Error | null, s?: { connection: net.Socket }) => void) => {
+        const s = net.connect({ host: cfg.host, port: cfg.port });
+        socket = s;
+        const timer = setTimeout(
+          () => s.destroy(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT' })),
+          this.o.timeouts.connectionMs,
+        );
+        s.once('connect', () => {
+          clearTimeout(timer);
+          cb(null, { connection: s });
+        });
+        s.once('error', (err) => {
+          clearTimeout(timer);
+          cb(err);
+        });
+      },
+    } as never);
+    const closed = async () => {
+      const s = socket;
+      if (!s || s.destroyed) return;
+      // QUIT was sent as the send ended; a server that does not close is closed on
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => s.destroy(), OWN_CONNECTION_CLOSE_MS);
+        s.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    };
+    return { transporter, closed };
   }
 
   private async open(cfg: SmtpConfig): Promise<Transporter> {
@@ -78,8 +126,9 @@ export class SmtpTransport {
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
     const body: BodyProgress = { handedOver: false };
+    const own = message.ownConnection ? await this.ownConnection(cfg) : undefined;
     try {
-      const transporter = await this.transport(cfg);
+      const transporter = own?.transporter ?? (await this.transport(cfg));
       const options: SendMailOptions & { [BODY]: BodyProgress } = {
         [BODY]: body,
         ...(r
@@ -108,6 +157,10 @@ export class SmtpTransport {
       throw unknown ? outcomeUnknownError(e, cfg) : e;
     } finally {
       clearTimeout(timer);
+      if (own) {
+        await own.closed();
+        own.transporter.close();
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import { SysemailError } from '../../core/errors.js';
 import type { BackendInfo, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
+import { PgGovernorRepo } from './governor.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -42,6 +43,7 @@ export class PgStore implements Store {
   readonly templates: PgTemplatesRepo;
   readonly users: PgUsersRepo;
   readonly diagnosis: PgDiagnosisReads;
+  readonly governor: PgGovernorRepo;
 
   private constructor(
     private readonly db: PgDatabase,
@@ -56,6 +58,7 @@ export class PgStore implements Store {
     this.templates = new PgTemplatesRepo(db);
     this.users = new PgUsersRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
+    this.governor = new PgGovernorRepo(db);
   }
 
   /** Connects, brings the schema up to date (refusing a newer one) and reads the database's id. */

@@ -9,6 +9,7 @@ import { THROTTLE_WINDOW_MS, planThrottle } from '../../core/throttle.js';
 import type { ClaimRequest, ClaimResult, ClaimedMessage, HeldLeases, MessageRow, QueueWrite } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, chunks, fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
+import { GovernorClaims } from './governor.js';
 import type { Transitions } from './transitions.js';
 
 export class Claims {
@@ -18,6 +19,7 @@ export class Claims {
   private readonly pruneWindowStmt;
   private readonly markForcedStmt;
   private readonly heartbeatStmt;
+  private governorClaims?: GovernorClaims;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -58,6 +60,13 @@ export class Claims {
       const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      if (req.governor) {
+        const claimed: ClaimedMessage[] = [];
+        const throttled: ClaimResult['throttled'] = [];
+        (this.governorClaims ??= new GovernorClaims(this.db, this.transitions)).planIn(rows, req, claimed, throttled);
+        this.transitions.countThrottled(req.owner, throttled.length);
+        return { claimed, throttled, reclaimed, beforeAccepted };
+      }
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);

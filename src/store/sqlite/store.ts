@@ -7,6 +7,7 @@ import type { BackendInfo, Store } from '../ports.js';
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from '../db.js';
 import { SqliteParamsRepo } from './params.js';
 import type { SqliteDiagnosisReads } from './diagnosis.js';
+import type { SqliteGovernorRepo } from './governor.js';
 import type { SqliteHistoryRepo } from './history.js';
 import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
 import type { SqliteTemplatesRepo } from './templates.js';
@@ -34,6 +35,7 @@ interface RepoModules {
   templates: typeof import('./templates.js');
   users: typeof import('./users.js');
   diagnosis: typeof import('./diagnosis.js');
+  governor: typeof import('./governor.js');
 }
 
 const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
@@ -42,6 +44,7 @@ const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
   templates: () => import('./templates.js'),
   users: () => import('./users.js'),
   diagnosis: () => import('./diagnosis.js'),
+  governor: () => import('./governor.js'),
 };
 
 async function loadRepoModules(only?: readonly RepoModuleName[]): Promise<Partial<RepoModules>> {
@@ -60,6 +63,7 @@ export class SqliteStore implements Store {
   private templatesRepo?: SqliteTemplatesRepo;
   private usersRepo?: SqliteUsersRepo;
   private diagnosisReads?: SqliteDiagnosisReads;
+  private governorRepo?: SqliteGovernorRepo;
 
   private constructor(
     private readonly opened: OpenedDatabase,
@@ -115,6 +119,10 @@ export class SqliteStore implements Store {
 
   get diagnosis(): SqliteDiagnosisReads {
     return (this.diagnosisReads ??= new (this.mod('diagnosis').SqliteDiagnosisReads)(this.opened.db));
+  }
+
+  get governor(): SqliteGovernorRepo {
+    return (this.governorRepo ??= new (this.mod('governor').SqliteGovernorRepo)(this.opened.db));
   }
 
   /** The database's own random id. */
