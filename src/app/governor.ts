@@ -57,7 +57,7 @@ export async function governorView(store: Store, settings: Settings, now: number
       const o = setBy.get(text);
       const u = useBy.get(text);
       const limits = effectiveLimits(defaults[k.provider] ?? { perMinute: 0, concurrency: 0, perDay: 0 }, o);
-      const src = (n: keyof KeyLimits) => (o && o[n] !== null ? 'set' : 'default') as 'set' | 'default';
+      const src = (n: keyof KeyLimits): 'set' | 'default' => (o && o[n] !== null ? 'set' : 'default');
       return {
         key: text,
         provider: k.provider,

@@ -1,28 +1,9 @@
 import type { Command } from 'commander';
-import type { GovernorKeyView, LimitInput } from '../../app/governor.js';
+import type { LimitInput } from '../../app/governor.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
 import type { Outcome } from '../exit-codes.js';
-import type { Output } from '../output.js';
-
-const limit = (n: number, source: 'set' | 'default') => `${n === 0 ? 'none' : n}${source === 'set' ? '' : ' (default)'}`;
-
-/** The governor's keys as a table: limits, their use right now, and pauses. */
-export async function governorTable(output: Output, keys: readonly GovernorKeyView[]): Promise<void> {
-  await output.table(
-    ['key', 'per minute', 'sent last 60 s', 'concurrency', 'sending now', 'recipients / 24 h', 'last 24 h', 'paused until'],
-    keys.map((k) => [
-      k.key,
-      limit(k.limits.perMinute, k.source.perMinute),
-      k.use.lastMinute,
-      limit(k.limits.concurrency, k.source.concurrency),
-      k.use.connections,
-      limit(k.limits.perDay, k.source.perDay),
-      k.use.last24hRecipients,
-      k.pausedUntil ? `${k.pausedUntil} (${k.pauseReason ?? 'slow down'})` : '',
-    ]),
-  );
-}
+import { governorTable, limitText as limit } from '../governor-table.js';
 
 async function list(ctx: CliContext): Promise<Outcome> {
   const { governorView } = await import('../../app/governor.js');

@@ -204,7 +204,7 @@ async function status(ctx: CliContext): Promise<Outcome> {
   }
   if (s.governor.length > 0) {
     ctx.output.line('send governor (limits per sending mailbox, `sysemail governor list`):');
-    const { governorTable } = await import('./governor.js');
+    const { governorTable } = await import('../governor-table.js');
     await governorTable(ctx.output, s.governor);
   }
   return 'OK';
