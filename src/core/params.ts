@@ -114,6 +114,12 @@ const TABLE = [
       "A message whose connection was lost after its final dot and before the server's reply (it may have been delivered): hold it for the operator (queue release / queue delete), or retry it",
   },
   {
+    key: 'suppression.softExpiryDays',
+    type: { kind: 'integer', min: 1, max: 3650 },
+    default: 7,
+    description: 'Days a recipient refused for a full mailbox (5.2.2) stays on the suppression list',
+  },
+  {
     key: 'queue.spoolDir',
     type: { kind: 'path' },
     defaultNote: 'spool/ beside the database file',

@@ -46,6 +46,8 @@ export interface CycleContext {
   /** queue.outcomeUnknown. */
   outcomeUnknown?: 'hold' | 'retry';
   random: () => number;
+  /** suppression.softExpiryDays, in ms. */
+  softSuppressionMs?: number;
   provider(name: ProviderName): Promise<Provider>;
   classify(failure: FailureInfo, err: unknown): FailureClass;
   diagnose?: (failure: FailureInfo) => string | null;
@@ -170,8 +172,9 @@ export class Cycle {
         if (!held) this.buffer.push(m);
       }
       this.counts.deferred += r.throttled.length;
-      this.done += r.throttled.length;
-      if (r.claimed.length === 0 && r.throttled.length === 0) this.exhausted = true;
+      this.counts.failed += r.suppressed?.length ?? 0;
+      this.done += r.throttled.length + (r.suppressed?.length ?? 0);
+      if (r.claimed.length === 0 && r.throttled.length === 0 && !r.suppressed?.length) this.exhausted = true;
       if (r.throttled.length > 0) ctx.onProgress?.({ done: this.done, total: this.total });
     } catch (err) {
       this.error ??= err;
@@ -330,7 +333,7 @@ export class Cycle {
         this.ctx.run.renderedAhead++;
       }
       const r = await provider.send(outgoing);
-      return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response } };
+      return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response, refused: r.refused } };
     } catch (err) {
       return this.failed(m, err);
     } finally {
@@ -358,6 +361,7 @@ export class Cycle {
         deadlineStreak: ctx.run.deadlineStreak,
         concurrency: ctx.concurrency,
         outcomeUnknown: ctx.outcomeUnknown,
+        softSuppressionMs: ctx.softSuppressionMs,
       },
       stopping: ctx.run.stopping,
     });

@@ -1,5 +1,6 @@
 /** A queued message as the provider gets it. Pure: the worker thread renders from it too. */
 import { messageIdDomain } from '../../core/address.js';
+import { SYSEMAIL_ID_HEADER, sysemailIdValue } from '../../core/outgoing.js';
 import type { OutgoingMessage } from '../../providers/types.js';
 import type { MessageRow } from '../../store/messages.js';
 
@@ -20,6 +21,6 @@ export function toOutgoing(m: MessageRow, dbId: string): OutgoingMessage {
     html: m.html ?? undefined,
     attachments: m.attachments.map((a) => ({ filename: a.filename, path: a.path, contentType: a.contentType, size: a.size })),
     messageId: m.messageId ?? queuedMessageId(m, dbId),
-    headers: m.headers ?? undefined,
+    headers: { ...m.headers, [SYSEMAIL_ID_HEADER]: sysemailIdValue(m.id, dbId) },
   };
 }

@@ -47,6 +47,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     backoff: backoffPolicy(settings),
     outcomeUnknown: settings.string('queue.outcomeUnknown') === 'retry' ? 'retry' : 'hold',
     random: o.random ?? Math.random,
+    softSuppressionMs: settings.number('suppression.softExpiryDays') * 86_400_000,
     provider,
     classify: o.classify ?? classifyAttempt,
     diagnose: o.diagnose,

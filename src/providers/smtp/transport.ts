@@ -12,8 +12,8 @@ import { nodemailerMessage, type AccessToken } from '../common.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
-import { explainSmtpError, sessionDeadlineError } from './failure.js';
 import { bodyWatcher, lostAfterDot, outcomeUnknownError, type BodyProgress } from './outcome.js';
+import { explainSmtpError, refusedOf, sessionDeadlineError } from './failure.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
 
@@ -147,6 +147,7 @@ export class SmtpTransport {
         response: info.response,
         accepted: addressesOf(info.accepted),
         rejected: addressesOf(info.rejected),
+        ...refusedOf((info as { rejectedErrors?: unknown }).rejectedErrors),
       };
     } catch (err) {
       const unknown = body.handedOver && lostAfterDot(err, deadline.signal.aborted);

@@ -11,6 +11,7 @@ import { PgGovernorRepo } from './governor.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
+import { PgSuppressionsRepo } from './suppressions.js';
 import { pgTarget } from './url.js';
 
 const BIGINT_OID = 20;
@@ -44,6 +45,7 @@ export class PgStore implements Store {
   readonly users: PgUsersRepo;
   readonly diagnosis: PgDiagnosisReads;
   readonly governor: PgGovernorRepo;
+  readonly suppressions: PgSuppressionsRepo;
 
   private constructor(
     private readonly db: PgDatabase,
@@ -59,6 +61,7 @@ export class PgStore implements Store {
     this.users = new PgUsersRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
     this.governor = new PgGovernorRepo(db);
+    this.suppressions = new PgSuppressionsRepo(db);
   }
 
   /** Connects, brings the schema up to date (refusing a newer one) and reads the database's id. */

@@ -9,6 +9,7 @@ import { SqliteParamsRepo } from './params.js';
 import type { SqliteDiagnosisReads } from './diagnosis.js';
 import type { SqliteGovernorRepo } from './governor.js';
 import type { SqliteHistoryRepo } from './history.js';
+import type { SqliteSuppressionsRepo } from './suppressions.js';
 import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
 import type { SqliteTemplatesRepo } from './templates.js';
 import type { SqliteUsersRepo } from './users.js';
@@ -36,6 +37,7 @@ interface RepoModules {
   users: typeof import('./users.js');
   diagnosis: typeof import('./diagnosis.js');
   governor: typeof import('./governor.js');
+  suppressions: typeof import('./suppressions.js');
 }
 
 const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
@@ -45,6 +47,7 @@ const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
   users: () => import('./users.js'),
   diagnosis: () => import('./diagnosis.js'),
   governor: () => import('./governor.js'),
+  suppressions: () => import('./suppressions.js'),
 };
 
 async function loadRepoModules(only?: readonly RepoModuleName[]): Promise<Partial<RepoModules>> {
@@ -64,6 +67,7 @@ export class SqliteStore implements Store {
   private usersRepo?: SqliteUsersRepo;
   private diagnosisReads?: SqliteDiagnosisReads;
   private governorRepo?: SqliteGovernorRepo;
+  private suppressionsRepo?: SqliteSuppressionsRepo;
 
   private constructor(
     private readonly opened: OpenedDatabase,
@@ -123,6 +127,10 @@ export class SqliteStore implements Store {
 
   get governor(): SqliteGovernorRepo {
     return (this.governorRepo ??= new (this.mod('governor').SqliteGovernorRepo)(this.opened.db));
+  }
+
+  get suppressions(): SqliteSuppressionsRepo {
+    return (this.suppressionsRepo ??= new (this.mod('suppressions').SqliteSuppressionsRepo)(this.opened.db));
   }
 
   /** The database's own random id. */
