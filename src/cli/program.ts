@@ -29,6 +29,7 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   template: async () => (await import('./commands/template.js')).registerTemplate,
   users: async () => (await import('./commands/users.js')).registerUsers,
   notify: async () => (await import('./commands/notify.js')).registerNotify,
+  governor: async () => (await import('./commands/governor.js')).registerGovernor,
   suppress: async () => (await import('./commands/suppress.js')).registerSuppress,
   bounces: async () => (await import('./commands/bounces.js')).registerBounces,
   dkim: async () => (await import('./commands/dkim.js')).registerDkim,

@@ -94,6 +94,8 @@ export function classifyFailure(f: FailureInfo): Classification {
   const enhanced = f.enhancedCode ?? enhancedCodeOf(text);
 
   if (f.phase === 'config' || f.phase === 'secret') return c('config', 'account', 'config');
+  // the message may have been delivered: this one is the operator's to decide, the next may go
+  if (f.outcomeUnknown) return c('tempfail', 'message', 'outcome-unknown');
   // the overall deadline of one session or request: this message is deferred, the next may pass
   if (code === DEADLINE_SMTP || code === DEADLINE_GRAPH) return c('tempfail', 'message', 'deadline');
   if (f.phase === 'write') {

@@ -167,6 +167,11 @@ export const ERROR_CODES = {
   SERVER_REFUSED: 'the server refused with a permanent error',
   SERVER_BUSY: 'the server refused with a temporary error (4xx): retrying later may work',
   SEND_DEFERRED: 'the send failed temporarily; the message waits for a retry',
+  GOVERNOR_KEY_INVALID: 'a send governor key is not PROVIDER:MAILBOX (smtp:ops@example.com, exchange:sender@example.com)',
+  GOVERNOR_LIMIT_INVALID: 'a send governor limit is not a whole number of 0 or more, or `default`',
+  GOVERNOR_NOTHING_TO_SET: '`governor set` was given none of --per-minute, --concurrency, --per-day',
+  OUTCOME_UNKNOWN:
+    'the connection was lost after the whole message reached the server and before its reply: it may have been delivered, so it is held (queue release sends it again)',
   SEND_FAILED: 'the send failed',
   RATE_LIMITED: "the provider's sending rate or concurrency limit was hit",
   ACCOUNT_REFUSED: 'the provider refused the whole account: `queue run` stopped and left the messages queued',

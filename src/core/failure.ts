@@ -42,6 +42,11 @@ export interface FailureInfo {
   httpStatus?: number;
   /** Seconds the server asked us to wait (Retry-After). */
   retryAfterSec?: number;
+  /**
+   * The whole message reached the server (SMTP: the final dot; Graph: the whole request) and the
+   * connection was lost before its reply: it may have been delivered.
+   */
+  outcomeUnknown?: boolean;
   /** The recipients the server refused, each with its own reply (SMTP RCPT TO, or LMTP's DATA). */
   refused?: { recipient: string; responseCode?: number; response: string }[];
 }

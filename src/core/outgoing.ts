@@ -28,6 +28,12 @@ export interface OutgoingMessage {
    * are. The distributor's worker thread renders ahead, so the main thread only talks SMTP.
    */
   rendered?: RenderedMime;
+  /**
+   * Send over a connection of its own, closed before the send resolves (no pooled connection stays
+   * open after it): the send holds one of its mailbox's concurrency slots, which the connection must
+   * not outlive.
+   */
+  ownConnection?: boolean;
 }
 
 /** A message's final bytes and its SMTP envelope (every recipient, Bcc included; Bcc is not in the bytes). */

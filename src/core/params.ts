@@ -107,6 +107,13 @@ const TABLE = [
     description: 'Hours a message may keep retrying before it fails',
   },
   {
+    key: 'queue.outcomeUnknown',
+    type: enumOf('hold', 'retry'),
+    default: 'hold',
+    description:
+      "A message whose connection was lost after its final dot and before the server's reply (it may have been delivered): hold it for the operator (queue release / queue delete), or retry it",
+  },
+  {
     key: 'suppression.softExpiryDays',
     type: { kind: 'integer', min: 1, max: 3650 },
     default: 7,

@@ -8,7 +8,7 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
  */
 export const TRANSITIONS: Readonly<Record<MessageStatus, readonly MessageStatus[]>> = {
   pending: ['sending', 'held'],
-  sending: ['sent', 'deferred', 'failed', 'pending'],
+  sending: ['sent', 'deferred', 'failed', 'pending', 'held'],
   deferred: ['sending', 'held', 'pending'],
   held: ['pending'],
   sent: [],
@@ -22,3 +22,9 @@ export function isMessageStatus(x: unknown): x is MessageStatus {
 export function canTransition(from: MessageStatus, to: MessageStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
+
+/**
+ * The reason a message is held with when its connection was lost after the whole message reached the
+ * server and before its reply: it may have been delivered, so it is not sent again without the operator.
+ */
+export const OUTCOME_UNKNOWN_REASON = 'outcome unknown';

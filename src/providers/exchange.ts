@@ -5,9 +5,8 @@
  * draft is sent. Graph's JSON error body ({"error":{"code","message"}}) becomes the FailureInfo.
  */
 import fs from 'node:fs';
-import type { SysemailError } from '../core/errors.js';
 import { DEADLINE_GRAPH } from '../core/classify.js';
-import { isSysemailError } from '../core/errors.js';
+import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { FailureInfo, FailurePhase } from '../core/failure.js';
 import { parseMailbox } from '../core/message.js';
 import { GRAPH_SCOPE } from '../core/params.js';
@@ -62,6 +61,40 @@ function recipients(list: readonly string[]) {
   return list.map((s) => {
     const m = parseMailbox(s) ?? { address: s };
     return { emailAddress: { address: m.address, ...(m.name ? { name: m.name } : {}) } };
+  });
+}
+
+/** The bytes of a request that sysemail itself puts on the wire: a lower bound of what was sent. */
+function requestSize(method: string, url: string, headers: Record<string, string>, payload: string | Buffer | undefined): number {
+  const u = new URL(url);
+  let n = `${method} ${u.pathname}${u.search} HTTP/1.1\r\n\r\n`.length;
+  for (const [k, v] of Object.entries(headers)) n += k.length + v.length + 4;
+  return n + (payload === undefined ? 0 : Buffer.byteLength(payload));
+}
+
+/**
+ * Was the whole request written before the connection was lost? undici's SocketError ("other side
+ * closed") carries the socket's byte counts. A reset met while reading (the request written, its
+ * answer awaited) carries none: it is taken as written, since sending twice is the worse mistake.
+ */
+function requestWritten(err: unknown, size: number): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 4 && e; i++) {
+    const x = e as { code?: unknown; syscall?: unknown; socket?: { bytesWritten?: unknown } };
+    if (x.code === 'UND_ERR_SOCKET' && typeof x.socket?.bytesWritten === 'number') return x.socket.bytesWritten >= size;
+    if (x.code === 'ECONNRESET') return x.syscall === 'read';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The request reached Graph and the connection broke before its answer: the message may have been sent. */
+function graphOutcomeUnknown(failure: FailureInfo, host: string, cause: unknown): SysemailError {
+  const response = `the connection to Microsoft Graph at ${host} was lost after the whole request was sent and before its answer (${failure.response}): the message may have been sent`;
+  return new SysemailError('tempfail', 'OUTCOME_UNKNOWN', response, {
+    fix: "Look for the message in the mailbox's Sent Items, then `sysemail queue release ID` to send it again or `sysemail queue delete ID`",
+    data: { ...failure, outcomeUnknown: true, response, scope: 'message' },
+    cause,
   });
 }
 
@@ -140,7 +173,7 @@ export class ExchangeProvider implements Provider {
     method: string,
     url: string,
     body?: unknown,
-    options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer; deadline?: AbortSignal } = {},
+    options: { auth?: boolean; headers?: Record<string, string>; raw?: Buffer; deadline?: AbortSignal; final?: boolean } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (options.auth !== false) headers.authorization = `Bearer ${(await this.accessToken(cfg)).accessToken}`;
@@ -162,6 +195,9 @@ export class ExchangeProvider implements Provider {
     } catch (err) {
       if (options.deadline?.aborted) throw this.deadlineError(err);
       const failure: FailureInfo = { provider: 'exchange', phase, code: networkCodeOf(err), response: describeNetworkError(err) };
+      if (options.final && requestWritten(err, requestSize(method, url, headers, payload))) {
+        throw graphOutcomeUnknown(failure, safeHost(url), err);
+      }
       throw failureError(
         failure,
         'GRAPH_UNREACHABLE',
@@ -286,7 +322,7 @@ export class ExchangeProvider implements Provider {
           'POST',
           this.userUrl(cfg, '/sendMail'),
           { message: await this.graphMessage(message, message.attachments), saveToSentItems: true },
-          { deadline: deadline.signal },
+          { deadline: deadline.signal, final: true },
         );
         response = `${res.status} ${res.statusText || 'Accepted'}`;
       } else {
@@ -347,7 +383,7 @@ export class ExchangeProvider implements Provider {
       await this.call(cfg, 'send', 'POST', `${draftUrl}/attachments`, inline, { deadline });
     }
     for (const a of large) await this.upload(cfg, draftUrl, a, deadline);
-    const sent = await this.call(cfg, 'send', 'POST', `${draftUrl}/send`, undefined, { deadline });
+    const sent = await this.call(cfg, 'send', 'POST', `${draftUrl}/send`, undefined, { deadline, final: true });
     return `${sent.status} ${sent.statusText || 'Accepted'}`;
   }
 

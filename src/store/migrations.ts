@@ -291,4 +291,32 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE templates ADD COLUMN unsubscribe_url TEXT;
   ALTER TABLE templates ADD COLUMN unsubscribe_mailto TEXT;
   `,
+  // 8: the send governor, per (provider, sending mailbox): the administrator's limits (null: the
+  // provider's default), pauses a server asked for, leased concurrency slots, and the sends of the
+  // last 24 hours with their recipient counts (the per-minute window and the day's total).
+  `
+  CREATE TABLE governor_limits (
+    provider TEXT NOT NULL, mailbox TEXT NOT NULL,
+    per_minute INTEGER, concurrency INTEGER, per_day INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, mailbox)
+  );
+  CREATE TABLE governor_pauses (
+    provider TEXT NOT NULL, mailbox TEXT NOT NULL,
+    until INTEGER NOT NULL, reason TEXT,
+    PRIMARY KEY (provider, mailbox)
+  );
+  CREATE TABLE governor_slots (
+    provider TEXT NOT NULL, mailbox TEXT NOT NULL,
+    owner TEXT NOT NULL, message_id INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, mailbox, owner, message_id)
+  );
+  CREATE TABLE governor_sends (
+    provider TEXT NOT NULL, mailbox TEXT NOT NULL,
+    sent_at INTEGER NOT NULL, recipients INTEGER NOT NULL
+  );
+  CREATE INDEX governor_sends_key ON governor_sends (provider, mailbox, sent_at);
+  CREATE INDEX governor_sends_time ON governor_sends (sent_at);
+  `,
 ];

@@ -5,6 +5,7 @@
  */
 import type { DkimKeyFields, DkimKeyRow } from '../core/dkim.js';
 import type { FailureInfo, ProviderName } from '../core/failure.js';
+import type { GovernorKey, KeyLimits, LimitOverrides, MailboxRule } from '../core/governor.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
 import type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
@@ -97,7 +98,7 @@ export interface NewAttempt {
   startedAt: number;
   endedAt?: number;
   provider: ProviderName | null;
-  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released' | 'bounced';
+  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released' | 'held' | 'bounced';
   response?: string;
   failure?: FailureInfo;
   diagnosis?: string | null;
@@ -135,12 +136,27 @@ export interface ClaimRequest {
   providerOf(message: MessageRow): ProviderName;
   /** Per-minute limit of a provider; 0 = none. */
   limitOf(provider: ProviderName): number;
+  /**
+   * The send governor: limits per (provider, sending mailbox) replace the per-provider window. Each
+   * key's limits are the administrator's (governor set) over its provider's defaults here.
+   */
+  governor?: GovernorClaim;
+}
+
+/** What a claim needs to govern its messages: plain data (it crosses to the worker thread). */
+export interface GovernorClaim {
+  rule: MailboxRule;
+  defaults: Partial<Record<ProviderName, KeyLimits>>;
 }
 
 export interface ClaimedMessage extends MessageRow {
   via: ProviderName;
   /** Sent over the throttle limit after ten deferrals. */
   forcedSend: boolean;
+  /** The governor key it is sent under (`smtp:ops@example.com`), when governed. */
+  governorKey?: string;
+  /** Concurrent sends its key allows (0 or absent: no limit): a slot is held while it is sent. */
+  slotLimit?: number;
 }
 
 export interface ClaimResult {
@@ -187,6 +203,8 @@ export type QueueWrite =
     }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
   | { op: 'failed'; id: number; owner: string; outcome: Outcome; suppress?: SuppressionEntry[] }
+  /** Held for the operator (outcome unknown: the message may have been delivered). */
+  | { op: 'held'; id: number; owner: string; outcome: Outcome & { reason: string } }
   | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
@@ -364,6 +382,44 @@ export interface FailureGroup {
   lastAt: number;
   /** The server's words of the most recent one. */
   lastFailure: FailureInfo | null;
+}
+
+// ---- the send governor --------------------------------------------------------------------------
+
+export interface GovernorLimitRow extends GovernorKey, LimitOverrides {
+  updatedAt: number;
+}
+
+/** One key's use right now. */
+export interface GovernorUseRow extends GovernorKey {
+  /** Sends counted in the last 60 seconds. */
+  lastMinute: number;
+  /** Recipients sent to in the last 24 hours. */
+  last24hRecipients: number;
+  /** Slots held (sends in progress) whose lease has not run out. */
+  slots: number;
+  pausedUntil: number | null;
+  pauseReason: string | null;
+}
+
+/** Per-mailbox limits, pauses, slots and use, shared by every run and host. */
+export interface GovernorRepo {
+  /** The administrator's limits, by key. */
+  limits(): Promise<GovernorLimitRow[]>;
+  /** Sets the given limits of a key (null: back to its provider's default), keeping the others. */
+  setLimits(key: GovernorKey, limits: Partial<LimitOverrides>, now: number): Promise<void>;
+  /** Forgets a key's limits and lifts its pause; false when there was neither. */
+  reset(key: GovernorKey): Promise<boolean>;
+  /** Pauses a key for `pauseMs` from `now` (a longer pause already set stays). */
+  pause(key: GovernorKey, o: { now: number; pauseMs: number; reason: string }): Promise<void>;
+  /**
+   * Takes one of a key's `limit` slots for a message, leased for `leaseMs` on the database's clock
+   * (slots whose lease ran out are taken back first); false when all are held.
+   */
+  acquireSlot(key: GovernorKey, o: { owner: string; messageId: number; limit: number; leaseMs: number }): Promise<boolean>;
+  releaseSlot(key: GovernorKey, owner: string, messageId: number): Promise<void>;
+  /** Every key with limits, a pause, a slot or a send in the last 24 hours, and its use. */
+  use(now: number): Promise<GovernorUseRow[]>;
 }
 
 // ---- the repositories ---------------------------------------------------------------------------
@@ -570,6 +626,7 @@ export interface Store {
   readonly users: UsersRepo;
   readonly dkim: DkimKeysRepo;
   readonly diagnosis: DiagnosisReads;
+  readonly governor: GovernorRepo;
   readonly suppressions: SuppressionsRepo;
   describe(): Promise<BackendInfo>;
   close(): Promise<void>;

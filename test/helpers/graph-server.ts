@@ -19,7 +19,8 @@
  *
  * Scripts: g.script('sendMail', { status: 429, code: 'ApplicationThrottled', message: '...', retryAfter: '7' })
  * Endpoints: 'token', 'sendMail', 'user' (GET /users/{id}), 'draft', 'send' (POST /messages/{id}/send),
- * 'upload'. Each scripted reply answers one request with Graph's error shape {"error":{"code","message"}}.
+ * 'upload'. Each scripted reply answers one request with Graph's error shape {"error":{"code","message"}},
+ * or with `drop` closes or resets the connection once the request has been read.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +32,8 @@ export interface ScriptedReply {
   retryAfter?: string;
   /** Raw body instead of Graph's error JSON. */
   body?: string;
+  /** Read the whole request, then close ('close') or reset ('reset') the connection without an answer. */
+  drop?: 'close' | 'reset';
 }
 
 export type GraphEndpoint = 'token' | 'sendMail' | 'user' | 'draft' | 'send' | 'upload';
@@ -90,6 +93,11 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
   const scripted = (endpoint: GraphEndpoint, res: http.ServerResponse): boolean => {
     const r = scripts.get(endpoint)?.shift();
     if (!r) return false;
+    if (r.drop) {
+      if (r.drop === 'reset') res.socket?.resetAndDestroy();
+      else res.socket?.destroy();
+      return true;
+    }
     const headers: Record<string, string> = r.retryAfter ? { 'retry-after': r.retryAfter } : {};
     if (r.body !== undefined) {
       res.writeHead(r.status, headers);

@@ -13,6 +13,9 @@
  *              a string array: the EHLO reply lines (default: 250-PIPELINING, 250-STARTTLS, 250 8BITMIME)
  *   starttls   the reply to STARTTLS (default '454 4.7.0 TLS not available due to local problem')
  *   trickleMs  pause between trickled lines (default 200)
+ *   transaction  accept MAIL, RCPT and DATA (else they get 503); `dropAfterDot: N` closes the
+ *              connection without a word after the final dot of the first N messages, the later
+ *              ones get 250. Received messages (their lines, unstuffed) are in `messages`.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +25,7 @@ export interface ScriptedSmtpOptions {
   ehlo?: 'trickle' | string[];
   starttls?: string;
   trickleMs?: number;
+  transaction?: { dropAfterDot?: number };
 }
 
 export interface ScriptedSmtp {
@@ -32,6 +36,8 @@ export interface ScriptedSmtp {
   readonly open: number;
   /** Command lines received, in order. */
   lines: string[];
+  /** Messages received after DATA (answered or not), each as its lines joined with CRLF. */
+  messages: string[];
   close(): Promise<void>;
 }
 
@@ -39,6 +45,8 @@ export async function startScriptedSmtp(options: ScriptedSmtpOptions = {}): Prom
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const lines: string[] = [];
+  const messages: string[] = [];
+  let dropsLeft = options.transaction?.dropAfterDot ?? 0;
   let connections = 0;
   const server = net.createServer((socket) => {
     connections++;
@@ -48,12 +56,28 @@ export async function startScriptedSmtp(options: ScriptedSmtpOptions = {}): Prom
     const greeting = options.greeting === undefined ? '220 scripted ESMTP' : options.greeting;
     if (greeting !== null) socket.write(`${greeting}\r\n`);
     let buffered = '';
+    let body: string[] | undefined;
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
       let at: number;
       while ((at = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, at).replace(/\r$/, '');
         buffered = buffered.slice(at + 1);
+        if (body) {
+          if (line !== '.') {
+            body.push(line.startsWith('..') ? line.slice(1) : line);
+            continue;
+          }
+          messages.push(body.join('\r\n'));
+          body = undefined;
+          if (dropsLeft > 0) {
+            dropsLeft--;
+            socket.destroy();
+            return;
+          }
+          socket.write('250 2.0.0 Ok: queued\r\n');
+          continue;
+        }
         lines.push(line);
         const verb = line.split(' ')[0].toUpperCase();
         if (verb === 'EHLO' || verb === 'HELO') {
@@ -76,6 +100,11 @@ export async function startScriptedSmtp(options: ScriptedSmtpOptions = {}): Prom
           socket.write(`${options.starttls ?? '454 4.7.0 TLS not available due to local problem'}\r\n`);
         } else if (verb === 'QUIT') {
           socket.end('221 2.0.0 Bye\r\n');
+        } else if (options.transaction && (verb === 'MAIL' || verb === 'RCPT')) {
+          socket.write('250 2.1.0 Ok\r\n');
+        } else if (options.transaction && verb === 'DATA') {
+          body = [];
+          socket.write('354 End data with <CR><LF>.<CR><LF>\r\n');
         } else if (verb === 'RSET' || verb === 'NOOP') {
           socket.write('250 2.0.0 OK\r\n');
         } else {
@@ -94,6 +123,7 @@ export async function startScriptedSmtp(options: ScriptedSmtpOptions = {}): Prom
       return sockets.size;
     },
     lines,
+    messages,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearInterval(t);

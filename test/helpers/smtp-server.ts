@@ -23,7 +23,7 @@
  *   refuse         scripted refusals, each an SMTP reply line ('550 5.7.60 ...'):
  *                    onConnect   greeting replaced by this reply (e.g. '421 4.7.0 Try later')
  *                    auth        every sign-in refused with this reply
- *                    mail        MAIL FROM refused
+ *                    mail        MAIL FROM refused: one reply for all, or { 'addr@x': reply }
  *                    rcpt        RCPT TO refused: one reply for all, or { 'addr@x': reply }
  *                    data        the message refused after DATA
  *                    dropDuringData  close the connection while the message is coming in
@@ -42,7 +42,7 @@ import { testPki, type KeyPair } from './tls.js';
 export interface SmtpRefusals {
   onConnect?: string;
   auth?: string;
-  mail?: string;
+  mail?: string | Record<string, string>;
   rcpt?: string | Record<string, string>;
   data?: string;
   dropDuringData?: boolean;
@@ -74,6 +74,9 @@ export interface TestSmtpServer {
   commands: string[];
   auths: { method: string; username?: string }[];
   sessions: { secure: boolean; tlsProtocol?: string }[];
+  /** Connections open right now, and the most ever open at once (since the start or the last reset). */
+  readonly open: number;
+  readonly maxOpen: number;
   /** Forgets everything recorded so far. */
   reset(): void;
   close(): Promise<void>;
@@ -101,6 +104,8 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     sessions: [] as { secure: boolean; tlsProtocol?: string }[],
   };
   let delivered = 0;
+  let open = 0;
+  let maxOpen = 0;
   const noop = () => undefined;
   const logger = {
     trace: noop,
@@ -130,7 +135,12 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     socketTimeout: 20_000,
     closeTimeout: 1_000,
     ...(options.size ? { size: options.size } : {}),
+    onClose() {
+      open--;
+    },
     onConnect(session, cb) {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
       state.sessions.push({ secure: false });
       if (options.authHiddenBeforeStartTls) {
         // smtp-server has no switch for this: the session's connection answers "not supported" until TLS
@@ -164,7 +174,9 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         last.secure = session.secure;
         if (session.tlsOptions) last.tlsProtocol = session.tlsOptions.version ?? session.tlsOptions.name;
       }
-      if (refuse.mail) return cb(reply(refuse.mail));
+      const m = refuse.mail;
+      if (typeof m === 'string') return cb(reply(m));
+      if (m && m[address.address]) return cb(reply(m[address.address]));
       cb();
     },
     onRcptTo(address, session, cb) {
@@ -215,8 +227,15 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     host: '127.0.0.1',
     port,
     ...state,
+    get open() {
+      return open;
+    },
+    get maxOpen() {
+      return maxOpen;
+    },
     reset() {
       for (const list of Object.values(state)) list.length = 0;
+      maxOpen = open;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -119,6 +119,17 @@ describe('Exchange provider (Microsoft Graph)', () => {
     expect(err.data).toMatchObject({ httpStatus: 404, graphCode: 'ErrorNonExistentMailbox', scope: 'account' });
   });
 
+  it.each(['close', 'reset'] as const)(
+    'the whole request sent and the connection lost (%s) before the answer: outcome unknown (the message may be sent)',
+    async (drop) => {
+      graph.script('sendMail', { status: 0, drop });
+      const err = await sendError();
+      expect(exitCodeOf(err.kind)).toBe(75);
+      expect(err.code).toBe('OUTCOME_UNKNOWN');
+      expect(err.data).toMatchObject({ provider: 'exchange', outcomeUnknown: true, scope: 'message' });
+    },
+  );
+
   it('429 → 75 carrying Retry-After', async () => {
     graph.script('sendMail', {
       status: 429,

@@ -219,6 +219,26 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     await step(() => a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome: outcome(now) }]), 'failed');
     await step(() => a.operator.change('retry', { ids: [id] }, { now }), 'pending');
     await step(claim, 'sending');
+    // outcome unknown: held for the operator, only by the lease owner, with its reason and attempt
+    const lost = { code: 'ECONNECTION', outcomeUnknown: true, response: 'Connection closed unexpectedly' };
+    expect(
+      await a.messages.applyWrites([
+        { op: 'held', id, owner: 'B', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } },
+      ]),
+    ).toEqual([false]);
+    await step(
+      () =>
+        a.messages.applyWrites([{ op: 'held', id, owner: 'A', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } }]),
+      'held',
+    );
+    expect(await a.messages.get(id)).toMatchObject({
+      deferralReason: 'outcome unknown',
+      lastError: { outcomeUnknown: true },
+      leaseOwner: null,
+    });
+    expect((await a.messages.attempts(id)).at(-1)).toMatchObject({ outcome: 'held', errorCode: 'ECONNECTION' });
+    await step(() => a.operator.change('release', { ids: [id] }, { now }), 'pending');
+    await step(claim, 'sending');
     // nobody but a lease owner's write leaves sending
     for (const action of ['hold', 'release', 'retry', 'delete'] as const) {
       expect((await a.operator.change(action, { ids: [id] }, { now })).refused).toEqual([{ id, status: 'sending' }]);
@@ -411,5 +431,67 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
       { diagnosis: 'BAD_CREDENTIALS', count: 1, messages: 1, lastAt: 25, lastFailure: failure },
     ]);
     expect(await a.diagnosis.failuresSince(26)).toEqual([]);
+  });
+
+  describe('send governor', () => {
+    const gov = (o: { perMinute?: number; perDay?: number } = {}): ClaimRequest['governor'] => ({
+      rule: { smtpUser: null, exchangeMailbox: null },
+      defaults: { smtp: { perMinute: o.perMinute ?? 0, concurrency: 0, perDay: o.perDay ?? 0 } },
+    });
+    const greq = (owner: string, now: number, max: number, g: ClaimRequest['governor']): ClaimRequest => ({
+      ...req(owner, now, max),
+      governor: g,
+    });
+
+    it('limits per key, across connections: each mailbox gets its own window, an administrator value over the default', async () => {
+      const [a, b] = await two();
+      await a.governor.setLimits({ provider: 'smtp', mailbox: 'b@example.com' }, { perMinute: 1 }, 0);
+      await a.messages.insertMany(
+        [1, 2, 3].map((i) => msg(i, { from: 'a@example.com' })).concat([4, 5].map((i) => msg(i, { from: 'B <b@example.com>' }))),
+        0,
+      );
+      const now = Date.now();
+      const r1 = await a.messages.claim(greq('A', now, 2, gov({ perMinute: 2 })));
+      const r2 = await b.messages.claim(greq('B', now, 10, gov({ perMinute: 2 })));
+      const keys = [...r1.claimed, ...r2.claimed].map((m) => m.governorKey).sort();
+      expect(keys).toEqual(['smtp:a@example.com', 'smtp:a@example.com', 'smtp:b@example.com']);
+      expect(r2.throttled).toHaveLength(2);
+      const use = await a.governor.use(now);
+      expect(use.map((u) => [u.mailbox, u.lastMinute, u.last24hRecipients])).toEqual([
+        ['a@example.com', 2, 2],
+        ['b@example.com', 1, 1],
+      ]);
+      const limits = await b.governor.limits();
+      expect(limits).toMatchObject([{ provider: 'smtp', mailbox: 'b@example.com', perMinute: 1, concurrency: null, perDay: null }]);
+    });
+
+    it('a pause defers only its key, for every connection; reset lifts it', async () => {
+      const [a, b] = await two();
+      await a.messages.insertMany([msg(1, { from: 'a@example.com' }), msg(2, { from: 'b@example.com' })], 0);
+      const now = Date.now();
+      await a.governor.pause({ provider: 'smtp', mailbox: 'a@example.com' }, { now, pauseMs: 60_000, reason: '432 4.3.2 slow down' });
+      const r = await b.messages.claim(greq('B', now, 10, gov()));
+      expect(r.claimed.map((m) => m.from)).toEqual(['b@example.com']);
+      expect(r.throttled).toHaveLength(1);
+      const [paused] = (await a.governor.use(now)).filter((u) => u.pausedUntil !== null);
+      expect(paused).toMatchObject({ mailbox: 'a@example.com', pauseReason: '432 4.3.2 slow down' });
+      expect(await a.governor.reset({ provider: 'smtp', mailbox: 'a@example.com' })).toBe(true);
+      expect((await a.governor.use(now)).filter((u) => u.pausedUntil !== null)).toEqual([]);
+    });
+
+    it('slots: at most the limit held at once across connections, freed on release or when their lease runs out', async () => {
+      const [a, b] = await two();
+      const key = { provider: 'smtp' as const, mailbox: 'a@example.com' };
+      expect(await a.governor.acquireSlot(key, { owner: 'A', messageId: 1, limit: 2, leaseMs: 60_000 })).toBe(true);
+      expect(await b.governor.acquireSlot(key, { owner: 'B', messageId: 2, limit: 2, leaseMs: 300 })).toBe(true);
+      expect(await b.governor.acquireSlot(key, { owner: 'B', messageId: 3, limit: 2, leaseMs: 60_000 })).toBe(false);
+      await sleep(400);
+      // B's short lease ran out (a process killed while sending): its slot is free again
+      expect(await b.governor.acquireSlot(key, { owner: 'B', messageId: 3, limit: 2, leaseMs: 60_000 })).toBe(true);
+      expect(await a.governor.acquireSlot(key, { owner: 'A', messageId: 4, limit: 2, leaseMs: 60_000 })).toBe(false);
+      await a.governor.releaseSlot(key, 'A', 1);
+      expect(await a.governor.acquireSlot(key, { owner: 'A', messageId: 4, limit: 2, leaseMs: 60_000 })).toBe(true);
+      expect((await a.governor.use(Date.now())).find((u) => u.mailbox === 'a@example.com')?.slots).toBe(2);
+    });
   });
 });

@@ -7,6 +7,13 @@ const graph = (f: Partial<FailureInfo>): FailureInfo => ({ provider: 'exchange',
 
 describe('classifyFailure: kind and scope per the contract', () => {
   const cases: [string, FailureInfo, string, string][] = [
+    // lost after the whole message went out: this message's, whatever the network code says
+    [
+      'outcome unknown',
+      smtp({ phase: 'data', code: 'ECONNECTION', outcomeUnknown: true, response: 'Connection closed unexpectedly' }),
+      'tempfail',
+      'message',
+    ],
     // sign-in and permission: the whole account is affected
     [
       '535 5.7.3 bad credentials',

@@ -18,7 +18,7 @@ function failure(f: FailureInfo, classification: FailureClass, error: unknown = 
 
 function input(
   result: SendResult,
-  over: { message?: Partial<typeof message>; streak?: number; stopping?: SysemailError } = {},
+  over: { message?: Partial<typeof message>; streak?: number; stopping?: SysemailError; outcomeUnknown?: 'hold' | 'retry' } = {},
 ): OutcomeInput {
   return {
     message: { ...message, ...over.message },
@@ -27,7 +27,7 @@ function input(
     now: NOW,
     result,
     // random 0.5: no jitter, the wait before attempt 2 is exactly minBackoffSec
-    policy: { backoff, random: () => 0.5, deadlineStreak: over.streak ?? 0, concurrency: 4 },
+    policy: { backoff, random: () => 0.5, deadlineStreak: over.streak ?? 0, concurrency: 4, outcomeUnknown: over.outcomeUnknown },
     stopping: over.stopping,
   };
 }
@@ -39,6 +39,10 @@ const tempRcpt = failure(
 );
 const deadline = (code = DEADLINE_SMTP) =>
   failure({ code, response: 'the session ran past its deadline' }, { kind: 'tempfail', scope: 'message' });
+const lostAfterDot = failure(
+  { code: 'ECONNECTION', phase: 'data', outcomeUnknown: true, response: 'Connection closed unexpectedly' },
+  { kind: 'tempfail', scope: 'message' },
+);
 const authRefused = new SysemailError('noperm', 'AUTH_REFUSED', '535 5.7.8 Authentication credentials invalid', {
   data: { scope: 'account' },
 });
@@ -47,7 +51,7 @@ interface Case {
   name: string;
   input: OutcomeInput;
   /** The write's op, and for a deferral its due time. */
-  op: 'sent' | 'deferred' | 'failed' | 'giveBack';
+  op: 'sent' | 'deferred' | 'failed' | 'giveBack' | 'held';
   dueAt?: number;
   /** What the write counts once the database accepts it. */
   counts: { sent: number; deferred: number; failed: number; forced: number };
@@ -205,6 +209,23 @@ const cases: Case[] = [
     streak: 4,
   },
   {
+    name: 'outcome unknown (lost after the final dot): held for the operator, not counted',
+    input: input(lostAfterDot),
+    op: 'held',
+    counts: { sent: 0, deferred: 0, failed: 0, forced: 0 },
+    stop: null,
+    streak: 0,
+  },
+  {
+    name: 'outcome unknown with queue.outcomeUnknown retry: deferred by the backoff',
+    input: input(lostAfterDot, { outcomeUnknown: 'retry' }),
+    op: 'deferred',
+    dueAt: NOW + 300_000,
+    counts: { sent: 0, deferred: 1, failed: 0, forced: 0 },
+    stop: null,
+    streak: 0,
+  },
+  {
     name: 'another failure ends the streak',
     input: input(tempRcpt, { streak: 3 }),
     op: 'deferred',
@@ -224,6 +245,11 @@ describe('decideOutcome: every failure class', () => {
     expect(tallyOf([d.write], [true])).toEqual(c.counts);
     expect(d.stop?.code ?? null).toBe(c.stop);
     expect(d.deadlineStreak).toBe(c.streak);
+  });
+
+  it('a held write says outcome unknown and keeps the failure', () => {
+    const d = decideOutcome(input(lostAfterDot));
+    expect(d.write).toMatchObject({ op: 'held', id: 7, outcome: { reason: 'outcome unknown', failure: { code: 'ECONNECTION' } } });
   });
 
   it("a sent write carries the server's words and Message-ID, and the time it took", () => {

@@ -78,6 +78,7 @@ describe('message statuses', () => {
     ['sending', 'sent', true],
     ['sending', 'deferred', true],
     ['sending', 'pending', true],
+    ['sending', 'held', true],
     ['held', 'pending', true],
     ['failed', 'pending', true],
     ['sent', 'pending', false],

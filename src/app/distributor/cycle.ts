@@ -15,7 +15,8 @@ import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from
 import type { BackoffPolicy } from '../../core/backoff.js';
 import type { ProviderName } from '../../core/providers.js';
 import type { OutgoingAttachment, OutgoingMessage, Provider } from '../../providers/types.js';
-import type { MessagesRepo } from '../../store/ports.js';
+import type { GovernorClaim, MessagesRepo } from '../../store/ports.js';
+import type { GovernorGate } from './governor.js';
 import { addCounts, zeroCounts, type ClaimedMessage, type QueueRepo } from '../../store/queue.js';
 import { failureOf, type FailureClass } from './failure.js';
 import type { QueueLane } from './lanes/types.js';
@@ -42,6 +43,8 @@ export interface CycleContext {
   batchProvider: ProviderName;
   limits: Partial<Record<ProviderName, number>>;
   backoff: BackoffPolicy;
+  /** queue.outcomeUnknown. */
+  outcomeUnknown?: 'hold' | 'retry';
   random: () => number;
   /** suppression.softExpiryDays, in ms. */
   softSuppressionMs?: number;
@@ -50,6 +53,9 @@ export interface CycleContext {
   diagnose?: (failure: FailureInfo) => string | null;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** The send governor: what claims take into account, and the slots and pauses of the sends. */
+  governor?: GovernorClaim;
+  gate?: GovernorGate;
   /** Shared by every cycle of the run. */
   run: RunState;
 }
@@ -73,6 +79,8 @@ export class Cycle {
   private readonly leases = new Map<number, HeldLease>();
   /** Messages in a provider's hands right now. */
   private handedOver = 0;
+  /** Governor keys a server asked to slow down during this cycle. */
+  private readonly paused = new Set<string>();
   /** Messages this cycle may still claim. */
   private budget: number;
   private readonly counts = zeroCounts();
@@ -152,6 +160,7 @@ export class Cycle {
         deadOwners: this.deadToTake,
         batchProvider: ctx.batchProvider,
         limits: ctx.limits,
+        ...(ctx.governor ? { governor: ctx.governor } : {}),
       });
       this.deadToTake = [];
       this.budget -= r.claimed.length;
@@ -261,9 +270,42 @@ export class Cycle {
     while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
     const outgoing = toOutgoing(m, this.ctx.dbId);
     if (outgoing.attachments.length > 0) outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
-    if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
-    const result = await this.handOver(m, outgoing, provider);
-    this.record(m, startedAt, result);
+    const gate = this.ctx.gate;
+    if (gate && !(await this.governed(m, gate, provider, outgoing))) return;
+    try {
+      if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
+      const result = await this.handOver(m, outgoing, provider);
+      if (gate && 'failure' in result) {
+        const pauseSec = await gate.slowDown(m, result.failure);
+        if (pauseSec !== null) {
+          result.pauseSec = pauseSec;
+          this.paused.add(m.governorKey!);
+        }
+      }
+      this.record(m, startedAt, result);
+    } finally {
+      if (gate) await gate.leave(m);
+    }
+  }
+
+  /**
+   * The governor's turn before the fence: a message of a key paused during this cycle goes back (the
+   * next claim defers it to the pause's end); one whose key limits concurrent sends waits for a slot
+   * and goes over a connection of its own. False: it was given back.
+   */
+  private async governed(m: ClaimedMessage, gate: GovernorGate, provider: Provider, outgoing: OutgoingMessage): Promise<boolean> {
+    const { ctx } = this;
+    const giveBack = (reason: string) => {
+      this.leases.delete(m.id);
+      this.lane.write({ op: 'giveBack', owner: ctx.owner, ids: [m.id], opts: { now: ctx.clock.now(), uncount: true, reason } });
+      return false;
+    };
+    if (m.governorKey && this.paused.has(m.governorKey)) return giveBack(`paused: ${m.governorKey} asked to slow down`);
+    if (!m.slotLimit) return true;
+    const slotLeaseMs = (provider.deadlineMs ?? ctx.leaseMs) + 30_000;
+    if (!(await gate.enter(m, slotLeaseMs, () => this.stopped()))) return giveBack('distributor stopped before sending');
+    if (m.via === 'smtp') outgoing.ownConnection = true;
+    return true;
   }
 
   /**
@@ -318,6 +360,7 @@ export class Cycle {
         random: ctx.random,
         deadlineStreak: ctx.run.deadlineStreak,
         concurrency: ctx.concurrency,
+        outcomeUnknown: ctx.outcomeUnknown,
         softSuppressionMs: ctx.softSuppressionMs,
       },
       stopping: ctx.run.stopping,

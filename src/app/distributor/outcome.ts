@@ -6,6 +6,7 @@ import { retryDecision, type BackoffPolicy } from '../../core/backoff.js';
 import { DEADLINE_GRAPH, DEADLINE_SMTP } from '../../core/classify.js';
 import { SysemailError, isSysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
+import { OUTCOME_UNKNOWN_REASON } from '../../core/status.js';
 import { DEFAULT_SOFT_EXPIRY_DAYS, suppressionsAfter, type RecipientRefusal } from '../../core/suppression.js';
 import type { ClaimedMessage, Outcome, QueueWrite } from '../../store/queue.js';
 import type { FailureClass } from './failure.js';
@@ -15,7 +16,14 @@ export type DecidedMessage = Pick<ClaimedMessage, 'id' | 'attempts' | 'firstAtte
 
 export type SendResult =
   | { sent: { messageId?: string; response?: string; refused?: RecipientRefusal[] } }
-  | { failure: FailureInfo; classification: FailureClass; diagnosis: string | null; error: unknown };
+  | {
+      failure: FailureInfo;
+      classification: FailureClass;
+      diagnosis: string | null;
+      error: unknown;
+      /** The reply asked to slow down and paused the message's governor key this long (seconds). */
+      pauseSec?: number;
+    };
 
 export interface OutcomePolicy {
   backoff: BackoffPolicy;
@@ -24,6 +32,8 @@ export interface OutcomePolicy {
   deadlineStreak: number;
   /** That many in a row: every connection stalls, and the run stops. */
   concurrency: number;
+  /** queue.outcomeUnknown: a message that may have been delivered is held (default) or retried. */
+  outcomeUnknown?: 'hold' | 'retry';
   /** How long a soft refusal (a full mailbox) keeps a recipient on the suppression list. */
   softSuppressionMs?: number;
 }
@@ -91,6 +101,15 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
   }
   const { failure, classification: cls, diagnosis, error } = i.result;
   const outcome: Outcome = { now, startedAt, provider: m.via, failure, diagnosis };
+  // "slow down" concerns one mailbox, now paused for every run: this message goes again when the
+  // pause ends, and the run goes on with the other mailboxes
+  if (i.result.pauseSec !== undefined && cls.kind === 'tempfail') {
+    const reason = `paused: the server asked to slow down for ${i.result.pauseSec} s (attempt ${m.attempts})`;
+    return {
+      write: { op: 'deferred', id: m.id, owner, outcome: { ...outcome, dueAt: now + i.result.pauseSec * 1000, reason } },
+      deadlineStreak: 0,
+    };
+  }
   const pastDeadline = isDeadline(failure);
   const deadlineStreak = pastDeadline ? policy.deadlineStreak + 1 : 0;
   const stalling = pastDeadline && deadlineStreak >= policy.concurrency;
@@ -108,6 +127,11 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
       ids: [m.id],
       opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } },
     });
+  }
+  // The whole message reached the server and its reply never came: it may have been delivered, so
+  // it is not sent again without the operator (queue release sends it, queue delete drops it).
+  if (failure.outcomeUnknown && (policy.outcomeUnknown ?? 'hold') === 'hold') {
+    return decided({ op: 'held', id: m.id, owner, outcome: { ...outcome, reason: OUTCOME_UNKNOWN_REASON } });
   }
   // A temporary refusal is retried later; when it concerns the whole account (421, network down, rate
   // limit) the run also stops, so the rest of the queue is not thrown at a server saying "later".

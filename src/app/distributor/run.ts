@@ -16,6 +16,7 @@ import { addCounts, zeroCounts } from '../../store/queue.js';
 import { applyRetention } from '../history.js';
 import { Cycle, type CycleContext } from './cycle.js';
 import { classifyAttempt } from './failure.js';
+import { GovernorGate, governorClaim } from './governor.js';
 import { openLane, type QueueLane } from './lanes/index.js';
 import { deadLocalOwners, elapsedClock } from './owners.js';
 import { DEFAULT_INTERVAL_SEC, DEFAULT_LEASE_SEC, type CycleResult, type RunQueueOptions, type RunQueueResult } from './types.js';
@@ -44,6 +45,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     batchProvider: batchProvider(settings),
     limits,
     backoff: backoffPolicy(settings),
+    outcomeUnknown: settings.string('queue.outcomeUnknown') === 'retry' ? 'retry' : 'hold',
     random: o.random ?? Math.random,
     softSuppressionMs: settings.number('suppression.softExpiryDays') * 86_400_000,
     provider,
@@ -51,6 +53,8 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     diagnose: o.diagnose,
     signal: o.signal,
     onProgress: o.onProgress,
+    governor: governorClaim(settings),
+    gate: new GovernorGate(o.store.governor, o.owner, o.clock ?? systemClock),
     run: { deadlineStreak: 0, renderedAhead: 0 },
   };
 }

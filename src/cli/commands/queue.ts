@@ -168,7 +168,12 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
 
 async function status(ctx: CliContext): Promise<Outcome> {
   const { queueStatus } = await import('../../app/queue.js');
-  const s = await queueStatus(await ctx.store(), Date.now(), { host: os.hostname(), isPidAlive });
+  const { governorView } = await import('../../app/governor.js');
+  const store = await ctx.store();
+  const s = {
+    ...(await queueStatus(store, Date.now(), { host: os.hostname(), isPidAlive })),
+    governor: await governorView(store, await ctx.settings(), Date.now()),
+  };
   if (ctx.output.json) {
     ctx.output.jsonDoc(s);
     return 'OK';
@@ -201,6 +206,11 @@ async function status(ctx: CliContext): Promise<Outcome> {
             : `  ${r.leasedMessages} message(s) still leased by it until ${r.leasesExpireAt}: the next \`sysemail queue run\` after that takes them back`,
       );
     }
+  }
+  if (s.governor.length > 0) {
+    ctx.output.line('send governor (limits per sending mailbox, `sysemail governor list`):');
+    const { governorTable } = await import('../governor-table.js');
+    await governorTable(ctx.output, s.governor);
   }
   return 'OK';
 }

@@ -2,7 +2,8 @@
  * Sending through nodemailer's SMTP transport: one transport shared by parallel sends (a pool for the
  * distributor), and an overall deadline per message that a socket timeout cannot give.
  */
-import type { Transporter } from 'nodemailer';
+import net from 'node:net';
+import type { SendMailOptions, Transporter } from 'nodemailer';
 import type { DkimSigningKey } from '../../core/dkim.js';
 import { isSysemailError } from '../../core/errors.js';
 import { addressOf } from '../../core/message.js';
@@ -13,6 +14,7 @@ import { dkimProcessFunc } from '../dkim.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
+import { bodyWatcher, lostAfterDot, outcomeUnknownError, type BodyProgress } from './outcome.js';
 import { explainSmtpError, refusedOf, sessionDeadlineError } from './failure.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
@@ -30,6 +32,12 @@ export interface SmtpTransportOptions {
 function addressesOf(list: unknown[] | undefined): string[] {
   return (list ?? []).map((a: unknown) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? a)));
 }
+
+/** How long a connection of its own may take to close after QUIT before it is closed on. */
+const OWN_CONNECTION_CLOSE_MS = 5_000;
+
+/** The option that carries a message's BodyProgress to the stream plugin (nodemailer copies string keys only). */
+const BODY = 'sysemailBody';
 
 export class SmtpTransport {
   private transporter?: Transporter;
@@ -51,6 +59,50 @@ export class SmtpTransport {
       : undefined;
   }
 
+  /**
+   * A transport for one message whose connection is closed before the send resolves: the socket is
+   * opened here (nodemailer's getSocket), so its close can be awaited.
+   */
+  private async ownConnection(cfg: SmtpConfig): Promise<{ transporter: Transporter; closed: () => Promise<void> }> {
+    const { default: nodemailer } = await import('nodemailer');
+    const { auth } = await this.o.credentials.forTransport(cfg);
+    let socket: net.Socket | undefined;
+    const options = connectionOptions(cfg, this.o.timeouts);
+    const transporter = nodemailer.createTransport({
+      ...options,
+      ...(auth ? { auth, forceAuth: true } : {}),
+      getSocket: (_o: unknown, cb: (err: Error | null, s?: { connection: net.Socket }) => void) => {
+        const s = net.connect({ host: cfg.host, port: cfg.port });
+        socket = s;
+        const timer = setTimeout(
+          () => s.destroy(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT' })),
+          this.o.timeouts.connectionMs,
+        );
+        s.once('connect', () => {
+          clearTimeout(timer);
+          cb(null, { connection: s });
+        });
+        s.once('error', (err) => {
+          clearTimeout(timer);
+          cb(err);
+        });
+      },
+    } as never);
+    const closed = async () => {
+      const s = socket;
+      if (!s || s.destroyed) return;
+      // QUIT was sent as the send ended; a server that does not close is closed on
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => s.destroy(), OWN_CONNECTION_CLOSE_MS);
+        s.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    };
+    return { transporter, closed };
+  }
+
   private async open(cfg: SmtpConfig): Promise<Transporter> {
     // an OAuth2 token lives about an hour: a pooled transport is rebuilt with a fresh one
     if (this.transporter && (!this.transportToken || this.transportToken.expiresAt > Date.now())) return this.transporter;
@@ -69,9 +121,11 @@ export class SmtpTransport {
     // its logs and result, at five random draws per message; it is told the one rendered in
     const keys = this.o.dkim ?? [];
     this.transporter.use('stream', (mail, done) => {
-      const data = mail.data as { raw?: unknown; messageId?: string; from?: unknown };
+      const data = mail.data as { raw?: unknown; messageId?: string; from?: unknown; [BODY]?: BodyProgress };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
       if (transcript) mail.message.transform(() => transcript.counter());
+      const progress = data[BODY];
+      if (progress) mail.message.transform(() => bodyWatcher(progress));
       // signed last, over the final bytes; a message rendered ahead was signed when it was rendered
       const sign = !data.raw && keys.length > 0 && typeof data.from === 'string' ? dkimProcessFunc(keys, data.from) : undefined;
       if (sign) mail.message.processFunc(sign);
@@ -86,9 +140,12 @@ export class SmtpTransport {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
+    const body: BodyProgress = { handedOver: false };
+    const own = message.ownConnection ? await this.ownConnection(cfg) : undefined;
     try {
-      const transporter = this.openTransport() ?? (await this.transport(cfg));
-      const info = await transporter.sendMail({
+      const transporter = own?.transporter ?? this.openTransport() ?? (await this.transport(cfg));
+      const options: SendMailOptions & { [BODY]: BodyProgress } = {
+        [BODY]: body,
         ...(r
           ? {
               envelope: r.envelope,
@@ -97,7 +154,8 @@ export class SmtpTransport {
             }
           : nodemailerMessage(message)),
         signal: deadline.signal,
-      });
+      };
+      const info = await transporter.sendMail(options);
       return {
         provider: 'smtp',
         messageId: info.messageId,
@@ -107,10 +165,18 @@ export class SmtpTransport {
         ...refusedOf((info as { rejectedErrors?: unknown }).rejectedErrors),
       };
     } catch (err) {
-      if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err);
-      throw await explainSmtpError(err, cfg, this.o.timeouts.probeMs, addressOf(message.from));
+      const unknown = body.handedOver && lostAfterDot(err, deadline.signal.aborted);
+      const e =
+        deadline.signal.aborted && !isSysemailError(err)
+          ? sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err)
+          : await explainSmtpError(err, cfg, this.o.timeouts.probeMs, addressOf(message.from));
+      throw unknown ? outcomeUnknownError(e, cfg) : e;
     } finally {
       clearTimeout(timer);
+      if (own) {
+        await own.closed();
+        own.transporter.close();
+      }
     }
   }
 

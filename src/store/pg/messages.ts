@@ -22,6 +22,7 @@ import type {
 import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
+import { governIn } from './governor.js';
 import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -168,6 +169,13 @@ export class PgMessagesRepo implements MessagesRepo {
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
       const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
+      if (req.governor) {
+        const claimed: ClaimedMessage[] = [];
+        const throttled: ClaimResult['throttled'] = [];
+        await governIn(c, rows, req, claimed, throttled);
+        if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
+        return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+      }
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);

@@ -180,4 +180,30 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE templates ADD COLUMN unsubscribe_url text;
   ALTER TABLE templates ADD COLUMN unsubscribe_mailto text;
   `,
+  // 5: the send governor, per (provider, sending mailbox): limits, pauses, leased slots, sends of the last day
+  `
+  CREATE TABLE governor_limits (
+    provider text NOT NULL, mailbox text NOT NULL,
+    per_minute integer, concurrency integer, per_day integer,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (provider, mailbox)
+  );
+  CREATE TABLE governor_pauses (
+    provider text NOT NULL, mailbox text NOT NULL,
+    until bigint NOT NULL, reason text,
+    PRIMARY KEY (provider, mailbox)
+  );
+  CREATE TABLE governor_slots (
+    provider text NOT NULL, mailbox text NOT NULL,
+    owner text NOT NULL, message_id bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    PRIMARY KEY (provider, mailbox, owner, message_id)
+  );
+  CREATE TABLE governor_sends (
+    provider text NOT NULL, mailbox text NOT NULL,
+    sent_at bigint NOT NULL, recipients integer NOT NULL
+  );
+  CREATE INDEX governor_sends_key ON governor_sends (provider, mailbox, sent_at);
+  CREATE INDEX governor_sends_time ON governor_sends (sent_at);
+  `,
 ];

@@ -8,6 +8,7 @@ import type { BackendInfo, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
 import { PgDkimKeysRepo } from './dkim.js';
+import { PgGovernorRepo } from './governor.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -45,6 +46,7 @@ export class PgStore implements Store {
   readonly users: PgUsersRepo;
   readonly dkim: PgDkimKeysRepo;
   readonly diagnosis: PgDiagnosisReads;
+  readonly governor: PgGovernorRepo;
   readonly suppressions: PgSuppressionsRepo;
 
   private constructor(
@@ -61,6 +63,7 @@ export class PgStore implements Store {
     this.users = new PgUsersRepo(db);
     this.dkim = new PgDkimKeysRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
+    this.governor = new PgGovernorRepo(db);
     this.suppressions = new PgSuppressionsRepo(db);
   }
 

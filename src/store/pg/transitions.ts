@@ -24,7 +24,7 @@ function withAttempt(update: string, k: number): string {
 function attempt(
   id: number,
   owner: string,
-  outcome: 'sent' | 'deferred' | 'failed' | 'released',
+  outcome: 'sent' | 'deferred' | 'failed' | 'released' | 'held',
   o: Outcome,
   response?: string | null,
 ): unknown[] {
@@ -55,6 +55,11 @@ const FAILED = withAttempt(
   `UPDATE messages SET status = 'failed', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = NULL,
      lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
   6,
+);
+const HELD = withAttempt(
+  `UPDATE messages SET status = 'held', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = $6,
+     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
+  7,
 );
 const GIVE_BACK = `
   UPDATE messages SET status = 'pending', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL,
@@ -110,6 +115,19 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
     case 'failed': {
       const o = w.outcome;
       const r = await c.query(FAILED, [w.id, w.owner, o.now, json(o.failure), o.diagnosis ?? null, ...attempt(w.id, w.owner, 'failed', o)]);
+      return r.rowCount === 1;
+    }
+    case 'held': {
+      const o = w.outcome;
+      const r = await c.query(HELD, [
+        w.id,
+        w.owner,
+        o.now,
+        json(o.failure),
+        o.diagnosis ?? null,
+        o.reason,
+        ...attempt(w.id, w.owner, 'held', o),
+      ]);
       return r.rowCount === 1;
     }
     case 'giveBack':

@@ -10,6 +10,7 @@ import type { ClaimRequest, ClaimResult, ClaimedMessage, HeldLeases, MessageRow,
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, chunks, fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
 import { failSuppressed } from './suppressed-claims.js';
+import { GovernorClaims } from './governor.js';
 import type { Transitions } from './transitions.js';
 
 export class Claims {
@@ -19,6 +20,7 @@ export class Claims {
   private readonly pruneWindowStmt;
   private readonly markForcedStmt;
   private readonly heartbeatStmt;
+  private governorClaims?: GovernorClaims;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -60,6 +62,13 @@ export class Claims {
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
       const { rows, suppressed } = failSuppressed(this.transitions, taken, req);
+      if (req.governor) {
+        const claimed: ClaimedMessage[] = [];
+        const throttled: ClaimResult['throttled'] = [];
+        (this.governorClaims ??= new GovernorClaims(this.db, this.transitions)).planIn(rows, req, claimed, throttled);
+        this.transitions.countThrottled(req.owner, throttled.length);
+        return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+      }
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);

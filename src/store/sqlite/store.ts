@@ -7,6 +7,7 @@ import type { BackendInfo, Store } from '../ports.js';
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from '../db.js';
 import { SqliteParamsRepo } from './params.js';
 import type { SqliteDiagnosisReads } from './diagnosis.js';
+import type { SqliteGovernorRepo } from './governor.js';
 import type { SqliteHistoryRepo } from './history.js';
 import type { SqliteSuppressionsRepo } from './suppressions.js';
 import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
@@ -37,6 +38,7 @@ interface RepoModules {
   users: typeof import('./users.js');
   dkim: typeof import('./dkim.js');
   diagnosis: typeof import('./diagnosis.js');
+  governor: typeof import('./governor.js');
   suppressions: typeof import('./suppressions.js');
 }
 
@@ -47,6 +49,7 @@ const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
   users: () => import('./users.js'),
   dkim: () => import('./dkim.js'),
   diagnosis: () => import('./diagnosis.js'),
+  governor: () => import('./governor.js'),
   suppressions: () => import('./suppressions.js'),
 };
 
@@ -67,6 +70,7 @@ export class SqliteStore implements Store {
   private usersRepo?: SqliteUsersRepo;
   private dkimRepo?: SqliteDkimKeysRepo;
   private diagnosisReads?: SqliteDiagnosisReads;
+  private governorRepo?: SqliteGovernorRepo;
   private suppressionsRepo?: SqliteSuppressionsRepo;
 
   private constructor(
@@ -127,6 +131,10 @@ export class SqliteStore implements Store {
 
   get diagnosis(): SqliteDiagnosisReads {
     return (this.diagnosisReads ??= new (this.mod('diagnosis').SqliteDiagnosisReads)(this.opened.db));
+  }
+
+  get governor(): SqliteGovernorRepo {
+    return (this.governorRepo ??= new (this.mod('governor').SqliteGovernorRepo)(this.opened.db));
   }
 
   get suppressions(): SqliteSuppressionsRepo {

@@ -15,6 +15,7 @@ export class Transitions {
   private readonly sentStmt;
   private readonly deferStmt;
   private readonly failStmt;
+  private readonly holdStmt;
   private readonly giveBackStmt;
   private readonly throttleDeferStmt;
   private readonly reclaimExpiredStmt;
@@ -35,6 +36,10 @@ export class Transitions {
     this.failStmt = db.prepare(`
       UPDATE messages SET status = 'failed', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
         deferral_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+    this.holdStmt = db.prepare(`
+      UPDATE messages SET status = 'held', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
+        deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
     this.giveBackStmt = db.prepare(`
       UPDATE messages SET status = 'pending', updated_at = @now, lease_owner = NULL, lease_expires_at = NULL,
@@ -98,6 +103,8 @@ export class Transitions {
         return this.deferredIn(w.id, w.owner, w.outcome);
       case 'failed':
         return this.failedIn(w.id, w.owner, w.outcome);
+      case 'held':
+        return this.heldIn(w.id, w.owner, w.outcome);
       case 'giveBack':
         return this.giveBackIn(w.owner, w.ids, w.opts) > 0;
     }
@@ -126,7 +133,7 @@ export class Transitions {
   private recordAttempt(
     messageId: number,
     owner: string,
-    outcome: 'sent' | 'deferred' | 'failed' | 'released',
+    outcome: 'sent' | 'deferred' | 'failed' | 'released' | 'held',
     o: Outcome,
     response?: string | null,
   ): void {
@@ -172,6 +179,21 @@ export class Transitions {
       this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null })
         .changes === 1;
     if (ok) this.recordAttempt(id, owner, 'failed', o);
+    return ok;
+  }
+
+  /** Held for the operator, with the failure that left its outcome unknown. */
+  private heldIn(id: number, owner: string, o: Outcome & { reason: string }): boolean {
+    const ok =
+      this.holdStmt.run({
+        id,
+        owner,
+        now: o.now,
+        reason: o.reason,
+        failure: o.failure ? JSON.stringify(o.failure) : null,
+        diagnosis: o.diagnosis ?? null,
+      }).changes === 1;
+    if (ok) this.recordAttempt(id, owner, 'held', o);
     return ok;
   }
 

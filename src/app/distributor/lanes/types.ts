@@ -19,6 +19,7 @@ import { isProviderName } from '../../../core/providers.js';
 import type { RenderedMime } from '../../../providers/types.js';
 import type { MessageRow } from '../../../store/messages.js';
 import type { ClaimRequest, ClaimResult, QueueWrite, RunCounts } from '../../../store/queue.js';
+import type { GovernorClaim } from '../../../store/ports.js';
 
 export type LaneKind = 'inline' | 'thread' | 'port';
 
@@ -33,6 +34,8 @@ export interface ClaimSpec {
   batchProvider: ProviderName;
   /** Per-minute limit of each provider; missing or 0 = none. */
   limits: Partial<Record<ProviderName, number>>;
+  /** The send governor's rule and defaults (absent: the per-provider window alone). */
+  governor?: GovernorClaim;
   /** Render the claimed SMTP messages to their bytes ahead (the thread lane only). */
   render?: boolean;
 }
@@ -73,5 +76,6 @@ export function claimRequest(spec: ClaimSpec): ClaimRequest {
     deadOwners: spec.deadOwners,
     providerOf: (m) => providerOf(m, spec.batchProvider),
     limitOf: (p) => spec.limits[p] ?? 0,
+    ...(spec.governor ? { governor: spec.governor } : {}),
   };
 }
