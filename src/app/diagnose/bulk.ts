@@ -7,7 +7,7 @@
 import { chooseProvider } from '../../core/providers.js';
 import { parseSender } from '../../core/address.js';
 import { normalName, recordsOf, type DomainDns } from '../../core/domain/dns.js';
-import type { DkimSigningKey } from '../../core/domain/dkim-record.js';
+import type { DkimKeyToCheck } from '../../core/domain/dkim-record.js';
 import { senderFinding, type SenderFindingId } from '../../core/domain/findings.js';
 import { ipFamily } from '../../core/domain/ip.js';
 import type { Settings } from '../../core/precedence.js';
@@ -20,7 +20,7 @@ export interface BulkCheckOptions {
   dns: DomainDns;
   dnsLabel: string;
   settings: Settings;
-  keys: DkimSigningKey[];
+  keys: DkimKeyToCheck[];
   templates: TemplateRow[];
 }
 

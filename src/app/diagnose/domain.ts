@@ -4,7 +4,7 @@
  */
 import { parseSender } from '../../core/address.js';
 import { isDomainName, normalName } from '../../core/domain/dns.js';
-import type { DkimSigningKey } from '../../core/domain/dkim-record.js';
+import type { DkimKeyToCheck } from '../../core/domain/dkim-record.js';
 import { SysemailError } from '../../core/errors.js';
 import type { Settings } from '../../core/precedence.js';
 import { quoted } from '../../core/text.js';
@@ -26,6 +26,12 @@ export interface DomainCheckOptions {
   selectors: string[];
   /** The d= domain of the selectors; the checked domain when absent. */
   dkimDomain?: string;
+  /**
+   * The keys registered for signing this domain's mail (the key registry of `dkim add`), with their
+   * public keys: each is checked against what its selector publishes. Selectors named with --selector
+   * are checked as well.
+   */
+  registered?: DkimKeyToCheck[];
   timeouts?: TimeoutOverrides;
 }
 
@@ -62,7 +68,7 @@ function senderDomain(s: Settings): string {
 }
 
 /** The keys to check: the selectors named, for the d= domain given or the checked domain. */
-function signingKeys(selectors: string[], dkimDomain: string | undefined): DkimSigningKey[] {
+function signingKeys(selectors: string[], dkimDomain: string | undefined): DkimKeyToCheck[] {
   const d = dkimDomain === undefined ? undefined : domainOf(dkimDomain, '--dkim-domain');
   return [...new Set(selectors)].map((selector) => {
     if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/.test(selector)) {
@@ -77,7 +83,14 @@ function signingKeys(selectors: string[], dkimDomain: string | undefined): DkimS
 export async function runDomainChecks(o: DomainCheckOptions): Promise<DomainCheckResult> {
   const domain = o.domain !== undefined ? domainOf(o.domain, o.mode === 'sender' ? 'the domain' : '--domain') : senderDomain(o.settings);
   const server = o.dnsServer === undefined ? undefined : parseDnsServer(o.dnsServer);
-  const keys = signingKeys(o.selectors, o.dkimDomain);
+  const named = signingKeys(o.selectors, o.dkimDomain);
+  const registered = o.registered ?? [];
+  const keys = [
+    ...registered,
+    ...named.filter(
+      (k) => !registered.some((r) => r.selector === k.selector && normalName(r.domain ?? domain) === normalName(k.domain ?? domain)),
+    ),
+  ];
   const timeouts = resolveTimeouts(o.settings, o.timeouts);
   const dns = new NodeDns({ ...(server ? { server } : {}), timeoutMs: timeouts.dnsQueryMs });
   const dnsLabel = server ?? `the system resolver (${dns.servers().join(', ') || 'no name server configured'})`;

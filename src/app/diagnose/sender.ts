@@ -11,7 +11,7 @@ import type { Settings } from '../../core/precedence.js';
 import { isEmptyAnswer, isLookupError, normalName, recordsOf, type DomainDns } from '../../core/domain/dns.js';
 import { ipFamily } from '../../core/domain/ip.js';
 import { aligned, isDmarcRecord, organizationalDomain, parseDmarc, type DmarcRecord } from '../../core/domain/dmarc.js';
-import { parseDkimKeyRecord, parseMtaSts, parseTlsRpt, sameKey, type DkimSigningKey } from '../../core/domain/dkim-record.js';
+import { parseDkimKeyRecord, parseMtaSts, parseTlsRpt, sameKey, type DkimKeyToCheck } from '../../core/domain/dkim-record.js';
 import { allQualifier, checkHost, fetchSpf, MAX_LOOKUPS, MAX_VOID_LOOKUPS, parseSpf, type SpfEvaluation } from '../../core/domain/spf.js';
 import { senderFinding, type SenderFindingId } from '../../core/domain/findings.js';
 import { pass, skip, type Check, type CheckStatus } from './types.js';
@@ -23,7 +23,7 @@ export interface SenderCheckOptions {
   dnsLabel: string;
   settings: Settings;
   /** The keys sysemail signs this domain's mail with, as far as known. */
-  keys: DkimSigningKey[];
+  keys: DkimKeyToCheck[];
 }
 
 /** What the bulk-sender rules need from the sender checks. */
@@ -309,7 +309,7 @@ async function spfServerCheck(o: SenderCheckOptions, domain: string, audit: SpfE
 }
 
 /** The DKIM checks for the given keys: one check per selector. Exported so the key registry can feed it. */
-export async function dkimChecks(dns: DomainDns, domain: string, keys: DkimSigningKey[], facts?: SenderFacts): Promise<Check[]> {
+export async function dkimChecks(dns: DomainDns, domain: string, keys: DkimKeyToCheck[], facts?: SenderFacts): Promise<Check[]> {
   if (keys.length === 0) return [finding('sender.dkim', 'warn', 'DKIM_NO_SELECTOR', `no DKIM selector given or registered for ${domain}`)];
   const out: Check[] = [];
   for (const key of keys) {

@@ -18,7 +18,7 @@ export interface DkimKeyRecord {
 }
 
 /** A key sysemail signs with for a selector, as the registry knows it (the public half only). */
-export interface DkimSigningKey {
+export interface DkimKeyToCheck {
   selector: string;
   /** The signing domain (d=); the checked domain when absent. */
   domain?: string;
