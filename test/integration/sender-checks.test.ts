@@ -29,6 +29,10 @@ beforeAll(async () => {
     [reverseName('192.0.2.10')!]: { PTR: ['smtp.example.test'] },
     'k1._domainkey.example.test': { TXT: [`v=DKIM1; k=rsa; p=${spki(key.publicKey)}`] },
     '_dmarc.example.test': { TXT: ['v=DMARC1; p=quarantine; rua=mailto:d@example.test'] },
+    'news.example.test': {
+      MX: [{ exchange: 'mx.example.test', priority: 10 }],
+      TXT: ['v=spf1 include:example.test include:gone.example.test -all'],
+    },
     'quiet.test': { SILENT: true },
   });
 });
@@ -65,6 +69,28 @@ describe('registered keys', () => {
     expect(dkim[0]).toMatchObject({ status: 'fail', diagnosis: 'DKIM_KEY_MISMATCH' });
     // no key that verifies: DMARC still passes on SPF, as receivers would judge it
     expect(other.checks.find((c) => c.id === 'sender.dmarc.alignment')?.status).toBe('pass');
+  });
+});
+
+describe('a subdomain', () => {
+  it("takes the organisational domain's DMARC record, and an include of a domain without SPF fails", async () => {
+    const r = await runDomainChecks({
+      mode: 'sender',
+      store: noStore,
+      settings,
+      domain: 'news.example.test',
+      dnsServer: server.address,
+      selectors: [],
+    });
+    const byId = new Map(r.checks.map((c) => [c.id, c]));
+    expect(byId.get('sender.dmarc')).toMatchObject({ status: 'pass' });
+    expect(byId.get('sender.dmarc')!.detail).toContain(
+      '_dmarc.example.test (organisational domain of news.example.test): p=quarantine (from sp=)',
+    );
+    expect(byId.get('sender.spf.lookups')).toMatchObject({ status: 'fail', diagnosis: 'SPF_VOID_LOOKUPS' });
+    expect(byId.get('sender.spf.lookups')!.detail).toContain('include:gone.example.test');
+    // smtp.host passes through the first include before the dangling one is reached
+    expect(byId.get('sender.spf.server')).toMatchObject({ status: 'pass' });
   });
 });
 

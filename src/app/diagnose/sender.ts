@@ -234,6 +234,10 @@ function lookupsCheck(audit: SpfEvaluation): Check {
       `${audit.lookups} DNS lookups (the limit is ${MAX_LOOKUPS}) through ${audit.visited.join(' → ')}: receivers give a permanent error`,
     );
   }
+  // an include: or redirect= of a domain without SPF is a permanent error at receivers once it is reached
+  const dangling = audit.problems.find((p) => /without an SPF record/.test(p));
+  if (dangling)
+    return finding('sender.spf.lookups', 'fail', 'SPF_VOID_LOOKUPS', `${dangling}: receivers give a permanent error when they reach it`);
   if (audit.result === 'permerror' && nested) return finding('sender.spf.lookups', 'fail', 'SPF_SYNTAX', `${nested}`);
   if (audit.result === 'temperror') return finding('sender.spf.lookups', 'warn', 'SPF_DNS_ERROR', audit.reason);
   if (audit.voidLookups > MAX_VOID_LOOKUPS) {
