@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Regenerates the documents that are made from the code (run `npm run build` first): the list of known
-// failures in docs/diagnosis.md from the diagnosis catalogue, and docs/error-codes.md from the list of
+// failures and the sender-domain findings in docs/diagnosis.md from the diagnosis catalogue and
+// src/core/domain/findings.ts, and docs/error-codes.md from the list of
 // error codes (src/core/error-codes.ts).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ if (!fs.existsSync(path.join(dist, 'diagnosis', 'docs.js')) || !fs.existsSync(pa
 const { catalogue } = await import(path.join(dist, 'diagnosis', 'index.js'));
 const { renderCatalogueMarkdown, withCatalogueSection } = await import(path.join(dist, 'diagnosis', 'docs.js'));
 const { ERROR_CODES, renderErrorCodesMarkdown, withErrorCodesSection } = await import(path.join(dist, 'error-codes.js'));
+const { senderFindings, renderSenderFindingsMarkdown, withSenderFindingsSection } = await import(path.join(dist, 'domain', 'findings.js'));
 
 /** A document new to the tree starts from this text; the generated section is added to it. */
 const ERROR_CODES_INTRO = `# Error codes
@@ -43,6 +45,12 @@ regenerate(
   () => renderCatalogueMarkdown(catalogue),
   withCatalogueSection,
   `known-failures list (${catalogue.length} entries)`,
+);
+regenerate(
+  'docs/diagnosis.md',
+  () => renderSenderFindingsMarkdown(senderFindings),
+  withSenderFindingsSection,
+  `sender-domain findings (${senderFindings.length} entries)`,
 );
 regenerate(
   'docs/error-codes.md',

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   TEMPLATE_TWO_TEXT_BODIES: 'a template was given the plain-text body twice',
   TEMPLATE_NO_BODY: 'a new template has no body',
   USER_EMAIL_REQUIRED: 'a new user needs an email address',
+  SENDER_DOMAIN_INVALID: '`diagnose sender` was given no domain and sender.default is unset, or a text that is not a domain name',
 
   // ---- input data ----
   INPUT_UNREADABLE: 'a file named on the command line (body, data, import file) does not exist or cannot be read',
@@ -144,6 +145,7 @@ export const ERROR_CODES = {
 
   // ---- sending ----
   HOST_NOT_FOUND: "the mail server's name does not resolve (DNS)",
+  DNS_UNREACHABLE: 'the DNS server (--dns-server, or the system resolver) does not answer, so the sender-domain checks cannot run',
   CONNECTION_REFUSED: "nothing accepts connections at the server's port",
   CONNECTION_TIMEOUT: 'connecting to the server, or its greeting, timed out',
   CONNECTION_FAILED: 'the connection to the server failed or broke off',

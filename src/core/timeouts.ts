@@ -40,6 +40,10 @@ export const TIMEOUTS = {
   httpMs: { ms: 30_000, description: 'one HTTP request to a token endpoint or Microsoft Graph' },
   uploadMs: { ms: 120_000, description: 'one Microsoft Graph request that carries a whole MIME message' },
   dnsMs: { ms: 5_000, description: 'the DNS lookup of the server (diagnose)' },
+  dnsQueryMs: {
+    ms: 2_500,
+    description: 'one try of one DNS query of `diagnose sender` and `--bulk` (two tries; cancelled after four times this)',
+  },
   tcpMs: { ms: 5_000, description: 'a bare TCP connection to the server (diagnose)' },
   passwordCommandMs: { ms: 10_000, description: 'a password command (smtp.passwordCommand, *.clientSecretCommand)' },
   secretCheckMs: { ms: 30_000, description: 'reading a secret in diagnose: a command may prompt a vault or an agent' },

@@ -3,6 +3,7 @@
  * ephemeral port (a large TXT answer makes resolvers retry over TCP), answering from a zone the test
  * writes and may change while the server runs. Names are matched case-insensitively, without the
  * trailing dot; an unknown name gets NXDOMAIN, a known name without the asked type an empty answer.
+ * A name may also be scripted to fail: SERVFAIL, or no answer at all (SILENT).
  */
 import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
@@ -19,6 +20,12 @@ export interface ZoneRecords {
   TXT?: string[];
   MX?: { exchange: string; priority: number }[];
   CNAME?: string;
+  /** PTR names, on a reverse name (`10.2.0.192.in-addr.arpa`; reverseName() in src/core/domain/ip.ts makes one). */
+  PTR?: string[];
+  /** Answer every question about this name with SERVFAIL. */
+  SERVFAIL?: boolean;
+  /** Never answer questions about this name (the resolver times out). */
+  SILENT?: boolean;
 }
 
 export type Zone = Record<string, ZoneRecords>;
@@ -67,7 +74,10 @@ export async function startDnsServer(initial: Zone = {}): Promise<DnsServer> {
     const typeName = TYPE_NAMES[question.type] ?? String(question.type);
     queries.push(`${typeName} ${name}`);
     const records = zone.get(name);
-    if (!records) {
+    if (records?.SILENT) return;
+    if (records?.SERVFAIL) {
+      response.header.rcode = 2; // SERVFAIL
+    } else if (!records) {
       response.header.rcode = 3; // NXDOMAIN
     } else {
       const base = { name: question.name, class: Packet.CLASS.IN, ttl: 60 };
@@ -83,6 +93,8 @@ export async function startDnsServer(initial: Zone = {}): Promise<DnsServer> {
       if (question.type === Packet.TYPE.MX)
         for (const mx of records.MX ?? [])
           response.answers.push({ ...base, type: Packet.TYPE.MX, exchange: mx.exchange, priority: mx.priority });
+      if (question.type === Packet.TYPE.PTR)
+        for (const ptr of records.PTR ?? []) response.answers.push({ ...base, type: Packet.TYPE.PTR, domain: ptr });
       if (question.type === Packet.TYPE.CNAME && records.CNAME)
         response.answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });
     }

@@ -3,6 +3,7 @@
  * `diagnosis` names the catalogue entry a failing check stands for, so a script can act on the id.
  */
 import type { DiagnosisId } from '../../core/diagnosis/index.js';
+import type { SenderFindingId } from '../../core/domain/findings.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -11,7 +12,10 @@ export interface Check {
   status: CheckStatus;
   detail: string;
   fix: string;
-  diagnosis?: DiagnosisId;
+  /** A catalogue id, or for the sender-domain and bulk-sender checks a finding id (src/core/domain/findings.ts). */
+  diagnosis?: DiagnosisId | SenderFindingId;
+  /** Bulk-sender checks: the providers' published guideline the check stands for. */
+  rule?: string;
 }
 
 export function pass(id: string, detail: string): Check {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ChecklistResult, Check } from '../../app/diagnose/index.js';
 import type { CauseView } from '../../app/diagnose/error.js';
 import { PROVIDER_LIST, PROVIDER_NAMES, isProviderName } from '../../core/providers.js';
-import { action } from '../action.js';
+import { action, collect } from '../action.js';
 import type { CliContext } from '../context.js';
 import type { Outcome } from '../exit-codes.js';
 import { usageError } from '../errors.js';
@@ -14,6 +14,10 @@ interface DiagnoseFlags {
   offline?: boolean;
   to?: string;
   provider?: string;
+  bulk?: boolean;
+  dnsServer?: string;
+  selector?: string[];
+  dkimDomain?: string;
 }
 
 const SYMBOL: Record<Check['status'], string> = { pass: '✔', warn: '!', fail: '✖', skip: '-' };
@@ -27,7 +31,8 @@ function printChecks(ctx: CliContext, c: Chalk, checks: Check[]): void {
     ctx.output.line(
       `${paint[check.status](SYMBOL[check.status])} ${c.bold(check.id)}  ${check.detail}${check.diagnosis ? c.dim(` [${check.diagnosis}]`) : ''}`,
     );
-    if (check.fix && (check.status === 'fail' || check.status === 'warn')) ctx.output.line(`    ${c.cyan('fix:')} ${check.fix}`);
+    if (check.fix && check.status !== 'pass') ctx.output.line(`    ${c.cyan('fix:')} ${check.fix}`);
+    if (check.rule && !ctx.output.quiet) ctx.output.line(`    ${c.dim(`rule: ${check.rule}`)}`);
   }
 }
 
@@ -38,7 +43,41 @@ function checkJson(check: Check): Record<string, unknown> {
     detail: check.detail,
     fix: check.fix,
     ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}),
+    ...(check.rule ? { rule: check.rule } : {}),
   };
+}
+
+/** The sender-domain checks (`diagnose sender`) and the bulk-sender rules (`diagnose --bulk`). */
+async function domainChecks(
+  ctx: CliContext,
+  mode: 'sender' | 'bulk',
+  domainArg: string | undefined,
+  flags: DiagnoseFlags,
+): Promise<Outcome> {
+  const [{ runDomainChecks }] = await Promise.all([import('../../app/diagnose/domain.js')]);
+  const store = await ctx.store();
+  const settings = await ctx.settings();
+  const result = await runDomainChecks({
+    mode,
+    store,
+    settings,
+    ...(domainArg !== undefined ? { domain: domainArg } : {}),
+    ...(flags.dnsServer !== undefined ? { dnsServer: flags.dnsServer } : {}),
+    selectors: flags.selector ?? [],
+    ...(flags.dkimDomain !== undefined ? { dkimDomain: flags.dkimDomain } : {}),
+  });
+  if (ctx.output.json) {
+    ctx.output.jsonDoc({ domain: result.domain, ok: result.ok, checks: result.checks.map(checkJson) });
+  } else {
+    const c = await ctx.output.chalk();
+    printChecks(ctx, c, result.checks);
+    const failed = result.checks.filter((x) => x.status === 'fail').length;
+    const warned = result.checks.filter((x) => x.status === 'warn').length;
+    ctx.output.note(
+      failed === 0 && warned === 0 ? `${result.domain}: all checks passed` : `${result.domain}: ${failed} problem(s), ${warned} warning(s)`,
+    );
+  }
+  return result.ok ? 'OK' : 'CHECK_FAILED';
 }
 
 async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<Outcome> {
@@ -147,7 +186,7 @@ async function fromHistory(ctx: CliContext, idText: string): Promise<Outcome> {
 }
 
 export function registerDiagnose(program: Command): void {
-  program
+  const diagnose = program
     .command('diagnose')
     .description('check the whole sending path (configuration, secret, DNS, TLS, sign-in, sender, distributor) or explain an error')
     .option('--error <text>', 'explain this error text; - reads it (or a whole log excerpt) from stdin')
@@ -155,11 +194,15 @@ export function registerDiagnose(program: Command): void {
     .option('--offline', 'no network: configuration, secret, distributor and recent failures only')
     .option('--to <addr>', 'also check this recipient (RCPT TO, then RSET: nothing is sent)')
     .option('--provider <name>', `check ${PROVIDER_LIST} (default: batch.provider)`)
+    .option('--bulk', "check the bulk-sender rules of Gmail, Yahoo and Outlook.com for sender.default's domain")
+    .option('--dns-server <host[:port]>', 'with --bulk or `sender`: ask this DNS server (default: the system resolver)')
+    .option('--selector <s>', 'with --bulk or `sender`: a DKIM selector to check (repeatable)', collect)
+    .option('--dkim-domain <domain>', 'with --bulk or `sender`: the d= domain the selectors belong to (default: the sender domain)')
     .addHelpText(
       'after',
       `
 Exit status: 0 all checks passed (or the error matched a known cause), 1 a check failed (or nothing
-known matched), 78 sysemail's own configuration cannot be read.
+known matched), 75 (--bulk) the DNS server does not answer, 78 sysemail's own configuration cannot be read.
 
 Examples:
   $ sysemail diagnose
@@ -167,7 +210,9 @@ Examples:
   $ sysemail diagnose --to ann@example.com
   $ sysemail diagnose --error "535 5.7.139 Authentication unsuccessful, basic authentication is disabled"
   $ journalctl -u myapp --since today | sysemail diagnose --error -
-  $ sysemail diagnose --history 42`,
+  $ sysemail diagnose --history 42
+  $ sysemail diagnose sender example.com --selector s1
+  $ sysemail diagnose --bulk --selector s1 --json`,
     )
     .action(
       action(async (ctx, flags: DiagnoseFlags) => {
@@ -179,9 +224,63 @@ Examples:
             'Drop them, or run `sysemail diagnose` alone',
           );
         }
+        const domainFlags = flags.dnsServer !== undefined || flags.selector !== undefined || flags.dkimDomain !== undefined;
+        if (domainFlags && !flags.bulk) {
+          throw usageError(
+            '--dns-server, --selector and --dkim-domain belong to --bulk and `diagnose sender`',
+            'Add --bulk, or run `sysemail diagnose sender DOMAIN ...`',
+          );
+        }
+        if (flags.bulk) {
+          if (modes === 1 || flags.offline || flags.to !== undefined || flags.provider !== undefined) {
+            throw usageError(
+              '--bulk cannot be combined with --error, --history, --offline, --to or --provider',
+              'Run `sysemail diagnose --bulk` alone',
+            );
+          }
+          return domainChecks(ctx, 'bulk', undefined, flags);
+        }
         if (flags.error !== undefined) return fromError(ctx, flags.error);
         if (flags.history !== undefined) return fromHistory(ctx, flags.history);
         return checklist(ctx, flags);
       }),
+    );
+
+  diagnose
+    .command('sender [domain]')
+    .description("check a sender domain's DNS: MX, SPF (and whether smtp.host may send), DKIM, DMARC and alignment, MTA-STS, TLS-RPT")
+    .option('--dns-server <host[:port]>', 'ask this DNS server (default: the system resolver)')
+    .option('--selector <s>', 'a DKIM selector to check (repeatable)', collect)
+    .option('--dkim-domain <domain>', 'the d= domain the selectors belong to (default: DOMAIN)')
+    .addHelpText(
+      'after',
+      `
+DOMAIN defaults to the domain of sender.default. Nothing is sent: only DNS is asked.
+
+Exit status: 0 every check passed or only warned, 1 a check failed, 75 the DNS server does not answer.
+
+Examples:
+  $ sysemail diagnose sender example.com --selector s1
+  $ sysemail diagnose sender --dns-server 192.0.2.53 --json | jq '.checks[] | select(.status=="fail")'`,
+    )
+    // the parent command parses the options it shares with this one: read them merged
+    .action((domain: string | undefined, flags: DiagnoseFlags, cmd: Command) =>
+      action(async (ctx) => {
+        const all = cmd.optsWithGlobals<DiagnoseFlags>();
+        if (
+          all.error !== undefined ||
+          all.history !== undefined ||
+          all.offline ||
+          all.to !== undefined ||
+          all.provider !== undefined ||
+          all.bulk
+        ) {
+          throw usageError(
+            '--error, --history, --offline, --to, --provider and --bulk do not apply to `diagnose sender`',
+            'Run `sysemail diagnose sender DOMAIN [--dns-server HOST] [--selector S]`',
+          );
+        }
+        return domainChecks(ctx, 'sender', domain, all);
+      })(domain, flags, cmd),
     );
 }
