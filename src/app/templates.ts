@@ -3,6 +3,7 @@
  * organisation's own template wins over the system one of the same id.
  */
 import { formatMailbox, parseSender } from '../core/address.js';
+import type { Priority } from '../core/delivery.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/ports.js';
@@ -292,6 +293,8 @@ export interface RenderedTemplate {
   html?: string;
   /** Which template was used: org null = the system one. */
   template: { id: string; org: string | null };
+  /** The priority the template gives its messages unless the caller names one. */
+  priority?: Priority;
 }
 
 /**
@@ -322,5 +325,10 @@ export async function renderTemplateForSend({ store, templateId, org, data }: Re
     });
   }
   const from = t.sender?.trim() ? t.sender : undefined;
-  return { ...(from ? { from } : {}), ...value, template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org } };
+  return {
+    ...(from ? { from } : {}),
+    ...value,
+    template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org },
+    ...(t.priority ? { priority: t.priority } : {}),
+  };
 }

@@ -107,6 +107,12 @@ const TABLE = [
     description: 'Hours a message may keep retrying before it fails',
   },
   {
+    key: 'queue.idempotencyRetentionHours',
+    type: { kind: 'integer', min: 1, max: 8760 },
+    default: 24,
+    description: 'Hours an idempotency key keeps a second message with the same key from being queued',
+  },
+  {
     key: 'queue.spoolDir',
     type: { kind: 'path' },
     defaultNote: 'spool/ beside the database file',

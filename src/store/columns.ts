@@ -5,6 +5,7 @@
  */
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { MessageStatus } from '../core/status.js';
+import { isPriority } from '../core/delivery.js';
 import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment, TemplateRow } from './ports.js';
 
 /** A messages row as the driver returns it: `J` where a column holds JSON, `B` for the forced flag. */
@@ -41,6 +42,9 @@ export interface MessageColumns<J, B> {
   lease_expires_at: number | null;
   last_error: J | null;
   diagnosis: string | null;
+  expires_at: number | null;
+  priority: number;
+  idempotency_key: string | null;
 }
 
 /** An attempts row as the driver returns it. */
@@ -100,6 +104,9 @@ export function messageFromColumns<J, B>(r: MessageColumns<J, B>, d: ColumnDecod
     leaseExpiresAt: r.lease_expires_at,
     lastError: r.last_error === null ? null : (d.json(r.last_error) as FailureInfo),
     diagnosis: r.diagnosis,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    priority: Number(r.priority),
+    idempotencyKey: r.idempotency_key,
   };
 }
 
@@ -188,6 +195,7 @@ export interface TemplateColumns {
   text_body: string | null;
   sender: string | null;
   description: string | null;
+  priority: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -201,6 +209,7 @@ export function templateFromColumns(r: TemplateColumns): TemplateRow {
     text: r.text_body,
     sender: r.sender,
     description: r.description,
+    priority: isPriority(r.priority) ? r.priority : null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -6,6 +6,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
+import type { Priority } from '../core/delivery.js';
 
 export type { MessageStatus } from '../core/status.js';
 
@@ -51,7 +52,18 @@ export interface NewMessage {
   /** For a message sent right away: the lease owner holding it while it is sent. */
   leaseOwner?: string;
   leaseExpiresAt?: number;
+  /** Failed as expired when still unsent then (caller's clock, as due times). */
+  expiresAt?: number;
+  /** Rank claims take first: 1 high, 0 normal (default), -1 low. */
+  priority?: number;
+  /** A second message with this key is not stored again (see MessagesRepo.insertOnce). */
+  idempotencyKey?: string;
+  /** What makes a message with the same key the same message (core/delivery.ts messageDigest). */
+  idempotencyDigest?: string;
 }
+
+/** What insertOnce did: stored the message, or found the key's first message (the same, or another one). */
+export type InsertOnceResult = { id: number; duplicate: false } | { id: number; duplicate: true; sameMessage: boolean };
 
 export interface MessageRow {
   id: number;
@@ -86,6 +98,10 @@ export interface MessageRow {
   leaseExpiresAt: number | null;
   lastError: FailureInfo | null;
   diagnosis: string | null;
+  expiresAt: number | null;
+  /** 1 high, 0 normal, -1 low. */
+  priority: number;
+  idempotencyKey: string | null;
 }
 
 export interface NewAttempt {
@@ -144,6 +160,8 @@ export interface ClaimResult {
   throttled: { id: number; until: number; deferrals: number }[];
   /** Ids whose expired (or dead) lease was taken back before claiming. */
   reclaimed: number[];
+  /** Ids of due messages past their expiry, failed as expired by this claim instead of being claimed. */
+  expired?: number[];
   /** For each write applied before the claim: did the database accept it (the lease was the writer's)? */
   beforeAccepted: boolean[];
 }
@@ -172,7 +190,7 @@ export interface GiveBackOptions {
 export type QueueWrite =
   | { op: 'sent'; id: number; owner: string; forced?: boolean; outcome: Outcome & { messageId?: string; response?: string } }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
-  | { op: 'failed'; id: number; owner: string; outcome: Outcome }
+  | { op: 'failed'; id: number; owner: string; outcome: Outcome & { reason?: string } }
   | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
@@ -289,6 +307,8 @@ export interface TemplateRow {
   text: string | null;
   sender: string | null;
   description: string | null;
+  /** The priority of the messages it makes, unless the caller names one; null = normal. */
+  priority: Priority | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -299,6 +319,7 @@ export interface TemplateFields {
   text?: string | null;
   sender?: string | null;
   description?: string | null;
+  priority?: Priority | null;
 }
 
 /** The application's users: where their notifications go and whom they send as. */
@@ -358,8 +379,26 @@ export interface ParamsRepo {
  */
 export interface MessagesRepo {
   insert(m: NewMessage, now: number): Promise<number>;
+  /**
+   * Stores `m` unless a message created since `since` holds its idempotency key: then answers that
+   * message's id, and whether its digest is `m`'s. One transaction, safe against concurrent callers
+   * (a unique index on the key); a key whose first message is older than `since` is taken over.
+   */
+  insertOnce(m: NewMessage & { idempotencyKey: string; idempotencyDigest: string }, now: number, since: number): Promise<InsertOnceResult>;
   /** Stores many messages in one transaction: all or none. */
   insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]>;
+  /**
+   * insertMany where a message with an idempotency key held by a message created since `keysSince`
+   * (before, or earlier in the same list) is not stored again: its place in the answer holds that
+   * message's id, as insertOnce answers.
+   */
+  insertManyOnce(
+    messages: Iterable<NewMessage>,
+    now: number,
+    keysSince: number,
+    /** A key held by another message (a different digest): the error this returns is thrown, and nothing is stored. */
+    refuse: (m: NewMessage, firstId: number) => Error,
+  ): Promise<InsertOnceResult[]>;
   get(id: number): Promise<MessageRow | undefined>;
   attempts(messageId: number): Promise<AttemptRow[]>;
   /**
