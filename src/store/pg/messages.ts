@@ -60,6 +60,9 @@ const EXPIRE = `
     SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
   RETURNING id`;
 
+/** The waiting messages per priority: each the start of a range of messages_claim, whose first entry is its earliest due. */
+const PRIORITY_GROUPS = [1, 0, -1].map((rank) => `status IN ('pending', 'deferred') AND priority = ${rank}`);
+
 type Tx = Parameters<Parameters<PgDatabase['tx']>[0]>[0];
 
 export class PgMessagesRepo implements MessagesRepo {
@@ -358,13 +361,17 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async oldestDueAgeSec(now: number): Promise<number | null> {
     const [r] = await this.db.query<{ d: number | null }>(
-      "SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1",
+      `SELECT min(d) AS d FROM (${PRIORITY_GROUPS.map((g) => `SELECT min(due_at) AS d FROM messages WHERE ${g} AND due_at <= $1`).join(' UNION ALL ')}) AS x`,
       [now],
     );
     return r.d === null ? null : Math.max(0, Math.floor((now - r.d) / 1000));
   }
 
   async nextDueAt(): Promise<number | null> {
-    return (await this.db.query<{ d: number | null }>("SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred')"))[0].d;
+    return (
+      await this.db.query<{ d: number | null }>(
+        `SELECT min(d) AS d FROM (${PRIORITY_GROUPS.map((g) => `SELECT min(due_at) AS d FROM messages WHERE ${g}`).join(' UNION ALL ')}) AS x`,
+      )
+    )[0].d;
   }
 }

@@ -44,9 +44,10 @@ export class Claims {
       WHERE id IN (
         SELECT id FROM (${branches.join(' UNION ALL ')}) ORDER BY priority DESC, due_at, id LIMIT @max)
       RETURNING *`);
-    // a due message past its expiry is failed, never sent late (messages_expiring holds only those waiting)
+    // a due message past its expiry is failed, never sent late. messages_expiring holds only the waiting
+    // messages that have an expiry; named, because without statistics SQLite would scan every pending one
     this.expireStmt = db.prepare(`
-      UPDATE messages SET status = 'failed', updated_at = @now, deferral_reason = '${EXPIRED_REASON}', last_error = @failure,
+      UPDATE messages INDEXED BY messages_expiring SET status = 'failed', updated_at = @now, deferral_reason = '${EXPIRED_REASON}', last_error = @failure,
         diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
       WHERE expires_at <= @now AND status IN ('pending', 'deferred')
       RETURNING id`);
