@@ -3,7 +3,7 @@
  * organisation's own template wins over the system one of the same id.
  */
 import { formatMailbox, parseSender } from '../core/address.js';
-import type { Priority } from '../core/delivery.js';
+import { parsePriority, type Priority } from '../core/delivery.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/ports.js';
@@ -21,6 +21,8 @@ export interface TemplateView {
   subject: string;
   sender: string | null;
   description: string | null;
+  /** The priority of the messages made from it unless the caller names one; null = normal. */
+  priority: Priority | null;
   text: string | null;
   html: string | null;
   createdAt: string;
@@ -35,6 +37,7 @@ export function templateView(t: TemplateRow): TemplateView {
     subject: t.subject,
     sender: t.sender,
     description: t.description,
+    priority: t.priority,
     text: t.text,
     html: t.html,
     createdAt: new Date(t.createdAt).toISOString(),
@@ -81,6 +84,8 @@ export interface AddTemplateInput {
   html?: string;
   sender?: string;
   description?: string;
+  /** Default priority of its messages: high, normal or low. */
+  priority?: string;
   /** Replace an existing template of the same id and scope. */
   replace?: boolean;
 }
@@ -137,6 +142,7 @@ export async function addTemplate(
     html: input.html ?? null,
     sender: input.sender == null ? null : templateSender(input.sender),
     description: input.description ?? null,
+    priority: input.priority === undefined ? null : parsePriority(input.priority, '--priority'),
   };
   checkFields(input.id, fields);
   const existing = await store.templates.get(input.id, org);
@@ -156,6 +162,8 @@ export interface TemplateChanges {
   html?: string;
   sender?: string;
   description?: string;
+  /** '' clears it (normal). */
+  priority?: string;
 }
 
 /** Changes the given fields of an existing template of one scope; the result is checked whole before it is saved. */
@@ -180,6 +188,8 @@ export async function setTemplate(
     html: pick(changes.html, existing.html),
     sender: changes.sender === undefined ? existing.sender : changes.sender.trim() === '' ? null : templateSender(changes.sender),
     description: pick(changes.description, existing.description),
+    priority:
+      changes.priority === undefined ? existing.priority : changes.priority === '' ? null : parsePriority(changes.priority, '--priority'),
   };
   checkFields(id, fields);
   return templateView(await store.templates.put(id, o, fields, now));

@@ -156,4 +156,28 @@ describe.each(TARGETS)('delivery options on $name', (target) => {
     expect(json<{ error: { message: string } }>(r.stderr).error.message).toMatch(/line 1: sendAt must be an ISO 8601/);
     expect(json<unknown[]>((await run(['queue', 'list', '--json'])).stdout)).toHaveLength(before);
   });
+
+  it('a template gives its messages a default priority, which --priority overrides', async () => {
+    const body = path.join(sb.dir, 'alert.txt');
+    fs.writeFileSync(body, 'Hello %name%');
+    expect((await run(['template', 'add', 'alert', '--subject', 'Alert', '--body-file', body, '--priority', 'high'])).exitCode).toBe(0);
+    expect((await run(['template', 'add', 'bad', '--subject', 'x', '--body-file', body, '--priority', 'asap'])).exitCode).toBe(64);
+    expect(json<{ priority: string }>((await run(['template', 'show', 'alert', '--json'])).stdout).priority).toBe('high');
+    const data = path.join(sb.dir, 'data.json');
+    fs.writeFileSync(data, '{"name":"Ann"}');
+    const viaTemplate = (extra: string[]) =>
+      run(['send', '--to', 'ann@example.com', '--template', 'alert', '--data', data, '--queue', '--json', ...extra]);
+    expect(json<SendJson>((await viaTemplate([])).stdout).priority).toBe('high');
+    expect(json<SendJson>((await viaTemplate(['--priority', 'low'])).stdout).priority).toBe('low');
+    expect((await run(['users', 'add', 'ann', '--email', 'ann@example.com'])).exitCode).toBe(0);
+    const n = await run(['notify', '--template', 'alert', '--user', 'ann', '--data', data, '--json', '--idempotency-key', 'alert-ann']);
+    expect(json<{ id: number; priority: string; duplicate: boolean }>(n.stdout)).toMatchObject({ priority: 'high', duplicate: false });
+    const again = await run(['notify', '--template', 'alert', '--user', 'ann', '--data', data, '--json', '--idempotency-key', 'alert-ann']);
+    expect(json<{ id: number; duplicate: boolean }>(again.stdout)).toMatchObject({
+      id: json<{ id: number }>(n.stdout).id,
+      duplicate: true,
+    });
+    expect((await run(['template', 'set', 'alert', '--priority', ''])).exitCode).toBe(0);
+    expect(json<SendJson>((await viaTemplate([])).stdout).priority).toBe('normal');
+  });
 });

@@ -13,6 +13,7 @@ interface AddOptions {
   sender?: string;
   org?: string;
   description?: string;
+  priority?: string;
   replace?: boolean;
 }
 
@@ -38,7 +39,17 @@ async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<Outco
   const { addTemplate } = await import('../../app/templates.js');
   const { template, replaced } = await addTemplate(
     await ctx.store(),
-    { id, org: opts.org, subject: opts.subject, text, html, sender: opts.sender, description: opts.description, replace: opts.replace },
+    {
+      id,
+      org: opts.org,
+      subject: opts.subject,
+      text,
+      html,
+      sender: opts.sender,
+      description: opts.description,
+      priority: opts.priority,
+      replace: opts.replace,
+    },
     Date.now(),
   );
   if (ctx.output.json) ctx.output.jsonDoc({ ...template, replaced });
@@ -69,6 +80,7 @@ async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<Outco
       html: read(opts.htmlFile, 'HTML body file'),
       sender: opts.sender,
       description: opts.description,
+      priority: opts.priority,
     },
     Date.now(),
   );
@@ -109,6 +121,7 @@ async function show(ctx: CliContext, id: string, opts: { org?: string }): Promis
   field('sender', t.sender);
   field('subject', t.subject);
   field('description', t.description);
+  field('priority', t.priority ?? 'normal');
   field('placeholders', t.placeholders.length ? t.placeholders.map((n) => `%${n}%`).join(' ') : '');
   field('updated', t.updatedAt);
   for (const [name, body] of [
@@ -187,6 +200,7 @@ Examples:
     .option('--sender <addr>', 'From address of emails made from this template (else sender.default)')
     .option('--org <org>', 'organisation the template belongs to (default: system template)')
     .option('--description <text>', 'what the template is for')
+    .option('--priority <priority>', 'high, normal or low: priority of the messages made from it unless send/notify give one')
     .option('--replace', 'overwrite an existing template of the same id and scope')
     .addHelpText(
       'after',
@@ -205,6 +219,7 @@ Examples:
     .option('--sender <addr>', "From address ('' clears it: sender.default is used)")
     .option('--org <org>', 'organisation the template belongs to (default: system template)')
     .option('--description <text>', 'what the template is for')
+    .option('--priority <priority>', "high, normal or low ('' clears it: normal)")
     .addHelpText(
       'after',
       '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html',

@@ -131,12 +131,22 @@ export class PgTemplatesRepo implements TemplatesRepo {
 
   async put(id: string, org: string, fields: TemplateFields, now: number): Promise<TemplateRow> {
     const [r] = await this.db.query<TemplateColumns>(
-      `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+      `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, created_at, updated_at, priority)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
        ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body, text_body = excluded.text_body,
-         sender = excluded.sender, description = excluded.description, updated_at = excluded.updated_at
+         sender = excluded.sender, description = excluded.description, updated_at = excluded.updated_at, priority = excluded.priority
        RETURNING *`,
-      [id, org, fields.subject, fields.html ?? null, fields.text ?? null, fields.sender ?? null, fields.description ?? null, now],
+      [
+        id,
+        org,
+        fields.subject,
+        fields.html ?? null,
+        fields.text ?? null,
+        fields.sender ?? null,
+        fields.description ?? null,
+        now,
+        fields.priority ?? null,
+      ],
     );
     return templateFromColumns(r);
   }

@@ -35,11 +35,11 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
   async put(id: string, org: string, fields: TemplateFields, now: number): Promise<TemplateRow> {
     this.db
       .prepare(
-        `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, created_at, updated_at)
-         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @now, @now)
+        `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, priority, created_at, updated_at)
+         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @priority, @now, @now)
          ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body,
            text_body = excluded.text_body, sender = excluded.sender, description = excluded.description,
-           updated_at = excluded.updated_at`,
+           priority = excluded.priority, updated_at = excluded.updated_at`,
       )
       .run({
         id,
@@ -49,6 +49,7 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
         text: fields.text ?? null,
         sender: fields.sender ?? null,
         description: fields.description ?? null,
+        priority: fields.priority ?? null,
         now,
       });
     return (await this.get(id, org))!;
