@@ -29,6 +29,8 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   template: async () => (await import('./commands/template.js')).registerTemplate,
   users: async () => (await import('./commands/users.js')).registerUsers,
   notify: async () => (await import('./commands/notify.js')).registerNotify,
+  suppress: async () => (await import('./commands/suppress.js')).registerSuppress,
+  bounces: async () => (await import('./commands/bounces.js')).registerBounces,
 };
 
 /** Global options that take a value: the word after them is not the command. */

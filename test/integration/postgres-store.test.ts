@@ -180,7 +180,7 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     await adminQuery(server!, `INSERT INTO schema_version (version) VALUES (${known + 1}), (${known + 2})`, name);
     const err = await failureOf(PgStore.open(url));
     expect(err).toMatchObject({ kind: 'config', code: 'DB_TOO_NEW' });
-    expect(String((err as Error).message)).toContain(`schema ${known + 2}, this one knows ${known}`);
+    expect(String((err as Error).message)).toMatch(new RegExp(`schema ${known + 2}, this one knows ${known}`));
     expect(await adminQuery(server!, 'SELECT max(version) AS v FROM schema_version', name)).toEqual([{ v: known + 2 }]);
   });
 

@@ -24,6 +24,7 @@ import type {
 import { claimOrder } from '../rules.js';
 import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
+import { failSuppressedIn } from './suppressions.js';
 import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -235,7 +236,8 @@ export class PgMessagesRepo implements MessagesRepo {
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
       const expired = (await c.query<{ id: number }>(EXPIRE, [now, JSON.stringify(EXPIRED_FAILURE)])).rows.map((r) => r.id);
       if (expired.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: 0, failed: expired.length, forced: 0 });
-      const rows = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows.map(toMessageRow).sort(claimOrder);
+      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows.map(toMessageRow).sort(claimOrder);
+      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);
@@ -282,7 +284,7 @@ export class PgMessagesRepo implements MessagesRepo {
           ]);
       }
       if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
-      return { claimed, throttled, reclaimed, beforeAccepted, expired };
+      return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
   }
 

@@ -11,6 +11,7 @@ import type { ClaimRequest, ClaimResult, ClaimedMessage, HeldLeases, MessageRow,
 import { claimOrder } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, chunks, fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
+import { failSuppressed } from './suppressed-claims.js';
 import type { Transitions } from './transitions.js';
 
 const EXPIRED_JSON = JSON.stringify(EXPIRED_FAILURE);
@@ -72,9 +73,10 @@ export class Claims {
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
       const expired = this.expireStmt.pluck().all({ now, failure: EXPIRED_JSON }) as number[];
       this.transitions.countFailed(req.owner, expired.length);
-      const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
+      const taken = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
         .sort(claimOrder);
+      const { rows, suppressed } = failSuppressed(this.transitions, taken, req);
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);
@@ -110,7 +112,7 @@ export class Claims {
       }
       if (windowUsed) this.pruneWindowStmt.run(now - THROTTLE_WINDOW_MS);
       this.transitions.countThrottled(req.owner, throttled.length);
-      return { claimed, throttled, reclaimed, beforeAccepted, expired };
+      return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
     return run.immediate();
   }
