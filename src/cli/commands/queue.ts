@@ -208,17 +208,22 @@ async function list(ctx: CliContext, opts: { status?: string; limit?: number }):
     return 'OK';
   }
   await ctx.output.table(
-    ['id', 'status', 'due', 'priority', 'expires', 'attempts', 'to', 'subject', 'reason / last error'],
+    ['id', 'status', 'due', 'attempts', 'to', 'subject', 'reason / last error'],
     rows.map((r) => [
       r.id,
       r.status,
       r.dueAt,
-      r.priority,
-      r.expiresAt ?? '',
       r.attempts,
       r.to.join(', '),
       r.subject,
-      r.lastError?.response ?? r.reason ?? '',
+      // a priority other than normal and an expiry go with the reason, to keep the table narrow
+      [
+        r.priority !== 'normal' ? `${r.priority} priority` : '',
+        r.expiresAt ? `expires ${r.expiresAt}` : '',
+        r.lastError?.response ?? r.reason ?? '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     ]),
   );
   if (rows.length === 0) ctx.output.note(opts.status ? `no ${opts.status} messages` : 'the queue is empty');
