@@ -17,6 +17,8 @@ const BIN = path.join(ROOT, 'bin', 'sysemail.js');
 const LINES = 100_000;
 const ROUNDS = rounds(process.env.BENCH_IMPORT_ROUNDS);
 const TARGET = 0.5;
+/** `queue import` of the same lines, each with an idempotency key: messages per second, at least. */
+const KEYED_TARGET = 40_000;
 /** Every child is killed after this long, so a stuck run ends the bench. */
 const CHILD_TIMEOUT_MS = 120_000;
 
@@ -33,8 +35,8 @@ function median(xs) {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** A batch job's typical line: a notification of a hundred bytes or so. */
-function importLines(count) {
+/** A batch job's typical line: a notification of a hundred bytes or so; `keyed`: with its job's idempotency key. */
+function importLines(count, keyed = false) {
   let out = '';
   for (let i = 0; i < count; i++) {
     out +=
@@ -43,6 +45,7 @@ function importLines(count) {
         to: `customer${i}@example.com`,
         subject: `Your order ${i} has shipped`,
         text: `Hello, order ${i} is on its way: https://example.com/t/${i}`,
+        ...(keyed ? { idempotencyKey: `shipped-${i}` } : {}),
       }) + '\n';
   }
   return out;
@@ -132,18 +135,23 @@ export async function run() {
     if (!fs.existsSync(template)) throw new Error('sysemail did not create the benchmark database');
     const file = path.join(tmp, 'import.jsonl');
     fs.writeFileSync(file, importLines(LINES));
+    const keyedFile = path.join(tmp, 'import-keyed.jsonl');
+    fs.writeFileSync(keyedFile, importLines(LINES, true));
     const script = path.join(tmp, 'plain-import.cjs');
     fs.writeFileSync(script, PLAIN);
     fs.writeFileSync(path.join(tmp, 'cpu-report.cjs'), CPU_REPORT);
 
     const productRates = [];
+    const keyedRates = [];
     const plainRates = [];
     const ratios = [];
     const cpuRatios = [];
     for (let round = 0; round < ROUNDS; round++) {
       const productDb = path.join(tmp, `product-${round}.db`);
+      const keyedDb = path.join(tmp, `keyed-${round}.db`);
       const plainDb = path.join(tmp, `plain-${round}.db`);
       copyDb(template, productDb);
+      copyDb(template, keyedDb);
       copyDb(template, plainDb);
       const product = () => timedSpawn('sysemail queue import', [...prof, BIN, '--db', productDb, 'queue', 'import', file, '--json'], env);
       const plain = () => timedSpawn('the plain better-sqlite3 import', [script, plainDb, file], env);
@@ -156,6 +164,13 @@ export async function run() {
         productRun = product();
         plainRun = plain();
       }
+      const keyedRun = timedSpawn(
+        'sysemail queue import (idempotency keys)',
+        [BIN, '--db', keyedDb, 'queue', 'import', keyedFile, '--json'],
+        env,
+      );
+      keyedRates.push(LINES / (keyedRun.ms / 1000));
+      for (const f of sqliteFiles(keyedDb)) fs.rmSync(f, { force: true });
       const productMs = productRun.ms;
       const plainMs = plainRun.ms;
       cpuRatios.push(plainRun.cpuMs / productRun.cpuMs);
@@ -166,6 +181,7 @@ export async function run() {
     }
     const ratio = median(ratios);
     const cpuRatio = median(cpuRatios);
+    const keyedRate = median(keyedRates);
     return [
       {
         name: `queue import, ${LINES} lines`,
@@ -173,6 +189,13 @@ export async function run() {
         unit: `messages/s (median of ${ROUNDS} rounds)`,
         target: undefined,
         ok: true,
+      },
+      {
+        name: `queue import, ${LINES} lines with an idempotency key each`,
+        value: Math.round(keyedRate),
+        unit: `messages/s (median of ${ROUNDS} rounds)`,
+        target: `≥ ${KEYED_TARGET}`,
+        ok: keyedRate >= KEYED_TARGET,
       },
       {
         name: 'plain better-sqlite3 import, same lines and rows',

@@ -15,8 +15,40 @@ import type { NewMessage } from '../store/ports.js';
 import { senderOf } from '../store/rules.js';
 import { spoolAttachments } from './spool.js';
 import { jsonSyntaxError, quoted } from '../core/text.js';
+import { IMPORT_NAMES, checkIdempotencyKey, idempotencyConflict, parsePriority, parseSchedule } from '../core/delivery.js';
+import { deliveryFields, keysSince, type Delivery } from './delivery.js';
 
-const FIELDS = new Set(['to', 'cc', 'bcc', 'from', 'replyTo', 'subject', 'text', 'html', 'attachments', 'user', 'headers']);
+/** The due time, expiry, priority and key of one line; throws with the field named. */
+function lineDelivery(f: { idempotencyKey?: string; sendAt?: string; expiresAt?: string; priority?: string }, now: number): Delivery {
+  const schedule = parseSchedule(
+    { ...(f.sendAt != null ? { at: f.sendAt } : {}), ...(f.expiresAt != null ? { expires: f.expiresAt } : {}) },
+    now,
+    IMPORT_NAMES,
+  );
+  return {
+    ...schedule,
+    ...(f.priority != null ? { priority: parsePriority(f.priority, 'priority', 'data') } : {}),
+    ...(f.idempotencyKey != null ? { idempotencyKey: checkIdempotencyKey(f.idempotencyKey, 'idempotencyKey', 'data') } : {}),
+  };
+}
+
+const FIELDS = new Set([
+  'to',
+  'cc',
+  'bcc',
+  'from',
+  'replyTo',
+  'subject',
+  'text',
+  'html',
+  'attachments',
+  'user',
+  'headers',
+  'idempotencyKey',
+  'sendAt',
+  'expiresAt',
+  'priority',
+]);
 
 export interface ImportProblem {
   line: number;
@@ -25,8 +57,12 @@ export interface ImportProblem {
 }
 
 export interface ImportResult {
+  /** Messages stored (duplicates not counted). */
   imported: number;
+  /** Ids of the messages stored, in line order. */
   ids: number[];
+  /** Lines whose idempotency key was already used by the same message: nothing stored for them. */
+  duplicates: { line: number; id: number }[];
 }
 
 export interface ImportOptions {
@@ -78,7 +114,7 @@ function wrongTypes(d: Record<string, unknown>, lists: Record<'to' | 'cc' | 'bcc
   return out;
 }
 
-const STRING_FIELDS = ['from', 'replyTo', 'subject', 'text', 'html', 'user'] as const;
+const STRING_FIELDS = ['from', 'replyTo', 'subject', 'text', 'html', 'user', 'idempotencyKey', 'sendAt', 'expiresAt', 'priority'] as const;
 
 /** True when every string field is a string or absent, and headers (if any) an object of strings: the cheap check of each line. */
 function typesOk(d: Record<string, unknown>): boolean {
@@ -166,7 +202,27 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         continue;
       }
       // every string field is now a string or absent
-      const strings = d as { from?: string; replyTo?: string; subject?: string; text?: string; html?: string; user?: string };
+      const strings = d as {
+        from?: string;
+        replyTo?: string;
+        subject?: string;
+        text?: string;
+        html?: string;
+        user?: string;
+        idempotencyKey?: string;
+        sendAt?: string;
+        expiresAt?: string;
+        priority?: string;
+      };
+      let delivery: Delivery | undefined;
+      if (strings.idempotencyKey != null || strings.sendAt != null || strings.expiresAt != null || strings.priority != null) {
+        try {
+          delivery = lineDelivery(strings, o.now);
+        } catch (err) {
+          bad(lineNo, err instanceof Error ? err.message : String(err));
+          continue;
+        }
+      }
 
       let from = strings.from ?? undefined;
       const userId = strings.user ?? undefined;
@@ -255,7 +311,7 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         }
       }
       good++;
-      yield {
+      const queued: NewMessage = {
         status: 'pending',
         provider: null,
         from: m.from,
@@ -271,6 +327,11 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         userId,
         sizeBytes: value.sizeBytes,
       };
+      if (delivery) {
+        Object.assign(queued, deliveryFields(delivery, queued));
+        if (delivery.idempotencyKey !== undefined) lineOf.set(queued, lineNo);
+      }
+      yield queued;
     }
     o.onProgress?.({ done: total, total });
     // thrown inside the transaction: nothing is stored
@@ -282,9 +343,32 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
     }
   }
 
+  // the line of each keyed message, for the answer and for a refusal
+  const lineOf = new WeakMap<NewMessage, number>();
+  const keyedAt = new Map<number, number>();
+  function* tracked(): Generator<NewMessage> {
+    let i = 0;
+    for (const m of checked()) {
+      if (m.idempotencyKey !== undefined) keyedAt.set(i, lineOf.get(m) ?? 0);
+      i++;
+      yield m;
+    }
+  }
   try {
-    const ids = await o.store.messages.insertMany(checked(), o.now);
-    return { imported: ids.length, ids };
+    const results = await o.store.messages.insertManyOnce(tracked(), o.now, keysSince(o.settings, o.now), (m, firstId) => {
+      const e = idempotencyConflict(m.idempotencyKey!, firstId, 'idempotencyKey');
+      return new SysemailError('data', 'IDEMPOTENCY_CONFLICT', `${o.source}: line ${lineOf.get(m) ?? '?'}: ${e.message}`, {
+        fix: `Nothing was imported; give that line a new key, or see the first message with \`sysemail history show ${firstId}\``,
+        data: { firstId, line: lineOf.get(m) ?? null },
+      });
+    });
+    const ids: number[] = [];
+    const duplicates: ImportResult['duplicates'] = [];
+    results.forEach((r, i) => {
+      if (r.duplicate) duplicates.push({ line: keyedAt.get(i) ?? 0, id: r.id });
+      else ids.push(r.id);
+    });
+    return { imported: ids.length, ids, duplicates };
   } catch (err) {
     for (const dir of spooled) fs.rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -10,7 +10,9 @@ import { SysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
-import type { Store } from '../store/ports.js';
+import type { Priority } from '../core/delivery.js';
+import type { NewMessage, Store } from '../store/ports.js';
+import { deliveryFields, parseDelivery, storeQueued, type DeliveryRequest } from './delivery.js';
 import { renderTemplateForSend } from './templates.js';
 import { suppressedAmong, suppressedLine, viewOf, type SuppressionView } from './suppress.js';
 import { requireUser } from './users.js';
@@ -55,6 +57,8 @@ export interface NotifyRequest {
   /** Send at once instead of queueing for the distributor. */
   now?: boolean;
   provider?: ProviderName;
+  /** Due time, expiry, priority and idempotency key of the queued notification. */
+  delivery?: DeliveryRequest;
 }
 
 export type NotifyResult =
@@ -71,6 +75,12 @@ export type NotifyResult =
       template: { id: string; org: string | null };
       messageId?: string;
       file?: string;
+      /** The idempotency key was already used by this same notification: `id` is the first one's. */
+      duplicate: boolean;
+      /** A queued notification's due time, expiry (ISO 8601, null = none) and priority. */
+      dueAt?: string;
+      expiresAt?: string | null;
+      priority?: Priority;
     };
 
 /**
@@ -79,6 +89,22 @@ export type NotifyResult =
  */
 export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<NotifyResult> {
   const clock = deps.clock ?? systemClock;
+  if (req.now && req.delivery?.idempotencyKey !== undefined) {
+    throw new SysemailError(
+      'usage',
+      'IDEMPOTENCY_NEEDS_QUEUE',
+      '--idempotency-key applies to a queued notification, and --now sends it at once',
+      {
+        fix: 'Leave out --now (the distributor sends it, once per key)',
+      },
+    );
+  }
+  if (req.now && (req.delivery?.when?.at !== undefined || req.delivery?.when?.in !== undefined)) {
+    throw new SysemailError('usage', 'SCHEDULE_INVALID', '--at and --in give a time to send later, and --now sends at once', {
+      fix: 'Leave out --now or the due time',
+    });
+  }
+  const requested = parseDelivery(req.delivery ?? {}, clock.now());
   const user = await requireUser(deps.store, req.userId);
   const rendered = await renderTemplateForSend({ store: deps.store, templateId: req.templateId, org: req.org, data: req.data });
   if (!user.notifyEmail) {
@@ -146,6 +172,7 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
     const sent = await deps.deliver(message);
     return {
       ...common,
+      duplicate: false,
       id: sent.id,
       status: 'sent',
       provider: sent.provider,
@@ -153,25 +180,34 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
       ...(sent.file ? { file: sent.file } : {}),
     };
   }
-  const id = await deps.store.messages.insert(
-    {
-      status: 'pending',
-      provider: message.provider,
-      from: message.from,
-      to: message.to,
-      cc: [],
-      bcc: [],
-      subject: message.subject,
-      text: message.text,
-      html: message.html,
-      attachments: [],
-      userId: message.userId,
-      templateId: message.templateId,
-      org: message.org ?? undefined,
-      sizeBytes: composed.value.sizeBytes,
-      ...(message.headers ? { headers: message.headers } : {}),
-    },
-    clock.now(),
-  );
-  return { ...common, id, status: 'queued', provider: message.provider };
+  const d = { ...requested, priority: requested.priority ?? rendered.priority };
+  const content: NewMessage = {
+    status: 'pending',
+    provider: message.provider,
+    from: message.from,
+    to: message.to,
+    cc: [],
+    bcc: [],
+    subject: message.subject,
+    text: message.text,
+    html: message.html,
+    attachments: [],
+    userId: message.userId,
+    templateId: message.templateId,
+    org: message.org ?? undefined,
+    sizeBytes: composed.value.sizeBytes,
+    ...(message.headers ? { headers: message.headers } : {}),
+  };
+  const queuedAt = clock.now();
+  const { id, duplicate } = await storeQueued(deps.store, deps.settings, { ...content, ...deliveryFields(d, content) }, queuedAt);
+  return {
+    ...common,
+    id,
+    status: 'queued',
+    provider: message.provider,
+    duplicate,
+    dueAt: new Date(d.dueAt ?? queuedAt).toISOString(),
+    expiresAt: d.expiresAt !== undefined ? new Date(d.expiresAt).toISOString() : null,
+    priority: d.priority ?? 'normal',
+  };
 }

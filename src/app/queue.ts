@@ -4,6 +4,7 @@
  * in the wrong state changes nothing.
  */
 import { parseDuration } from '../core/duration.js';
+import { priorityOfRank, type Priority } from '../core/delivery.js';
 import { SysemailError } from '../core/errors.js';
 import { deathSign, runState, type Observer, type RunState } from '../core/lease.js';
 import { parseMailbox } from '../core/message.js';
@@ -98,6 +99,10 @@ export interface QueueListEntry {
   deferrals: number;
   createdAt: string;
   dueAt: string;
+  /** Failed as expired when still unsent then; null = never. */
+  expiresAt: string | null;
+  priority: Priority;
+  idempotencyKey: string | null;
   reason: string | null;
   lastError: HistoryEntry['lastError'];
   diagnosis: string | null;
@@ -123,6 +128,9 @@ export async function listQueue(store: Store, opts: { status?: MessageStatus; li
     deferrals: m.deferrals,
     createdAt: new Date(m.createdAt).toISOString(),
     dueAt: new Date(m.dueAt).toISOString(),
+    expiresAt: m.expiresAt === null ? null : new Date(m.expiresAt).toISOString(),
+    priority: priorityOfRank(m.priority),
+    idempotencyKey: m.idempotencyKey,
     reason: m.deferralReason,
     lastError: lastErrorOf(m.lastError),
     diagnosis: m.diagnosis,

@@ -19,7 +19,9 @@ import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
 import type { Provider, SendResult } from '../providers/types.js';
-import type { Store } from '../store/ports.js';
+import { priorityOfRank, type Priority } from '../core/delivery.js';
+import type { MessageRow, NewMessage, Store } from '../store/ports.js';
+import { deliveryFields, parseDelivery, storeQueued, type DeliveryRequest } from './delivery.js';
 import { senderOf } from '../store/rules.js';
 import { spoolAttachments, spoolDirOf } from './spool.js';
 import { assertNotSuppressed } from './suppress.js';
@@ -55,6 +57,8 @@ export interface SendRequest {
   provider: ProviderName | null;
   /** Store for the distributor instead of sending now. */
   queue?: boolean;
+  /** Due time, expiry, priority and idempotency key of a queued message. */
+  delivery?: DeliveryRequest;
 }
 
 export interface SendDeps {
@@ -74,6 +78,12 @@ export interface SendOutcome {
   response?: string;
   /** Not errors: e.g. a single-label recipient domain, a recipient the server refused among others. */
   warnings: string[];
+  /** The idempotency key was already used by this same message: `id` is that first message's. */
+  duplicate: boolean;
+  /** A queued message's due time, expiry and priority as stored. */
+  dueAt?: number;
+  expiresAt?: number;
+  priority?: Priority;
 }
 
 /**
@@ -138,12 +148,25 @@ function describeProblems(errors: ReturnType<typeof composeMessage>['errors']): 
 export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<SendOutcome> {
   const clock = deps.clock ?? systemClock;
   const { store, settings } = deps;
+  if (!req.queue && req.delivery?.idempotencyKey !== undefined) {
+    throw new SysemailError(
+      'usage',
+      'IDEMPOTENCY_NEEDS_QUEUE',
+      '--idempotency-key applies to a queued message, and this one is sent at once',
+      {
+        fix: 'Add --queue (the distributor sends it, once per key)',
+      },
+    );
+  }
+  // due time and expiry are checked before anything else, against the moment the command runs
+  const requested = parseDelivery(req.delivery ?? {}, clock.now());
 
   let subject = req.subject;
   let text = req.text;
   let html = req.html;
   let templateSender: string | undefined;
   let listHeaders: Record<string, string> | undefined = req.headers;
+  let templatePriority: Priority | undefined;
   if (req.templateId !== undefined) {
     const { renderTemplateForSend } = await import('./templates.js');
     const t = await renderTemplateForSend({ store, templateId: req.templateId, org: req.org, data: req.templateData ?? {} });
@@ -154,6 +177,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     }
     templateSender = t.from;
     listHeaders = t.headers;
+    templatePriority = t.priority;
   }
   if (req.unsubscribeUrl !== undefined || req.unsubscribeMailto !== undefined) {
     const { checkUnsubscribe, unsubscribeHeaders } = await import('../core/unsubscribe.js');
@@ -184,10 +208,30 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   };
 
   if (req.queue) {
+    const d = { ...requested, priority: requested.priority ?? templatePriority };
     const { dir, stored } = spoolAttachments(spoolDirOf(deps.settings), attachments);
     try {
-      const id = await store.messages.insert({ ...base, status: 'pending', provider: req.provider, attachments: stored }, clock.now());
-      return { id, status: 'queued', provider: req.provider, messageId: message.messageId, warnings };
+      const content = { ...base, status: 'pending' as const, provider: req.provider, attachments: stored };
+      const m: NewMessage = { ...content, ...deliveryFields(d, content) };
+      const queuedAt = clock.now();
+      const { id, duplicate } = await storeQueued(store, settings, m, queuedAt);
+      if (duplicate) {
+        // the first message keeps its own copies, and is what the caller is told about
+        fs.rmSync(dir, { recursive: true, force: true });
+        const first = await store.messages.get(id);
+        if (first) return duplicateOutcome(first, req.provider, warnings);
+      }
+      return {
+        id,
+        status: 'queued',
+        provider: req.provider,
+        messageId: message.messageId,
+        warnings,
+        duplicate,
+        dueAt: d.dueAt ?? queuedAt,
+        ...(d.expiresAt !== undefined ? { expiresAt: d.expiresAt } : {}),
+        priority: d.priority ?? 'normal',
+      };
     } catch (err) {
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -254,6 +298,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
       ...(result.file ? { file: result.file } : {}),
       ...(result.response ? { response: result.response } : {}),
       warnings,
+      duplicate: false,
     };
   } finally {
     await provider.close();
@@ -268,6 +313,20 @@ export async function signingKeysFor(provider: ProviderName, store: Store, secre
   if (provider === 'exchange') return [];
   const { loadSigningKeys } = await import('./dkim.js');
   return loadSigningKeys(store, { dbId: secrets.dbId, env: secrets.env, ...(secrets.keychain ? { keychain: secrets.keychain } : {}) });
+}
+
+function duplicateOutcome(first: MessageRow, provider: ProviderName | null, warnings: string[]): SendOutcome {
+  return {
+    id: first.id,
+    status: 'queued',
+    provider: first.provider ?? provider,
+    ...(first.messageId ? { messageId: first.messageId } : {}),
+    warnings,
+    duplicate: true,
+    dueAt: first.dueAt,
+    ...(first.expiresAt !== null ? { expiresAt: first.expiresAt } : {}),
+    priority: priorityOfRank(first.priority),
+  };
 }
 
 interface DirectAttempt {

@@ -3,6 +3,7 @@
  * organisation's own template wins over the system one of the same id.
  */
 import { formatMailbox, parseSender } from '../core/address.js';
+import { parsePriority, type Priority } from '../core/delivery.js';
 import { SysemailError } from '../core/errors.js';
 import { checkParts, lookup, parseTemplate, placeholdersOf, renderParts, type PartIssue, type TemplateData } from '../core/template.js';
 import type { Store } from '../store/ports.js';
@@ -21,6 +22,8 @@ export interface TemplateView {
   subject: string;
   sender: string | null;
   description: string | null;
+  /** The priority of the messages made from it unless the caller names one; null = normal. */
+  priority: Priority | null;
   text: string | null;
   html: string | null;
   /** Bulk mail: `template verify` requires one-click unsubscribe. */
@@ -39,6 +42,7 @@ export function templateView(t: TemplateRow): TemplateView {
     subject: t.subject,
     sender: t.sender,
     description: t.description,
+    priority: t.priority,
     text: t.text,
     html: t.html,
     bulk: t.bulk,
@@ -94,6 +98,8 @@ export interface AddTemplateInput {
   unsubscribeUrl?: string;
   /** Unsubscribe mail address or mailto: URI; placeholders allowed. */
   unsubscribeMailto?: string;
+  /** Default priority of its messages: high, normal or low. */
+  priority?: string;
   /** Replace an existing template of the same id and scope. */
   replace?: boolean;
 }
@@ -165,6 +171,7 @@ export async function addTemplate(
     bulk: !!input.bulk,
     unsubscribeUrl: input.unsubscribeUrl?.trim() || null,
     unsubscribeMailto: input.unsubscribeMailto?.trim() || null,
+    priority: input.priority === undefined ? null : parsePriority(input.priority, '--priority'),
   };
   checkFields(input.id, fields);
   const existing = await store.templates.get(input.id, org);
@@ -187,6 +194,8 @@ export interface TemplateChanges {
   bulk?: boolean;
   unsubscribeUrl?: string;
   unsubscribeMailto?: string;
+  /** '' clears it (normal). */
+  priority?: string;
 }
 
 /** Changes the given fields of an existing template of one scope; the result is checked whole before it is saved. */
@@ -214,6 +223,8 @@ export async function setTemplate(
     bulk: changes.bulk ?? existing.bulk,
     unsubscribeUrl: pick(changes.unsubscribeUrl?.trim(), existing.unsubscribeUrl),
     unsubscribeMailto: pick(changes.unsubscribeMailto?.trim(), existing.unsubscribeMailto),
+    priority:
+      changes.priority === undefined ? existing.priority : changes.priority === '' ? null : parsePriority(changes.priority, '--priority'),
   };
   checkFields(id, fields);
   return templateView(await store.templates.put(id, o, fields, now));
@@ -350,6 +361,8 @@ export interface RenderedTemplate {
   headers?: Record<string, string>;
   /** Which template was used: org null = the system one. */
   template: { id: string; org: string | null };
+  /** The priority the template gives its messages unless the caller names one. */
+  priority?: Priority;
 }
 
 /**
@@ -411,5 +424,6 @@ export async function renderTemplateForSend({ store, templateId, org, data }: Re
     ...value,
     ...(Object.keys(headers).length > 0 ? { headers } : {}),
     template: { id: t.id, org: t.org === SYSTEM_ORG ? null : t.org },
+    ...(t.priority ? { priority: t.priority } : {}),
   };
 }

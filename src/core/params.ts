@@ -120,6 +120,12 @@ const TABLE = [
     description: 'Days a recipient refused for a full mailbox (5.2.2) stays on the suppression list',
   },
   {
+    key: 'queue.idempotencyRetentionHours',
+    type: { kind: 'integer', min: 1, max: 8760 },
+    default: 24,
+    description: 'Hours an idempotency key keeps a second message with the same key from being queued',
+  },
+  {
     key: 'queue.spoolDir',
     type: { kind: 'path' },
     defaultNote: 'spool/ beside the database file',

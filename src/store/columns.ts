@@ -5,6 +5,7 @@
  */
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { MessageStatus } from '../core/status.js';
+import { isPriority } from '../core/delivery.js';
 import { suppressionKey, type SuppressionEntry } from '../core/suppression.js';
 import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment, SuppressionRow, TemplateRow } from './ports.js';
 
@@ -42,6 +43,9 @@ export interface MessageColumns<J, B> {
   lease_expires_at: number | null;
   last_error: J | null;
   diagnosis: string | null;
+  expires_at: number | null;
+  priority: number;
+  idempotency_key: string | null;
 }
 
 /** An attempts row as the driver returns it. */
@@ -101,6 +105,9 @@ export function messageFromColumns<J, B>(r: MessageColumns<J, B>, d: ColumnDecod
     leaseExpiresAt: r.lease_expires_at,
     lastError: r.last_error === null ? null : (d.json(r.last_error) as FailureInfo),
     diagnosis: r.diagnosis,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    priority: Number(r.priority),
+    idempotencyKey: r.idempotency_key,
   };
 }
 
@@ -193,6 +200,7 @@ export interface TemplateColumns {
   bulk: number | boolean;
   unsubscribe_url: string | null;
   unsubscribe_mailto: string | null;
+  priority: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -209,6 +217,7 @@ export function templateFromColumns(r: TemplateColumns): TemplateRow {
     bulk: r.bulk === true || r.bulk === 1,
     unsubscribeUrl: r.unsubscribe_url,
     unsubscribeMailto: r.unsubscribe_mailto,
+    priority: isPriority(r.priority) ? r.priority : null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

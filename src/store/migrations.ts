@@ -319,4 +319,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX governor_sends_key ON governor_sends (provider, mailbox, sent_at);
   CREATE INDEX governor_sends_time ON governor_sends (sent_at);
   `,
+
+  // 9: once, on time, in order. An idempotency key (unique while set) with a digest of the message it
+  // was first given to; an expiry past which an unsent message fails; a priority rank (1 high, 0
+  // normal, -1 low) that claims take first, read per status and rank in due order by messages_claim,
+  // which replaces messages_status_due (one index less to rewrite at every status change keeps claims
+  // as fast as before). Templates may carry a default priority.
+  `
+  ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
+  ALTER TABLE messages ADD COLUMN idempotency_digest TEXT;
+  ALTER TABLE messages ADD COLUMN expires_at INTEGER;
+  ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority IN (-1, 0, 1));
+  CREATE UNIQUE INDEX messages_idempotency ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX messages_claim ON messages (status, priority, due_at);
+  DROP INDEX messages_status_due;
+  CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL AND status IN ('pending', 'deferred');
+  ALTER TABLE templates ADD COLUMN priority TEXT;
+  `,
 ];

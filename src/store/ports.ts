@@ -8,6 +8,7 @@ import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { GovernorKey, KeyLimits, LimitOverrides, MailboxRule } from '../core/governor.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
+import type { Priority } from '../core/delivery.js';
 import type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
 
 export type { MessageStatus } from '../core/status.js';
@@ -56,7 +57,18 @@ export interface NewMessage {
   /** For a message sent right away: the lease owner holding it while it is sent. */
   leaseOwner?: string;
   leaseExpiresAt?: number;
+  /** Failed as expired when still unsent then (caller's clock, as due times). */
+  expiresAt?: number;
+  /** Rank claims take first: 1 high, 0 normal (default), -1 low. */
+  priority?: number;
+  /** A second message with this key is not stored again (see MessagesRepo.insertOnce). */
+  idempotencyKey?: string;
+  /** What makes a message with the same key the same message (core/delivery.ts messageDigest). */
+  idempotencyDigest?: string;
 }
+
+/** What insertOnce did: stored the message, or found the key's first message (the same, or another one). */
+export type InsertOnceResult = { id: number; duplicate: false } | { id: number; duplicate: true; sameMessage: boolean };
 
 export interface MessageRow {
   id: number;
@@ -91,6 +103,10 @@ export interface MessageRow {
   leaseExpiresAt: number | null;
   lastError: FailureInfo | null;
   diagnosis: string | null;
+  expiresAt: number | null;
+  /** 1 high, 0 normal, -1 low. */
+  priority: number;
+  idempotencyKey: string | null;
 }
 
 export interface NewAttempt {
@@ -164,6 +180,8 @@ export interface ClaimResult {
   throttled: { id: number; until: number; deferrals: number }[];
   /** Ids whose expired (or dead) lease was taken back before claiming. */
   reclaimed: number[];
+  /** Ids of due messages past their expiry, failed as expired by this claim instead of being claimed. */
+  expired?: number[];
   /** For each write applied before the claim: did the database accept it (the lease was the writer's)? */
   beforeAccepted: boolean[];
   /** Claimed messages failed at once because a recipient is on the suppression list (never sent). */
@@ -202,7 +220,7 @@ export type QueueWrite =
       suppress?: SuppressionEntry[];
     }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
-  | { op: 'failed'; id: number; owner: string; outcome: Outcome; suppress?: SuppressionEntry[] }
+  | { op: 'failed'; id: number; owner: string; outcome: Outcome & { reason?: string }; suppress?: SuppressionEntry[] }
   /** Held for the operator (outcome unknown: the message may have been delivered). */
   | { op: 'held'; id: number; owner: string; outcome: Outcome & { reason: string } }
   | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
@@ -327,6 +345,8 @@ export interface TemplateRow {
   unsubscribeUrl: string | null;
   /** The unsubscribe mail address or mailto: URI (may hold placeholders). */
   unsubscribeMailto: string | null;
+  /** The priority of the messages it makes, unless the caller names one; null = normal. */
+  priority: Priority | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -340,6 +360,7 @@ export interface TemplateFields {
   bulk?: boolean;
   unsubscribeUrl?: string | null;
   unsubscribeMailto?: string | null;
+  priority?: Priority | null;
 }
 
 /** The application's users: where their notifications go and whom they send as. */
@@ -437,8 +458,26 @@ export interface ParamsRepo {
  */
 export interface MessagesRepo {
   insert(m: NewMessage, now: number): Promise<number>;
+  /**
+   * Stores `m` unless a message created since `since` holds its idempotency key: then answers that
+   * message's id, and whether its digest is `m`'s. One transaction, safe against concurrent callers
+   * (a unique index on the key); a key whose first message is older than `since` is taken over.
+   */
+  insertOnce(m: NewMessage & { idempotencyKey: string; idempotencyDigest: string }, now: number, since: number): Promise<InsertOnceResult>;
   /** Stores many messages in one transaction: all or none. */
   insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]>;
+  /**
+   * insertMany where a message with an idempotency key held by a message created since `keysSince`
+   * (before, or earlier in the same list) is not stored again: its place in the answer holds that
+   * message's id, as insertOnce answers.
+   */
+  insertManyOnce(
+    messages: Iterable<NewMessage>,
+    now: number,
+    keysSince: number,
+    /** A key held by another message (a different digest): the error this returns is thrown, and nothing is stored. */
+    refuse: (m: NewMessage, firstId: number) => Error,
+  ): Promise<InsertOnceResult[]>;
   get(id: number): Promise<MessageRow | undefined>;
   attempts(messageId: number): Promise<AttemptRow[]>;
   /**

@@ -3,7 +3,12 @@
  * takes, the system template's org, and the address a user sends as. Every implementation shares them.
  */
 import type { MessageStatus } from '../core/status.js';
-import type { OperatorAction, QueueWrite, RunCounts, UserRow } from './ports.js';
+import type { MessageRow, OperatorAction, QueueWrite, RunCounts, UserRow } from './ports.js';
+
+/** The order claimed messages are sent in: the highest priority first, then the oldest due. */
+export function claimOrder(a: MessageRow, b: MessageRow): number {
+  return b.priority - a.priority || a.dueAt - b.dueAt || a.id - b.id;
+}
 
 export const zeroCounts = (): RunCounts => ({ sent: 0, deferred: 0, failed: 0, forced: 0 });
 

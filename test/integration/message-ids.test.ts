@@ -80,7 +80,7 @@ describe('message ids are never reused', () => {
         'distributor_runs_started',
         'messages_created',
         'messages_status_created',
-        'messages_status_due',
+        'messages_claim',
       ]),
     );
     expect(s.sqlite.pragma('foreign_key_check')).toEqual([]);

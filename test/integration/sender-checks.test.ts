@@ -107,6 +107,7 @@ describe('one-click unsubscribe in templates', () => {
     bulk,
     unsubscribeUrl,
     unsubscribeMailto,
+    priority: null,
     createdAt: 0,
     updatedAt: 0,
   });

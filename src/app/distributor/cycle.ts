@@ -9,6 +9,7 @@
  * what a pause past the lease can make another run send again: the cycle keeps them few (atRiskCap).
  */
 import type { Clock } from '../../core/clock.js';
+import { EXPIRED_FAILURE, EXPIRED_REASON } from '../../core/delivery.js';
 import type { SysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
 import { fenceDecision, leaseNeededMs, type FenceDecision, type HeldLease } from '../../core/lease.js';
@@ -172,9 +173,9 @@ export class Cycle {
         if (!held) this.buffer.push(m);
       }
       this.counts.deferred += r.throttled.length;
-      this.counts.failed += r.suppressed?.length ?? 0;
+      this.counts.failed += (r.suppressed?.length ?? 0) + (r.expired?.length ?? 0);
       this.done += r.throttled.length + (r.suppressed?.length ?? 0);
-      if (r.claimed.length === 0 && r.throttled.length === 0 && !r.suppressed?.length) this.exhausted = true;
+      if (r.claimed.length === 0 && r.throttled.length === 0 && !r.suppressed?.length && !r.expired?.length) this.exhausted = true;
       if (r.throttled.length > 0) ctx.onProgress?.({ done: this.done, total: this.total });
     } catch (err) {
       this.error ??= err;
@@ -274,6 +275,8 @@ export class Cycle {
     if (gate && !(await this.governed(m, gate, provider, outgoing))) return;
     try {
       if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
+      // the last moment before the irreversible step: a message past its expiry is never sent late
+      if (m.expiresAt !== null && this.ctx.clock.now() >= m.expiresAt) return this.expire(m, startedAt);
       const result = await this.handOver(m, outgoing, provider);
       if (gate && 'failure' in result) {
         const pauseSec = await gate.slowDown(m, result.failure);
@@ -344,6 +347,17 @@ export class Cycle {
   private failed(m: ClaimedMessage, error: unknown): SendResult {
     const failure = failureOf(error, m.via);
     return { failure, classification: this.ctx.classify(failure, error), diagnosis: this.ctx.diagnose?.(failure) ?? null, error };
+  }
+
+  /** Fails `m` as expired, unsent. */
+  private expire(m: ClaimedMessage, startedAt: number): void {
+    const now = this.ctx.clock.now();
+    this.lane.write({
+      op: 'failed',
+      id: m.id,
+      owner: this.ctx.owner,
+      outcome: { now, startedAt, provider: m.via, failure: { ...EXPIRED_FAILURE }, diagnosis: null, reason: EXPIRED_REASON },
+    });
   }
 
   /** Writes the outcome (a failed write is the run's error, not this message's). */

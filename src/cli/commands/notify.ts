@@ -12,9 +12,16 @@ interface NotifyOptions {
   data?: string;
   now?: boolean;
   provider?: string;
+  idempotencyKey?: string;
+  at?: string;
+  in?: string;
+  expires?: string;
+  priority?: string;
 }
 
 async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
+  const { deliveryFlags } = await import('../delivery-flags.js');
+  const delivery = deliveryFlags(opts);
   const { readTemplateData } = await import('../io.js');
   const data = await readTemplateData(opts.data);
   const { notify } = await import('../../app/notify.js');
@@ -51,7 +58,7 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
     : undefined;
   const result = await notify(
     { store, settings, deliver },
-    { templateId: opts.template, userId: opts.user, org: opts.org, data, now: !!opts.now, provider },
+    { templateId: opts.template, userId: opts.user, org: opts.org, data, now: !!opts.now, provider, delivery },
   );
   if (ctx.output.json) {
     ctx.output.jsonDoc(result);
@@ -67,9 +74,11 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
   }
   const via = result.provider ?? 'the batch provider';
   ctx.output.note(
-    result.status === 'queued'
-      ? `queued message ${result.id} to ${result.to} (${result.subject}); \`sysemail queue run\` sends it through ${via}`
-      : `sent message ${result.id} to ${result.to} via ${via}${result.file ? `: ${result.file}` : ''}`,
+    result.duplicate
+      ? `already queued as message ${result.id} with this idempotency key; nothing new was queued`
+      : result.status === 'queued'
+        ? `queued message ${result.id} to ${result.to} (${result.subject}); \`sysemail queue run\` sends it through ${via}`
+        : `sent message ${result.id} to ${result.to} via ${via}${result.file ? `: ${result.file}` : ''}`,
   );
   return 'OK';
 }
@@ -84,16 +93,23 @@ export function registerNotify(program: Command): void {
     .option('--data <file>', 'JSON object of placeholder values (- = standard input)')
     .option('--now', 'send at once instead of queueing for `sysemail queue run`')
     .option('--provider <provider>', `${PROVIDER_LIST} (default: batch.provider)`)
+    .option('--idempotency-key <key>', 'queue it once: a second notification with this key is not queued again')
+    .option('--at <time>', 'not sent before this ISO 8601 time, e.g. 2026-12-24T08:00+01:00')
+    .option('--in <duration>', 'not sent before this long from now, e.g. 30m, 2h, 1d')
+    .option('--expires <time|duration>', 'fails as expired instead of going out late after this time, or this long after it is due')
+    .option('--priority <priority>', "high, normal or low (default: the template's, else normal)")
     .addHelpText(
       'after',
       `
 A user with --notify-email no gets nothing; the command says so and exits 0
-(--json: {"skipped":true,"reason":"..."}). A placeholder without a value is an error (65) naming every
+(--json: {"skipped":true,"reason":"..."}); otherwise --json carries "duplicate" (true when the
+--idempotency-key was already used by this same notification: the id is the first one's). A placeholder without a value is an error (65) naming every
 missing one. The From is the template's sender, else sender.default.
 
 Examples:
   $ echo '{"document":"PO-1042","approver":{"name":"Ada"}}' > data.json
   $ sysemail notify --template approval-waiting --user ada --org usmf --data data.json
+  $ sysemail notify --template approval-waiting --user ada --data data.json --idempotency-key po-1042-ada --priority high
   $ jq -n --arg m "$MONTH" '{month:$m}' | sysemail notify --template statement-ready --user bob --data - --now --json`,
     )
     .action(action((ctx, opts: NotifyOptions) => run(ctx, opts)));

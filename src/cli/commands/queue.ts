@@ -224,7 +224,22 @@ async function list(ctx: CliContext, opts: { status?: string; limit?: number }):
   }
   await ctx.output.table(
     ['id', 'status', 'due', 'attempts', 'to', 'subject', 'reason / last error'],
-    rows.map((r) => [r.id, r.status, r.dueAt, r.attempts, r.to.join(', '), r.subject, r.lastError?.response ?? r.reason ?? '']),
+    rows.map((r) => [
+      r.id,
+      r.status,
+      r.dueAt,
+      r.attempts,
+      r.to.join(', '),
+      r.subject,
+      // a priority other than normal and an expiry go with the reason, to keep the table narrow
+      [
+        r.priority !== 'normal' ? `${r.priority} priority` : '',
+        r.expiresAt ? `expires ${r.expiresAt}` : '',
+        r.lastError?.response ?? r.reason ?? '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    ]),
   );
   if (rows.length === 0) ctx.output.note(opts.status ? `no ${opts.status} messages` : 'the queue is empty');
   return 'OK';
@@ -282,11 +297,21 @@ async function importCmd(ctx: CliContext, file: string): Promise<Outcome> {
       onProgress: (p) => bar.update(p.done, p.total),
     });
     bar.done();
-    if (ctx.output.json) ctx.output.jsonDoc({ imported: r.imported, firstId: r.ids[0] ?? null, lastId: r.ids[r.ids.length - 1] ?? null });
-    else
+    if (ctx.output.json)
+      ctx.output.jsonDoc({
+        imported: r.imported,
+        firstId: r.ids[0] ?? null,
+        lastId: r.ids[r.ids.length - 1] ?? null,
+        duplicates: r.duplicates.length,
+      });
+    else {
+      const dup = r.duplicates.length > 0 ? `; ${r.duplicates.length} line(s) already queued with their idempotency key, skipped` : '';
       ctx.output.note(
-        `${r.imported} message(s) queued (ids ${r.ids[0]}–${r.ids[r.ids.length - 1]}); send them with \`sysemail queue run\``,
+        r.imported > 0
+          ? `${r.imported} message(s) queued (ids ${r.ids[0]}–${r.ids[r.ids.length - 1]})${dup}; send them with \`sysemail queue run\``
+          : `nothing new queued${dup}`,
       );
+    }
     return 'OK';
   } finally {
     bar.done();

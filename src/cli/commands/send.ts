@@ -35,6 +35,11 @@ interface SendFlags {
   data?: string;
   org?: string;
   user?: string;
+  idempotencyKey?: string;
+  at?: string;
+  in?: string;
+  expires?: string;
+  priority?: string;
 }
 
 interface Draft {
@@ -183,6 +188,10 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
       { fix: 'Add --template ID' },
     );
   }
+  const { deliveryFlags } = await import('../delivery-flags.js');
+  const delivery = deliveryFlags(flags);
+  // a due time means the distributor sends it: --at/--in queue the message
+  const queue = !!flags.queue || delivery.when?.at !== undefined || delivery.when?.in !== undefined;
   const { readInputFile, readStdin, readTemplateData } = await import('../io.js');
   let text = flags.body;
   if (flags.bodyFile !== undefined) text = flags.bodyFile === '-' ? await readStdin() : readInputFile(flags.bodyFile, 'body file');
@@ -222,7 +231,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
   // --provider > the --user's own provider > user config "provider" > interactive.provider
   const flag = isProviderChoice(flags.provider) ? flags.provider : undefined;
   let provider: ProviderName | null;
-  if (flags.queue) {
+  if (queue) {
     provider = queuedProvider({ flag, user: ofUser });
   } else {
     const wanted = chooseProvider({ flag, user: ofUser, interactive: 'ask', settings });
@@ -241,7 +250,7 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
     }
   }
 
-  if (ctx.output.isTTY && !flags.queue && provider !== 'eml') ctx.output.note(`sending via ${provider}…`);
+  if (ctx.output.isTTY && !queue && provider !== 'eml') ctx.output.note(`sending via ${provider}…`);
   const outcome = await sendMessage(
     {
       to: draft.to,
@@ -259,7 +268,8 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
       ...(flags.template !== undefined ? { templateId: flags.template, templateData } : {}),
       ...(flags.org !== undefined ? { org: flags.org } : {}),
       provider,
-      queue: !!flags.queue,
+      queue,
+      delivery,
     },
     { store, settings, secrets: { dbId: store.id, env: ctx.env }, ...verboseProviders(ctx) },
   );
@@ -273,11 +283,19 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
       file: outcome.file ?? null,
       ...(outcome.response ? { response: outcome.response } : {}),
       ...(outcome.warnings.length ? { warnings: outcome.warnings } : {}),
+      duplicate: outcome.duplicate,
+      ...(outcome.status === 'queued' ? queuedFields(outcome) : {}),
     });
     return 'OK';
   }
-  if (outcome.status === 'queued') {
-    ctx.output.note(`queued as message ${outcome.id}; \`sysemail queue run\` sends it through ${outcome.provider ?? 'batch.provider'}`);
+  if (outcome.duplicate) {
+    ctx.output.note(`already queued as message ${outcome.id} with this idempotency key; nothing new was queued`);
+    ctx.output.line(String(outcome.id));
+  } else if (outcome.status === 'queued') {
+    const due = outcome.dueAt !== undefined ? ` at ${new Date(outcome.dueAt).toISOString()}` : '';
+    ctx.output.note(
+      `queued as message ${outcome.id}; \`sysemail queue run\` sends it${due} through ${outcome.provider ?? 'batch.provider'}`,
+    );
     ctx.output.line(String(outcome.id));
   } else if (outcome.file) {
     ctx.output.note(`message ${outcome.id} written for your email app; open the file to review and send it:`);
@@ -287,6 +305,15 @@ async function run(ctx: CliContext, flags: SendFlags): Promise<Outcome> {
     ctx.output.line(outcome.messageId ?? String(outcome.id));
   }
   return 'OK';
+}
+
+/** The due time, expiry and priority of a queued message, as --json shows them. */
+function queuedFields(o: { dueAt?: number; expiresAt?: number; priority?: string }) {
+  return {
+    dueAt: o.dueAt !== undefined ? new Date(o.dueAt).toISOString() : null,
+    expiresAt: o.expiresAt !== undefined ? new Date(o.expiresAt).toISOString() : null,
+    priority: o.priority ?? 'normal',
+  };
 }
 
 export function registerSend(program: Command): void {
@@ -317,6 +344,17 @@ export function registerSend(program: Command): void {
     .option('--data <file>', 'JSON object of placeholder values for --template (- = standard input)')
     .option('--org <org>', 'organisation whose template wins over the system one')
     .option('--user <id>', 'send as this user (their sender address; see `sysemail users list`)')
+    .option(
+      '--idempotency-key <key>',
+      'queue it once: a second message with this key is not queued again (queue.idempotencyRetentionHours)',
+    )
+    .option('--at <time>', 'not sent before this ISO 8601 time, e.g. 2026-12-24T08:00+01:00 (queues the message)')
+    .option('--in <duration>', 'not sent before this long from now, e.g. 30m, 2h, 1d (queues the message)')
+    .option('--expires <time|duration>', 'fails as expired instead of going out late after this time, or this long after it is due')
+    .option(
+      '--priority <priority>',
+      "high, normal or low: the distributor sends higher priorities first (default: the template's, else normal)",
+    )
     .addHelpText(
       'after',
       `
@@ -325,8 +363,11 @@ Examples:
   $ sysemail send --to "Ann Lee <ann@example.com>, bob@example.com" --subject Hello --body Hi --provider eml
   $ sysemail send --to ops@example.com --subject "Nightly report" --body-file report.txt --queue
   $ sysemail send --to ann@example.com --template welcome --data ann.json --json
+  $ sysemail send --to ann@example.com --subject "Your invoice" --body-file inv.txt --queue --idempotency-key invoice-42
+  $ sysemail send --to team@example.com --subject Standup --body "In 10 minutes" --at 2026-12-24T08:00+01:00 --expires 30m
 
-With --json it prints {"id","status","provider","messageId","file"}. Exit codes: 65 bad address or
+With --json it prints {"id","status","provider","messageId","file","duplicate"} (queued messages also
+"dueAt", "expiresAt", "priority"). Exit codes: 65 bad address or
 header, 66 unreadable attachment, 69 refused for good, 75 try later, 77 sign-in or Send As refused,
 78 configuration.`,
     )

@@ -16,6 +16,7 @@ interface AddOptions {
   bulk?: string;
   unsubscribeUrl?: string;
   unsubscribeMailto?: string;
+  priority?: string;
   replace?: boolean;
 }
 
@@ -59,6 +60,7 @@ async function add(ctx: CliContext, id: string, opts: AddOptions): Promise<Outco
       bulk: yesNo(opts.bulk),
       unsubscribeUrl: opts.unsubscribeUrl,
       unsubscribeMailto: opts.unsubscribeMailto,
+      priority: opts.priority,
       replace: opts.replace,
     },
     Date.now(),
@@ -94,6 +96,7 @@ async function set(ctx: CliContext, id: string, opts: SetOptions): Promise<Outco
       bulk: yesNo(opts.bulk),
       unsubscribeUrl: opts.unsubscribeUrl,
       unsubscribeMailto: opts.unsubscribeMailto,
+      priority: opts.priority,
     },
     Date.now(),
   );
@@ -136,6 +139,7 @@ async function show(ctx: CliContext, id: string, opts: { org?: string }): Promis
   field('description', t.description);
   field('bulk', t.bulk ? 'yes' : 'no');
   field('unsubscribe', [t.unsubscribeUrl, t.unsubscribeMailto].filter(Boolean).join(', ') || null);
+  field('priority', t.priority ?? 'normal');
   field('placeholders', t.placeholders.length ? t.placeholders.map((n) => `%${n}%`).join(' ') : '');
   field('updated', t.updatedAt);
   for (const [name, body] of [
@@ -220,6 +224,7 @@ Examples:
       'one-click unsubscribe URL (https, accepts a POST); placeholders allowed, e.g. https://example.com/u?t=%token%',
     )
     .option('--unsubscribe-mailto <addr>', 'unsubscribe mail address (or mailto: URI) for List-Unsubscribe; placeholders allowed')
+    .option('--priority <priority>', 'high, normal or low: priority of the messages made from it unless send/notify give one')
     .option('--replace', 'overwrite an existing template of the same id and scope')
     .addHelpText(
       'after',
@@ -241,6 +246,7 @@ Examples:
     .option('--bulk <yes|no>', 'bulk mail: template verify then requires one-click unsubscribe')
     .option('--unsubscribe-url <url>', "one-click unsubscribe URL (https); '' removes it")
     .option('--unsubscribe-mailto <addr>', "unsubscribe mail address; '' removes it")
+    .option('--priority <priority>', "high, normal or low ('' clears it: normal)")
     .addHelpText(
       'after',
       '\nExamples:\n  $ sysemail template set approval-waiting --sender workflow@example.com\n  $ sysemail template set approval-waiting --org usmf --html-file approval-usmf.html',

@@ -2,6 +2,7 @@
  * The messages port on PostgreSQL: storing and reading messages (their attachments' bytes inside the
  * database), the claim that several hosts run at once, leases, and the queue's counts.
  */
+import { EXPIRED_FAILURE, EXPIRED_REASON } from '../../core/delivery.js';
 import type { ProviderName } from '../../core/failure.js';
 import { MESSAGE_STATUSES, type MessageStatus } from '../../core/status.js';
 import { SysemailError } from '../../core/errors.js';
@@ -13,12 +14,14 @@ import type {
   ClaimResult,
   ClaimedMessage,
   HeldLeases,
+  InsertOnceResult,
   MessageRow,
   MessagesRepo,
   NewMessage,
   QueueWrite,
   StatusCounts,
 } from '../ports.js';
+import { claimOrder } from '../rules.js';
 import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
@@ -31,10 +34,12 @@ export const THROTTLE_LOCK_CLASS = LOCK_CLASS + 1;
 const INSERT = `
   INSERT INTO messages (status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body,
     attachments, headers, message_id, user_id, template_id, org, size_bytes, created_at, due_at, updated_at, lease_owner,
-    lease_expires_at, attempts, first_attempt_at)
+    lease_expires_at, attempts, first_attempt_at, expires_at, priority, idempotency_key, idempotency_digest)
   VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $18,
-    $20, $21, $22, $23)
-  RETURNING id`;
+    $20, $21, $22, $23, $24, $25, $26, $27)`;
+
+/** A key taken by a message that committed meanwhile: nothing stored, and the holder is read after. */
+const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING';
 
 /**
  * One statement decides ownership: the subquery locks due messages no other host holds (SKIP LOCKED:
@@ -46,17 +51,29 @@ const CLAIM = `
     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
   WHERE id IN (
     SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3
-    ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+    ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
   RETURNING *`;
+
+/** A due message past its expiry is failed, never sent late (messages_expiring holds only those waiting). */
+const EXPIRE = `
+  UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $2::jsonb,
+    diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
+  WHERE id IN (
+    SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
+  RETURNING id`;
+
+/** The waiting messages per priority: each the start of a range of messages_claim, whose first entry is its earliest due. */
+const PRIORITY_GROUPS = [1, 0, -1].map((rank) => `status IN ('pending', 'deferred') AND priority = ${rank}`);
 
 type Tx = Parameters<Parameters<PgDatabase['tx']>[0]>[0];
 
 export class PgMessagesRepo implements MessagesRepo {
   constructor(private readonly db: PgDatabase) {}
 
-  private async insertOne(c: Tx, m: NewMessage, now: number): Promise<number> {
+  /** Inserts `m`; with `once`, nothing when its key is taken (undefined then). */
+  private async insertOne(c: Tx, m: NewMessage, now: number, once = false): Promise<number | undefined> {
     const sending = m.status === 'sending';
-    const r = await c.query<{ id: number }>(INSERT, [
+    const r = await c.query<{ id: number }>(`${INSERT} ${once ? ON_KEY_TAKEN : ''} RETURNING id`, [
       m.status,
       m.provider,
       m.from,
@@ -80,10 +97,37 @@ export class PgMessagesRepo implements MessagesRepo {
       m.leaseExpiresAt ?? null,
       sending ? 1 : 0,
       sending ? now : null,
+      m.expiresAt ?? null,
+      m.priority ?? 0,
+      m.idempotencyKey ?? null,
+      m.idempotencyKey === undefined ? null : (m.idempotencyDigest ?? null),
     ]);
+    if (r.rows.length === 0) return undefined;
     const id = r.rows[0].id;
     await this.storeAttachments(c, id, m);
     return id;
+  }
+
+  /**
+   * One keyed message inside a transaction. A key whose holder is older than `since` is released
+   * first; the insert then either stores the message or, the key being held (a concurrent insert of
+   * the same key waits here for the other transaction to end), stores nothing, and the holder is read.
+   */
+  private async insertKeyed(c: Tx, m: NewMessage & { idempotencyKey: string }, now: number, since: number): Promise<InsertOnceResult> {
+    await c.query('UPDATE messages SET idempotency_key = NULL WHERE idempotency_key = $1 AND created_at < $2', [m.idempotencyKey, since]);
+    // bounded: the holder may be deleted between the insert and the read (queue delete), then the key is free
+    for (let tries = 0; tries < 3; tries++) {
+      const id = await this.insertOne(c, m, now, true);
+      if (id !== undefined) return { id, duplicate: false };
+      const [holder] = (
+        await c.query<{ id: number; idempotency_digest: string | null }>(
+          'SELECT id, idempotency_digest FROM messages WHERE idempotency_key = $1',
+          [m.idempotencyKey],
+        )
+      ).rows;
+      if (holder) return { id: holder.id, duplicate: true, sameMessage: holder.idempotency_digest === (m.idempotencyDigest ?? null) };
+    }
+    throw new SysemailError('tempfail', 'DB_BUSY', `the idempotency key ${m.idempotencyKey} kept changing hands; try again`);
   }
 
   /** The attachments' bytes go into the database with the message: any host can then send it. */
@@ -116,14 +160,40 @@ export class PgMessagesRepo implements MessagesRepo {
   }
 
   async insert(m: NewMessage, now: number): Promise<number> {
-    return this.db.tx((c) => this.insertOne(c, m, now));
+    return this.db.tx(async (c) => (await this.insertOne(c, m, now))!);
   }
 
-  async insertMany(messages: readonly NewMessage[], now: number): Promise<number[]> {
+  async insertMany(messages: Iterable<NewMessage>, now: number): Promise<number[]> {
     return this.db.tx(async (c) => {
       const ids: number[] = [];
-      for (const m of messages) ids.push(await this.insertOne(c, m, now));
+      for (const m of messages) ids.push((await this.insertOne(c, m, now))!);
       return ids;
+    });
+  }
+
+  async insertOnce(m: NewMessage & { idempotencyKey: string }, now: number, since: number): Promise<InsertOnceResult> {
+    return this.db.tx((c) => this.insertKeyed(c, m, now, since));
+  }
+
+  async insertManyOnce(
+    messages: Iterable<NewMessage>,
+    now: number,
+    since: number,
+    refuse: (m: NewMessage, firstId: number) => Error,
+  ): Promise<InsertOnceResult[]> {
+    return this.db.tx(async (c) => {
+      const out: InsertOnceResult[] = [];
+      for (const m of messages) {
+        const key = m.idempotencyKey;
+        if (key === undefined) {
+          out.push({ id: (await this.insertOne(c, m, now))!, duplicate: false });
+          continue;
+        }
+        const r = await this.insertKeyed(c, { ...m, idempotencyKey: key }, now, since);
+        if (r.duplicate && !r.sameMessage) throw refuse(m, r.id);
+        out.push(r);
+      }
+      return out;
     });
   }
 
@@ -165,9 +235,9 @@ export class PgMessagesRepo implements MessagesRepo {
       const { now } = req;
       const reclaimed = await reclaimIn(c, now, req.deadOwners);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
-      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows
-        .map(toMessageRow)
-        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      const expired = (await c.query<{ id: number }>(EXPIRE, [now, JSON.stringify(EXPIRED_FAILURE)])).rows.map((r) => r.id);
+      if (expired.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: 0, failed: expired.length, forced: 0 });
+      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows.map(toMessageRow).sort(claimOrder);
       const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
       if (req.governor) {
         const claimed: ClaimedMessage[] = [];
@@ -222,7 +292,7 @@ export class PgMessagesRepo implements MessagesRepo {
           ]);
       }
       if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
-      return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+      return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
   }
 
@@ -301,13 +371,17 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async oldestDueAgeSec(now: number): Promise<number | null> {
     const [r] = await this.db.query<{ d: number | null }>(
-      "SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred') AND due_at <= $1",
+      `SELECT min(d) AS d FROM (${PRIORITY_GROUPS.map((g) => `SELECT min(due_at) AS d FROM messages WHERE ${g} AND due_at <= $1`).join(' UNION ALL ')}) AS x`,
       [now],
     );
     return r.d === null ? null : Math.max(0, Math.floor((now - r.d) / 1000));
   }
 
   async nextDueAt(): Promise<number | null> {
-    return (await this.db.query<{ d: number | null }>("SELECT min(due_at) AS d FROM messages WHERE status IN ('pending','deferred')"))[0].d;
+    return (
+      await this.db.query<{ d: number | null }>(
+        `SELECT min(d) AS d FROM (${PRIORITY_GROUPS.map((g) => `SELECT min(due_at) AS d FROM messages WHERE ${g}`).join(' UNION ALL ')}) AS x`,
+      )
+    )[0].d;
   }
 }

@@ -132,11 +132,11 @@ export class PgTemplatesRepo implements TemplatesRepo {
   async put(id: string, org: string, fields: TemplateFields, now: number): Promise<TemplateRow> {
     const [r] = await this.db.query<TemplateColumns>(
       `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, bulk, unsubscribe_url, unsubscribe_mailto,
-         created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $8, $8)
+         created_at, updated_at, priority)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $8, $8, $12)
        ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body, text_body = excluded.text_body,
          sender = excluded.sender, description = excluded.description, bulk = excluded.bulk, unsubscribe_url = excluded.unsubscribe_url,
-         unsubscribe_mailto = excluded.unsubscribe_mailto, updated_at = excluded.updated_at
+         unsubscribe_mailto = excluded.unsubscribe_mailto, updated_at = excluded.updated_at, priority = excluded.priority
        RETURNING *`,
       [
         id,
@@ -150,6 +150,7 @@ export class PgTemplatesRepo implements TemplatesRepo {
         !!fields.bulk,
         fields.unsubscribeUrl ?? null,
         fields.unsubscribeMailto ?? null,
+        fields.priority ?? null,
       ],
     );
     return templateFromColumns(r);

@@ -206,4 +206,20 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX governor_sends_key ON governor_sends (provider, mailbox, sent_at);
   CREATE INDEX governor_sends_time ON governor_sends (sent_at);
   `,
+
+  // 6: once, on time, in order: an idempotency key (unique while set) and the digest of its first
+  // message, an expiry, a priority rank (1 high, 0 normal, -1 low) that claims read first (messages_claim
+  // replaces messages_due: one partial index to keep up at every status change, as before), and a
+  // template's default priority
+  `
+  ALTER TABLE messages ADD COLUMN idempotency_key text;
+  ALTER TABLE messages ADD COLUMN idempotency_digest text;
+  ALTER TABLE messages ADD COLUMN expires_at bigint;
+  ALTER TABLE messages ADD COLUMN priority smallint NOT NULL DEFAULT 0 CHECK (priority IN (-1, 0, 1));
+  CREATE UNIQUE INDEX messages_idempotency ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX messages_claim ON messages (priority DESC, due_at, id) WHERE status IN ('pending', 'deferred');
+  DROP INDEX messages_due;
+  CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL AND status IN ('pending', 'deferred');
+  ALTER TABLE templates ADD COLUMN priority text;
+  `,
 ];

@@ -52,9 +52,9 @@ const DEFERRED = withAttempt(
   8,
 );
 const FAILED = withAttempt(
-  `UPDATE messages SET status = 'failed', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = NULL,
+  `UPDATE messages SET status = 'failed', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = $6,
      lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
-  6,
+  7,
 );
 const HELD = withAttempt(
   `UPDATE messages SET status = 'held', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = $6,
@@ -114,7 +114,15 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
     }
     case 'failed': {
       const o = w.outcome;
-      const r = await c.query(FAILED, [w.id, w.owner, o.now, json(o.failure), o.diagnosis ?? null, ...attempt(w.id, w.owner, 'failed', o)]);
+      const r = await c.query(FAILED, [
+        w.id,
+        w.owner,
+        o.now,
+        json(o.failure),
+        o.diagnosis ?? null,
+        o.reason ?? null,
+        ...attempt(w.id, w.owner, 'failed', o),
+      ]);
       return r.rowCount === 1;
     }
     case 'held': {

@@ -4,17 +4,22 @@
  * owns a message runs inside BEGIN IMMEDIATE, so two distributors (two cron runs, two processes on one
  * file) serialise on SQLite's write lock instead of racing.
  */
+import { EXPIRED_FAILURE, EXPIRED_REASON } from '../../core/delivery.js';
 import type { ProviderName } from '../../core/failure.js';
 import { THROTTLE_WINDOW_MS, planThrottle } from '../../core/throttle.js';
 import type { ClaimRequest, ClaimResult, ClaimedMessage, HeldLeases, MessageRow, QueueWrite } from '../ports.js';
+import { claimOrder } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, chunks, fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
 import { failSuppressed } from './suppressed-claims.js';
 import { GovernorClaims } from './governor.js';
 import type { Transitions } from './transitions.js';
 
+const EXPIRED_JSON = JSON.stringify(EXPIRED_FAILURE);
+
 export class Claims {
   private readonly claimStmt;
+  private readonly expireStmt;
   private readonly windowStmt;
   private readonly recordSendStmt;
   private readonly pruneWindowStmt;
@@ -27,18 +32,28 @@ export class Claims {
     private readonly transitions: Transitions,
   ) {
     // One statement decides ownership: the subquery picks the due messages, the UPDATE takes them and
-    // counts the attempt. Each branch reads the (status, due_at, rowid) index in order and stops at
-    // @max, so a claim costs the same with ten or a million messages waiting.
+    // counts the attempt. Each branch (a status and a priority) reads the (status, priority, due_at,
+    // rowid) index in order and stops at @max, so a claim costs the same with ten or a million
+    // messages waiting; the highest priority goes first, then the oldest due.
+    const branches = (['pending', 'deferred'] as const).flatMap((status) =>
+      [1, 0, -1].map(
+        (rank) =>
+          `SELECT * FROM (SELECT id, priority, due_at FROM messages WHERE status = '${status}' AND priority = ${rank} AND due_at <= @now ORDER BY due_at, id LIMIT @max)`,
+      ),
+    );
     this.claimStmt = db.prepare(`
       UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = @owner,
         lease_expires_at = ${DB_NOW_MS} + @leaseMs, first_attempt_at = coalesce(first_attempt_at, @now), updated_at = @now
       WHERE id IN (
-        SELECT id FROM (
-          SELECT * FROM (SELECT id, due_at FROM messages WHERE status = 'pending' AND due_at <= @now ORDER BY due_at, id LIMIT @max)
-          UNION ALL
-          SELECT * FROM (SELECT id, due_at FROM messages WHERE status = 'deferred' AND due_at <= @now ORDER BY due_at, id LIMIT @max)
-        ) ORDER BY due_at, id LIMIT @max)
+        SELECT id FROM (${branches.join(' UNION ALL ')}) ORDER BY priority DESC, due_at, id LIMIT @max)
       RETURNING *`);
+    // a due message past its expiry is failed, never sent late. messages_expiring holds only the waiting
+    // messages that have an expiry; named, because without statistics SQLite would scan every pending one
+    this.expireStmt = db.prepare(`
+      UPDATE messages INDEXED BY messages_expiring SET status = 'failed', updated_at = @now, deferral_reason = '${EXPIRED_REASON}', last_error = @failure,
+        diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
+      WHERE expires_at <= @now AND status IN ('pending', 'deferred')
+      RETURNING id`);
     this.windowStmt = db.prepare('SELECT sent_at FROM throttle_sends WHERE provider = ? AND sent_at > ?').pluck();
     this.recordSendStmt = db.prepare('INSERT INTO throttle_sends (provider, sent_at) VALUES (?, ?)');
     this.pruneWindowStmt = db.prepare('DELETE FROM throttle_sends WHERE sent_at <= ?');
@@ -58,9 +73,11 @@ export class Claims {
       const { now } = req;
       const reclaimed = this.transitions.reclaimIn(now, req.deadOwners);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
+      const expired = this.expireStmt.pluck().all({ now, failure: EXPIRED_JSON }) as number[];
+      this.transitions.countFailed(req.owner, expired.length);
       const taken = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
-        .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+        .sort(claimOrder);
       const { rows, suppressed } = failSuppressed(this.transitions, taken, req);
       if (req.governor) {
         const claimed: ClaimedMessage[] = [];
@@ -104,7 +121,7 @@ export class Claims {
       }
       if (windowUsed) this.pruneWindowStmt.run(now - THROTTLE_WINDOW_MS);
       this.transitions.countThrottled(req.owner, throttled.length);
-      return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+      return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
     return run.immediate();
   }

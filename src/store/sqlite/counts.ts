@@ -4,6 +4,14 @@ import type { MessageRow, StatusCounts } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 import { fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
 
+/**
+ * The waiting messages by status and priority: each one a prefix of the messages_claim index
+ * (status, priority, due_at), whose first entry is that group's earliest due.
+ */
+const WAITING = (['pending', 'deferred'] as const).flatMap((status) =>
+  [1, 0, -1].map((rank) => `status = '${status}' AND priority = ${rank}`),
+);
+
 export class QueueCounts {
   constructor(private readonly db: SqliteDatabase) {}
 
@@ -35,9 +43,7 @@ export class QueueCounts {
   oldestDueAgeSec(now: number): number | null {
     const oldest = this.db
       .prepare(
-        `SELECT min(d) FROM (
-           SELECT min(due_at) AS d FROM messages WHERE status = 'pending' AND due_at <= @now
-           UNION ALL SELECT min(due_at) FROM messages WHERE status = 'deferred' AND due_at <= @now)`,
+        `SELECT min(d) FROM (${WAITING.map((w) => `SELECT min(due_at) AS d FROM messages WHERE ${w} AND due_at <= @now`).join(' UNION ALL ')})`,
       )
       .pluck()
       .get({ now }) as number | null;
@@ -47,11 +53,7 @@ export class QueueCounts {
   /** When the next waiting message becomes due (for --watch to sleep just long enough). */
   nextDueAt(): number | null {
     return this.db
-      .prepare(
-        `SELECT min(d) FROM (
-           SELECT min(due_at) AS d FROM messages WHERE status = 'pending'
-           UNION ALL SELECT min(due_at) FROM messages WHERE status = 'deferred')`,
-      )
+      .prepare(`SELECT min(d) FROM (${WAITING.map((w) => `SELECT min(due_at) AS d FROM messages WHERE ${w}`).join(' UNION ALL ')})`)
       .pluck()
       .get() as number | null;
   }

@@ -2,22 +2,26 @@
  * Storing and reading messages and their attempts. Status changes of a message being sent go through
  * ./transitions.ts only; claiming through ./claims.ts.
  */
-import type { AttemptRow, MessageRow, NewMessage } from '../ports.js';
+import type { AttemptRow, InsertOnceResult, MessageRow, NewMessage } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 import { BODY_APART_CHARS, fillBodies, toAttemptRow, toMessageRow, type AttemptDbRow, type MessageDbRow } from './rows.js';
 
 /** The columns of one message row, in the order writeRow fills them. */
 const INSERT_COLUMNS = `status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject,
         text_body, html_body, attachments, headers, message_id, user_id, template_id, org, size_bytes,
-        created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at, body_apart`;
-const COLUMN_COUNT = 25;
+        created_at, due_at, updated_at, lease_owner, lease_expires_at, attempts, first_attempt_at, body_apart,
+        expires_at, priority, idempotency_key, idempotency_digest`;
+const COLUMN_COUNT = 29;
 const ROW_PLACEHOLDERS = `(${Array(COLUMN_COUNT).fill('?').join(', ')})`;
 /**
  * Rows per statement of insertMany: binding fifty rows in one call costs a quarter less than fifty
- * calls (an import of 100,000 lines spends most of its time here). 50 × 25 parameters stay far below
+ * calls (an import of 100,000 lines spends most of its time here). 50 × 29 parameters stay far below
  * SQLite's limit of 32,766.
  */
 const ROWS_PER_INSERT = 50;
+
+/** Page cache of an import with idempotency keys, in KiB as a negative cache_size (64 MiB). */
+const IMPORT_CACHE_KIB = -65_536;
 
 function isBodyApart(m: NewMessage): boolean {
   return (m.text?.length ?? 0) + (m.html?.length ?? 0) > BODY_APART_CHARS;
@@ -52,6 +56,17 @@ function writeRow(out: unknown[], at: number, m: NewMessage, now: number, apart:
   out[at + 22] = sending ? 1 : 0;
   out[at + 23] = sending ? now : null;
   out[at + 24] = apart ? 1 : 0;
+  out[at + 25] = m.expiresAt ?? null;
+  out[at + 26] = m.priority ?? 0;
+  out[at + 27] = m.idempotencyKey ?? null;
+  out[at + 28] = m.idempotencyKey === undefined ? null : (m.idempotencyDigest ?? null);
+}
+
+/** The first message of an idempotency key, as insertOnce compares it. */
+interface KeyHolder {
+  id: number;
+  created_at: number;
+  idempotency_digest: string | null;
 }
 
 export class SqliteMessages {
@@ -59,6 +74,8 @@ export class SqliteMessages {
   private readonly insertBodyStmt;
   private insertBatchStmt?: ReturnType<SqliteDatabase['prepare']>;
   private batchParams?: unknown[];
+  private keyHolderStmt?: ReturnType<SqliteDatabase['prepare']>;
+  private releaseKeyStmt?: ReturnType<SqliteDatabase['prepare']>;
 
   constructor(private readonly db: SqliteDatabase) {
     // positional parameters: binding 25 named ones from an object cost a quarter of an import
@@ -125,6 +142,102 @@ export class SqliteMessages {
       const m = batch[j];
       if (isBodyApart(m)) this.insertBodyStmt.run(first + j, m.text ?? null, m.html ?? null);
     }
+  }
+
+  /** The message holding `key` within the window, or undefined after taking the key from an older holder; call inside a transaction. */
+  private keyHolder(key: string, since: number): KeyHolder | undefined {
+    const holder = (this.keyHolderStmt ??= this.db.prepare(
+      'SELECT id, created_at, idempotency_digest FROM messages WHERE idempotency_key = ?',
+    )).get(key) as KeyHolder | undefined;
+    if (!holder) return undefined;
+    if (holder.created_at >= since) return holder;
+    // past the retention window the key is free again: the old message keeps its history, not its key
+    (this.releaseKeyStmt ??= this.db.prepare('UPDATE messages SET idempotency_key = NULL WHERE id = ?')).run(holder.id);
+    return undefined;
+  }
+
+  /**
+   * Stores `m` unless its key is held by a message created since `since`. The write lock of BEGIN
+   * IMMEDIATE makes the look-up and the insert one step for every process on the file; the unique
+   * index is the last word.
+   */
+  insertOnce(m: NewMessage & { idempotencyKey: string }, now: number, since: number): InsertOnceResult {
+    return this.db
+      .transaction((): InsertOnceResult => {
+        const holder = this.keyHolder(m.idempotencyKey, since);
+        if (holder) return { id: holder.id, duplicate: true, sameMessage: holder.idempotency_digest === (m.idempotencyDigest ?? null) };
+        return { id: this.insertOne(m, now), duplicate: false };
+      })
+      .immediate();
+  }
+
+  /**
+   * insertMany with idempotency keys: a message whose key is held (by an earlier message, or one earlier
+   * in `messages`) is answered with the holder's id instead of being stored. Messages without a key go
+   * fifty to a statement as in insertMany.
+   */
+  insertManyOnce(
+    messages: Iterable<NewMessage>,
+    now: number,
+    since: number,
+    refuse: (m: NewMessage, firstId: number) => Error,
+  ): InsertOnceResult[] {
+    const out: InsertOnceResult[] = [];
+    // the keys arrive in no order: their index takes random inserts, which thrash SQLite's default page
+    // cache (2 MB) and write the same pages to the WAL again and again; a larger cache for this
+    // transaction keeps them in memory until the commit
+    const cache = this.db.pragma('cache_size', { simple: true }) as number;
+    this.db.pragma(`cache_size = ${IMPORT_CACHE_KIB}`);
+    try {
+      this.insertManyOnceIn(messages, now, since, refuse, out);
+    } finally {
+      this.db.pragma(`cache_size = ${cache}`);
+    }
+    return out;
+  }
+
+  private insertManyOnceIn(
+    messages: Iterable<NewMessage>,
+    now: number,
+    since: number,
+    refuse: (m: NewMessage, firstId: number) => Error,
+    out: InsertOnceResult[],
+  ): void {
+    this.db
+      .transaction(() => {
+        const batch: NewMessage[] = [];
+        const slots: number[] = [];
+        // keys of the batch not yet written: a repeat of one waits for its first to be stored
+        const pendingKeys = new Set<string>();
+        const flush = () => {
+          const ids: number[] = [];
+          if (batch.length === ROWS_PER_INSERT) this.insertBatch(batch, now, ids);
+          else for (const m of batch) ids.push(this.insertOne(m, now));
+          ids.forEach((id, j) => (out[slots[j]] = { id, duplicate: false }));
+          batch.length = 0;
+          slots.length = 0;
+          pendingKeys.clear();
+        };
+        for (const m of messages) {
+          const key = m.idempotencyKey;
+          if (key !== undefined) {
+            if (pendingKeys.has(key)) flush();
+            const holder = this.keyHolder(key, since);
+            if (holder) {
+              if (holder.idempotency_digest !== (m.idempotencyDigest ?? null)) throw refuse(m, holder.id);
+              out.push({ id: holder.id, duplicate: true, sameMessage: true });
+              continue;
+            }
+            pendingKeys.add(key);
+          }
+          slots.push(out.length);
+          out.push({ id: 0, duplicate: false });
+          batch.push(m);
+          if (batch.length === ROWS_PER_INSERT) flush();
+        }
+        flush();
+      })
+      .immediate();
   }
 
   get(id: number): MessageRow | undefined {

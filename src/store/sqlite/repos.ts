@@ -41,6 +41,12 @@ export class SqliteMessagesRepo implements MessagesRepo {
   async insertMany(messages: Iterable<NewMessage>, now: number) {
     return this.messages.insertMany(messages, now);
   }
+  async insertOnce(m: NewMessage & { idempotencyKey: string; idempotencyDigest: string }, now: number, since: number) {
+    return this.messages.insertOnce(m, now, since);
+  }
+  async insertManyOnce(messages: Iterable<NewMessage>, now: number, since: number, refuse: (m: NewMessage, firstId: number) => Error) {
+    return this.messages.insertManyOnce(messages, now, since, refuse);
+  }
   async get(id: number) {
     return this.messages.get(id);
   }

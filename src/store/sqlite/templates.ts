@@ -36,12 +36,12 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
     this.db
       .prepare(
         `INSERT INTO templates (id, org, subject, html_body, text_body, sender, description, bulk, unsubscribe_url,
-           unsubscribe_mailto, created_at, updated_at)
-         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @bulk, @unsubscribeUrl, @unsubscribeMailto, @now, @now)
+           unsubscribe_mailto, priority, created_at, updated_at)
+         VALUES (@id, @org, @subject, @html, @text, @sender, @description, @bulk, @unsubscribeUrl, @unsubscribeMailto, @priority, @now, @now)
          ON CONFLICT (id, org) DO UPDATE SET subject = excluded.subject, html_body = excluded.html_body,
            text_body = excluded.text_body, sender = excluded.sender, description = excluded.description,
            bulk = excluded.bulk, unsubscribe_url = excluded.unsubscribe_url, unsubscribe_mailto = excluded.unsubscribe_mailto,
-           updated_at = excluded.updated_at`,
+           priority = excluded.priority, updated_at = excluded.updated_at`,
       )
       .run({
         id,
@@ -54,6 +54,7 @@ export class SqliteTemplatesRepo implements TemplatesRepo {
         bulk: fields.bulk ? 1 : 0,
         unsubscribeUrl: fields.unsubscribeUrl ?? null,
         unsubscribeMailto: fields.unsubscribeMailto ?? null,
+        priority: fields.priority ?? null,
         now,
       });
     return (await this.get(id, org))!;

@@ -35,7 +35,7 @@ export class Transitions {
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
     this.failStmt = db.prepare(`
       UPDATE messages SET status = 'failed', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
-        deferral_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
+        deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
     this.holdStmt = db.prepare(`
       UPDATE messages SET status = 'held', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
@@ -125,6 +125,11 @@ export class Transitions {
     }
   }
 
+  /** Adds the messages a claim failed as expired to the claiming run. */
+  countFailed(owner: string, n: number): void {
+    if (n > 0) this.runCountsStmt.run({ owner, sent: 0, deferred: 0, failed: n, forced: 0 });
+  }
+
   /** Adds deferrals a claim's throttling made to the claiming run. */
   countThrottled(owner: string, n: number): void {
     if (n > 0) this.runCountsStmt.run({ owner, sent: 0, deferred: n, failed: 0, forced: 0 });
@@ -174,10 +179,10 @@ export class Transitions {
     return ok;
   }
 
-  private failedIn(id: number, owner: string, o: Outcome): boolean {
+  private failedIn(id: number, owner: string, o: Outcome & { reason?: string }): boolean {
+    const failure = o.failure ? JSON.stringify(o.failure) : null;
     const ok =
-      this.failStmt.run({ id, owner, now: o.now, failure: o.failure ? JSON.stringify(o.failure) : null, diagnosis: o.diagnosis ?? null })
-        .changes === 1;
+      this.failStmt.run({ id, owner, now: o.now, failure, diagnosis: o.diagnosis ?? null, reason: o.reason ?? null }).changes === 1;
     if (ok) this.recordAttempt(id, owner, 'failed', o);
     return ok;
   }

@@ -1,0 +1,170 @@
+/**
+ * The store contract for idempotency keys, due times, expiry and priorities, run on every backend:
+ * a key is stored once (also by connections racing), a reused key is told apart by its digest, a key
+ * past its window is free again; claims take higher priorities first and fail expired messages.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EXPIRED_REASON } from '../../src/core/delivery.js';
+import { SqliteStore } from '../../src/store/index.js';
+import { PgStore } from '../../src/store/pg/store.js';
+import type { ClaimRequest, NewMessage, Store } from '../../src/store/ports.js';
+import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
+import { queuedMessage as msg } from '../helpers/store-fixtures.js';
+
+interface Backend {
+  name: string;
+  database(): Promise<{ connect(): Promise<Store> }>;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-contract-delivery-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    async database() {
+      const file = path.join(dir, `c${++files}.db`);
+      return { connect: async () => (await SqliteStore.open(file))! };
+    },
+  },
+];
+if (await pgAvailable()) {
+  const server = (await testServer())!;
+  BACKENDS.push({
+    name: 'postgres',
+    async database() {
+      const { url } = await createTestDatabase(server, 'delivery');
+      return { connect: () => PgStore.open(url) };
+    },
+  });
+}
+
+const req = (owner: string, now: number, max: number): ClaimRequest => ({
+  owner,
+  now,
+  leaseMs: 60_000,
+  max,
+  providerOf: () => 'smtp',
+  limitOf: () => 0,
+});
+
+const keyed = (i: number, key: string, digest: string, extra: Partial<NewMessage> = {}) =>
+  ({ ...msg(i, extra), idempotencyKey: key, idempotencyDigest: digest }) as NewMessage & {
+    idempotencyKey: string;
+    idempotencyDigest: string;
+  };
+
+const HOUR = 3_600_000;
+
+describe.each(BACKENDS)('store contract, delivery: $name', (backend) => {
+  const open: Store[] = [];
+  async function connections(n: number): Promise<Store[]> {
+    const db = await backend.database();
+    const out: Store[] = [];
+    for (let i = 0; i < n; i++) out.push(await db.connect());
+    open.push(...out);
+    return out;
+  }
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+
+  it('a key is stored once: the same message again answers the first id, another message is told apart', async () => {
+    const [a, b] = await connections(2);
+    const first = await a.messages.insertOnce(keyed(1, 'K', 'd1'), 10 * HOUR, 0);
+    expect(first.duplicate).toBe(false);
+    expect(await b.messages.insertOnce(keyed(2, 'K', 'd1'), 11 * HOUR, 0)).toEqual({ id: first.id, duplicate: true, sameMessage: true });
+    expect(await b.messages.insertOnce(keyed(3, 'K', 'other'), 11 * HOUR, 0)).toEqual({
+      id: first.id,
+      duplicate: true,
+      sameMessage: false,
+    });
+    expect((await a.messages.counts()).pending).toBe(1);
+    expect((await a.messages.get(first.id))!.idempotencyKey).toBe('K');
+  });
+
+  it('connections racing with one key store one message and all answer its id', async () => {
+    const stores = await connections(5);
+    const results = await Promise.all(stores.map((s, i) => s.messages.insertOnce(keyed(i, 'race', 'd'), 10 * HOUR, 0)));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect((await stores[0].messages.counts()).pending).toBe(1);
+  });
+
+  it('a key whose first message is older than the window is free again; the old message keeps its history', async () => {
+    const [a] = await connections(1);
+    const old = await a.messages.insertOnce(keyed(1, 'K', 'd'), 1 * HOUR, 0);
+    const again = await a.messages.insertOnce(keyed(2, 'K', 'd'), 30 * HOUR, 30 * HOUR - 24 * HOUR);
+    expect(again.duplicate).toBe(false);
+    expect(again.id).not.toBe(old.id);
+    expect((await a.messages.get(old.id))!.idempotencyKey).toBeNull();
+    expect((await a.messages.get(again.id))!.idempotencyKey).toBe('K');
+  });
+
+  it('insertManyOnce skips keys already held, before or earlier in the list, and refuses another message with one', async () => {
+    const [a] = await connections(1);
+    const held = await a.messages.insertOnce(keyed(0, 'held', 'd0'), HOUR, 0);
+    const list: NewMessage[] = [msg(1), keyed(2, 'held', 'd0'), keyed(3, 'new', 'd3'), keyed(4, 'new', 'd3'), msg(5)];
+    for (let i = 6; i < 120; i++) list.push(i % 2 ? msg(i) : keyed(i, `k${i}`, `d${i}`));
+    const refuse = (_m: NewMessage, firstId: number) => new Error(`refused, first ${firstId}`);
+    const r = await a.messages.insertManyOnce(list, HOUR, 0, refuse);
+    expect(r).toHaveLength(list.length);
+    expect(r[1]).toEqual({ id: held.id, duplicate: true, sameMessage: true });
+    expect(r[3]).toEqual({ id: r[2].id, duplicate: true, sameMessage: true });
+    expect(r.filter((x) => !x.duplicate)).toHaveLength(list.length - 2);
+    expect((await a.messages.counts()).pending).toBe(1 + list.length - 2);
+    const before = (await a.messages.counts()).pending;
+    await expect(a.messages.insertManyOnce([msg(200), keyed(201, 'new', 'changed')], HOUR, 0, refuse)).rejects.toThrow(
+      `refused, first ${r[2].id}`,
+    );
+    expect((await a.messages.counts()).pending).toBe(before);
+  });
+
+  it('claims take the highest priority first, then the oldest due, and nothing before it is due', async () => {
+    const [a] = await connections(1);
+    const ids = await a.messages.insertMany(
+      [
+        msg(1, { priority: -1, dueAt: 1 }),
+        msg(2, { priority: 0, dueAt: 3 }),
+        msg(3, { priority: 1, dueAt: 5 }),
+        msg(4, { priority: 0, dueAt: 2 }),
+        msg(5, { priority: 1, dueAt: 100 }),
+      ],
+      0,
+    );
+    const claimed = (await a.messages.claim(req('A', 10, 3))).claimed.map((m) => m.id);
+    expect(claimed).toEqual([ids[2], ids[3], ids[1]]);
+    expect((await a.messages.claim(req('A', 10, 5))).claimed.map((m) => m.id)).toEqual([ids[0]]);
+    expect((await a.messages.claim(req('A', 100, 5))).claimed.map((m) => [m.id, m.priority])).toEqual([[ids[4], 1]]);
+  });
+
+  it('a claim fails the due messages past their expiry instead of claiming them, and counts them to the run', async () => {
+    const [a] = await connections(1);
+    await a.runs.startRun({ owner: 'A', host: 'h', pid: 1, now: 0 });
+    const [late, onTime, never] = await a.messages.insertMany(
+      [msg(1, { expiresAt: 50 }), msg(2, { expiresAt: 500 }), msg(3, { expiresAt: 20, dueAt: 10 })],
+      0,
+    );
+    const r = await a.messages.claim(req('A', 100, 10));
+    expect(r.claimed.map((m) => m.id)).toEqual([onTime]);
+    expect(r.expired?.sort()).toEqual([late, never].sort());
+    for (const id of [late, never]) {
+      const m = (await a.messages.get(id))!;
+      expect([m.status, m.deferralReason, m.lastError?.code, m.attempts]).toEqual(['failed', EXPIRED_REASON, 'EXPIRED', 0]);
+    }
+    expect((await a.runs.lastRun())!.failed).toBe(2);
+  });
+
+  it('a failed write may carry its reason', async () => {
+    const [a] = await connections(1);
+    const [id] = await a.messages.insertMany([msg(1)], 0);
+    await a.messages.claim(req('A', 10, 1));
+    const outcome = { now: 20, startedAt: 19, provider: 'smtp' as const, failure: { code: 'EXPIRED' }, reason: EXPIRED_REASON };
+    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome }])).toEqual([true]);
+    expect((await a.messages.get(id))!.deferralReason).toBe(EXPIRED_REASON);
+  });
+});
