@@ -29,6 +29,7 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   template: async () => (await import('./commands/template.js')).registerTemplate,
   users: async () => (await import('./commands/users.js')).registerUsers,
   notify: async () => (await import('./commands/notify.js')).registerNotify,
+  db: async () => (await import('./commands/db.js')).registerDb,
 };
 
 /** Global options that take a value: the word after them is not the command. */

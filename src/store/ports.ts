@@ -6,6 +6,7 @@
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
+import type { CopyBatch, CopyCounts, CopyTable } from './copy.js';
 
 export type { MessageStatus } from '../core/status.js';
 
@@ -456,6 +457,30 @@ export interface DiagnosisReads {
   failuresSince(since: number): Promise<FailureGroup[]>;
 }
 
+// ---- copying a whole database (db copy) ---------------------------------------------------------
+
+/** A consistent snapshot of a database, read table by table (./copy.ts says which tables and columns). */
+export interface CopySource {
+  /** Rows per table, and the next id each table with generated ids would hand out (never below max + 1). */
+  survey(): Promise<{ counts: CopyCounts; nextIds: Partial<Record<CopyTable, number>> }>;
+  /** The rows, parents before their children, in batches of about `size` rows. */
+  batches(size: number): AsyncIterable<CopyBatch>;
+  /** Ends the snapshot. */
+  close(): Promise<void>;
+}
+
+/** An empty database that takes a whole copy in one transaction: all of it, or nothing. */
+export interface CopyTarget {
+  /**
+   * Refuses (DB_COPY_TARGET_NOT_EMPTY, nothing written) unless every table is empty, then loads every
+   * batch and moves the id sequences past `nextIds`, in one transaction. Returns the rows loaded.
+   */
+  load(
+    source: { nextIds: Partial<Record<CopyTable, number>>; batches: AsyncIterable<CopyBatch> },
+    onRows?: (table: CopyTable, rows: number) => void,
+  ): Promise<CopyCounts>;
+}
+
 /** One database: its repositories, its own random id (ties keychain entries to it), and closing it. */
 /** Which database a store is, as `queue status` and `diagnose` show it: never a password. */
 export interface BackendInfo {
@@ -477,5 +502,9 @@ export interface Store {
   readonly users: UsersRepo;
   readonly diagnosis: DiagnosisReads;
   describe(): Promise<BackendInfo>;
+  /** A snapshot to copy from (db copy). */
+  copySource?(): Promise<CopySource>;
+  /** This database as the target of a copy. */
+  copyTarget?(): CopyTarget;
   close(): Promise<void>;
 }
