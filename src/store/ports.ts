@@ -413,6 +413,8 @@ export interface RunsRepo {
   startRun(r: NewRun): Promise<number>;
   finishRun(runId: number, now: number, error?: { code: string; message: string }): Promise<void>;
   lastRun(): Promise<RunRow | null>;
+  /** The latest run of each host, newest first (at most `limit` hosts). */
+  lastRunPerHost(limit?: number): Promise<RunRow[]>;
 }
 
 /** The operator's hold / release / retry / delete, by ids (all or nothing) or by filter. */

@@ -119,3 +119,56 @@ describe.skipIf(!available)('diagnose: the PostgreSQL connection step by step', 
     expect(byId(fresh.out)['database.schema'].detail).toContain('creates the schema');
   });
 });
+
+describe.skipIf(!available)('queue status and diagnose: per host on a shared database', () => {
+  let sb: Sandbox;
+  let server: PgCluster;
+  let db: { name: string; url: string };
+
+  beforeAll(async () => {
+    server = (await testServer())!;
+    sb = sandbox('sysemail-pg-hosts-');
+    db = await createTestDatabase(server, 'hosts');
+    expect((await sb.run(['--db', db.url, 'params', 'list'], { noDb: true })).exitCode).toBe(0);
+    // two hosts' distributors: app-a finished its run; app-b is sending two messages under its lease
+    await adminQuery(
+      server,
+      `INSERT INTO distributor_runs (owner, host, pid, started_at, ended_at, sent, heartbeat_at, lease_ms) VALUES
+         ('app-a:11:aaaa', 'app-a', 11, 1000, 2000, 7, 2000, 60000),
+         ('app-b:22:bbbb', 'app-b', 22, 3000, NULL, 1, (extract(epoch FROM now()) * 1000)::bigint, 600000);
+       INSERT INTO messages (status, from_addr, to_addrs, created_at, due_at, updated_at, attempts, lease_owner, lease_expires_at)
+       SELECT 'sending', 'app@example.com', '["x@example.com"]', 1, 1, 1, 1, 'app-b:22:bbbb', (extract(epoch FROM now()) * 1000)::bigint + 600000
+       FROM generate_series(1, 2);`,
+      db.name,
+    );
+  });
+  afterAll(() => sb?.cleanup());
+
+  it('queue status --json lists each host with its last run and the leases it holds now; the text says the same', async () => {
+    let r = await sb.run(['--db', db.url, 'queue', 'status', '--json'], { noDb: true });
+    expect(r.exitCode).toBe(0);
+    const s = json<{
+      database: { backend: string; version: string };
+      lastRun: { host: string };
+      hosts: {
+        host: string;
+        leasedMessages: number;
+        leases: { owner: string; messages: number }[];
+        lastRun: { pid: number; sent: number } | null;
+      }[];
+    }>(r.stdout);
+    expect(s.database).toMatchObject({ backend: 'postgresql', version: expect.stringMatching(/^\d+/) });
+    expect(s.lastRun.host).toBe('app-b'); // unchanged: the latest run of all
+    expect(s.hosts.map((h) => [h.host, h.lastRun?.pid, h.lastRun?.sent, h.leasedMessages])).toEqual([
+      ['app-b', 22, 1, 2],
+      ['app-a', 11, 7, 0],
+    ]);
+    expect(s.hosts[0].leases).toEqual([{ owner: 'app-b:22:bbbb', messages: 2, expiresAt: expect.any(String) }]);
+    r = await sb.run(['--db', db.url, 'queue', 'status'], { noDb: true });
+    expect(r.stdout).toMatch(/^ {2}app-b: last run .*pid 22.*holds 2 message\(s\)/m);
+    expect(r.stdout).toMatch(/^ {2}app-a: last run .*pid 11.*holds no lease/m);
+    r = await sb.run(['--db', db.url, 'diagnose', '--offline', '--json'], { noDb: true });
+    const hosts = json<Checks>(r.stdout).checks.find((c) => c.id === 'distributor.hosts');
+    expect(hosts?.detail).toMatch(/app-b: .*holds 2 message\(s\).*; app-a: /);
+  });
+});

@@ -352,6 +352,7 @@ describe('queue run end to end', () => {
       counts: { pending: 0, sending: 0, deferred: 0, held: 0, sent: 0, failed: 0 },
       oldestDueAgeSec: null,
       lastRun: null,
+      hosts: [],
     });
   });
 });
