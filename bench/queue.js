@@ -101,11 +101,26 @@ async function startSink() {
   return { port, kind: haveSmtpSink ? 'smtp-sink' : 'node sink', close };
 }
 
-/** Runs a child to completion (killed after CHILD_TIMEOUT_MS) and measures its wall time from spawn to exit. */
-function timedSpawn(what, args, env, input) {
+/**
+ * Loaded first into each drain child: writes the CPU time the whole process used (every thread) to
+ * BENCH_CPU_FILE as its main thread exits.
+ */
+const CPU_REPORT = `if (require('node:worker_threads').isMainThread) process.on('exit', () => {
+  const u = process.cpuUsage();
+  require('node:fs').writeFileSync(process.env.BENCH_CPU_FILE, String((u.user + u.system) / 1000));
+});
+`;
+
+/**
+ * Runs a child to completion (killed after CHILD_TIMEOUT_MS) and measures its wall time from spawn to
+ * exit; with `cpu`, also the CPU time it reports (cpuMs).
+ */
+function timedSpawn(what, args, env, input, cpu = false) {
+  const cpuFile = path.join(env.HOME, 'cpu-ms');
+  if (cpu) fs.rmSync(cpuFile, { force: true });
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, {
-    env,
+  const r = spawnSync(process.execPath, cpu ? ['--require', path.join(env.HOME, 'cpu-report.cjs'), ...args] : args, {
+    env: cpu ? { ...env, BENCH_CPU_FILE: cpuFile } : env,
     encoding: 'utf8',
     input,
     maxBuffer: 64 * 1024 * 1024,
@@ -116,12 +131,12 @@ function timedSpawn(what, args, env, input) {
   if (r.error?.code === 'ETIMEDOUT') throw new Error(`${what} did not finish within ${CHILD_TIMEOUT_MS / 1000} s`);
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${what} exited ${r.status ?? r.signal}: ${r.stderr}`);
-  return { ms, stdout: r.stdout };
+  return { ms, stdout: r.stdout, cpuMs: cpu ? Number(fs.readFileSync(cpuFile, 'utf8')) : undefined };
 }
 
-function cli(args, env, input) {
+function cli(args, env, input, cpu = false) {
   const prof = process.env.BENCH_PROF && args.includes('run') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/qprof'] : [];
-  return timedSpawn(`sysemail ${args.join(' ')}`, [...prof, BIN, ...args], env, input);
+  return timedSpawn(`sysemail ${args.join(' ')}`, [...prof, BIN, ...args], env, input, cpu);
 }
 
 function median(xs) {
@@ -180,17 +195,19 @@ function plainNodemailer(script, port, count, env) {
     'plain nodemailer',
     [script, String(port), String(count), String(CONCURRENCY), String(inFlight), String(maxMessages)],
     env,
+    undefined,
+    true,
   );
   const { sent } = JSON.parse(r.stdout.trim().split('\n').pop());
   if (sent !== count) throw new Error(`plain nodemailer sent ${sent} of ${count}`);
-  return r.ms;
+  return r;
 }
 
 function queueRun(db, env) {
-  const r = cli(['--db', db, 'queue', 'run', '--concurrency', String(CONCURRENCY), '--json'], env);
+  const r = cli(['--db', db, 'queue', 'run', '--concurrency', String(CONCURRENCY), '--json'], env, undefined, true);
   const last = JSON.parse(r.stdout.trim().split('\n').pop());
   if (last.sent !== DRAIN_MESSAGES) throw new Error(`queue run sent ${last.sent} of ${DRAIN_MESSAGES}`);
-  return r.ms;
+  return r;
 }
 
 const sqliteFiles = (db) => [db, `${db}-wal`, `${db}-shm`];
@@ -237,28 +254,35 @@ export async function drain(tmp, env) {
     cli(['--db', template, 'queue', 'import', file], env);
     const script = path.join(tmp, 'plain-nodemailer.cjs');
     fs.writeFileSync(script, PLAIN_NODEMAILER);
+    fs.writeFileSync(path.join(tmp, 'cpu-report.cjs'), CPU_REPORT);
 
     const queueRates = [];
     const plainRates = [];
     const ratios = [];
+    const queueCpu = [];
+    const plainCpu = [];
     for (let round = 0; round < ROUNDS; round++) {
       const db = path.join(tmp, `drain-${round}.db`);
       copyDb(template, db);
-      let plainMs;
-      let queueMs;
+      let plain;
+      let queue;
       if (round % 2 === 0) {
-        plainMs = plainNodemailer(script, sink.port, DRAIN_MESSAGES, env);
-        queueMs = queueRun(db, env);
+        plain = plainNodemailer(script, sink.port, DRAIN_MESSAGES, env);
+        queue = queueRun(db, env);
       } else {
-        queueMs = queueRun(db, env);
-        plainMs = plainNodemailer(script, sink.port, DRAIN_MESSAGES, env);
+        queue = queueRun(db, env);
+        plain = plainNodemailer(script, sink.port, DRAIN_MESSAGES, env);
       }
       for (const f of sqliteFiles(db)) fs.rmSync(f, { force: true });
-      queueRates.push(DRAIN_MESSAGES / (queueMs / 1000));
-      plainRates.push(DRAIN_MESSAGES / (plainMs / 1000));
+      queueRates.push(DRAIN_MESSAGES / (queue.ms / 1000));
+      plainRates.push(DRAIN_MESSAGES / (plain.ms / 1000));
       ratios.push(queueRates[round] / plainRates[round]);
+      queueCpu.push((queue.cpuMs * 1000) / DRAIN_MESSAGES);
+      plainCpu.push((plain.cpuMs * 1000) / DRAIN_MESSAGES);
     }
     const ratio = median(ratios);
+    // CPU time moves less than wall time on a busy machine: plain's CPU per message over queue run's
+    const cpuRatios = queueCpu.map((q, i) => plainCpu[i] / q);
     return [
       {
         name: `queue run drain, ${DRAIN_MESSAGES} × 2 KB, --concurrency ${CONCURRENCY} (${sink.kind})`,
@@ -280,6 +304,20 @@ export async function drain(tmp, env) {
         unit: '×',
         target: '≥ 0.9',
         ok: ratio >= 0.9,
+      },
+      {
+        name: `CPU per message (all threads of the sender, not the sink): queue run ${queueCpu.map((c) => c.toFixed(0)).join(', ')}; plain nodemailer ${plainCpu.map((c) => c.toFixed(0)).join(', ')}`,
+        value: Math.round(median(queueCpu)),
+        unit: 'µs (median, queue run)',
+        target: undefined,
+        ok: true,
+      },
+      {
+        name: `plain nodemailer's CPU per message / queue run's, median of ${ROUNDS} per-round ratios (${cpuRatios.map((r) => r.toFixed(2)).join(', ')})`,
+        value: Number(median(cpuRatios).toFixed(2)),
+        unit: '×',
+        target: undefined,
+        ok: true,
       },
     ];
   } finally {

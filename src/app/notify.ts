@@ -12,6 +12,7 @@ import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { Store } from '../store/ports.js';
 import { renderTemplateForSend } from './templates.js';
+import { suppressedAmong, suppressedLine, viewOf, type SuppressionView } from './suppress.js';
 import { requireUser } from './users.js';
 import { quoted } from '../core/text.js';
 
@@ -55,7 +56,7 @@ export interface NotifyRequest {
 }
 
 export type NotifyResult =
-  | { skipped: true; reason: string; user: string; template: string }
+  | { skipped: true; reason: string; user: string; template: string; suppression?: SuppressionView }
   | {
       skipped: false;
       id: number;
@@ -85,6 +86,11 @@ export async function notify(deps: NotifyDeps, req: NotifyRequest): Promise<Noti
       user: user.id,
       template: rendered.template.id,
     };
+  }
+  const suppressed = await suppressedAmong(deps.store, [user.email], clock.now());
+  if (suppressed) {
+    const suppression = viewOf(suppressed);
+    return { skipped: true, reason: suppressedLine(suppression), user: user.id, template: rendered.template.id, suppression };
   }
   const from = rendered.from ?? deps.settings.string('sender.default');
   if (!from) {

@@ -11,7 +11,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { SysemailError, isSysemailError } from '../core/errors.js';
 import type { ProviderName } from '../core/failure.js';
 import { messageIdDomain } from '../core/address.js';
-import { composeMessage, type RawAttachment } from '../core/message.js';
+import { composeMessage, recipientsOf, type RawAttachment } from '../core/message.js';
+import { SYSEMAIL_ID_HEADER, sysemailIdValue } from '../core/outgoing.js';
+import { suppressionsAfter } from '../core/suppression.js';
 import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
 import type { ProviderOptions, SecretAccess } from '../providers/common.js';
@@ -19,6 +21,7 @@ import type { Provider, SendResult } from '../providers/types.js';
 import type { Store } from '../store/ports.js';
 import { senderOf } from '../store/rules.js';
 import { spoolAttachments, spoolDirOf } from './spool.js';
+import { assertNotSuppressed } from './suppress.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
 export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
@@ -154,6 +157,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   if (!composed.value) throw describeProblems(composed.errors);
   const { message, sizeBytes } = composed.value;
   const warnings = composed.value.warnings.map((w) => w.message);
+  await assertNotSuppressed(store, recipientsOf(message), clock.now());
   message.messageId = newMessageId(message.from);
   const { attachments: _outgoing, ...fields } = message;
   const base = {
@@ -196,14 +200,18 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
       },
       startedAt,
     );
+    message.headers = { ...message.headers, [SYSEMAIL_ID_HEADER]: sysemailIdValue(id, store.id) };
+    const softExpiryMs = settings.number('suppression.softExpiryDays') * 86_400_000;
+    const recipients = recipientsOf(message);
     let result: SendResult;
     try {
       result = await provider.send(message);
     } catch (err) {
-      await recordFailure(store, id, lease, providerName, startedAt, clock.now(), err);
+      await recordFailure(store, { id, lease, provider: providerName, startedAt, endedAt: clock.now(), recipients, softExpiryMs }, err);
       throw withMessageId(err, id);
     }
     const endedAt = clock.now();
+    const suppress = suppressionsAfter({ refused: result.refused, recipients }, { messageId: id, now: endedAt, softExpiryMs });
     // the distributor's own transition: accepted while this send still holds the lease
     await store.messages.applyWrites([
       {
@@ -217,6 +225,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
           messageId: result.messageId ?? message.messageId,
           response: result.response ?? result.file,
         },
+        ...(suppress.length > 0 ? { suppress } : {}),
       },
     ]);
     if (result.rejected.length > 0) warnings.push(`the server refused ${result.rejected.join(', ')}; the others were accepted`);
@@ -234,21 +243,36 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
   }
 }
 
-async function recordFailure(
-  store: Store,
-  id: number,
-  lease: string,
-  provider: ProviderName,
-  startedAt: number,
-  endedAt: number,
-  err: unknown,
-): Promise<void> {
+interface DirectAttempt {
+  id: number;
+  lease: string;
+  provider: ProviderName;
+  startedAt: number;
+  endedAt: number;
+  recipients: string[];
+  softExpiryMs: number;
+}
+
+/** The failed attempt, and the recipients the server refused for good on the suppression list with it. */
+async function recordFailure(store: Store, a: DirectAttempt, err: unknown): Promise<void> {
   const { failureOf } = await import('./distributor/index.js');
   const { diagnose } = await import('../core/diagnosis/index.js');
-  const failure = failureOf(err, provider);
+  const failure = failureOf(err, a.provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;
+  const { classifyAttempt } = await import('./distributor/index.js');
+  // a refusal that is only temporary (a deferral) says nothing final about an address
+  const final = classifyAttempt(failure, err).kind !== 'tempfail';
+  const suppress = final
+    ? suppressionsAfter({ failure, recipients: a.recipients }, { messageId: a.id, now: a.endedAt, softExpiryMs: a.softExpiryMs })
+    : [];
   await store.messages.applyWrites([
-    { op: 'failed', id, owner: lease, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } },
+    {
+      op: 'failed',
+      id: a.id,
+      owner: a.lease,
+      outcome: { now: a.endedAt, startedAt: a.startedAt, provider: a.provider, failure, diagnosis },
+      ...(suppress.length > 0 ? { suppress } : {}),
+    },
   ]);
 }
 

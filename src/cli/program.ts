@@ -30,6 +30,8 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   users: async () => (await import('./commands/users.js')).registerUsers,
   notify: async () => (await import('./commands/notify.js')).registerNotify,
   db: async () => (await import('./commands/db.js')).registerDb,
+  suppress: async () => (await import('./commands/suppress.js')).registerSuppress,
+  bounces: async () => (await import('./commands/bounces.js')).registerBounces,
 };
 
 /** Global options that take a value: the word after them is not the command. */

@@ -68,6 +68,13 @@ export const ERROR_CODES = {
   USER_ID_INVALID: 'a user id holds characters it may not',
   USER_NOT_FOUND: 'no user has this id',
   NOTIFY_EMAIL_INVALID: '--notify-email takes yes or no',
+  RECIPIENT_SUPPRESSED:
+    'a recipient is on the suppression list (a bounce, a permanent refusal or `suppress add`); `suppress remove ADDR` lifts it',
+  SUPPRESSION_NOT_FOUND: '`suppress remove` named an address that is not on the suppression list',
+  SUPPRESS_IMPORT_INVALID: 'a `suppress import` line is not an address (or address,reason); nothing was imported',
+  EXPIRES_INVALID: '`suppress add --expires` is neither a duration (30d) nor an ISO 8601 time in the future',
+  BOUNCES_INPUT_UNREADABLE: '`bounces import` was given a file or folder that does not exist or cannot be read',
+  BOUNCES_MOVE_FAILED: '`bounces import --move-to` could not move a processed report into its folder',
   ORG_INVALID: 'an organisation id holds characters it may not',
   DB_VALUE_TOO_BIG: 'a value is too big for the database to store',
 

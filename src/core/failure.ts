@@ -42,6 +42,8 @@ export interface FailureInfo {
   httpStatus?: number;
   /** Seconds the server asked us to wait (Retry-After). */
   retryAfterSec?: number;
+  /** The recipients the server refused, each with its own reply (SMTP RCPT TO, or LMTP's DATA). */
+  refused?: { recipient: string; responseCode?: number; response: string }[];
 }
 
 /** Pulls an RFC 3463 enhanced status code out of a reply text, e.g. "550 5.1.1 <x>: unknown" → "5.1.1". */

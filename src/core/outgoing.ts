@@ -35,3 +35,17 @@ export interface RenderedMime {
   raw: Uint8Array;
   envelope: { from: string; to: string[] };
 }
+
+/** The header every message sysemail sends carries: its id in this database, so a bounce finds it. */
+export const SYSEMAIL_ID_HEADER = 'X-Sysemail-Id';
+
+/** `42.1f0c9a2b7d3e`: the message id, then the first 12 characters of the database's own id. */
+export function sysemailIdValue(id: number, dbId: string): string {
+  return `${id}.${dbId.slice(0, 12)}`;
+}
+
+/** Reads an X-Sysemail-Id value back; undefined when it is not one. */
+export function parseSysemailId(value: string): { id: number; db?: string } | undefined {
+  const m = /^\s*(\d{1,15})(?:\.([0-9A-Za-z_-]{1,64}))?\s*$/.exec(value);
+  return m ? { id: Number(m[1]), ...(m[2] ? { db: m[2] } : {}) } : undefined;
+}

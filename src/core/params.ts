@@ -107,6 +107,12 @@ const TABLE = [
     description: 'Hours a message may keep retrying before it fails',
   },
   {
+    key: 'suppression.softExpiryDays',
+    type: { kind: 'integer', min: 1, max: 3650 },
+    default: 7,
+    description: 'Days a recipient refused for a full mailbox (5.2.2) stays on the suppression list',
+  },
+  {
     key: 'queue.spoolDir',
     type: { kind: 'path' },
     defaultNote: 'spool/ beside the database file',

@@ -22,6 +22,8 @@ export interface SendResult {
   file?: string;
   accepted: string[];
   rejected: string[];
+  /** The rejected recipients with the server's reply to each. */
+  refused?: { recipient: string; responseCode?: number; response: string }[];
 }
 
 export type TestPhase = 'connect' | 'tls' | 'ehlo' | 'auth' | 'mail' | 'rcpt' | 'data' | 'token' | 'mailbox' | 'send' | 'write';

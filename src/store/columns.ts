@@ -5,7 +5,8 @@
  */
 import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { MessageStatus } from '../core/status.js';
-import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment, TemplateRow } from './ports.js';
+import { suppressionKey, type SuppressionEntry } from '../core/suppression.js';
+import type { AttemptRow, MessageRow, NewAttempt, RunRow, StoredAttachment, SuppressionRow, TemplateRow } from './ports.js';
 
 /** A messages row as the driver returns it: `J` where a column holds JSON, `B` for the forced flag. */
 export interface MessageColumns<J, B> {
@@ -205,3 +206,43 @@ export function templateFromColumns(r: TemplateColumns): TemplateRow {
     updatedAt: r.updated_at,
   };
 }
+
+export interface SuppressionColumns {
+  address: string;
+  reason: string;
+  source: string;
+  message_id: number | null;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export function suppressionFromColumns(r: SuppressionColumns): SuppressionRow {
+  return {
+    address: r.address,
+    reason: r.reason,
+    source: r.source as SuppressionRow['source'],
+    messageId: r.message_id,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+/** The columns of an entry to write, in the order of SUPPRESSION_INSERT_COLUMNS. */
+export function suppressionFields(e: SuppressionEntry, now: number) {
+  return {
+    address: suppressionKey(e.address),
+    reason: e.reason,
+    source: e.source,
+    messageId: e.messageId ?? null,
+    createdAt: now,
+    expiresAt: e.expiresAt ?? null,
+  };
+}
+
+/**
+ * On conflict the new entry wins, except that a lasting entry still in effect is never shortened by
+ * one that expires. Shared by both stores' upsert.
+ */
+export const SUPPRESSION_UPSERT_TAIL = `ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+  message_id = excluded.message_id, created_at = excluded.created_at, expires_at = excluded.expires_at
+  WHERE suppressions.expires_at IS NOT NULL OR excluded.expires_at IS NULL`;

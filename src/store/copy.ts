@@ -33,6 +33,8 @@ export const COPY_TABLES = {
   message_attachments: { key: ['message_id', 'position'], bytes: ['content'] },
   attempts: { key: ['id'], json: ['failure'], identity: true },
   distributor_runs: { key: ['id'], identity: true },
+  suppressions: { key: ['address'] },
+  bounces: { key: ['report_key', 'recipient'] },
 } as const satisfies Record<string, CopyTableSpec>;
 
 export type CopyTable = keyof typeof COPY_TABLES;

@@ -247,4 +247,27 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE distributor_runs ADD COLUMN interval_ms INTEGER;  -- null: one pass
   CREATE INDEX distributor_runs_owner ON distributor_runs (owner);
   `,
+  // 5: the suppression list (addresses not sent to), and the bounce reports already recorded, so that
+  // importing one twice changes nothing.
+  `
+  CREATE TABLE suppressions (
+    address    TEXT PRIMARY KEY,         -- mailbox as given, domain in lower case
+    reason     TEXT NOT NULL,
+    source     TEXT NOT NULL,            -- manual | import | refusal | bounce
+    message_id INTEGER,                  -- the message whose refusal or bounce listed it
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER                   -- null: until removed
+  ) STRICT;
+
+  CREATE TABLE bounces (
+    report_key  TEXT NOT NULL,           -- the report's Message-ID, else a digest of its bytes
+    recipient   TEXT NOT NULL,
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    action      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (report_key, recipient)
+  ) STRICT;
+  CREATE INDEX bounces_message ON bounces (message_id);
+  `,
 ];

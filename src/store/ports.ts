@@ -7,8 +7,10 @@ import type { FailureInfo, ProviderName } from '../core/failure.js';
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
 import type { CopyBatch, CopyCounts, CopyTable } from './copy.js';
+import type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
 
 export type { MessageStatus } from '../core/status.js';
+export type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
 
 // ---- messages and attempts ----------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ export interface NewAttempt {
   startedAt: number;
   endedAt?: number;
   provider: ProviderName | null;
-  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released';
+  outcome: 'sent' | 'deferred' | 'failed' | 'throttled' | 'released' | 'bounced';
   response?: string;
   failure?: FailureInfo;
   diagnosis?: string | null;
@@ -147,6 +149,8 @@ export interface ClaimResult {
   reclaimed: number[];
   /** For each write applied before the claim: did the database accept it (the lease was the writer's)? */
   beforeAccepted: boolean[];
+  /** Claimed messages failed at once because a recipient is on the suppression list (never sent). */
+  suppressed?: number[];
 }
 
 export interface Outcome {
@@ -171,9 +175,17 @@ export interface GiveBackOptions {
  * by another thread) and a direct send's completion alike. Only the lease owner's write is accepted.
  */
 export type QueueWrite =
-  | { op: 'sent'; id: number; owner: string; forced?: boolean; outcome: Outcome & { messageId?: string; response?: string } }
+  | {
+      op: 'sent';
+      id: number;
+      owner: string;
+      forced?: boolean;
+      outcome: Outcome & { messageId?: string; response?: string };
+      /** Recipients the server refused for good: added to the suppression list with the write. */
+      suppress?: SuppressionEntry[];
+    }
   | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
-  | { op: 'failed'; id: number; owner: string; outcome: Outcome }
+  | { op: 'failed'; id: number; owner: string; outcome: Outcome; suppress?: SuppressionEntry[] }
   | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
@@ -483,6 +495,63 @@ export interface CopyTarget {
   ): Promise<CopyCounts>;
 }
 
+// ---- suppression list and bounces -------------------------------------------------------------------
+
+export interface SuppressionRow {
+  /** The key (suppressionKey): mailbox as given, domain in lower case. */
+  address: string;
+  reason: string;
+  source: SuppressionSource;
+  messageId: number | null;
+  createdAt: number;
+  /** null = until removed. */
+  expiresAt: number | null;
+}
+
+/** A delivery status notification's verdict on one recipient of one message sent from this database. */
+export interface BounceRecord {
+  /** What makes the report itself unique (its Message-ID, else a digest of its bytes): a second import changes nothing. */
+  reportKey: string;
+  messageId: number;
+  recipient: string;
+  /** RFC 3464 Action: failed, delayed, ... */
+  action: string;
+  /** RFC 3463 status, e.g. 5.1.1. */
+  status: string;
+  /** The remote server's words (Diagnostic-Code), and who said them (Remote-MTA / Reporting-MTA). */
+  failure: FailureInfo;
+  diagnosis: string | null;
+  /** When the report says it happened (Arrival-Date / Date), else the import time. */
+  at: number;
+  /** The message becomes failed (a sent message's delivery failed for good). */
+  final: boolean;
+  /** The recipient goes on the suppression list (a hard bounce; a delay is only recorded). */
+  suppress?: SuppressionEntry;
+}
+
+/** Addresses that are not sent to, and the bounce reports that put some of them there. */
+export interface SuppressionsRepo {
+  /** Entries in effect at `now` (expired ones are left out), by address. */
+  list(now: number): Promise<SuppressionRow[]>;
+  /** The entries in effect at `now` for these keys (suppressionKey). */
+  find(addresses: readonly string[], now: number): Promise<SuppressionRow[]>;
+  /**
+   * Adds or renews entries in one transaction, all or none. A lasting entry is not shortened by a
+   * soft one for the same address; an expired one is replaced. Returns how many were written.
+   */
+  add(entries: readonly SuppressionEntry[], now: number): Promise<number>;
+  /** Lifts the entry for one key; false when there was none. */
+  remove(address: string): Promise<boolean>;
+  /**
+   * Records a bounce: an attempt row with the remote server's words, a hard bounce's message failed
+   * and its recipient suppressed, all in one transaction. 'duplicate' when this report's verdict on
+   * this recipient was recorded before (nothing changes); 'missing' when the message is not here.
+   */
+  recordBounce(b: BounceRecord, now: number): Promise<'recorded' | 'duplicate' | 'missing'>;
+  /** The message whose RFC 5322 Message-ID this is, if one is in this database. */
+  messageByMessageId(messageId: string): Promise<number | undefined>;
+}
+
 /** One database: its repositories, its own random id (ties keychain entries to it), and closing it. */
 /** Which database a store is, as `queue status` and `diagnose` show it: never a password. */
 export interface BackendInfo {
@@ -503,6 +572,7 @@ export interface Store {
   readonly templates: TemplatesRepo;
   readonly users: UsersRepo;
   readonly diagnosis: DiagnosisReads;
+  readonly suppressions: SuppressionsRepo;
   describe(): Promise<BackendInfo>;
   /** A snapshot to copy from (db copy). */
   copySource?(): Promise<CopySource>;

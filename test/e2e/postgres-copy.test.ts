@@ -15,7 +15,17 @@ import { adminQuery, createTestDatabase, pgAvailable, testServer, type PgCluster
 const available = await pgAvailable();
 
 const MESSAGES = 100_000;
-const DATA_TABLES = ['params', 'templates', 'users', 'messages', 'message_attachments', 'attempts', 'distributor_runs'];
+const DATA_TABLES = [
+  'params',
+  'templates',
+  'users',
+  'messages',
+  'message_attachments',
+  'attempts',
+  'distributor_runs',
+  'suppressions',
+  'bounces',
+];
 
 /** Rows per data table of a PostgreSQL database. */
 async function rowCounts(server: PgCluster, db: string): Promise<Record<string, number>> {
@@ -64,6 +74,8 @@ describe.skipIf(!available)('db copy from SQLite to PostgreSQL', () => {
     fs.rmSync(file); // the queued copy in the spool is what travels
     fs.writeFileSync(path.join(sb.dir, 'welcome.txt'), 'Hello %name%');
     r = await sb.run(['template', 'add', 'welcome', '--subject', 'Welcome %name%', '--body-file', path.join(sb.dir, 'welcome.txt')]);
+    expect(r.exitCode).toBe(0);
+    r = await sb.run(['suppress', 'add', 'gone@example.com', '--reason', 'left the company']);
     expect(r.exitCode).toBe(0);
     r = await sb.run(['users', 'add', 'u1', '--email', 'u1@example.com', '--name', 'Una One']);
     expect(r.exitCode).toBe(0);
@@ -134,6 +146,7 @@ describe.skipIf(!available)('db copy from SQLite to PostgreSQL', () => {
       ['params', 'list', '--json'],
       ['template', 'list', '--json'],
       ['users', 'list', '--json'],
+      ['suppress', 'list', '--json'],
       ['history', 'show', '1000', '--json'],
       ['history', 'show', '99990', '--json'],
     ]) {

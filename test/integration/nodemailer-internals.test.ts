@@ -5,6 +5,9 @@
  */
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
+import * as base64 from 'nodemailer/lib/base64/index.js';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import * as qp from 'nodemailer/lib/qp/index.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolOptions } from '../../src/providers/smtp/config.js';
@@ -14,6 +17,7 @@ import {
   eventLogger,
   readLogEntry,
   sendRawCommand,
+  serializeMime,
   socketOf,
   type LogEvent,
 } from '../../src/providers/smtp/internals.js';
@@ -191,5 +195,77 @@ describe('the pooled transport', () => {
     closeTransport(t, { force: true });
     const outcome = await Promise.race([sending, new Promise((resolve) => setTimeout(() => resolve('still sending'), 5_000))]);
     expect(outcome).toBeInstanceOf(Error);
+  });
+});
+
+describe('serializeMime against MimeNode.build()', () => {
+  type Mail = ConstructorParameters<typeof MailComposer>[0];
+  const base: Mail = { from: 'Ann Lee <ann@example.com>', to: 'bob@example.com', subject: 'Report', messageId: '<fixed@example.com>' };
+  const built = (node: ReturnType<MailComposer['compile']>) =>
+    new Promise<Buffer>((resolve, reject) => node.build((err, raw) => (err ? reject(err) : resolve(raw))));
+  /** The same node both ways: Date, Message-ID and the boundaries are the node's own, so the bytes must match exactly. */
+  async function bothWays(mail: Mail): Promise<{ serialized: Buffer | undefined; built: Buffer }> {
+    const node = new MailComposer(mail).compile();
+    const serialized = serializeMime(node, { qp, base64 });
+    return { serialized, built: await built(node) };
+  }
+
+  const cases: [string, Mail][] = [
+    ['plain ASCII text', { ...base, text: 'Hello,\r\nthe report is ready.' }],
+    ['long lines and lone LFs', { ...base, text: 'x'.repeat(300) + '\n' + 'word '.repeat(100) + 'end\nlast' }],
+    [
+      'accented text (quoted-printable)',
+      { ...base, subject: 'Rapport trimestriel été', text: 'Déjà vu — où est le café ? '.repeat(30) + '!' },
+    ],
+    ['mostly non-Latin text (base64)', { ...base, subject: '報告書', text: '日本語のテキストです。'.repeat(40) }],
+    ['text and html', { ...base, text: 'plain part', html: '<p>Hello <b>world</b> – ünïcödé</p>' }],
+    ['html only, long line', { ...base, html: '<div>' + 'a&nbsp;b '.repeat(200) + '</div>' }],
+    [
+      'cc, bcc, reply-to, headers',
+      { ...base, cc: 'c@example.com', bcc: 'd@example.com', replyTo: 'r@example.com', headers: { 'X-Tag': 'a' }, text: 'x' },
+    ],
+    ['empty text', { ...base, text: '' }],
+    ['text ending in CR', { ...base, text: 'ends with\r' }],
+    [
+      'a Buffer attachment',
+      { ...base, text: 'see attached', attachments: [{ filename: 'a.bin', content: Buffer.from([0, 1, 2, 250, 13, 10, 32]) }] },
+    ],
+    [
+      'a text attachment with equals signs',
+      { ...base, text: 't', attachments: [{ filename: 'a.txt', content: 'a=b\r\nc = d'.repeat(50) }] },
+    ],
+  ];
+  for (const [name, mail] of cases) {
+    it(`gives build()'s bytes: ${name}`, async () => {
+      const r = await bothWays(mail);
+      expect(r.serialized).toBeDefined();
+      expect(r.serialized!.toString('latin1')).toBe(r.built.toString('latin1'));
+    });
+  }
+
+  it("gives build()'s bytes for random bodies (whitespace, line breaks, '=', non-ASCII), or leaves them to build()", async () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const alphabet = ['a', 'Z', ' ', '\t', '\r\n', '\n', '\r', '=', '.', 'é', '€', '日', '😀', '-'];
+    let serialized = 0;
+    for (let i = 0; i < 150; i++) {
+      const text = Array.from({ length: rnd(400) }, () => alphabet[rnd(alphabet.length)]).join('');
+      const r = await bothWays({ ...base, text, ...(i % 3 === 0 ? { html: `<p>${text}</p>` } : {}) });
+      if (r.serialized === undefined) continue;
+      serialized++;
+      expect(r.serialized.toString('latin1')).toBe(r.built.toString('latin1'));
+    }
+    expect(serialized).toBeGreaterThan(50);
+  });
+
+  it('leaves to build() what it does not write itself: trailing whitespace, file contents, raw messages, transforms', async () => {
+    expect((await bothWays({ ...base, text: 'quoted-printable, ends with a space: été ' })).serialized).toBeUndefined();
+    expect(
+      (await bothWays({ ...base, text: 'x', attachments: [{ filename: 'f.txt', path: '/etc/hostname' }] })).serialized,
+    ).toBeUndefined();
+    expect((await bothWays({ ...base, raw: 'Subject: x\r\n\r\nbody' })).serialized).toBeUndefined();
+    const node = new MailComposer({ ...base, text: 'x' }).compile();
+    node.processFunc((input) => input);
+    expect(serializeMime(node, { qp, base64 })).toBeUndefined();
   });
 });

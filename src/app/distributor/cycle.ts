@@ -43,6 +43,8 @@ export interface CycleContext {
   limits: Partial<Record<ProviderName, number>>;
   backoff: BackoffPolicy;
   random: () => number;
+  /** suppression.softExpiryDays, in ms. */
+  softSuppressionMs?: number;
   provider(name: ProviderName): Promise<Provider>;
   classify(failure: FailureInfo, err: unknown): FailureClass;
   diagnose?: (failure: FailureInfo) => string | null;
@@ -161,8 +163,9 @@ export class Cycle {
         if (!held) this.buffer.push(m);
       }
       this.counts.deferred += r.throttled.length;
-      this.done += r.throttled.length;
-      if (r.claimed.length === 0 && r.throttled.length === 0) this.exhausted = true;
+      this.counts.failed += r.suppressed?.length ?? 0;
+      this.done += r.throttled.length + (r.suppressed?.length ?? 0);
+      if (r.claimed.length === 0 && r.throttled.length === 0 && !r.suppressed?.length) this.exhausted = true;
       if (r.throttled.length > 0) ctx.onProgress?.({ done: this.done, total: this.total });
     } catch (err) {
       this.error ??= err;
@@ -257,7 +260,7 @@ export class Cycle {
     // outside a try: a failed renewal or give-back is the run's error, not this message's
     while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
     const outgoing = toOutgoing(m, this.ctx.dbId);
-    outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
+    if (outgoing.attachments.length > 0) outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
     if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
     const result = await this.handOver(m, outgoing, provider);
     this.record(m, startedAt, result);
@@ -288,7 +291,7 @@ export class Cycle {
         this.ctx.run.renderedAhead++;
       }
       const r = await provider.send(outgoing);
-      return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response } };
+      return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response, refused: r.refused } };
     } catch (err) {
       return this.failed(m, err);
     } finally {
@@ -310,7 +313,13 @@ export class Cycle {
       startedAt,
       now: ctx.clock.now(),
       result,
-      policy: { backoff: ctx.backoff, random: ctx.random, deadlineStreak: ctx.run.deadlineStreak, concurrency: ctx.concurrency },
+      policy: {
+        backoff: ctx.backoff,
+        random: ctx.random,
+        deadlineStreak: ctx.run.deadlineStreak,
+        concurrency: ctx.concurrency,
+        softSuppressionMs: ctx.softSuppressionMs,
+      },
       stopping: ctx.run.stopping,
     });
     ctx.run.deadlineStreak = d.deadlineStreak;

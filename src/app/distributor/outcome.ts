@@ -6,13 +6,15 @@ import { retryDecision, type BackoffPolicy } from '../../core/backoff.js';
 import { DEADLINE_GRAPH, DEADLINE_SMTP } from '../../core/classify.js';
 import { SysemailError, isSysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
+import { DEFAULT_SOFT_EXPIRY_DAYS, suppressionsAfter, type RecipientRefusal } from '../../core/suppression.js';
 import type { ClaimedMessage, Outcome, QueueWrite } from '../../store/queue.js';
 import type { FailureClass } from './failure.js';
 
-export type DecidedMessage = Pick<ClaimedMessage, 'id' | 'attempts' | 'firstAttemptAt' | 'createdAt' | 'forcedSend' | 'via'>;
+export type DecidedMessage = Pick<ClaimedMessage, 'id' | 'attempts' | 'firstAttemptAt' | 'createdAt' | 'forcedSend' | 'via'> &
+  Partial<Pick<ClaimedMessage, 'to' | 'cc' | 'bcc'>>;
 
 export type SendResult =
-  | { sent: { messageId?: string; response?: string } }
+  | { sent: { messageId?: string; response?: string; refused?: RecipientRefusal[] } }
   | { failure: FailureInfo; classification: FailureClass; diagnosis: string | null; error: unknown };
 
 export interface OutcomePolicy {
@@ -22,6 +24,8 @@ export interface OutcomePolicy {
   deadlineStreak: number;
   /** That many in a row: every connection stalls, and the run stops. */
   concurrency: number;
+  /** How long a soft refusal (a full mailbox) keeps a recipient on the suppression list. */
+  softSuppressionMs?: number;
 }
 
 export interface OutcomeInput {
@@ -71,8 +75,17 @@ function accountError(cls: FailureClass, failure: FailureInfo, err: unknown): Sy
 export function decideOutcome(i: OutcomeInput): OutcomeDecision {
   const { message: m, owner, now, startedAt, policy } = i;
   if ('sent' in i.result) {
+    const { refused, ...sent } = i.result.sent;
+    const suppress = refusedRecipients(i, { refused });
     return {
-      write: { op: 'sent', id: m.id, owner, forced: m.forcedSend, outcome: { now, startedAt, provider: m.via, ...i.result.sent } },
+      write: {
+        op: 'sent',
+        id: m.id,
+        owner,
+        forced: m.forcedSend,
+        outcome: { now, startedAt, provider: m.via, ...sent },
+        ...(suppress.length > 0 ? { suppress } : {}),
+      },
       deadlineStreak: 0,
     };
   }
@@ -114,5 +127,15 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
     }
     // past queue.maxLifetimeHours: the server's last words stay as they were
   }
-  return decided({ op: 'failed', id: m.id, owner, outcome });
+  const suppress = refusedRecipients(i, { failure });
+  return decided({ op: 'failed', id: m.id, owner, outcome, ...(suppress.length > 0 ? { suppress } : {}) });
+}
+
+/** The recipients this attempt's server refused for good, for the suppression list. */
+function refusedRecipients(i: OutcomeInput, attempt: { failure?: FailureInfo; refused?: RecipientRefusal[] }) {
+  const m = i.message;
+  return suppressionsAfter(
+    { ...attempt, recipients: [...(m.to ?? []), ...(m.cc ?? []), ...(m.bcc ?? [])] },
+    { messageId: m.id, now: i.now, softExpiryMs: i.policy.softSuppressionMs ?? DEFAULT_SOFT_EXPIRY_DAYS * 86_400_000 },
+  );
 }

@@ -45,6 +45,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     limits,
     backoff: backoffPolicy(settings),
     random: o.random ?? Math.random,
+    softSuppressionMs: settings.number('suppression.softExpiryDays') * 86_400_000,
     provider,
     classify: o.classify ?? classifyAttempt,
     diagnose: o.diagnose,

@@ -47,6 +47,8 @@ async function copy(ctx: CliContext, opts: { to: string }): Promise<Outcome> {
       attempts: r.rows.attempts,
       attachments: r.rows.message_attachments,
       runs: r.rows.distributor_runs,
+      suppressions: r.rows.suppressions,
+      bounces: r.rows.bounces,
     };
     if (ctx.output.json) {
       ctx.output.jsonDoc({ copied, secretsToSet: r.secretsToSet, from: r.source.location, to: r.target.location });

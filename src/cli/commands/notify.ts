@@ -56,6 +56,10 @@ async function run(ctx: CliContext, opts: NotifyOptions): Promise<Outcome> {
     ctx.output.jsonDoc(result);
     return 'OK';
   }
+  if (result.skipped && result.suppression) {
+    const { suppressedError } = await import('../../app/suppress.js');
+    throw suppressedError(result.suppression);
+  }
   if (result.skipped) {
     ctx.output.note(`nothing sent: ${result.reason}`);
     return 'OK';

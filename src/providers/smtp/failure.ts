@@ -51,7 +51,25 @@ export function smtpFailureOf(err: NodemailerError, phaseHint?: FailurePhase): F
     ...(err.responseCode ? { responseCode: err.responseCode } : {}),
     ...(enhancedCode ? { enhancedCode } : {}),
     response,
+    ...refusedOf((err as { rejectedErrors?: unknown }).rejectedErrors),
   };
+}
+
+/** Each recipient nodemailer reports refused, with the server's reply to it. */
+export function refusedOf(list: unknown): { refused?: NonNullable<FailureInfo['refused']> } {
+  if (!Array.isArray(list) || list.length === 0) return {};
+  const refused = list.flatMap((e: { recipient?: unknown; responseCode?: unknown; response?: unknown; message?: unknown }) =>
+    typeof e?.recipient === 'string'
+      ? [
+          {
+            recipient: e.recipient,
+            ...(typeof e.responseCode === 'number' ? { responseCode: e.responseCode } : {}),
+            response: (typeof e.response === 'string' ? e.response : typeof e.message === 'string' ? e.message : '').trim(),
+          },
+        ]
+      : [],
+  );
+  return refused.length > 0 ? { refused } : {};
 }
 
 /**

@@ -40,8 +40,11 @@ export class SmtpProvider implements Provider {
     });
   }
 
+  /** The settings are the run's and do not change under it: read once (a bad one throws each time). */
+  private cfg?: SmtpConfig;
+
   private config(): SmtpConfig {
-    return readSmtpConfig(this.options.settings);
+    return (this.cfg ??= readSmtpConfig(this.options.settings));
   }
 
   /** Checks the settings and reads the secret, so a missing one is reported before anything is stored. */

@@ -109,3 +109,74 @@ export function eventLogger(onEvent: (event: LogEvent) => void): Record<(typeof 
     (...args: unknown[]) => void
   >;
 }
+
+/** The fields of nodemailer's MimeNode that serializeMime reads (its public build() streams them). */
+interface MimeNodeInternals {
+  content?: unknown;
+  childNodes: MimeNodeInternals[];
+  multipart?: string | false;
+  boundary?: string;
+  contentType?: string;
+  newline?: unknown;
+  _raw?: unknown;
+  _transforms: unknown[];
+  _processFuncs: unknown[];
+  getTransferEncoding(): string | false;
+  buildHeaders(): string;
+}
+
+/** Encoders nodemailer's MimeNode streams content through (nodemailer/lib/qp and lib/base64, public). */
+export interface MimeEncoders {
+  qp: { encode(b: Buffer): string; wrap(s: string, lineLength?: number): string };
+  base64: { encode(b: Buffer): string; wrap(s: string, lineLength?: number): string };
+}
+
+/** The byte nodemailer's QP encoder treats as end-of-line whitespace: a body ending in it is left to build(). */
+const isQpWhitespace = (c: number | undefined) => c === 0x20 || c === 0x09;
+/** The QP encoder works in slices of this many bytes; longer contents are left to build(). */
+const QP_SLICE = 64 * 1024;
+
+function serializeNode(node: MimeNodeInternals, enc: MimeEncoders, out: Buffer[]): boolean {
+  if (node._raw || node._transforms.length > 0 || node._processFuncs.length > 0 || node.newline) return false;
+  const c = node.content;
+  if (c !== undefined && c !== null && c !== '' && typeof c !== 'string' && !Buffer.isBuffer(c)) return false; // a stream, a path, a URL
+  // the order MimeNode.stream() uses: the encoding first, then the headers (which may set it)
+  const transferEncoding = node.getTransferEncoding();
+  out.push(Buffer.from(node.buildHeaders() + '\r\n\r\n'));
+  if (c) {
+    const bytes = typeof c === 'string' ? Buffer.from(c) : c;
+    if (transferEncoding === 'quoted-printable') {
+      // nodemailer's encoder holds back trailing whitespace and treats non-text as binary: left to build()
+      if (!/^text\//i.test(node.contentType ?? '') || bytes.length > QP_SLICE || isQpWhitespace(bytes[bytes.length - 1])) return false;
+      out.push(Buffer.from(enc.qp.wrap(enc.qp.encode(bytes), 76), 'latin1'));
+    } else if (transferEncoding === 'base64') {
+      out.push(Buffer.from(enc.base64.wrap(enc.base64.encode(bytes), 76), 'latin1'));
+    } else out.push(bytes);
+  }
+  if (node.multipart) {
+    for (let i = 0; i < node.childNodes.length; i++) {
+      out.push(Buffer.from(`${i > 0 ? '\r\n' : ''}--${node.boundary}\r\n`));
+      if (!serializeNode(node.childNodes[i], enc, out)) return false;
+    }
+    out.push(Buffer.from(`\r\n--${node.boundary}--\r\n`));
+  }
+  return true;
+}
+
+/**
+ * The bytes nodemailer's MimeNode.build() would give for `message`, written at once instead of through
+ * its stream pipeline (a pipeline, an abort controller and several stream hops per node and message):
+ * for a tree of string or Buffer contents without transforms, DKIM or a newline option. Returns
+ * undefined for anything else (build() renders those). The canary test builds the same nodes both
+ * ways and compares the bytes.
+ */
+export function serializeMime(message: unknown, enc: MimeEncoders): Buffer | undefined {
+  const out: Buffer[] = [];
+  if (!serializeNode(message as MimeNodeInternals, enc, out)) return undefined;
+  // nodemailer's LastNewline: the message ends with a line break
+  const last = out.findLast((b) => b.length > 0);
+  const lastByte = last?.[last.length - 1];
+  if (lastByte === 0x0d) out.push(Buffer.from('\n'));
+  else if (lastByte !== 0x0a) out.push(Buffer.from('\r\n'));
+  return Buffer.concat(out);
+}

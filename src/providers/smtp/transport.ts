@@ -11,7 +11,7 @@ import { nodemailerMessage, type AccessToken } from '../common.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
-import { explainSmtpError, sessionDeadlineError } from './failure.js';
+import { explainSmtpError, refusedOf, sessionDeadlineError } from './failure.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
 
@@ -38,6 +38,13 @@ export class SmtpTransport {
   private transport(cfg: SmtpConfig): Promise<Transporter> {
     if (!this.creating) this.creating = this.open(cfg).finally(() => (this.creating = undefined));
     return this.creating;
+  }
+
+  /** The open transport when it can serve this send as it is (no OAuth2 token to renew): no promise per message. */
+  private openTransport(): Transporter | undefined {
+    return this.transporter && !this.creating && (!this.transportToken || this.transportToken.expiresAt > Date.now())
+      ? this.transporter
+      : undefined;
   }
 
   private async open(cfg: SmtpConfig): Promise<Transporter> {
@@ -72,7 +79,7 @@ export class SmtpTransport {
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
     try {
-      const transporter = await this.transport(cfg);
+      const transporter = this.openTransport() ?? (await this.transport(cfg));
       const info = await transporter.sendMail({
         ...(r
           ? {
@@ -89,6 +96,7 @@ export class SmtpTransport {
         response: info.response,
         accepted: addressesOf(info.accepted),
         rejected: addressesOf(info.rejected),
+        ...refusedOf((info as { rejectedErrors?: unknown }).rejectedErrors),
       };
     } catch (err) {
       if (deadline.signal.aborted && !isSysemailError(err)) throw sessionDeadlineError(cfg, this.o.timeouts.sessionMs, err);

@@ -21,6 +21,7 @@ import type {
 } from '../ports.js';
 import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
+import { failSuppressedIn } from './suppressions.js';
 import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -163,9 +164,10 @@ export class PgMessagesRepo implements MessagesRepo {
       const { now } = req;
       const reclaimed = await reclaimIn(c, now, req.deadOwners);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
-      const rows = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows
+      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);
@@ -212,7 +214,7 @@ export class PgMessagesRepo implements MessagesRepo {
           ]);
       }
       if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
-      return { claimed, throttled, reclaimed, beforeAccepted };
+      return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
   }
 

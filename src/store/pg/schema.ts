@@ -138,4 +138,26 @@ export const PG_MIGRATIONS: readonly string[] = [
     updated_at   bigint NOT NULL
   );
   `,
+  // 2: the suppression list (addresses not sent to), and the bounce reports already recorded
+  `
+  CREATE TABLE suppressions (
+    address    text PRIMARY KEY,
+    reason     text NOT NULL,
+    source     text NOT NULL,
+    message_id bigint,
+    created_at bigint NOT NULL,
+    expires_at bigint
+  );
+
+  CREATE TABLE bounces (
+    report_key  text NOT NULL,
+    recipient   text NOT NULL,
+    message_id  bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    action      text NOT NULL,
+    status      text NOT NULL,
+    recorded_at bigint NOT NULL,
+    PRIMARY KEY (report_key, recipient)
+  );
+  CREATE INDEX bounces_message ON bounces (message_id);
+  `,
 ];

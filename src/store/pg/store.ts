@@ -10,6 +10,7 @@ import { pgFailure, rememberSecret } from './errors.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
+import { PgSuppressionsRepo } from './suppressions.js';
 import { pgTarget } from './url.js';
 
 const BIGINT_OID = 20;
@@ -42,6 +43,7 @@ export class PgStore implements Store {
   readonly templates: PgTemplatesRepo;
   readonly users: PgUsersRepo;
   readonly diagnosis: PgDiagnosisReads;
+  readonly suppressions: PgSuppressionsRepo;
 
   private constructor(
     private readonly db: PgDatabase,
@@ -56,6 +58,7 @@ export class PgStore implements Store {
     this.templates = new PgTemplatesRepo(db);
     this.users = new PgUsersRepo(db);
     this.diagnosis = new PgDiagnosisReads(db);
+    this.suppressions = new PgSuppressionsRepo(db);
   }
 
   /** Connects, brings the schema up to date (refusing a newer one) and reads the database's id. */

@@ -9,6 +9,7 @@ import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
 import { DB_NOW_MS } from './db.js';
 import { ATTEMPT_COLUMNS, attemptParams, attemptValues } from './rows.js';
+import { addSuppressionsIn } from './suppressions.js';
 
 type Client = Pick<pg.PoolClient, 'query'>;
 
@@ -71,7 +72,14 @@ export async function applyAllIn(c: Client, writes: readonly QueueWrite[]): Prom
   return accepted;
 }
 
+/** One write; refused recipients go on the suppression list with an accepted one. */
 async function applyIn(c: Client, w: QueueWrite): Promise<boolean> {
+  const ok = await applyOne(c, w);
+  if (ok && (w.op === 'sent' || w.op === 'failed') && w.suppress?.length) await addSuppressionsIn(c, w.suppress, w.outcome.now);
+  return ok;
+}
+
+async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
   switch (w.op) {
     case 'sent': {
       const o = w.outcome;

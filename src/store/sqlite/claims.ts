@@ -9,6 +9,7 @@ import { THROTTLE_WINDOW_MS, planThrottle } from '../../core/throttle.js';
 import type { ClaimRequest, ClaimResult, ClaimedMessage, HeldLeases, MessageRow, QueueWrite } from '../ports.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, chunks, fillBodies, toMessageRow, type MessageDbRow } from './rows.js';
+import { failSuppressed } from './suppressed-claims.js';
 import type { Transitions } from './transitions.js';
 
 export class Claims {
@@ -55,9 +56,10 @@ export class Claims {
       const { now } = req;
       const reclaimed = this.transitions.reclaimIn(now, req.deadOwners);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
-      const rows = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
+      const taken = fillBodies(this.db, this.claimStmt.all({ owner: req.owner, now, leaseMs: req.leaseMs, max: req.max }) as MessageDbRow[])
         .map(toMessageRow)
         .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      const { rows, suppressed } = failSuppressed(this.transitions, taken, req);
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
         const p = req.providerOf(m);
@@ -93,7 +95,7 @@ export class Claims {
       }
       if (windowUsed) this.pruneWindowStmt.run(now - THROTTLE_WINDOW_MS);
       this.transitions.countThrottled(req.owner, throttled.length);
-      return { claimed, throttled, reclaimed, beforeAccepted };
+      return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
     });
     return run.immediate();
   }

@@ -8,6 +8,7 @@ import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabas
 import { SqliteParamsRepo } from './params.js';
 import type { SqliteDiagnosisReads } from './diagnosis.js';
 import type { SqliteHistoryRepo } from './history.js';
+import type { SqliteSuppressionsRepo } from './suppressions.js';
 import type { QueueRepo, SqliteMessagesRepo, SqliteOperatorRepo, SqliteRunsRepo } from './repos.js';
 import type { SqliteTemplatesRepo } from './templates.js';
 import type { SqliteUsersRepo } from './users.js';
@@ -34,6 +35,7 @@ interface RepoModules {
   templates: typeof import('./templates.js');
   users: typeof import('./users.js');
   diagnosis: typeof import('./diagnosis.js');
+  suppressions: typeof import('./suppressions.js');
 }
 
 const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
@@ -42,6 +44,7 @@ const LOADERS: { [K in RepoModuleName]: () => Promise<RepoModules[K]> } = {
   templates: () => import('./templates.js'),
   users: () => import('./users.js'),
   diagnosis: () => import('./diagnosis.js'),
+  suppressions: () => import('./suppressions.js'),
 };
 
 async function loadRepoModules(only?: readonly RepoModuleName[]): Promise<Partial<RepoModules>> {
@@ -60,6 +63,7 @@ export class SqliteStore implements Store {
   private templatesRepo?: SqliteTemplatesRepo;
   private usersRepo?: SqliteUsersRepo;
   private diagnosisReads?: SqliteDiagnosisReads;
+  private suppressionsRepo?: SqliteSuppressionsRepo;
 
   private constructor(
     private readonly opened: OpenedDatabase,
@@ -115,6 +119,10 @@ export class SqliteStore implements Store {
 
   get diagnosis(): SqliteDiagnosisReads {
     return (this.diagnosisReads ??= new (this.mod('diagnosis').SqliteDiagnosisReads)(this.opened.db));
+  }
+
+  get suppressions(): SqliteSuppressionsRepo {
+    return (this.suppressionsRepo ??= new (this.mod('suppressions').SqliteSuppressionsRepo)(this.opened.db));
   }
 
   /** The database's own random id. */

@@ -9,6 +9,7 @@ import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, INSERT_ATTEMPT_SQL, attemptParams, chunks } from './rows.js';
+import { SuppressionWrites } from './suppressions.js';
 
 export class Transitions {
   private readonly sentStmt;
@@ -19,6 +20,7 @@ export class Transitions {
   private readonly reclaimExpiredStmt;
   private readonly attemptStmt;
   private readonly runCountsStmt;
+  private suppressionWrites?: SuppressionWrites;
 
   constructor(private readonly db: SqliteDatabase) {
     this.sentStmt = db.prepare(`
@@ -76,8 +78,19 @@ export class Transitions {
     return accepted;
   }
 
-  /** One write, as plain data: did the database accept it? */
+  /** The suppression list, as the queue's transactions write it. */
+  get suppressions(): SuppressionWrites {
+    return (this.suppressionWrites ??= new SuppressionWrites(this.db));
+  }
+
+  /** One write, as plain data: did the database accept it? Refused recipients go on the list with it. */
   private applyIn(w: QueueWrite): boolean {
+    const ok = this.applyOne(w);
+    if (ok && (w.op === 'sent' || w.op === 'failed') && w.suppress?.length) this.suppressions.addIn(w.suppress, w.outcome.now);
+    return ok;
+  }
+
+  private applyOne(w: QueueWrite): boolean {
     switch (w.op) {
       case 'sent':
         return this.sentIn(w.id, w.owner, w.outcome);
