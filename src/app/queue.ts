@@ -13,6 +13,7 @@ import { MESSAGE_STATUSES, type MessageStatus } from '../core/status.js';
 import type { BackendInfo, BulkResult, OperatorAction, OperatorSelection, RunRow, StatusCounts } from '../store/ports.js';
 import { OPERATOR_RULES } from '../store/rules.js';
 import { lastErrorOf, removeSpoolFolders, type HistoryEntry } from './history.js';
+import type { HostView } from './hosts.js';
 import { LINE_BREAK_OR_NUL, quoted } from '../core/text.js';
 
 export interface RunView {
@@ -45,6 +46,8 @@ export interface QueueStatus {
   counts: StatusCounts;
   oldestDueAgeSec: number | null;
   lastRun: RunView | null;
+  /** Per host sharing the database: its last run and the leases it holds now. */
+  hosts: HostView[];
 }
 
 /** Who looks at a run: this host, and whether a process of it is alive. */
@@ -86,6 +89,7 @@ export async function queueStatus(store: Store, now: number, who: RunObserver): 
     counts: await store.messages.counts(),
     oldestDueAgeSec: await store.messages.oldestDueAgeSec(now),
     lastRun: await runView(store, await store.runs.lastRun(), who),
+    hosts: await (await import('./hosts.js')).hostViews(store, who),
   };
 }
 

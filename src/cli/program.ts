@@ -30,6 +30,7 @@ export const GROUPS: Record<string, () => Promise<Register>> = {
   users: async () => (await import('./commands/users.js')).registerUsers,
   notify: async () => (await import('./commands/notify.js')).registerNotify,
   governor: async () => (await import('./commands/governor.js')).registerGovernor,
+  db: async () => (await import('./commands/db.js')).registerDb,
   suppress: async () => (await import('./commands/suppress.js')).registerSuppress,
   bounces: async () => (await import('./commands/bounces.js')).registerBounces,
   dkim: async () => (await import('./commands/dkim.js')).registerDkim,

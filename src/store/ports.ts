@@ -9,6 +9,7 @@ import type { GovernorKey, KeyLimits, LimitOverrides, MailboxRule } from '../cor
 import type { ParamValue } from '../core/params.js';
 import type { MessageStatus } from '../core/status.js';
 import type { Priority } from '../core/delivery.js';
+import type { CopyBatch, CopyCounts, CopyTable } from './copy.js';
 import type { SuppressionEntry, SuppressionSource } from '../core/suppression.js';
 
 export type { MessageStatus } from '../core/status.js';
@@ -530,6 +531,8 @@ export interface RunsRepo {
   startRun(r: NewRun): Promise<number>;
   finishRun(runId: number, now: number, error?: { code: string; message: string }): Promise<void>;
   lastRun(): Promise<RunRow | null>;
+  /** The latest run of each host, newest first (at most `limit` hosts). */
+  lastRunPerHost(limit?: number): Promise<RunRow[]>;
 }
 
 /** The operator's hold / release / retry / delete, by ids (all or nothing) or by filter. */
@@ -585,6 +588,30 @@ export interface DiagnosisReads {
   expiredLeases(): Promise<ExpiredLeases>;
   /** Attempts that ended in a failure (final or temporary) since `since`, biggest group first. */
   failuresSince(since: number): Promise<FailureGroup[]>;
+}
+
+// ---- copying a whole database (db copy) ---------------------------------------------------------
+
+/** A consistent snapshot of a database, read table by table (./copy.ts says which tables and columns). */
+export interface CopySource {
+  /** Rows per table, and the next id each table with generated ids would hand out (never below max + 1). */
+  survey(): Promise<{ counts: CopyCounts; nextIds: Partial<Record<CopyTable, number>> }>;
+  /** The rows, parents before their children, in batches of about `size` rows. */
+  batches(size: number): AsyncIterable<CopyBatch>;
+  /** Ends the snapshot. */
+  close(): Promise<void>;
+}
+
+/** An empty database that takes a whole copy in one transaction: all of it, or nothing. */
+export interface CopyTarget {
+  /**
+   * Refuses (DB_COPY_TARGET_NOT_EMPTY, nothing written) unless every table is empty, then loads every
+   * batch and moves the id sequences past `nextIds`, in one transaction. Returns the rows loaded.
+   */
+  load(
+    source: { nextIds: Partial<Record<CopyTable, number>>; batches: AsyncIterable<CopyBatch> },
+    onRows?: (table: CopyTable, rows: number) => void,
+  ): Promise<CopyCounts>;
 }
 
 // ---- suppression list and bounces -------------------------------------------------------------------
@@ -668,5 +695,9 @@ export interface Store {
   readonly governor: GovernorRepo;
   readonly suppressions: SuppressionsRepo;
   describe(): Promise<BackendInfo>;
+  /** A snapshot to copy from (db copy). */
+  copySource?(): Promise<CopySource>;
+  /** This database as the target of a copy. */
+  copyTarget?(): CopyTarget;
   close(): Promise<void>;
 }

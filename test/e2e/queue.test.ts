@@ -353,6 +353,7 @@ describe('queue run end to end', () => {
       oldestDueAgeSec: null,
       lastRun: null,
       governor: expect.any(Array),
+      hosts: [],
     });
   });
 });

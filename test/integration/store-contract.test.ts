@@ -268,6 +268,20 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     expect(await a.runs.lastRun()).toMatchObject({ id: runId, owner: 'A', sent: 1, deferred: 0, failed: 0, endedAt: 30 });
   });
 
+  it('the latest run of each host, newest first', async () => {
+    const [a] = await two();
+    expect(await a.runs.lastRunPerHost()).toEqual([]);
+    await a.runs.startRun({ owner: 'h1:1:a', host: 'h1', pid: 1, now: 10 });
+    const h2 = await a.runs.startRun({ owner: 'h2:2:b', host: 'h2', pid: 2, now: 20 });
+    const h1 = await a.runs.startRun({ owner: 'h1:3:c', host: 'h1', pid: 3, now: 30 });
+    const runs = await a.runs.lastRunPerHost();
+    expect(runs.map((r) => [r.id, r.host, r.owner])).toEqual([
+      [h1, 'h1', 'h1:3:c'],
+      [h2, 'h2', 'h2:2:b'],
+    ]);
+    expect(await a.runs.lastRunPerHost(1)).toHaveLength(1);
+  });
+
   it('params, templates and users round-trip', async () => {
     const [a, b] = await two();
     await a.params.apply([

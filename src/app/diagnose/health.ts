@@ -137,6 +137,33 @@ export async function databaseCheck(store: Store): Promise<Check> {
   return pass('database', `${d.backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${d.version}, ${d.location}`);
 }
 
+/**
+ * On a database several hosts share: each host's last run and the leases it holds now. A host whose
+ * last run died still holding leases is worth a look (its messages wait for those leases to run out).
+ */
+export async function hostsCheck(o: HealthOptions): Promise<Check[]> {
+  const [{ hostViews, hostLine }, d] = await Promise.all([import('../hosts.js'), o.store.describe()]);
+  const hosts = await hostViews(o.store, { host: o.host, isPidAlive: o.isPidAlive });
+  if (hosts.length === 0 || (hosts.length === 1 && d.backend === 'sqlite')) return [];
+  const detail = hosts.map(hostLine).join('; ');
+  const dead = hosts.filter((h) => h.lastRun?.state === 'died' && h.leasedMessages > 0);
+  if (dead.length > 0)
+    return [
+      warn(
+        'distributor.hosts',
+        detail,
+        `The distributor of ${dead.map((h) => h.host).join(', ')} died holding leases: its messages go to another host once the leases run out; find out why it stopped there`,
+      ),
+    ];
+  return [pass('distributor.hosts', detail)];
+}
+
 export async function healthChecks(o: HealthOptions): Promise<Check[]> {
-  return [await databaseCheck(o.store), await distributorCheck(o), await leaseCheck(o), ...(await recentFailureChecks(o))];
+  return [
+    await databaseCheck(o.store),
+    await distributorCheck(o),
+    await leaseCheck(o),
+    ...(await hostsCheck(o)),
+    ...(await recentFailureChecks(o)),
+  ];
 }

@@ -80,15 +80,33 @@ async function domainChecks(
   return result.ok ? 'OK' : 'CHECK_FAILED';
 }
 
+async function serverDatabaseChecks(ctx: CliContext): Promise<Check[]> {
+  const { isServerDatabase } = await import('../../config/paths.js');
+  if (!isServerDatabase(ctx.dbPath)) return [];
+  const { databaseChecks } = await import('../../app/diagnose/database.js');
+  return databaseChecks({ url: ctx.dbPath, env: ctx.env });
+}
+
 async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<Outcome> {
   const { runChecklist } = await import('../../app/diagnose/index.js');
   if (flags.provider !== undefined && !isProviderName(flags.provider)) {
     throw usageError(`unknown provider ${quoted(flags.provider)}`, `Use --provider ${PROVIDER_NAMES.join(', ')}`);
   }
+  const c = await ctx.output.chalk();
+  // a server database is checked step by step first: one that cannot be opened still gets its diagnosis
+  const database = await serverDatabaseChecks(ctx);
+  if (database.some((x) => x.status === 'fail')) {
+    if (ctx.output.json) ctx.output.jsonDoc({ provider: null, ok: false, checks: database.map(checkJson) });
+    else {
+      printChecks(ctx, c, database);
+      ctx.output.note(`${database.filter((x) => x.status === 'fail').length} problem(s) with the database: fix them first`);
+    }
+    return 'CHECK_FAILED';
+  }
+  if (!ctx.output.json) printChecks(ctx, c, database);
   const store = await ctx.store();
   const settings = await ctx.settings();
-  const c = await ctx.output.chalk();
-  const result: ChecklistResult = await runChecklist({
+  const checked: ChecklistResult = await runChecklist({
     store,
     settings,
     secrets: { dbId: store.id, env: ctx.env },
@@ -98,6 +116,7 @@ async function checklist(ctx: CliContext, flags: DiagnoseFlags): Promise<Outcome
     // live on a terminal: each group as soon as it is known
     ...(ctx.output.json ? {} : { onChecks: (group: Check[]) => printChecks(ctx, c, group) }),
   });
+  const result = { ...checked, checks: [...database, ...checked.checks], ok: checked.ok && !database.some((x) => x.status === 'fail') };
   if (ctx.output.json) {
     ctx.output.jsonDoc({ provider: result.provider, ok: result.ok, checks: result.checks.map(checkJson) });
   } else {

@@ -212,6 +212,12 @@ async function status(ctx: CliContext): Promise<Outcome> {
     const { governorTable } = await import('../governor-table.js');
     await governorTable(ctx.output, s.governor);
   }
+  // a database several hosts share: each one's last run and the leases it holds now
+  if (s.hosts.length > 1 || (s.database.backend === 'postgresql' && s.hosts.length > 0)) {
+    const { hostLine } = await import('../../app/hosts.js');
+    ctx.output.line('per host:');
+    for (const h of s.hosts) ctx.output.line(`  ${hostLine(h)}`);
+  }
   return 'OK';
 }
 

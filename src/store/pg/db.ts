@@ -22,6 +22,9 @@ export const MIGRATION_LOCK = 1;
 /** What a query can run on: the pool or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
+/** A client's error event, once its query has already failed with the same error. */
+export function ignoreClientError(): void {}
+
 export class PgDatabase {
   constructor(
     readonly pool: pg.Pool,
@@ -44,16 +47,22 @@ export class PgDatabase {
     } catch (err) {
       throw pgFailure(err, this.label);
     }
+    // a connection lost mid-transaction fails the query under way; the client's own error event must
+    // not crash the process besides
+    client.on('error', ignoreClientError);
+    let broken = false;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
+      // a connection that cannot even roll back is not handed out again
+      await client.query('ROLLBACK').catch(() => (broken = true));
       throw pgFailure(err, this.label);
     } finally {
-      client.release();
+      client.off('error', ignoreClientError);
+      client.release(broken || undefined);
     }
   }
 

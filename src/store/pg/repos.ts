@@ -63,6 +63,15 @@ export class PgRunsRepo implements RunsRepo {
     ]);
   }
 
+  async lastRunPerHost(limit = 50): Promise<RunRow[]> {
+    const rows = await this.db.query<RunColumns>(
+      `SELECT * FROM (SELECT DISTINCT ON (host) * FROM distributor_runs ORDER BY host, started_at DESC, id DESC) AS latest
+       ORDER BY started_at DESC, id DESC LIMIT $1`,
+      [limit],
+    );
+    return rows.map(runFromColumns);
+  }
+
   async lastRun(): Promise<RunRow | null> {
     const [r] = await this.db.query<RunColumns>('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1');
     return r ? runFromColumns(r) : null;

@@ -4,7 +4,7 @@
  * when a `postgres://` URL is opened, so SQLite commands never pay for it.
  */
 import { SysemailError } from '../../core/errors.js';
-import type { BackendInfo, Store } from '../ports.js';
+import type { BackendInfo, CopySource, CopyTarget, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
 import { PgDkimKeysRepo } from './dkim.js';
@@ -121,6 +121,15 @@ export class PgStore implements Store {
     return (await this.db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v;
   }
 
+  async copySource(): Promise<CopySource> {
+    const { PgCopySource } = await import('./copy.js');
+    return PgCopySource.begin(this.db);
+  }
+
+  copyTarget(): CopyTarget {
+    return new PgCopyTargetLazy(this.db);
+  }
+
   /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */
   get pool(): PgDatabase['pool'] {
     return this.db.pool;
@@ -128,5 +137,14 @@ export class PgStore implements Store {
 
   async close(): Promise<void> {
     await this.db.close().catch(() => {});
+  }
+}
+
+/** The copy target's code is loaded when a copy starts, not with every command. */
+class PgCopyTargetLazy implements CopyTarget {
+  constructor(private readonly db: PgDatabase) {}
+  async load(...args: Parameters<CopyTarget['load']>): ReturnType<CopyTarget['load']> {
+    const { PgCopyTarget } = await import('./copy.js');
+    return new PgCopyTarget(this.db).load(...args);
   }
 }

@@ -79,6 +79,9 @@ export class QueueRepo {
   lastRun(): RunRow | null {
     return this.runsRepo.lastRun();
   }
+  lastRunPerHost(limit?: number): RunRow[] {
+    return this.runsRepo.lastRunPerHost(limit);
+  }
 
   // counts and the list
   counts(): StatusCounts {

@@ -106,6 +106,9 @@ export class SqliteRunsRepo implements RunsRepo {
   async lastRun() {
     return this.queue.lastRun();
   }
+  async lastRunPerHost(limit?: number) {
+    return this.queue.lastRunPerHost(limit);
+  }
 }
 
 export class SqliteOperatorRepo implements OperatorRepo {

@@ -24,6 +24,16 @@ export class Runs {
       .run(now, error?.code ?? null, error?.message ?? null, runId);
   }
 
+  lastRunPerHost(limit = 50): RunRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY host ORDER BY started_at DESC, id DESC) AS per_host FROM distributor_runs)
+         WHERE per_host = 1 ORDER BY started_at DESC, id DESC LIMIT ?`,
+      )
+      .all(limit) as RunColumns[];
+    return rows.map(runFromColumns);
+  }
+
   lastRun(): RunRow | null {
     const r = this.db.prepare('SELECT * FROM distributor_runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as RunColumns | undefined;
     return r ? runFromColumns(r) : null;

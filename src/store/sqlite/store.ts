@@ -3,7 +3,7 @@
  * built on first use, so a command that reads one parameter does not prepare the queue's statements;
  * with `paramsOnly` the other repositories' code is not even loaded.
  */
-import type { BackendInfo, Store } from '../ports.js';
+import type { BackendInfo, CopySource, Store } from '../ports.js';
 import { openDatabase, type OpenOptions, type OpenedDatabase, type SqliteDatabase } from '../db.js';
 import { SqliteParamsRepo } from './params.js';
 import type { SqliteDiagnosisReads } from './diagnosis.js';
@@ -162,6 +162,11 @@ export class SqliteStore implements Store {
   async describe(): Promise<BackendInfo> {
     const { version } = this.opened.db.prepare('SELECT sqlite_version() AS version').get() as { version: string };
     return { backend: 'sqlite', version, location: this.opened.file };
+  }
+
+  async copySource(): Promise<CopySource> {
+    const { SqliteCopySource } = await import('./copy.js');
+    return new SqliteCopySource(this.opened.db, this.opened.file).begin();
   }
 
   async close(): Promise<void> {
