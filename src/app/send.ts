@@ -22,6 +22,8 @@ import { spoolAttachments, spoolDirOf } from './spool.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
 export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
+/** A message sent right away is stored in sending with its first attempt counted: its writes carry that count. */
+const DIRECT_SEND_ATTEMPT = 1;
 
 export interface SendRequest {
   to: readonly string[];
@@ -210,6 +212,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
         op: 'sent',
         id,
         owner: lease,
+        attempt: DIRECT_SEND_ATTEMPT,
         outcome: {
           now: endedAt,
           startedAt,
@@ -248,7 +251,7 @@ async function recordFailure(
   const failure = failureOf(err, provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;
   await store.messages.applyWrites([
-    { op: 'failed', id, owner: lease, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } },
+    { op: 'failed', id, owner: lease, attempt: DIRECT_SEND_ATTEMPT, outcome: { now: endedAt, startedAt, provider, failure, diagnosis } },
   ]);
 }
 

@@ -167,13 +167,24 @@ export interface GiveBackOptions {
 
 /**
  * A status transition out of `sending`, as plain data: the distributor's writes (which may be applied
- * by another thread) and a direct send's completion alike. Only the lease owner's write is accepted.
+ * by another thread) and a direct send's completion alike. Only the lease owner's write is accepted,
+ * and only for the claim it was made under: `attempt` is the message's attempt count that claim set
+ * (the fencing token). A lease that ran out, was taken back and claimed again by the same owner has a
+ * higher count, so a late write of the earlier claim changes nothing.
  */
 export type QueueWrite =
-  | { op: 'sent'; id: number; owner: string; forced?: boolean; outcome: Outcome & { messageId?: string; response?: string } }
-  | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
-  | { op: 'failed'; id: number; owner: string; outcome: Outcome }
-  | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
+  | {
+      op: 'sent';
+      id: number;
+      owner: string;
+      attempt: number;
+      forced?: boolean;
+      outcome: Outcome & { messageId?: string; response?: string };
+    }
+  | { op: 'deferred'; id: number; owner: string; attempt: number; outcome: Outcome & { dueAt: number; reason: string } }
+  | { op: 'failed'; id: number; owner: string; attempt: number; outcome: Outcome }
+  /** `attempts[i]` is the claim's attempt count of `ids[i]`. */
+  | { op: 'giveBack'; owner: string; ids: number[]; attempts: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
 export interface HeldLeases {

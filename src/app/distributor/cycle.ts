@@ -213,6 +213,7 @@ export class Cycle {
         op: 'giveBack',
         owner: ctx.owner,
         ids: [m.id],
+        attempts: [m.attempts],
         opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' },
       });
     }
@@ -323,13 +324,20 @@ export class Cycle {
     // a claim still under way lands in the buffer first, so that it is given back with the rest
     await this.claiming;
     await this.renewing;
-    const left = this.buffer.splice(0).map((m) => m.id);
+    const held = this.buffer.splice(0);
+    const left = held.map((m) => m.id);
     this.leases.clear();
     try {
       if (left.length > 0) {
         const stopping = this.ctx.run.stopping;
         const reason = stopping ? `run stopped: ${stopping.message}` : 'distributor stopped before sending';
-        this.lane.write({ op: 'giveBack', owner: this.ctx.owner, ids: left, opts: { now: this.ctx.clock.now(), uncount: true, reason } });
+        this.lane.write({
+          op: 'giveBack',
+          owner: this.ctx.owner,
+          ids: left,
+          attempts: held.map((m) => m.attempts),
+          opts: { now: this.ctx.clock.now(), uncount: true, reason },
+        });
       }
       await this.lane.settle();
     } catch (err) {

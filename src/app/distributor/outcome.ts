@@ -72,7 +72,14 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
   const { message: m, owner, now, startedAt, policy } = i;
   if ('sent' in i.result) {
     return {
-      write: { op: 'sent', id: m.id, owner, forced: m.forcedSend, outcome: { now, startedAt, provider: m.via, ...i.result.sent } },
+      write: {
+        op: 'sent',
+        id: m.id,
+        owner,
+        attempt: m.attempts,
+        forced: m.forcedSend,
+        outcome: { now, startedAt, provider: m.via, ...i.result.sent },
+      },
       deadlineStreak: 0,
     };
   }
@@ -93,6 +100,7 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
       op: 'giveBack',
       owner,
       ids: [m.id],
+      attempts: [m.attempts],
       opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } },
     });
   }
@@ -109,10 +117,11 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
         op: 'deferred',
         id: m.id,
         owner,
+        attempt: m.attempts,
         outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` },
       });
     }
     // past queue.maxLifetimeHours: the server's last words stay as they were
   }
-  return decided({ op: 'failed', id: m.id, owner, outcome });
+  return decided({ op: 'failed', id: m.id, owner, attempt: m.attempts, outcome });
 }
