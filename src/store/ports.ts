@@ -477,6 +477,16 @@ export interface BackendInfo {
   location: string;
 }
 
+/**
+ * Wake-ups of a distributor in --watch when another process queues a message (a server database's
+ * notifications). Best effort: a wait may also end only when its time is up.
+ */
+export interface QueueWakeups {
+  /** Resolves after `ms`, on `signal`, or as soon as a message may have become due: true when notified. */
+  wait(ms: number, signal?: AbortSignal): Promise<boolean>;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly id: string;
   readonly params: ParamsRepo;
@@ -488,5 +498,7 @@ export interface Store {
   readonly users: UsersRepo;
   readonly diagnosis: DiagnosisReads;
   describe(): Promise<BackendInfo>;
+  /** Listens for messages queued by other processes (PostgreSQL); absent where only polling works. */
+  listen?(): Promise<QueueWakeups>;
   close(): Promise<void>;
 }

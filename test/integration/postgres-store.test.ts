@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSysemailError } from '../../src/core/errors.js';
 import { PgStore } from '../../src/store/pg/store.js';
+import { PG_MIGRATIONS } from '../../src/store/pg/schema.js';
 import type { ClaimRequest, NewMessage } from '../../src/store/ports.js';
 import { ROOT } from '../helpers/cli.js';
 import { adminQuery, createTestDatabase, dbUrl, pgAvailable, testServer } from '../helpers/postgres.js';
@@ -166,7 +167,9 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     expect(new Set(opened.map((o) => o.id)).size).toBe(1);
     expect(opened.filter((o) => o.created)).toHaveLength(1);
     const db = new URL(url).pathname.slice(1);
-    expect(await adminQuery(server!, 'SELECT version FROM schema_version ORDER BY version', db)).toEqual([{ version: 1 }]);
+    expect(await adminQuery(server!, 'SELECT version FROM schema_version ORDER BY version', db)).toEqual(
+      PG_MIGRATIONS.map((_, i) => ({ version: i + 1 })),
+    );
     expect(await adminQuery(server!, "SELECT count(*)::int AS n FROM meta WHERE key = 'db_id'", db)).toEqual([{ n: 1 }]);
   });
 

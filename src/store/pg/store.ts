@@ -3,10 +3,12 @@
  * fulfilling the same ports (../ports.ts) as the SQLite file. The driver (`pg`) is loaded only here,
  * when a `postgres://` URL is opened, so SQLite commands never pay for it.
  */
+import type { Client, PoolConfig } from 'pg';
 import { SysemailError } from '../../core/errors.js';
-import type { BackendInfo, Store } from '../ports.js';
+import type { BackendInfo, QueueWakeups, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
+import { PgQueueListener } from './listen.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -47,6 +49,7 @@ export class PgStore implements Store {
     private readonly db: PgDatabase,
     readonly id: string,
     readonly created: boolean,
+    private readonly newClient: () => Client,
   ) {
     this.params = new PgParamsRepo(db);
     this.messages = new PgMessagesRepo(db);
@@ -63,7 +66,7 @@ export class PgStore implements Store {
     const target = pgTarget(url, options.env ?? process.env);
     rememberSecret(target.password);
     const pg = await loadDriver();
-    const pool = new pg.Pool({
+    const config: PoolConfig = {
       host: target.host,
       port: target.port,
       database: target.database,
@@ -80,13 +83,14 @@ export class PgStore implements Store {
             ? Number
             : (pg.types.getTypeParser(oid, format) as (value: string) => unknown)) as typeof pg.types.getTypeParser,
       },
-    });
+    };
+    const pool = new pg.Pool(config);
     // an idle connection the server dropped must not crash the process; the next query reports it
     pool.on('error', () => {});
     const db = new PgDatabase(pool, target.label);
     try {
       const { id, created } = await migrate(db);
-      return new PgStore(db, id, created);
+      return new PgStore(db, id, created, () => new pg.Client({ ...config, application_name: 'sysemail listen' }));
     } catch (err) {
       await pool.end().catch(() => {});
       throw pgFailure(err, target.label);
@@ -110,6 +114,13 @@ export class PgStore implements Store {
   /** The server's version, for `queue status` and `diagnose`. */
   async serverVersion(): Promise<string> {
     return (await this.db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v;
+  }
+
+  /** A connection of its own that LISTENs for queued messages (`queue run --watch`). */
+  async listen(): Promise<QueueWakeups> {
+    const listener = new PgQueueListener(this.newClient);
+    await listener.start();
+    return listener;
   }
 
   /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */
