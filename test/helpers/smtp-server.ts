@@ -74,6 +74,8 @@ export interface TestSmtpServer {
   commands: string[];
   auths: { method: string; username?: string }[];
   sessions: { secure: boolean; tlsProtocol?: string }[];
+  /** When each recorded message's data had fully arrived (epoch ms), in the order of `sizes`. */
+  receivedAt: number[];
   /** Forgets everything recorded so far. */
   reset(): void;
   close(): Promise<void>;
@@ -99,6 +101,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     commands: [] as string[],
     auths: [] as { method: string; username?: string }[],
     sessions: [] as { secure: boolean; tlsProtocol?: string }[],
+    receivedAt: [] as number[],
   };
   let delivered = 0;
   const noop = () => undefined;
@@ -188,6 +191,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         if (!options.discard) chunks.push(chunk);
       });
       stream.on('end', () => {
+        const arrived = Date.now();
         if (refuse.dropDuringData) return;
         const n = ++delivered;
         if (stream.sizeExceeded) return cb(reply(`552 5.3.4 Message size exceeds fixed limit of ${options.size} bytes`));
@@ -195,6 +199,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         if (scripted) return cb(reply(scripted));
         const accept = () => {
           state.sizes.push(size);
+          state.receivedAt.push(arrived);
           if (!options.discard) state.messages.push(Buffer.concat(chunks));
           state.envelopes.push({
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',

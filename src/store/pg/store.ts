@@ -16,6 +16,13 @@ import { pgTarget } from './url.js';
 
 const BIGINT_OID = 20;
 
+/**
+ * A session idle inside a transaction this long is ended by the server. sysemail's transactions never
+ * wait between statements; a process that stops in the middle of one (SIGSTOP, a frozen VM) would
+ * otherwise keep its row locks, so its expired leases could not be taken back by any other host.
+ */
+const IDLE_IN_TRANSACTION_MS = 15_000;
+
 export interface PgStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Connections kept open at most (a distributor's claims, renewals and writes overlap). */
@@ -76,6 +83,7 @@ export class PgStore implements Store {
       connectionTimeoutMillis: target.connectTimeoutMs,
       max: options.maxConnections ?? 4,
       application_name: 'sysemail',
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
       // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
