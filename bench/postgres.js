@@ -38,7 +38,7 @@ function findPgBin(name) {
     if (dir && fs.existsSync(file)) return file;
   }
   const root = '/usr/lib/postgresql';
-  let versions = [];
+  let versions;
   try {
     versions = fs.readdirSync(root).sort((a, b) => Number(b) - Number(a));
   } catch {
