@@ -19,12 +19,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'sysemail.js');
-const DRAIN_MESSAGES = 10_000;
+const DRAIN_MESSAGES = Number(process.env.BENCH_PG_DRAIN_MESSAGES || 10_000);
 const SCALE_MESSAGES = Number(process.env.PG_SCALE_MESSAGES || 2_000);
 const SINK_DELAY_MS = 50;
 const ROUNDS = Number(process.env.BENCH_PG_ROUNDS || 3);
 const REPEATS = 11;
-const CHILD_TIMEOUT_MS = 300_000;
+const CHILD_TIMEOUT_MS = 900_000;
 const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(36).slice(0, 2000);
 const USER = 'sysemail_bench';
 const PASSWORD = 'bench-only-Pw-41c9';
