@@ -40,7 +40,7 @@ describe.skipIf(!available)('queue run on PostgreSQL: the database goes away', (
       expect(r.stderr).toContain('127.0.0.1:1');
       expect(r.stderr).not.toContain('Down-Pw-9');
     }
-  });
+  }, 120_000);
 
   it("the run's connections killed mid-drain: exit 75, one line; the next run sends the rest, nothing lost", async () => {
     smtp.reset();
@@ -75,5 +75,5 @@ describe.skipIf(!available)('queue run on PostgreSQL: the database goes away', (
     // every message arrived; one twice only when it was being transmitted as the connections died
     expect(new Set(ids).size).toBe(n);
     expect(ids.length - n).toBeLessThanOrEqual(concurrency);
-  });
+  }, 240_000);
 });
