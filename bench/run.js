@@ -10,6 +10,7 @@ const SECTIONS = [
   ['sending a large message', 'send-large.js'],
   ['distributor and history', 'queue.js'],
   ['queue import', 'import.js'],
+  ['PostgreSQL', 'postgres.js'],
 ];
 
 let missed = 0;

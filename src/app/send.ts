@@ -28,6 +28,8 @@ import { assertNotSuppressed } from './suppress.js';
 
 /** How long a message sent right away stays claimed; the distributor leaves it alone meanwhile. */
 export const DIRECT_SEND_LEASE_MS = 15 * 60_000;
+/** A message sent right away is stored in sending with its first attempt counted: its writes carry that count. */
+const DIRECT_SEND_ATTEMPT = 1;
 
 export interface SendRequest {
   to: readonly string[];
@@ -279,6 +281,7 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
         op: 'sent',
         id,
         owner: lease,
+        attempt: DIRECT_SEND_ATTEMPT,
         outcome: {
           now: endedAt,
           startedAt,
@@ -356,6 +359,7 @@ async function recordFailure(store: Store, a: DirectAttempt, err: unknown): Prom
       op: 'failed',
       id: a.id,
       owner: a.lease,
+      attempt: DIRECT_SEND_ATTEMPT,
       outcome: { now: a.endedAt, startedAt: a.startedAt, provider: a.provider, failure, diagnosis },
       ...(suppress.length > 0 ? { suppress } : {}),
     },

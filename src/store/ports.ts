@@ -208,23 +208,28 @@ export interface GiveBackOptions {
 
 /**
  * A status transition out of `sending`, as plain data: the distributor's writes (which may be applied
- * by another thread) and a direct send's completion alike. Only the lease owner's write is accepted.
+ * by another thread) and a direct send's completion alike. Only the lease owner's write is accepted,
+ * and only for the claim it was made under: `attempt` is the message's attempt count that claim set
+ * (the fencing token). A lease that ran out, was taken back and claimed again by the same owner has a
+ * higher count, so a late write of the earlier claim changes nothing.
  */
 export type QueueWrite =
   | {
       op: 'sent';
       id: number;
       owner: string;
+      attempt: number;
       forced?: boolean;
       outcome: Outcome & { messageId?: string; response?: string };
       /** Recipients the server refused for good: added to the suppression list with the write. */
       suppress?: SuppressionEntry[];
     }
-  | { op: 'deferred'; id: number; owner: string; outcome: Outcome & { dueAt: number; reason: string } }
-  | { op: 'failed'; id: number; owner: string; outcome: Outcome & { reason?: string }; suppress?: SuppressionEntry[] }
+  | { op: 'deferred'; id: number; owner: string; attempt: number; outcome: Outcome & { dueAt: number; reason: string } }
+  | { op: 'failed'; id: number; owner: string; attempt: number; outcome: Outcome & { reason?: string }; suppress?: SuppressionEntry[] }
   /** Held for the operator (outcome unknown: the message may have been delivered). */
-  | { op: 'held'; id: number; owner: string; outcome: Outcome & { reason: string } }
-  | { op: 'giveBack'; owner: string; ids: number[]; opts: GiveBackOptions };
+  | { op: 'held'; id: number; owner: string; attempt: number; outcome: Outcome & { reason: string } }
+  /** `attempts[i]` is the claim's attempt count of `ids[i]`. */
+  | { op: 'giveBack'; owner: string; ids: number[]; attempts: number[]; opts: GiveBackOptions };
 
 /** What one owner's leases still hold: messages in sending, and when the last of those leases runs out. */
 export interface HeldLeases {
@@ -681,6 +686,16 @@ export interface BackendInfo {
   location: string;
 }
 
+/**
+ * Wake-ups of a distributor in --watch when another process queues a message (a server database's
+ * notifications). Best effort: a wait may also end only when its time is up.
+ */
+export interface QueueWakeups {
+  /** Resolves after `ms`, on `signal`, or as soon as a message may have become due: true when notified. */
+  wait(ms: number, signal?: AbortSignal): Promise<boolean>;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly id: string;
   readonly params: ParamsRepo;
@@ -699,5 +714,7 @@ export interface Store {
   copySource?(): Promise<CopySource>;
   /** This database as the target of a copy. */
   copyTarget?(): CopyTarget;
+  /** Listens for messages queued by other processes (PostgreSQL); absent where only polling works. */
+  listen?(): Promise<QueueWakeups>;
   close(): Promise<void>;
 }

@@ -77,6 +77,8 @@ export interface TestSmtpServer {
   /** Connections open right now, and the most ever open at once (since the start or the last reset). */
   readonly open: number;
   readonly maxOpen: number;
+  /** When each recorded message's data had fully arrived (epoch ms), in the order of `sizes`. */
+  receivedAt: number[];
   /** Forgets everything recorded so far. */
   reset(): void;
   close(): Promise<void>;
@@ -102,6 +104,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
     commands: [] as string[],
     auths: [] as { method: string; username?: string }[],
     sessions: [] as { secure: boolean; tlsProtocol?: string }[],
+    receivedAt: [] as number[],
   };
   let delivered = 0;
   let open = 0;
@@ -200,6 +203,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         if (!options.discard) chunks.push(chunk);
       });
       stream.on('end', () => {
+        const arrived = Date.now();
         if (refuse.dropDuringData) return;
         const n = ++delivered;
         if (stream.sizeExceeded) return cb(reply(`552 5.3.4 Message size exceeds fixed limit of ${options.size} bytes`));
@@ -207,6 +211,7 @@ export async function startSmtpServer(options: TestSmtpServerOptions = {}): Prom
         if (scripted) return cb(reply(scripted));
         const accept = () => {
           state.sizes.push(size);
+          state.receivedAt.push(arrived);
           if (!options.discard) state.messages.push(Buffer.concat(chunks));
           state.envelopes.push({
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',

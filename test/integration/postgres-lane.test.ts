@@ -48,9 +48,9 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     const lane = new PortLane(s.messages, 64);
     const first = await lane.claim(req('A', 3));
     expect(first.claimed).toHaveLength(3);
-    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', attempt: 1, outcome: outcome() });
     // a write for a lease that is not the writer's is refused and counts for nothing
-    lane.write({ op: 'sent', id: ids[5], owner: 'someone else', outcome: outcome() });
+    lane.write({ op: 'sent', id: ids[5], owner: 'someone else', attempt: 1, outcome: outcome() });
     expect(lane.unrecorded()).toBeGreaterThan(0);
     const second = await lane.claim(req('A', 10));
     expect(second.beforeAccepted).toEqual([true, true, true, false]);
@@ -59,9 +59,10 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
       op: 'failed',
       id: second.claimed[0].id,
       owner: 'A',
+      attempt: 1,
       outcome: { ...outcome(), failure: { responseCode: 550, response: '550 no' } },
     });
-    for (const m of second.claimed.slice(1)) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    for (const m of second.claimed.slice(1)) lane.write({ op: 'sent', id: m.id, owner: 'A', attempt: 1, outcome: outcome() });
     await lane.settle();
     expect(lane.unrecorded()).toBe(0);
     expect(lane.takeCounts()).toEqual({ sent: 5, deferred: 0, failed: 1, forced: 0 });
@@ -76,7 +77,7 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     const lane = new PortLane(s.messages, 64);
     await lane.claim(req('A', 1));
     await s.close();
-    lane.write({ op: 'failed', id, owner: 'A', outcome: outcome() });
+    lane.write({ op: 'failed', id, owner: 'A', attempt: 1, outcome: outcome() });
     await expect(lane.record()).rejects.toMatchObject({ name: 'SysemailError' });
   });
 
@@ -88,12 +89,12 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     );
     const lane = new PortLane(s.messages, 64);
     const first = await lane.claim(req('A', 3));
-    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', outcome: outcome() });
+    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', attempt: 1, outcome: outcome() });
     const claiming = lane.claim(req('A', 1));
     expect(lane.unrecorded()).toBe(3);
     const second = await claiming;
     expect(lane.unrecorded()).toBe(0);
-    lane.write({ op: 'sent', id: second.claimed[0].id, owner: 'A', outcome: outcome() });
+    lane.write({ op: 'sent', id: second.claimed[0].id, owner: 'A', attempt: 1, outcome: outcome() });
     const renewing = lane.renew('A', [second.claimed[0].id], 60_000);
     expect(lane.unrecorded()).toBe(1);
     expect(await renewing).toEqual([]);

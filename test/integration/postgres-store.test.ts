@@ -98,12 +98,12 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     expect(taken.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
     expect((await a.messages.renew('A', [id], 60_000)).renewed).toEqual([]);
     const now = Date.now();
-    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome: { now, startedAt: now, provider: 'smtp' } }])).toEqual([
-      false,
-    ]);
+    expect(
+      await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', attempt: 1, outcome: { now, startedAt: now, provider: 'smtp' } }]),
+    ).toEqual([false]);
     expect(
       await b.messages.applyWrites([
-        { op: 'sent', id, owner: 'B', outcome: { now, startedAt: now, provider: 'smtp', response: '250 ok' } },
+        { op: 'sent', id, owner: 'B', attempt: 2, outcome: { now, startedAt: now, provider: 'smtp', response: '250 ok' } },
       ]),
     ).toEqual([true]);
     expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.leaseOwner])).toEqual([['sent', 'B']]);

@@ -92,9 +92,10 @@ describe.each([
         op: 'sent',
         id: a.id,
         owner: 'host:1:a',
+        attempt: 1,
         outcome: { now: 2100, startedAt: 2000, provider: 'smtp', response: '250 ok' },
       });
-      lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [b.id], opts: { now: 2100, uncount: true, reason: 'stopped' } });
+      lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [b.id], attempts: [1], opts: { now: 2100, uncount: true, reason: 'stopped' } });
       // the give-back is applied before this claim, so b is due again and taken with m3
       const second = await lane.claim(spec(2200, 5));
       expect(second.claimed.map((m) => m.subject).sort()).toEqual(['m2', 'm3']);
@@ -102,6 +103,7 @@ describe.each([
         op: 'failed',
         id: b.id,
         owner: 'host:1:a',
+        attempt: 1,
         outcome: { now: 2300, startedAt: 2200, provider: 'smtp', failure: { provider: 'smtp', responseCode: 550, response: '550 no' } },
       });
       await lane.settle();
@@ -123,16 +125,17 @@ describe.each([
       // another run took c and d meanwhile (this one was paused past its lease)
       s.sqlite.prepare("UPDATE messages SET lease_owner = 'host:2:b' WHERE id IN (?, ?)").run(c.id, d.id);
       const o = { now: 2100, startedAt: 2000, provider: 'smtp' as const };
-      lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', forced: true, outcome: o });
-      lane.write({ op: 'sent', id: c.id, owner: 'host:1:a', outcome: o });
+      lane.write({ op: 'sent', id: a.id, owner: 'host:1:a', attempt: 1, forced: true, outcome: o });
+      lane.write({ op: 'sent', id: c.id, owner: 'host:1:a', attempt: 1, outcome: o });
       expect((await lane.renew('host:1:a', [b.id, c.id, d.id], 60_000)).sort()).toEqual([b.id]);
       lane.write({
         op: 'failed',
         id: b.id,
         owner: 'host:1:a',
+        attempt: 1,
         outcome: { ...o, failure: { provider: 'smtp', responseCode: 550, response: '550 no' } },
       });
-      lane.write({ op: 'deferred', id: d.id, owner: 'host:1:a', outcome: { ...o, dueAt: 9999, reason: 'later' } });
+      lane.write({ op: 'deferred', id: d.id, owner: 'host:1:a', attempt: 1, outcome: { ...o, dueAt: 9999, reason: 'later' } });
       await lane.settle();
       expect(lane.takeCounts()).toEqual({ sent: 1, deferred: 0, failed: 1, forced: 1 });
       expect(lane.takeCounts()).toEqual({ sent: 0, deferred: 0, failed: 0, forced: 0 });
@@ -155,6 +158,7 @@ describe.each([
           op: 'giveBack',
           owner: 'host:1:a',
           ids: [m.id],
+          attempts: [1],
           opts: { now: 2100, uncount: true, reason: 'r', attempt: { id: 999_999, now: 2100, startedAt: 2000, provider: 'smtp' } },
         });
       let err: unknown;
@@ -170,7 +174,7 @@ describe.each([
         expect((err as SysemailError).kind).toBe('ioerr');
         // and the lane stays failed
         expect(() =>
-          lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], opts: { now: 2200, uncount: true, reason: 'r' } }),
+          lane.write({ op: 'giveBack', owner: 'host:1:a', ids: [m.id], attempts: [1], opts: { now: 2200, uncount: true, reason: 'r' } }),
         ).toThrow(/cannot write the queue/);
       } else {
         // on this thread the refusal comes straight from SQLite

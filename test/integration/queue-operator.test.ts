@@ -81,7 +81,9 @@ describe('operator actions by filter', () => {
     expect([left.status, left.leaseOwner]).toEqual(['sending', 'A']);
     // the lease owner still completes it
     expect(
-      s.queue.applyWrites([{ op: 'sent', id: ids[0], owner: 'A', outcome: { now: 2100, startedAt: 1500, provider: 'smtp' } }])[0],
+      s.queue.applyWrites([
+        { op: 'sent', id: ids[0], owner: 'A', attempt: 1, outcome: { now: 2100, startedAt: 1500, provider: 'smtp' } },
+      ])[0],
     ).toBe(true);
     await s.close();
   });

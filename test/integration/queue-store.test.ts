@@ -74,16 +74,16 @@ describe('queue store', () => {
     const [claimed] = a.queue.claim({ ...req('A', 10, 1), leaseMs }).claimed;
     expect(claimed.id).toBe(id);
     const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
-    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', outcome: o }])[0]).toBe(false);
-    expect(b.queue.applyWrites([{ op: 'failed', id, owner: 'B', outcome: o }])[0]).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', attempt: 1, outcome: o }])[0]).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'failed', id, owner: 'B', attempt: 1, outcome: o }])[0]).toBe(false);
     // before expiry nobody else gets it, whatever B's own clock says; after, B takes it and A's completion is refused
     expect(b.queue.claim(req('B', 10 + 3_600_000, 5)).claimed).toHaveLength(0);
     await sleep(claimedAt + leaseMs + 100 - Date.now());
     const r = b.queue.claim(req('B', 30, 5));
     expect(r.reclaimed).toEqual([id]);
     expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'B']]);
-    expect(a.queue.applyWrites([{ op: 'sent', id, owner: 'A', outcome: o }])[0]).toBe(false);
-    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', outcome: { ...o, response: '250 ok' } }])[0]).toBe(true);
+    expect(a.queue.applyWrites([{ op: 'sent', id, owner: 'A', attempt: 1, outcome: o }])[0]).toBe(false);
+    expect(b.queue.applyWrites([{ op: 'sent', id, owner: 'B', attempt: 2, outcome: { ...o, response: '250 ok' } }])[0]).toBe(true);
     const m = (await a.messages.get(id))!;
     expect(m.status).toBe('sent');
     expect(m.leaseOwner).toBeNull();
@@ -144,9 +144,9 @@ describe('queue store', () => {
     a.sqlite.prepare('UPDATE messages SET lease_owner = ? WHERE id = ?').run('B', ids[2]);
     const o = { now: 20, startedAt: 10, provider: 'smtp' as const };
     const accepted = a.queue.applyWrites([
-      { op: 'sent', id: ids[0], owner: 'A', forced: true, outcome: o },
-      { op: 'deferred', id: ids[1], owner: 'A', outcome: { ...o, dueAt: 99, reason: 'later' } },
-      { op: 'sent', id: ids[2], owner: 'A', outcome: o },
+      { op: 'sent', id: ids[0], owner: 'A', attempt: 1, forced: true, outcome: o },
+      { op: 'deferred', id: ids[1], owner: 'A', attempt: 1, outcome: { ...o, dueAt: 99, reason: 'later' } },
+      { op: 'sent', id: ids[2], owner: 'A', attempt: 1, outcome: o },
     ]);
     expect(accepted).toEqual([true, true, false]);
     const run = a.sqlite
@@ -175,7 +175,9 @@ describe('queue store', () => {
     // a message claimed for the first time and given back uncounted has no first attempt
     const [fresh] = await a.messages.insertMany([msg(4)], 40);
     a.queue.claim({ ...req('X', 50, 10) });
-    a.queue.applyWrites([{ op: 'giveBack', owner: 'X', ids: [fresh], opts: { now: 60, uncount: true, reason: 'run stopped' } }]);
+    a.queue.applyWrites([
+      { op: 'giveBack', owner: 'X', ids: [fresh], attempts: [1], opts: { now: 60, uncount: true, reason: 'run stopped' } },
+    ]);
     const f = (await a.messages.get(fresh))!;
     expect([f.status, f.attempts, f.firstAttemptAt]).toEqual(['pending', 0, null]);
   });
@@ -199,9 +201,11 @@ describe('queue store', () => {
         const r = s.queue.claim(req(owner, now, 4, 10));
         for (const m of r.claimed) {
           (m.forcedSend ? forcedTimes : sendTimes).push(now);
-          expect(s.queue.applyWrites([{ op: 'sent', id: m.id, owner: owner, outcome: { now, startedAt: now, provider: 'smtp' } }])[0]).toBe(
-            true,
-          );
+          expect(
+            s.queue.applyWrites([
+              { op: 'sent', id: m.id, owner: owner, attempt: m.attempts, outcome: { now, startedAt: now, provider: 'smtp' } },
+            ])[0],
+          ).toBe(true);
         }
         for (const t of r.throttled) {
           expect(t.until).toBeGreaterThan(now);
@@ -237,6 +241,7 @@ describe('queue store', () => {
           op: 'failed',
           id: ids[2],
           owner: 'A',
+          attempt: 1,
           outcome: { now: 11, startedAt: 10, provider: 'smtp', failure: { responseCode: 550, response: '550 5.1.1 no such user' } },
         },
       ])[0],

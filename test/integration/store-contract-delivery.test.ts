@@ -164,7 +164,7 @@ describe.each(BACKENDS)('store contract, delivery: $name', (backend) => {
     const [id] = await a.messages.insertMany([msg(1)], 0);
     await a.messages.claim(req('A', 10, 1));
     const outcome = { now: 20, startedAt: 19, provider: 'smtp' as const, failure: { code: 'EXPIRED' }, reason: EXPIRED_REASON };
-    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome }])).toEqual([true]);
+    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'A', attempt: 1, outcome }])).toEqual([true]);
     expect((await a.messages.get(id))!.deferralReason).toBe(EXPIRED_REASON);
   });
 });

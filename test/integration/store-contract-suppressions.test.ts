@@ -118,9 +118,9 @@ describe.each(BACKENDS)('store contract, suppression list: $name', (backend) => 
     await a.messages.claim(req('A', 10, 1));
     const entry = { address: 'y@example.com', reason: '550 5.1.1 unknown', source: 'refusal' as const, messageId: id };
     const outcome = { now: 20, startedAt: 19, provider: 'smtp' as const };
-    expect(await b.messages.applyWrites([{ op: 'sent', id, owner: 'B', outcome, suppress: [entry] }])).toEqual([false]);
+    expect(await b.messages.applyWrites([{ op: 'sent', id, owner: 'B', attempt: 1, outcome, suppress: [entry] }])).toEqual([false]);
     expect(await a.suppressions.list(30)).toEqual([]);
-    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome, suppress: [entry] }])).toEqual([true]);
+    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', attempt: 1, outcome, suppress: [entry] }])).toEqual([true]);
     expect((await b.suppressions.list(30)).map((r) => [r.address, r.messageId, r.source])).toEqual([['y@example.com', id, 'refusal']]);
   });
 
@@ -128,7 +128,7 @@ describe.each(BACKENDS)('store contract, suppression list: $name', (backend) => 
     const [a, b] = await two();
     const [id] = await a.messages.insertMany([msg(1, { messageId: '<abc@example.com>' })], 0);
     await a.messages.claim(req('A', 10, 1));
-    await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome: { now: 20, startedAt: 19, provider: 'smtp' } }]);
+    await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', attempt: 1, outcome: { now: 20, startedAt: 19, provider: 'smtp' } }]);
     expect(await b.suppressions.messageByMessageId('<abc@example.com>')).toBe(id);
     expect(await b.suppressions.messageByMessageId('<other@example.com>')).toBeUndefined();
     const bounce: BounceRecord = {

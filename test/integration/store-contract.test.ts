@@ -106,8 +106,17 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     const [a, b] = await two();
     const [id] = await a.messages.insertMany([msg(1)], 0);
     await a.messages.claim(req('A', 10, 1));
-    const sent = (owner: string): QueueWrite => ({ op: 'sent', id, owner, outcome: { ...outcome(20), response: `250 ok ${owner}` } });
-    expect(await b.messages.applyWrites([sent('B'), { op: 'failed', id, owner: 'B', outcome: outcome(20) }])).toEqual([false, false]);
+    const sent = (owner: string): QueueWrite => ({
+      op: 'sent',
+      id,
+      owner,
+      attempt: 1,
+      outcome: { ...outcome(20), response: `250 ok ${owner}` },
+    });
+    expect(await b.messages.applyWrites([sent('B'), { op: 'failed', id, owner: 'B', attempt: 1, outcome: outcome(20) }])).toEqual([
+      false,
+      false,
+    ]);
     expect((await a.messages.get(id))!.status).toBe('sending');
     expect(await a.messages.applyWrites([sent('A')])).toEqual([true]);
     expect(await a.messages.applyWrites([sent('A')])).toEqual([false]);
@@ -127,12 +136,12 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     // the distributor leaves it alone while the lease holds
     expect((await a.messages.claim(req('D', now + 1000, 10))).claimed).toEqual([]);
     const failure = { responseCode: 550, response: '550 5.1.1 no such user' };
-    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'someone else', outcome: { ...outcome(now), failure } }])).toEqual([
-      false,
-    ]);
+    expect(
+      await a.messages.applyWrites([{ op: 'failed', id, owner: 'someone else', attempt: 1, outcome: { ...outcome(now), failure } }]),
+    ).toEqual([false]);
     expect(
       await a.messages.applyWrites([
-        { op: 'failed', id, owner: 'send:h:1', outcome: { ...outcome(now), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
+        { op: 'failed', id, owner: 'send:h:1', attempt: 1, outcome: { ...outcome(now), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
       ]),
     ).toEqual([true]);
     const m = (await a.messages.get(id))!;
@@ -159,11 +168,61 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
         [dead, 2, 'B'],
       ].sort(),
     );
-    expect(await a.messages.applyWrites([{ op: 'sent', id: short, owner: 'A', outcome: outcome(30) }])).toEqual([false]);
-    expect(await b.messages.applyWrites([{ op: 'sent', id: short, owner: 'B', outcome: outcome(30) }])).toEqual([true]);
+    expect(await a.messages.applyWrites([{ op: 'sent', id: short, owner: 'A', attempt: 1, outcome: outcome(30) }])).toEqual([false]);
+    expect(await b.messages.applyWrites([{ op: 'sent', id: short, owner: 'B', attempt: 2, outcome: outcome(30) }])).toEqual([true]);
     expect(await b.messages.giveBackAll('B', 40, 'stopping')).toBe(1);
     const back = (await a.messages.get(dead))!;
     expect([back.status, back.attempts, back.leaseOwner]).toEqual(['pending', 1, null]);
+  });
+
+  it('the attempt is a fencing token: a late write of an earlier claim by the same owner changes nothing', async () => {
+    const [a, b] = await two();
+    const [id, other] = await a.messages.insertMany([msg(1), msg(2)], 0);
+    const leaseMs = 300;
+    const claimedAt = Date.now();
+    const first = (await a.messages.claim(req('A', 10, 2, { leaseMs }))).claimed;
+    expect(first.map((m) => m.attempts)).toEqual([1, 1]);
+    await sleep(claimedAt + leaseMs + 100 - Date.now());
+    // the same owner's leases ran out (a pause), were taken back and claimed again by it
+    const again = await a.messages.claim(req('A', 20, 2));
+    expect(again.reclaimed.sort()).toEqual([id, other].sort());
+    expect(again.claimed.map((m) => [m.id, m.attempts, m.leaseOwner]).sort()).toEqual(
+      [
+        [id, 2, 'A'],
+        [other, 2, 'A'],
+      ].sort(),
+    );
+    const before = (await b.messages.get(id))!;
+    const stale: QueueWrite[] = [
+      { op: 'sent', id, owner: 'A', attempt: 1, outcome: outcome(30) },
+      { op: 'deferred', id, owner: 'A', attempt: 1, outcome: { ...outcome(30), dueAt: 99, reason: 'later' } },
+      { op: 'failed', id, owner: 'A', attempt: 1, outcome: outcome(30) },
+      { op: 'giveBack', owner: 'A', ids: [id, other], attempts: [1, 1], opts: { now: 30, uncount: true, reason: 'stopped' } },
+    ];
+    for (const w of stale) expect(await a.messages.applyWrites([w])).toEqual([false]);
+    // nothing changed: the row, its attempts and the run's counts are those of the second claim
+    expect(await b.messages.get(id)).toEqual(before);
+    expect((await b.messages.get(other))!).toMatchObject({ status: 'sending', attempts: 2, leaseOwner: 'A' });
+    expect(await b.messages.attempts(id)).toEqual([]);
+    // the write of the claim that holds it is accepted
+    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'A', attempt: 2, outcome: outcome(40) }])).toEqual([true]);
+    expect((await b.messages.attempts(id)).map((x) => x.outcome)).toEqual(['sent']);
+  });
+
+  it('an expired lease is taken back by a distributor of any host', async () => {
+    const [a, b] = await two();
+    const [id] = await a.messages.insertMany([msg(1)], 0);
+    const leaseMs = 300;
+    const claimedAt = Date.now();
+    expect((await a.messages.claim(req('host-a:100:x', 10, 1, { leaseMs }))).claimed.map((m) => m.id)).toEqual([id]);
+    // another host's distributor: it cannot know whether host-a's process lives, only the lease's time
+    expect((await b.messages.claim(req('host-b:100:y', 15, 1, { deadOwners: [] }))).claimed).toEqual([]);
+    await sleep(claimedAt + leaseMs + 100 - Date.now());
+    const r = await b.messages.claim(req('host-b:100:y', 20, 1));
+    expect(r.reclaimed).toEqual([id]);
+    expect(r.claimed.map((m) => [m.id, m.attempts, m.leaseOwner])).toEqual([[id, 2, 'host-b:100:y']]);
+    expect(await a.messages.applyWrites([{ op: 'sent', id, owner: 'host-a:100:x', attempt: 1, outcome: outcome(30) }])).toEqual([false]);
+    expect(await b.messages.applyWrites([{ op: 'sent', id, owner: 'host-b:100:y', attempt: 2, outcome: outcome(30) }])).toEqual([true]);
   });
 
   it('renews only the leases the owner still holds', async () => {
@@ -202,33 +261,45 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
       status = next;
       now += 10;
     };
-    const claim = () => a.messages.claim(req('A', now, 1));
+    // each write carries the attempt count of the claim it was made under
+    let attempt = 0;
+    const claim = async () => {
+      attempt = (await a.messages.claim(req('A', now, 1))).claimed[0].attempts;
+    };
     await step(claim, 'sending');
     await step(
-      () => a.messages.applyWrites([{ op: 'deferred', id, owner: 'A', outcome: { ...outcome(now), dueAt: now, reason: '451 later' } }]),
+      () =>
+        a.messages.applyWrites([
+          { op: 'deferred', id, owner: 'A', attempt, outcome: { ...outcome(now), dueAt: now, reason: '451 later' } },
+        ]),
       'deferred',
     );
     await step(() => a.operator.change('hold', { ids: [id] }, { now }), 'held');
     await step(() => a.operator.change('release', { ids: [id] }, { now }), 'pending');
     await step(claim, 'sending');
     await step(
-      () => a.messages.applyWrites([{ op: 'giveBack', owner: 'A', ids: [id], opts: { now, uncount: true, reason: 'stopped' } }]),
+      () =>
+        a.messages.applyWrites([
+          { op: 'giveBack', owner: 'A', ids: [id], attempts: [attempt], opts: { now, uncount: true, reason: 'stopped' } },
+        ]),
       'pending',
     );
     await step(claim, 'sending');
-    await step(() => a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome: outcome(now) }]), 'failed');
+    await step(() => a.messages.applyWrites([{ op: 'failed', id, owner: 'A', attempt, outcome: outcome(now) }]), 'failed');
     await step(() => a.operator.change('retry', { ids: [id] }, { now }), 'pending');
     await step(claim, 'sending');
     // outcome unknown: held for the operator, only by the lease owner, with its reason and attempt
     const lost = { code: 'ECONNECTION', outcomeUnknown: true, response: 'Connection closed unexpectedly' };
     expect(
       await a.messages.applyWrites([
-        { op: 'held', id, owner: 'B', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } },
+        { op: 'held', id, owner: 'B', attempt, outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } },
       ]),
     ).toEqual([false]);
     await step(
       () =>
-        a.messages.applyWrites([{ op: 'held', id, owner: 'A', outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } }]),
+        a.messages.applyWrites([
+          { op: 'held', id, owner: 'A', attempt, outcome: { ...outcome(now), failure: lost, reason: 'outcome unknown' } },
+        ]),
       'held',
     );
     expect(await a.messages.get(id)).toMatchObject({
@@ -243,9 +314,9 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     for (const action of ['hold', 'release', 'retry', 'delete'] as const) {
       expect((await a.operator.change(action, { ids: [id] }, { now })).refused).toEqual([{ id, status: 'sending' }]);
     }
-    await step(() => a.messages.applyWrites([{ op: 'sent', id, owner: 'A', outcome: outcome(now) }]), 'sent');
+    await step(() => a.messages.applyWrites([{ op: 'sent', id, owner: 'A', attempt, outcome: outcome(now) }]), 'sent');
     // sent is final: no transition leads out of it
-    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'A', outcome: outcome(now) }])).toEqual([false]);
+    expect(await a.messages.applyWrites([{ op: 'failed', id, owner: 'A', attempt, outcome: outcome(now) }])).toEqual([false]);
     for (const action of ['hold', 'release', 'retry'] as const) {
       expect((await a.operator.change(action, { ids: [id] }, { now })).refused).toEqual([{ id, status: 'sent' }]);
     }
@@ -260,8 +331,8 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     await a.messages.claim(req('A', 10, 2));
     expect(
       await a.messages.applyWrites([
-        { op: 'sent', id: ids[0], owner: 'A', outcome: outcome(20) },
-        { op: 'sent', id: ids[1], owner: 'B', outcome: outcome(20) },
+        { op: 'sent', id: ids[0], owner: 'A', attempt: 1, outcome: outcome(20) },
+        { op: 'sent', id: ids[1], owner: 'B', attempt: 1, outcome: outcome(20) },
       ]),
     ).toEqual([true, false]);
     await a.runs.finishRun(runId, 30);
@@ -401,8 +472,8 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
     await a.messages.claim(req('A', 10, 2));
     const failure = { responseCode: 550, response: '550 5.1.1 no such user' };
     await a.messages.applyWrites([
-      { op: 'sent', id: ids[0], owner: 'A', outcome: outcome(20) },
-      { op: 'failed', id: ids[1], owner: 'A', outcome: { ...outcome(20), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
+      { op: 'sent', id: ids[0], owner: 'A', attempt: 1, outcome: outcome(20) },
+      { op: 'failed', id: ids[1], owner: 'A', attempt: 1, outcome: { ...outcome(20), failure, diagnosis: 'RECIPIENT_UNKNOWN' } },
     ]);
     expect((await b.history.list({ limit: 10 })).map((r) => [r.id, r.status])).toEqual(
       [
@@ -438,6 +509,7 @@ describe.each(BACKENDS)('store contract: $name', (backend) => {
         op: 'deferred',
         id,
         owner: 'B',
+        attempt: 2,
         outcome: { now: 30, startedAt: 25, provider: 'smtp', failure, diagnosis: 'BAD_CREDENTIALS', dueAt: 40, reason: 'auth' },
       },
     ]);

@@ -241,6 +241,9 @@ describe('decideOutcome: every failure class', () => {
     const d = decideOutcome(c.input);
     expect(d.write.op).toBe(c.op);
     expect(d.write.owner).toBe('host:1:abc');
+    // every write carries the claim's attempt count, its fencing token
+    if (d.write.op === 'giveBack') expect(d.write.attempts).toEqual([c.input.message.attempts]);
+    else expect(d.write.attempt).toBe(c.input.message.attempts);
     if (c.dueAt !== undefined) expect(d.write.op === 'deferred' && d.write.outcome.dueAt).toBe(c.dueAt);
     expect(tallyOf([d.write], [true])).toEqual(c.counts);
     expect(d.stop?.code ?? null).toBe(c.stop);
@@ -258,6 +261,7 @@ describe('decideOutcome: every failure class', () => {
       op: 'sent',
       id: 7,
       owner: 'host:1:abc',
+      attempt: 1,
       forced: false,
       outcome: { now: NOW, startedAt: NOW - 50, provider: 'smtp', messageId: '<m@example.com>', response: '250 2.0.0 Ok: queued as ABC' },
     });

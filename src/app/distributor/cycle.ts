@@ -226,6 +226,7 @@ export class Cycle {
         op: 'giveBack',
         owner: ctx.owner,
         ids: [m.id],
+        attempts: [m.attempts],
         opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' },
       });
     }
@@ -300,7 +301,13 @@ export class Cycle {
     const { ctx } = this;
     const giveBack = (reason: string) => {
       this.leases.delete(m.id);
-      this.lane.write({ op: 'giveBack', owner: ctx.owner, ids: [m.id], opts: { now: ctx.clock.now(), uncount: true, reason } });
+      this.lane.write({
+        op: 'giveBack',
+        owner: ctx.owner,
+        ids: [m.id],
+        attempts: [m.attempts],
+        opts: { now: ctx.clock.now(), uncount: true, reason },
+      });
       return false;
     };
     if (m.governorKey && this.paused.has(m.governorKey)) return giveBack(`paused: ${m.governorKey} asked to slow down`);
@@ -356,6 +363,7 @@ export class Cycle {
       op: 'failed',
       id: m.id,
       owner: this.ctx.owner,
+      attempt: m.attempts,
       outcome: { now, startedAt, provider: m.via, failure: { ...EXPIRED_FAILURE }, diagnosis: null, reason: EXPIRED_REASON },
     });
   }
@@ -389,13 +397,20 @@ export class Cycle {
     // a claim still under way lands in the buffer first, so that it is given back with the rest
     await this.claiming;
     await this.renewing;
-    const left = this.buffer.splice(0).map((m) => m.id);
+    const held = this.buffer.splice(0);
+    const left = held.map((m) => m.id);
     this.leases.clear();
     try {
       if (left.length > 0) {
         const stopping = this.ctx.run.stopping;
         const reason = stopping ? `run stopped: ${stopping.message}` : 'distributor stopped before sending';
-        this.lane.write({ op: 'giveBack', owner: this.ctx.owner, ids: left, opts: { now: this.ctx.clock.now(), uncount: true, reason } });
+        this.lane.write({
+          op: 'giveBack',
+          owner: this.ctx.owner,
+          ids: left,
+          attempts: held.map((m) => m.attempts),
+          opts: { now: this.ctx.clock.now(), uncount: true, reason },
+        });
       }
       await this.lane.settle();
     } catch (err) {

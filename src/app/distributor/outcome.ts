@@ -92,6 +92,7 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
         op: 'sent',
         id: m.id,
         owner,
+        attempt: m.attempts,
         forced: m.forcedSend,
         outcome: { now, startedAt, provider: m.via, ...sent },
         ...(suppress.length > 0 ? { suppress } : {}),
@@ -106,7 +107,13 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
   if (i.result.pauseSec !== undefined && cls.kind === 'tempfail') {
     const reason = `paused: the server asked to slow down for ${i.result.pauseSec} s (attempt ${m.attempts})`;
     return {
-      write: { op: 'deferred', id: m.id, owner, outcome: { ...outcome, dueAt: now + i.result.pauseSec * 1000, reason } },
+      write: {
+        op: 'deferred',
+        id: m.id,
+        owner,
+        attempt: m.attempts,
+        outcome: { ...outcome, dueAt: now + i.result.pauseSec * 1000, reason },
+      },
       deadlineStreak: 0,
     };
   }
@@ -125,13 +132,14 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
       op: 'giveBack',
       owner,
       ids: [m.id],
+      attempts: [m.attempts],
       opts: { now, uncount: true, reason: `run stopped: ${stopping?.message}`, attempt: { id: m.id, ...outcome } },
     });
   }
   // The whole message reached the server and its reply never came: it may have been delivered, so
   // it is not sent again without the operator (queue release sends it, queue delete drops it).
   if (failure.outcomeUnknown && (policy.outcomeUnknown ?? 'hold') === 'hold') {
-    return decided({ op: 'held', id: m.id, owner, outcome: { ...outcome, reason: OUTCOME_UNKNOWN_REASON } });
+    return decided({ op: 'held', id: m.id, owner, attempt: m.attempts, outcome: { ...outcome, reason: OUTCOME_UNKNOWN_REASON } });
   }
   // A temporary refusal is retried later; when it concerns the whole account (421, network down, rate
   // limit) the run also stops, so the rest of the queue is not thrown at a server saying "later".
@@ -146,13 +154,14 @@ export function decideOutcome(i: OutcomeInput): OutcomeDecision {
         op: 'deferred',
         id: m.id,
         owner,
+        attempt: m.attempts,
         outcome: { ...outcome, dueAt: d.dueAt, reason: `temporary failure, retry in ${d.delaySec} s (attempt ${m.attempts})` },
       });
     }
     // past queue.maxLifetimeHours: the server's last words stay as they were
   }
   const suppress = refusedRecipients(i, { failure });
-  return decided({ op: 'failed', id: m.id, owner, outcome, ...(suppress.length > 0 ? { suppress } : {}) });
+  return decided({ op: 'failed', id: m.id, owner, attempt: m.attempts, outcome, ...(suppress.length > 0 ? { suppress } : {}) });
 }
 
 /** The recipients this attempt's server refused for good, for the suppression list. */

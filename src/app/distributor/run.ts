@@ -12,6 +12,7 @@ import type { Settings } from '../../core/precedence.js';
 import { PROVIDER_NAMES, batchProvider, type ProviderName } from '../../core/providers.js';
 import { perMinuteLimit } from '../../core/throttle.js';
 import type { Provider } from '../../providers/types.js';
+import type { QueueWakeups } from '../../store/ports.js';
 import { addCounts, zeroCounts } from '../../store/queue.js';
 import { applyRetention } from '../history.js';
 import { Cycle, type CycleContext } from './cycle.js';
@@ -72,6 +73,8 @@ class Run {
   readonly ctx: CycleContext;
   private readonly providers = new Map<ProviderName, Promise<Provider>>();
   lane?: QueueLane;
+  /** --watch on a store that can tell of new messages (PostgreSQL): waits end when one is queued. */
+  wakeups?: QueueWakeups;
   cycles = 0;
   readonly totals = zeroCounts();
 
@@ -124,6 +127,8 @@ class Run {
     const { o, ctx } = this;
     const intervalMs = (o.intervalSec ?? DEFAULT_INTERVAL_SEC) * 1000;
     let lastRetention = 0;
+    // listening starts before the first cycle: a message queued during a cycle ends the wait after it
+    if (o.watch && o.store.listen) this.wakeups = await o.store.listen();
     for (;;) {
       // not inside onCycle?.(…): without a listener the cycle would not run at all
       const c = await this.cycle();
@@ -140,7 +145,9 @@ class Run {
       if (!o.watch || o.signal?.aborted) break;
       const next = await ctx.messages.nextDueAt();
       const wait = next === null || pause ? intervalMs : Math.min(intervalMs, Math.max(0, next - ctx.clock.now()));
-      if (wait > 0) await ctx.clock.sleep(wait, o.signal);
+      // a server "later" pause is not cut short by new messages
+      if (wait > 0 && this.wakeups && !pause) await this.wakeups.wait(wait, o.signal);
+      else if (wait > 0) await ctx.clock.sleep(wait, o.signal);
       if (o.signal?.aborted) break;
     }
   }
@@ -148,6 +155,7 @@ class Run {
   /** Closes the worker thread and the providers, and gives back whatever is still held. */
   async close(): Promise<unknown> {
     let error: unknown;
+    await this.wakeups?.close();
     if (this.lane) {
       try {
         await this.lane.close();

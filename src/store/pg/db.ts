@@ -47,22 +47,23 @@ export class PgDatabase {
     } catch (err) {
       throw pgFailure(err, this.label);
     }
-    // a connection lost mid-transaction fails the query under way; the client's own error event must
-    // not crash the process besides
-    client.on('error', ignoreClientError);
-    let broken = false;
+    // a connection the server ends while it is checked out (pg_terminate_backend, a restart) says so
+    // by an 'error' event between queries: without a listener that would end the process
+    let lost: unknown;
+    const onLost = (err: unknown) => (lost ??= err);
+    client.on('error', onLost);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      // a connection that cannot even roll back is not handed out again
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw pgFailure(err, this.label);
+      if (lost === undefined) await client.query('ROLLBACK').catch(() => {});
+      throw pgFailure(lost ?? err, this.label);
     } finally {
-      client.off('error', ignoreClientError);
-      client.release(broken || undefined);
+      client.removeListener('error', onLost);
+      // a broken connection is dropped, not handed to the next transaction
+      client.release(lost === undefined ? undefined : true);
     }
   }
 

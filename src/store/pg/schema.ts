@@ -222,4 +222,20 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL AND status IN ('pending', 'deferred');
   ALTER TABLE templates ADD COLUMN priority text;
   `,
+  // 7: a notice on the queue's channel whenever a message becomes pending, from whatever statement made it
+  // so (send --queue, notify, import, release, retry, a claim given back); delivered when that
+  // transaction commits, to the distributors in --watch that LISTEN (./listen.ts)
+  `
+  CREATE FUNCTION sysemail_queue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('sysemail_queue', '');
+    RETURN NULL;
+  END $$;
+
+  CREATE TRIGGER messages_queued AFTER INSERT ON messages
+    FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION sysemail_queue_notify();
+
+  CREATE TRIGGER messages_requeued AFTER UPDATE OF status ON messages
+    FOR EACH ROW WHEN (NEW.status = 'pending' AND OLD.status <> 'pending') EXECUTE FUNCTION sysemail_queue_notify();
+  `,
 ];

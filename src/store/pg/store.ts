@@ -3,12 +3,14 @@
  * fulfilling the same ports (../ports.ts) as the SQLite file. The driver (`pg`) is loaded only here,
  * when a `postgres://` URL is opened, so SQLite commands never pay for it.
  */
+import type { Client, PoolConfig } from 'pg';
 import { SysemailError } from '../../core/errors.js';
-import type { BackendInfo, CopySource, CopyTarget, Store } from '../ports.js';
+import type { BackendInfo, CopySource, CopyTarget, QueueWakeups, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
 import { pgFailure, rememberSecret } from './errors.js';
 import { PgDkimKeysRepo } from './dkim.js';
 import { PgGovernorRepo } from './governor.js';
+import { PgQueueListener } from './listen.js';
 import { PgMessagesRepo } from './messages.js';
 import { PgDiagnosisReads, PgHistoryRepo, PgTemplatesRepo, PgUsersRepo } from './records.js';
 import { PgOperatorRepo, PgParamsRepo, PgRunsRepo } from './repos.js';
@@ -16,6 +18,13 @@ import { PgSuppressionsRepo } from './suppressions.js';
 import { pgTarget } from './url.js';
 
 const BIGINT_OID = 20;
+
+/**
+ * A session idle inside a transaction this long is ended by the server. sysemail's transactions never
+ * wait between statements; a process that stops in the middle of one (SIGSTOP, a frozen VM) would
+ * otherwise keep its row locks, so its expired leases could not be taken back by any other host.
+ */
+const IDLE_IN_TRANSACTION_MS = 15_000;
 
 export interface PgStoreOptions {
   env?: NodeJS.ProcessEnv;
@@ -53,6 +62,7 @@ export class PgStore implements Store {
     private readonly db: PgDatabase,
     readonly id: string,
     readonly created: boolean,
+    private readonly newClient: () => Client,
   ) {
     this.params = new PgParamsRepo(db);
     this.messages = new PgMessagesRepo(db);
@@ -72,7 +82,7 @@ export class PgStore implements Store {
     const target = pgTarget(url, options.env ?? process.env);
     rememberSecret(target.password);
     const pg = await loadDriver();
-    const pool = new pg.Pool({
+    const config: PoolConfig = {
       host: target.host,
       port: target.port,
       database: target.database,
@@ -82,6 +92,7 @@ export class PgStore implements Store {
       connectionTimeoutMillis: target.connectTimeoutMs,
       max: options.maxConnections ?? 4,
       application_name: 'sysemail',
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
       // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -89,13 +100,14 @@ export class PgStore implements Store {
             ? Number
             : (pg.types.getTypeParser(oid, format) as (value: string) => unknown)) as typeof pg.types.getTypeParser,
       },
-    });
+    };
+    const pool = new pg.Pool(config);
     // an idle connection the server dropped must not crash the process; the next query reports it
     pool.on('error', () => {});
     const db = new PgDatabase(pool, target.label);
     try {
       const { id, created } = await migrate(db);
-      return new PgStore(db, id, created);
+      return new PgStore(db, id, created, () => new pg.Client({ ...config, application_name: 'sysemail listen' }));
     } catch (err) {
       await pool.end().catch(() => {});
       throw pgFailure(err, target.label);
@@ -128,6 +140,13 @@ export class PgStore implements Store {
 
   copyTarget(): CopyTarget {
     return new PgCopyTargetLazy(this.db);
+  }
+
+  /** A connection of its own that LISTENs for queued messages (`queue run --watch`). */
+  async listen(): Promise<QueueWakeups> {
+    const listener = new PgQueueListener(this.newClient);
+    await listener.start();
+    return listener;
   }
 
   /** The connection pool: for tests and PostgreSQL-only tools, never for use cases. */

@@ -59,6 +59,7 @@ export async function failSuppressedIn(
       op: 'failed' as const,
       id: b.m.id,
       owner: req.owner,
+      attempt: b.m.attempts,
       outcome: { now: req.now, startedAt: req.now, provider: req.providerOf(b.m), failure: suppressedFailure(b.entry), diagnosis: null },
     })),
   );

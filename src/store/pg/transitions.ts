@@ -13,9 +13,10 @@ import { addSuppressionsIn } from './suppressions.js';
 
 type Client = Pick<pg.PoolClient, 'query'>;
 
-const OWNED = "status = 'sending' AND lease_owner = $2";
+/** Still in sending under the writer's lease ($2), for the claim the write was made under ($3, the fencing token). */
+const OWNED = "status = 'sending' AND lease_owner = $2 AND attempts = $3";
 
-/** An UPDATE of message $1 by owner $2, then the attempt of the accepted row (its values from $k on). */
+/** An UPDATE of message $1 by owner $2 and attempt $3, then the attempt of the accepted row (its values from $k on). */
 function withAttempt(update: string, k: number): string {
   return `WITH changed AS (${update} RETURNING id)
     INSERT INTO attempts (${ATTEMPT_COLUMNS}) SELECT ${attemptParams(k)} FROM changed RETURNING id`;
@@ -42,31 +43,33 @@ function attempt(
 }
 
 const SENT = withAttempt(
-  `UPDATE messages SET status = 'sent', sent_at = $3, updated_at = $3, sent_provider = $4, message_id = coalesce($5, message_id),
+  `UPDATE messages SET status = 'sent', sent_at = $4, updated_at = $4, sent_provider = $5, message_id = coalesce($6, message_id),
      lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL WHERE id = $1 AND ${OWNED}`,
-  6,
+  7,
 );
 const DEFERRED = withAttempt(
-  `UPDATE messages SET status = 'deferred', due_at = $4, updated_at = $3, last_error = $5::jsonb, diagnosis = $6, deferral_reason = $7,
+  `UPDATE messages SET status = 'deferred', due_at = $5, updated_at = $4, last_error = $6::jsonb, diagnosis = $7, deferral_reason = $8,
+     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
+  9,
+);
+const FAILED = withAttempt(
+  `UPDATE messages SET status = 'failed', updated_at = $4, last_error = $5::jsonb, diagnosis = $6, deferral_reason = $7,
      lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
   8,
 );
-const FAILED = withAttempt(
-  `UPDATE messages SET status = 'failed', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = $6,
-     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
-  7,
-);
 const HELD = withAttempt(
-  `UPDATE messages SET status = 'held', updated_at = $3, last_error = $4::jsonb, diagnosis = $5, deferral_reason = $6,
+  `UPDATE messages SET status = 'held', updated_at = $4, last_error = $5::jsonb, diagnosis = $6, deferral_reason = $7,
      lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND ${OWNED}`,
-  7,
+  8,
 );
+/** $6: each id's attempt count (same order as $1), or null for every lease the owner holds. */
 const GIVE_BACK = `
-  UPDATE messages SET status = 'pending', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL,
-    attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END,
-    first_attempt_at = CASE WHEN $4 AND attempts - 1 <= 0 THEN NULL ELSE first_attempt_at END,
+  UPDATE messages m SET status = 'pending', updated_at = $3, lease_owner = NULL, lease_expires_at = NULL,
+    attempts = CASE WHEN $4 THEN greatest(m.attempts - 1, 0) ELSE m.attempts END,
+    first_attempt_at = CASE WHEN $4 AND m.attempts - 1 <= 0 THEN NULL ELSE m.first_attempt_at END,
     deferral_reason = $5
-  WHERE id = ANY($1::bigint[]) AND ${OWNED}`;
+  FROM unnest($1::bigint[], $6::int[]) AS claim(id, attempt)
+  WHERE m.id = claim.id AND m.status = 'sending' AND m.lease_owner = $2 AND (claim.attempt IS NULL OR m.attempts = claim.attempt)`;
 
 const json = (x: unknown) => (x === null || x === undefined ? null : JSON.stringify(x));
 
@@ -91,6 +94,7 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
       const r = await c.query(SENT, [
         w.id,
         w.owner,
+        w.attempt,
         o.now,
         o.provider,
         o.messageId ?? null,
@@ -103,6 +107,7 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
       const r = await c.query(DEFERRED, [
         w.id,
         w.owner,
+        w.attempt,
         o.now,
         o.dueAt,
         json(o.failure),
@@ -117,6 +122,7 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
       const r = await c.query(FAILED, [
         w.id,
         w.owner,
+        w.attempt,
         o.now,
         json(o.failure),
         o.diagnosis ?? null,
@@ -130,6 +136,7 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
       const r = await c.query(HELD, [
         w.id,
         w.owner,
+        w.attempt,
         o.now,
         json(o.failure),
         o.diagnosis ?? null,
@@ -139,7 +146,7 @@ async function applyOne(c: Client, w: QueueWrite): Promise<boolean> {
       return r.rowCount === 1;
     }
     case 'giveBack':
-      return (await giveBackIn(c, w.owner, w.ids, w.opts)) > 0;
+      return (await giveBackIn(c, w.owner, w.ids, w.opts, w.attempts)) > 0;
   }
 }
 
@@ -170,9 +177,18 @@ export async function addRunCounts(
   );
 }
 
-/** Gives claimed messages back; `attempt` records what happened to the one message that met the failure. */
-export async function giveBackIn(c: Client, owner: string, ids: readonly number[], opts: GiveBackOptions): Promise<number> {
-  const r = await c.query(GIVE_BACK, [ids, owner, opts.now, opts.uncount, opts.reason]);
+/**
+ * Gives claimed messages back; `attempt` records what happened to the one message that met the failure.
+ * `attempts[i]`: the claim's attempt count of `ids[i]`; without it every lease of `owner` on `ids` goes.
+ */
+export async function giveBackIn(
+  c: Client,
+  owner: string,
+  ids: readonly number[],
+  opts: GiveBackOptions,
+  attempts?: readonly number[],
+): Promise<number> {
+  const r = await c.query(GIVE_BACK, [ids, owner, opts.now, opts.uncount, opts.reason, attempts ?? ids.map(() => null)]);
   if (opts.attempt) {
     await c.query(
       `INSERT INTO attempts (${ATTEMPT_COLUMNS}) VALUES (${attemptParams(1)})`,
@@ -193,7 +209,7 @@ export async function throttledIn(
     `UPDATE messages SET status = 'deferred', due_at = $3, deferrals = $4, attempts = attempts - 1,
        first_attempt_at = CASE WHEN attempts - 1 = 0 THEN NULL ELSE first_attempt_at END,
        deferral_reason = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
-     WHERE id = $1 AND ${OWNED}`,
+     WHERE id = $1 AND status = 'sending' AND lease_owner = $2`,
     [id, owner, d.until, d.deferrals, d.reason, d.now],
   );
   return r.rowCount === 1;

@@ -18,6 +18,7 @@ export function failSuppressed(
     op: 'failed',
     id: b.id,
     owner: req.owner,
+    attempt: byId.get(b.id)!.attempts,
     outcome: {
       now: req.now,
       startedAt: req.now,

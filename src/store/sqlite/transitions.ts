@@ -2,7 +2,8 @@
  * The one SQL path for every status transition out of `sending`: a distributor's and a direct send's
  * completion (sent, failed), a temporary failure or a throttle deferral (deferred), giving a claim back
  * and taking back expired or dead leases (pending). Each is accepted only from the lease owner of a
- * message still in sending; the attempt is recorded in the same statement batch, only when accepted.
+ * message still in sending, for the claim it was made under (the attempt count is the fencing token);
+ * the attempt is recorded in the same statement batch, only when accepted.
  * Callers run these inside their write transaction (BEGIN IMMEDIATE).
  */
 import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
@@ -28,25 +29,25 @@ export class Transitions {
       UPDATE messages SET status = 'sent', sent_at = @now, updated_at = @now, sent_provider = @provider,
         message_id = coalesce(@messageId, message_id), lease_owner = NULL, lease_expires_at = NULL,
         deferral_reason = NULL
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
     this.deferStmt = db.prepare(`
       UPDATE messages SET status = 'deferred', due_at = @dueAt, updated_at = @now, last_error = @failure,
         diagnosis = @diagnosis, deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
     this.failStmt = db.prepare(`
       UPDATE messages SET status = 'failed', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
         deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
     this.holdStmt = db.prepare(`
       UPDATE messages SET status = 'held', updated_at = @now, last_error = @failure, diagnosis = @diagnosis,
         deferral_reason = @reason, lease_owner = NULL, lease_expires_at = NULL
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
     this.giveBackStmt = db.prepare(`
       UPDATE messages SET status = 'pending', updated_at = @now, lease_owner = NULL, lease_expires_at = NULL,
         attempts = CASE WHEN @uncount = 1 THEN max(attempts - 1, 0) ELSE attempts END,
         first_attempt_at = CASE WHEN @uncount = 1 AND attempts - 1 <= 0 THEN NULL ELSE first_attempt_at END,
         deferral_reason = @reason
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner`);
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND (@attempt IS NULL OR attempts = @attempt)`);
     // A throttle deferral is not a delivery attempt: the claim's count is taken back.
     this.throttleDeferStmt = db.prepare(`
       UPDATE messages SET status = 'deferred', due_at = @until, deferrals = @deferrals, attempts = attempts - 1,
@@ -98,15 +99,15 @@ export class Transitions {
   private applyOne(w: QueueWrite): boolean {
     switch (w.op) {
       case 'sent':
-        return this.sentIn(w.id, w.owner, w.outcome);
+        return this.sentIn(w.id, w.owner, w.attempt, w.outcome);
       case 'deferred':
-        return this.deferredIn(w.id, w.owner, w.outcome);
+        return this.deferredIn(w.id, w.owner, w.attempt, w.outcome);
       case 'failed':
-        return this.failedIn(w.id, w.owner, w.outcome);
+        return this.failedIn(w.id, w.owner, w.attempt, w.outcome);
       case 'held':
-        return this.heldIn(w.id, w.owner, w.outcome);
+        return this.heldIn(w.id, w.owner, w.attempt, w.outcome);
       case 'giveBack':
-        return this.giveBackIn(w.owner, w.ids, w.opts) > 0;
+        return this.giveBackIn(w.owner, w.ids, w.opts, w.attempts) > 0;
     }
   }
 
@@ -157,18 +158,19 @@ export class Transitions {
     );
   }
 
-  private sentIn(id: number, owner: string, o: Outcome & { messageId?: string; response?: string }): boolean {
-    const ok = this.sentStmt.run({ id, owner, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
+  private sentIn(id: number, owner: string, attempt: number, o: Outcome & { messageId?: string; response?: string }): boolean {
+    const ok = this.sentStmt.run({ id, owner, attempt, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
     if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
     return ok;
   }
 
   /** Reschedules after a temporary failure. */
-  private deferredIn(id: number, owner: string, o: Outcome & { dueAt: number; reason: string }): boolean {
+  private deferredIn(id: number, owner: string, attempt: number, o: Outcome & { dueAt: number; reason: string }): boolean {
     const ok =
       this.deferStmt.run({
         id,
         owner,
+        attempt,
         now: o.now,
         dueAt: o.dueAt,
         reason: o.reason,
@@ -179,20 +181,22 @@ export class Transitions {
     return ok;
   }
 
-  private failedIn(id: number, owner: string, o: Outcome & { reason?: string }): boolean {
+  private failedIn(id: number, owner: string, attempt: number, o: Outcome & { reason?: string }): boolean {
     const failure = o.failure ? JSON.stringify(o.failure) : null;
     const ok =
-      this.failStmt.run({ id, owner, now: o.now, failure, diagnosis: o.diagnosis ?? null, reason: o.reason ?? null }).changes === 1;
+      this.failStmt.run({ id, owner, attempt, now: o.now, failure, diagnosis: o.diagnosis ?? null, reason: o.reason ?? null }).changes ===
+      1;
     if (ok) this.recordAttempt(id, owner, 'failed', o);
     return ok;
   }
 
   /** Held for the operator, with the failure that left its outcome unknown. */
-  private heldIn(id: number, owner: string, o: Outcome & { reason: string }): boolean {
+  private heldIn(id: number, owner: string, attempt: number, o: Outcome & { reason: string }): boolean {
     const ok =
       this.holdStmt.run({
         id,
         owner,
+        attempt,
         now: o.now,
         reason: o.reason,
         failure: o.failure ? JSON.stringify(o.failure) : null,
@@ -205,12 +209,14 @@ export class Transitions {
   /**
    * Gives claimed messages back to the queue. `uncount` takes back the attempt the claim counted (the
    * message was never tried, or the run stopped for a reason that is not the message's fault).
-   * `attempt` records what happened to the one message that met the failure.
+   * `attempt` records what happened to the one message that met the failure. `attempts[i]`: the claim's
+   * attempt count of `ids[i]`; without it (a run giving back all it holds) every lease of `owner` goes.
    */
-  giveBackIn(owner: string, ids: readonly number[], opts: GiveBackOptions): number {
+  giveBackIn(owner: string, ids: readonly number[], opts: GiveBackOptions, attempts?: readonly number[]): number {
     let n = 0;
-    for (const id of ids) {
-      n += this.giveBackStmt.run({ id, owner, now: opts.now, uncount: opts.uncount ? 1 : 0, reason: opts.reason }).changes;
+    for (const [i, id] of ids.entries()) {
+      const attempt = attempts ? attempts[i] : null;
+      n += this.giveBackStmt.run({ id, owner, attempt, now: opts.now, uncount: opts.uncount ? 1 : 0, reason: opts.reason }).changes;
     }
     if (opts.attempt) this.recordAttempt(opts.attempt.id, owner, 'released', opts.attempt);
     return n;
