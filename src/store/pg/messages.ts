@@ -244,7 +244,7 @@ export class PgMessagesRepo implements MessagesRepo {
         const throttled: ClaimResult['throttled'] = [];
         await governIn(c, rows, req, claimed, throttled);
         if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
-        return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+        return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
       }
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {

@@ -84,7 +84,7 @@ export class Claims {
         const throttled: ClaimResult['throttled'] = [];
         (this.governorClaims ??= new GovernorClaims(this.db, this.transitions)).planIn(rows, req, claimed, throttled);
         this.transitions.countThrottled(req.owner, throttled.length);
-        return { claimed, throttled, reclaimed, beforeAccepted, ...(suppressed.length > 0 ? { suppressed } : {}) };
+        return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
       }
       const byProvider = new Map<ProviderName, MessageRow[]>();
       for (const m of rows) {
