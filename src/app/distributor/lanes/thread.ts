@@ -29,7 +29,7 @@ export class ThreadLane implements QueueLane {
   private failed?: Error;
   private exited = false;
   private counts = zeroCounts();
-  /** Requests posted without waiting, by sequence number, with how many writes each carried. */
+  /** Requests not yet answered (posted without waiting, or awaited), by sequence number, with how many writes each carried. */
   private readonly posted = new Map<number, number>();
   private postedWrites = 0;
 
@@ -122,6 +122,9 @@ export class ThreadLane implements QueueLane {
     if (this.failed) return Promise.reject(this.failed);
     const seq = ++this.seq;
     const writes = this.take();
+    // until the answer comes, these writes are as unrecorded as those posted without waiting
+    this.posted.set(seq, writes.length);
+    this.postedWrites += writes.length;
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       this.worker.postMessage({ seq, writes, ...(ask.claim || ask.renew ? ask : { ack: true }) } satisfies LaneRequest);
