@@ -16,7 +16,9 @@ const CONCURRENCY = 4;
 
 /** Ends `runs` (SIGTERM to those still going) and waits for each, at most `ms`. */
 async function stopAll(runs: Distributor[], ms = 30_000) {
-  for (const r of runs) if (r.exitCode === null) r.kill('SIGTERM');
+  // only --watch runs are told to stop: a one-pass run ends by itself once the queue is empty, and a
+  // SIGTERM that reaches it while it is already exiting would only race its own exit
+  for (const r of runs) if (r.exitCode === null && r.spawnargs.includes('--watch')) r.kill('SIGTERM');
   const all = Promise.all(runs);
   const out = await Promise.race([all, new Promise<null>((res) => setTimeout(() => res(null), ms))]);
   if (!out) {
