@@ -3,45 +3,13 @@
  * a key is stored once (also by connections racing), a reused key is told apart by its digest, a key
  * past its window is free again; claims take higher priorities first and fail expired messages.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { EXPIRED_REASON } from '../../src/core/delivery.js';
-import { SqliteStore } from '../../src/store/index.js';
-import { PgStore } from '../../src/store/pg/store.js';
 import type { ClaimRequest, NewMessage, Store } from '../../src/store/ports.js';
-import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
+import { storeBackends } from '../helpers/store-backends.js';
 import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
-interface Backend {
-  name: string;
-  database(): Promise<{ connect(): Promise<Store> }>;
-}
-
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-contract-delivery-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'sqlite',
-    async database() {
-      const file = path.join(dir, `c${++files}.db`);
-      return { connect: async () => (await SqliteStore.open(file))! };
-    },
-  },
-];
-if (await pgAvailable()) {
-  const server = (await testServer())!;
-  BACKENDS.push({
-    name: 'postgres',
-    async database() {
-      const { url } = await createTestDatabase(server, 'delivery');
-      return { connect: () => PgStore.open(url) };
-    },
-  });
-}
+const BACKENDS = await storeBackends('delivery');
 
 const req = (owner: string, now: number, max: number): ClaimRequest => ({
   owner,

@@ -2,44 +2,12 @@
  * The store contract for the suppression list and bounces, on SQLite and PostgreSQL: written against
  * the ports only, as the main contract suite.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/store/index.js';
-import { PgStore } from '../../src/store/pg/store.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { BounceRecord, ClaimRequest, Store } from '../../src/store/ports.js';
-import { createTestDatabase, pgAvailable, testServer } from '../helpers/postgres.js';
+import { storeBackends } from '../helpers/store-backends.js';
 import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
-interface Backend {
-  name: string;
-  database(): Promise<{ connect(): Promise<Store> }>;
-}
-
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-contract-supp-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'sqlite',
-    async database() {
-      const file = path.join(dir, `s${++files}.db`);
-      return { connect: async () => (await SqliteStore.open(file))! };
-    },
-  },
-];
-if (await pgAvailable()) {
-  const server = (await testServer())!;
-  BACKENDS.push({
-    name: 'postgres',
-    async database() {
-      const { url } = await createTestDatabase(server, 'suppress');
-      return { connect: () => PgStore.open(url) };
-    },
-  });
-}
+const BACKENDS = await storeBackends('suppress');
 
 const req = (owner: string, now: number, max: number): ClaimRequest => ({
   owner,
