@@ -116,6 +116,37 @@ describe.each([
     }
   });
 
+  it('counts a write as unrecorded until the database holds it, flushed or not, and record() waits for it', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2), msg(3)], 1000);
+    const lane: QueueLane = await openLane(s);
+    try {
+      const claimed = (await lane.claim(spec(2000, 3))).claimed;
+      const o = { now: 2100, startedAt: 2000, provider: 'smtp' as const };
+      lane.write({ op: 'sent', id: claimed[0].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      lane.write({ op: 'sent', id: claimed[1].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      // handed on to be written, not yet known to be in the database: still at risk
+      lane.flush();
+      const held = s.queue.counts().sent;
+      expect(lane.unrecorded()).toBe(2 - held);
+      lane.write({ op: 'sent', id: claimed[2].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      expect(lane.unrecorded()).toBeGreaterThanOrEqual(1);
+      await lane.record();
+      expect(lane.unrecorded()).toBe(0);
+      // recorded in full, or marked sent ahead of the full record (never taken back for sending)
+      const marked = s.sqlite.prepare('SELECT count(*) FROM sent_marks').pluck().get() as number;
+      expect(s.queue.counts().sent + marked).toBe(3);
+      // nothing left to record: resolves at once
+      await lane.record();
+      await lane.settle();
+      expect(s.queue.counts()).toMatchObject({ sent: 3, sending: 0 });
+      expect(s.sqlite.prepare('SELECT count(*) FROM sent_marks').pluck().get()).toBe(0);
+    } finally {
+      await lane.close();
+      await s.close();
+    }
+  });
+
   it('counts only the writes the database accepted, and renews only the leases still held', async () => {
     const s = await fresh();
     await s.messages.insertMany([msg(1), msg(2), msg(3), msg(4)], 1000);
@@ -202,3 +233,54 @@ describe('worker thread lane errors', () => {
     await expect(ThreadLane.open(file, WORKER_SCRIPT)).rejects.toMatchObject({ code: 'DB_NOT_SQLITE' });
   });
 });
+
+describe('sent marks (the worker-thread lane marks a sent message before its full record)', () => {
+  const sent = (id: number, owner: string, attempt = 1) => ({
+    op: 'sent' as const,
+    id,
+    owner,
+    attempt,
+    outcome: { now: 2100, startedAt: 2000, provider: 'smtp' as const, response: '250 queued' },
+  });
+  const marks = (s: Store) => s.sqlite.prepare('SELECT message_id AS id, owner, attempt FROM sent_marks ORDER BY message_id').all();
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 15));
+
+  it('a message marked sent is not taken back when its lease runs out, and its run still records it', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2), msg(3)], 1000);
+    const [a, b] = s.queue.claim({ ...claimRequestOf('host:1:a'), leaseMs: 1 }).claimed;
+    // a mark holds only for the lease owner's current claim
+    s.queue.markSent([sent(a.id, 'host:1:a'), sent(b.id, 'host:1:other'), sent(b.id, 'host:1:a', 2)]);
+    expect(marks(s)).toEqual([{ id: a.id, owner: 'host:1:a', attempt: 1 }]);
+    await pause(); // every lease of host:1:a has run out (it was paused)
+    const taken = s.queue.claim({ ...claimRequestOf('host:2:b'), now: 3000 }).claimed.map((m) => m.id);
+    expect(taken.sort()).toEqual([b.id, 3]);
+    expect((await s.messages.get(a.id))!.status).toBe('sending');
+    // host:1:a goes on: its record is accepted and the mark goes with it
+    expect(s.queue.applyWrites([sent(a.id, 'host:1:a')])).toEqual([true]);
+    expect((await s.messages.get(a.id))!.status).toBe('sent');
+    expect(marks(s)).toEqual([]);
+    await s.close();
+  });
+
+  it("a dead run's marked messages are recorded sent for that run by the next claim, never sent again", async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2)], 1000);
+    const runId = s.queue.startRun({ owner: 'host:77:dead', host: 'host', pid: 77, now: 1500 });
+    const [a, b] = s.queue.claim(claimRequestOf('host:77:dead')).claimed;
+    s.queue.markSent([sent(a.id, 'host:77:dead')]);
+    // the process is gone (kill -9 after the send, before the full record)
+    const next = s.queue.claim({ ...claimRequestOf('host:2:b'), now: 3000, deadOwners: ['host:77:dead'] });
+    expect(next.claimed.map((m) => m.id)).toEqual([b.id]);
+    expect((await s.messages.get(a.id))!.status).toBe('sent');
+    const attempts = await s.messages.attempts(a.id);
+    expect(attempts.map((x) => [x.outcome, x.response])).toEqual([['sent', '250 queued']]);
+    expect(s.sqlite.prepare('SELECT sent FROM distributor_runs WHERE id = ?').pluck().get(runId)).toBe(1);
+    expect(marks(s)).toEqual([]);
+    await s.close();
+  });
+});
+
+function claimRequestOf(owner: string) {
+  return { owner, now: 2000, leaseMs: 60_000, max: 10, providerOf: () => 'smtp' as const, limitOf: () => 0 };
+}

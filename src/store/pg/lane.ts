@@ -57,7 +57,7 @@ export class PortLane {
     return run;
   }
 
-  private flush(): void {
+  flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
     this.inFlight += batch.length;

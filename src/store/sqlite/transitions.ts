@@ -22,6 +22,11 @@ export class Transitions {
   private readonly reclaimExpiredStmt;
   private readonly attemptStmt;
   private readonly runCountsStmt;
+  private readonly markStmt;
+  private readonly unmarkStmt;
+  private readonly deadMarkedStmt;
+  private readonly markedSentStmt;
+  private readonly dropMarksStmt;
   private suppressionWrites?: SuppressionWrites;
 
   constructor(private readonly db: SqliteDatabase) {
@@ -58,7 +63,23 @@ export class Transitions {
       UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = @now,
         deferral_reason = 'lease of ' || lease_owner || ' expired'
       WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS}
+        AND NOT EXISTS (SELECT 1 FROM sent_marks s WHERE s.message_id = messages.id AND s.owner = messages.lease_owner AND s.attempt = messages.attempts)
       RETURNING id, lease_owner`);
+    // a sent mark holds only for the lease owner's current claim of a message still in sending
+    this.markStmt = db.prepare(`
+      INSERT OR REPLACE INTO sent_marks (message_id, owner, attempt, sent_at, provider, response)
+      SELECT id, @owner, @attempt, @now, @provider, @response FROM messages
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
+    this.unmarkStmt = db.prepare('DELETE FROM sent_marks WHERE message_id = ?');
+    this.deadMarkedStmt = db.prepare(`
+      SELECT s.message_id AS id, s.owner, s.attempt, s.sent_at AS sentAt, s.provider, s.response
+      FROM sent_marks s JOIN messages m ON m.id = s.message_id
+      WHERE s.owner = ? AND m.status = 'sending' AND m.lease_owner = s.owner AND m.attempts = s.attempt`);
+    this.markedSentStmt = db.prepare(`
+      UPDATE messages SET status = 'sent', sent_at = @sentAt, updated_at = @now, sent_provider = @provider,
+        lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
+    this.dropMarksStmt = db.prepare('DELETE FROM sent_marks WHERE owner = ?');
     this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
     this.runCountsStmt = db.prepare(`
       UPDATE distributor_runs SET sent = sent + @sent, deferred = deferred + @deferred, failed = failed + @failed,
@@ -75,6 +96,29 @@ export class Transitions {
   applyWrites(writes: readonly QueueWrite[]): boolean[] {
     if (writes.length === 0) return [];
     return this.db.transaction(() => this.applyAllIn(writes)).immediate();
+  }
+
+  /**
+   * Marks each of these sent messages as sent (see migration 10), in one small transaction, ahead of
+   * its full record: from then on a pause of its run past the lease cannot have it sent again. A mark
+   * holds only for the writer's current claim of a message still in sending.
+   */
+  markSent(writes: readonly Extract<QueueWrite, { op: 'sent' }>[]): void {
+    if (writes.length === 0) return;
+    this.db
+      .transaction(() => {
+        for (const w of writes) {
+          this.markStmt.run({
+            id: w.id,
+            owner: w.owner,
+            attempt: w.attempt,
+            now: w.outcome.now,
+            provider: w.outcome.provider,
+            response: w.outcome.response ?? null,
+          });
+        }
+      })
+      .immediate();
   }
 
   /** applyWrites inside a transaction the caller holds (a claim's or renewal's `before`). */
@@ -160,7 +204,10 @@ export class Transitions {
 
   private sentIn(id: number, owner: string, attempt: number, o: Outcome & { messageId?: string; response?: string }): boolean {
     const ok = this.sentStmt.run({ id, owner, attempt, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
-    if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
+    if (ok) {
+      this.recordAttempt(id, owner, 'sent', o, o.response);
+      this.unmarkStmt.run(id);
+    }
     return ok;
   }
 
@@ -222,15 +269,45 @@ export class Transitions {
     return n;
   }
 
+  /** The messages a dead run marked sent and never recorded: recorded sent now, counted for that run. */
+  private recordDeadMarksIn(owner: string, now: number): void {
+    const marked = this.deadMarkedStmt.all(owner) as {
+      id: number;
+      owner: string;
+      attempt: number;
+      sentAt: number;
+      provider: string;
+      response: string | null;
+    }[];
+    let sent = 0;
+    for (const m of marked) {
+      if (this.markedSentStmt.run({ ...m, now }).changes !== 1) continue;
+      sent++;
+      this.recordAttempt(
+        m.id,
+        owner,
+        'sent',
+        { now: m.sentAt, startedAt: m.sentAt, provider: m.provider as Outcome['provider'] },
+        m.response,
+      );
+    }
+    if (sent > 0) this.runCountsStmt.run({ owner, sent, deferred: 0, failed: 0, forced: 0 });
+    this.dropMarksStmt.run(owner);
+  }
+
   /** Throttled at claim time: deferred until `until`, the claim's attempt taken back. */
   throttledIn(id: number, owner: string, d: { until: number; deferrals: number; now: number; reason: string }): boolean {
     return this.throttleDeferStmt.run({ id, owner, ...d }).changes === 1;
   }
 
-  /** Takes back expired leases and those of dead owners; returns their ids. */
+  /**
+   * Takes back expired leases and those of dead owners; returns their ids. A message marked sent is not
+   * taken back: it stays its run's to record, and a dead run's is recorded sent here, for that run.
+   */
   reclaimIn(now: number, deadOwners: readonly string[] = []): number[] {
     const reclaimed: number[] = [];
     for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
+    for (const owner of deadOwners) this.recordDeadMarksIn(owner, now);
     for (const owners of chunks(deadOwners, 200)) {
       const marks = owners.map(() => '?').join(',');
       const rows = this.db

@@ -14,7 +14,10 @@ import type { ClaimSpec, QueueLane } from './types.js';
 /**
  * Writes waiting this many or more are sent to the worker at once; otherwise they go with the next
  * claim or after THREAD_FLUSH_MS. Every message to the other thread wakes it up, which costs the
- * sending thread more than the copy does, so writes travel in bunches.
+ * sending thread more than the copy does, so writes travel in bunches; but a run may hold only so many
+ * sent messages unrecorded (the cycle's at-risk cap, twice the concurrency on this lane), so they go
+ * when half the concurrency has gathered: one bunch is being recorded while the next gathers, and the
+ * senders rarely wait for the cap.
  */
 const POST_AT = 256;
 const THREAD_FLUSH_MS = 20;
@@ -32,8 +35,13 @@ export class ThreadLane implements QueueLane {
   /** Requests not yet answered (posted without waiting, or awaited), by sequence number, with how many writes each carried. */
   private readonly posted = new Map<number, number>();
   private postedWrites = 0;
+  /** Callers of record(), each waiting for the answer to request `upTo`. */
+  private recorders: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly postAt: number,
+  ) {
     worker.on('message', (m: LaneReply) => {
       if ('rendered' in m) {
         for (const [id, r] of m.rendered) this.renderings.set(id, r);
@@ -49,13 +57,12 @@ export class ThreadLane implements QueueLane {
       }
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
-      if (m.error) {
-        const err = laneError(m.error);
-        this.failed ??= err;
-        w?.reject(err);
-      } else if (this.failed)
+      if (m.error) this.failed ??= laneError(m.error);
+      if (m.error) w?.reject(laneError(m.error));
+      else if (this.failed)
         w?.reject(this.failed); // an earlier write, posted without waiting, failed
       else w?.resolve(m);
+      this.answerRecorders(m.seq);
     });
     const lost = (why: string) => {
       this.exited = true;
@@ -63,9 +70,21 @@ export class ThreadLane implements QueueLane {
       this.failed ??= err;
       for (const w of this.waiting.values()) w.reject(err);
       this.waiting.clear();
+      this.answerRecorders(Number.POSITIVE_INFINITY);
     };
     worker.on('error', (e) => lost(e.message));
     worker.on('exit', (code) => lost(`it exited (code ${code})`));
+  }
+
+  private answerRecorders(seq: number): void {
+    if (this.recorders.length === 0) return;
+    const left: typeof this.recorders = [];
+    for (const r of this.recorders) {
+      if (r.upTo > seq) left.push(r);
+      else if (this.failed) r.reject(this.failed);
+      else r.resolve();
+    }
+    this.recorders = left;
   }
 
   /** The worker script next to this module: compiled code only (absent when running from sources). */
@@ -74,8 +93,8 @@ export class ThreadLane implements QueueLane {
     return existsSync(fileURLToPath(url)) ? url : undefined;
   }
 
-  /** Starts the worker on `file`; resolves once its connection is open. */
-  static async open(file: string, script: URL, dkim: readonly DkimSigningKey[] = []): Promise<ThreadLane> {
+  /** Starts the worker on `file`; resolves once its connection is open. `concurrency`: the run's. */
+  static async open(file: string, script: URL, dkim: readonly DkimSigningKey[] = [], concurrency = 1): Promise<ThreadLane> {
     const { Worker } = await import('node:worker_threads');
     // the keys the SMTP provider signs with, so what the worker renders ahead is signed the same way
     const worker = new Worker(script, { workerData: { file, dkim } });
@@ -106,7 +125,7 @@ export class ThreadLane implements QueueLane {
       await worker.terminate();
       throw err;
     });
-    return new ThreadLane(worker);
+    return new ThreadLane(worker, Math.min(POST_AT, Math.max(1, Math.floor(concurrency / 2))));
   }
 
   private take(): QueueWrite[] {
@@ -118,33 +137,32 @@ export class ThreadLane implements QueueLane {
   }
 
   /** Sends the waiting writes with `ask` (a claim, a renewal, or only an answer), and waits for the answer. */
-  private request(ask: Pick<LaneRequest, 'claim' | 'renew'> = {}): Promise<Extract<LaneReply, { seq: number }>> {
+  private request(ask: Pick<LaneRequest, 'claim' | 'renew' | 'settle'> = {}): Promise<Extract<LaneReply, { seq: number }>> {
     if (this.failed) return Promise.reject(this.failed);
-    const seq = ++this.seq;
-    const writes = this.take();
-    // until the answer comes, these writes are as unrecorded as those posted without waiting
-    this.posted.set(seq, writes.length);
-    this.postedWrites += writes.length;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
-      this.worker.postMessage({ seq, writes, ...(ask.claim || ask.renew ? ask : { ack: true }) } satisfies LaneRequest);
-    });
+    const seq = this.send(ask);
+    return new Promise((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
   }
 
-  /** Sends the waiting writes without waiting: the worker answers only a failure, kept for the next call. */
-  private post(): void {
-    if (this.outbox.length === 0 || this.failed || this.exited) return;
+  /** Hands the waiting writes (and `ask`) to the worker; until its answer they count as unrecorded. */
+  private send(ask: Pick<LaneRequest, 'claim' | 'renew' | 'settle'> = {}): number {
     const seq = ++this.seq;
     const writes = this.take();
     this.posted.set(seq, writes.length);
     this.postedWrites += writes.length;
-    this.worker.postMessage({ seq, writes } satisfies LaneRequest);
+    this.worker.postMessage({ seq, writes, ...ask } satisfies LaneRequest);
+    return seq;
+  }
+
+  /** Sends the waiting writes without waiting: a failure is kept for the next call. */
+  private post(): void {
+    if (this.outbox.length === 0 || this.failed || this.exited) return;
+    this.send();
   }
 
   write(w: QueueWrite): void {
     if (this.failed) throw this.failed;
     this.outbox.push(w);
-    if (this.outbox.length >= POST_AT) this.post();
+    if (this.outbox.length >= this.postAt) this.post();
     else this.timer ??= setTimeout(() => this.post(), THREAD_FLUSH_MS);
   }
 
@@ -172,13 +190,22 @@ export class ThreadLane implements QueueLane {
     return this.outbox.length + this.postedWrites;
   }
 
+  flush(): void {
+    this.post();
+  }
+
+  /** Posts what waits, then waits for the answer to the last request: the worker applies them in order. */
   async record(): Promise<void> {
-    await this.request();
+    if (this.failed) throw this.failed;
+    this.post();
+    const upTo = this.seq;
+    if (this.posted.size === 0) return;
+    await new Promise<void>((resolve, reject) => this.recorders.push({ upTo, resolve, reject }));
   }
 
   /** Also drops the renderings not taken: the messages they belong to were sent or given back. */
   async settle(): Promise<void> {
-    await this.request();
+    await this.request({ settle: true });
     this.renderings.clear();
   }
 
