@@ -79,11 +79,30 @@ function runAs(unprivileged: boolean, file: string, args: string[], timeoutMs: n
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 
+export interface ClusterOptions {
+  /**
+   * TLS on (ssl=on) with this certificate and key. Both are copied into the cluster's folder, owned by
+   * the server's user, the key mode 0600: the server refuses a key that group or others may read.
+   */
+  tls?: { certFile: string; keyFile: string };
+  /** Loopback addresses to listen on (default 127.0.0.1 only); any of 127.0.0.0/8 works on Linux. */
+  listen?: string[];
+  /** pg_hba.conf lines replacing initdb's, e.g. `hostssl all all 127.0.0.2/32 scram-sha-256`. */
+  hba?: string[];
+}
+
+/** Copies a file into the cluster's folder, readable by the server's user only. */
+function copyForServer(from: string, to: string, root: boolean): void {
+  fs.copyFileSync(from, to);
+  fs.chmodSync(to, 0o600);
+  if (root) fs.chownSync(to, NOBODY, NOBODY);
+}
+
 /**
  * Starts a throwaway cluster and returns how to reach it. Throws (with initdb's or the server's words)
- * when it cannot be started.
+ * when it cannot be started. Without options: loopback 127.0.0.1, no TLS, initdb's pg_hba.conf.
  */
-export async function startCluster(): Promise<PgCluster> {
+export async function startCluster(options: ClusterOptions = {}): Promise<PgCluster> {
   const initdb = findPgBin('initdb');
   const pgCtl = findPgBin('pg_ctl');
   if (!initdb || !pgCtl) throw new Error('PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin)');
@@ -108,16 +127,31 @@ export async function startCluster(): Promise<PgCluster> {
     cleanup();
     throw new Error(`initdb failed: ${init.output.trim().split('\n').slice(-3).join(' ')}`);
   }
+  const extra: string[] = [];
+  if (options.tls) {
+    const cert = path.join(data, 'server.crt');
+    const key = path.join(data, 'server.key');
+    copyForServer(options.tls.certFile, cert, root);
+    copyForServer(options.tls.keyFile, key, root);
+    extra.push('-c ssl=on', `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`);
+  }
+  if (options.hba) {
+    const hba = path.join(data, 'pg_hba.conf');
+    fs.writeFileSync(hba, options.hba.join('\n') + '\n');
+    if (root) fs.chownSync(hba, NOBODY, NOBODY);
+  }
+  const listen = (options.listen ?? ['127.0.0.1']).join(',');
   for (let tries = 0; ; tries++) {
     const port = await freePort();
     const opts = [
-      '-c listen_addresses=127.0.0.1',
+      `-c listen_addresses=${listen}`,
       `-p ${port}`,
       `-k ${dir}`,
       '-c fsync=off',
       '-c synchronous_commit=off',
       '-c full_page_writes=off',
       '-c max_connections=200',
+      ...extra,
     ].join(' ');
     const started = runAs(root, pgCtl, ['start', '-D', data, '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts], 90_000);
     if (started.status === 0) {
