@@ -126,6 +126,7 @@ export const ERROR_CODES = {
   PG_NO_DATABASE: 'the PostgreSQL database named in the URL does not exist',
   PG_TLS_UNTRUSTED: "the PostgreSQL server's certificate is not trusted",
   PG_TLS_UNSUPPORTED: 'the PostgreSQL server does not accept TLS connections',
+  PG_TLS_REQUIRED: 'the PostgreSQL server accepts only TLS connections from this host (pg_hba.conf hostssl)',
   PG_TLS_FILE_UNREADABLE: 'a TLS file named in the PostgreSQL URL (sslrootcert, sslcert, sslkey) cannot be read',
   PG_QUERY_FAILED: 'a statement on the PostgreSQL database failed',
   DB_TOO_NEW: 'the database was written by a newer sysemail',

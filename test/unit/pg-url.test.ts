@@ -113,4 +113,59 @@ describe('PostgreSQL failures by code', () => {
     expect(of({ code: 'SELF_SIGNED_CERT_IN_CHAIN' })).toMatchObject({ kind: 'config', code: 'PG_TLS_UNTRUSTED' });
     expect(of({ code: '42P01' })).toMatchObject({ kind: 'ioerr' });
   });
+
+  it('says what is wrong with a certificate: self-signed, unknown CA, expired, the wrong name', () => {
+    const label = 'postgres://app:***@db/mail?sslmode=verify-full';
+    const of = (e: object) => pgFailure(Object.assign(new Error('x'), e), label);
+    expect(of({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }).message).toContain('is self-signed and not trusted');
+    expect(of({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }).message).toContain('signed by a CA that is not trusted');
+    expect(of({ code: 'CERT_HAS_EXPIRED' })).toMatchObject({
+      kind: 'config',
+      code: 'PG_TLS_UNTRUSTED',
+      message: expect.stringContaining('has expired'),
+      fix: expect.stringContaining('Renew'),
+    });
+    const mismatch = of({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      host: 'db',
+      cert: { subjectaltname: 'DNS:db.example, IP Address:10.0.0.5' },
+    });
+    expect(mismatch.message).toContain('not valid for db (it names db.example, 10.0.0.5)');
+    expect(mismatch.fix).toContain('verify-ca');
+  });
+
+  it('a pg_hba.conf that takes only TLS from this host: PG_TLS_REQUIRED naming sslmode', () => {
+    const e = pgFailure(
+      Object.assign(new Error('no pg_hba.conf entry for host "10.0.0.9", user "app", database "mail", no encryption'), { code: '28000' }),
+      'postgres://app@db/mail?sslmode=disable',
+    );
+    expect(e).toMatchObject({ kind: 'noperm', code: 'PG_TLS_REQUIRED', fix: expect.stringContaining('sslmode=verify-full') });
+  });
+});
+
+describe('TLS files as libpq finds them', () => {
+  it('sslrootcert, else PGSSLROOTCERT, else ~/.postgresql/root.crt, else the system CAs; the same for the client pair', () => {
+    const home = fs.mkdtempSync(path.join(dir, 'home-'));
+    const file = (name: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(home, name)), { recursive: true });
+      fs.writeFileSync(path.join(home, name), text);
+      return path.join(home, name);
+    };
+    const given = file('given.pem', 'GIVEN');
+    const fromEnv = file('env.pem', 'ENV');
+    const env = { HOME: home, PGPASSFILE: '/nonexistent/pgpass' };
+    const ssl = (q: string, e: Record<string, string> = env) =>
+      pgTarget(`postgres://app@db.example/mail?sslmode=verify-full${q}`, e).ssl as Record<string, unknown>;
+    expect(ssl('').ca).toBeUndefined(); // the system's CAs
+    file('.postgresql/root.crt', 'DEFAULT');
+    expect(String(ssl('').ca)).toBe('DEFAULT');
+    expect(String(ssl('', { ...env, PGSSLROOTCERT: fromEnv }).ca)).toBe('ENV');
+    expect(String(ssl(`&sslrootcert=${given}`, { ...env, PGSSLROOTCERT: fromEnv }).ca)).toBe('GIVEN');
+    expect(ssl('&sslrootcert=system').ca).toBeUndefined();
+    // a default client certificate counts only with its key
+    file('.postgresql/postgresql.crt', 'CERT');
+    expect(ssl('').cert).toBeUndefined();
+    file('.postgresql/postgresql.key', 'KEY');
+    expect([String(ssl('').cert), String(ssl('').key)]).toEqual(['CERT', 'KEY']);
+  });
 });

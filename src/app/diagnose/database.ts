@@ -50,9 +50,10 @@ function passwordSource(url: string, env: NodeJS.ProcessEnv, found: boolean): st
 }
 
 export async function databaseChecks(o: DatabaseCheckOptions): Promise<Check[]> {
-  const [{ pgTarget }, { probeTls, probeSession }] = await Promise.all([
+  const [{ pgTarget }, { probeTls, probeSession }, { isTlsCertCode, tlsCertProblem }] = await Promise.all([
     import('../../store/pg/url.js'),
     import('../../store/pg/probe.js'),
+    import('../../store/pg/errors.js'),
   ]);
   let target: ReturnType<typeof pgTarget>;
   try {
@@ -152,15 +153,19 @@ export async function databaseChecks(o: DatabaseCheckOptions): Promise<Check[]> 
       return [...checks, ...skipRest(3, 'not tried: no TLS')];
     }
     if (!t.ok) {
-      checks.push(
-        fail(
-          'database.tls',
-          `the certificate of ${at} is not trusted (${t.code})`,
-          "Give the CA that signed the server's certificate with sslrootcert=FILE in the URL (or PGSSLROOTCERT); for verify-full the host name must be in the certificate",
-          'TLS_CERT_UNTRUSTED',
-        ),
-      );
-      return [...checks, ...skipRest(3, 'not tried: the certificate is not trusted')];
+      if (isTlsCertCode(t.code)) {
+        const problem = tlsCertProblem(t.error, t.code, at, target.label);
+        checks.push(fail('database.tls', problem.message, problem.fix, 'TLS_CERT_UNTRUSTED'));
+      } else {
+        checks.push(
+          fail(
+            'database.tls',
+            `the TLS handshake with ${at} failed (${t.code}: ${t.message})`,
+            'Check the TLS settings of the server (ssl_min_protocol_version, its certificate and key) and sslmode in the URL',
+          ),
+        );
+      }
+      return [...checks, ...skipRest(3, 'not tried: no trusted TLS connection')];
     }
     checks.push(
       pass(

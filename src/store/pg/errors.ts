@@ -19,14 +19,61 @@ export function scrub(text: string): string {
   return out;
 }
 
-const TLS_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
+/** Where the CA for each database URL (its printable label) came from, for the fix of an untrusted certificate. */
+const trustSources = new Map<string, string>();
+
+/** Notes which CA checks the certificate of the database `label`: `sslrootcert=FILE`, the system's CAs, ... */
+export function rememberTrust(label: string, source: string): void {
+  trustSources.set(label, source);
+}
+
+/** Node's certificate verification codes, and what each says about the certificate. */
+const TLS_PROBLEMS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'is self-signed and not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'is signed by a CA that is not trusted (a self-signed certificate in its chain)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'is signed by a CA that is not trusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'is signed by a CA that is not trusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'is signed by a CA that is not trusted',
+  CERT_HAS_EXPIRED: 'has expired',
+  CERT_NOT_YET_VALID: 'is not valid yet',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'is not valid for this host name',
+};
+
+export function isTlsCertCode(code: string | undefined): boolean {
+  return !!code && Object.hasOwn(TLS_PROBLEMS, code);
+}
+
+/**
+ * What is wrong with the server's certificate and what to do, for a verification error `err` of code
+ * `code`: the host name and the names the certificate carries for a mismatch, the CA it was checked
+ * against otherwise. `at` names the server; `label` is the database URL as printed.
+ */
+export function tlsCertProblem(err: unknown, code: string, at: string, label: string): { message: string; fix: string } {
+  const trust = trustSources.get(label);
+  const against = trust ? `${code}; checked against ${trust}` : code;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    const e = err as { host?: unknown; cert?: { subjectaltname?: unknown } };
+    const host = typeof e?.host === 'string' ? e.host : undefined;
+    const sans = typeof e?.cert?.subjectaltname === 'string' ? e.cert.subjectaltname.replace(/\b(DNS|IP Address):/g, '') : undefined;
+    return {
+      message: `the certificate of ${at} is not valid for ${host ?? 'the host name in the URL'}${sans ? ` (it names ${sans})` : ''}; sslmode=verify-full checks the name (${code})`,
+      fix: 'Connect with a host name the certificate carries, or give the server a certificate for this name; sslmode=verify-ca checks the CA only',
+    };
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return {
+      message: `the certificate of ${at} ${TLS_PROBLEMS[code]} (${code})`,
+      fix: "Renew the server's certificate (ssl_cert_file in postgresql.conf), and check the clocks of this host and the server",
+    };
+  }
+  const given = trust?.startsWith('sslrootcert=') || trust?.startsWith('PGSSLROOTCERT=') || trust?.startsWith('~/');
+  return {
+    message: `the certificate of ${at} ${TLS_PROBLEMS[code] ?? 'is not trusted'} (${against})`,
+    fix: given
+      ? `The CA in ${trust} did not sign the server's certificate: give the CA that did (or that certificate itself) with sslrootcert=FILE in the URL, or have the server use a certificate signed by this CA`
+      : "Give the CA that signed the server's certificate (or that certificate itself) with sslrootcert=FILE in the URL (or PGSSLROOTCERT, ~/.postgresql/root.crt)",
+  };
+}
 
 /** SQLSTATE classes after which trying again later may work: connection, resources, shutdown, conflicts. */
 const TEMPORARY_SQLSTATE = /^(08|53|57P|40)/;
@@ -80,6 +127,14 @@ export function pgFailure(err: unknown, label: string): SysemailError {
         'Give the right password in the URL, PGPASSWORD or ~/.pgpass (mode 0600)',
       );
     case '28000':
+      // a hostssl-only rule: libpq words it "no pg_hba.conf entry for host ..., no encryption"
+      if (/no pg_hba\.conf entry.*no encryption/i.test(raw))
+        return make(
+          'noperm',
+          'PG_TLS_REQUIRED',
+          `${at} accepts only TLS connections from this host (${raw})`,
+          'Use sslmode=verify-full in the URL (with sslrootcert=FILE for a private CA)',
+        );
       return make(
         'noperm',
         'PG_AUTH_FAILED',
@@ -112,13 +167,9 @@ export function pgFailure(err: unknown, label: string): SysemailError {
       'Give it in the URL, in PGPASSWORD or in ~/.pgpass (a line host:port:database:user:password, mode 0600)',
     );
   }
-  if (code && TLS_CODES.has(code)) {
-    return make(
-      'config',
-      'PG_TLS_UNTRUSTED',
-      `the certificate of ${at} is not trusted (${code})`,
-      "Give the CA that signed the server's certificate with sslrootcert=FILE in the URL (or PGSSLROOTCERT)",
-    );
+  if (code && isTlsCertCode(code)) {
+    const problem = tlsCertProblem(err, code, at, label);
+    return make('config', 'PG_TLS_UNTRUSTED', problem.message, problem.fix);
   }
   if (/does not support SSL/i.test(raw)) {
     return make(

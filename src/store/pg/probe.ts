@@ -14,7 +14,7 @@ import type { SysemailError } from '../../core/errors.js';
 export type TlsProbe =
   | { ok: true; protocol: string; subject: string; issuer: string; validTo: string | undefined }
   | { ok: false; refused: true }
-  | { ok: false; refused: false; code: string; message: string };
+  | { ok: false; refused: false; code: string; message: string; error?: unknown };
 
 /** Asks for TLS as libpq does (SSLRequest) and, when the server agrees, checks its certificate as a connection would. */
 export function probeTls(address: string, target: PgTarget, timeoutMs: number): Promise<TlsProbe> {
@@ -45,7 +45,8 @@ export function probeTls(address: string, target: PgTarget, timeoutMs: number): 
     socket.once('data', (b: Buffer) => {
       if (b[0] !== 0x53) return done({ ok: false, refused: true });
       socket.removeAllListeners('error');
-      const secure = tls.connect({ ...options, socket });
+      // the name checked against the certificate is the one in the URL, not the address it resolved to
+      const secure = tls.connect({ host: target.host, ...options, socket });
       secure.once('secureConnect', () => {
         const cert = secure.getPeerCertificate();
         const name = (x: tls.Certificate | undefined) => {
@@ -64,7 +65,7 @@ export function probeTls(address: string, target: PgTarget, timeoutMs: number): 
       });
       secure.once('error', (err: NodeJS.ErrnoException) => {
         secure.destroy();
-        done({ ok: false, refused: false, code: err.code ?? 'TLS_FAILED', message: err.message });
+        done({ ok: false, refused: false, code: err.code ?? 'TLS_FAILED', message: err.message, error: err });
       });
     });
   });

@@ -1,7 +1,8 @@
 /**
  * From a `postgres://` URL to the driver's connection options, the way libpq users expect: the
  * password from the URL, else PGPASSWORD, else the password file (PGPASSFILE or ~/.pgpass, used only
- * when nobody else may read it); TLS from `sslmode` and `sslrootcert` / `sslcert` / `sslkey`.
+ * when nobody else may read it); TLS from `sslmode` and `sslrootcert` / `sslcert` / `sslkey`, each
+ * defaulting to libpq's file in ~/.postgresql when that exists.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { fs } from '../../core/builtins.js';
 import { SysemailError } from '../../core/errors.js';
 import { maskedDbUrl } from '../../config/paths.js';
+import { rememberTrust } from './errors.js';
 
 export { maskedDbUrl as maskUrl };
 
@@ -97,21 +99,44 @@ function readFileOption(label: string, name: string, file: string): Buffer {
 }
 
 /**
+ * A TLS file as libpq finds it: the URL's parameter, else its environment variable, else the file of
+ * that name in ~/.postgresql when it exists. `from` says which, as a user would write it.
+ */
+function tlsFile(
+  q: URLSearchParams,
+  env: NodeJS.ProcessEnv,
+  name: 'sslrootcert' | 'sslcert' | 'sslkey',
+  envName: string,
+  defaultName: string,
+): { file: string; from: string } | undefined {
+  const given = q.get(name);
+  if (given) return { file: given, from: `${name}=${given}` };
+  const fromEnv = env[envName];
+  if (fromEnv) return { file: fromEnv, from: `${envName}=${fromEnv}` };
+  const file = path.join(env.HOME || os.homedir(), '.postgresql', defaultName);
+  return fs.existsSync(file) ? { file, from: `~/.postgresql/${defaultName}` } : undefined;
+}
+
+/**
  * TLS options for a sslmode; verify-ca checks the chain but not the name, verify-full both. The
  * certificate chain is always checked: `require` behaves as verify-ca (against sslrootcert, else the
  * system's CAs) instead of libpq's unverified encryption, which anyone on the path could intercept.
+ * Unlike libpq, a missing root certificate file means the system's CAs, not a refusal.
  */
 function sslOptions(label: string, mode: SslMode, host: string, q: URLSearchParams, env: NodeJS.ProcessEnv): false | ConnectionOptions {
   // node-postgres has no "try TLS, fall back to plain": allow and prefer connect without TLS
   if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return false;
-  const rootcert = q.get('sslrootcert') ?? env.PGSSLROOTCERT;
-  const ca = rootcert && rootcert !== 'system' ? readFileOption(label, 'sslrootcert', rootcert) : undefined;
+  const rootcert = tlsFile(q, env, 'sslrootcert', 'PGSSLROOTCERT', 'root.crt');
+  const system = !rootcert || rootcert.file === 'system';
+  rememberTrust(label, system ? "the system's CAs" : rootcert.from);
   const opts: ConnectionOptions = {};
-  if (ca) opts.ca = ca;
-  const cert = q.get('sslcert') ?? env.PGSSLCERT;
-  const key = q.get('sslkey') ?? env.PGSSLKEY;
-  if (cert) opts.cert = readFileOption(label, 'sslcert', cert);
-  if (key) opts.key = readFileOption(label, 'sslkey', key);
+  if (!system) opts.ca = readFileOption(label, 'sslrootcert', rootcert.file);
+  let cert = tlsFile(q, env, 'sslcert', 'PGSSLCERT', 'postgresql.crt');
+  let key = tlsFile(q, env, 'sslkey', 'PGSSLKEY', 'postgresql.key');
+  // a default client certificate or key counts only with its other half
+  if (!cert !== !key && (cert ?? key)!.from.startsWith('~/')) cert = key = undefined;
+  if (cert) opts.cert = readFileOption(label, 'sslcert', cert.file);
+  if (key) opts.key = readFileOption(label, 'sslkey', key.file);
   if (!host.startsWith('/') && !/^[\d.]+$|:/.test(host)) opts.servername = host;
   if (mode === 'verify-full') return { ...opts, rejectUnauthorized: true };
   return { ...opts, rejectUnauthorized: true, checkServerIdentity: () => undefined };
