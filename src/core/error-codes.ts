@@ -127,6 +127,7 @@ export const ERROR_CODES = {
   PG_TLS_UNTRUSTED: "the PostgreSQL server's certificate is not trusted",
   PG_TLS_UNSUPPORTED: 'the PostgreSQL server does not accept TLS connections',
   PG_TLS_REQUIRED: 'the PostgreSQL server accepts only TLS connections from this host (pg_hba.conf hostssl)',
+  PG_TLS_FILE_INVALID: 'a TLS file named in the PostgreSQL URL holds no usable certificate or key',
   PG_TLS_FILE_UNREADABLE: 'a TLS file named in the PostgreSQL URL (sslrootcert, sslcert, sslkey) cannot be read',
   PG_QUERY_FAILED: 'a statement on the PostgreSQL database failed',
   DB_TOO_NEW: 'the database was written by a newer sysemail',

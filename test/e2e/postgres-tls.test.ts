@@ -116,6 +116,34 @@ describe.skipIf(!run)('PostgreSQL over TLS', () => {
     }
   });
 
+  it('sslmode=require with the CA works (it checks the chain, as verify-ca)', async () => {
+    const r = await cli(url(trusted, `sslmode=require&${ca()}`), ['queue', 'status', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it('a CA file that is missing (66) or holds no certificate (78), a client pair that is not PEM (78): one line each', async () => {
+    const missing = await cli(url(trusted, 'sslmode=verify-full&sslrootcert=/nonexistent/ca.pem'), ['params', 'get', 'smtp.host']);
+    expect(missing.exitCode).toBe(66);
+    expect(oneLine(missing)).toContain('sslrootcert=/nonexistent/ca.pem');
+    const junk = path.join(sb.dir, 'not-a-ca.pem');
+    fs.writeFileSync(junk, 'this is not a certificate\n');
+    const r = await cli(url(trusted, `sslmode=verify-full&sslrootcert=${encodeURIComponent(junk)}`), ['params', 'get', 'smtp.host']);
+    expect(r.exitCode).toBe(78);
+    const line = oneLine(r);
+    expect(line).toContain(`sslrootcert=${junk}`);
+    expect(line).toMatch(/no PEM certificate/);
+    // a client certificate and key that are not PEM
+    const pair = `sslcert=${encodeURIComponent(junk)}&sslkey=${encodeURIComponent(junk)}`;
+    const client = await cli(url(trusted, `sslmode=verify-full&${ca()}&${pair}`), ['params', 'get', 'smtp.host']);
+    expect(client.exitCode).toBe(78);
+    expect(oneLine(client)).toMatch(/client certificate or key .* cannot be used/);
+    // a certificate and a key of two different pairs
+    const apart = `sslcert=${encodeURIComponent(pki.server.certFile)}&sslkey=${encodeURIComponent(pki.untrusted.keyFile)}`;
+    const mixed = await cli(url(trusted, `sslmode=verify-full&${ca()}&${apart}`), ['params', 'get', 'smtp.host']);
+    expect(mixed.exitCode).toBe(78);
+    expect(oneLine(mixed)).toMatch(/client certificate or key .* cannot be used/);
+  });
+
   it('without sslrootcert, ~/.postgresql/root.crt is the CA (as libpq)', async () => {
     const own = sandbox('sysemail-pg-tls-home-');
     try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pgFailure } from '../../src/store/pg/errors.js';
 import { pgTarget, pgpassLookup } from '../../src/store/pg/url.js';
+import { testPki } from '../helpers/tls.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-pgurl-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -145,27 +146,34 @@ describe('PostgreSQL failures by code', () => {
 
 describe('TLS files as libpq finds them', () => {
   it('sslrootcert, else PGSSLROOTCERT, else ~/.postgresql/root.crt, else the system CAs; the same for the client pair', () => {
+    const pki = testPki();
     const home = fs.mkdtempSync(path.join(dir, 'home-'));
-    const file = (name: string, text: string) => {
-      fs.mkdirSync(path.dirname(path.join(home, name)), { recursive: true });
-      fs.writeFileSync(path.join(home, name), text);
-      return path.join(home, name);
-    };
-    const given = file('given.pem', 'GIVEN');
-    const fromEnv = file('env.pem', 'ENV');
+    fs.mkdirSync(path.join(home, '.postgresql'));
     const env = { HOME: home, PGPASSFILE: '/nonexistent/pgpass' };
     const ssl = (q: string, e: Record<string, string> = env) =>
       pgTarget(`postgres://app@db.example/mail?sslmode=verify-full${q}`, e).ssl as Record<string, unknown>;
     expect(ssl('').ca).toBeUndefined(); // the system's CAs
-    file('.postgresql/root.crt', 'DEFAULT');
-    expect(String(ssl('').ca)).toBe('DEFAULT');
-    expect(String(ssl('', { ...env, PGSSLROOTCERT: fromEnv }).ca)).toBe('ENV');
-    expect(String(ssl(`&sslrootcert=${given}`, { ...env, PGSSLROOTCERT: fromEnv }).ca)).toBe('GIVEN');
+    fs.copyFileSync(pki.caFile, path.join(home, '.postgresql', 'root.crt'));
+    expect(String(ssl('').ca)).toBe(pki.ca);
+    expect(String(ssl('', { ...env, PGSSLROOTCERT: pki.untrusted.certFile }).ca)).toBe(pki.untrusted.cert);
+    expect(String(ssl(`&sslrootcert=${pki.server.certFile}`, { ...env, PGSSLROOTCERT: pki.untrusted.certFile }).ca)).toBe(pki.server.cert);
     expect(ssl('&sslrootcert=system').ca).toBeUndefined();
     // a default client certificate counts only with its key
-    file('.postgresql/postgresql.crt', 'CERT');
+    fs.copyFileSync(pki.server.certFile, path.join(home, '.postgresql', 'postgresql.crt'));
     expect(ssl('').cert).toBeUndefined();
-    file('.postgresql/postgresql.key', 'KEY');
-    expect([String(ssl('').cert), String(ssl('').key)]).toEqual(['CERT', 'KEY']);
+    fs.copyFileSync(pki.server.keyFile, path.join(home, '.postgresql', 'postgresql.key'));
+    expect([String(ssl('').cert), String(ssl('').key)]).toEqual([pki.server.cert, pki.server.key]);
+  });
+
+  it('refuses a CA file without a certificate and a client pair OpenSSL cannot use, before connecting', () => {
+    const pki = testPki();
+    const junk = path.join(dir, 'junk.pem');
+    fs.writeFileSync(junk, 'not a certificate\n');
+    const target = (q: string) => () => pgTarget(`postgres://app:s3cret@db.example/mail?sslmode=verify-full&${q}`, NO_FILES);
+    expect(target(`sslrootcert=${junk}`)).toThrow(expect.objectContaining({ kind: 'config', code: 'PG_TLS_FILE_INVALID' }));
+    expect(target(`sslrootcert=${pki.caFile}&sslcert=${pki.server.certFile}&sslkey=${pki.untrusted.keyFile}`)).toThrow(
+      expect.objectContaining({ kind: 'config', code: 'PG_TLS_FILE_INVALID' }),
+    );
+    expect(target(`sslrootcert=${pki.caFile}&sslcert=${pki.server.certFile}&sslkey=${pki.server.keyFile}`)).not.toThrow();
   });
 });

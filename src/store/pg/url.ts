@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { ConnectionOptions } from 'node:tls';
+import tls, { type ConnectionOptions } from 'node:tls';
 import { fs } from '../../core/builtins.js';
 import { SysemailError } from '../../core/errors.js';
 import { maskedDbUrl } from '../../config/paths.js';
@@ -82,6 +82,10 @@ export function pgpassLookup(file: string, t: { host: string; port: number; data
   return undefined;
 }
 
+function tlsFileInvalid(message: string, fix: string, cause?: unknown): SysemailError {
+  return new SysemailError('config', 'PG_TLS_FILE_INVALID', message, { fix, cause });
+}
+
 function readFileOption(label: string, name: string, file: string): Buffer {
   try {
     return fs.readFileSync(file);
@@ -130,13 +134,33 @@ function sslOptions(label: string, mode: SslMode, host: string, q: URLSearchPara
   const system = !rootcert || rootcert.file === 'system';
   rememberTrust(label, system ? "the system's CAs" : rootcert.from);
   const opts: ConnectionOptions = {};
-  if (!system) opts.ca = readFileOption(label, 'sslrootcert', rootcert.file);
+  if (!system) {
+    opts.ca = readFileOption(label, 'sslrootcert', rootcert.file);
+    // Node ignores a CA file without a certificate in it, and every server then looks untrusted
+    if (!opts.ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw tlsFileInvalid(
+        `${rootcert.from} for database ${label} holds no PEM certificate`,
+        "Name the PEM file of the CA that signed the server's certificate (-----BEGIN CERTIFICATE-----), or sslrootcert=system for the system's CAs",
+      );
+  }
   let cert = tlsFile(q, env, 'sslcert', 'PGSSLCERT', 'postgresql.crt');
   let key = tlsFile(q, env, 'sslkey', 'PGSSLKEY', 'postgresql.key');
   // a default client certificate or key counts only with its other half
   if (!cert !== !key && (cert ?? key)!.from.startsWith('~/')) cert = key = undefined;
   if (cert) opts.cert = readFileOption(label, 'sslcert', cert.file);
   if (key) opts.key = readFileOption(label, 'sslkey', key.file);
+  if (cert || key) {
+    // checked here: a pair OpenSSL refuses at connect time leaves node-postgres's socket open
+    try {
+      tls.createSecureContext({ cert: opts.cert, key: opts.key });
+    } catch (err) {
+      throw tlsFileInvalid(
+        `the client certificate or key for database ${label} (${[cert?.from, key?.from].filter(Boolean).join(', ')}) cannot be used (${(err as Error).message})`,
+        'Give sslcert and sslkey as PEM files of one pair (the key unencrypted), or leave both out',
+        err,
+      );
+    }
+  }
   if (!host.startsWith('/') && !/^[\d.]+$|:/.test(host)) opts.servername = host;
   if (mode === 'verify-full') return { ...opts, rejectUnauthorized: true };
   return { ...opts, rejectUnauthorized: true, checkServerIdentity: () => undefined };
