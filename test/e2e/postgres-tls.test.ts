@@ -103,6 +103,13 @@ describe.skipIf(!run)('PostgreSQL over TLS', () => {
     const status = await cli(dbu, ['queue', 'status', '--json']);
     expect(status.exitCode, status.stderr).toBe(0);
     expect(json<{ counts: Record<string, number> }>(status.stdout).counts).toMatchObject({ pending: 0, sent: 0 });
+    // the same from libpq's environment variables
+    const fromEnv = await sb.run(['--db', dbUrl(trusted, SECURE), 'params', 'get', 'smtp.host'], {
+      noDb: true,
+      env: { PGSSLMODE: 'verify-full', PGSSLROOTCERT: pki.caFile },
+    });
+    expect(fromEnv.exitCode, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stdout.trim()).toBe('mail.example.com');
     // the host name in the URL checked against the certificate's DNS name
     const byName = await cli(url(trusted, `sslmode=verify-full&${ca()}`, 'localhost'), ['params', 'get', 'smtp.host']);
     expect(byName.exitCode, byName.stderr).toBe(0);
@@ -132,6 +139,10 @@ describe.skipIf(!run)('PostgreSQL over TLS', () => {
     const line = oneLine(r);
     expect(line).toContain(`sslrootcert=${junk}`);
     expect(line).toMatch(/no PEM certificate/);
+    // diagnose puts it under its TLS step
+    const c = await diagnose(url(trusted, `sslmode=verify-full&sslrootcert=${encodeURIComponent(junk)}`));
+    expect(c['database.tls']).toMatchObject({ status: 'fail', detail: expect.stringContaining('no PEM certificate') });
+    expect(c['database.auth'].status).toBe('skip');
     // a client certificate and key that are not PEM
     const pair = `sslcert=${encodeURIComponent(junk)}&sslkey=${encodeURIComponent(junk)}`;
     const client = await cli(url(trusted, `sslmode=verify-full&${ca()}&${pair}`), ['params', 'get', 'smtp.host']);

@@ -60,6 +60,13 @@ export async function databaseChecks(o: DatabaseCheckOptions): Promise<Check[]> 
     target = pgTarget(o.url, o.env);
   } catch (err) {
     if (!isSysemailError(err)) throw err;
+    if (err.code === 'PG_TLS_FILE_INVALID' || err.code === 'PG_TLS_FILE_UNREADABLE')
+      return [
+        skip('database.dns', 'not tried: a TLS file of the URL cannot be used'),
+        skip('database.tcp', 'not tried: a TLS file of the URL cannot be used'),
+        fail('database.tls', err.message, err.fix ?? 'Correct sslrootcert, sslcert and sslkey in the URL'),
+        ...skipRest(3, 'not tried: no TLS'),
+      ];
     return [
       fail('database.dns', err.message, err.fix ?? 'Correct the URL given to --db'),
       ...skipRest(1, 'not tried: the URL cannot be read'),
