@@ -179,7 +179,7 @@ export class PgMessagesRepo implements MessagesRepo {
     messages: Iterable<NewMessage>,
     now: number,
     since: number,
-    refuse: (m: NewMessage, firstId: number) => Error,
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
   ): Promise<InsertOnceResult[]> {
     return this.db.tx(async (c) => {
       const out: InsertOnceResult[] = [];
@@ -190,7 +190,7 @@ export class PgMessagesRepo implements MessagesRepo {
           continue;
         }
         const r = await this.insertKeyed(c, { ...m, idempotencyKey: key }, now, since);
-        if (r.duplicate && !r.sameMessage) throw refuse(m, r.id);
+        if (r.duplicate && !r.sameMessage) throw refuse(m, r.id, out.length);
         out.push(r);
       }
       return out;
