@@ -272,7 +272,7 @@ export class SqliteMessages {
         const placeAhead = () => {
           const keys: string[] = [];
           for (const m of ahead) if (m.idempotencyKey !== undefined && !pendingKeys.has(m.idempotencyKey)) keys.push(m.idempotencyKey);
-          holders = keys.length > 0 ? this.keyHolders(keys, since) : new Map();
+          holders = keys.length > 0 ? this.keyHolders(keys, since) : new Map<string, KeyHolder>();
           for (const m of ahead) place(m);
           ahead.length = 0;
         };
