@@ -26,6 +26,7 @@ import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
 import { governIn } from './governor.js';
+import { insertManyOnceIn, type OneMessagePath } from './insert-once.js';
 import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -181,20 +182,11 @@ export class PgMessagesRepo implements MessagesRepo {
     since: number,
     refuse: (m: NewMessage, firstId: number, at: number) => Error,
   ): Promise<InsertOnceResult[]> {
-    return this.db.tx(async (c) => {
-      const out: InsertOnceResult[] = [];
-      for (const m of messages) {
-        const key = m.idempotencyKey;
-        if (key === undefined) {
-          out.push({ id: (await this.insertOne(c, m, now))!, duplicate: false });
-          continue;
-        }
-        const r = await this.insertKeyed(c, { ...m, idempotencyKey: key }, now, since);
-        if (r.duplicate && !r.sameMessage) throw refuse(m, r.id, out.length);
-        out.push(r);
-      }
-      return out;
-    });
+    const one: OneMessagePath = {
+      insertKeyed: (c, m, at, keysSince) => this.insertKeyed(c, m, at, keysSince),
+      storeAttachments: (c, id, m) => this.storeAttachments(c, id, m),
+    };
+    return this.db.tx((c) => insertManyOnceIn(c, one, messages, now, since, refuse));
   }
 
   async get(id: number): Promise<MessageRow | undefined> {

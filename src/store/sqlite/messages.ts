@@ -24,7 +24,7 @@ const ROWS_PER_INSERT = 50;
  * Messages of insertManyOnce read ahead and their keys looked up in one query: a look-up per key was
  * most of the statements of a keyed import. 500 keys make a JSON list of a few tens of KiB.
  */
-const KEYS_PER_LOOKUP = 500;
+export const KEYS_PER_LOOKUP = 500;
 
 /** Page cache of an import with idempotency keys, in KiB as a negative cache_size (64 MiB). */
 const IMPORT_CACHE_KIB = -65_536;
