@@ -3,6 +3,9 @@
  * a key is stored once (also by connections racing), a reused key is told apart by its digest, a key
  * past its window is free again; claims take higher priorities first and fail expired messages.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXPIRED_REASON } from '../../src/core/delivery.js';
 import type { ClaimRequest, NewMessage, Store } from '../../src/store/ports.js';
@@ -146,6 +149,61 @@ describe.each(BACKENDS)('store contract, delivery: $name', (backend) => {
       if (m.idempotencyKey === undefined) expect(again[i].duplicate).toBe(false);
       else expect(again[i]).toEqual({ id: r[i].id, duplicate: true, sameMessage: true });
     });
+  });
+
+  it('insertManyOnce stores every column and the attachments of the messages it stores in a chunk', async () => {
+    const [a] = await connections(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-contract-attach-'));
+    try {
+      const file = path.join(dir, 'report.txt');
+      fs.writeFileSync(file, 'quarterly figures');
+      const attachments = [{ filename: 'report.txt', path: file, contentType: 'text/plain', size: 17 }];
+      const full = keyed(1, 'full', 'd-full', {
+        cc: ['c@example.com'],
+        bcc: ['b@example.com'],
+        replyTo: 'r@example.com',
+        html: '<p>hi</p>',
+        headers: { 'X-Job': '7' },
+        userId: 'ann',
+        sizeBytes: 1234,
+        dueAt: 5 * HOUR,
+        expiresAt: 9 * HOUR,
+        priority: -1,
+        attachments,
+      });
+      const r = await a.messages.insertManyOnce([msg(0), full, keyed(2, 'full', 'd-full', { attachments })], HOUR, 0, () => new Error('x'));
+      expect(r[2]).toEqual({ id: r[1].id, duplicate: true, sameMessage: true });
+      const m = (await a.messages.get(r[1].id))!;
+      expect(m).toMatchObject({
+        status: 'pending',
+        from: 'app@example.com',
+        to: ['u1@example.com'],
+        cc: ['c@example.com'],
+        bcc: ['b@example.com'],
+        replyTo: 'r@example.com',
+        subject: 'm1',
+        text: 'hi',
+        html: '<p>hi</p>',
+        headers: { 'X-Job': '7' },
+        userId: 'ann',
+        sizeBytes: 1234,
+        createdAt: HOUR,
+        dueAt: 5 * HOUR,
+        expiresAt: 9 * HOUR,
+        priority: -1,
+        attempts: 0,
+        idempotencyKey: 'full',
+      });
+      expect(m.attachments.map((x) => x.filename)).toEqual(['report.txt']);
+      if (a.messages.attachmentContents) {
+        expect((await a.messages.attachmentContents(r[1].id)).map((x) => [x.filename, x.content.toString('utf8')])).toEqual([
+          ['report.txt', 'quarterly figures'],
+        ]);
+        expect(await a.messages.attachmentContents(r[0].id)).toEqual([]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('two insertManyOnce racing with the same keys store each key once, and both answer its id', async () => {
