@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import type { InsertOnceResult, NewMessage } from '../ports.js';
+import { messageValues } from './message-values.js';
 
 type Client = pg.PoolClient;
 
@@ -33,60 +34,32 @@ const HOLDERS = `
 
 const NEW_IDS = "SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id FROM generate_series(1, $1)";
 
-/** The chunk's rows, one array per column ($2 on), created and updated at $1; a key stored meanwhile skips its row. */
+/** The chunk's rows, one array per column (their ids first, then messageValues'); a key stored meanwhile skips its row. */
 const INSERT_ROWS = `
   INSERT INTO messages (id, status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body,
     attachments, headers, message_id, user_id, template_id, org, size_bytes, created_at, due_at, updated_at, lease_owner,
     lease_expires_at, attempts, first_attempt_at, expires_at, priority, idempotency_key, idempotency_digest)
   SELECT id, status, provider, from_addr, to_addrs::jsonb, cc_addrs::jsonb, bcc_addrs::jsonb, reply_to, subject, text_body, html_body,
-    attachments::jsonb, headers::jsonb, message_id, user_id, template_id, org, size_bytes, $1::bigint, due_at, $1::bigint, lease_owner,
+    attachments::jsonb, headers::jsonb, message_id, user_id, template_id, org, size_bytes, created_at, due_at, created_at, lease_owner,
     lease_expires_at, attempts, first_attempt_at, expires_at, priority, idempotency_key, idempotency_digest
-  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-    $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[],
-    $20::bigint[], $21::text[], $22::bigint[], $23::integer[], $24::bigint[], $25::bigint[], $26::smallint[], $27::text[], $28::text[])
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[],
+    $19::bigint[], $20::bigint[], $21::text[], $22::bigint[], $23::integer[], $24::bigint[], $25::bigint[], $26::smallint[],
+    $27::text[], $28::text[])
     AS r(id, status, provider, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body, attachments,
-      headers, message_id, user_id, template_id, org, size_bytes, due_at, lease_owner, lease_expires_at, attempts,
+      headers, message_id, user_id, template_id, org, size_bytes, created_at, due_at, lease_owner, lease_expires_at, attempts,
       first_attempt_at, expires_at, priority, idempotency_key, idempotency_digest)
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id`;
 
-/** The parameters of INSERT_ROWS for `rows` under `ids`. */
-function rowArrays(rows: readonly NewMessage[], ids: readonly number[], now: number): unknown[] {
-  const columns: unknown[][] = Array.from({ length: 27 }, () => new Array<unknown>(rows.length));
+/** The parameters of INSERT_ROWS for `rows` under `ids`: messageValues turned into columns. */
+function rowArrays(rows: readonly NewMessage[], ids: readonly number[], now: number): unknown[][] {
+  const columns: unknown[][] = [[...ids]];
   rows.forEach((m, j) => {
-    const sending = m.status === 'sending';
-    const values = [
-      ids[j],
-      m.status,
-      m.provider ?? null,
-      m.from,
-      JSON.stringify(m.to),
-      JSON.stringify(m.cc),
-      JSON.stringify(m.bcc),
-      m.replyTo ?? null,
-      m.subject ?? null,
-      m.text ?? null,
-      m.html ?? null,
-      JSON.stringify(m.attachments),
-      m.headers ? JSON.stringify(m.headers) : null,
-      m.messageId ?? null,
-      m.userId ?? null,
-      m.templateId ?? null,
-      m.org ?? null,
-      m.sizeBytes ?? null,
-      m.dueAt ?? now,
-      m.leaseOwner ?? null,
-      m.leaseExpiresAt ?? null,
-      sending ? 1 : 0,
-      sending ? now : null,
-      m.expiresAt ?? null,
-      m.priority ?? 0,
-      m.idempotencyKey ?? null,
-      m.idempotencyKey === undefined ? null : (m.idempotencyDigest ?? null),
-    ];
-    for (let k = 0; k < values.length; k++) columns[k][j] = values[k];
+    const values = messageValues(m, now);
+    for (let k = 0; k < values.length; k++) (columns[k + 1] ??= new Array<unknown>(rows.length))[j] = values[k];
   });
-  return [now, ...columns];
+  return columns;
 }
 
 /** A message of the chunk to store, and its place in the answer. */

@@ -27,6 +27,7 @@ import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from
 import { failSuppressedIn } from './suppressions.js';
 import { governIn } from './governor.js';
 import { insertManyOnceIn, type OneMessagePath } from './insert-once.js';
+import { messageValues } from './message-values.js';
 import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -73,36 +74,7 @@ export class PgMessagesRepo implements MessagesRepo {
 
   /** Inserts `m`; with `once`, nothing when its key is taken (undefined then). */
   private async insertOne(c: Tx, m: NewMessage, now: number, once = false): Promise<number | undefined> {
-    const sending = m.status === 'sending';
-    const r = await c.query<{ id: number }>(`${INSERT} ${once ? ON_KEY_TAKEN : ''} RETURNING id`, [
-      m.status,
-      m.provider,
-      m.from,
-      JSON.stringify(m.to),
-      JSON.stringify(m.cc),
-      JSON.stringify(m.bcc),
-      m.replyTo ?? null,
-      m.subject,
-      m.text ?? null,
-      m.html ?? null,
-      JSON.stringify(m.attachments),
-      m.headers ? JSON.stringify(m.headers) : null,
-      m.messageId ?? null,
-      m.userId ?? null,
-      m.templateId ?? null,
-      m.org ?? null,
-      m.sizeBytes ?? null,
-      now,
-      m.dueAt ?? now,
-      m.leaseOwner ?? null,
-      m.leaseExpiresAt ?? null,
-      sending ? 1 : 0,
-      sending ? now : null,
-      m.expiresAt ?? null,
-      m.priority ?? 0,
-      m.idempotencyKey ?? null,
-      m.idempotencyKey === undefined ? null : (m.idempotencyDigest ?? null),
-    ]);
+    const r = await c.query<{ id: number }>(`${INSERT} ${once ? ON_KEY_TAKEN : ''} RETURNING id`, messageValues(m, now));
     if (r.rows.length === 0) return undefined;
     const id = r.rows[0].id;
     await this.storeAttachments(c, id, m);
