@@ -59,8 +59,6 @@ export const NOT_COPIED: readonly string[] = [
   'governor_pauses',
   'governor_slots',
   'governor_sends',
-  // a sent message's mark until its record is written, a few milliseconds (a run's own bookkeeping)
-  'sent_marks',
 ];
 
 /** One row in portable form: column name → value. */

@@ -336,19 +336,4 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL AND status IN ('pending', 'deferred');
   ALTER TABLE templates ADD COLUMN priority TEXT;
   `,
-
-  // 10: sent marks. A distributor whose records travel in bunches (the worker-thread lane) first marks
-  // each sent message here, in a transaction of a page or two, then records it in full with many others;
-  // a message marked sent is never taken back for sending when its lease runs out: its run records it
-  // when it goes on, or a later run does, once that run's process is known to be gone.
-  `
-  CREATE TABLE sent_marks (
-    message_id INTEGER PRIMARY KEY,
-    owner TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    sent_at INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    response TEXT
-  );
-  `,
 ];

@@ -68,9 +68,6 @@ export class QueueRepo {
   applyWrites(writes: readonly QueueWrite[]): boolean[] {
     return this.transitions.applyWrites(writes);
   }
-  markSent(writes: readonly Extract<QueueWrite, { op: 'sent' }>[]): void {
-    this.transitions.markSent(writes);
-  }
 
   // runs
   startRun(r: NewRun): number {

@@ -10,6 +10,7 @@ import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, INSERT_ATTEMPT_SQL, attemptParams, chunks } from './rows.js';
+import { SentMarks } from './sent-marks.js';
 import { SuppressionWrites } from './suppressions.js';
 
 export class Transitions {
@@ -22,12 +23,12 @@ export class Transitions {
   private readonly reclaimExpiredStmt;
   private readonly attemptStmt;
   private readonly runCountsStmt;
-  private readonly markStmt;
-  private readonly unmarkStmt;
-  private readonly deadMarkedStmt;
+  private readonly expiredOrDeadStmt;
   private readonly markedSentStmt;
-  private readonly dropMarksStmt;
+  private readonly recoveredForStmt;
   private suppressionWrites?: SuppressionWrites;
+  /** The database's sent marks, once their file exists (sent-marks.ts). */
+  private marks?: SentMarks;
 
   constructor(private readonly db: SqliteDatabase) {
     this.sentStmt = db.prepare(`
@@ -63,23 +64,18 @@ export class Transitions {
       UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = @now,
         deferral_reason = 'lease of ' || lease_owner || ' expired'
       WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS}
-        AND NOT EXISTS (SELECT 1 FROM sent_marks s WHERE s.message_id = messages.id AND s.owner = messages.lease_owner AND s.attempt = messages.attempts)
       RETURNING id, lease_owner`);
-    // a sent mark holds only for the lease owner's current claim of a message still in sending
-    this.markStmt = db.prepare(`
-      INSERT OR REPLACE INTO sent_marks (message_id, owner, attempt, sent_at, provider, response)
-      SELECT id, @owner, @attempt, @now, @provider, @response FROM messages
-      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
-    this.unmarkStmt = db.prepare('DELETE FROM sent_marks WHERE message_id = ?');
-    this.deadMarkedStmt = db.prepare(`
-      SELECT s.message_id AS id, s.owner, s.attempt, s.sent_at AS sentAt, s.provider, s.response
-      FROM sent_marks s JOIN messages m ON m.id = s.message_id
-      WHERE s.owner = ? AND m.status = 'sending' AND m.lease_owner = s.owner AND m.attempts = s.attempt`);
+    this.expiredOrDeadStmt = db.prepare(`
+      SELECT id, lease_owner AS owner, attempts FROM messages
+      WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner IN (SELECT value FROM json_each(@dead)))`);
     this.markedSentStmt = db.prepare(`
       UPDATE messages SET status = 'sent', sent_at = @sentAt, updated_at = @now, sent_provider = @provider,
         lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
-    this.dropMarksStmt = db.prepare('DELETE FROM sent_marks WHERE owner = ?');
+    // a message a claim recorded sent from this owner's mark, for this claim (reclaimIn)
+    this.recoveredForStmt = db.prepare(`
+      SELECT 1 FROM messages m WHERE m.id = @id AND m.status = 'sent' AND m.attempts = @attempt
+        AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id AND a.lease_owner = @owner AND a.outcome = 'sent')`);
     this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
     this.runCountsStmt = db.prepare(`
       UPDATE distributor_runs SET sent = sent + @sent, deferred = deferred + @deferred, failed = failed + @failed,
@@ -96,29 +92,6 @@ export class Transitions {
   applyWrites(writes: readonly QueueWrite[]): boolean[] {
     if (writes.length === 0) return [];
     return this.db.transaction(() => this.applyAllIn(writes)).immediate();
-  }
-
-  /**
-   * Marks each of these sent messages as sent (see migration 10), in one small transaction, ahead of
-   * its full record: from then on a pause of its run past the lease cannot have it sent again. A mark
-   * holds only for the writer's current claim of a message still in sending.
-   */
-  markSent(writes: readonly Extract<QueueWrite, { op: 'sent' }>[]): void {
-    if (writes.length === 0) return;
-    this.db
-      .transaction(() => {
-        for (const w of writes) {
-          this.markStmt.run({
-            id: w.id,
-            owner: w.owner,
-            attempt: w.attempt,
-            now: w.outcome.now,
-            provider: w.outcome.provider,
-            response: w.outcome.response ?? null,
-          });
-        }
-      })
-      .immediate();
   }
 
   /** applyWrites inside a transaction the caller holds (a claim's or renewal's `before`). */
@@ -204,11 +177,10 @@ export class Transitions {
 
   private sentIn(id: number, owner: string, attempt: number, o: Outcome & { messageId?: string; response?: string }): boolean {
     const ok = this.sentStmt.run({ id, owner, attempt, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
-    if (ok) {
-      this.recordAttempt(id, owner, 'sent', o, o.response);
-      this.unmarkStmt.run(id);
-    }
-    return ok;
+    if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
+    // a claim found this run's lease run out and recorded the message from its mark: it is this run's
+    // send, counted once, here
+    return ok || this.recoveredForStmt.get({ id, owner, attempt }) !== undefined;
   }
 
   /** Reschedules after a temporary failure. */
@@ -269,45 +241,20 @@ export class Transitions {
     return n;
   }
 
-  /** The messages a dead run marked sent and never recorded: recorded sent now, counted for that run. */
-  private recordDeadMarksIn(owner: string, now: number): void {
-    const marked = this.deadMarkedStmt.all(owner) as {
-      id: number;
-      owner: string;
-      attempt: number;
-      sentAt: number;
-      provider: string;
-      response: string | null;
-    }[];
-    let sent = 0;
-    for (const m of marked) {
-      if (this.markedSentStmt.run({ ...m, now }).changes !== 1) continue;
-      sent++;
-      this.recordAttempt(
-        m.id,
-        owner,
-        'sent',
-        { now: m.sentAt, startedAt: m.sentAt, provider: m.provider as Outcome['provider'] },
-        m.response,
-      );
-    }
-    if (sent > 0) this.runCountsStmt.run({ owner, sent, deferred: 0, failed: 0, forced: 0 });
-    this.dropMarksStmt.run(owner);
-  }
-
   /** Throttled at claim time: deferred until `until`, the claim's attempt taken back. */
   throttledIn(id: number, owner: string, d: { until: number; deferrals: number; now: number; reason: string }): boolean {
     return this.throttleDeferStmt.run({ id, owner, ...d }).changes === 1;
   }
 
   /**
-   * Takes back expired leases and those of dead owners; returns their ids. A message marked sent is not
-   * taken back: it stays its run's to record, and a dead run's is recorded sent here, for that run.
+   * Takes back expired leases and those of dead owners; returns their ids. A message its lease holder
+   * marked sent (sent-marks.ts) is recorded sent instead, never taken back for sending.
    */
   reclaimIn(now: number, deadOwners: readonly string[] = []): number[] {
+    const sentMarks = (this.marks ??= SentMarks.open(this.db.name, false));
+    if (sentMarks) this.recordMarkedIn(sentMarks, now, deadOwners);
     const reclaimed: number[] = [];
     for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
-    for (const owner of deadOwners) this.recordDeadMarksIn(owner, now);
     for (const owners of chunks(deadOwners, 200)) {
       const marks = owners.map(() => '?').join(',');
       const rows = this.db
@@ -320,5 +267,25 @@ export class Transitions {
       for (const r of rows) reclaimed.push(r.id);
     }
     return reclaimed;
+  }
+
+  /**
+   * The messages of expired or dead leases that their holder marked sent under that very claim: sent,
+   * recorded so for the holder. A run that goes on finds its record accepted (sentIn); a dead one's
+   * run row is credited here.
+   */
+  private recordMarkedIn(marks: SentMarks, now: number, deadOwners: readonly string[]): void {
+    const dead = new Set(deadOwners);
+    const held = this.expiredOrDeadStmt.all({ dead: JSON.stringify(deadOwners) }) as { id: number; owner: string; attempts: number }[];
+    for (const r of held) {
+      const m = marks.get(r.id);
+      if (!m || m.owner !== r.owner || m.attempt !== r.attempts) continue;
+      const params = { id: m.id, owner: m.owner, attempt: m.attempt, sentAt: m.sentAt, provider: m.provider, now };
+      if (this.markedSentStmt.run(params).changes !== 1) continue;
+      const at = { now: m.sentAt, startedAt: m.sentAt, provider: m.provider as Outcome['provider'] };
+      this.recordAttempt(m.id, m.owner, 'sent', at, m.response);
+      if (dead.has(m.owner)) this.runCountsStmt.run({ owner: m.owner, sent: 1, deferred: 0, failed: 0, forced: 0 });
+    }
+    for (const owner of deadOwners) marks.dropOwner(owner);
   }
 }

@@ -47,7 +47,7 @@ export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
   if ((script || on) && wantsThread(c.thread, due)) {
     try {
       if (!script) throw new Error('its script is not built (run `npm run build`)');
-      return await ThreadLane.open(c.file, script, c.dkim, c.concurrency);
+      return await ThreadLane.open(c.file, script, c.dkim);
     } catch (err) {
       // the inline lane does the same work on this thread
       c.onLaneFallback?.(err);

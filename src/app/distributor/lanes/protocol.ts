@@ -11,8 +11,6 @@ export interface LaneRequest {
   writes: QueueWrite[];
   claim?: ClaimSpec;
   renew?: { owner: string; ids: readonly number[]; leaseMs: number };
-  /** Every write so far in full before the answer (a request of sent records alone is answered once they are marked). */
-  settle?: boolean;
 }
 
 export interface LaneErrorData {
@@ -25,9 +23,7 @@ export interface LaneErrorData {
 
 /**
  * Worker → main thread. `counts`: the writes accepted since the worker's previous answer. Every request is
- * answered, in order, once its writes are in the database: in full, or, for sent records, as marks that
- * keep the messages from being sent again (their full records follow within STASH_MS or with the next
- * claim, renewal or settle).
+ * answered, in order, once its writes are in the database.
  */
 export type LaneReply =
   | { seq: number; result?: ClaimResult; renewed?: number[]; counts?: RunCounts; error?: LaneErrorData }

@@ -12,16 +12,13 @@ import type { DkimSigningKey } from '../../../core/dkim.js';
 import { MimeRenderer } from '../../../providers/smtp/render.js';
 import type { RenderedMime } from '../../../providers/types.js';
 import { openDatabase } from '../../../store/db.js';
-import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type QueueWrite, type RunCounts } from '../../../store/queue.js';
+import { QueueRepo, tallyOf, zeroCounts, type ClaimedMessage, type RunCounts } from '../../../store/queue.js';
 import { toOutgoing } from '../outgoing.js';
-import { errorData, type LaneErrorData, type LaneReply, type LaneRequest } from './protocol.js';
+import { errorData, type LaneReply, type LaneRequest } from './protocol.js';
 import { claimRequest } from './types.js';
 
 const port = parentPort!;
 const reply = (r: LaneReply) => port.postMessage(r);
-/** Marked sent records are written in full once this many wait, or after STASH_MS, or with the next claim. */
-const STASH_MAX = 256;
-const STASH_MS = 20;
 /** Renderings travel in small groups: each message to the main thread wakes it up. */
 const RENDERED_GROUP = 4;
 /**
@@ -71,48 +68,17 @@ try {
     }
   };
 
-  // Sent records waiting to be written in full, each already marked sent (QueueRepo.markSent): a request
-  // of sent records alone is answered once they are marked, a transaction of a page or two, while their
-  // full records (a dozen pages each) wait to share one transaction with many others.
-  let stash: QueueWrite[] = [];
-  let stashTimer: NodeJS.Timeout | undefined;
-  /** A full write of the stash that failed on its timer: every later request is answered with it. */
-  let failure: LaneErrorData | undefined;
-  const withStash = (writes: QueueWrite[]): QueueWrite[] => {
-    if (stashTimer) clearTimeout(stashTimer);
-    stashTimer = undefined;
-    if (stash.length === 0) return writes;
-    const all = stash.concat(writes);
-    stash = [];
-    return all;
-  };
-  const applyAll = (writes: QueueWrite[]) => {
-    const all = withStash(writes);
-    tallyOf(all, queue.applyWrites(all), counts);
-  };
-  const flushStash = () => {
-    try {
-      applyAll([]);
-    } catch (err) {
-      // the next answer carries it
-      failure ??= errorData(err);
-    }
-  };
-
   port.on('message', (m: LaneRequest | { close: true }) => {
     if ('close' in m) {
       toRender = [];
-      flushStash();
       db.close();
       port.close();
       return;
     }
-    if (failure) return reply({ seq: m.seq, error: failure, counts: takeCounts() });
     try {
       if (m.claim) {
-        const before = withStash(m.writes);
-        const result = queue.claim(claimRequest(m.claim), before);
-        tallyOf(before, result.beforeAccepted, counts);
+        const result = queue.claim(claimRequest(m.claim), m.writes);
+        tallyOf(m.writes, result.beforeAccepted, counts);
         reply({ seq: m.seq, result, counts: takeCounts() });
         if (m.claim.render && result.claimed.length > 0) {
           // what is left of the previous claim is being sent by now
@@ -120,19 +86,11 @@ try {
           void renderAhead();
         }
       } else if (m.renew) {
-        const before = withStash(m.writes);
-        const r = queue.renew(m.renew.owner, m.renew.ids, m.renew.leaseMs, before);
-        tallyOf(before, r.beforeAccepted, counts);
+        const r = queue.renew(m.renew.owner, m.renew.ids, m.renew.leaseMs, m.writes);
+        tallyOf(m.writes, r.beforeAccepted, counts);
         reply({ seq: m.seq, renewed: r.renewed, counts: takeCounts() });
-      } else if (!m.settle && m.writes.every((w) => w.op === 'sent')) {
-        queue.markSent(m.writes);
-        stash.push(...m.writes);
-        if (stash.length >= STASH_MAX) applyAll([]);
-        else stashTimer ??= setTimeout(flushStash, STASH_MS);
-        reply({ seq: m.seq, counts: takeCounts() });
       } else {
-        // anything but a sent record keeps its place in order: everything is written now
-        applyAll(m.writes);
+        tallyOf(m.writes, queue.applyWrites(m.writes), counts);
         reply({ seq: m.seq, counts: takeCounts() });
       }
     } catch (err) {
