@@ -26,7 +26,7 @@ import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
 import { governIn } from './governor.js';
-import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
+import { allPlainSent, applyAllIn, addRunCounts, sentMany, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
 export const THROTTLE_LOCK_CLASS = LOCK_CLASS + 1;
@@ -318,6 +318,11 @@ export class PgMessagesRepo implements MessagesRepo {
 
   async applyWrites(writes: readonly QueueWrite[]): Promise<boolean[]> {
     if (writes.length === 0) return [];
+    // sent records alone are one statement: its own transaction, one round trip to the server
+    if (allPlainSent(writes)) {
+      const q = sentMany(writes);
+      return q.accepted(await this.db.query<{ id: number }>(q.text, q.values));
+    }
     return this.db.tx((c) => applyAllIn(c, writes));
   }
 

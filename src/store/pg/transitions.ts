@@ -71,12 +71,112 @@ const GIVE_BACK = `
   FROM unnest($1::bigint[], $6::int[]) AS claim(id, attempt)
   WHERE m.id = claim.id AND m.status = 'sending' AND m.lease_owner = $2 AND (claim.attempt IS NULL OR m.attempts = claim.attempt)`;
 
+type SentWrite = Extract<QueueWrite, { op: 'sent' }>;
+
+/**
+ * Sent records of distinct messages, in one statement: each message changes only when still in
+ * sending under its writer's lease and claim (the same fence as SENT), the attempts of the accepted
+ * ones are inserted in the order given, and their writers' run counts grow by what was accepted. The
+ * input is one array per column ($1..$14); the statement answers with the ids it changed.
+ */
+const SENT_MANY = `
+  WITH w AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[],
+      $9::text[], $10::text[], $11::integer[], $12::text[], $13::text[], $14::text[])
+      WITH ORDINALITY AS w(id, owner, attempt, now, provider, message_id, forced, started_at, response, error_code, response_code,
+        enhanced_code, failure, diagnosis, n)),
+  changed AS (
+    UPDATE messages m SET status = 'sent', sent_at = w.now, updated_at = w.now, sent_provider = w.provider,
+      message_id = coalesce(w.message_id, m.message_id), lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
+    FROM w WHERE m.id = w.id AND m.status = 'sending' AND m.lease_owner = w.owner AND m.attempts = w.attempt
+    RETURNING m.id),
+  accepted AS (SELECT w.* FROM w JOIN changed ON changed.id = w.id),
+  recorded AS (
+    INSERT INTO attempts (${ATTEMPT_COLUMNS})
+    SELECT id, started_at, now, provider, 'sent', response, error_code, response_code, enhanced_code, failure::jsonb, diagnosis, owner
+    FROM accepted ORDER BY n),
+  counted AS (
+    UPDATE distributor_runs r SET sent = r.sent + t.sent, forced = r.forced + t.forced, heartbeat_at = ${DB_NOW_MS}
+    FROM (SELECT owner, count(*)::int AS sent, (count(*) FILTER (WHERE forced))::int AS forced FROM accepted GROUP BY owner) AS t
+    WHERE r.owner = t.owner)
+  SELECT id FROM changed`;
+
+/** A sent record SENT_MANY can carry: no suppressions to add with it. */
+const plainSent = (w: QueueWrite): w is SentWrite => w.op === 'sent' && !w.suppress?.length;
+
+/** SENT_MANY's parameters for `writes` (distinct messages). */
+function sentManyParams(writes: readonly SentWrite[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 14 }, () => []);
+  for (const w of writes) {
+    const o = w.outcome;
+    const a = attemptValues({
+      messageId: w.id,
+      startedAt: o.startedAt,
+      endedAt: o.now,
+      provider: o.provider,
+      outcome: 'sent',
+      response: o.response,
+      failure: o.failure ?? undefined,
+      diagnosis: o.diagnosis ?? null,
+      leaseOwner: w.owner,
+    });
+    // attemptValues is in ATTEMPT_COLUMNS order: response, the failure's three codes, failure, diagnosis from index 5
+    const row = [w.id, w.owner, w.attempt, o.now, o.provider, o.messageId ?? null, !!w.forced, o.startedAt, ...a.slice(5, 11)];
+    row.forEach((v, i) => columns[i].push(v));
+  }
+  return columns;
+}
+
+/** The one statement applying sent records of distinct messages, their run counts included; `accepted` reads its answer. */
+export function sentMany(writes: readonly SentWrite[]): { text: string; values: unknown[]; accepted(rows: { id: number }[]): boolean[] } {
+  return {
+    text: SENT_MANY,
+    values: sentManyParams(writes),
+    accepted(rows) {
+      const changed = new Set(rows.map((r) => r.id));
+      return writes.map((w) => changed.has(w.id));
+    },
+  };
+}
+
+async function applySentIn(c: Client, writes: readonly SentWrite[]): Promise<boolean[]> {
+  const q = sentMany(writes);
+  return q.accepted((await c.query<{ id: number }>(q.text, q.values)).rows);
+}
+
+/** `writes` are all sent records SENT_MANY can carry, of distinct messages. */
+export function allPlainSent(writes: readonly QueueWrite[]): writes is readonly SentWrite[] {
+  return writes.every(plainSent) && new Set(writes.map((w) => w.id)).size === writes.length;
+}
+
 const json = (x: unknown) => (x === null || x === undefined ? null : JSON.stringify(x));
 
+/**
+ * Applies `writes` in order on `c` (inside the caller's transaction). A run of sent records is one
+ * statement (SENT_MANY), the rest one statement each; the run counts grow with what was accepted.
+ */
 export async function applyAllIn(c: Client, writes: readonly QueueWrite[]): Promise<boolean[]> {
   const accepted: boolean[] = [];
-  for (const w of writes) accepted.push(await applyIn(c, w));
-  await recordRunCounts(c, writes, accepted);
+  const single: QueueWrite[] = [];
+  const singleAccepted: boolean[] = [];
+  for (let i = 0; i < writes.length;) {
+    const run: SentWrite[] = [];
+    const ids = new Set<number>();
+    for (let w = writes[i]; i < writes.length && plainSent(w) && !ids.has(w.id); w = writes[++i]) {
+      run.push(w);
+      ids.add(w.id);
+    }
+    if (run.length > 0) {
+      accepted.push(...(await applySentIn(c, run)));
+      continue;
+    }
+    const ok = await applyIn(c, writes[i]);
+    accepted.push(ok);
+    single.push(writes[i]);
+    singleAccepted.push(ok);
+    i++;
+  }
+  await recordRunCounts(c, single, singleAccepted);
   return accepted;
 }
 
