@@ -18,7 +18,7 @@ import {
 import type { ProviderName } from '../../core/providers.js';
 import { THROTTLE_WINDOW_MS } from '../../core/throttle.js';
 import type { ClaimRequest, ClaimResult, ClaimedMessage, GovernorLimitRow, GovernorRepo, GovernorUseRow, MessageRow } from '../ports.js';
-import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
+import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
 import { throttledIn } from './transitions.js';
 import type pg from 'pg';
 
@@ -44,6 +44,24 @@ const toLimitRow = (r: LimitDbRow): GovernorLimitRow => ({
   perDay: r.per_day,
   updatedAt: r.updated_at,
 });
+
+interface PauseDbRow {
+  provider: string;
+  mailbox: string;
+  until: number;
+}
+
+/** The database's clock, every key's limits and the pauses in force, in one round trip. */
+const GOVERNOR_STATE: Prepared = {
+  name: 'sysemail_governor_state',
+  text: `
+  WITH t AS (SELECT ${DB_NOW_MS} AS now)
+  SELECT t.now,
+    (SELECT coalesce(json_agg(l), '[]'::json) FROM governor_limits l) AS limits,
+    (SELECT coalesce(json_agg(json_build_object('provider', p.provider, 'mailbox', p.mailbox, 'until', p.until)), '[]'::json)
+     FROM governor_pauses p WHERE p.until > t.now) AS pauses
+  FROM t`,
+};
 
 const recipientsOf = (m: MessageRow) => Math.max(1, m.to.length + m.cc.length + m.bcc.length);
 
@@ -72,18 +90,10 @@ export async function governIn(
     byKey.set(text, g);
   }
   if (byKey.size === 0) return;
-  const dbNow = (await c.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`)).rows[0].now;
-  const overrides = new Map(
-    (await c.query<LimitDbRow>('SELECT * FROM governor_limits')).rows.map((r) => [`${r.provider}:${r.mailbox}`, toLimitRow(r)]),
-  );
-  const pauses = new Map(
-    (
-      await c.query<{ provider: string; mailbox: string; until: number }>(
-        'SELECT provider, mailbox, until FROM governor_pauses WHERE until > $1',
-        [dbNow],
-      )
-    ).rows.map((r) => [`${r.provider}:${r.mailbox}`, r.until]),
-  );
+  const [state] = (await c.query<{ now: number; limits: LimitDbRow[]; pauses: PauseDbRow[] }>(GOVERNOR_STATE)).rows;
+  const dbNow = state.now;
+  const overrides = new Map(state.limits.map((r) => [`${r.provider}:${r.mailbox}`, toLimitRow(r)]));
+  const pauses = new Map(state.pauses.map((r) => [`${r.provider}:${r.mailbox}`, r.until]));
   // keys in a fixed order: two hosts locking two keys never wait on each other crosswise
   for (const text of [...byKey.keys()].sort()) {
     const { key, messages } = byKey.get(text)!;

@@ -22,7 +22,7 @@ import type {
   StatusCounts,
 } from '../ports.js';
 import { claimOrder } from '../rules.js';
-import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
+import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
 import { governIn } from './governor.js';
@@ -46,21 +46,46 @@ const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT
  * a host claiming at the same moment takes the next ones instead of waiting), the UPDATE takes them,
  * counts the attempt and starts the lease on the database's clock.
  */
-const CLAIM = `
+const CLAIM: Prepared = {
+  name: 'sysemail_claim',
+  // any_suppression: whether the claimed need a look at the suppression list, answered with them
+  text: `
   UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
   WHERE id IN (
     SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3
     ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-  RETURNING *`;
+  RETURNING *, EXISTS (SELECT 1 FROM suppressions) AS any_suppression`,
+};
 
-/** A due message past its expiry is failed, never sent late (messages_expiring holds only those waiting). */
-const EXPIRE = `
-  UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $2::jsonb,
-    diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
-  WHERE id IN (
-    SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
-  RETURNING id`;
+/**
+ * A due message past its expiry is failed, never sent late (messages_expiring holds only those
+ * waiting); the run of owner $3 counts them in the same statement.
+ */
+const EXPIRE: Prepared = {
+  name: 'sysemail_expire',
+  text: `
+  WITH expired AS (
+    UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $2::jsonb,
+      diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
+    WHERE id IN (
+      SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
+    RETURNING id),
+  counted AS (
+    UPDATE distributor_runs SET failed = failed + (SELECT count(*) FROM expired), heartbeat_at = ${DB_NOW_MS}
+    WHERE owner = $3 AND EXISTS (SELECT 1 FROM expired))
+  SELECT id FROM expired`,
+};
+
+/** Extends the leases owner $2 still holds on ids $3 and marks its run alive. */
+const RENEW: Prepared = {
+  name: 'sysemail_renew',
+  text: `
+  WITH beat AS (UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $2)
+  UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + $1
+  WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS} AND id = ANY($3::bigint[])
+  RETURNING id`,
+};
 
 /** The waiting messages per priority: each the start of a range of messages_claim, whose first entry is its earliest due. */
 const PRIORITY_GROUPS = [1, 0, -1].map((rank) => `status IN ('pending', 'deferred') AND priority = ${rank}`);
@@ -231,14 +256,17 @@ export class PgMessagesRepo implements MessagesRepo {
   async claim(req: ClaimRequest, before: readonly QueueWrite[] = []): Promise<ClaimResult> {
     return this.db.tx(async (c) => {
       const beforeAccepted = await applyAllIn(c, before);
-      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [req.owner]);
       const { now } = req;
-      const reclaimed = await reclaimIn(c, now, req.deadOwners);
+      const reclaimed = await reclaimIn(c, req.owner, now, req.deadOwners);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
-      const expired = (await c.query<{ id: number }>(EXPIRE, [now, JSON.stringify(EXPIRED_FAILURE)])).rows.map((r) => r.id);
-      if (expired.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: 0, failed: expired.length, forced: 0 });
-      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows.map(toMessageRow).sort(claimOrder);
-      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
+      const expired = (await c.query<{ id: number }>({ ...EXPIRE, values: [now, JSON.stringify(EXPIRED_FAILURE), req.owner] })).rows.map(
+        (r) => r.id,
+      );
+      const answer = (
+        await c.query<PgMessageRow & { any_suppression: boolean }>({ ...CLAIM, values: [req.owner, req.leaseMs, now, req.max] })
+      ).rows;
+      const taken = answer.map(toMessageRow).sort(claimOrder);
+      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn, answer[0]?.any_suppression);
       if (req.governor) {
         const claimed: ClaimedMessage[] = [];
         const throttled: ClaimResult['throttled'] = [];
@@ -305,13 +333,7 @@ export class PgMessagesRepo implements MessagesRepo {
   ): Promise<{ renewed: number[]; beforeAccepted: boolean[] }> {
     return this.db.tx(async (c) => {
       const beforeAccepted = await applyAllIn(c, before);
-      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [owner]);
-      const r = await c.query<{ id: number }>(
-        `UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + $1
-         WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS} AND id = ANY($3::bigint[])
-         RETURNING id`,
-        [leaseMs, owner, ids],
-      );
+      const r = await c.query<{ id: number }>({ ...RENEW, values: [leaseMs, owner, ids] });
       return { renewed: r.rows.map((x) => x.id), beforeAccepted };
     });
   }
@@ -321,7 +343,7 @@ export class PgMessagesRepo implements MessagesRepo {
     // sent records alone are one statement: its own transaction, one round trip to the server
     if (allPlainSent(writes)) {
       const q = sentMany(writes);
-      return q.accepted(await this.db.query<{ id: number }>(q.text, q.values));
+      return q.accepted(await this.db.query<{ id: number }>(q.statement, q.values));
     }
     return this.db.tx((c) => applyAllIn(c, writes));
   }

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
-import { DB_NOW_MS } from './db.js';
+import { DB_NOW_MS, type Prepared } from './db.js';
 import { ATTEMPT_COLUMNS, attemptParams, attemptValues } from './rows.js';
 import { addSuppressionsIn } from './suppressions.js';
 
@@ -128,9 +128,13 @@ function sentManyParams(writes: readonly SentWrite[]): unknown[][] {
 }
 
 /** The one statement applying sent records of distinct messages, their run counts included; `accepted` reads its answer. */
-export function sentMany(writes: readonly SentWrite[]): { text: string; values: unknown[]; accepted(rows: { id: number }[]): boolean[] } {
+export function sentMany(writes: readonly SentWrite[]): {
+  statement: Prepared;
+  values: unknown[];
+  accepted(rows: { id: number }[]): boolean[];
+} {
   return {
-    text: SENT_MANY,
+    statement: { name: 'sysemail_sent_many', text: SENT_MANY },
     values: sentManyParams(writes),
     accepted(rows) {
       const changed = new Set(rows.map((r) => r.id));
@@ -141,7 +145,7 @@ export function sentMany(writes: readonly SentWrite[]): { text: string; values: 
 
 async function applySentIn(c: Client, writes: readonly SentWrite[]): Promise<boolean[]> {
   const q = sentMany(writes);
-  return q.accepted((await c.query<{ id: number }>(q.text, q.values)).rows);
+  return q.accepted((await c.query<{ id: number }>({ ...q.statement, values: q.values })).rows);
 }
 
 /** `writes` are all sent records SENT_MANY can carry, of distinct messages. */
@@ -316,28 +320,22 @@ export async function throttledIn(
 }
 
 /**
- * Takes back expired leases and those of dead owners; returns their ids. Rows another host is
- * changing right now are skipped (it is taking them back or completing them itself), so two hosts
- * reclaiming at once neither wait for nor deadlock on each other.
+ * Takes back expired leases and those of dead owners, and marks `owner`'s run alive, in one statement;
+ * returns the ids taken back. Rows another host is changing right now are skipped (it is taking them
+ * back or completing them itself), so two hosts reclaiming at once neither wait for nor deadlock on
+ * each other.
  */
-export async function reclaimIn(c: Client, now: number, deadOwners: readonly string[] = []): Promise<number[]> {
-  const expired = await c.query<{ id: number }>(
-    `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
-       deferral_reason = 'lease of ' || lease_owner || ' expired'
-     WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS} FOR UPDATE SKIP LOCKED)
-     RETURNING id`,
-    [now],
-  );
-  const ids = expired.rows.map((r) => r.id);
-  if (deadOwners.length > 0) {
-    const dead = await c.query<{ id: number }>(
-      `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
-         deferral_reason = 'distributor ' || lease_owner || ' died'
-       WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_owner = ANY($2::text[]) FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
-      [now, deadOwners],
-    );
-    ids.push(...dead.rows.map((r) => r.id));
-  }
-  return ids;
+const RECLAIM = `
+  WITH beat AS (UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $2)
+  UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
+    deferral_reason = CASE WHEN lease_expires_at <= ${DB_NOW_MS} THEN 'lease of ' || lease_owner || ' expired'
+      ELSE 'distributor ' || lease_owner || ' died' END
+  WHERE id IN (
+    SELECT id FROM messages WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner = ANY($3::text[]))
+    FOR UPDATE SKIP LOCKED)
+  RETURNING id`;
+
+export async function reclaimIn(c: Client, owner: string, now: number, deadOwners: readonly string[] = []): Promise<number[]> {
+  const r = await c.query<{ id: number }>({ name: 'sysemail_reclaim', text: RECLAIM, values: [now, owner, deadOwners] });
+  return r.rows.map((x) => x.id);
 }
