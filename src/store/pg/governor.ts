@@ -51,17 +51,25 @@ interface PauseDbRow {
   until: number;
 }
 
-/** The database's clock, every key's limits and the pauses in force, in one round trip. */
-const GOVERNOR_STATE: Prepared = {
-  name: 'sysemail_governor_state',
-  text: `
-  WITH t AS (SELECT ${DB_NOW_MS} AS now)
-  SELECT t.now,
-    (SELECT coalesce(json_agg(l), '[]'::json) FROM governor_limits l) AS limits,
-    (SELECT coalesce(json_agg(json_build_object('provider', p.provider, 'mailbox', p.mailbox, 'until', p.until)), '[]'::json)
-     FROM governor_pauses p WHERE p.until > t.now) AS pauses
-  FROM t`,
-};
+/** What a claim's governing reads: the database's clock, every key's limits and the pauses in force. */
+export interface GovernorState {
+  now: number;
+  limits: LimitDbRow[];
+  pauses: PauseDbRow[];
+}
+
+/**
+ * The GovernorState as one json value (a scalar subquery): the claim statement answers it with the
+ * claimed messages, so governing them costs no round trip of its own.
+ */
+export const GOVERNOR_STATE_JSON = `
+  SELECT json_build_object('now', t.now,
+    'limits', (SELECT coalesce(json_agg(l), '[]'::json) FROM governor_limits l),
+    'pauses', (SELECT coalesce(json_agg(json_build_object('provider', p.provider, 'mailbox', p.mailbox, 'until', p.until)), '[]'::json)
+      FROM governor_pauses p WHERE p.until > t.now))
+  FROM (SELECT ${DB_NOW_MS} AS now) AS t`;
+
+const GOVERNOR_STATE: Prepared = { name: 'sysemail_governor_state', text: `SELECT (${GOVERNOR_STATE_JSON}) AS state` };
 
 const recipientsOf = (m: MessageRow) => Math.max(1, m.to.length + m.cc.length + m.bcc.length);
 
@@ -72,6 +80,7 @@ export async function governIn(
   req: ClaimRequest,
   claimed: ClaimedMessage[],
   throttled: ClaimResult['throttled'],
+  known?: GovernorState,
 ): Promise<void> {
   const gov = req.governor!;
   const { now } = req;
@@ -90,7 +99,7 @@ export async function governIn(
     byKey.set(text, g);
   }
   if (byKey.size === 0) return;
-  const [state] = (await c.query<{ now: number; limits: LimitDbRow[]; pauses: PauseDbRow[] }>(GOVERNOR_STATE)).rows;
+  const state = known ?? (await c.query<{ state: GovernorState }>(GOVERNOR_STATE)).rows[0].state;
   const dbNow = state.now;
   const overrides = new Map(state.limits.map((r) => [`${r.provider}:${r.mailbox}`, toLimitRow(r)]));
   const pauses = new Map(state.pauses.map((r) => [`${r.provider}:${r.mailbox}`, r.until]));

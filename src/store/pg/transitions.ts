@@ -318,24 +318,3 @@ export async function throttledIn(
   );
   return r.rowCount === 1;
 }
-
-/**
- * Takes back expired leases and those of dead owners, and marks `owner`'s run alive, in one statement;
- * returns the ids taken back. Rows another host is changing right now are skipped (it is taking them
- * back or completing them itself), so two hosts reclaiming at once neither wait for nor deadlock on
- * each other.
- */
-const RECLAIM = `
-  WITH beat AS (UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $2)
-  UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
-    deferral_reason = CASE WHEN lease_expires_at <= ${DB_NOW_MS} THEN 'lease of ' || lease_owner || ' expired'
-      ELSE 'distributor ' || lease_owner || ' died' END
-  WHERE id IN (
-    SELECT id FROM messages WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner = ANY($3::text[]))
-    FOR UPDATE SKIP LOCKED)
-  RETURNING id`;
-
-export async function reclaimIn(c: Client, owner: string, now: number, deadOwners: readonly string[] = []): Promise<number[]> {
-  const r = await c.query<{ id: number }>({ name: 'sysemail_reclaim', text: RECLAIM, values: [now, owner, deadOwners] });
-  return r.rows.map((x) => x.id);
-}
