@@ -44,7 +44,8 @@ const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT
 /**
  * One statement decides ownership: the subquery locks due messages no other host holds (SKIP LOCKED:
  * a host claiming at the same moment takes the next ones instead of waiting), the UPDATE takes them,
- * counts the attempt and starts the lease on the database's clock.
+ * counts the attempt and starts the lease on the database's clock. `id = ANY(ARRAY(...))`, not
+ * `id IN (...)`: the locked ids are then looked up by key, where a semi-join scans the whole table.
  */
 const CLAIM: Prepared = {
   name: 'sysemail_claim',
@@ -52,9 +53,9 @@ const CLAIM: Prepared = {
   text: `
   UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
-  WHERE id IN (
+  WHERE id = ANY(ARRAY(
     SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
-    ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+    ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED))
   RETURNING *, EXISTS (SELECT 1 FROM suppressions) AS any_suppression, (${GOVERNOR_STATE_JSON}) AS governor_state`,
 };
 
@@ -74,15 +75,15 @@ const BEFORE_CLAIM: Prepared = {
     UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
       deferral_reason = CASE WHEN lease_expires_at <= ${DB_NOW_MS} THEN 'lease of ' || lease_owner || ' expired'
         ELSE 'distributor ' || lease_owner || ' died' END
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
       SELECT id FROM messages WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner = ANY($3::text[]))
-      FOR UPDATE SKIP LOCKED)
+      FOR UPDATE SKIP LOCKED))
     RETURNING id),
   expired AS (
     UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $4::jsonb,
       diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
-    WHERE $5 AND id IN (
-      SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
+    WHERE $5 AND id = ANY(ARRAY(
+      SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED))
     RETURNING id),
   beat AS (
     UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS}, failed = failed + (SELECT count(*) FROM expired) WHERE owner = $2)
