@@ -47,8 +47,8 @@ const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT
  * counts the attempt and starts the lease on the database's clock. `id = ANY(ARRAY(...))`, not
  * `id IN (...)`: the locked ids are then looked up by key, where a semi-join scans the whole table.
  */
-const CLAIM: Prepared = {
-  name: 'sysemail_claim',
+const CLAIM = {
+  // not prepared: `RETURNING *` would change the kept plan's result when a later schema adds a column
   // answered with the claimed: whether they need a look at the suppression list, and what governing them reads
   text: `
   UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
