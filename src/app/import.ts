@@ -327,10 +327,8 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
         userId,
         sizeBytes: value.sizeBytes,
       };
-      if (delivery) {
-        Object.assign(queued, deliveryFields(delivery, queued));
-        if (delivery.idempotencyKey !== undefined) lineOf.set(queued, lineNo);
-      }
+      if (delivery) Object.assign(queued, deliveryFields(delivery, queued));
+      lineOf.push(lineNo);
       yield queued;
     }
     o.onProgress?.({ done: total, total });
@@ -343,29 +341,21 @@ export async function importMessages(o: ImportOptions): Promise<ImportResult> {
     }
   }
 
-  // the line of each keyed message, for the answer and for a refusal
-  const lineOf = new WeakMap<NewMessage, number>();
-  const keyedAt = new Map<number, number>();
-  function* tracked(): Generator<NewMessage> {
-    let i = 0;
-    for (const m of checked()) {
-      if (m.idempotencyKey !== undefined) keyedAt.set(i, lineOf.get(m) ?? 0);
-      i++;
-      yield m;
-    }
-  }
+  // the line of each message stored or answered, by its place in the list: for the answer and for a refusal
+  const lineOf: number[] = [];
   try {
-    const results = await o.store.messages.insertManyOnce(tracked(), o.now, keysSince(o.settings, o.now), (m, firstId) => {
+    const results = await o.store.messages.insertManyOnce(checked(), o.now, keysSince(o.settings, o.now), (m, firstId, at) => {
+      const line = lineOf[at];
       const e = idempotencyConflict(m.idempotencyKey!, firstId, 'idempotencyKey');
-      return new SysemailError('data', 'IDEMPOTENCY_CONFLICT', `${o.source}: line ${lineOf.get(m) ?? '?'}: ${e.message}`, {
+      return new SysemailError('data', 'IDEMPOTENCY_CONFLICT', `${o.source}: line ${line ?? '?'}: ${e.message}`, {
         fix: `Nothing was imported; give that line a new key, or see the first message with \`sysemail history show ${firstId}\``,
-        data: { firstId, line: lineOf.get(m) ?? null },
+        data: { firstId, line: line ?? null },
       });
     });
     const ids: number[] = [];
     const duplicates: ImportResult['duplicates'] = [];
     results.forEach((r, i) => {
-      if (r.duplicate) duplicates.push({ line: keyedAt.get(i) ?? 0, id: r.id });
+      if (r.duplicate) duplicates.push({ line: lineOf[i] ?? 0, id: r.id });
       else ids.push(r.id);
     });
     return { imported: ids.length, ids, duplicates };

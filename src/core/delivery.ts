@@ -3,7 +3,7 @@
  * priorities, the due time (`--at`, `--in`, `sendAt`), the expiry (`--expires`, `expiresAt`) and the
  * idempotency key with the digest that says whether a reused key names the same message.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { parseDuration } from './duration.js';
 import { SysemailError, type ErrorKind } from './errors.js';
 import { quoted } from './text.js';
@@ -183,6 +183,15 @@ export interface DigestFields {
 }
 
 /**
+ * SHA-256 of a string, base64url: crypto.hash (Node 20.12 and later) in one call costs a third of a
+ * Hash object, which an import of 100,000 keyed lines makes once per line; the same digest either way.
+ */
+const sha256: (s: string) => string =
+  typeof crypto.hash === 'function'
+    ? (s) => crypto.hash('sha256', s, 'base64url')
+    : (s) => crypto.createHash('sha256').update(s).digest('base64url');
+
+/**
  * A digest of the recipients, subject, bodies and attachments' names and sizes. The due time, the
  * expiry and the priority are left out: a job retried a minute later computes `--in 2h` anew and is
  * still the same message.
@@ -197,7 +206,7 @@ export function messageDigest(m: DigestFields): string {
     m.html ?? null,
     m.attachments.map((a) => [a.filename, a.size]),
   ]);
-  return createHash('sha256').update(canonical).digest('base64url');
+  return sha256(canonical);
 }
 
 /** The refusal of a key already used by another message. */

@@ -481,8 +481,11 @@ export interface MessagesRepo {
     messages: Iterable<NewMessage>,
     now: number,
     keysSince: number,
-    /** A key held by another message (a different digest): the error this returns is thrown, and nothing is stored. */
-    refuse: (m: NewMessage, firstId: number) => Error,
+    /**
+     * A key held by another message (a different digest): the error this returns is thrown, and nothing
+     * is stored. `at` is the refused message's place in `messages`.
+     */
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
   ): Promise<InsertOnceResult[]>;
   get(id: number): Promise<MessageRow | undefined>;
   attempts(messageId: number): Promise<AttemptRow[]>;

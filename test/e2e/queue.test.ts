@@ -217,15 +217,18 @@ describe('queue run end to end', () => {
     }
   });
 
-  it(
-    'a run paused (SIGSTOP) past its lease while another run sends its messages sends none of them again after it resumes',
+  it.each([
+    ['', []],
+    [' (worker-thread lane: sent messages marked at once)', ['--write-thread', 'on']],
+  ])(
+    'a run paused (SIGSTOP) past its lease while another run sends its messages sends none of them again after it resumes%s',
     { timeout: 60_000 },
-    async () => {
+    async (_lane, laneFlags) => {
       const total = 28;
       const slow = await startSmtpServer({ users: { app: PASSWORD }, delayMs: 250 });
       const sb = await queued(total, slow);
       const lease = 5;
-      const a = start(sb, ['queue', 'run', '--json', '--lease', String(lease), '--concurrency', '2']);
+      const a = start(sb, ['queue', 'run', '--json', '--lease', String(lease), '--concurrency', '2', ...laneFlags]);
       try {
         await pauseWindow(slow, 3, 90);
         process.kill(a.pid!, 'SIGSTOP');

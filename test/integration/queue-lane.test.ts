@@ -9,6 +9,7 @@ import { BODY_APART_CHARS } from '../../src/store/messages.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { InlineLane, ThreadLane, type ClaimSpec, type QueueLane } from '../../src/app/distributor/lanes/index.js';
 import { laneError } from '../../src/app/distributor/lanes/protocol.js';
+import { SentMarks } from '../../src/store/sqlite/sent-marks.js';
 import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-lane-'));
@@ -116,6 +117,37 @@ describe.each([
     }
   });
 
+  it('a sent record is at risk only until it is recorded or marked sent, and record() waits for that', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2), msg(3)], 1000);
+    const lane: QueueLane = await openLane(s);
+    try {
+      const claimed = (await lane.claim(spec(2000, 3))).claimed;
+      const o = { now: 2100, startedAt: 2000, provider: 'smtp' as const };
+      lane.write({ op: 'sent', id: claimed[0].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      lane.write({ op: 'sent', id: claimed[1].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      const marks = SentMarks.open(s.file, false);
+      if (lane.kind === 'thread') {
+        // marked before write() returned: no pause can have another run send them
+        expect(lane.unrecorded()).toBe(0);
+        expect([marks!.get(claimed[0].id)?.owner, marks!.get(claimed[1].id)?.owner]).toEqual(['host:1:a', 'host:1:a']);
+      } else {
+        expect(lane.unrecorded()).toBe(2 - s.queue.counts().sent);
+      }
+      await lane.record();
+      expect(lane.unrecorded()).toBe(0);
+      lane.write({ op: 'sent', id: claimed[2].id, owner: 'host:1:a', attempt: 1, outcome: o });
+      await lane.settle();
+      expect(s.queue.counts()).toMatchObject({ sent: 3, sending: 0 });
+      // recorded: their marks are gone
+      for (const m of claimed) expect(marks?.get(m.id)).toBeUndefined();
+      marks?.close();
+    } finally {
+      await lane.close();
+      await s.close();
+    }
+  });
+
   it('counts only the writes the database accepted, and renews only the leases still held', async () => {
     const s = await fresh();
     await s.messages.insertMany([msg(1), msg(2), msg(3), msg(4)], 1000);
@@ -202,3 +234,62 @@ describe('worker thread lane errors', () => {
     await expect(ThreadLane.open(file, WORKER_SCRIPT)).rejects.toMatchObject({ code: 'DB_NOT_SQLITE' });
   });
 });
+
+describe('sent marks (the worker-thread lane marks a sent message before its record)', () => {
+  const sent = (id: number, owner: string, attempt = 1) => ({
+    op: 'sent' as const,
+    id,
+    owner,
+    attempt,
+    outcome: { now: 2100, startedAt: 2000, provider: 'smtp' as const, response: '250 queued' },
+  });
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 15));
+  const runSent = (s: Store, id: number) => s.sqlite.prepare('SELECT sent FROM distributor_runs WHERE id = ?').pluck().get(id);
+
+  it('a message marked sent by its lease holder is recorded sent, never taken back for sending, and its run counts it once', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2), msg(3)], 1000);
+    const runA = s.queue.startRun({ owner: 'host:1:a', host: 'host', pid: 1, now: 1500 });
+    const [a, b] = s.queue.claim({ ...claimRequestOf('host:1:a'), leaseMs: 1 }).claimed;
+    const marks = SentMarks.open(s.file, true)!;
+    // a mark counts only for the lease holder's current claim
+    marks.mark(sent(a.id, 'host:1:a'));
+    marks.mark(sent(b.id, 'host:1:other'));
+    await pause(); // every lease of host:1:a has run out (it was paused)
+    const taken = s.queue.claim({ ...claimRequestOf('host:2:b'), now: 3000 }).claimed.map((m) => m.id);
+    expect(taken.sort()).toEqual([b.id, 3]);
+    expect((await s.messages.get(a.id))!.status).toBe('sent');
+    expect((await s.messages.attempts(a.id)).map((x) => [x.outcome, x.response])).toEqual([['sent', '250 queued']]);
+    expect(runSent(s, runA)).toBe(0);
+    // host:1:a goes on: its record is accepted, counted for it once, and adds no second attempt
+    expect(s.queue.applyWrites([sent(a.id, 'host:1:a')])).toEqual([true]);
+    expect(runSent(s, runA)).toBe(1);
+    expect(await s.messages.attempts(a.id)).toHaveLength(1);
+    // the other run's record of b is its own; host:1:a's record of b (lease gone, never marked) is refused
+    expect(s.queue.applyWrites([sent(b.id, 'host:1:a')])).toEqual([false]);
+    marks.close();
+    await s.close();
+  });
+
+  it("a dead run's marked messages are recorded sent for that run by the next claim, never sent again", async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2)], 1000);
+    const runId = s.queue.startRun({ owner: 'host:77:dead', host: 'host', pid: 77, now: 1500 });
+    const [a, b] = s.queue.claim(claimRequestOf('host:77:dead')).claimed;
+    const marks = SentMarks.open(s.file, true)!;
+    marks.mark(sent(a.id, 'host:77:dead'));
+    // the process is gone (kill -9 after the send, before the record)
+    const next = s.queue.claim({ ...claimRequestOf('host:2:b'), now: 3000, deadOwners: ['host:77:dead'] });
+    expect(next.claimed.map((m) => m.id)).toEqual([b.id]);
+    expect((await s.messages.get(a.id))!.status).toBe('sent');
+    expect((await s.messages.attempts(a.id)).map((x) => [x.outcome, x.response])).toEqual([['sent', '250 queued']]);
+    expect(runSent(s, runId)).toBe(1);
+    expect(marks.get(a.id)).toBeUndefined();
+    marks.close();
+    await s.close();
+  });
+});
+
+function claimRequestOf(owner: string) {
+  return { owner, now: 2000, leaseMs: 60_000, max: 10, providerOf: () => 'smtp' as const, limitOf: () => 0 };
+}

@@ -3,9 +3,14 @@
  * a key is stored once (also by connections racing), a reused key is told apart by its digest, a key
  * past its window is free again; claims take higher priorities first and fail expired messages.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXPIRED_REASON } from '../../src/core/delivery.js';
 import type { ClaimRequest, NewMessage, Store } from '../../src/store/ports.js';
+import { MESSAGES_PER_CHUNK } from '../../src/store/pg/insert-once.js';
+import { KEYS_PER_LOOKUP } from '../../src/store/sqlite/messages.js';
 import { storeBackends } from '../helpers/store-backends.js';
 import { queuedMessage as msg } from '../helpers/store-fixtures.js';
 
@@ -90,6 +95,166 @@ describe.each(BACKENDS)('store contract, delivery: $name', (backend) => {
       `refused, first ${r[2].id}`,
     );
     expect((await a.messages.counts()).pending).toBe(before);
+  });
+
+  // the messages are read a chunk ahead and their keys looked up together: the cases at and across its edges
+  const chunk = backend.name === 'sqlite' ? KEYS_PER_LOOKUP : MESSAGES_PER_CHUNK;
+
+  it('insertManyOnce over several look-up chunks: repeats across and inside chunks, held keys in the middle, an old key taken over', async () => {
+    const [a] = await connections(1);
+    const old = await a.messages.insertOnce(keyed(0, 'old', 'd-old'), 1 * HOUR, 0);
+    const held = await a.messages.insertOnce(keyed(0, 'held', 'd-held'), 20 * HOUR, 0);
+    const now = 30 * HOUR;
+    const since = now - 24 * HOUR;
+    const list: NewMessage[] = [];
+    for (let i = 0; i < 2 * chunk + 200; i++) list.push(i % 3 === 0 ? msg(i) : keyed(i, `k${i}`, `d${i}`));
+    // a key first in the first chunk, again at the last place of it, at the first of the next and in the third
+    const across = [10, chunk - 1, chunk, 2 * chunk + 5];
+    for (const i of across) list[i] = keyed(i, 'across', 'd-across');
+    // the same key twice in a row inside a chunk, and on both sides of a fifty-message batch of SQLite
+    for (const i of [chunk + 49, chunk + 50, chunk + 51]) list[i] = keyed(i, 'inside', 'd-inside');
+    // a key stored before the import, in the middle of a chunk and at the start of another
+    for (const i of [chunk / 2, 2 * chunk]) list[i] = keyed(i, 'held', 'd-held');
+    // a key whose holder is past the window: stored anew, then a repeat of it
+    for (const i of [chunk + 100, 2 * chunk + 100]) list[i] = keyed(i, 'old', 'd-old');
+
+    const refuse = (_m: NewMessage, firstId: number, at: number) => new Error(`refused ${at}, first ${firstId}`);
+    const r = await a.messages.insertManyOnce(list, now, since, refuse);
+    expect(r).toHaveLength(list.length);
+    expect(r[across[0]].duplicate).toBe(false);
+    for (const i of across.slice(1)) expect(r[i]).toEqual({ id: r[across[0]].id, duplicate: true, sameMessage: true });
+    expect(r[chunk + 49].duplicate).toBe(false);
+    for (const i of [chunk + 50, chunk + 51]) expect(r[i]).toEqual({ id: r[chunk + 49].id, duplicate: true, sameMessage: true });
+    for (const i of [chunk / 2, 2 * chunk]) expect(r[i]).toEqual({ id: held.id, duplicate: true, sameMessage: true });
+    expect(r[chunk + 100].duplicate).toBe(false);
+    expect(r[chunk + 100].id).not.toBe(old.id);
+    expect(r[2 * chunk + 100]).toEqual({ id: r[chunk + 100].id, duplicate: true, sameMessage: true });
+
+    const duplicates = across.length - 1 + 2 + 2 + 1;
+    const stored = r.filter((x) => !x.duplicate).map((x) => x.id);
+    expect(stored).toHaveLength(list.length - duplicates);
+    // new ids, in the order of the list
+    expect(stored).toEqual([...stored].sort((x, y) => x - y));
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(stored).not.toContain(held.id);
+    expect((await a.messages.counts()).pending).toBe(2 + stored.length);
+    expect((await a.messages.get(old.id))!.idempotencyKey).toBeNull();
+    expect((await a.messages.get(r[chunk + 100].id))!.idempotencyKey).toBe('old');
+    const last = (await a.messages.get(stored[stored.length - 1]))!;
+    expect([last.subject, last.idempotencyKey]).toEqual([`m${list.length - 1}`, `k${list.length - 1}`]);
+
+    // the same list again: every keyed message answers its first id, only the unkeyed ones are stored
+    const again = await a.messages.insertManyOnce(list, now, since, refuse);
+    list.forEach((m, i) => {
+      if (m.idempotencyKey === undefined) expect(again[i].duplicate).toBe(false);
+      else expect(again[i]).toEqual({ id: r[i].id, duplicate: true, sameMessage: true });
+    });
+  });
+
+  it('insertManyOnce stores every column and the attachments of the messages it stores in a chunk', async () => {
+    const [a] = await connections(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysemail-contract-attach-'));
+    try {
+      const file = path.join(dir, 'report.txt');
+      fs.writeFileSync(file, 'quarterly figures');
+      const attachments = [{ filename: 'report.txt', path: file, contentType: 'text/plain', size: 17 }];
+      const full = keyed(1, 'full', 'd-full', {
+        cc: ['c@example.com'],
+        bcc: ['b@example.com'],
+        replyTo: 'r@example.com',
+        html: '<p>hi</p>',
+        headers: { 'X-Job': '7' },
+        userId: 'ann',
+        sizeBytes: 1234,
+        dueAt: 5 * HOUR,
+        expiresAt: 9 * HOUR,
+        priority: -1,
+        attachments,
+      });
+      const r = await a.messages.insertManyOnce([msg(0), full, keyed(2, 'full', 'd-full', { attachments })], HOUR, 0, () => new Error('x'));
+      expect(r[2]).toEqual({ id: r[1].id, duplicate: true, sameMessage: true });
+      const m = (await a.messages.get(r[1].id))!;
+      expect(m).toMatchObject({
+        status: 'pending',
+        from: 'app@example.com',
+        to: ['u1@example.com'],
+        cc: ['c@example.com'],
+        bcc: ['b@example.com'],
+        replyTo: 'r@example.com',
+        subject: 'm1',
+        text: 'hi',
+        html: '<p>hi</p>',
+        headers: { 'X-Job': '7' },
+        userId: 'ann',
+        sizeBytes: 1234,
+        createdAt: HOUR,
+        dueAt: 5 * HOUR,
+        expiresAt: 9 * HOUR,
+        priority: -1,
+        attempts: 0,
+        idempotencyKey: 'full',
+      });
+      expect(m.attachments.map((x) => x.filename)).toEqual(['report.txt']);
+      if (a.messages.attachmentContents) {
+        expect((await a.messages.attachmentContents(r[1].id)).map((x) => [x.filename, x.content.toString('utf8')])).toEqual([
+          ['report.txt', 'quarterly figures'],
+        ]);
+        expect(await a.messages.attachmentContents(r[0].id)).toEqual([]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('two insertManyOnce racing with the same keys store each key once, and both answer its id', async () => {
+    const [a, b] = await connections(2);
+    const list = Array.from({ length: chunk + 50 }, (_, i) => (i % 5 === 0 ? msg(i) : keyed(i, `race${i}`, `d${i}`)));
+    const refuse = (_m: NewMessage, firstId: number) => new Error(`refused, first ${firstId}`);
+    const [ra, rb] = await Promise.all([
+      a.messages.insertManyOnce(list, HOUR, 0, refuse),
+      b.messages.insertManyOnce(list, HOUR, 0, refuse),
+    ]);
+    const keyedCount = list.filter((m) => m.idempotencyKey !== undefined).length;
+    list.forEach((m, i) => {
+      if (m.idempotencyKey === undefined) return;
+      expect(ra[i].id).toBe(rb[i].id);
+      expect([ra[i].duplicate, rb[i].duplicate].sort()).toEqual([false, true]);
+    });
+    expect((await a.messages.counts()).pending).toBe(keyedCount + 2 * (list.length - keyedCount));
+  });
+
+  it('insertManyOnce refuses a key of another message wherever it is, naming the first id and the place, and stores nothing', async () => {
+    const [a] = await connections(1);
+    const held = await a.messages.insertOnce(keyed(0, 'held', 'd-held'), HOUR, 0);
+    const before = (await a.messages.counts()).pending;
+    const refuse = (_m: NewMessage, firstId: number, at: number) => new Error(`refused ${at}, first ${firstId}`);
+    const base = () => Array.from({ length: 2 * chunk + 10 }, (_, i) => (i % 2 ? msg(i) : keyed(i, `k${i}`, `d${i}`)));
+
+    // a held key with another digest in the middle of a chunk
+    let list = base();
+    list[chunk + chunk / 2] = keyed(chunk + chunk / 2, 'held', 'changed');
+    await expect(a.messages.insertManyOnce(list, HOUR, 0, refuse)).rejects.toThrow(`refused ${chunk + chunk / 2}, first ${held.id}`);
+    expect((await a.messages.counts()).pending).toBe(before);
+
+    // a key of the list used again with another digest, in the next chunk and in the same chunk: the
+    // id named is the one its first message took, within the import that was rolled back
+    for (const [first, second] of [
+      [4, chunk + 2],
+      [chunk + 4, chunk + 8],
+    ]) {
+      list = base();
+      list[first] = keyed(first, 'twice', 'd1');
+      list[second] = keyed(second, 'twice', 'd2');
+      const error = await a.messages.insertManyOnce(list, HOUR, 0, refuse).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      const [, at, firstId] = /refused (\d+), first (\d+)/.exec((error as Error).message)!;
+      expect(Number(at)).toBe(second);
+      expect(Number(firstId)).toBeGreaterThan(held.id);
+      expect((await a.messages.counts()).pending).toBe(before);
+    }
+    // and nothing was kept of them: the keys are free
+    const ok = await a.messages.insertManyOnce([keyed(1, 'twice', 'd2'), keyed(2, `k${chunk + 4}`, 'x')], HOUR, 0, refuse);
+    expect(ok.map((x) => x.duplicate)).toEqual([false, false]);
   });
 
   it('claims take the highest priority first, then the oldest due, and nothing before it is due', async () => {

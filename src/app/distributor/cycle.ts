@@ -93,8 +93,8 @@ export class Cycle {
   private claiming?: Promise<void>;
   private renewing?: Promise<void>;
   /**
-   * Handed over + unrecorded at most: at most `concurrency` on the inline lane, twice that on the
-   * thread lane, whose records travel in bunches.
+   * Handed over + unrecorded at most: `concurrency`. On the thread lane a sent message is marked sent at
+   * once, so only what is on the wire is at risk; the inline lane writes its records at this bound.
    */
   private readonly atRiskCap: number;
   /**
@@ -113,7 +113,7 @@ export class Cycle {
   ) {
     this.budget = ctx.max ?? Number.POSITIVE_INFINITY;
     this.deadToTake = deadOwners;
-    this.atRiskCap = lane.kind === 'thread' ? 2 * ctx.concurrency : ctx.concurrency;
+    this.atRiskCap = ctx.concurrency;
     this.lowWater = lane.kind === 'thread' ? 2 * ctx.claimBatch : ctx.claimBatch;
   }
 

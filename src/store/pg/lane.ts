@@ -77,7 +77,7 @@ export class PortLane {
     return run;
   }
 
-  private flush(): void {
+  flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
     const sentOnly = batch.every((w) => w.op === 'sent');

@@ -26,6 +26,8 @@ import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
 import { GOVERNOR_STATE_JSON, governIn, type GovernorState } from './governor.js';
+import { insertManyOnceIn, type OneMessagePath } from './insert-once.js';
+import { messageValues } from './message-values.js';
 import { allPlainSent, applyAllIn, addRunCounts, sentMany, giveBackIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
@@ -110,36 +112,7 @@ export class PgMessagesRepo implements MessagesRepo {
 
   /** Inserts `m`; with `once`, nothing when its key is taken (undefined then). */
   private async insertOne(c: Tx, m: NewMessage, now: number, once = false): Promise<number | undefined> {
-    const sending = m.status === 'sending';
-    const r = await c.query<{ id: number }>(`${INSERT} ${once ? ON_KEY_TAKEN : ''} RETURNING id`, [
-      m.status,
-      m.provider,
-      m.from,
-      JSON.stringify(m.to),
-      JSON.stringify(m.cc),
-      JSON.stringify(m.bcc),
-      m.replyTo ?? null,
-      m.subject,
-      m.text ?? null,
-      m.html ?? null,
-      JSON.stringify(m.attachments),
-      m.headers ? JSON.stringify(m.headers) : null,
-      m.messageId ?? null,
-      m.userId ?? null,
-      m.templateId ?? null,
-      m.org ?? null,
-      m.sizeBytes ?? null,
-      now,
-      m.dueAt ?? now,
-      m.leaseOwner ?? null,
-      m.leaseExpiresAt ?? null,
-      sending ? 1 : 0,
-      sending ? now : null,
-      m.expiresAt ?? null,
-      m.priority ?? 0,
-      m.idempotencyKey ?? null,
-      m.idempotencyKey === undefined ? null : (m.idempotencyDigest ?? null),
-    ]);
+    const r = await c.query<{ id: number }>(`${INSERT} ${once ? ON_KEY_TAKEN : ''} RETURNING id`, messageValues(m, now));
     if (r.rows.length === 0) return undefined;
     const id = r.rows[0].id;
     await this.storeAttachments(c, id, m);
@@ -217,22 +190,13 @@ export class PgMessagesRepo implements MessagesRepo {
     messages: Iterable<NewMessage>,
     now: number,
     since: number,
-    refuse: (m: NewMessage, firstId: number) => Error,
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
   ): Promise<InsertOnceResult[]> {
-    return this.db.tx(async (c) => {
-      const out: InsertOnceResult[] = [];
-      for (const m of messages) {
-        const key = m.idempotencyKey;
-        if (key === undefined) {
-          out.push({ id: (await this.insertOne(c, m, now))!, duplicate: false });
-          continue;
-        }
-        const r = await this.insertKeyed(c, { ...m, idempotencyKey: key }, now, since);
-        if (r.duplicate && !r.sameMessage) throw refuse(m, r.id);
-        out.push(r);
-      }
-      return out;
-    });
+    const one: OneMessagePath = {
+      insertKeyed: (c, m, at, keysSince) => this.insertKeyed(c, m, at, keysSince),
+      storeAttachments: (c, id, m) => this.storeAttachments(c, id, m),
+    };
+    return this.db.tx((c) => insertManyOnceIn(c, one, messages, now, since, refuse));
   }
 
   async get(id: number): Promise<MessageRow | undefined> {

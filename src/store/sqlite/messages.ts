@@ -20,6 +20,12 @@ const ROW_PLACEHOLDERS = `(${Array(COLUMN_COUNT).fill('?').join(', ')})`;
  */
 const ROWS_PER_INSERT = 50;
 
+/**
+ * Messages of insertManyOnce read ahead and their keys looked up in one query: a look-up per key was
+ * most of the statements of a keyed import. 500 keys make a JSON list of a few tens of KiB.
+ */
+export const KEYS_PER_LOOKUP = 500;
+
 /** Page cache of an import with idempotency keys, in KiB as a negative cache_size (64 MiB). */
 const IMPORT_CACHE_KIB = -65_536;
 
@@ -75,6 +81,7 @@ export class SqliteMessages {
   private insertBatchStmt?: ReturnType<SqliteDatabase['prepare']>;
   private batchParams?: unknown[];
   private keyHolderStmt?: ReturnType<SqliteDatabase['prepare']>;
+  private keyHoldersStmt?: ReturnType<SqliteDatabase['prepare']>;
   private releaseKeyStmt?: ReturnType<SqliteDatabase['prepare']>;
 
   constructor(private readonly db: SqliteDatabase) {
@@ -151,9 +158,26 @@ export class SqliteMessages {
     )).get(key) as KeyHolder | undefined;
     if (!holder) return undefined;
     if (holder.created_at >= since) return holder;
-    // past the retention window the key is free again: the old message keeps its history, not its key
-    (this.releaseKeyStmt ??= this.db.prepare('UPDATE messages SET idempotency_key = NULL WHERE id = ?')).run(holder.id);
+    this.releaseKey(holder.id);
     return undefined;
+  }
+
+  /** keyHolder for many keys in one query (a JSON list of them, read with json_each): the holders found within the window, by key. */
+  private keyHolders(keys: readonly string[], since: number): Map<string, KeyHolder> {
+    const rows = (this.keyHoldersStmt ??= this.db.prepare(
+      'SELECT idempotency_key AS key, id, created_at, idempotency_digest FROM messages WHERE idempotency_key IN (SELECT value FROM json_each(?))',
+    )).all(JSON.stringify(keys)) as (KeyHolder & { key: string })[];
+    const out = new Map<string, KeyHolder>();
+    for (const r of rows) {
+      if (r.created_at >= since) out.set(r.key, r);
+      else this.releaseKey(r.id);
+    }
+    return out;
+  }
+
+  /** Past the retention window a key is free again: the old message keeps its history, not its key. */
+  private releaseKey(id: number): void {
+    (this.releaseKeyStmt ??= this.db.prepare('UPDATE messages SET idempotency_key = NULL WHERE id = ?')).run(id);
   }
 
   /**
@@ -173,14 +197,15 @@ export class SqliteMessages {
 
   /**
    * insertMany with idempotency keys: a message whose key is held (by an earlier message, or one earlier
-   * in `messages`) is answered with the holder's id instead of being stored. Messages without a key go
-   * fifty to a statement as in insertMany.
+   * in `messages`) is answered with the holder's id instead of being stored. `messages` is read
+   * KEYS_PER_LOOKUP ahead, their keys looked up in one query; they are then placed in order, fifty to a
+   * statement as in insertMany.
    */
   insertManyOnce(
     messages: Iterable<NewMessage>,
     now: number,
     since: number,
-    refuse: (m: NewMessage, firstId: number) => Error,
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
   ): InsertOnceResult[] {
     const out: InsertOnceResult[] = [];
     // the keys arrive in no order: their index takes random inserts, which thrash SQLite's default page
@@ -200,7 +225,7 @@ export class SqliteMessages {
     messages: Iterable<NewMessage>,
     now: number,
     since: number,
-    refuse: (m: NewMessage, firstId: number) => Error,
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
     out: InsertOnceResult[],
   ): void {
     this.db
@@ -209,24 +234,31 @@ export class SqliteMessages {
         const slots: number[] = [];
         // keys of the batch not yet written: a repeat of one waits for its first to be stored
         const pendingKeys = new Set<string>();
+        // the holders of the keys of the messages read ahead, and of the keys written since
+        let holders = new Map<string, KeyHolder>();
         const flush = () => {
           const ids: number[] = [];
           if (batch.length === ROWS_PER_INSERT) this.insertBatch(batch, now, ids);
           else for (const m of batch) ids.push(this.insertOne(m, now));
-          ids.forEach((id, j) => (out[slots[j]] = { id, duplicate: false }));
+          for (let j = 0; j < ids.length; j++) {
+            out[slots[j]] = { id: ids[j], duplicate: false };
+            const key = batch[j].idempotencyKey;
+            if (key !== undefined)
+              holders.set(key, { id: ids[j], created_at: now, idempotency_digest: batch[j].idempotencyDigest ?? null });
+          }
           batch.length = 0;
           slots.length = 0;
           pendingKeys.clear();
         };
-        for (const m of messages) {
+        const place = (m: NewMessage) => {
           const key = m.idempotencyKey;
           if (key !== undefined) {
             if (pendingKeys.has(key)) flush();
-            const holder = this.keyHolder(key, since);
+            const holder = holders.get(key);
             if (holder) {
-              if (holder.idempotency_digest !== (m.idempotencyDigest ?? null)) throw refuse(m, holder.id);
+              if (holder.idempotency_digest !== (m.idempotencyDigest ?? null)) throw refuse(m, holder.id, out.length);
               out.push({ id: holder.id, duplicate: true, sameMessage: true });
-              continue;
+              return;
             }
             pendingKeys.add(key);
           }
@@ -234,7 +266,21 @@ export class SqliteMessages {
           out.push({ id: 0, duplicate: false });
           batch.push(m);
           if (batch.length === ROWS_PER_INSERT) flush();
+        };
+        // read KEYS_PER_LOOKUP messages ahead, look their keys up in one query, then place them in order
+        const ahead: NewMessage[] = [];
+        const placeAhead = () => {
+          const keys: string[] = [];
+          for (const m of ahead) if (m.idempotencyKey !== undefined && !pendingKeys.has(m.idempotencyKey)) keys.push(m.idempotencyKey);
+          holders = keys.length > 0 ? this.keyHolders(keys, since) : new Map<string, KeyHolder>();
+          for (const m of ahead) place(m);
+          ahead.length = 0;
+        };
+        for (const m of messages) {
+          ahead.push(m);
+          if (ahead.length === KEYS_PER_LOOKUP) placeAhead();
         }
+        placeAhead();
         flush();
       })
       .immediate();

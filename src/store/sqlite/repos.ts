@@ -44,7 +44,12 @@ export class SqliteMessagesRepo implements MessagesRepo {
   async insertOnce(m: NewMessage & { idempotencyKey: string; idempotencyDigest: string }, now: number, since: number) {
     return this.messages.insertOnce(m, now, since);
   }
-  async insertManyOnce(messages: Iterable<NewMessage>, now: number, since: number, refuse: (m: NewMessage, firstId: number) => Error) {
+  async insertManyOnce(
+    messages: Iterable<NewMessage>,
+    now: number,
+    since: number,
+    refuse: (m: NewMessage, firstId: number, at: number) => Error,
+  ) {
     return this.messages.insertManyOnce(messages, now, since, refuse);
   }
   async get(id: number) {

@@ -10,6 +10,7 @@ import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
 import type { SqliteDatabase } from '../db.js';
 import { DB_NOW_MS, INSERT_ATTEMPT_SQL, attemptParams, chunks } from './rows.js';
+import { SentMarks } from './sent-marks.js';
 import { SuppressionWrites } from './suppressions.js';
 
 export class Transitions {
@@ -22,7 +23,12 @@ export class Transitions {
   private readonly reclaimExpiredStmt;
   private readonly attemptStmt;
   private readonly runCountsStmt;
+  private readonly expiredOrDeadStmt;
+  private readonly markedSentStmt;
+  private readonly recoveredForStmt;
   private suppressionWrites?: SuppressionWrites;
+  /** The database's sent marks, once their file exists (sent-marks.ts). */
+  private marks?: SentMarks;
 
   constructor(private readonly db: SqliteDatabase) {
     this.sentStmt = db.prepare(`
@@ -59,6 +65,17 @@ export class Transitions {
         deferral_reason = 'lease of ' || lease_owner || ' expired'
       WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS}
       RETURNING id, lease_owner`);
+    this.expiredOrDeadStmt = db.prepare(`
+      SELECT id, lease_owner AS owner, attempts FROM messages
+      WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner IN (SELECT value FROM json_each(@dead)))`);
+    this.markedSentStmt = db.prepare(`
+      UPDATE messages SET status = 'sent', sent_at = @sentAt, updated_at = @now, sent_provider = @provider,
+        lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
+      WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
+    // a message a claim recorded sent from this owner's mark, for this claim (reclaimIn)
+    this.recoveredForStmt = db.prepare(`
+      SELECT 1 FROM messages m WHERE m.id = @id AND m.status = 'sent' AND m.attempts = @attempt
+        AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id AND a.lease_owner = @owner AND a.outcome = 'sent')`);
     this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
     this.runCountsStmt = db.prepare(`
       UPDATE distributor_runs SET sent = sent + @sent, deferred = deferred + @deferred, failed = failed + @failed,
@@ -161,7 +178,9 @@ export class Transitions {
   private sentIn(id: number, owner: string, attempt: number, o: Outcome & { messageId?: string; response?: string }): boolean {
     const ok = this.sentStmt.run({ id, owner, attempt, now: o.now, provider: o.provider, messageId: o.messageId ?? null }).changes === 1;
     if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
-    return ok;
+    // a claim found this run's lease run out and recorded the message from its mark: it is this run's
+    // send, counted once, here
+    return ok || this.recoveredForStmt.get({ id, owner, attempt }) !== undefined;
   }
 
   /** Reschedules after a temporary failure. */
@@ -227,8 +246,13 @@ export class Transitions {
     return this.throttleDeferStmt.run({ id, owner, ...d }).changes === 1;
   }
 
-  /** Takes back expired leases and those of dead owners; returns their ids. */
+  /**
+   * Takes back expired leases and those of dead owners; returns their ids. A message its lease holder
+   * marked sent (sent-marks.ts) is recorded sent instead, never taken back for sending.
+   */
   reclaimIn(now: number, deadOwners: readonly string[] = []): number[] {
+    const sentMarks = (this.marks ??= SentMarks.open(this.db.name, false));
+    if (sentMarks) this.recordMarkedIn(sentMarks, now, deadOwners);
     const reclaimed: number[] = [];
     for (const r of this.reclaimExpiredStmt.all({ now }) as { id: number }[]) reclaimed.push(r.id);
     for (const owners of chunks(deadOwners, 200)) {
@@ -243,5 +267,25 @@ export class Transitions {
       for (const r of rows) reclaimed.push(r.id);
     }
     return reclaimed;
+  }
+
+  /**
+   * The messages of expired or dead leases that their holder marked sent under that very claim: sent,
+   * recorded so for the holder. A run that goes on finds its record accepted (sentIn); a dead one's
+   * run row is credited here.
+   */
+  private recordMarkedIn(marks: SentMarks, now: number, deadOwners: readonly string[]): void {
+    const dead = new Set(deadOwners);
+    const held = this.expiredOrDeadStmt.all({ dead: JSON.stringify(deadOwners) }) as { id: number; owner: string; attempts: number }[];
+    for (const r of held) {
+      const m = marks.get(r.id);
+      if (!m || m.owner !== r.owner || m.attempt !== r.attempts) continue;
+      const params = { id: m.id, owner: m.owner, attempt: m.attempt, sentAt: m.sentAt, provider: m.provider, now };
+      if (this.markedSentStmt.run(params).changes !== 1) continue;
+      const at = { now: m.sentAt, startedAt: m.sentAt, provider: m.provider as Outcome['provider'] };
+      this.recordAttempt(m.id, m.owner, 'sent', at, m.response);
+      if (dead.has(m.owner)) this.runCountsStmt.run({ owner: m.owner, sent: 1, deferred: 0, failed: 0, forced: 0 });
+    }
+    for (const owner of deadOwners) marks.dropOwner(owner);
   }
 }

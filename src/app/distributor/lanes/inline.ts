@@ -41,7 +41,7 @@ export class InlineLane implements QueueLane {
     return this.sent.splice(0);
   }
 
-  private flush(): void {
+  flush(): void {
     this.apply(this.takeSent());
   }
 

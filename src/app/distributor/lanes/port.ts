@@ -37,6 +37,10 @@ export class PortQueueLane implements QueueLane {
     return this.lane.unrecorded();
   }
 
+  flush(): void {
+    this.lane.flush();
+  }
+
   record(): Promise<void> {
     return this.lane.record();
   }

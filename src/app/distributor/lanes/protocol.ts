@@ -11,8 +11,6 @@ export interface LaneRequest {
   writes: QueueWrite[];
   claim?: ClaimSpec;
   renew?: { owner: string; ids: readonly number[]; leaseMs: number };
-  /** Answer even when there is no claim (and no error): the caller waits for these writes. */
-  ack?: boolean;
 }
 
 export interface LaneErrorData {
@@ -24,8 +22,8 @@ export interface LaneErrorData {
 }
 
 /**
- * Worker → main thread. `counts`: the writes accepted since the worker's previous answer (writes posted
- * without waiting are counted in the next answer, so settle()'s carries the last of them).
+ * Worker → main thread. `counts`: the writes accepted since the worker's previous answer. Every request is
+ * answered, in order, once its writes are in the database.
  */
 export type LaneReply =
   | { seq: number; result?: ClaimResult; renewed?: number[]; counts?: RunCounts; error?: LaneErrorData }

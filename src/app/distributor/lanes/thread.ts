@@ -1,6 +1,12 @@
 /**
  * The thread lane: the queue's writes, in order, on a worker thread with its own connection (worker.ts),
  * which also renders claimed SMTP messages ahead of their sending. See types.ts.
+ *
+ * A sent message's record travels to the worker with many others and lands a few milliseconds later;
+ * so that a pause of the run in between (past its lease) cannot have the message sent again by another
+ * run, the message is first marked sent on this thread, in the database's sent marks (a file of their
+ * own: the store's sent-marks.ts), before anything else happens here. Its mark is deleted once the
+ * record is in.
  */
 import type { DkimSigningKey } from '../../../core/dkim.js';
 import { existsSync } from 'node:fs';
@@ -8,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import type { RenderedMime } from '../../../providers/types.js';
 import { addCounts, zeroCounts, type ClaimResult, type QueueWrite, type RunCounts } from '../../../store/queue.js';
+import { SentMarks, type SentWrite } from '../../../store/sqlite/sent-marks.js';
 import { laneError, type LaneReply, type LaneRequest } from './protocol.js';
 import type { ClaimSpec, QueueLane } from './types.js';
 
@@ -29,11 +36,20 @@ export class ThreadLane implements QueueLane {
   private failed?: Error;
   private exited = false;
   private counts = zeroCounts();
-  /** Requests not yet answered (posted without waiting, or awaited), by sequence number, with how many writes each carried. */
-  private readonly posted = new Map<number, number>();
-  private postedWrites = 0;
+  /**
+   * Requests not yet answered (posted without waiting, or awaited), by sequence number: how many of
+   * their writes a pause could duplicate (atRiskOf), and the sent messages marked.
+   */
+  private readonly posted = new Map<number, { atRisk: number; marked: SentWrite[] }>();
+  private postedAtRisk = 0;
+  private outboxAtRisk = 0;
+  /** Callers of record(), each waiting for the answer to request `upTo`. */
+  private recorders: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly marks: SentMarks,
+  ) {
     worker.on('message', (m: LaneReply) => {
       if ('rendered' in m) {
         for (const [id, r] of m.rendered) this.renderings.set(id, r);
@@ -42,20 +58,20 @@ export class ThreadLane implements QueueLane {
       if (!('seq' in m)) return;
       if (m.counts) addCounts(this.counts, m.counts);
       // the worker applies requests in order: an answer means every earlier one is in the database
-      for (const [seq, n] of this.posted) {
+      for (const [seq, p] of this.posted) {
         if (seq > m.seq) break;
         this.posted.delete(seq);
-        this.postedWrites -= n;
+        this.postedAtRisk -= p.atRisk;
+        this.forgetMarks(p.marked);
       }
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
-      if (m.error) {
-        const err = laneError(m.error);
-        this.failed ??= err;
-        w?.reject(err);
-      } else if (this.failed)
+      if (m.error) this.failed ??= laneError(m.error);
+      if (m.error) w?.reject(laneError(m.error));
+      else if (this.failed)
         w?.reject(this.failed); // an earlier write, posted without waiting, failed
       else w?.resolve(m);
+      this.answerRecorders(m.seq);
     });
     const lost = (why: string) => {
       this.exited = true;
@@ -63,9 +79,34 @@ export class ThreadLane implements QueueLane {
       this.failed ??= err;
       for (const w of this.waiting.values()) w.reject(err);
       this.waiting.clear();
+      this.answerRecorders(Number.POSITIVE_INFINITY);
     };
     worker.on('error', (e) => lost(e.message));
     worker.on('exit', (code) => lost(`it exited (code ${code})`));
+  }
+
+  /** The marks of sent messages whose records are in the database now. */
+  private forgetMarks(marked: readonly SentWrite[]): void {
+    if (marked.length === 0 || this.failed) return;
+    try {
+      this.marks.forget(
+        marked[0].owner,
+        marked.map((w) => w.id),
+      );
+    } catch {
+      // a mark left behind matches nothing once its message is recorded
+    }
+  }
+
+  private answerRecorders(seq: number): void {
+    if (this.recorders.length === 0) return;
+    const left: typeof this.recorders = [];
+    for (const r of this.recorders) {
+      if (r.upTo > seq) left.push(r);
+      else if (this.failed) r.reject(this.failed);
+      else r.resolve();
+    }
+    this.recorders = left;
   }
 
   /** The worker script next to this module: compiled code only (absent when running from sources). */
@@ -76,6 +117,7 @@ export class ThreadLane implements QueueLane {
 
   /** Starts the worker on `file`; resolves once its connection is open. */
   static async open(file: string, script: URL, dkim: readonly DkimSigningKey[] = []): Promise<ThreadLane> {
+    const marks = SentMarks.open(file, true)!;
     const { Worker } = await import('node:worker_threads');
     // the keys the SMTP provider signs with, so what the worker renders ahead is signed the same way
     const worker = new Worker(script, { workerData: { file, dkim } });
@@ -104,9 +146,10 @@ export class ThreadLane implements QueueLane {
       worker.once('exit', onExit);
     }).catch(async (err) => {
       await worker.terminate();
+      marks.close();
       throw err;
     });
-    return new ThreadLane(worker);
+    return new ThreadLane(worker, marks);
   }
 
   private take(): QueueWrite[] {
@@ -114,35 +157,39 @@ export class ThreadLane implements QueueLane {
     this.timer = undefined;
     const writes = this.outbox;
     this.outbox = [];
+    this.outboxAtRisk = 0;
     return writes;
   }
 
   /** Sends the waiting writes with `ask` (a claim, a renewal, or only an answer), and waits for the answer. */
   private request(ask: Pick<LaneRequest, 'claim' | 'renew'> = {}): Promise<Extract<LaneReply, { seq: number }>> {
     if (this.failed) return Promise.reject(this.failed);
-    const seq = ++this.seq;
-    const writes = this.take();
-    // until the answer comes, these writes are as unrecorded as those posted without waiting
-    this.posted.set(seq, writes.length);
-    this.postedWrites += writes.length;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
-      this.worker.postMessage({ seq, writes, ...(ask.claim || ask.renew ? ask : { ack: true }) } satisfies LaneRequest);
-    });
+    const seq = this.send(ask);
+    return new Promise((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
   }
 
-  /** Sends the waiting writes without waiting: the worker answers only a failure, kept for the next call. */
+  /** Hands the waiting writes (and `ask`) to the worker; until its answer they count as unrecorded. */
+  private send(ask: Pick<LaneRequest, 'claim' | 'renew'> = {}): number {
+    const seq = ++this.seq;
+    const atRisk = this.outboxAtRisk;
+    const writes = this.take();
+    this.posted.set(seq, { atRisk, marked: writes.filter((w): w is SentWrite => w.op === 'sent') });
+    this.postedAtRisk += atRisk;
+    this.worker.postMessage({ seq, writes, ...ask } satisfies LaneRequest);
+    return seq;
+  }
+
+  /** Sends the waiting writes without waiting: a failure is kept for the next call. */
   private post(): void {
     if (this.outbox.length === 0 || this.failed || this.exited) return;
-    const seq = ++this.seq;
-    const writes = this.take();
-    this.posted.set(seq, writes.length);
-    this.postedWrites += writes.length;
-    this.worker.postMessage({ seq, writes } satisfies LaneRequest);
+    this.send();
   }
 
   write(w: QueueWrite): void {
     if (this.failed) throw this.failed;
+    // marked at once: from here on no other run sends it, whatever happens to this one
+    if (w.op === 'sent') this.marks.mark(w);
+    else if (atRiskOf(w)) this.outboxAtRisk++;
     this.outbox.push(w);
     if (this.outbox.length >= POST_AT) this.post();
     else this.timer ??= setTimeout(() => this.post(), THREAD_FLUSH_MS);
@@ -169,11 +216,20 @@ export class ThreadLane implements QueueLane {
   }
 
   unrecorded(): number {
-    return this.outbox.length + this.postedWrites;
+    return this.outboxAtRisk + this.postedAtRisk;
   }
 
+  flush(): void {
+    this.post();
+  }
+
+  /** Posts what waits, then waits for the answer to the last request: the worker applies them in order. */
   async record(): Promise<void> {
-    await this.request();
+    if (this.failed) throw this.failed;
+    this.post();
+    const upTo = this.seq;
+    if (this.posted.size === 0) return;
+    await new Promise<void>((resolve, reject) => this.recorders.push({ upTo, resolve, reject }));
   }
 
   /** Also drops the renderings not taken: the messages they belong to were sent or given back. */
@@ -192,6 +248,16 @@ export class ThreadLane implements QueueLane {
         await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
         if (!this.exited) await this.worker.terminate();
       }
+      this.marks.close();
     }
   }
+}
+
+/**
+ * Writes whose loss in a pause could have the message sent again: a held one (its outcome unknown) is
+ * taken back for sending if the pause outlasts the lease. A sent one is marked instead; the others
+ * were not delivered.
+ */
+function atRiskOf(w: QueueWrite): boolean {
+  return w.op === 'held';
 }

@@ -10,7 +10,10 @@
  *
  * Writes are queued and applied in the order given; a claim or a renewal runs after every write queued
  * before it. A sent message's record may wait a few milliseconds to share a transaction with others;
- * until then the message is still `sending` under the run's lease, i.e. in flight. Each lane counts the
+ * until then the message is still `sending` under the run's lease, i.e. in flight. The thread lane
+ * marks each sent message first (a small transaction, see the store's sent marks): a marked message is
+ * never taken back for sending, so from its mark on a pause of the run cannot have it sent twice.
+ * `unrecorded` counts the writes not yet recorded or marked: what such a pause could duplicate. Each lane counts the
  * writes the database accepted (takeCounts): a write for a lease that passed to another run changes
  * nothing and counts for nothing.
  */
@@ -52,9 +55,11 @@ export interface QueueLane {
    * undefined and the provider composes the message itself.
    */
   takeRendered(id: number): RenderedMime | undefined;
-  /** Writes given but not yet known to be in the database. */
+  /** Writes given but not yet known to be in the database (in full, or as a sent mark). */
   unrecorded(): number;
-  /** Resolves when every write given so far is in the database (settle() without dropping renderings). */
+  /** Hands the writes given so far on to be written now, without waiting for them (record() waits). */
+  flush(): void;
+  /** Resolves when every write given so far is in the database, in full or as a sent mark. */
   record(): Promise<void>;
   /** Resolves when every queued write is in the database. */
   settle(): Promise<void>;

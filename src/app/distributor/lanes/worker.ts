@@ -21,6 +21,11 @@ const port = parentPort!;
 const reply = (r: LaneReply) => port.postMessage(r);
 /** Renderings travel in small groups: each message to the main thread wakes it up. */
 const RENDERED_GROUP = 4;
+/**
+ * Composing a message settles on promises alone, so a loop of them never lets the port's messages in:
+ * the worker yields to the event loop between messages, so a request waits for one rendering at most.
+ */
+const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 try {
   const opened = await openDatabase((workerData as { file: string }).file);
@@ -55,6 +60,7 @@ try {
           reply({ rendered: done });
           done = [];
         }
+        await yieldToRequests();
       }
     } finally {
       if (done.length > 0) reply({ rendered: done });
@@ -85,7 +91,7 @@ try {
         reply({ seq: m.seq, renewed: r.renewed, counts: takeCounts() });
       } else {
         tallyOf(m.writes, queue.applyWrites(m.writes), counts);
-        if (m.ack) reply({ seq: m.seq, counts: takeCounts() });
+        reply({ seq: m.seq, counts: takeCounts() });
       }
     } catch (err) {
       reply({ seq: m.seq, error: errorData(err), counts: takeCounts() });
