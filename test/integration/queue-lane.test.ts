@@ -265,6 +265,9 @@ describe('sent marks (the worker-thread lane marks a sent message before its rec
     expect(s.queue.applyWrites([sent(a.id, 'host:1:a')])).toEqual([true]);
     expect(runSent(s, runA)).toBe(1);
     expect(await s.messages.attempts(a.id)).toHaveLength(1);
+    // and only once
+    expect(s.queue.applyWrites([sent(a.id, 'host:1:a')])).toEqual([false]);
+    expect(runSent(s, runA)).toBe(1);
     // the other run's record of b is its own; host:1:a's record of b (lease gone, never marked) is refused
     expect(s.queue.applyWrites([sent(b.id, 'host:1:a')])).toEqual([false]);
     marks.close();

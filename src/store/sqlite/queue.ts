@@ -64,6 +64,11 @@ export class QueueRepo {
     return this.claims.dbNow();
   }
 
+  /** Closes what the queue opened besides the database (the sent marks it read). */
+  close(): void {
+    this.transitions.close();
+  }
+
   // the one path for status transitions out of sending
   applyWrites(writes: readonly QueueWrite[]): boolean[] {
     return this.transitions.applyWrites(writes);

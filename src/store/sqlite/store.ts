@@ -170,6 +170,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.queueRepo?.close();
     if (this.opened.db.open) this.opened.db.close();
   }
 }

@@ -68,14 +68,16 @@ export class Transitions {
     this.expiredOrDeadStmt = db.prepare(`
       SELECT id, lease_owner AS owner, attempts FROM messages
       WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner IN (SELECT value FROM json_each(@dead)))`);
+    // the holder stays named on the message until its own record comes (sentIn), unless it is dead
     this.markedSentStmt = db.prepare(`
       UPDATE messages SET status = 'sent', sent_at = @sentAt, updated_at = @now, sent_provider = @provider,
-        lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
+        lease_owner = CASE WHEN @dead = 1 THEN NULL ELSE lease_owner END, lease_expires_at = NULL, deferral_reason = NULL
       WHERE id = @id AND status = 'sending' AND lease_owner = @owner AND attempts = @attempt`);
-    // a message a claim recorded sent from this owner's mark, for this claim (reclaimIn)
+    // a message a claim recorded sent from this owner's mark, for this claim (reclaimIn): the owner's
+    // record is accepted once, adding no second attempt
     this.recoveredForStmt = db.prepare(`
-      SELECT 1 FROM messages m WHERE m.id = @id AND m.status = 'sent' AND m.attempts = @attempt
-        AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id AND a.lease_owner = @owner AND a.outcome = 'sent')`);
+      UPDATE messages SET lease_owner = NULL
+      WHERE id = @id AND status = 'sent' AND lease_owner = @owner AND attempts = @attempt`);
     this.attemptStmt = db.prepare(INSERT_ATTEMPT_SQL);
     this.runCountsStmt = db.prepare(`
       UPDATE distributor_runs SET sent = sent + @sent, deferred = deferred + @deferred, failed = failed + @failed,
@@ -180,7 +182,7 @@ export class Transitions {
     if (ok) this.recordAttempt(id, owner, 'sent', o, o.response);
     // a claim found this run's lease run out and recorded the message from its mark: it is this run's
     // send, counted once, here
-    return ok || this.recoveredForStmt.get({ id, owner, attempt }) !== undefined;
+    return ok || this.recoveredForStmt.run({ id, owner, attempt }).changes === 1;
   }
 
   /** Reschedules after a temporary failure. */
@@ -241,6 +243,11 @@ export class Transitions {
     return n;
   }
 
+  close(): void {
+    this.marks?.close();
+    this.marks = undefined;
+  }
+
   /** Throttled at claim time: deferred until `until`, the claim's attempt taken back. */
   throttledIn(id: number, owner: string, d: { until: number; deferrals: number; now: number; reason: string }): boolean {
     return this.throttleDeferStmt.run({ id, owner, ...d }).changes === 1;
@@ -280,7 +287,8 @@ export class Transitions {
     for (const r of held) {
       const m = marks.get(r.id);
       if (!m || m.owner !== r.owner || m.attempt !== r.attempts) continue;
-      const params = { id: m.id, owner: m.owner, attempt: m.attempt, sentAt: m.sentAt, provider: m.provider, now };
+      const dead1 = dead.has(m.owner) ? 1 : 0;
+      const params = { id: m.id, owner: m.owner, attempt: m.attempt, sentAt: m.sentAt, provider: m.provider, now, dead: dead1 };
       if (this.markedSentStmt.run(params).changes !== 1) continue;
       const at = { now: m.sentAt, startedAt: m.sentAt, provider: m.provider as Outcome['provider'] };
       this.recordAttempt(m.id, m.owner, 'sent', at, m.response);

@@ -71,6 +71,7 @@ try {
   port.on('message', (m: LaneRequest | { close: true }) => {
     if ('close' in m) {
       toRender = [];
+      queue.close();
       db.close();
       port.close();
       return;
