@@ -4,23 +4,15 @@
  * lanes (write / claim / renew / record / settle / takeCounts) but takes a ClaimRequest, so it depends
  * on the ports only; the distributor turns its claim spec into one as it does for its own lanes.
  *
- * Writes are applied in the order given, with one exception: sent records (of distinct messages, each
- * fenced by its own lease and attempt, so the order among them changes nothing) may go in up to
- * SENT_BATCHES batches at once, each its own statement (see transitions.ts) on a connection of its own.
- * Everything else (a claim, a renewal, any other write) waits for all that was handed over before it,
- * and what is handed over after it waits for it: a claim never overtakes a record given before it.
- *
- * A sent record goes at once while fewer than SENT_BATCHES batches are on their way; those given
- * meanwhile go together when one is answered, or with the next claim or renewal as its `before`, in
- * its transaction. So a record reaches the database as soon as a connection is free, and records share
- * a round trip exactly when the database is slower than the sends. A failed write is thrown by the next
+ * Writes are applied in the order given, one request to the database at a time. A write goes at once
+ * when none is on its way; sent records given meanwhile wait for its answer and then go together (one
+ * statement, see transitions.ts), or with the next claim or renewal as its `before`, in the same
+ * transaction. So a record reaches the database as soon as the connection is free, and records share a
+ * round trip exactly when the database is slower than the sends. A failed write is thrown by the next
  * call that waits (claim, renew, record, settle, close).
  */
 import type { ClaimRequest, ClaimResult, MessagesRepo, QueueWrite, RunCounts } from '../ports.js';
 import { tallyOf, zeroCounts } from '../rules.js';
-
-/** Batches of sent records on their way to the database at once at most. */
-const SENT_BATCHES = 2;
 
 export class PortLane {
   readonly kind = 'port';
@@ -28,12 +20,9 @@ export class PortLane {
   private waiting: QueueWrite[] = [];
   /** Writes handed to the database whose answer has not come. */
   private inFlight = 0;
-  /** Settles when everything handed over so far is answered. */
-  private tail: Promise<void> = Promise.resolve();
-  /** Settles when the last request that others wait for (and everything before it) is answered. */
-  private gate: Promise<void> = Promise.resolve();
-  /** Batches of sent records handed over and not yet answered. */
-  private sentBatches = 0;
+  private chain: Promise<void> = Promise.resolve();
+  /** Requests (writes, claims, renewals) handed to the chain and not yet answered. */
+  private busy = 0;
   private failure: unknown;
   private counts = zeroCounts();
 
@@ -56,43 +45,34 @@ export class PortLane {
   }
 
   /**
-   * Runs `step` once what it must follow is answered: everything handed over before it, or for a batch
-   * of sent records the last request others wait for. Its failure is kept for the next waiting call.
+   * Runs `step` after everything queued before it; its failure is kept for the next waiting call. When
+   * the last request is answered, the writes given meanwhile go.
    */
-  private then<T>(step: () => Promise<T>, sentOnly = false): Promise<T> {
-    const run = (sentOnly ? this.gate : this.tail).then(step);
-    const settled = run.then(
+  private then<T>(step: () => Promise<T>): Promise<T> {
+    this.busy++;
+    const run = this.chain.then(step).finally(() => {
+      if (--this.busy === 0) this.flush();
+    });
+    this.chain = run.then(
       () => undefined,
       (err) => {
         this.failure ??= err;
       },
     );
-    if (sentOnly) {
-      const before = this.tail;
-      this.tail = Promise.all([before, settled]).then(() => undefined);
-    } else {
-      this.tail = settled;
-      this.gate = settled;
-    }
     return run;
   }
 
   flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
-    const sentOnly = batch.every((w) => w.op === 'sent');
     this.inFlight += batch.length;
-    if (sentOnly) this.sentBatches++;
     void this.then(async () => {
       try {
         tallyOf(batch, await this.messages.applyWrites(batch), this.counts);
       } finally {
         this.inFlight -= batch.length;
-        if (sentOnly) this.sentBatches--;
-        // the records given meanwhile go now
-        if (this.waiting.length > 0 && this.sentBatches < SENT_BATCHES) this.flush();
       }
-    }, sentOnly).catch(() => {});
+    }).catch(() => {});
   }
 
   /** Runs `step`, which carries `before` to the database: those writes are in flight until it answers. */
@@ -109,7 +89,7 @@ export class PortLane {
   write(w: QueueWrite): void {
     this.throwFailure();
     this.waiting.push(w);
-    if (w.op !== 'sent' || this.sentBatches < SENT_BATCHES || this.waiting.length >= this.groupOf) this.flush();
+    if (w.op !== 'sent' || this.busy === 0 || this.waiting.length >= this.groupOf) this.flush();
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
@@ -136,9 +116,9 @@ export class PortLane {
   }
 
   async record(): Promise<void> {
-    // every write given so far is then handed over: the wait is for those, not for later ones
+    // every write given so far is then in the chain: the wait is for those, not for later ones
     this.flush();
-    await this.tail;
+    await this.chain;
     this.throwFailure();
   }
 
