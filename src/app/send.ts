@@ -14,6 +14,7 @@ import type { ProviderName } from '../core/failure.js';
 import { messageIdDomain } from '../core/address.js';
 import { composeMessage, recipientsOf, type RawAttachment } from '../core/message.js';
 import { SYSEMAIL_ID_HEADER, sysemailIdValue } from '../core/outgoing.js';
+import { OUTCOME_UNKNOWN_REASON } from '../core/status.js';
 import { suppressionsAfter } from '../core/suppression.js';
 import type { Settings } from '../core/precedence.js';
 import type { TemplateData } from '../core/template.js';
@@ -270,7 +271,9 @@ export async function sendMessage(req: SendRequest, deps: SendDeps): Promise<Sen
     try {
       result = await provider.send(message);
     } catch (err) {
-      await recordFailure(store, { id, lease, provider: providerName, startedAt, endedAt: clock.now(), recipients, softExpiryMs }, err);
+      const holdUnknown = settings.string('queue.outcomeUnknown') !== 'retry';
+      const attempt = { id, lease, provider: providerName, startedAt, endedAt: clock.now(), recipients, softExpiryMs, holdUnknown };
+      await recordFailure(store, attempt, err);
       throw withMessageId(err, id);
     }
     const endedAt = clock.now();
@@ -340,6 +343,8 @@ interface DirectAttempt {
   endedAt: number;
   recipients: string[];
   softExpiryMs: number;
+  /** queue.outcomeUnknown is hold: a message that may have been delivered is held for the operator. */
+  holdUnknown: boolean;
 }
 
 /** The failed attempt, and the recipients the server refused for good on the suppression list with it. */
@@ -348,6 +353,14 @@ async function recordFailure(store: Store, a: DirectAttempt, err: unknown): Prom
   const { diagnose } = await import('../core/diagnosis/index.js');
   const failure = failureOf(err, a.provider);
   const diagnosis = diagnose(failure)[0]?.id ?? null;
+  const outcome = { now: a.endedAt, startedAt: a.startedAt, provider: a.provider, failure, diagnosis };
+  // it may have been delivered: held, so that `queue release` (the error's fix) sends it again
+  if (failure.outcomeUnknown && a.holdUnknown) {
+    await store.messages.applyWrites([
+      { op: 'held', id: a.id, owner: a.lease, attempt: DIRECT_SEND_ATTEMPT, outcome: { ...outcome, reason: OUTCOME_UNKNOWN_REASON } },
+    ]);
+    return;
+  }
   const { classifyAttempt } = await import('./distributor/index.js');
   // a refusal that is only temporary (a deferral) says nothing final about an address
   const final = classifyAttempt(failure, err).kind !== 'tempfail';
@@ -360,7 +373,7 @@ async function recordFailure(store: Store, a: DirectAttempt, err: unknown): Prom
       id: a.id,
       owner: a.lease,
       attempt: DIRECT_SEND_ATTEMPT,
-      outcome: { now: a.endedAt, startedAt: a.startedAt, provider: a.provider, failure, diagnosis },
+      outcome,
       ...(suppress.length > 0 ? { suppress } : {}),
     },
   ]);

@@ -94,6 +94,55 @@ describe('outcome unknown: the connection is lost after the final dot', () => {
     expect(h.stdout).toContain('"held"');
   });
 
+  it(
+    'a direct send whose outcome is unknown exits 75 saying so, and is held for the operator; queue release sends it',
+    { timeout: 60_000 },
+    async () => {
+      const srv = await startScriptedSmtp({ ehlo: ['250-scripted', '250 8BITMIME'], transaction: { dropAfterDot: 1 } });
+      servers.push(srv);
+      const sb = sandbox('sysemail-unknown-e2e-');
+      sandboxes.push(sb);
+      const set = await sb.run([
+        'params',
+        'set',
+        'smtp.host',
+        '127.0.0.1',
+        'smtp.port',
+        String(srv.port),
+        'smtp.security',
+        'none',
+        'smtp.authRequired',
+        'false',
+      ]);
+      expect(set.exitCode, set.stderr).toBe(0);
+      const send = await sb.run([
+        'send',
+        '--provider',
+        'smtp',
+        '--to',
+        'ann@example.com',
+        '--from',
+        'app@example.com',
+        '--subject',
+        'once',
+        '--body',
+        'hello',
+      ]);
+      expect(send.exitCode, send.stderr).toBe(75);
+      expect(send.stderr).toContain('may have been delivered');
+      expect(send.stderr.trim().split('\n')).toHaveLength(1);
+      expect(srv.messages).toHaveLength(1);
+      const [m] = await rows(sb);
+      expect(m).toMatchObject({ status: 'held', reason: 'outcome unknown' });
+      // the fix the error names works
+      const release = await sb.run(['queue', 'release', String(m.id), '--json']);
+      expect(release.exitCode, release.stderr).toBe(0);
+      const run = await sb.run(['queue', 'run', '--json']);
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(srv.messages).toHaveLength(2);
+    },
+  );
+
   it('queue.outcomeUnknown retry: the message is deferred for a later attempt instead', { timeout: 60_000 }, async () => {
     const srv = await startScriptedSmtp({ ehlo: ['250-scripted', '250 8BITMIME'], transaction: { dropAfterDot: 1 } });
     servers.push(srv);
