@@ -292,6 +292,40 @@ describe.each(BACKENDS)('store contract, delivery: $name', (backend) => {
     expect((await a.runs.lastRun())!.failed).toBe(2);
   });
 
+  it("sent records written together: each is accepted only under its own lease and claim, with its attempt and its run's counts", async () => {
+    const [a] = await connections(1);
+    await a.runs.startRun({ owner: 'A', host: 'h1', pid: 1, now: 0 });
+    await a.runs.startRun({ owner: 'B', host: 'h2', pid: 2, now: 0 });
+    const ids = await a.messages.insertMany([msg(1), msg(2), msg(3), msg(4)], 0);
+    expect((await a.messages.claim(req('A', 10, 3))).claimed.map((m) => m.id)).toEqual(ids.slice(0, 3));
+    expect((await a.messages.claim(req('B', 10, 1))).claimed.map((m) => m.id)).toEqual([ids[3]]);
+    const outcome = (messageId?: string) => ({ now: 20, startedAt: 15, provider: 'smtp' as const, response: '250 ok', messageId });
+    const accepted = await a.messages.applyWrites([
+      { op: 'sent', id: ids[0], owner: 'A', attempt: 1, forced: true, outcome: outcome('<one@example.com>') },
+      // an earlier claim's attempt, and another owner's lease: both refused
+      { op: 'sent', id: ids[1], owner: 'A', attempt: 2, outcome: outcome() },
+      { op: 'sent', id: ids[3], owner: 'A', attempt: 1, outcome: outcome() },
+      { op: 'sent', id: ids[2], owner: 'A', attempt: 1, outcome: outcome() },
+      { op: 'sent', id: ids[3], owner: 'B', attempt: 1, outcome: outcome() },
+    ]);
+    expect(accepted).toEqual([true, false, false, true, true]);
+    expect((await a.messages.get(ids[0]))!).toMatchObject({
+      status: 'sent',
+      sentAt: 20,
+      sentProvider: 'smtp',
+      messageId: '<one@example.com>',
+    });
+    expect((await a.messages.get(ids[1]))!).toMatchObject({ status: 'sending', leaseOwner: 'A', attempts: 1 });
+    expect((await a.messages.get(ids[2]))!.status).toBe('sent');
+    expect((await a.messages.get(ids[3]))!.status).toBe('sent');
+    const [first] = await a.messages.attempts(ids[0]);
+    expect(first).toMatchObject({ outcome: 'sent', startedAt: 15, endedAt: 20, provider: 'smtp', response: '250 ok', leaseOwner: 'A' });
+    expect(await a.messages.attempts(ids[1])).toEqual([]);
+    expect((await a.messages.attempts(ids[3])).map((x) => [x.outcome, x.leaseOwner])).toEqual([['sent', 'B']]);
+    const runs = Object.fromEntries((await a.runs.lastRunPerHost()).map((r) => [r.owner, [r.sent, r.forced]]));
+    expect(runs).toEqual({ A: [2, 1], B: [1, 0] });
+  });
+
   it('a failed write may carry its reason', async () => {
     const [a] = await connections(1);
     const [id] = await a.messages.insertMany([msg(1)], 0);

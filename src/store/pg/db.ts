@@ -19,6 +19,15 @@ export const DB_NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint
 export const LOCK_CLASS = 0x5e5e;
 export const MIGRATION_LOCK = 1;
 
+/**
+ * A statement each connection keeps prepared under its name: parsed and planned once per connection,
+ * not on every call (the queue's statements, run for every batch of records and every claim).
+ */
+export interface Prepared {
+  name: string;
+  text: string;
+}
+
 /** What a query can run on: the pool or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -31,9 +40,9 @@ export class PgDatabase {
     readonly label: string,
   ) {}
 
-  async query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<R[]> {
+  async query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string | Prepared, values: unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R>(sql, values)).rows;
+      return (await this.pool.query<R>(typeof sql === 'string' ? { text: sql, values } : { ...sql, values })).rows;
     } catch (err) {
       throw pgFailure(err, this.label);
     }

@@ -18,7 +18,7 @@ import {
 import type { ProviderName } from '../../core/providers.js';
 import { THROTTLE_WINDOW_MS } from '../../core/throttle.js';
 import type { ClaimRequest, ClaimResult, ClaimedMessage, GovernorLimitRow, GovernorRepo, GovernorUseRow, MessageRow } from '../ports.js';
-import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
+import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
 import { throttledIn } from './transitions.js';
 import type pg from 'pg';
 
@@ -45,6 +45,32 @@ const toLimitRow = (r: LimitDbRow): GovernorLimitRow => ({
   updatedAt: r.updated_at,
 });
 
+interface PauseDbRow {
+  provider: string;
+  mailbox: string;
+  until: number;
+}
+
+/** What a claim's governing reads: the database's clock, every key's limits and the pauses in force. */
+export interface GovernorState {
+  now: number;
+  limits: LimitDbRow[];
+  pauses: PauseDbRow[];
+}
+
+/**
+ * The GovernorState as one json value (a scalar subquery): the claim statement answers it with the
+ * claimed messages, so governing them costs no round trip of its own.
+ */
+export const GOVERNOR_STATE_JSON = `
+  SELECT json_build_object('now', t.now,
+    'limits', (SELECT coalesce(json_agg(l), '[]'::json) FROM governor_limits l),
+    'pauses', (SELECT coalesce(json_agg(json_build_object('provider', p.provider, 'mailbox', p.mailbox, 'until', p.until)), '[]'::json)
+      FROM governor_pauses p WHERE p.until > t.now))
+  FROM (SELECT ${DB_NOW_MS} AS now) AS t`;
+
+const GOVERNOR_STATE: Prepared = { name: 'sysemail_governor_state', text: `SELECT (${GOVERNOR_STATE_JSON}) AS state` };
+
 const recipientsOf = (m: MessageRow) => Math.max(1, m.to.length + m.cc.length + m.bcc.length);
 
 /** The claim's part, inside the claim's transaction: which claimed messages go now, per key. */
@@ -54,6 +80,7 @@ export async function governIn(
   req: ClaimRequest,
   claimed: ClaimedMessage[],
   throttled: ClaimResult['throttled'],
+  known?: GovernorState,
 ): Promise<void> {
   const gov = req.governor!;
   const { now } = req;
@@ -72,18 +99,10 @@ export async function governIn(
     byKey.set(text, g);
   }
   if (byKey.size === 0) return;
-  const dbNow = (await c.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`)).rows[0].now;
-  const overrides = new Map(
-    (await c.query<LimitDbRow>('SELECT * FROM governor_limits')).rows.map((r) => [`${r.provider}:${r.mailbox}`, toLimitRow(r)]),
-  );
-  const pauses = new Map(
-    (
-      await c.query<{ provider: string; mailbox: string; until: number }>(
-        'SELECT provider, mailbox, until FROM governor_pauses WHERE until > $1',
-        [dbNow],
-      )
-    ).rows.map((r) => [`${r.provider}:${r.mailbox}`, r.until]),
-  );
+  const state = known ?? (await c.query<{ state: GovernorState }>(GOVERNOR_STATE)).rows[0].state;
+  const dbNow = state.now;
+  const overrides = new Map(state.limits.map((r) => [`${r.provider}:${r.mailbox}`, toLimitRow(r)]));
+  const pauses = new Map(state.pauses.map((r) => [`${r.provider}:${r.mailbox}`, r.until]));
   // keys in a fixed order: two hosts locking two keys never wait on each other crosswise
   for (const text of [...byKey.keys()].sort()) {
     const { key, messages } = byKey.get(text)!;

@@ -4,15 +4,15 @@
  * lanes (write / claim / renew / record / settle / takeCounts) but takes a ClaimRequest, so it depends
  * on the ports only; the distributor turns its claim spec into one as it does for its own lanes.
  *
- * Writes are applied in the order given. Sent records wait up to FLUSH_MS to share a transaction; a
- * claim or renewal carries every write still waiting as its `before`, in the same transaction. A failed
- * write is thrown by the next call that waits (claim, renew, record, settle, close).
+ * Writes are applied in the order given, one request to the database at a time. A write goes at once
+ * when none is on its way; sent records given meanwhile wait for its answer and then go together (one
+ * statement, see transitions.ts), or with the next claim or renewal as its `before`, in the same
+ * transaction. So a record reaches the database as soon as the connection is free, and records share a
+ * round trip exactly when the database is slower than the sends. A failed write is thrown by the next
+ * call that waits (claim, renew, record, settle, close).
  */
 import type { ClaimRequest, ClaimResult, MessagesRepo, QueueWrite, RunCounts } from '../ports.js';
 import { tallyOf, zeroCounts } from '../rules.js';
-
-/** Longest wait before a sent message's record is written. */
-const FLUSH_MS = 5;
 
 export class PortLane {
   readonly kind = 'port';
@@ -21,8 +21,9 @@ export class PortLane {
   /** Writes handed to the database whose answer has not come. */
   private inFlight = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** Requests (writes, claims, renewals) handed to the chain and not yet answered. */
+  private busy = 0;
   private failure: unknown;
-  private timer?: NodeJS.Timeout;
   private counts = zeroCounts();
 
   /** `groupOf`: sent records written together at most. */
@@ -40,14 +41,18 @@ export class PortLane {
   }
 
   private take(): QueueWrite[] {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     return this.waiting.splice(0);
   }
 
-  /** Runs `step` after everything queued before it; its failure is kept for the next waiting call. */
+  /**
+   * Runs `step` after everything queued before it; its failure is kept for the next waiting call. When
+   * the last request is answered, the writes given meanwhile go.
+   */
   private then<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(step);
+    this.busy++;
+    const run = this.chain.then(step).finally(() => {
+      if (--this.busy === 0) this.flush();
+    });
     this.chain = run.then(
       () => undefined,
       (err) => {
@@ -84,8 +89,7 @@ export class PortLane {
   write(w: QueueWrite): void {
     this.throwFailure();
     this.waiting.push(w);
-    if (w.op !== 'sent' || this.waiting.length >= this.groupOf) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    if (w.op !== 'sent' || this.busy === 0 || this.waiting.length >= this.groupOf) this.flush();
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
@@ -112,6 +116,7 @@ export class PortLane {
   }
 
   async record(): Promise<void> {
+    // every write given so far is then in the chain: the wait is for those, not for later ones
     this.flush();
     await this.chain;
     this.throwFailure();

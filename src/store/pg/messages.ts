@@ -22,13 +22,13 @@ import type {
   StatusCounts,
 } from '../ports.js';
 import { claimOrder } from '../rules.js';
-import { DB_NOW_MS, LOCK_CLASS, type PgDatabase } from './db.js';
+import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
 import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
-import { governIn } from './governor.js';
+import { GOVERNOR_STATE_JSON, governIn, type GovernorState } from './governor.js';
 import { insertManyOnceIn, type OneMessagePath } from './insert-once.js';
 import { messageValues } from './message-values.js';
-import { applyAllIn, addRunCounts, giveBackIn, reclaimIn, throttledIn } from './transitions.js';
+import { allPlainSent, applyAllIn, addRunCounts, sentMany, giveBackIn, throttledIn } from './transitions.js';
 
 /** Advisory lock class of the throttle windows; the key is the provider's hash. */
 export const THROTTLE_LOCK_CLASS = LOCK_CLASS + 1;
@@ -46,23 +46,61 @@ const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT
 /**
  * One statement decides ownership: the subquery locks due messages no other host holds (SKIP LOCKED:
  * a host claiming at the same moment takes the next ones instead of waiting), the UPDATE takes them,
- * counts the attempt and starts the lease on the database's clock.
+ * counts the attempt and starts the lease on the database's clock. `id = ANY(ARRAY(...))`, not
+ * `id IN (...)`: the locked ids are then looked up by key, where a semi-join scans the whole table.
  */
-const CLAIM = `
+const CLAIM = {
+  // not prepared: `RETURNING *` would change the kept plan's result when a later schema adds a column
+  // answered with the claimed: whether they need a look at the suppression list, and what governing them reads
+  text: `
   UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
-  WHERE id IN (
-    SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3
-    ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-  RETURNING *`;
+  WHERE id = ANY(ARRAY(
+    SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
+    ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED))
+  RETURNING *, EXISTS (SELECT 1 FROM suppressions) AS any_suppression, (${GOVERNOR_STATE_JSON}) AS governor_state`,
+};
 
-/** A due message past its expiry is failed, never sent late (messages_expiring holds only those waiting). */
-const EXPIRE = `
-  UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $2::jsonb,
-    diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
-  WHERE id IN (
-    SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED)
-  RETURNING id`;
+/**
+ * What a claim does before it takes messages, in one statement: expired leases and those of dead
+ * owners ($3) are taken back (rows another host is changing right now are skipped: it is taking them
+ * back or completing them itself, so two hosts reclaiming at once neither wait for nor deadlock on each
+ * other); with $5, due messages past their expiry are failed, never sent late (messages_expiring holds
+ * only those waiting); the run of owner $2 is marked alive and counts the failed ones. A message taken
+ * back here is pending only from the next statement on: if it is past its expiry too, the claim leaves
+ * it (CLAIM takes none past expiry) and the next claim fails it.
+ */
+const BEFORE_CLAIM: Prepared = {
+  name: 'sysemail_before_claim',
+  text: `
+  WITH back AS (
+    UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
+      deferral_reason = CASE WHEN lease_expires_at <= ${DB_NOW_MS} THEN 'lease of ' || lease_owner || ' expired'
+        ELSE 'distributor ' || lease_owner || ' died' END
+    WHERE id = ANY(ARRAY(
+      SELECT id FROM messages WHERE status = 'sending' AND (lease_expires_at <= ${DB_NOW_MS} OR lease_owner = ANY($3::text[]))
+      FOR UPDATE SKIP LOCKED))
+    RETURNING id),
+  expired AS (
+    UPDATE messages SET status = 'failed', updated_at = $1, deferral_reason = '${EXPIRED_REASON}', last_error = $4::jsonb,
+      diagnosis = NULL, lease_owner = NULL, lease_expires_at = NULL
+    WHERE $5 AND id = ANY(ARRAY(
+      SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED))
+    RETURNING id),
+  beat AS (
+    UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS}, failed = failed + (SELECT count(*) FROM expired) WHERE owner = $2)
+  SELECT id, false AS expired FROM back UNION ALL SELECT id, true FROM expired`,
+};
+
+/** Extends the leases owner $2 still holds on ids $3 and marks its run alive. */
+const RENEW: Prepared = {
+  name: 'sysemail_renew',
+  text: `
+  WITH beat AS (UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $2)
+  UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + $1
+  WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS} AND id = ANY($3::bigint[])
+  RETURNING id`,
+};
 
 /** The waiting messages per priority: each the start of a range of messages_claim, whose first entry is its earliest due. */
 const PRIORITY_GROUPS = [1, 0, -1].map((rank) => `status IN ('pending', 'deferred') AND priority = ${rank}`);
@@ -195,18 +233,28 @@ export class PgMessagesRepo implements MessagesRepo {
   async claim(req: ClaimRequest, before: readonly QueueWrite[] = []): Promise<ClaimResult> {
     return this.db.tx(async (c) => {
       const beforeAccepted = await applyAllIn(c, before);
-      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [req.owner]);
       const { now } = req;
-      const reclaimed = await reclaimIn(c, now, req.deadOwners);
+      const prior = (
+        await c.query<{ id: number; expired: boolean }>({
+          ...BEFORE_CLAIM,
+          values: [now, req.owner, req.deadOwners ?? [], JSON.stringify(EXPIRED_FAILURE), req.max > 0],
+        })
+      ).rows;
+      const reclaimed = prior.filter((r) => !r.expired).map((r) => r.id);
       if (req.max <= 0) return { claimed: [], throttled: [], reclaimed, beforeAccepted };
-      const expired = (await c.query<{ id: number }>(EXPIRE, [now, JSON.stringify(EXPIRED_FAILURE)])).rows.map((r) => r.id);
-      if (expired.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: 0, failed: expired.length, forced: 0 });
-      const taken = (await c.query<PgMessageRow>(CLAIM, [req.owner, req.leaseMs, now, req.max])).rows.map(toMessageRow).sort(claimOrder);
-      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn);
+      const expired = prior.filter((r) => r.expired).map((r) => r.id);
+      const answer = (
+        await c.query<PgMessageRow & { any_suppression: boolean; governor_state: GovernorState }>({
+          ...CLAIM,
+          values: [req.owner, req.leaseMs, now, req.max],
+        })
+      ).rows;
+      const taken = answer.map(toMessageRow).sort(claimOrder);
+      const { rows, suppressed } = await failSuppressedIn(c, taken, req, applyAllIn, answer[0]?.any_suppression);
       if (req.governor) {
         const claimed: ClaimedMessage[] = [];
         const throttled: ClaimResult['throttled'] = [];
-        await governIn(c, rows, req, claimed, throttled);
+        await governIn(c, rows, req, claimed, throttled, answer[0]?.governor_state);
         if (throttled.length > 0) await addRunCounts(c, req.owner, { sent: 0, deferred: throttled.length, failed: 0, forced: 0 });
         return { claimed, throttled, reclaimed, beforeAccepted, expired, ...(suppressed.length > 0 ? { suppressed } : {}) };
       }
@@ -269,19 +317,18 @@ export class PgMessagesRepo implements MessagesRepo {
   ): Promise<{ renewed: number[]; beforeAccepted: boolean[] }> {
     return this.db.tx(async (c) => {
       const beforeAccepted = await applyAllIn(c, before);
-      await c.query(`UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS} WHERE owner = $1`, [owner]);
-      const r = await c.query<{ id: number }>(
-        `UPDATE messages SET lease_expires_at = ${DB_NOW_MS} + $1
-         WHERE status = 'sending' AND lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS} AND id = ANY($3::bigint[])
-         RETURNING id`,
-        [leaseMs, owner, ids],
-      );
+      const r = await c.query<{ id: number }>({ ...RENEW, values: [leaseMs, owner, ids] });
       return { renewed: r.rows.map((x) => x.id), beforeAccepted };
     });
   }
 
   async applyWrites(writes: readonly QueueWrite[]): Promise<boolean[]> {
     if (writes.length === 0) return [];
+    // sent records alone are one statement: its own transaction, one round trip to the server
+    if (allPlainSent(writes)) {
+      const q = sentMany(writes);
+      return q.accepted(await this.db.query<{ id: number }>(q.statement, q.values));
+    }
     return this.db.tx((c) => applyAllIn(c, writes));
   }
 

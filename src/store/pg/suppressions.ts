@@ -34,15 +34,17 @@ export async function addSuppressionsIn(c: Client, entries: readonly Suppression
 /**
  * The claim's check: claimed messages with a suppressed recipient are failed in the claim's own
  * transaction (reason `suppressed`) and left out of what is sent. `applyAllIn` is the transitions'.
+ * `anySuppression`: whether the list has any entry, when the claim already asked.
  */
 export async function failSuppressedIn(
   c: Client,
   taken: MessageRow[],
   req: Pick<ClaimRequest, 'owner' | 'now' | 'providerOf'>,
   applyAllIn: (c: Client, writes: readonly QueueWrite[]) => Promise<boolean[]>,
+  anySuppression?: boolean,
 ): Promise<{ rows: MessageRow[]; suppressed: number[] }> {
   if (taken.length === 0) return { rows: taken, suppressed: [] };
-  const any = (await c.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM suppressions) AS any')).rows[0].any;
+  const any = anySuppression ?? (await c.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM suppressions) AS any')).rows[0].any;
   if (!any) return { rows: taken, suppressed: [] };
   const keys = [...new Set(taken.flatMap(recipientKeys))];
   const found = new Map((await findIn(c, keys, req.now)).map((e) => [e.address, e]));

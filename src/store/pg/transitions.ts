@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { GiveBackOptions, Outcome, QueueWrite } from '../ports.js';
 import { tallyOf } from '../rules.js';
-import { DB_NOW_MS } from './db.js';
+import { DB_NOW_MS, type Prepared } from './db.js';
 import { ATTEMPT_COLUMNS, attemptParams, attemptValues } from './rows.js';
 import { addSuppressionsIn } from './suppressions.js';
 
@@ -71,12 +71,119 @@ const GIVE_BACK = `
   FROM unnest($1::bigint[], $6::int[]) AS claim(id, attempt)
   WHERE m.id = claim.id AND m.status = 'sending' AND m.lease_owner = $2 AND (claim.attempt IS NULL OR m.attempts = claim.attempt)`;
 
+type SentWrite = Extract<QueueWrite, { op: 'sent' }>;
+
+/**
+ * Sent records of distinct messages, in one statement: each message changes only when still in
+ * sending under its writer's lease and claim (the same fence as SENT), the attempts of the accepted
+ * ones are inserted in the order given, and their writers' run counts grow by what was accepted. The
+ * input is one array per column ($1..$14); the statement answers with the ids it changed. The status
+ * test is written `(...) IS TRUE` so that the planner looks each message up by its key: an index on
+ * the status would also visit every message that left sending since the table was last vacuumed,
+ * thousands in a long drain.
+ */
+const SENT_MANY = `
+  WITH w AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[],
+      $9::text[], $10::text[], $11::integer[], $12::text[], $13::text[], $14::text[])
+      WITH ORDINALITY AS w(id, owner, attempt, now, provider, message_id, forced, started_at, response, error_code, response_code,
+        enhanced_code, failure, diagnosis, n)),
+  changed AS (
+    UPDATE messages m SET status = 'sent', sent_at = w.now, updated_at = w.now, sent_provider = w.provider,
+      message_id = coalesce(w.message_id, m.message_id), lease_owner = NULL, lease_expires_at = NULL, deferral_reason = NULL
+    FROM w WHERE m.id = w.id AND (m.status = 'sending') IS TRUE AND m.lease_owner = w.owner AND m.attempts = w.attempt
+    RETURNING m.id),
+  accepted AS (SELECT w.* FROM w JOIN changed ON changed.id = w.id),
+  recorded AS (
+    INSERT INTO attempts (${ATTEMPT_COLUMNS})
+    SELECT id, started_at, now, provider, 'sent', response, error_code, response_code, enhanced_code, failure::jsonb, diagnosis, owner
+    FROM accepted ORDER BY n),
+  counted AS (
+    UPDATE distributor_runs r SET sent = r.sent + t.sent, forced = r.forced + t.forced, heartbeat_at = ${DB_NOW_MS}
+    FROM (SELECT owner, count(*)::int AS sent, (count(*) FILTER (WHERE forced))::int AS forced FROM accepted GROUP BY owner) AS t
+    WHERE r.owner = t.owner)
+  SELECT id FROM changed`;
+
+/** A sent record SENT_MANY can carry: no suppressions to add with it. */
+const plainSent = (w: QueueWrite): w is SentWrite => w.op === 'sent' && !w.suppress?.length;
+
+/** SENT_MANY's parameters for `writes` (distinct messages). */
+function sentManyParams(writes: readonly SentWrite[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 14 }, () => []);
+  for (const w of writes) {
+    const o = w.outcome;
+    const a = attemptValues({
+      messageId: w.id,
+      startedAt: o.startedAt,
+      endedAt: o.now,
+      provider: o.provider,
+      outcome: 'sent',
+      response: o.response,
+      failure: o.failure ?? undefined,
+      diagnosis: o.diagnosis ?? null,
+      leaseOwner: w.owner,
+    });
+    // attemptValues is in ATTEMPT_COLUMNS order: response, the failure's three codes, failure, diagnosis from index 5
+    const row = [w.id, w.owner, w.attempt, o.now, o.provider, o.messageId ?? null, !!w.forced, o.startedAt, ...a.slice(5, 11)];
+    row.forEach((v, i) => columns[i].push(v));
+  }
+  return columns;
+}
+
+/** The one statement applying sent records of distinct messages, their run counts included; `accepted` reads its answer. */
+export function sentMany(writes: readonly SentWrite[]): {
+  statement: Prepared;
+  values: unknown[];
+  accepted(rows: { id: number }[]): boolean[];
+} {
+  return {
+    statement: { name: 'sysemail_sent_many', text: SENT_MANY },
+    values: sentManyParams(writes),
+    accepted(rows) {
+      const changed = new Set(rows.map((r) => r.id));
+      return writes.map((w) => changed.has(w.id));
+    },
+  };
+}
+
+async function applySentIn(c: Client, writes: readonly SentWrite[]): Promise<boolean[]> {
+  const q = sentMany(writes);
+  return q.accepted((await c.query<{ id: number }>({ ...q.statement, values: q.values })).rows);
+}
+
+/** `writes` are all sent records SENT_MANY can carry, of distinct messages. */
+export function allPlainSent(writes: readonly QueueWrite[]): writes is readonly SentWrite[] {
+  return writes.every(plainSent) && new Set(writes.map((w) => w.id)).size === writes.length;
+}
+
 const json = (x: unknown) => (x === null || x === undefined ? null : JSON.stringify(x));
 
+/**
+ * Applies `writes` in order on `c` (inside the caller's transaction). A run of sent records is one
+ * statement (SENT_MANY), the rest one statement each; the run counts grow with what was accepted.
+ */
 export async function applyAllIn(c: Client, writes: readonly QueueWrite[]): Promise<boolean[]> {
   const accepted: boolean[] = [];
-  for (const w of writes) accepted.push(await applyIn(c, w));
-  await recordRunCounts(c, writes, accepted);
+  const single: QueueWrite[] = [];
+  const singleAccepted: boolean[] = [];
+  for (let i = 0; i < writes.length;) {
+    const run: SentWrite[] = [];
+    const ids = new Set<number>();
+    for (let w = writes[i]; i < writes.length && plainSent(w) && !ids.has(w.id); w = writes[++i]) {
+      run.push(w);
+      ids.add(w.id);
+    }
+    if (run.length > 0) {
+      accepted.push(...(await applySentIn(c, run)));
+      continue;
+    }
+    const ok = await applyIn(c, writes[i]);
+    accepted.push(ok);
+    single.push(writes[i]);
+    singleAccepted.push(ok);
+    i++;
+  }
+  await recordRunCounts(c, single, singleAccepted);
   return accepted;
 }
 
@@ -213,31 +320,4 @@ export async function throttledIn(
     [id, owner, d.until, d.deferrals, d.reason, d.now],
   );
   return r.rowCount === 1;
-}
-
-/**
- * Takes back expired leases and those of dead owners; returns their ids. Rows another host is
- * changing right now are skipped (it is taking them back or completing them itself), so two hosts
- * reclaiming at once neither wait for nor deadlock on each other.
- */
-export async function reclaimIn(c: Client, now: number, deadOwners: readonly string[] = []): Promise<number[]> {
-  const expired = await c.query<{ id: number }>(
-    `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
-       deferral_reason = 'lease of ' || lease_owner || ' expired'
-     WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_expires_at <= ${DB_NOW_MS} FOR UPDATE SKIP LOCKED)
-     RETURNING id`,
-    [now],
-  );
-  const ids = expired.rows.map((r) => r.id);
-  if (deadOwners.length > 0) {
-    const dead = await c.query<{ id: number }>(
-      `UPDATE messages SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1,
-         deferral_reason = 'distributor ' || lease_owner || ' died'
-       WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_owner = ANY($2::text[]) FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
-      [now, deadOwners],
-    );
-    ids.push(...dead.rows.map((r) => r.id));
-  }
-  return ids;
 }
