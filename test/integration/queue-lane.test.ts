@@ -130,7 +130,10 @@ describe.each([
       if (lane.kind === 'thread') {
         // marked before write() returned: no pause can have another run send them
         expect(lane.unrecorded()).toBe(0);
-        expect([marks!.get(claimed[0].id)?.owner, marks!.get(claimed[1].id)?.owner]).toEqual(['host:1:a', 'host:1:a']);
+        expect([marks!.get(claimed[0].id, 'host:1:a', 1)?.owner, marks!.get(claimed[1].id, 'host:1:a', 1)?.owner]).toEqual([
+          'host:1:a',
+          'host:1:a',
+        ]);
       } else {
         expect(lane.unrecorded()).toBe(2 - s.queue.counts().sent);
       }
@@ -140,7 +143,7 @@ describe.each([
       await lane.settle();
       expect(s.queue.counts()).toMatchObject({ sent: 3, sending: 0 });
       // recorded: their marks are gone
-      for (const m of claimed) expect(marks?.get(m.id)).toBeUndefined();
+      for (const m of claimed) expect(marks?.get(m.id, 'host:1:a', 1)).toBeUndefined();
       marks?.close();
     } finally {
       await lane.close();
@@ -274,6 +277,38 @@ describe('sent marks (the worker-thread lane marks a sent message before its rec
     await s.close();
   });
 
+  it('a run that gives back all it holds (it stops on an error) records what it marked sent, and gives back only the rest', async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1), msg(2)], 1000);
+    const runA = s.queue.startRun({ owner: 'host:1:a', host: 'host', pid: 1, now: 1500 });
+    const [a, b] = s.queue.claim(claimRequestOf('host:1:a')).claimed;
+    const marks = SentMarks.open(s.file, true)!;
+    marks.mark(sent(a.id, 'host:1:a'));
+    expect(s.queue.giveBackAll('host:1:a', 3000, 'run stopped')).toBe(1);
+    expect([(await s.messages.get(a.id))!.status, (await s.messages.get(b.id))!.status]).toEqual(['sent', 'pending']);
+    expect(runSent(s, runA)).toBe(1);
+    marks.close();
+    await s.close();
+  });
+
+  it("an earlier holder's late mark neither replaces the current holder's nor stands for it", async () => {
+    const s = await fresh();
+    await s.messages.insertMany([msg(1)], 1000);
+    const [a] = s.queue.claim({ ...claimRequestOf('host:1:a'), leaseMs: 1 }).claimed;
+    await pause();
+    // host:2:b takes it back (attempt 2), sends it and marks it; then host:1:a, resumed, marks its own send late
+    s.queue.claim({ ...claimRequestOf('host:2:b'), now: 3000, leaseMs: 1 });
+    const marks = SentMarks.open(s.file, true)!;
+    marks.mark(sent(a.id, 'host:2:b', 2));
+    marks.mark(sent(a.id, 'host:1:a', 1));
+    await pause();
+    // host:2:b paused in turn: a third run records it sent from host:2:b's mark, never sends it
+    expect(s.queue.claim({ ...claimRequestOf('host:3:c'), now: 4000 }).claimed).toEqual([]);
+    expect((await s.messages.get(a.id))!.status).toBe('sent');
+    marks.close();
+    await s.close();
+  });
+
   it("a dead run's marked messages are recorded sent for that run by the next claim, never sent again", async () => {
     const s = await fresh();
     await s.messages.insertMany([msg(1), msg(2)], 1000);
@@ -287,7 +322,7 @@ describe('sent marks (the worker-thread lane marks a sent message before its rec
     expect((await s.messages.get(a.id))!.status).toBe('sent');
     expect((await s.messages.attempts(a.id)).map((x) => [x.outcome, x.response])).toEqual([['sent', '250 queued']]);
     expect(runSent(s, runId)).toBe(1);
-    expect(marks.get(a.id)).toBeUndefined();
+    expect(marks.get(a.id, 'host:77:dead', 1)).toBeUndefined();
     marks.close();
     await s.close();
   });

@@ -163,6 +163,7 @@ export class Claims {
   giveBackAll(owner: string, now: number, reason: string): number {
     return this.db
       .transaction(() => {
+        this.transitions.recordOwnMarksIn(owner, now);
         const ids = this.db.prepare("SELECT id FROM messages WHERE status = 'sending' AND lease_owner = ?").pluck().all(owner) as number[];
         return ids.length === 0 ? 0 : this.transitions.giveBackIn(owner, ids, { now, uncount: true, reason });
       })

@@ -28,14 +28,15 @@ export interface SentMark {
 }
 
 const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS sent_marks (
-    message_id INTEGER PRIMARY KEY,
+  CREATE TABLE IF NOT EXISTS marks (
+    message_id INTEGER NOT NULL,
     owner TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     sent_at INTEGER NOT NULL,
     provider TEXT NOT NULL,
-    response TEXT
-  )`;
+    response TEXT,
+    PRIMARY KEY (message_id, owner, attempt)
+  ) WITHOUT ROWID`;
 
 export function sentMarksFile(dbFile: string): string {
   return `${dbFile}-sent`;
@@ -49,13 +50,13 @@ export class SentMarks {
 
   private constructor(private readonly db: BetterSqlite3.Database) {
     this.markStmt = db.prepare(
-      'INSERT OR REPLACE INTO sent_marks (message_id, owner, attempt, sent_at, provider, response) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO marks (message_id, owner, attempt, sent_at, provider, response) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.getStmt = db.prepare(
-      'SELECT message_id AS id, owner, attempt, sent_at AS sentAt, provider, response FROM sent_marks WHERE message_id = ?',
+      'SELECT message_id AS id, owner, attempt, sent_at AS sentAt, provider, response FROM marks WHERE message_id = ? AND owner = ? AND attempt = ?',
     );
-    this.deleteStmt = db.prepare('DELETE FROM sent_marks WHERE message_id = ? AND owner = ?');
-    this.dropOwnerStmt = db.prepare('DELETE FROM sent_marks WHERE owner = ?');
+    this.deleteStmt = db.prepare('DELETE FROM marks WHERE message_id = ? AND owner = ?');
+    this.dropOwnerStmt = db.prepare('DELETE FROM marks WHERE owner = ?');
   }
 
   /**
@@ -87,8 +88,9 @@ export class SentMarks {
     this.markStmt.run(w.id, w.owner, w.attempt, w.outcome.now, w.outcome.provider, w.outcome.response ?? null);
   }
 
-  get(id: number): SentMark | undefined {
-    return this.getStmt.get(id) as SentMark | undefined;
+  /** `owner`'s mark of message `id` for its claim `attempt` (a late mark of an earlier holder is its own row). */
+  get(id: number, owner: string, attempt: number): SentMark | undefined {
+    return this.getStmt.get(id, owner, attempt) as SentMark | undefined;
   }
 
   /** Deletes `owner`'s marks of these messages, whose records are in the database now. */

@@ -243,6 +243,15 @@ export class Transitions {
     return n;
   }
 
+  /**
+   * Before a run gives back all it holds (it stops on an error): the messages it marked sent are
+   * recorded sent for it, never given back for sending again.
+   */
+  recordOwnMarksIn(owner: string, now: number): void {
+    const sentMarks = (this.marks ??= SentMarks.open(this.db.name, false));
+    if (sentMarks) this.recordMarkedIn(sentMarks, now, [owner]);
+  }
+
   close(): void {
     this.marks?.close();
     this.marks = undefined;
@@ -285,8 +294,8 @@ export class Transitions {
     const dead = new Set(deadOwners);
     const held = this.expiredOrDeadStmt.all({ dead: JSON.stringify(deadOwners) }) as { id: number; owner: string; attempts: number }[];
     for (const r of held) {
-      const m = marks.get(r.id);
-      if (!m || m.owner !== r.owner || m.attempt !== r.attempts) continue;
+      const m = marks.get(r.id, r.owner, r.attempts);
+      if (!m) continue;
       const dead1 = dead.has(m.owner) ? 1 : 0;
       const params = { id: m.id, owner: m.owner, attempt: m.attempt, sentAt: m.sentAt, provider: m.provider, now, dead: dead1 };
       if (this.markedSentStmt.run(params).changes !== 1) continue;

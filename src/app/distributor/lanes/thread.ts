@@ -57,17 +57,19 @@ export class ThreadLane implements QueueLane {
       }
       if (!('seq' in m)) return;
       if (m.counts) addCounts(this.counts, m.counts);
+      const err = m.error ? laneError(m.error) : undefined;
+      // a failed request's transaction was rolled back: its marks (and every later one's) must stay
+      if (err) this.failed ??= err;
       // the worker applies requests in order: an answer means every earlier one is in the database
       for (const [seq, p] of this.posted) {
         if (seq > m.seq) break;
         this.posted.delete(seq);
         this.postedAtRisk -= p.atRisk;
-        this.forgetMarks(p.marked);
+        if (seq < m.seq || !err) this.forgetMarks(p.marked);
       }
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
-      if (m.error) this.failed ??= laneError(m.error);
-      if (m.error) w?.reject(laneError(m.error));
+      if (err) w?.reject(err);
       else if (this.failed)
         w?.reject(this.failed); // an earlier write, posted without waiting, failed
       else w?.resolve(m);
@@ -87,7 +89,7 @@ export class ThreadLane implements QueueLane {
 
   /** The marks of sent messages whose records are in the database now. */
   private forgetMarks(marked: readonly SentWrite[]): void {
-    if (marked.length === 0 || this.failed) return;
+    if (marked.length === 0) return;
     try {
       this.marks.forget(
         marked[0].owner,
@@ -186,10 +188,19 @@ export class ThreadLane implements QueueLane {
   }
 
   write(w: QueueWrite): void {
+    // marked at once, even after a failure (the run's give-back records marked messages sent): from
+    // here on no other run sends it, whatever happens to this one
+    let marked = false;
+    if (w.op === 'sent') {
+      try {
+        this.marks.mark(w);
+        marked = true;
+      } catch {
+        // unmarked: at risk until its record is in
+      }
+    }
     if (this.failed) throw this.failed;
-    // marked at once: from here on no other run sends it, whatever happens to this one
-    if (w.op === 'sent') this.marks.mark(w);
-    else if (atRiskOf(w)) this.outboxAtRisk++;
+    if ((w.op === 'sent' && !marked) || atRiskOf(w)) this.outboxAtRisk++;
     this.outbox.push(w);
     if (this.outbox.length >= POST_AT) this.post();
     else this.timer ??= setTimeout(() => this.post(), THREAD_FLUSH_MS);
