@@ -26,7 +26,8 @@ afterAll(async () => {
   for (const sb of sandboxes) sb.cleanup();
 });
 
-async function relay(srv: { port: number }, extra: string[] = []): Promise<Sandbox> {
+/** A sandbox whose SMTP relay is `srv`, with no sign-in. */
+async function relaySandbox(srv: { port: number }, extra: string[] = []): Promise<Sandbox> {
   const sb = sandbox('sysemail-unknown-e2e-');
   sandboxes.push(sb);
   const set = await sb.run([
@@ -43,6 +44,12 @@ async function relay(srv: { port: number }, extra: string[] = []): Promise<Sandb
     ...extra,
   ]);
   expect(set.exitCode, set.stderr).toBe(0);
+  return sb;
+}
+
+/** relaySandbox with one message queued. */
+async function relay(srv: { port: number }, extra: string[] = []): Promise<Sandbox> {
+  const sb = await relaySandbox(srv, extra);
   const q = await sb.run([
     'send',
     '--queue',
@@ -100,21 +107,7 @@ describe('outcome unknown: the connection is lost after the final dot', () => {
     async () => {
       const srv = await startScriptedSmtp({ ehlo: ['250-scripted', '250 8BITMIME'], transaction: { dropAfterDot: 1 } });
       servers.push(srv);
-      const sb = sandbox('sysemail-unknown-e2e-');
-      sandboxes.push(sb);
-      const set = await sb.run([
-        'params',
-        'set',
-        'smtp.host',
-        '127.0.0.1',
-        'smtp.port',
-        String(srv.port),
-        'smtp.security',
-        'none',
-        'smtp.authRequired',
-        'false',
-      ]);
-      expect(set.exitCode, set.stderr).toBe(0);
+      const sb = await relaySandbox(srv);
       const send = await sb.run([
         'send',
         '--provider',
@@ -159,21 +152,7 @@ describe('outcome unknown: the connection is lost after the final dot', () => {
     async () => {
       const srv = await startSmtpServer({ tls: 'none', authOptional: true, refuse: { dropDuringData: true } });
       servers.push(srv);
-      const sb = sandbox('sysemail-unknown-e2e-');
-      sandboxes.push(sb);
-      const set = await sb.run([
-        'params',
-        'set',
-        'smtp.host',
-        '127.0.0.1',
-        'smtp.port',
-        String(srv.port),
-        'smtp.security',
-        'none',
-        'smtp.authRequired',
-        'false',
-      ]);
-      expect(set.exitCode, set.stderr).toBe(0);
+      const sb = await relaySandbox(srv);
       // big enough that the client is still writing it when the server pulls the plug
       const big = path.join(sb.dir, 'big.txt');
       fs.writeFileSync(big, Buffer.alloc(2 * 1024 * 1024, 'x'));

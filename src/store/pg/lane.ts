@@ -62,7 +62,7 @@ export class PortLane {
     return run;
   }
 
-  flush(): void {
+  private flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
     this.inFlight += batch.length;

@@ -41,7 +41,7 @@ export class InlineLane implements QueueLane {
     return this.sent.splice(0);
   }
 
-  flush(): void {
+  private flush(): void {
     this.apply(this.takeSent());
   }
 

@@ -37,10 +37,6 @@ export class PortQueueLane implements QueueLane {
     return this.lane.unrecorded();
   }
 
-  flush(): void {
-    this.lane.flush();
-  }
-
   record(): Promise<void> {
     return this.lane.record();
   }

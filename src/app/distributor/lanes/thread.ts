@@ -230,10 +230,6 @@ export class ThreadLane implements QueueLane {
     return this.outboxAtRisk + this.postedAtRisk;
   }
 
-  flush(): void {
-    this.post();
-  }
-
   /** Posts what waits, then waits for the answer to the last request: the worker applies them in order. */
   async record(): Promise<void> {
     if (this.failed) throw this.failed;

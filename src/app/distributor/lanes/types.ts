@@ -57,8 +57,6 @@ export interface QueueLane {
   takeRendered(id: number): RenderedMime | undefined;
   /** Writes given but not yet known to be in the database (in full, or as a sent mark). */
   unrecorded(): number;
-  /** Hands the writes given so far on to be written now, without waiting for them (record() waits). */
-  flush(): void;
   /** Resolves when every write given so far is in the database, in full or as a sent mark. */
   record(): Promise<void>;
   /** Resolves when every queued write is in the database. */
