@@ -95,6 +95,45 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     expect(await s.messages.counts()).toMatchObject({ sent: 4, sending: 0 });
   });
 
+  it('waiting for some records resolves at the next answer and sends those given meanwhile together, not one by one', async () => {
+    const s = await store();
+    await s.messages.insertMany(
+      Array.from({ length: 6 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
+    const batches: number[] = [];
+    const messages = Object.create(s.messages) as typeof s.messages;
+    messages.applyWrites = async (writes) => {
+      batches.push(writes.length);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return s.messages.applyWrites(writes);
+    };
+    const lane = new PortLane(messages, 64);
+    const { claimed } = await lane.claim(req('A', 6));
+    const sent = (i: number) => lane.write({ op: 'sent', id: claimed[i].id, owner: 'A', attempt: 1, outcome: outcome() });
+    sent(0);
+    sent(1);
+    const some = lane.recordSome();
+    sent(2);
+    sent(3);
+    await some;
+    // the first record was answered; the three given while it was on its way went together at once
+    expect(batches).toEqual([1, 3]);
+    expect(lane.unrecorded()).toBe(3);
+    await lane.recordSome();
+    expect(batches).toEqual([1, 3]);
+    expect(lane.unrecorded()).toBe(0);
+    // nothing unanswered: at once
+    await lane.recordSome();
+    expect(batches).toEqual([1, 3]);
+    sent(4);
+    sent(5);
+    await lane.record();
+    expect(batches).toEqual([1, 3, 1, 1]);
+    expect(lane.takeCounts()).toMatchObject({ sent: 6 });
+    expect(await s.messages.counts()).toMatchObject({ sent: 6, sending: 0 });
+  });
+
   it('a claim never overtakes the records given before it', async () => {
     const s = await store();
     await s.messages.insertMany([msg(1), msg(2), msg(3)], Date.now() - 1000);

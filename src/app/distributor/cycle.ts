@@ -269,7 +269,7 @@ export class Cycle {
       return this.record(m, startedAt, this.failed(m, err));
     }
     // outside a try: a failed renewal or give-back is the run's error, not this message's
-    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.record();
+    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.recordSome();
     const outgoing = toOutgoing(m, this.ctx.dbId);
     if (outgoing.attachments.length > 0) outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
     const gate = this.ctx.gate;

@@ -25,6 +25,9 @@ export class PortLane {
   private busy = 0;
   private failure: unknown;
   private counts = zeroCounts();
+  /** Writes given, and writes whose request was answered (applied or failed), since the lane opened. */
+  private given = 0;
+  private answered = 0;
 
   /** `groupOf`: sent records written together at most. */
   constructor(
@@ -71,6 +74,7 @@ export class PortLane {
         tallyOf(batch, await this.messages.applyWrites(batch), this.counts);
       } finally {
         this.inFlight -= batch.length;
+        this.answered += batch.length;
       }
     }).catch(() => {});
   }
@@ -82,12 +86,14 @@ export class PortLane {
       return await this.then(step);
     } finally {
       this.inFlight -= before.length;
+      this.answered += before.length;
       this.throwFailure();
     }
   }
 
   write(w: QueueWrite): void {
     this.throwFailure();
+    this.given++;
     this.waiting.push(w);
     if (w.op !== 'sent' || this.busy === 0 || this.waiting.length >= this.groupOf) this.flush();
   }
@@ -115,9 +121,28 @@ export class PortLane {
     return this.waiting.length + this.inFlight;
   }
 
+  /**
+   * Resolves when every write given so far is answered. The writes waiting while a request is on its
+   * way are not sent one by one behind it: they go together once it is answered (then()), so waiting at
+   * the distributor's at-risk bound does not make each sent record a round trip of its own.
+   */
   async record(): Promise<void> {
-    // every write given so far is then in the chain: the wait is for those, not for later ones
-    this.flush();
+    const upTo = this.given;
+    while (this.answered < upTo) {
+      if (this.busy === 0) this.flush();
+      await this.chain;
+      this.throwFailure();
+    }
+    this.throwFailure();
+  }
+
+  /**
+   * Resolves at the database's next answer (the request on its way, or the writes waiting when none
+   * is), or at once when every write given is answered.
+   */
+  async recordSome(): Promise<void> {
+    if (this.answered === this.given) return;
+    if (this.busy === 0) this.flush();
     await this.chain;
     this.throwFailure();
   }

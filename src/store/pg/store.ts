@@ -3,7 +3,7 @@
  * fulfilling the same ports (../ports.ts) as the SQLite file. The driver (`pg`) is loaded only here,
  * when a `postgres://` URL is opened, so SQLite commands never pay for it.
  */
-import type { Client, PoolConfig } from 'pg';
+import type { Client, ClientBase, PoolConfig } from 'pg';
 import { SysemailError } from '../../core/errors.js';
 import type { BackendInfo, CopySource, CopyTarget, QueueWakeups, Store } from '../ports.js';
 import { PgDatabase, migrate } from './db.js';
@@ -93,6 +93,16 @@ export class PgStore implements Store {
       max: options.maxConnections ?? 4,
       application_name: 'sysemail',
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      // The prepared statements look messages up by their keys whatever the values, so one plan serves
+      // every call: planned again on each call (the server's default for the first ones) it cost as much
+      // as running it. Set before the pool hands the connection out (pg-pool waits for the promise); a
+      // server without the setting (before 12) keeps its own choice.
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- pg-pool awaits it; its types say void
+      onConnect: (client: ClientBase) =>
+        client.query('SET plan_cache_mode = force_generic_plan').then(
+          () => undefined,
+          () => undefined,
+        ),
       // epoch milliseconds and ids are bigint columns: numbers, not strings (they stay below 2^53)
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>

@@ -41,6 +41,10 @@ export class PortQueueLane implements QueueLane {
     return this.lane.record();
   }
 
+  recordSome(): Promise<void> {
+    return this.lane.recordSome();
+  }
+
   settle(): Promise<void> {
     return this.lane.settle();
   }

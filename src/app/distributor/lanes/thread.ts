@@ -230,6 +230,11 @@ export class ThreadLane implements QueueLane {
     return this.outboxAtRisk + this.postedAtRisk;
   }
 
+  /** The worker answers requests in order: waiting for some is waiting for all. */
+  recordSome(): Promise<void> {
+    return this.record();
+  }
+
   /** Posts what waits, then waits for the answer to the last request: the worker applies them in order. */
   async record(): Promise<void> {
     if (this.failed) throw this.failed;

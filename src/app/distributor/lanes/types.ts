@@ -59,6 +59,12 @@ export interface QueueLane {
   unrecorded(): number;
   /** Resolves when every write given so far is in the database, in full or as a sent mark. */
   record(): Promise<void>;
+  /**
+   * Resolves once fewer writes may be unrecorded: at the database's next answer where writes travel
+   * one request at a time (the port lane), else as record(). The distributor waits on it at its at-risk
+   * bound.
+   */
+  recordSome(): Promise<void>;
   /** Resolves when every queued write is in the database. */
   settle(): Promise<void>;
   /** The writes the database accepted since the last call, counted; complete once settle() resolved. */
