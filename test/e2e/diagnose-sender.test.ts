@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { senderFinding, type SenderFindingId } from '../../src/core/domain/findings.js';
 import { reverseName } from '../../src/core/domain/ip.js';
 import { json, sandbox, type Sandbox } from '../helpers/cli.js';
 import { startDnsServer, type DnsServer, type Zone } from '../helpers/dns-server.js';
@@ -147,10 +148,43 @@ describe('diagnose sender DOMAIN', () => {
     expect(doc.ok).toBe(false);
     const check = byId.get(id);
     expect(check, JSON.stringify(doc.checks)).toMatchObject({ status: 'fail', diagnosis: finding });
-    expect(check!.fix.length).toBeGreaterThan(10);
+    // the finding's own fix (the list's, made more precise where the check knows more)
+    expect(check!.fix.startsWith(senderFinding(finding as SenderFindingId).fix), check!.fix).toBe(true);
     // one thing wrong: every other failure is that one's consequence or absent
     const others = doc.checks.filter((c) => c.status === 'fail' && c.id !== id && c.id !== 'sender.dmarc.alignment');
     expect(others, JSON.stringify(others)).toEqual([]);
+  });
+
+  it('a mismatched key, a missing record, 11 SPF lookups, p=none without alignment, no MX: each its own finding and fix', async () => {
+    const { dkimChecks } = await import('../../src/app/diagnose/sender.js');
+    const { NodeDns } = await import('../../src/providers/dns.js');
+    const [mismatch] = await dkimChecks(new NodeDns({ server: dns.address, timeoutMs: 2000 }), 'otherkey.test', [
+      { selector: 's1', publicKeyBase64: spki(rsa.publicKey) },
+    ]);
+    const failing = async (domain: string, ...ids: string[]) => {
+      const { byId } = await sender(domain, '--selector', 's1', ...(domain === 'shop.test' ? ['--dkim-domain', 'esp.test'] : []));
+      return ids.map((id) => byId.get(id)!);
+    };
+    const found = [
+      mismatch,
+      ...(await failing('nodkim.test', 'sender.dkim.s1')),
+      ...(await failing('lookups.test', 'sender.spf.lookups')),
+      ...(await failing('shop.test', 'sender.dmarc', 'sender.dmarc.alignment')),
+      ...(await failing('nomx.test', 'sender.mx')),
+    ];
+    expect(found.map((c) => c.diagnosis)).toEqual([
+      'DKIM_KEY_MISMATCH',
+      'DKIM_RECORD_MISSING',
+      'SPF_TOO_MANY_LOOKUPS',
+      'DMARC_POLICY_NONE',
+      'DMARC_NOT_ALIGNED',
+      'MX_MISSING',
+    ]);
+    for (const c of found) {
+      expect(c.status, c.id).not.toBe('pass');
+      expect(c.fix, c.id).toBe(senderFinding(c.diagnosis as SenderFindingId).fix);
+    }
+    expect(new Set(found.map((c) => c.fix)).size).toBe(found.length);
   });
 
   it('11 lookups are counted through the includes and named', async () => {
@@ -193,8 +227,19 @@ describe('diagnose sender DOMAIN', () => {
       return json<Doc>(r.stdout).checks.find((c) => c.id === 'sender.dkim.reg1');
     };
     expect(await check()).toMatchObject({ status: 'pass' });
+    // the fix of either failure is the exact record to publish; published as given, DKIM passes again
+    const record = `${dnsName} TXT "${dnsValue}"`;
     dns.set(dnsName, { TXT: [`v=DKIM1; k=rsa; p=${spki(other.publicKey)}`] });
-    expect(await check()).toMatchObject({ status: 'fail', diagnosis: 'DKIM_KEY_MISMATCH' });
+    const mismatch = await check();
+    expect(mismatch).toMatchObject({ status: 'fail', diagnosis: 'DKIM_KEY_MISMATCH' });
+    expect(mismatch!.fix).toContain(record);
+    dns.set(dnsName, undefined);
+    const missing = await check();
+    expect(missing).toMatchObject({ status: 'fail', diagnosis: 'DKIM_RECORD_MISSING' });
+    expect(missing!.fix).toContain(record);
+    const [, value] = /TXT "([^"]+)"/.exec(missing!.fix)!;
+    dns.set(dnsName, { TXT: [value] });
+    expect(await check()).toMatchObject({ status: 'pass' });
     reg.cleanup();
   });
 
@@ -207,6 +252,8 @@ describe('diagnose sender DOMAIN', () => {
     const alignment = byId.get('sender.dmarc.alignment')!;
     expect(alignment).toMatchObject({ status: 'fail', diagnosis: 'DMARC_NOT_ALIGNED' });
     expect(alignment.detail).toContain('d=esp.test not aligned');
+    expect(byId.get('sender.dmarc')!.fix).toBe(senderFinding('DMARC_POLICY_NONE').fix);
+    expect(alignment.fix).toBe(senderFinding('DMARC_NOT_ALIGNED').fix);
     // the same key under the From domain aligns
     const ok = await sender('good.test', '--selector', 's1', '--dkim-domain', 'good.test');
     expect(ok.byId.get('sender.dmarc.alignment')!.status).toBe('pass');

@@ -3,6 +3,7 @@
  * sender.default's), which name servers, which DKIM selectors; then the checks.
  */
 import { parseSender } from '../../core/address.js';
+import { dkimDnsValue } from '../../core/dkim.js';
 import { isDomainName, normalName } from '../../core/domain/dns.js';
 import type { DkimKeyToCheck } from '../../core/domain/dkim-record.js';
 import { SysemailError } from '../../core/errors.js';
@@ -86,7 +87,12 @@ export async function runDomainChecks(o: DomainCheckOptions): Promise<DomainChec
   const named = signingKeys(o.selectors, o.dkimDomain);
   const registered =
     o.registered ??
-    (await o.store.dkim.list(domain)).map((k) => ({ selector: k.selector, domain: k.domain, publicKeyBase64: k.publicKey }));
+    (await o.store.dkim.list(domain)).map((k) => ({
+      selector: k.selector,
+      domain: k.domain,
+      publicKeyBase64: k.publicKey,
+      record: dkimDnsValue(k.algorithm, k.publicKey),
+    }));
   const keys = [
     ...registered,
     ...named.filter(

@@ -320,6 +320,8 @@ export async function dkimChecks(dns: DomainDns, domain: string, keys: DkimKeyTo
     const d = normalName(key.domain ?? domain);
     const name = `${key.selector}._domainkey.${d}`;
     const id = `sender.dkim.${key.selector}`;
+    // a registered key: the fix is the exact record to publish
+    const publishFix = key.record ? `Publish the record of the registered key: ${name} TXT "${key.record}"` : undefined;
     const answer = await dns.txt(name);
     if (isLookupError(answer)) {
       out.push(
@@ -335,7 +337,7 @@ export async function dkimChecks(dns: DomainDns, domain: string, keys: DkimKeyTo
     }
     const records = recordsOf(answer).filter((t) => /(^|;)\s*(v=DKIM1|p=|k=)/i.test(t));
     if (isEmptyAnswer(answer) || records.length === 0) {
-      out.push(finding(id, 'fail', 'DKIM_RECORD_MISSING', `no DKIM key record at ${name}`));
+      out.push(finding(id, 'fail', 'DKIM_RECORD_MISSING', `no DKIM key record at ${name}`, publishFix));
       continue;
     }
     if (records.length > 1) {
@@ -362,7 +364,15 @@ export async function dkimChecks(dns: DomainDns, domain: string, keys: DkimKeyTo
     }
     const what = `${name}: ${rec.keyType}${rec.bits ? ` ${rec.bits}-bit` : ''} key`;
     if (key.publicKeyBase64 !== undefined && !sameKey(rec, key.publicKeyBase64)) {
-      out.push(finding(id, 'fail', 'DKIM_KEY_MISMATCH', `${what}, but not the key registered for signing with selector ${key.selector}`));
+      out.push(
+        finding(
+          id,
+          'fail',
+          'DKIM_KEY_MISMATCH',
+          `${what}, but not the key registered for signing with selector ${key.selector}`,
+          publishFix && `${publishFix} in place of the one there, or register the key that record belongs to.`,
+        ),
+      );
       continue;
     }
     if (rec.bits !== undefined && rec.bits < 1024) {

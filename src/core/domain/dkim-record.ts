@@ -24,6 +24,8 @@ export interface DkimKeyToCheck {
   domain?: string;
   /** The public key as base64 (SubjectPublicKeyInfo DER for RSA; SPKI or the raw 32 bytes for ed25519), when known. */
   publicKeyBase64?: string;
+  /** The TXT value its record must hold ("v=DKIM1; k=...; p=..."), when the key is registered. */
+  record?: string;
 }
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
