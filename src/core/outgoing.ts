@@ -34,6 +34,12 @@ export interface OutgoingMessage {
    * not outlive.
    */
   ownConnection?: boolean;
+  /**
+   * Awaited before the message's last byte and its final dot (a provider with `holdsDot`): the
+   * distributor's last word on sending it. A rejection withholds the dot, so the server discards the
+   * message, and the send rejects with that very error.
+   */
+  beforeDot?: () => Promise<void>;
 }
 
 /** A message's final bytes and its SMTP envelope (every recipient, Bcc included; Bcc is not in the bytes). */

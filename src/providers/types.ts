@@ -77,6 +77,12 @@ export interface Provider {
    * request): the distributor renews a lease that would not outlast it before handing a message over.
    */
   readonly deadlineMs?: number;
+  /**
+   * send() awaits the message's beforeDot before its last byte: until then the server has nothing it
+   * could deliver (SMTP discards a message whose final dot never came), so the distributor counts a
+   * message at risk of a second send only from there.
+   */
+  readonly holdsDot?: boolean;
   /** Sends one message. Throws SysemailError (kind per contract) with data = FailureInfo on failure. */
   send(message: OutgoingMessage): Promise<SendResult>;
   /** Runs a real transaction phase by phase. Never throws for a failed phase: the failure is in the results. */

@@ -147,6 +147,37 @@ describe.skipIf(!available)('queue run on PostgreSQL', () => {
     expect(json(s.stdout)).toMatchObject({ counts: { pending: 0, sending: 0, sent: n } });
   });
 
+  it('a long queue is rendered ahead on a worker thread: each message arrives once, as stored; --write-thread off composes them here', async () => {
+    smtp.reset();
+    const { run, queue } = await setUp('qrender');
+    const n = 300;
+    await queue(n);
+    const r = await run(['queue', 'run', '--json', '-v']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rendered = Number(/(\d+) message\(s\) were rendered ahead of sending on a worker thread/.exec(r.stderr)?.[1] ?? 0);
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThanOrEqual(n);
+    expect(smtp.messages).toHaveLength(n);
+    expect(new Set(messageIds(smtp)).size).toBe(n);
+    // the queue's own Message-IDs (the rendering kept them): time.id.database@sender-domain
+    expect(messageIds(smtp).every((id) => /^<[0-9a-z]+\.\d+\.[0-9a-f]{12}@example\.com>$/.test(id))).toBe(true);
+    const bySubject = new Map<string, string>();
+    for (const raw of smtp.messages) {
+      const m = await simpleParser(raw);
+      bySubject.set(m.subject ?? '', m.text ?? '');
+    }
+    expect(bySubject.size).toBe(n);
+    for (let i = 0; i < n; i += 37) expect(bySubject.get(`m${i}`)?.trim()).toBe(`message ${i}`);
+
+    smtp.reset();
+    await queue(n);
+    const off = await run(['queue', 'run', '--json', '-v', '--write-thread', 'off']);
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stderr).toContain('queue writes ran on the main thread');
+    expect(off.stderr).not.toContain('rendered ahead');
+    expect(smtp.messages).toHaveLength(n);
+  });
+
   it('a refused password exits 77 and leaves every message queued, untried', async () => {
     smtp.reset();
     const { run, queue } = await setUp('qauth');

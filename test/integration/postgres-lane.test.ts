@@ -156,6 +156,35 @@ describe.skipIf(!available)('PortLane on PostgreSQL', () => {
     expect(await s.messages.counts()).toMatchObject({ sent: 3, pending: 0, sending: 0 });
   });
 
+  it('records given while a claim is on its way go at once over another connection: a claim never holds them up', async () => {
+    const s = await store();
+    await s.messages.insertMany(
+      Array.from({ length: 4 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
+    // a claim that takes its time on the way (a busy server, a long transaction)
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const messages = Object.create(s.messages) as typeof s.messages;
+    messages.claim = async (r, before) => {
+      await held;
+      return s.messages.claim(r, before);
+    };
+    const lane = new PortLane(messages, 64);
+    const first = await s.messages.claim(req('A', 2));
+    const claiming = lane.claim(req('A', 10));
+    for (const m of first.claimed) lane.write({ op: 'sent', id: m.id, owner: 'A', attempt: 1, outcome: outcome() });
+    await lane.record();
+    expect(lane.unrecorded()).toBe(0);
+    expect(await s.messages.counts()).toMatchObject({ sent: 2 });
+    release();
+    const second = await claiming;
+    expect(second.claimed).toHaveLength(2);
+    expect(second.beforeAccepted).toEqual([]);
+    await lane.settle();
+    expect(lane.takeCounts()).toMatchObject({ sent: 2 });
+  });
+
   it('a write the database could not take is thrown by the next call that waits', async () => {
     const s = await store();
     const [id] = await s.messages.insertMany([msg(1)], Date.now() - 1000);

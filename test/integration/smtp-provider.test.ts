@@ -629,3 +629,84 @@ describe('messages rendered ahead (the distributor worker thread)', () => {
     expect(wire).toBe(Buffer.from(rendered.raw).toString('latin1').replace(/\r?\n/g, '\r\n'));
   });
 });
+
+describe('the final dot waits for beforeDot (the distributor counts a message at risk from there)', () => {
+  it('beforeDot runs after the server said 354 to DATA, and the message goes out once it resolves', async () => {
+    const srv = await server();
+    const p = provider(srv, {}, undefined, { maxConnections: 2 });
+    const atGate: { data: number; messages: number }[] = [];
+    try {
+      await p.send(
+        message({
+          beforeDot: async () => {
+            atGate.push({ data: srv.commands.filter((c) => c === 'DATA').length, messages: srv.messages.length });
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          },
+        }),
+      );
+    } finally {
+      await p.close();
+    }
+    // the envelope and DATA were through before the gate: only the body's end and the dot waited
+    expect(atGate).toEqual([{ data: 1, messages: 0 }]);
+    expect(srv.messages).toHaveLength(1);
+    expect((await simpleParser(srv.messages[0])).text).toBe('Héllo wörld, 你好 🌍\n');
+  });
+
+  it('a beforeDot that rejects withholds the dot: the server keeps nothing, the send rejects with that error, the pool goes on', async () => {
+    const srv = await server();
+    const p = provider(srv, {}, undefined, { maxConnections: 1 });
+    const refusal = new Error('the lease could not be kept until the end of the message');
+    try {
+      await expect(p.send(message({ subject: 'withheld', beforeDot: () => Promise.reject(refusal) }))).rejects.toBe(refusal);
+      // rendered ahead too: the same stage ends a raw message
+      const { MimeRenderer } = await import('../../src/providers/smtp/render.js');
+      const rendered = await new MimeRenderer().render(message({ subject: 'withheld too' }));
+      await expect(p.send(message({ rendered, beforeDot: () => Promise.reject(refusal) }))).rejects.toBe(refusal);
+      await p.send(message({ subject: 'sent' }));
+    } finally {
+      await p.close();
+    }
+    expect(srv.messages).toHaveLength(1);
+    expect((await simpleParser(srv.messages[0])).subject).toBe('sent');
+    expect(srv.commands.filter((c) => c === 'DATA')).toHaveLength(3);
+  });
+
+  it('a message over a connection of its own is signed and held before its dot as a pooled one is', async () => {
+    const { startDnsServer } = await import('../helpers/dns-server.js');
+    const { publish, testKey, verifyDkim } = await import('../helpers/dkim.js');
+    const dns = await startDnsServer();
+    servers.push({ close: async () => dns.close() });
+    const key = testKey('example.com', 'own1', 'ed25519-sha256');
+    publish(dns, key);
+    const srv = await server();
+    const settings = settingsOf({
+      'smtp.host': '127.0.0.1',
+      'smtp.port': srv.port,
+      'smtp.username': USER,
+      'smtp.caFile': testPki().caFile,
+    });
+    const p = new SmtpProvider({
+      settings,
+      secrets: { dbId: 'test-db', env: { SYSEMAIL_SMTP_PASSWORD: PASSWORD } },
+      timeouts: FAST,
+      pool: { maxConnections: 2 },
+      dkim: [key],
+    });
+    let gated = 0;
+    try {
+      await p.send(
+        message({
+          ownConnection: true,
+          beforeDot: async () => {
+            gated++;
+          },
+        }),
+      );
+    } finally {
+      await p.close();
+    }
+    expect(gated).toBe(1);
+    expect(await verifyDkim(srv.messages[0], dns)).toMatchObject([{ result: 'pass', domain: 'example.com', selector: 'own1' }]);
+  });
+});

@@ -7,6 +7,9 @@
  * lease the database no longer grants this run (it was paused past the lease and another run took the
  * message) is dropped unsent. Messages between their hand-over and their record in the database are
  * what a pause past the lease can make another run send again: the cycle keeps them few (atRiskCap).
+ * With SMTP a message counts from its final dot, not from its first command: until the dot the server
+ * has nothing it could deliver, so the bound is awaited there (beforeDot), with the envelope and the
+ * body already on their way, and the fence is asked once more.
  */
 import type { Clock } from '../../core/clock.js';
 import { EXPIRED_FAILURE, EXPIRED_REASON } from '../../core/delivery.js';
@@ -70,6 +73,9 @@ export interface RunState {
   renderedAhead: number;
 }
 
+/** A send whose end the cycle withheld (see handOver): nothing to record. */
+const WITHHELD = Symbol('withheld');
+
 export class Cycle {
   /** Claimed and not yet handed over, oldest first. */
   private readonly buffer: ClaimedMessage[] = [];
@@ -78,7 +84,7 @@ export class Cycle {
    * from the moment the claim was asked for, which is never later than the database's own start.
    */
   private readonly leases = new Map<number, HeldLease>();
-  /** Messages in a provider's hands right now. */
+  /** Messages in a provider's hands right now (with a provider holding the dot: past their beforeDot). */
   private handedOver = 0;
   /** Governor keys a server asked to slow down during this cycle. */
   private readonly paused = new Set<string>();
@@ -268,8 +274,8 @@ export class Cycle {
     } catch (err) {
       return this.record(m, startedAt, this.failed(m, err));
     }
-    // outside a try: a failed renewal or give-back is the run's error, not this message's
-    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.recordSome();
+    // a provider holding the dot waits there instead, with the message's commands already under way
+    if (!provider.holdsDot) await this.belowAtRiskCap();
     const outgoing = toOutgoing(m, this.ctx.dbId);
     if (outgoing.attachments.length > 0) outgoing.attachments = await this.storedAttachments(m, outgoing.attachments);
     const gate = this.ctx.gate;
@@ -279,6 +285,7 @@ export class Cycle {
       // the last moment before the irreversible step: a message past its expiry is never sent late
       if (m.expiresAt !== null && this.ctx.clock.now() >= m.expiresAt) return this.expire(m, startedAt);
       const result = await this.handOver(m, outgoing, provider);
+      if (result === WITHHELD) return;
       if (gate && 'failure' in result) {
         const pauseSec = await gate.slowDown(m, result.failure);
         if (pauseSec !== null) {
@@ -334,8 +341,41 @@ export class Cycle {
     });
   }
 
-  private async handOver(m: ClaimedMessage, outgoing: OutgoingMessage, provider: Provider): Promise<SendResult> {
-    this.handedOver++;
+  /** Until fewer than atRiskCap messages are handed over or unrecorded (a failed write is the run's error, thrown here). */
+  private async belowAtRiskCap(): Promise<void> {
+    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.recordSome();
+  }
+
+  /**
+   * Hands `m` over. It counts as handed over from there, or, with a provider that holds the dot, from
+   * its beforeDot: the at-risk bound is awaited there, and the fence asked again (the wait may have
+   * outlasted the lease, in a pause), so a message whose lease passed to another run is never
+   * completed; a failed write or a fence that says no withholds the dot, and the message is not
+   * recorded (WITHHELD): it is still this run's lease, or already another's.
+   */
+  private async handOver(m: ClaimedMessage, outgoing: OutgoingMessage, provider: Provider): Promise<SendResult | typeof WITHHELD> {
+    let counted = false;
+    const count = () => {
+      this.handedOver++;
+      counted = true;
+    };
+    let withheld = false;
+    if (provider.holdsDot) {
+      outgoing.beforeDot = async () => {
+        try {
+          await this.belowAtRiskCap();
+        } catch (err) {
+          this.error ??= err;
+          withheld = true;
+          throw err;
+        }
+        if ((await this.fence(m, provider.deadlineMs)) !== 'send') {
+          withheld = true;
+          throw new Error('the lease could not be kept until the end of the message');
+        }
+        count();
+      };
+    } else count();
     try {
       const rendered = this.lane.takeRendered(m.id);
       if (rendered) {
@@ -345,9 +385,10 @@ export class Cycle {
       const r = await provider.send(outgoing);
       return { sent: { messageId: r.messageId ?? outgoing.messageId, response: r.response, refused: r.refused } };
     } catch (err) {
+      if (withheld) return WITHHELD;
       return this.failed(m, err);
     } finally {
-      this.handedOver--;
+      if (counted) this.handedOver--;
     }
   }
 

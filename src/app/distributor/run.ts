@@ -18,7 +18,7 @@ import { applyRetention } from '../history.js';
 import { Cycle, type CycleContext } from './cycle.js';
 import { classifyAttempt } from './failure.js';
 import { GovernorGate, governorClaim } from './governor.js';
-import { openLane, type QueueLane } from './lanes/index.js';
+import { openLane, PortQueueLane, renderAheadFor, type QueueLane } from './lanes/index.js';
 import { deadLocalOwners, elapsedClock } from './owners.js';
 import { DEFAULT_INTERVAL_SEC, DEFAULT_LEASE_SEC, type CycleResult, type RunQueueOptions, type RunQueueResult } from './types.js';
 
@@ -110,9 +110,12 @@ class Run {
           concurrency: ctx.concurrency,
           onLaneFallback: o.onLaneFallback,
           dkim: o.dkim,
+          dbId: ctx.dbId,
         },
         total,
       ));
+    // a run on a server database starts its render thread once a cycle repays it (--watch: not the first)
+    if (lane instanceof PortQueueLane) await renderAheadFor(lane, { thread: o.thread, dkim: o.dkim, dbId: ctx.dbId }, total);
     // the worker thread, or the port lane (the only lane of a store without a file), serves every cycle
     if (lane.kind !== 'inline') this.lane = lane;
     const c = await new Cycle(ctx, lane, total, dead).run();

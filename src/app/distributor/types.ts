@@ -71,7 +71,8 @@ export interface RunQueueOptions {
    * connection (`script`: the compiled lanes/worker.js; found next to the lane by default).
    * false: always on this thread. `mode` (default auto) as `queue run --write-thread`.
    */
-  thread?: { minDue?: number; script?: URL; mode?: WriteThreadMode } | false;
+  /** `script`: the thread lane's worker; `renderScript`: the port lane's render worker (both default to the compiled ones). */
+  thread?: { minDue?: number; script?: URL; renderScript?: URL; mode?: WriteThreadMode } | false;
   /** Told when the worker thread could not start and the run goes on without it. */
   onLaneFallback?: (err: unknown) => void;
   /**

@@ -157,7 +157,9 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
     ctx.output.debug(
       result.lane === 'thread'
         ? `queue writes ran on a worker thread (a long queue); ${result.renderedAhead} message(s) were rendered there ahead of sending`
-        : 'queue writes ran on the main thread',
+        : result.lane === 'port' && result.renderedAhead > 0
+          ? `queue writes went to the database server from the main thread; ${result.renderedAhead} message(s) were rendered ahead of sending on a worker thread`
+          : 'queue writes ran on the main thread',
     );
     return 'OK';
   } finally {

@@ -24,6 +24,7 @@ export class SmtpProvider implements Provider {
   readonly name = 'smtp' as const;
   /** smtp.sessionTimeoutSec: connection to the end of DATA, however busy the server keeps the socket. */
   readonly deadlineMs: number;
+  readonly holdsDot = true;
   private readonly timeouts: Timeouts;
   private readonly credentials: SmtpCredentials;
   private readonly transport: SmtpTransport;

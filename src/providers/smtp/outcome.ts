@@ -8,7 +8,7 @@
  * the message stood: a pass-through at the end of the message's stream marks when its last byte was
  * read, which nodemailer does only after the server's 354 and which it follows at once with the dot.
  */
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { SysemailError, isSysemailError } from '../../core/errors.js';
 import type { FailureInfo } from '../../core/failure.js';
 import type { SmtpEndpoint } from './config.js';
@@ -16,19 +16,52 @@ import type { SmtpEndpoint } from './config.js';
 export interface BodyProgress {
   /** The message's last byte went to the connection (the final dot follows it). */
   handedOver: boolean;
+  /** Awaited before the last byte (OutgoingMessage.beforeDot). */
+  beforeDot?: () => Promise<void>;
+  /** What beforeDot rejected with: the message's end was withheld. */
+  withheld?: unknown;
 }
 
-/** A pass-through that marks `progress` once the message's stream has been read to its end. */
-export function bodyWatcher(progress: BodyProgress): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      cb(null, chunk);
-    },
-    flush(cb) {
-      progress.handedOver = true;
-      cb();
-    },
-  });
+/**
+ * The last stage of a message's stream (a nodemailer process function, after the DKIM signature): a
+ * pass-through whose end, which the final dot follows at once, waits until the connection has begun
+ * to read the message (nodemailer pipes it only after the server's 354) and then for the message's
+ * beforeDot. It marks `progress` as the end goes; when beforeDot rejects, the end never comes (the
+ * stream fails instead, and nodemailer closes the connection with no dot).
+ */
+export function bodyEnd(progress: BodyProgress): (input: Readable) => Readable {
+  return (input) => {
+    let reading = false;
+    let onRead: (() => void) | undefined;
+    const out = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        cb(null, chunk);
+      },
+      flush(cb) {
+        const end = () => {
+          progress.handedOver = true;
+          cb();
+        };
+        const { beforeDot } = progress;
+        if (!beforeDot) return end();
+        const read = reading ? Promise.resolve() : new Promise<void>((resolve) => (onRead = resolve));
+        read.then(beforeDot).then(end, (err: unknown) => {
+          progress.withheld = err;
+          cb(err instanceof Error ? err : new Error(String(err)));
+        });
+      },
+    });
+    out.once('resume', () => {
+      reading = true;
+      onRead?.();
+    });
+    input.on('error', (err) => out.destroy(err));
+    out.on('close', () => {
+      if (!out.writableFinished) input.destroy();
+    });
+    input.pipe(out);
+    return out;
+  };
 }
 
 /** Codes of a connection lost or silenced with no reply, as nodemailer and Node name them. */

@@ -14,7 +14,7 @@ import { dkimProcessFunc } from '../dkim.js';
 import type { SendResult } from '../types.js';
 import { connectionOptions, poolOptions, type SmtpConfig } from './config.js';
 import type { SmtpCredentials } from './credentials.js';
-import { bodyWatcher, lostAfterDot, outcomeUnknownError, type BodyProgress } from './outcome.js';
+import { bodyEnd, lostAfterDot, outcomeUnknownError, type BodyProgress } from './outcome.js';
 import { explainSmtpError, refusedOf, sessionDeadlineError } from './failure.js';
 import { closeTransport } from './internals.js';
 import { transcriptLogger } from './transcript.js';
@@ -88,6 +88,8 @@ export class SmtpTransport {
         });
       },
     } as never);
+    // signed, watched and held before its dot as a pooled message is
+    this.usePlugins(transporter);
     const closed = async () => {
       const s = socket;
       if (!s || s.destroyed) return;
@@ -117,21 +119,27 @@ export class SmtpTransport {
       ...(this.o.pool ? poolOptions(this.o.pool) : {}),
       ...(transcript ? { logger: transcript.logger as never, transactionLog: true } : {}),
     });
+    this.usePlugins(this.transporter, transcript);
+    return this.transporter;
+  }
+
+  /** What every transport does to a message's stream: its Message-ID, the transcript, the body watcher, the DKIM signature. */
+  private usePlugins(transporter: Transporter, transcript?: ReturnType<typeof transcriptLogger>): void {
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in
     const keys = this.o.dkim ?? [];
-    this.transporter.use('stream', (mail, done) => {
+    transporter.use('stream', (mail, done) => {
       const data = mail.data as { raw?: unknown; messageId?: string; from?: unknown; [BODY]?: BodyProgress };
       if (data.raw && data.messageId) mail.message.setHeader('Message-ID', data.messageId);
       if (transcript) mail.message.transform(() => transcript.counter());
-      const progress = data[BODY];
-      if (progress) mail.message.transform(() => bodyWatcher(progress));
-      // signed last, over the final bytes; a message rendered ahead was signed when it was rendered
+      // signed over the final bytes; a message rendered ahead was signed when it was rendered
       const sign = !data.raw && keys.length > 0 && typeof data.from === 'string' ? dkimProcessFunc(keys, data.from) : undefined;
       if (sign) mail.message.processFunc(sign);
+      // and watched last, where its end (the dot) waits for beforeDot
+      const progress = data[BODY];
+      if (progress) mail.message.processFunc(bodyEnd(progress));
       done();
     });
-    return this.transporter;
   }
 
   async send(cfg: SmtpConfig, message: OutgoingMessage): Promise<SendResult> {
@@ -140,7 +148,7 @@ export class SmtpTransport {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.o.timeouts.sessionMs);
     const r = message.rendered;
-    const body: BodyProgress = { handedOver: false };
+    const body: BodyProgress = { handedOver: false, ...(message.beforeDot ? { beforeDot: message.beforeDot } : {}) };
     const own = message.ownConnection ? await this.ownConnection(cfg) : undefined;
     try {
       const transporter = own?.transporter ?? this.openTransport() ?? (await this.transport(cfg));
@@ -165,6 +173,9 @@ export class SmtpTransport {
         ...refusedOf((info as { rejectedErrors?: unknown }).rejectedErrors),
       };
     } catch (err) {
+      // withheld before the dot: nothing the server could deliver, and the distributor's own reason
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what beforeDot rejected with, as it was
+      if (body.withheld !== undefined) throw body.withheld;
       const unknown = body.handedOver && lostAfterDot(err, deadline.signal.aborted);
       const e =
         deadline.signal.aborted && !isSysemailError(err)

@@ -4,12 +4,14 @@
  * lanes (write / claim / renew / record / settle / takeCounts) but takes a ClaimRequest, so it depends
  * on the ports only; the distributor turns its claim spec into one as it does for its own lanes.
  *
- * Writes are applied in the order given, one request to the database at a time. A write goes at once
- * when none is on its way; sent records given meanwhile wait for its answer and then go together (one
- * statement, see transitions.ts), or with the next claim or renewal as its `before`, in the same
- * transaction. So a record reaches the database as soon as the connection is free, and records share a
- * round trip exactly when the database is slower than the sends. A failed write is thrown by the next
- * call that waits (claim, renew, record, settle, close).
+ * Writes are applied in the order given, one write request to the database at a time. A write goes at
+ * once when none is on its way; sent records given meanwhile wait for its answer and then go together
+ * (one statement, see transitions.ts), or with the next claim or renewal as its `before`, in the same
+ * transaction. So a record reaches the database as soon as a write can go, and records share a round
+ * trip exactly when the database is slower than the sends. A claim or renewal runs once the write
+ * requests given before it are answered, but writes given while it is on its way go at once over
+ * another connection: a claim (a transaction of several statements) never holds the records up. A
+ * failed write is thrown by the next call that waits (claim, renew, record, settle, close).
  */
 import type { ClaimRequest, ClaimResult, MessagesRepo, QueueWrite, RunCounts } from '../ports.js';
 import { tallyOf, zeroCounts } from '../rules.js';
@@ -20,9 +22,12 @@ export class PortLane {
   private waiting: QueueWrite[] = [];
   /** Writes handed to the database whose answer has not come. */
   private inFlight = 0;
-  private chain: Promise<void> = Promise.resolve();
-  /** Requests (writes, claims, renewals) handed to the chain and not yet answered. */
-  private busy = 0;
+  /** Write requests, one at a time, in the order given. */
+  private writes: Promise<void> = Promise.resolve();
+  private writing = 0;
+  /** Claims and renewals, one at a time, each after the writes given before it. */
+  private asks: Promise<void> = Promise.resolve();
+  private asking = 0;
   private failure: unknown;
   private counts = zeroCounts();
   /** Writes given, and writes whose request was answered (applied or failed), since the lane opened. */
@@ -47,44 +52,47 @@ export class PortLane {
     return this.waiting.splice(0);
   }
 
-  /**
-   * Runs `step` after everything queued before it; its failure is kept for the next waiting call. When
-   * the last request is answered, the writes given meanwhile go.
-   */
-  private then<T>(step: () => Promise<T>): Promise<T> {
-    this.busy++;
-    const run = this.chain.then(step).finally(() => {
-      if (--this.busy === 0) this.flush();
-    });
-    this.chain = run.then(
+  private keep(run: Promise<unknown>): Promise<void> {
+    return run.then(
       () => undefined,
       (err) => {
         this.failure ??= err;
       },
     );
-    return run;
   }
 
+  /** Hands the waiting writes to the database after the write request on its way; when it is answered, those given meanwhile go. */
   private flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
     this.inFlight += batch.length;
-    void this.then(async () => {
+    this.writing++;
+    const run = this.writes.then(async () => {
       try {
         tallyOf(batch, await this.messages.applyWrites(batch), this.counts);
       } finally {
         this.inFlight -= batch.length;
         this.answered += batch.length;
+        if (--this.writing === 0) this.flush();
       }
-    }).catch(() => {});
+    });
+    this.writes = this.keep(run);
   }
 
-  /** Runs `step`, which carries `before` to the database: those writes are in flight until it answers. */
-  private async handedOver<T>(before: readonly QueueWrite[], step: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `step`, which carries `before` (the writes waiting) to the database, once every write request
+   * given before it is answered: a claim never overtakes a record. Writes given while it is on its
+   * way do not wait for it.
+   */
+  private async ask<T>(before: readonly QueueWrite[], step: () => Promise<T>): Promise<T> {
     this.inFlight += before.length;
+    this.asking++;
+    const run = Promise.all([this.writes, this.asks]).then(step);
+    this.asks = this.keep(run);
     try {
-      return await this.then(step);
+      return await run;
     } finally {
+      this.asking--;
       this.inFlight -= before.length;
       this.answered += before.length;
       this.throwFailure();
@@ -95,19 +103,19 @@ export class PortLane {
     this.throwFailure();
     this.given++;
     this.waiting.push(w);
-    if (w.op !== 'sent' || this.busy === 0 || this.waiting.length >= this.groupOf) this.flush();
+    if (w.op !== 'sent' || this.writing === 0 || this.waiting.length >= this.groupOf) this.flush();
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const before = this.take();
-    const r = await this.handedOver(before, () => this.messages.claim(req, before));
+    const r = await this.ask(before, () => this.messages.claim(req, before));
     tallyOf(before, r.beforeAccepted, this.counts);
     return r;
   }
 
   async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
     const before = this.take();
-    const r = await this.handedOver(before, () => this.messages.renew(owner, ids, leaseMs, before));
+    const r = await this.ask(before, () => this.messages.renew(owner, ids, leaseMs, before));
     tallyOf(before, r.beforeAccepted, this.counts);
     return r.renewed;
   }
@@ -123,28 +131,32 @@ export class PortLane {
 
   /**
    * Resolves when every write given so far is answered. The writes waiting while a request is on its
-   * way are not sent one by one behind it: they go together once it is answered (then()), so waiting at
-   * the distributor's at-risk bound does not make each sent record a round trip of its own.
+   * way are not sent one by one behind it: they go together once it is answered (flush()), so waiting
+   * at the distributor's at-risk bound does not make each sent record a round trip of its own.
    */
   async record(): Promise<void> {
     const upTo = this.given;
-    while (this.answered < upTo) {
-      if (this.busy === 0) this.flush();
-      await this.chain;
-      this.throwFailure();
-    }
+    while (this.answered < upTo && (await this.nextAnswer()));
     this.throwFailure();
   }
 
   /**
-   * Resolves at the database's next answer (the request on its way, or the writes waiting when none
-   * is), or at once when every write given is answered.
+   * Resolves at the database's next answer (to the write request on its way, the writes waiting when
+   * none is, or a claim carrying some), or at once when every write given is answered.
    */
   async recordSome(): Promise<void> {
-    if (this.answered === this.given) return;
-    if (this.busy === 0) this.flush();
-    await this.chain;
+    await this.nextAnswer();
     this.throwFailure();
+  }
+
+  /** Waits for the next answer to a request carrying writes; false when none is on its way. */
+  private async nextAnswer(): Promise<boolean> {
+    if (this.answered === this.given) return false;
+    if (this.writing === 0) this.flush();
+    const next = [...(this.writing > 0 ? [this.writes] : []), ...(this.asking > 0 ? [this.asks] : [])];
+    if (next.length === 0) return false;
+    await Promise.race(next);
+    return true;
   }
 
   async settle(): Promise<void> {

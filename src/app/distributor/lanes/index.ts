@@ -7,11 +7,13 @@ import type { QueueRepo } from '../../../store/queue.js';
 import { DEFAULT_THREAD_MIN_DUE, type RunQueueOptions } from '../types.js';
 import { InlineLane } from './inline.js';
 import { PortQueueLane } from './port.js';
+import { RenderThread } from './render-thread.js';
 import { ThreadLane } from './thread.js';
 import type { QueueLane } from './types.js';
 
 export { InlineLane } from './inline.js';
 export { PortQueueLane } from './port.js';
+export { RenderThread } from './render-thread.js';
 export { ThreadLane } from './thread.js';
 export type { ClaimSpec, LaneKind, QueueLane } from './types.js';
 
@@ -25,6 +27,8 @@ export interface LaneChoice {
   onLaneFallback?: (err: unknown) => void;
   /** The DKIM keys the worker thread signs what it renders ahead with. */
   dkim?: RunQueueOptions['dkim'];
+  /** The database's id (in the Message-IDs the worker renders). */
+  dbId: string;
 }
 
 /** Does a cycle with `due` messages repay starting a worker thread? */
@@ -39,6 +43,7 @@ export function wantsThread(thread: RunQueueOptions['thread'], due: number): boo
 export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
   if (!c.queue || !c.file) {
     if (c.thread !== false && c.thread?.mode === 'on') c.onLaneFallback?.(new Error('a worker thread serves SQLite databases only'));
+    // its render thread: renderAheadFor, for this cycle and the later ones of the run
     return new PortQueueLane(c.messages, c.concurrency);
   }
   const script = (c.thread || undefined)?.script ?? ThreadLane.defaultScript();
@@ -54,4 +59,20 @@ export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
     }
   }
   return new InlineLane(c.queue, c.concurrency);
+}
+
+/**
+ * The port lane's render thread, started for the first cycle that repays it (the same rule as the
+ * thread lane's) and kept for the rest of the run; when it cannot start, messages are composed on
+ * this thread as before. Running from the sources (tests) there is no compiled script: none, silently.
+ */
+export async function renderAheadFor(lane: PortQueueLane, c: Pick<LaneChoice, 'thread' | 'dkim' | 'dbId'>, due: number): Promise<void> {
+  if (lane.rendersAhead || !wantsThread(c.thread, due)) return;
+  const script = (c.thread || undefined)?.renderScript ?? RenderThread.defaultScript();
+  if (!script) return;
+  try {
+    lane.renderOn(await RenderThread.open(script, c.dbId, c.dkim));
+  } catch {
+    // composed here, as without the thread
+  }
 }

@@ -3,14 +3,17 @@
  * PostgreSQL database, where every write is a round trip to the server). See types.ts; the lane itself
  * is the store's PortLane, which takes a ClaimRequest: the claim spec is turned into one here.
  */
+import type { RenderedMime } from '../../../providers/types.js';
 import type { MessagesRepo } from '../../../store/ports.js';
 import { PortLane } from '../../../store/pg/lane.js';
 import type { ClaimResult, QueueWrite, RunCounts } from '../../../store/queue.js';
+import type { RenderThread } from './render-thread.js';
 import { claimRequest, type ClaimSpec, type QueueLane } from './types.js';
 
 export class PortQueueLane implements QueueLane {
   readonly kind = 'port';
   private readonly lane: PortLane;
+  private renderer?: RenderThread;
 
   /** `groupOf`: sent records written together at most. */
   constructor(messages: MessagesRepo, groupOf: number) {
@@ -21,16 +24,27 @@ export class PortQueueLane implements QueueLane {
     this.lane.write(w);
   }
 
-  claim(spec: ClaimSpec): Promise<ClaimResult> {
-    return this.lane.claim(claimRequest(spec));
+  /** From the next claim on, its SMTP messages are rendered ahead on `thread`. */
+  renderOn(thread: RenderThread): void {
+    this.renderer = thread;
+  }
+
+  get rendersAhead(): boolean {
+    return this.renderer !== undefined;
+  }
+
+  async claim(spec: ClaimSpec): Promise<ClaimResult> {
+    const r = await this.lane.claim(claimRequest(spec));
+    this.renderer?.offer(r.claimed);
+    return r;
   }
 
   renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
     return this.lane.renew(owner, ids, leaseMs);
   }
 
-  takeRendered(): undefined {
-    return undefined;
+  takeRendered(id: number): RenderedMime | undefined {
+    return this.renderer?.take(id);
   }
 
   unrecorded(): number {
@@ -45,15 +59,20 @@ export class PortQueueLane implements QueueLane {
     return this.lane.recordSome();
   }
 
-  settle(): Promise<void> {
-    return this.lane.settle();
+  async settle(): Promise<void> {
+    await this.lane.settle();
+    this.renderer?.clear();
   }
 
   takeCounts(): RunCounts {
     return this.lane.takeCounts();
   }
 
-  close(): Promise<void> {
-    return this.lane.close();
+  async close(): Promise<void> {
+    try {
+      await this.lane.close();
+    } finally {
+      await this.renderer?.close();
+    }
   }
 }
