@@ -10,7 +10,7 @@
  * hashed: in memory up to BODY_IN_MEMORY_BYTES, beyond that in a file of a private temporary folder
  * (mode 0600, deleted when the message has gone). A 20 MB attachment never sits in memory.
  */
-import { createHash, sign as cryptoSign } from 'node:crypto';
+import { createHash, createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,6 +121,21 @@ class BodyHold extends Writable {
   }
 }
 
+/**
+ * The parsed private key of a PEM text. Parsing is most of the cost of a signature (an RSA key's PEM
+ * takes about four times the signing itself), so each key is parsed once per thread and kept here,
+ * in memory only.
+ */
+const parsedKeys = new Map<string, KeyObject>();
+function keyObject(pem: string): KeyObject {
+  let k = parsedKeys.get(pem);
+  if (!k) {
+    k = createPrivateKey(pem);
+    parsedKeys.set(pem, k);
+  }
+  return k;
+}
+
 /** The DKIM-Signature field for an Ed25519 key (RFC 8463: the signature is over the SHA-256 of the headers). */
 function ed25519Field(m: DkimModules, headers: HeaderLine[], bodyHash: string, key: DkimSigningKey): string {
   const canon = m.relaxedHeaders(headers, DKIM_SIGNED_HEADERS, '');
@@ -137,7 +152,7 @@ function ed25519Field(m: DkimModules, headers: HeaderLine[], bodyHash: string, k
   const head = m.foldLines(`DKIM-Signature: ${tags}`, 76) + ';\r\n b=';
   const data = canon.headers + 'dkim-signature:' + relaxedValue(head);
   const digest = createHash('sha256').update(data, 'latin1').digest();
-  const signature = cryptoSign(null, digest, key.privateKey).toString('base64');
+  const signature = cryptoSign(null, digest, keyObject(key.privateKey)).toString('base64');
   return head + signature.replace(/(^.{73}|.{75}(?!\r?\n|\r))/g, '$&\r\n ').trim() + '\r\n';
 }
 
@@ -172,7 +187,8 @@ export async function signMessageStream(input: Readable, keys: readonly DkimSign
   if (ed.length > 0) out = Readable.from(signedEd25519(m, out, ed), { objectMode: false });
   if (rsa.length > 0) {
     const dkim = new m.DKIM({
-      keys: rsa.map((k) => ({ domainName: k.domain, keySelector: k.selector, privateKey: k.privateKey })),
+      // nodemailer hands the key to crypto's sign as it is: a parsed one saves parsing it per message
+      keys: rsa.map((k) => ({ domainName: k.domain, keySelector: k.selector, privateKey: keyObject(k.privateKey) as unknown as string })),
       headerFieldNames: DKIM_SIGNED_HEADERS,
       cacheDir: privateCacheDir(),
       cacheTreshold: BODY_IN_MEMORY_BYTES,
