@@ -6,12 +6,13 @@
  *
  * Writes are applied in the order given, one write request to the database at a time. A write goes at
  * once when none is on its way; sent records given meanwhile wait for its answer and then go together
- * (one statement, see transitions.ts), or with the next claim or renewal as its `before`, in the same
+ * (one statement, see transitions.ts), or with the next renewal as its `before`, in the same
  * transaction. So a record reaches the database as soon as a write can go, and records share a round
  * trip exactly when the database is slower than the sends. A claim or renewal runs once the write
- * requests given before it are answered, but writes given while it is on its way go at once over
- * another connection: a claim (a transaction of several statements) never holds the records up. A
- * failed write is thrown by the next call that waits (claim, renew, record, settle, close).
+ * requests given before it are answered (a claim sends the waiting ones first, carrying none), and
+ * writes given while it is on its way go at once over another connection: a claim (a transaction of
+ * several statements) never holds the records up. A failed write is thrown by the next call that
+ * waits (claim, renew, record, settle, close).
  */
 import type { ClaimRequest, ClaimResult, MessagesRepo, QueueWrite, RunCounts } from '../ports.js';
 import { tallyOf, zeroCounts } from '../rules.js';
@@ -106,11 +107,14 @@ export class PortLane {
     if (w.op !== 'sent' || this.writing === 0 || this.waiting.length >= this.groupOf) this.flush();
   }
 
+  /**
+   * The writes waiting go first, as a request of their own, and the claim after them: it carries
+   * none, because a claim's transaction (several statements) would hold the run's row, which every
+   * sent record counts in, until it ends, and the records given meanwhile would wait for it.
+   */
   async claim(req: ClaimRequest): Promise<ClaimResult> {
-    const before = this.take();
-    const r = await this.ask(before, () => this.messages.claim(req, before));
-    tallyOf(before, r.beforeAccepted, this.counts);
-    return r;
+    this.flush();
+    return this.ask([], () => this.messages.claim(req, []));
   }
 
   async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {

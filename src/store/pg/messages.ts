@@ -70,6 +70,13 @@ const CLAIM = {
  * back here is pending only from the next statement on: if it is past its expiry too, the claim leaves
  * it (CLAIM takes none past expiry) and the next claim fails it.
  */
+/**
+ * A claim marks its run alive only when its heartbeat is older than this (or it failed expired
+ * messages): the run's row stays locked until the claim's transaction ends, and a busy run's sent
+ * records, which beat too, would wait for every claim.
+ */
+const CLAIM_BEAT_MS = 5_000;
+
 const BEFORE_CLAIM: Prepared = {
   name: 'sysemail_before_claim',
   text: `
@@ -88,7 +95,8 @@ const BEFORE_CLAIM: Prepared = {
       SELECT id FROM messages WHERE expires_at <= $1 AND status IN ('pending', 'deferred') FOR UPDATE SKIP LOCKED))
     RETURNING id),
   beat AS (
-    UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS}, failed = failed + (SELECT count(*) FROM expired) WHERE owner = $2)
+    UPDATE distributor_runs SET heartbeat_at = ${DB_NOW_MS}, failed = failed + (SELECT count(*) FROM expired)
+    WHERE owner = $2 AND (heartbeat_at IS NULL OR heartbeat_at < ${DB_NOW_MS} - ${CLAIM_BEAT_MS} OR EXISTS (SELECT 1 FROM expired)))
   SELECT id, false AS expired FROM back UNION ALL SELECT id, true FROM expired`,
 };
 
