@@ -73,6 +73,9 @@ export interface RunState {
   renderedAhead: number;
 }
 
+/** How long a message may wait at its dot for the at-risk bound before it is given back untried. */
+const AT_DOT_WAIT_MS = 30_000;
+
 /** A send whose end the cycle withheld (see handOver): nothing to record. */
 const WITHHELD = Symbol('withheld');
 
@@ -226,16 +229,7 @@ export class Cycle {
       await this.renewLeases();
       d = fenceDecision(this.leases.get(m.id), ctx.elapsed(), needed, true);
     }
-    if (d === 'giveBack') {
-      this.leases.delete(m.id);
-      this.lane.write({
-        op: 'giveBack',
-        owner: ctx.owner,
-        ids: [m.id],
-        attempts: [m.attempts],
-        opts: { now: ctx.clock.now(), uncount: true, reason: 'the lease could not be renewed in time to send' },
-      });
-    }
+    if (d === 'giveBack') this.giveBack(m, 'the lease could not be renewed in time to send');
     return d;
   }
 
@@ -284,7 +278,7 @@ export class Cycle {
       if ((await this.fence(m, provider.deadlineMs)) !== 'send') return;
       // the last moment before the irreversible step: a message past its expiry is never sent late
       if (m.expiresAt !== null && this.ctx.clock.now() >= m.expiresAt) return this.expire(m, startedAt);
-      const result = await this.handOver(m, outgoing, provider);
+      const result = await this.handOver(m, outgoing, provider, startedAt);
       if (result === WITHHELD) return;
       if (gate && 'failure' in result) {
         const pauseSec = await gate.slowDown(m, result.failure);
@@ -341,41 +335,97 @@ export class Cycle {
     });
   }
 
-  /** Until fewer than atRiskCap messages are handed over or unrecorded (a failed write is the run's error, thrown here). */
-  private async belowAtRiskCap(): Promise<void> {
-    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) await this.lane.recordSome();
+  /**
+   * Until fewer than atRiskCap messages are handed over or unrecorded (a failed write is the run's
+   * error, thrown here); false when `withinMs` passed first.
+   */
+  private async belowAtRiskCap(withinMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const until = Date.now() + withinMs;
+    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) {
+      const left = until - Date.now();
+      if (left <= 0) return false;
+      // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
+      const next = this.lane.unrecorded() === 0 ? undefined : this.lane.recordSome();
+      let timer: NodeJS.Timeout | undefined;
+      const pause = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(left, next ? left : 5))));
+      try {
+        await (next ? Promise.race([next, pause]) : pause);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return true;
+  }
+
+  /** Gives `m` back untried (uncounted), its lease dropped. */
+  private giveBack(m: ClaimedMessage, reason: string): void {
+    this.leases.delete(m.id);
+    this.lane.write({
+      op: 'giveBack',
+      owner: this.ctx.owner,
+      ids: [m.id],
+      attempts: [m.attempts],
+      opts: { now: this.ctx.clock.now(), uncount: true, reason },
+    });
   }
 
   /**
    * Hands `m` over. It counts as handed over from there, or, with a provider that holds the dot, from
-   * its beforeDot: the at-risk bound is awaited there, and the fence asked again (the wait may have
-   * outlasted the lease, in a pause), so a message whose lease passed to another run is never
-   * completed; a failed write or a fence that says no withholds the dot, and the message is not
-   * recorded (WITHHELD): it is still this run's lease, or already another's.
+   * its beforeDot: the at-risk bound is awaited there (AT_DOT_WAIT_MS at most: a database too slow to
+   * record gives the message back untried instead of failing its SMTP session), then the fence and the
+   * expiry are asked again (the wait may have outlasted the lease, in a pause), so a message whose
+   * lease passed to another run, or that expired, is never completed. A failed write, the fence or
+   * the expiry saying no withholds the dot, and the send is not recorded (WITHHELD): the message is
+   * still this run's lease, given back, failed as expired, or already another run's.
    */
-  private async handOver(m: ClaimedMessage, outgoing: OutgoingMessage, provider: Provider): Promise<SendResult | typeof WITHHELD> {
+  private async handOver(
+    m: ClaimedMessage,
+    outgoing: OutgoingMessage,
+    provider: Provider,
+    startedAt: number,
+  ): Promise<SendResult | typeof WITHHELD> {
     let counted = false;
-    const count = () => {
-      this.handedOver++;
-      counted = true;
-    };
+    // the send has ended (failed before its dot, or the deadline): a late beforeDot counts nothing
+    let settled = false;
     let withheld = false;
+    const withhold = (why: string, err: unknown = new Error(why)): never => {
+      withheld = true;
+      throw err instanceof Error ? err : new Error(why);
+    };
     if (provider.holdsDot) {
       outgoing.beforeDot = async () => {
+        let below: boolean;
         try {
-          await this.belowAtRiskCap();
+          below = await this.belowAtRiskCap(AT_DOT_WAIT_MS);
         } catch (err) {
           this.error ??= err;
-          withheld = true;
-          throw err;
+          return withhold('a write failed', err);
         }
-        if ((await this.fence(m, provider.deadlineMs)) !== 'send') {
-          withheld = true;
-          throw new Error('the lease could not be kept until the end of the message');
+        if (settled) return withhold('the send had already ended');
+        if (!below) {
+          this.giveBack(m, 'the database took too long to record the messages before it');
+          return withhold('the database took too long to record the messages before it');
         }
-        count();
+        // counted at once: the other sends woken by the same answer see it
+        this.handedOver++;
+        counted = true;
+        let d: FenceDecision;
+        try {
+          d = await this.fence(m, provider.deadlineMs);
+        } catch (err) {
+          this.error ??= err;
+          return withhold('a write failed', err);
+        }
+        if (d !== 'send') return withhold('the lease could not be kept until the end of the message');
+        if (m.expiresAt !== null && this.ctx.clock.now() >= m.expiresAt) {
+          this.expire(m, startedAt);
+          return withhold('the message expired before its end');
+        }
       };
-    } else count();
+    } else {
+      this.handedOver++;
+      counted = true;
+    }
     try {
       const rendered = this.lane.takeRendered(m.id);
       if (rendered) {
@@ -388,6 +438,7 @@ export class Cycle {
       if (withheld) return WITHHELD;
       return this.failed(m, err);
     } finally {
+      settled = true;
       if (counted) this.handedOver--;
     }
   }

@@ -47,7 +47,8 @@ export function bodyEnd(progress: BodyProgress): (input: Readable) => Readable {
         const read = reading ? Promise.resolve() : new Promise<void>((resolve) => (onRead = resolve));
         read.then(beforeDot).then(end, (err: unknown) => {
           progress.withheld = err;
-          cb(err instanceof Error ? err : new Error(String(err)));
+          // a fresh error: nodemailer rewrites the one it is given (its code becomes ESTREAM)
+          cb(new Error('the message was withheld before its final dot'));
         });
       },
     });

@@ -6,10 +6,9 @@
  *
  * Writes are applied in the order given, one write request to the database at a time. A write goes at
  * once when none is on its way; sent records given meanwhile wait for its answer and then go together
- * (one statement, see transitions.ts), or with the next renewal as its `before`, in the same
- * transaction. So a record reaches the database as soon as a write can go, and records share a round
+ * (one statement, see transitions.ts). So a record reaches the database as soon as a write can go, and records share a round
  * trip exactly when the database is slower than the sends. A claim or renewal runs once the write
- * requests given before it are answered (a claim sends the waiting ones first, carrying none), and
+ * requests given before it are answered (it sends the waiting ones first and carries none), and
  * writes given while it is on its way go at once over another connection: a claim (a transaction of
  * several statements) never holds the records up. A failed write is thrown by the next call that
  * waits (claim, renew, record, settle, close).
@@ -28,7 +27,6 @@ export class PortLane {
   private writing = 0;
   /** Claims and renewals, one at a time, each after the writes given before it. */
   private asks: Promise<void> = Promise.resolve();
-  private asking = 0;
   private failure: unknown;
   private counts = zeroCounts();
   /** Writes given, and writes whose request was answered (applied or failed), since the lane opened. */
@@ -81,30 +79,25 @@ export class PortLane {
   }
 
   /**
-   * Runs `step`, which carries `before` (the writes waiting) to the database, once every write request
-   * given before it is answered: a claim never overtakes a record. Writes given while it is on its
-   * way do not wait for it.
+   * Runs `step` (a claim or a renewal) once every write request given before it is answered: a claim
+   * never overtakes a record. Writes given while it is on its way do not wait for it.
    */
-  private async ask<T>(before: readonly QueueWrite[], step: () => Promise<T>): Promise<T> {
-    this.inFlight += before.length;
-    this.asking++;
+  private async ask<T>(step: () => Promise<T>): Promise<T> {
     const run = Promise.all([this.writes, this.asks]).then(step);
     this.asks = this.keep(run);
     try {
       return await run;
     } finally {
-      this.asking--;
-      this.inFlight -= before.length;
-      this.answered += before.length;
       this.throwFailure();
     }
   }
 
+  /** Queues `w` even after a failure (a sent record must still reach the database), then throws the failure. */
   write(w: QueueWrite): void {
-    this.throwFailure();
     this.given++;
     this.waiting.push(w);
     if (w.op !== 'sent' || this.writing === 0 || this.waiting.length >= this.groupOf) this.flush();
+    this.throwFailure();
   }
 
   /**
@@ -114,14 +107,16 @@ export class PortLane {
    */
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     this.flush();
-    return this.ask([], () => this.messages.claim(req, []));
+    return this.ask(() => this.messages.claim(req, []));
   }
 
+  /**
+   * Like a claim, a renewal carries no writes: its transaction would lock the run's row (the records'
+   * counts) before the messages' rows, and a record on its way locks them the other way round.
+   */
   async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
-    const before = this.take();
-    const r = await this.ask(before, () => this.messages.renew(owner, ids, leaseMs, before));
-    tallyOf(before, r.beforeAccepted, this.counts);
-    return r.renewed;
+    this.flush();
+    return (await this.ask(() => this.messages.renew(owner, ids, leaseMs, []))).renewed;
   }
 
   /** Nothing is rendered ahead here: the provider composes each message itself. */
@@ -145,21 +140,20 @@ export class PortLane {
   }
 
   /**
-   * Resolves at the database's next answer (to the write request on its way, the writes waiting when
-   * none is, or a claim carrying some), or at once when every write given is answered.
+   * Resolves at the database's next answer (to the write requests on their way, or to the writes
+   * waiting when none is), or at once when every write given is answered.
    */
   async recordSome(): Promise<void> {
     await this.nextAnswer();
     this.throwFailure();
   }
 
-  /** Waits for the next answer to a request carrying writes; false when none is on its way. */
+  /** Waits for the write requests on their way (sending the waiting writes if none is); false when there is nothing to wait for. */
   private async nextAnswer(): Promise<boolean> {
     if (this.answered === this.given) return false;
     if (this.writing === 0) this.flush();
-    const next = [...(this.writing > 0 ? [this.writes] : []), ...(this.asking > 0 ? [this.asks] : [])];
-    if (next.length === 0) return false;
-    await Promise.race(next);
+    if (this.writing === 0) return false;
+    await this.writes;
     return true;
   }
 
