@@ -346,8 +346,13 @@ export class Cycle {
       if (left <= 0) return false;
       // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
       const next = this.lane.unrecorded() === 0 ? undefined : this.lane.recordSome();
+      const ms = next ? left : Math.min(left, 5);
+      if (next && !Number.isFinite(ms)) {
+        await next;
+        continue;
+      }
       let timer: NodeJS.Timeout | undefined;
-      const pause = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(left, next ? left : 5))));
+      const pause = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
       try {
         await (next ? Promise.race([next, pause]) : pause);
       } finally {
