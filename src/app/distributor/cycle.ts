@@ -76,6 +76,18 @@ export interface RunState {
 /** How long a message may wait at its dot for the at-risk bound before it is given back untried. */
 const AT_DOT_WAIT_MS = 30_000;
 
+/** `p`, or `ms` passed first (no timer for an infinite wait); without `p`, a sleep of `ms`. */
+async function waitAtMost(p: Promise<void> | undefined, ms: number): Promise<void> {
+  if (p && !Number.isFinite(ms)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const pause = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    await (p ? Promise.race([p, pause]) : pause);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A send whose end the cycle withheld (see handOver): nothing to record. */
 const WITHHELD = Symbol('withheld');
 
@@ -345,19 +357,8 @@ export class Cycle {
       const left = until - Date.now();
       if (left <= 0) return false;
       // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
-      const next = this.lane.unrecorded() === 0 ? undefined : this.lane.recordSome();
-      const ms = next ? left : Math.min(left, 5);
-      if (next && !Number.isFinite(ms)) {
-        await next;
-        continue;
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const pause = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-      try {
-        await (next ? Promise.race([next, pause]) : pause);
-      } finally {
-        clearTimeout(timer);
-      }
+      if (this.lane.unrecorded() === 0) await waitAtMost(undefined, Math.min(left, 5));
+      else await waitAtMost(this.lane.recordSome(), left);
     }
     return true;
   }
@@ -393,9 +394,9 @@ export class Cycle {
     // the send has ended (failed before its dot, or the deadline): a late beforeDot counts nothing
     let settled = false;
     let withheld = false;
-    const withhold = (why: string, err: unknown = new Error(why)): never => {
+    const withhold = (err: unknown): never => {
       withheld = true;
-      throw err instanceof Error ? err : new Error(why);
+      throw err;
     };
     if (provider.holdsDot) {
       outgoing.beforeDot = async () => {
@@ -404,12 +405,12 @@ export class Cycle {
           below = await this.belowAtRiskCap(AT_DOT_WAIT_MS);
         } catch (err) {
           this.error ??= err;
-          return withhold('a write failed', err);
+          return withhold(err);
         }
-        if (settled) return withhold('the send had already ended');
+        if (settled) return withhold(new Error('the send had already ended'));
         if (!below) {
           this.giveBack(m, 'the database took too long to record the messages before it');
-          return withhold('the database took too long to record the messages before it');
+          return withhold(new Error('the database took too long to record the messages before it'));
         }
         // counted at once: the other sends woken by the same answer see it
         this.handedOver++;
@@ -419,12 +420,12 @@ export class Cycle {
           d = await this.fence(m, provider.deadlineMs);
         } catch (err) {
           this.error ??= err;
-          return withhold('a write failed', err);
+          return withhold(err);
         }
-        if (d !== 'send') return withhold('the lease could not be kept until the end of the message');
+        if (d !== 'send') return withhold(new Error('the lease could not be kept until the end of the message'));
         if (m.expiresAt !== null && this.ctx.clock.now() >= m.expiresAt) {
           this.expire(m, startedAt);
-          return withhold('the message expired before its end');
+          return withhold(new Error('the message expired before its end'));
         }
       };
     } else {

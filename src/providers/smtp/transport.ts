@@ -123,7 +123,7 @@ export class SmtpTransport {
     return this.transporter;
   }
 
-  /** What every transport does to a message's stream: its Message-ID, the transcript, the body watcher, the DKIM signature. */
+  /** What every transport does to a message's stream: its Message-ID, the transcript, the DKIM signature, and last its end (bodyEnd). */
   private usePlugins(transporter: Transporter, transcript?: ReturnType<typeof transcriptLogger>): void {
     // nodemailer does not read a rendered (raw) message's headers and would make up a Message-ID for
     // its logs and result, at five random draws per message; it is told the one rendered in

@@ -107,7 +107,7 @@ export class PortLane {
    */
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     this.flush();
-    return this.ask(() => this.messages.claim(req, []));
+    return this.ask(() => this.messages.claim(req));
   }
 
   /**
@@ -116,12 +116,7 @@ export class PortLane {
    */
   async renew(owner: string, ids: readonly number[], leaseMs: number): Promise<number[]> {
     this.flush();
-    return (await this.ask(() => this.messages.renew(owner, ids, leaseMs, []))).renewed;
-  }
-
-  /** Nothing is rendered ahead here: the provider composes each message itself. */
-  takeRendered(): undefined {
-    return undefined;
+    return (await this.ask(() => this.messages.renew(owner, ids, leaseMs))).renewed;
   }
 
   unrecorded(): number {

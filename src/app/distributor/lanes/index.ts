@@ -64,15 +64,16 @@ export async function openLane(c: LaneChoice, due: number): Promise<QueueLane> {
 /**
  * The port lane's render thread, started for the first cycle that repays it (the same rule as the
  * thread lane's) and kept for the rest of the run; when it cannot start, messages are composed on
- * this thread as before. Running from the sources (tests) there is no compiled script: none, silently.
+ * this thread as before, for the rest of the run. Running from the sources (tests) there is no compiled script: none, silently.
  */
 export async function renderAheadFor(lane: PortQueueLane, c: Pick<LaneChoice, 'thread' | 'dkim' | 'dbId'>, due: number): Promise<void> {
-  if (lane.rendersAhead || !wantsThread(c.thread, due)) return;
+  if (lane.rendersAhead || lane.renderUnavailable || !wantsThread(c.thread, due)) return;
   const script = (c.thread || undefined)?.renderScript ?? RenderThread.defaultScript();
   if (!script) return;
   try {
     lane.renderOn(await RenderThread.open(script, c.dbId, c.dkim));
   } catch {
     // composed here, as without the thread
+    lane.renderUnavailable = true;
   }
 }

@@ -33,6 +33,9 @@ export class PortQueueLane implements QueueLane {
     return this.renderer !== undefined;
   }
 
+  /** A render thread failed to start: the run goes on without one, and does not try again. */
+  renderUnavailable = false;
+
   async claim(spec: ClaimSpec): Promise<ClaimResult> {
     const r = await this.lane.claim(claimRequest(spec));
     this.renderer?.offer(r.claimed);

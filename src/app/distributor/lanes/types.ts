@@ -6,7 +6,7 @@
  * costs besides SMTP itself) runs on another core while the main thread keeps the connections busy.
  * That thread also renders claimed SMTP messages to their bytes ahead; takeRendered hands them over.
  * Both need the SQLite file; on any other store (PostgreSQL) the port lane (port.ts) writes over the
- * store's async ports.
+ * store's async ports, and a render thread of its own (render-thread.ts) renders ahead.
  *
  * Writes are queued and applied in the order given; a claim or a renewal runs after every write queued
  * before it. A sent message's record may wait a few milliseconds to share a transaction with others;
@@ -39,7 +39,7 @@ export interface ClaimSpec {
   limits: Partial<Record<ProviderName, number>>;
   /** The send governor's rule and defaults (absent: the per-provider window alone). */
   governor?: GovernorClaim;
-  /** Render the claimed SMTP messages to their bytes ahead (the thread lane only). */
+  /** Render the claimed SMTP messages to their bytes ahead (the thread lane's worker; the port lane has its render thread). */
   render?: boolean;
 }
 
