@@ -114,6 +114,25 @@ describe.skipIf(!available)('distributor on PostgreSQL (port lane)', () => {
     expect(await store.runs.lastRun()).toMatchObject({ sent: 13, deferred: 1, failed: 1 });
   });
 
+  it('a send held at the at-risk bound by a slow database is counted with its wait', async () => {
+    await store.messages.insertMany([msg('slow1@example.com'), msg('slow2@example.com'), msg('slow3@example.com')], Date.now() - 1000);
+    const RECORD_MS = 150;
+    // a database that takes its time to record (a distant server, a busy one)
+    const messages = Object.create(store.messages) as typeof store.messages;
+    messages.applyWrites = async (writes) => {
+      await new Promise((resolve) => setTimeout(resolve, RECORD_MS));
+      return store.messages.applyWrites(writes);
+    };
+    const slow = Object.create(store) as PgStore;
+    Object.defineProperty(slow, 'messages', { value: messages });
+    const r = await runQueue(options({ store: slow, concurrency: 1 }));
+    expect(r.totals.sent).toBe(3);
+    // one message at risk at a time: the second and the third wait at their dot for the record before them
+    expect(r.boundWaits).toBe(2);
+    expect(r.boundWaitMs).toBeGreaterThanOrEqual(RECORD_MS);
+    expect(await store.messages.counts()).toMatchObject({ sending: 0, pending: 0 });
+  });
+
   it('--watch keeps one port lane for every cycle: the fallback is told once', async () => {
     await store.messages.insertMany([msg('w1@example.com'), msg('w2@example.com')], Date.now() - 1000);
     const stop = new AbortController();

@@ -71,6 +71,9 @@ export interface RunState {
   deadlineStreak: number;
   /** Messages sent as the worker thread rendered them. */
   renderedAhead: number;
+  /** Sends that waited at the at-risk bound, and their waits summed (ms). */
+  boundWaits: number;
+  boundWaitMs: number;
 }
 
 /** How long a message may wait at its dot for the at-risk bound before it is given back untried. */
@@ -352,15 +355,23 @@ export class Cycle {
    * error, thrown here); false when `withinMs` passed first.
    */
   private async belowAtRiskCap(withinMs = Number.POSITIVE_INFINITY): Promise<boolean> {
-    const until = Date.now() + withinMs;
-    while (this.handedOver + this.lane.unrecorded() >= this.atRiskCap) {
-      const left = until - Date.now();
-      if (left <= 0) return false;
-      // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
-      if (this.lane.unrecorded() === 0) await waitAtMost(undefined, Math.min(left, 5));
-      else await waitAtMost(this.lane.recordSome(), left);
+    const atCap = () => this.handedOver + this.lane.unrecorded() >= this.atRiskCap;
+    if (!atCap()) return true;
+    const started = Date.now();
+    const until = started + withinMs;
+    try {
+      while (atCap()) {
+        const left = until - Date.now();
+        if (left <= 0) return false;
+        // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
+        if (this.lane.unrecorded() === 0) await waitAtMost(undefined, Math.min(left, 5));
+        else await waitAtMost(this.lane.recordSome(), left);
+      }
+      return true;
+    } finally {
+      this.ctx.run.boundWaits++;
+      this.ctx.run.boundWaitMs += Date.now() - started;
     }
-    return true;
   }
 
   /** Gives `m` back untried (uncounted), its lease dropped. */

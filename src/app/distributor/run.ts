@@ -56,7 +56,7 @@ function cycleContext(o: RunQueueOptions, provider: (name: ProviderName) => Prom
     onProgress: o.onProgress,
     governor: governorClaim(settings),
     gate: new GovernorGate(o.store.governor, o.owner, o.clock ?? systemClock),
-    run: { deadlineStreak: 0, renderedAhead: 0 },
+    run: { deadlineStreak: 0, renderedAhead: 0, boundWaits: 0, boundWaitMs: 0 },
   };
 }
 
@@ -222,5 +222,7 @@ export async function runQueue(o: RunQueueOptions): Promise<RunQueueResult> {
     remaining: await messages.remaining(),
     lane: run.lane?.kind ?? 'inline',
     renderedAhead: run.ctx.run.renderedAhead,
+    boundWaits: run.ctx.run.boundWaits,
+    boundWaitMs: run.ctx.run.boundWaitMs,
   };
 }

@@ -94,6 +94,13 @@ export interface RunQueueResult {
   lane: LaneKind;
   /** Messages sent as the worker thread rendered them (the rest were composed at sending). */
   renderedAhead: number;
+  /**
+   * Sends that waited before their final dot (or their start) because `concurrency` messages were
+   * already past theirs and not yet recorded, and those waits summed over the sends (ms): the time
+   * the database's recording cost the sending.
+   */
+  boundWaits: number;
+  boundWaitMs: number;
 }
 
 export const DEFAULT_LEASE_SEC = 600;

@@ -161,6 +161,11 @@ async function run(ctx: CliContext, flags: RunFlags): Promise<Outcome> {
           ? `queue writes went to the database server from the main thread; ${result.renderedAhead} message(s) were rendered ahead of sending on a worker thread`
           : 'queue writes ran on the main thread',
     );
+    // a tenth of a second summed is worth telling: below it the records kept up
+    if (result.boundWaitMs >= 100)
+      ctx.output.debug(
+        `${result.boundWaits} send(s) waited ${(result.boundWaitMs / 1000).toFixed(1)} s in all for earlier messages to be recorded (at most ${concurrency} past their final dot unrecorded): a database nearer this host, or a higher --concurrency, shortens it`,
+      );
     return 'OK';
   } finally {
     bar.done();
