@@ -350,17 +350,22 @@ export class Cycle {
     });
   }
 
+  /** As many messages handed over or unrecorded as the at-risk bound allows. */
+  private atCap(): boolean {
+    return this.handedOver + this.lane.unrecorded() >= this.atRiskCap;
+  }
+
   /**
    * Until fewer than atRiskCap messages are handed over or unrecorded (a failed write is the run's
-   * error, thrown here); false when `withinMs` passed first.
+   * error, thrown here); false when `withinMs` passed first. A send that had to wait is counted in
+   * the run's boundWaits, with its wait.
    */
   private async belowAtRiskCap(withinMs = Number.POSITIVE_INFINITY): Promise<boolean> {
-    const atCap = () => this.handedOver + this.lane.unrecorded() >= this.atRiskCap;
-    if (!atCap()) return true;
+    if (!this.atCap()) return true;
     const started = Date.now();
     const until = started + withinMs;
     try {
-      while (atCap()) {
+      while (this.atCap()) {
         const left = until - Date.now();
         if (left <= 0) return false;
         // nothing to record: only sends in hand, whose ends free the way (a short sleep, never a busy wait)
