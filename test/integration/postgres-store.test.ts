@@ -109,6 +109,24 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     expect((await a.messages.attempts(id)).map((x) => [x.outcome, x.leaseOwner])).toEqual([['sent', 'B']]);
   });
 
+  it('keeps claiming after another host adds a column to the messages table (the claim is prepared on each connection)', async () => {
+    const { name, url } = await createTestDatabase(server!, 'pg');
+    const [s] = await stores(1, url);
+    await s.messages.insertMany(
+      Array.from({ length: 8 }, (_, i) => msg(i)),
+      Date.now() - 1000,
+    );
+    // four at once: every connection of the pool runs (and keeps) the claim statement
+    const before = await Promise.all([0, 1, 2, 3].map((h) => s.messages.claim(req(`A${h}`, 1))));
+    expect(before.flatMap((r) => r.claimed)).toHaveLength(4);
+    // a later sysemail's migration, run by another host while this one is claiming
+    await adminQuery(server!, 'ALTER TABLE messages ADD COLUMN added_later text', name);
+    const after = await Promise.all([0, 1, 2, 3].map((h) => s.messages.claim(req(`A${h}`, 1))));
+    const claimed = after.flatMap((r) => r.claimed);
+    expect(claimed.map((m) => m.subject).sort()).toEqual(['m4', 'm5', 'm6', 'm7']);
+    expect(claimed.every((m) => m.status === 'sending' && m.to.length === 1 && m.text === 'hi')).toBe(true);
+  });
+
   it('three hosts sharing a limit of 20 per minute claim at most 20 sends between them', async () => {
     const hosts = await stores(3);
     await hosts[0].messages.insertMany(

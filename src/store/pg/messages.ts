@@ -23,7 +23,7 @@ import type {
 } from '../ports.js';
 import { claimOrder } from '../rules.js';
 import { DB_NOW_MS, LOCK_CLASS, type PgDatabase, type Prepared } from './db.js';
-import { toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
+import { MESSAGE_COLUMN_LIST, toAttemptRow, toMessageRow, type PgAttemptRow, type PgMessageRow } from './rows.js';
 import { failSuppressedIn } from './suppressions.js';
 import { GOVERNOR_STATE_JSON, governIn, type GovernorState } from './governor.js';
 import { insertManyOnceIn, type OneMessagePath } from './insert-once.js';
@@ -49,16 +49,16 @@ const ON_KEY_TAKEN = 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT
  * counts the attempt and starts the lease on the database's clock. `id = ANY(ARRAY(...))`, not
  * `id IN (...)`: the locked ids are then looked up by key, where a semi-join scans the whole table.
  */
-const CLAIM = {
-  // not prepared: `RETURNING *` would change the kept plan's result when a later schema adds a column
+const CLAIM: Prepared = {
   // answered with the claimed: whether they need a look at the suppression list, and what governing them reads
+  name: 'sysemail_claim',
   text: `
   UPDATE messages SET status = 'sending', attempts = attempts + 1, lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
     first_attempt_at = coalesce(first_attempt_at, $3), updated_at = $3
   WHERE id = ANY(ARRAY(
     SELECT id FROM messages WHERE status IN ('pending', 'deferred') AND due_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
     ORDER BY priority DESC, due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED))
-  RETURNING *, EXISTS (SELECT 1 FROM suppressions) AS any_suppression, (${GOVERNOR_STATE_JSON}) AS governor_state`,
+  RETURNING ${MESSAGE_COLUMN_LIST}, EXISTS (SELECT 1 FROM suppressions) AS any_suppression, (${GOVERNOR_STATE_JSON}) AS governor_state`,
 };
 
 /**

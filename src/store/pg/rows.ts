@@ -26,6 +26,51 @@ export type PgMessageRow = MessageColumns<unknown, boolean> & {
 };
 export type PgAttemptRow = AttemptColumns<unknown> & { failure: FailureInfo | null };
 
+/** A message's columns, each once: what a MessageRow is read from. */
+const MESSAGE_COLUMN_SET: Record<keyof PgMessageRow, true> = {
+  id: true,
+  status: true,
+  provider: true,
+  sent_provider: true,
+  from_addr: true,
+  to_addrs: true,
+  cc_addrs: true,
+  bcc_addrs: true,
+  reply_to: true,
+  subject: true,
+  text_body: true,
+  html_body: true,
+  attachments: true,
+  headers: true,
+  message_id: true,
+  user_id: true,
+  template_id: true,
+  org: true,
+  size_bytes: true,
+  created_at: true,
+  due_at: true,
+  sent_at: true,
+  updated_at: true,
+  first_attempt_at: true,
+  attempts: true,
+  deferrals: true,
+  forced: true,
+  deferral_reason: true,
+  lease_owner: true,
+  lease_expires_at: true,
+  last_error: true,
+  diagnosis: true,
+  expires_at: true,
+  priority: true,
+  idempotency_key: true,
+};
+
+/**
+ * The message columns by name, for a prepared statement's answer: `*` would change the kept plan's
+ * result type when a later schema adds a column, and the server would refuse to run it.
+ */
+export const MESSAGE_COLUMN_LIST = Object.keys(MESSAGE_COLUMN_SET).join(', ');
+
 export function toMessageRow(r: PgMessageRow): MessageRow {
   return messageFromColumns(r, PG_COLUMNS);
 }
